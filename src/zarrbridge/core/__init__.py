@@ -1,0 +1,25 @@
+"""Host-agnostic core: locations and stores, array writing, JSON attributes, restricted unpickling.
+
+The core imports only zarr, numpy, numcodecs and fsspec.
+"""
+
+from __future__ import annotations
+
+from .arrays import ArrayPolicy, auto_chunks, copy_array, create_array, iter_blocks, to_zarr_codecs
+from .jsonattrs import from_json_value, to_json_value
+from .location import AccessMode, Location, filesystem_store, open_store
+
+__all__ = [
+    "AccessMode",
+    "ArrayPolicy",
+    "Location",
+    "auto_chunks",
+    "copy_array",
+    "create_array",
+    "filesystem_store",
+    "from_json_value",
+    "iter_blocks",
+    "open_store",
+    "to_json_value",
+    "to_zarr_codecs",
+]

@@ -1,0 +1,257 @@
+"""Locations: where a zarr hierarchy lives, and how to open it as a zarr store.
+
+A location is a local directory, a ``.zip`` file, an in-memory store, an fsspec URL (``s3://bucket/key``,
+``memory://x``, ``file:///...``) with storage options, or a ready :class:`zarr.abc.store.Store`.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+from typing import Any, Literal, get_args
+from urllib.parse import urlsplit
+
+import fsspec
+import zarr
+from zarr.abc.store import Store
+from zarr.storage import FsspecStore, LocalStore, MemoryStore, ZipStore
+
+from ..errors import InvalidOptionError, LocationError, NotAZarrStoreError, StoreExistsError
+
+__all__ = ["AccessMode", "Location", "filesystem_store", "open_store"]
+
+AccessMode = Literal["r", "r+", "a", "w", "w-", "x"]
+LocationKind = Literal["local", "zip", "fsspec", "store"]
+_MODES: tuple[str, ...] = get_args(AccessMode)
+_ROOT_MARKERS = ("zarr.json", ".zgroup", ".zarray")
+
+
+def _check_mode(mode: str) -> AccessMode:
+    if mode not in _MODES:
+        raise InvalidOptionError(f"mode must be one of {_MODES}, got {mode!r}")
+    return mode  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a zarr hierarchy lives.
+
+    Parameters
+    ----------
+    kind
+        ``"local"`` (a directory), ``"zip"`` (a zip file), ``"fsspec"`` (a URL) or ``"store"`` (a store object).
+    path
+        Absolute POSIX path for ``local``/``zip``, the URL for ``fsspec``, ``""`` for ``store``.
+    storage_options
+        fsspec options for ``fsspec`` locations (e.g. ``{"endpoint_url": ..., "key": ..., "secret": ...}``).
+    store
+        The store object for ``kind == "store"``.
+
+    Examples
+    --------
+    >>> Location.parse("/data/rec.nwb.zarr").kind
+    'local'
+    >>> Location.parse("s3://bucket/rec.zarr", storage_options={"anon": True}).kind
+    'fsspec'
+    """
+
+    kind: LocationKind
+    path: str
+    storage_options: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    store: Store | None = field(default=None, compare=False, hash=False)
+
+    @classmethod
+    def parse(cls, spec: Any, *, storage_options: dict[str, Any] | None = None) -> Location:
+        """Turn a path, URL, :class:`~pathlib.Path`, store or :class:`Location` into a :class:`Location`."""
+        if isinstance(spec, Location):
+            return spec
+        if isinstance(spec, Store):
+            return cls("store", "", {}, spec)
+        if isinstance(spec, PurePath):
+            spec = str(spec)
+        if not isinstance(spec, str):
+            raise LocationError(
+                spec, f"expected a path, URL, zarr store or Location, not {type(spec).__name__}"
+            )
+        if not spec:
+            raise LocationError(spec, "the location is empty")
+        if "://" in spec:
+            scheme = urlsplit(spec).scheme
+            if scheme == "file":
+                spec = urlsplit(spec).path
+            else:
+                return cls("fsspec", spec.rstrip("/"), dict(storage_options or {}))
+        elif storage_options:
+            raise InvalidOptionError("storage_options apply to URLs only (e.g. 's3://bucket/key')")
+        path = Path(spec).expanduser().absolute().as_posix()
+        kind: LocationKind = "zip" if path.lower().endswith(".zip") else "local"
+        return cls(kind, path)
+
+    @property
+    def name(self) -> str:
+        """The last component of the path (``""`` for a store object)."""
+        return posixpath.basename(self.path.rstrip("/"))
+
+    def __str__(self) -> str:
+        return self.path if self.kind != "store" else f"<{type(self.store).__name__}>"
+
+    def relative_to(self, other: Location) -> str:
+        """Express this location relative to the *parent* of ``other``, without OS path separators.
+
+        Used for external links: ``"../other.nwb.zarr"`` style, POSIX on every platform. Falls back to the
+        absolute path or URL when the two live in different filesystems or buckets.
+        """
+        if self.kind == "store" or other.kind == "store":
+            raise LocationError(self, "links between store objects need a path or URL on both sides")
+        same_fs = (self.kind in ("local", "zip")) == (other.kind in ("local", "zip"))
+        if self.kind == "fsspec" and other.kind == "fsspec":
+            a, b = urlsplit(self.path), urlsplit(other.path)
+            same_fs = (a.scheme, a.netloc) == (b.scheme, b.netloc)
+            if same_fs:
+                return posixpath.relpath(a.path or "/", posixpath.dirname(b.path.rstrip("/")) or "/")
+        if not same_fs:
+            return self.path
+        return posixpath.relpath(self.path, posixpath.dirname(other.path.rstrip("/")))
+
+    def resolve(self, relative: str) -> Location:
+        """The location that ``relative`` (as written by :meth:`relative_to`) names, seen from this one."""
+        if "://" in relative or relative.startswith("/") or (len(relative) > 1 and relative[1] == ":"):
+            return Location.parse(relative, storage_options=self.storage_options if "://" in relative else None)
+        if self.kind == "store":
+            raise LocationError(relative, "cannot resolve a relative location from a store object")
+        relative = relative.replace("\\", "/")  # files written on Windows by older tools
+        if self.kind == "fsspec":
+            parts = urlsplit(self.path)
+            base = posixpath.dirname(parts.path.rstrip("/"))
+            joined = posixpath.normpath(posixpath.join(base, relative))
+            return Location("fsspec", f"{parts.scheme}://{parts.netloc}{joined}", dict(self.storage_options))
+        joined = posixpath.normpath(posixpath.join(posixpath.dirname(self.path.rstrip("/")), relative))
+        return Location.parse(joined)
+
+    def exists(self) -> bool:
+        """Whether anything (a zarr hierarchy or not) is at this location."""
+        if self.kind == "store":
+            return True
+        if self.kind in ("local", "zip"):
+            return os.path.exists(self.path)
+        fs, path = fsspec.core.url_to_fs(self.path, **self.storage_options)
+        return bool(fs.exists(path))
+
+    def holds_zarr(self) -> bool:
+        """Whether a zarr hierarchy's root metadata is at this location."""
+        if self.kind == "local":
+            return any(os.path.isfile(os.path.join(self.path, m)) for m in _ROOT_MARKERS)
+        if self.kind == "zip":
+            import zipfile
+
+            if not zipfile.is_zipfile(self.path):
+                return False
+            with zipfile.ZipFile(self.path) as zf:
+                names = set(zf.namelist())
+            return any(m in names for m in _ROOT_MARKERS)
+        if self.kind == "store":
+            assert self.store is not None
+            return any(_sync_exists(self.store, m) for m in _ROOT_MARKERS)
+        fs, path = fsspec.core.url_to_fs(self.path, **self.storage_options)
+        return any(fs.exists(posixpath.join(path, m)) for m in _ROOT_MARKERS)
+
+
+def _sync_exists(store: Store, key: str) -> bool:
+    from zarr.core.sync import sync
+
+    return bool(sync(store.exists(key)))
+
+
+def open_store(
+    location: Any,
+    *,
+    mode: AccessMode = "r",
+    storage_options: dict[str, Any] | None = None,
+    require_zarr: bool | None = None,
+) -> Store:
+    """Open ``location`` as a zarr store in ``mode``.
+
+    Parameters
+    ----------
+    location
+        A path, URL, :class:`~pathlib.Path`, store object or :class:`Location`.
+    mode
+        ``r`` read only, must exist; ``r+`` read/write, must exist; ``a`` read/write, created if missing;
+        ``w`` created, existing content removed; ``w-``/``x`` created, fails if anything is there.
+    storage_options
+        fsspec options for URL locations.
+    require_zarr
+        Whether the location must already hold a zarr hierarchy (default: for ``r`` and ``r+``).
+
+    Raises
+    ------
+    NotAZarrStoreError
+        A mode that reads finds no zarr hierarchy.
+    StoreExistsError
+        ``w-``/``x`` finds something at the location.
+    """
+    mode = _check_mode(mode)
+    loc = Location.parse(location, storage_options=storage_options)
+    if require_zarr is None:
+        require_zarr = mode in ("r", "r+")
+    if mode in ("w-", "x") and loc.kind != "store" and loc.exists():
+        raise StoreExistsError(str(loc))
+    if require_zarr and not loc.holds_zarr():
+        raise NotAZarrStoreError(str(loc), "nothing there" if not loc.exists() else "")
+    read_only = mode == "r"
+    if loc.kind == "store":
+        assert loc.store is not None
+        store = loc.store
+        if read_only and not store.read_only:
+            store = store.with_read_only(True)
+        if mode == "w":
+            zarr.core.sync.sync(store.clear())
+        return store
+    if loc.kind == "local":
+        if mode == "w" and os.path.exists(loc.path):
+            _remove_local(loc.path)
+        if not read_only:
+            os.makedirs(loc.path, exist_ok=True)
+        return LocalStore(loc.path, read_only=read_only)
+    if loc.kind == "zip":
+        if mode == "w" and os.path.exists(loc.path):
+            os.remove(loc.path)
+        if read_only:
+            return ZipStore(loc.path, mode="r", read_only=True)
+        os.makedirs(os.path.dirname(loc.path), exist_ok=True)
+        return ZipStore(loc.path, mode="a" if os.path.exists(loc.path) else "w")
+    fs, path = fsspec.core.url_to_fs(loc.path, **loc.storage_options)
+    if mode == "w" and fs.exists(path):
+        fs.rm(path, recursive=True)
+    return filesystem_store(fs, path, read_only=read_only)
+
+
+def _remove_local(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    else:
+        os.remove(path)
+
+
+def filesystem_store(fs: Any, path: str, *, read_only: bool = False) -> FsspecStore:
+    """Wrap an fsspec filesystem instance (e.g. an ``s3fs.S3FileSystem``) and a path as a zarr store.
+
+    zarr needs an asynchronous filesystem; a synchronous instance of an async-capable implementation
+    (s3fs, gcsfs, http) is re-created in asynchronous mode with the same options, and a purely synchronous
+    one (local, memory) is wrapped.
+    """
+    if not isinstance(fs, fsspec.AbstractFileSystem):
+        raise LocationError(fs, "expected an fsspec filesystem instance (such as s3fs.S3FileSystem)")
+    if getattr(fs, "async_impl", False) and not getattr(fs, "asynchronous", False):
+        fs = type(fs)(**{**fs.storage_options, "asynchronous": True})
+    elif not getattr(fs, "async_impl", False):
+        from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
+
+        fs = AsyncFileSystemWrapper(fs, asynchronous=True)
+    return FsspecStore(fs, path=path.rstrip("/"), read_only=read_only)
+
+
+__all__ += ["MemoryStore"]  # re-exported for convenience: open_store(MemoryStore(), mode="w")

@@ -1,0 +1,186 @@
+"""The one error hierarchy of zarrbridge.
+
+Every class derives from :class:`ZarrBridgeError` and from the built-in exception it resembles, so callers can
+catch either. Each carries the data that caused it and a message that says what to do next.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "BrokenLinkError",
+    "CorruptMetadataError",
+    "InvalidOptionError",
+    "LocationError",
+    "MissingDependencyError",
+    "NodeNotFoundError",
+    "NotAZarrStoreError",
+    "ReadOnlyError",
+    "ShapeMismatchError",
+    "StoreExistsError",
+    "UnsafePickleError",
+    "UnsupportedDtypeError",
+    "UnsupportedFormatVersionError",
+    "WriteInterruptedError",
+    "ZarrBridgeError",
+]
+
+
+class ZarrBridgeError(Exception):
+    """Base class of every error raised by zarrbridge."""
+
+
+class MissingDependencyError(ZarrBridgeError, ImportError):
+    """An optional dependency is not installed; the message names the extra that provides it."""
+
+    def __init__(self, package: str, extra: str, feature: str) -> None:
+        self.package = package
+        self.extra = extra
+        self.feature = feature
+        super().__init__(
+            f"{feature} needs the package {package!r}, which is not installed. "
+            f'Install it with: pip install "zarrbridge[{extra}]"'
+        )
+
+
+class InvalidOptionError(ZarrBridgeError, ValueError):
+    """An argument has a value zarrbridge cannot use."""
+
+
+class LocationError(ZarrBridgeError, ValueError):
+    """A location (path, URL, store) cannot be understood or opened."""
+
+    def __init__(self, location: Any, reason: str) -> None:
+        self.location = location
+        super().__init__(f"cannot use location {location!r}: {reason}")
+
+
+class NotAZarrStoreError(ZarrBridgeError, FileNotFoundError):
+    """The location exists (or not) but holds no zarr hierarchy."""
+
+    def __init__(self, location: Any, reason: str = "") -> None:
+        self.location = location
+        detail = f" ({reason})" if reason else ""
+        super().__init__(
+            f"{location!r} is not a zarr store{detail}: it has no zarr.json (format 3) or .zgroup (format 2) "
+            "at its root. Check the path, or open it with mode='w' to create a new file."
+        )
+
+
+class StoreExistsError(ZarrBridgeError, FileExistsError):
+    """Mode ``w-``/``x`` was asked for, but the location already holds data."""
+
+    def __init__(self, location: Any) -> None:
+        self.location = location
+        super().__init__(
+            f"{location!r} already exists; mode 'w-'/'x' never overwrites. "
+            "Use mode 'w' to replace it or 'a' to add to it."
+        )
+
+
+class ReadOnlyError(ZarrBridgeError, PermissionError):
+    """A write was attempted through a read-only handle."""
+
+    def __init__(self, what: Any, hint: str = "open it with mode 'r+' or 'a' to modify it") -> None:
+        self.what = what
+        super().__init__(f"{what} is read-only; {hint}.")
+
+
+class NodeNotFoundError(ZarrBridgeError, KeyError):
+    """A group or array that should exist is missing."""
+
+    def __init__(self, path: str, location: Any = None, hint: str = "") -> None:
+        self.path = path
+        self.location = location
+        where = f" in {location!r}" if location is not None else ""
+        super().__init__(f"no group or array at {path!r}{where}. {hint}".rstrip())
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class BrokenLinkError(ZarrBridgeError, LookupError):
+    """A link or object reference points at something that does not exist."""
+
+    def __init__(self, source: str, target: str, location: Any = None, hint: str = "") -> None:
+        self.source = source
+        self.target = target
+        self.location = location
+        where = f" in {location!r}" if location is not None else ""
+        super().__init__(
+            f"{source!r} points to {target!r}{where}, which does not exist. "
+            f"{hint or 'The file is incomplete or the target was removed; restore the target or remove the link.'}"
+        )
+
+
+class CorruptMetadataError(ZarrBridgeError, ValueError):
+    """A metadata document cannot be parsed or does not have the expected shape."""
+
+    def __init__(self, key: str, reason: str, location: Any = None) -> None:
+        self.key = key
+        self.location = location
+        where = f" in {location!r}" if location is not None else ""
+        super().__init__(
+            f"metadata {key!r}{where} is corrupt: {reason}. The file may have been damaged or only partly "
+            "written; restore it from a copy or rewrite it."
+        )
+
+
+class UnsupportedFormatVersionError(ZarrBridgeError, ValueError):
+    """A stored artefact carries a format version this release does not know."""
+
+    def __init__(self, what: str, found: Any, supported: Any) -> None:
+        self.what = what
+        self.found = found
+        self.supported = supported
+        super().__init__(
+            f"{what} has format version {found!r}, but this zarrbridge reads only {supported!r}. "
+            "Upgrade zarrbridge (pip install -U zarrbridge) to read it."
+        )
+
+
+class UnsupportedDtypeError(ZarrBridgeError, TypeError):
+    """Data of a dtype that cannot be stored."""
+
+    def __init__(self, what: str, dtype: Any, hint: str = "") -> None:
+        self.what = what
+        self.dtype = dtype
+        super().__init__(
+            f"cannot store {what}: dtype {dtype!r} is not supported. "
+            f"{hint or 'Convert it to a numeric, bool or string array first.'}"
+        )
+
+
+class ShapeMismatchError(ZarrBridgeError, ValueError):
+    """Data does not have the shape that was declared or expected."""
+
+    def __init__(self, what: str, expected: Any, found: Any) -> None:
+        self.what = what
+        self.expected = expected
+        self.found = found
+        super().__init__(f"{what}: expected shape {expected!r}, got {found!r}")
+
+
+class UnsafePickleError(ZarrBridgeError, ValueError):
+    """A pickle payload asked for something the restricted unpickler does not allow."""
+
+    def __init__(self, what: str, global_name: str) -> None:
+        self.what = what
+        self.global_name = global_name
+        super().__init__(
+            f"refused to unpickle {what}: it asks for {global_name!r}, which is not on the allow-list. "
+            "Unpickling runs code; only load this data if you trust its author, through the explicit "
+            "unsafe option."
+        )
+
+
+class WriteInterruptedError(ZarrBridgeError, RuntimeError):
+    """A write did not complete; the destination was left unmarked as complete."""
+
+    def __init__(self, location: Any, reason: str) -> None:
+        self.location = location
+        super().__init__(
+            f"writing {location!r} did not complete ({reason}); the destination is not a valid file. "
+            "Fix the cause and write again with mode 'w'."
+        )
