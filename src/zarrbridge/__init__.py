@@ -7,7 +7,7 @@ on first use of their names and say which extra to install when their host packa
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import errors
 from .core import ArrayPolicy, Location, open_store
@@ -32,8 +32,6 @@ _LAZY: dict[str, tuple[str, str]] = {
 
 __all__ = ["ArrayPolicy", "Location", "ZarrBridgeError", "__version__", "errors", "open_store", *_LAZY]
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .zarrio import ZarrDataIO, ZarrIO
 
 
 def __getattr__(name: str) -> Any:

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numcodecs
 import numpy as np
@@ -118,13 +118,16 @@ def auto_chunks(shape: Sequence[int], itemsize: int, target_bytes: int = DEFAULT
     return tuple(chunks)
 
 
+_BLOSC_SHUFFLE: dict[int, Literal["noshuffle", "shuffle", "bitshuffle"]] = {
+    0: "noshuffle", 1: "shuffle", 2: "bitshuffle", -1: "shuffle",
+}
 _V3_FOR_NUMCODECS: dict[str, Callable[[dict[str, Any]], AnyCodec]] = {
     "zstd": lambda c: zarr.codecs.ZstdCodec(level=c.get("level", 0), checksum=c.get("checksum", False)),
     "gzip": lambda c: zarr.codecs.GzipCodec(level=c.get("level", 5)),
     "blosc": lambda c: zarr.codecs.BloscCodec(
         cname=c.get("cname", "zstd"),
         clevel=c.get("clevel", 5),
-        shuffle={0: "noshuffle", 1: "shuffle", 2: "bitshuffle", -1: "shuffle"}[c.get("shuffle", 1)],
+        shuffle=_BLOSC_SHUFFLE[c.get("shuffle", 1)],
         blocksize=c.get("blocksize", 0),
     ),
 }
@@ -186,7 +189,7 @@ def create_array(
     zarr_format: int = 3,
     overwrite: bool = False,
     dimension_names: Sequence[str] | None = None,
-) -> zarr.Array:
+) -> zarr.Array[Any]:
     """Create an empty array at ``path`` laid out by ``policy``; its metadata document is written once."""
     shape = tuple(int(s) for s in shape)
     zdtype = np.dtype(dtype) if not isinstance(dtype, str) or dtype != "str" else dtype
@@ -245,7 +248,7 @@ def iter_blocks(shape: Sequence[int], block: Sequence[int]) -> Iterator[Selectio
         yield tuple(slice(a, min(a + b, s)) for a, b, s in zip(starts, block, shape))
 
 
-def write_block_shape(dest: zarr.Array, max_block_bytes: int) -> tuple[int, ...]:
+def write_block_shape(dest: zarr.Array[Any], max_block_bytes: int) -> tuple[int, ...]:
     """Blocks aligned to the destination's shards (or chunks), grown along leading axes up to a byte budget."""
     if dest.ndim == 0:
         return ()
@@ -262,7 +265,7 @@ def write_block_shape(dest: zarr.Array, max_block_bytes: int) -> tuple[int, ...]
 
 def copy_array(
     source: Any,
-    dest: zarr.Array,
+    dest: zarr.Array[Any],
     *,
     max_block_bytes: int = 64 * 1024 * 1024,
     workers: int = 1,
@@ -298,6 +301,6 @@ def copy_array(
         for sel in iter_blocks(dest.shape, block):
             pending.append(pool.submit(one, sel))
             if len(pending) >= workers:
-                total += pending.pop(0).result()
-        total += sum(f.result() for f in pending)
+                total += int(pending.pop(0).result())
+        total += sum(int(f.result()) for f in pending)
     return total
