@@ -1,0 +1,113 @@
+"""Write a Dask array into a zarr array, chunk by chunk, from whichever scheduler runs the graph.
+
+Shared by the serializers and the DataJoint codec. Dask is imported inside the functions, so importing the
+core never imports dask.
+
+Each dask block is first aligned to the destination's write unit (its shards, or its chunks), so every stored
+object is written by exactly one task: workers of a ``distributed`` cluster then write in parallel without a
+lock and without read-modify-write races.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import zarr
+
+from .._optional import import_optional
+from ..errors import ShapeMismatchError
+
+__all__ = ["align_chunks", "is_aligned", "resolve_unknown_chunks", "write_dask_array"]
+
+Chunks = tuple[tuple[int, ...], ...]
+
+
+def _dask_array_module() -> Any:
+    return import_optional("dask.array", extra="dask", feature="writing dask arrays")
+
+
+def resolve_unknown_chunks(darr: Any) -> Any:
+    """Return ``darr`` with every chunk size known.
+
+    Arrays made by boolean indexing or ``map_blocks`` with ``chunks=`` unknown carry NaN chunk sizes; their
+    shape is unknown until the blocks are computed. This computes the chunk sizes once (which evaluates the
+    blocks) and returns an array whose shape can be used to create a destination.
+
+    Examples
+    --------
+    >>> import dask.array as da, numpy as np
+    >>> x = da.arange(10, chunks=4)
+    >>> y = resolve_unknown_chunks(x[x > 4])
+    >>> y.shape
+    (5,)
+    """
+    if any(math.isnan(c) for dim in darr.chunks for c in dim):
+        return darr.copy().compute_chunk_sizes()
+    return darr
+
+
+def is_aligned(chunks: Chunks, unit: tuple[int, ...]) -> bool:
+    """Whether every block boundary in ``chunks`` falls on a multiple of ``unit`` (the end excepted)."""
+    for dim, step in zip(chunks, unit):
+        edge = 0
+        for size in dim[:-1]:
+            edge += size
+            if edge % step:
+                return False
+    return True
+
+
+def align_chunks(chunks: Chunks, unit: tuple[int, ...]) -> tuple[int, ...]:
+    """A regular block shape close to ``chunks`` whose boundaries fall on multiples of ``unit``."""
+    out = []
+    for dim, step in zip(chunks, unit):
+        largest = max(dim) if dim else 0
+        out.append(max(step, int(round(largest / step)) * step))
+    return tuple(out)
+
+
+def write_dask_array(darr: Any, dest: zarr.Array[Any], *, lock: Any = None, client: Any = None) -> None:
+    """Compute ``darr`` block by block and write each block into ``dest``.
+
+    Parameters
+    ----------
+    darr
+        A :class:`dask.array.Array` of the same shape as ``dest``. NaN chunk sizes are computed first.
+    dest
+        The destination zarr array, already created with its final shape, chunks and codecs.
+    lock
+        A lock held around each block write (``threading.Lock``, ``distributed.Lock``...). ``None`` writes
+        without a lock, which is safe because blocks are aligned to the destination's shards or chunks.
+    client
+        A ``distributed.Client`` to run the graph on: its workers write their blocks directly into ``dest``,
+        in parallel, so ``dest``'s store must be reachable and picklable (local directory, S3...). ``None``
+        uses dask's current scheduler.
+
+    Raises
+    ------
+    ShapeMismatchError
+        ``darr`` and ``dest`` do not have the same shape.
+
+    Examples
+    --------
+    >>> import dask.array as da, zarr
+    >>> dest = zarr.create_array(zarr.storage.MemoryStore(), shape=(100,), chunks=(10,), dtype="f4")
+    >>> write_dask_array(da.ones(100, chunks=25, dtype="f4"), dest)
+    >>> float(dest[:].sum())
+    100.0
+    """
+    da = _dask_array_module()
+    darr = resolve_unknown_chunks(darr)
+    if tuple(darr.shape) != tuple(dest.shape):
+        raise ShapeMismatchError("write_dask_array: dask array vs destination", tuple(dest.shape), darr.shape)
+    if darr.size == 0:
+        return  # nothing to write; the destination already reads back as an empty array
+    if darr.ndim == 0:
+        dest[()] = darr.compute(scheduler=client) if client is not None else darr.compute()
+        return
+    unit = tuple(dest.shards or dest.chunks)
+    if not is_aligned(darr.chunks, unit):
+        darr = darr.rechunk(align_chunks(darr.chunks, unit))
+    kwargs: dict[str, Any] = {} if client is None else {"scheduler": client}
+    da.store(darr, dest, lock=lock if lock is not None else False, compute=True, **kwargs)
