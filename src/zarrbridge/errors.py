@@ -10,6 +10,7 @@ from typing import Any
 
 __all__ = [
     "BrokenLinkError",
+    "CodecNameClashError",
     "CorruptMetadataError",
     "InvalidOptionError",
     "LocationError",
@@ -19,9 +20,11 @@ __all__ = [
     "ReadOnlyError",
     "ShapeMismatchError",
     "StoreExistsError",
+    "StoreUnreachableError",
     "UnsafePickleError",
     "UnsupportedDtypeError",
     "UnsupportedFormatVersionError",
+    "UnsupportedValueTypeError",
     "WriteInterruptedError",
     "ZarrBridgeError",
 ]
@@ -183,4 +186,41 @@ class WriteInterruptedError(ZarrBridgeError, RuntimeError):
         super().__init__(
             f"writing {location!r} did not complete ({reason}); the destination is not a valid file. "
             "Fix the cause and write again with mode 'w'."
+        )
+
+
+class CodecNameClashError(ZarrBridgeError, RuntimeError):
+    """Two installed packages register a plug-in (e.g. a DataJoint codec) under the same name."""
+
+    def __init__(self, name: str, ours: str, theirs: str) -> None:
+        self.name = name
+        self.ours = ours
+        self.theirs = theirs
+        super().__init__(
+            f"the codec name {name!r} is registered twice: by {theirs} and by {ours}. Table definitions "
+            f"such as <{name}@store> would silently depend on import order; uninstall one of the two packages "
+            "(pip uninstall <package>) so that exactly one owns the name."
+        )
+
+
+class UnsupportedValueTypeError(ZarrBridgeError, TypeError):
+    """A value of a Python type that cannot be stored where it was given."""
+
+    def __init__(self, what: str, value_type: str, accepted: str) -> None:
+        self.what = what
+        self.value_type = value_type
+        self.accepted = accepted
+        super().__init__(f"{what} cannot store a value of type {value_type}; it accepts {accepted}.")
+
+
+class StoreUnreachableError(ZarrBridgeError, ConnectionError):
+    """An object store (S3 endpoint, network share) could not be reached."""
+
+    def __init__(self, store: str, endpoint: str, reason: str) -> None:
+        self.store = store
+        self.endpoint = endpoint
+        super().__init__(
+            f"store {store!r} at {endpoint!r} cannot be reached ({reason}). Check that the endpoint is up "
+            "and that host, port, 'secure' and the credentials in its configuration are right; nothing was "
+            "left half-written."
         )
