@@ -1,0 +1,98 @@
+"""``ZarrDataIO``: wrap data to choose its chunking, compression, filters, sharding and linking."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from hdmf.data_utils import DataIO
+
+from ..core.arrays import ArrayPolicy
+from ..errors import InvalidOptionError
+
+__all__ = ["ZarrDataIO"]
+
+
+class ZarrDataIO(DataIO):  # type: ignore[misc]
+    """Wrap a dataset's data to configure how :class:`~zarrbridge.ZarrIO` stores it.
+
+    Parameters
+    ----------
+    data
+        The data: an array, list, :class:`hdmf.data_utils.AbstractDataChunkIterator`, a ``zarr.Array`` or an
+        ``h5py.Dataset``; ``None`` with ``shape`` and ``dtype`` creates an unwritten dataset.
+    chunks
+        Chunk shape; ``None`` chooses one (about 4 MiB per chunk).
+    fillvalue
+        Value of elements never written.
+    compressor, compressors
+        One codec, or several (zarr v3 bytes-to-bytes codecs or numcodecs codecs such as
+        ``numcodecs.Blosc(cname="zstd", clevel=5)``). ``None`` keeps zarr's default (zstd).
+    filters
+        Array-to-array codecs or numcodecs filters (``Delta``, ``FixedScaleOffset``, ``Shuffle``...).
+    shards
+        Shard shape (a multiple of ``chunks``) so that a big dataset is not thousands of small files.
+    link_data
+        For ``zarr.Array`` data: link to it (``True``) instead of copying it.
+    shape, dtype
+        For ``data=None`` only.
+
+    Examples
+    --------
+    >>> import numcodecs, numpy as np
+    >>> ZarrDataIO(np.zeros((1000, 64)), chunks=(100, 64), compressor=numcodecs.Blosc()).policy.chunks
+    (100, 64)
+    """
+
+    def __init__(
+        self,
+        data: Any = None,
+        *,
+        chunks: Sequence[int] | None = None,
+        fillvalue: Any = None,
+        compressor: Any = None,
+        compressors: Sequence[Any] | None = None,
+        filters: Sequence[Any] | None = None,
+        shards: Sequence[int] | None = None,
+        link_data: bool = False,
+        shape: Sequence[int] | None = None,
+        dtype: Any = None,
+    ) -> None:
+        if compressor is not None and compressors is not None:
+            raise InvalidOptionError("give either compressor or compressors, not both")
+        if data is None and (shape is None or dtype is None):
+            raise InvalidOptionError("ZarrDataIO(data=None) needs shape and dtype")
+        if link_data and not _is_zarr_array(data):
+            raise InvalidOptionError(
+                f"link_data=True needs a zarr.Array as data, got {type(data).__name__}; use link_data=False"
+            )
+        comp: Any = "default"
+        if compressors is not None:
+            comp = tuple(compressors)
+        elif compressor is not None:
+            comp = compressor if compressor is not False else None
+        self.policy = ArrayPolicy(
+            chunks=tuple(chunks) if chunks is not None else None,
+            shards=tuple(shards) if shards is not None else None,
+            compressors=comp,
+            filters=tuple(filters or ()),
+            fill_value=fillvalue,
+        )
+        self.link_data = link_data
+        kwargs: dict[str, Any] = {"data": data}
+        if data is None:
+            kwargs.update(shape=tuple(shape or ()), dtype=dtype)
+        super().__init__(**kwargs)
+
+    @property
+    def io_settings(self) -> dict[str, Any]:
+        """The settings as a plain dict (for display)."""
+        p = self.policy
+        return {"chunks": p.chunks, "shards": p.shards, "compressors": p.compressors, "filters": p.filters,
+                "fillvalue": p.fill_value}
+
+
+def _is_zarr_array(data: Any) -> bool:
+    import zarr
+
+    return isinstance(data, zarr.Array)

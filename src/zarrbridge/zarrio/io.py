@@ -1,0 +1,325 @@
+"""``ZarrIO``: an HDMF backend that stores HDMF/NWB files as zarr hierarchies in any store."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import zarr
+from hdmf.backends.errors import UnsupportedOperation
+from hdmf.backends.io import HDMFIO
+from hdmf.backends.utils import NamespaceToBuilderHelper, WriteStatusTracker
+from hdmf.build import BuildManager, GroupBuilder, TypeMap
+from hdmf.container import Container
+from hdmf.spec import NamespaceCatalog
+from hdmf.utils import docval, getargs
+from zarr.abc.store import Store
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.group import ConsolidatedMetadata, GroupMetadata
+from zarr.core.sync import sync
+
+from ..core.location import AccessMode, Location, open_store
+from ..errors import (
+    CorruptMetadataError,
+    NotAZarrStoreError,
+    ReadOnlyError,
+    UnsupportedFormatVersionError,
+    WriteInterruptedError,
+)
+from .convention import MARKER, MARKER_VERSION, SPEC_GROUP, SPECLOC, SUPPORTED_MARKER_VERSIONS
+from .reader import TreeReader
+from .specs import SpecCollector, load_cached_namespaces, spec_group_path
+from .writer import TreeWriter, WriteOptions
+
+__all__ = ["ZarrIO"]
+
+
+class ZarrReadOnlyError(ReadOnlyError, UnsupportedOperation):  # type: ignore[misc]
+    """A write through a ZarrIO opened with mode ``'r'`` (also an hdmf ``UnsupportedOperation``)."""
+
+
+def _open_root(store: Store, where: str) -> zarr.Group:
+    try:
+        return zarr.open_group(store, mode="r" if store.read_only else "r+")
+    except (ValueError, TypeError, KeyError) as exc:  # zarr raises these on unparsable zarr.json
+        raise CorruptMetadataError("zarr.json", str(exc), where) from exc
+    except FileNotFoundError as exc:
+        raise NotAZarrStoreError(where) from exc
+
+
+def check_marker(root: zarr.Group, where: str) -> None:
+    marker = root.attrs.get(MARKER)
+    if marker is None:
+        return
+    if not isinstance(marker, dict) or "version" not in marker:
+        raise CorruptMetadataError(MARKER, f"expected {{'version': int}}, got {marker!r}", where)
+    if marker["version"] not in SUPPORTED_MARKER_VERSIONS:
+        raise UnsupportedFormatVersionError(f"{where} (zarrbridge convention marker)", marker["version"],
+                                            SUPPORTED_MARKER_VERSIONS)
+    if marker.get("incomplete"):
+        raise WriteInterruptedError(where, "the file is marked incomplete: its write was interrupted")
+
+
+class ZarrIO(HDMFIO):  # type: ignore[misc]
+    """Read and write HDMF containers as zarr hierarchies.
+
+    Parameters
+    ----------
+    path
+        A directory, ``.zip`` file, fsspec URL (``s3://bucket/file.nwb.zarr``), :class:`pathlib.Path`, or a
+        zarr store object.
+    mode
+        ``r`` read, ``r+`` read/write existing, ``a`` read/write (created if missing), ``w`` create (replace),
+        ``w-``/``x`` create, fail if it exists.
+    manager
+        The :class:`hdmf.build.BuildManager` (e.g. ``hdmf.common.get_manager()``).
+    storage_options
+        fsspec options for URLs (``{"endpoint_url": ..., "key": ..., "secret": ...}``).
+    zarr_format
+        3 (default, the current convention) or 2.
+
+    Examples
+    --------
+    >>> from hdmf.common import get_manager
+    >>> with ZarrIO("table.zarr", mode="w", manager=get_manager()) as io:  # doctest: +SKIP
+    ...     io.write(table)
+    """
+
+    def __init__(self, path: Any, mode: AccessMode = "r", manager: BuildManager | None = None, *,
+                 storage_options: dict[str, Any] | None = None, zarr_format: int = 3) -> None:
+        self._location = Location.parse(path, storage_options=storage_options)
+        self._mode = mode
+        self._zarr_format = zarr_format
+        self._store: Store | None = None
+        self._root: zarr.Group | None = None
+        self._builder: GroupBuilder | None = None
+        self._reader: TreeReader | None = None
+        self._external: dict[str, ZarrIO] = {}
+        self._written = WriteStatusTracker()
+        source = None if self._location.kind == "store" else str(self._location)
+        if manager is None:
+            from hdmf.common import get_manager
+
+            manager = get_manager()
+        super().__init__(manager=manager, source=source)
+
+    # ------------------------------------------------------------------------------ lifecycle
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @property
+    def location(self) -> Location:
+        return self._location
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise UnsupportedOperation(f"{self._location} is closed")
+        return self._store
+
+    @property
+    def file(self) -> zarr.Group:
+        """The root zarr group (after a write or for existing files)."""
+        if self._root is None:
+            self._root = _open_root(self.store, str(self._location))
+        return self._root
+
+    def open(self) -> None:
+        if self._store is not None:
+            return
+        self._store = open_store(self._location, mode=self._mode)  # type: ignore[arg-type]
+        if self._mode in ("r", "r+") or (self._mode == "a" and self._location.holds_zarr()):
+            self._root = _open_root(self._store, str(self._location))
+            check_marker(self._root, str(self._location))
+
+    def close(self) -> None:
+        for ext in self._external.values():
+            ext.close()
+        self._external.clear()
+        if self._store is not None:
+            self._store.close()
+        self._store = None
+        self._root = None
+
+    def is_open(self) -> bool:
+        return self._store is not None
+
+    @staticmethod
+    def can_read(path: Any) -> bool:
+        try:
+            return Location.parse(path).holds_zarr()
+        except Exception:  # any unusable location simply cannot be read
+            return False
+
+    # ------------------------------------------------------------------------------ namespaces
+    @classmethod
+    def load_namespaces(cls, namespace_catalog: NamespaceCatalog | TypeMap, path: Any = None,
+                        namespaces: list[str] | None = None, io: ZarrIO | None = None,
+                        storage_options: dict[str, Any] | None = None, **_: Any) -> dict[str, Any]:
+        """Load the newest cached version of each namespace in the file into ``namespace_catalog``."""
+        if io is not None:
+            return io.load_namespaces_io(namespace_catalog, namespaces)
+        if path is None:
+            raise ValueError("load_namespaces needs path or io")
+        store = open_store(path, mode="r", storage_options=storage_options)
+        try:
+            root = _open_root(store, str(path))
+            return load_cached_namespaces(root, namespace_catalog, namespaces, str(path))
+        finally:
+            store.close()
+
+    def load_namespaces_io(self, namespace_catalog: NamespaceCatalog | TypeMap,
+                           namespaces: list[str] | None = None) -> dict[str, Any]:
+        return load_cached_namespaces(self.file, namespace_catalog, namespaces, str(self._location))
+
+    # ------------------------------------------------------------------------------ reading
+    def read_builder(self) -> GroupBuilder:
+        if self._builder is None:
+            self._builder = self._tree_reader().read_root()
+        return self._builder
+
+    def _tree_reader(self) -> TreeReader:
+        if self._reader is None:
+            root = self.file
+            specloc = spec_group_path(root)
+            self._reader = TreeReader(
+                root, location=self._location, source=self.source, written=self._written,
+                open_external=self._open_external, to_container=self.manager.construct,
+                ignore={specloc} if specloc else set(),
+            )
+        return self._reader
+
+    def _open_external(self, relative: str) -> TreeReader:
+        target = self._location.resolve(relative)
+        key = str(target)
+        if key not in self._external:
+            self._external[key] = ZarrIO(target, mode="r", manager=self.manager,
+                                         storage_options=target.storage_options or None)
+        return self._external[key]._tree_reader()
+
+    def read(self, **kwargs: Any) -> Container:
+        if self._mode in ("w", "w-", "x"):
+            raise UnsupportedOperation(f"cannot read {self._location} opened with mode {self._mode!r}; "
+                                       "use mode 'r', 'r+' or 'a'")
+        return super().read(**kwargs)
+
+    def get_builder(self, path: str) -> Any:
+        """The builder of the object at absolute ``path`` in this file."""
+        return self._tree_reader().read_path(path)
+
+    # ------------------------------------------------------------------------------ writing
+    @docval({"name": "container", "type": Container, "doc": "the Container to write"},
+            {"name": "cache_spec", "type": bool, "doc": "cache the specifications in the file", "default": True},
+            {"name": "link_data", "type": bool, "doc": "link (True) or copy (False) zarr arrays", "default": True},
+            {"name": "exhaust_dci", "type": bool, "doc": "exhaust iterators one at a time", "default": True})
+    def write(self, **kwargs: Any) -> None:
+        """Write ``container``; see :meth:`write_container` for the typed signature."""
+        container, cache_spec, link_data, exhaust_dci = getargs("container", "cache_spec", "link_data",
+                                                                "exhaust_dci", kwargs)
+        self.write_container(container, cache_spec=cache_spec, link_data=link_data, exhaust_dci=exhaust_dci)
+
+    def write_container(self, container: Container, *, cache_spec: bool = True, link_data: bool = True,
+                        exhaust_dci: bool = True) -> None:
+        if self._mode == "r":
+            raise ZarrReadOnlyError(f"{self._location} (opened with mode 'r')")
+        HDMFIO.write(self, container=container, cache_spec=cache_spec, link_data=link_data,
+                     exhaust_dci=exhaust_dci)
+
+    def write_builder(self, builder: GroupBuilder, cache_spec: bool = False, link_data: bool = True,
+                      exhaust_dci: bool = True, export_source: str | None = None, **_: Any) -> None:
+        if self._mode == "r":
+            raise ZarrReadOnlyError(f"{self._location} (opened with mode 'r')")
+        existing = self._root
+        fresh = existing is None
+        writer = TreeWriter(
+            store=self.store, location=self._location, written=self._written,
+            options=WriteOptions(link_data=link_data, exhaust_dci=exhaust_dci, export_source=export_source,
+                                 zarr_format=self._zarr_format),
+            existing=existing,
+        )
+        writer.container_path = self.manager.get_builder
+        try:
+            if fresh:
+                # a placeholder root marked incomplete: an interrupted write never opens as a valid file
+                zarr.create_group(self.store, attributes={MARKER: {"version": MARKER_VERSION, "incomplete": True}},
+                                  zarr_format=self._zarr_format)  # type: ignore[arg-type]
+            root_attrs = writer.write_root(builder, {MARKER: {"version": MARKER_VERSION}})
+            if cache_spec:
+                self._cache_spec(writer)
+                root_attrs[SPECLOC] = SPEC_GROUP
+            self._finish_root(writer, root_attrs, fresh)
+        except BaseException:
+            if fresh:  # nothing half-written may look like a file: remove what this write created
+                sync(self.store.clear())
+            raise
+        self._builder = builder if fresh else self._builder
+        self._reader = None
+
+    def _cache_spec(self, writer: TreeWriter) -> None:
+        catalog = self.manager.namespace_catalog
+        root = self._root
+        for ns_name in catalog.namespaces:
+            namespace = catalog.get_namespace(ns_name)
+            version = str(namespace.version) if namespace.version not in (None, "None") else "unversioned"
+            base = f"{SPEC_GROUP}/{ns_name}/{version}"
+            if root is not None and base in root:
+                continue
+            collector = SpecCollector()
+            NamespaceToBuilderHelper.convert_namespace(catalog, ns_name).export("namespace", writer=collector)
+            for group_path in (SPEC_GROUP, f"{SPEC_GROUP}/{ns_name}", base):
+                if group_path not in writer.metadata and not (root is not None and group_path in root):
+                    writer.metadata[group_path] = zarr.create_group(
+                        self.store, path=group_path, zarr_format=self._zarr_format).metadata
+            for name, text in collector.documents.items():
+                arr = zarr.create_array(self.store, name=f"{base}/{name}", shape=(), dtype=str,
+                                        zarr_format=self._zarr_format)  # type: ignore[arg-type]
+                arr[()] = text
+                writer.metadata[f"{base}/{name}"] = arr.metadata
+
+    def _finish_root(self, writer: TreeWriter, attrs: dict[str, Any], fresh: bool) -> None:
+        """Write the root document last, once, with the consolidated metadata of the whole tree."""
+        if not fresh:
+            root = self.file
+            merged = {**dict(root.attrs), **attrs}
+            if "_LINKS" in attrs and "_LINKS" in root.attrs:
+                merged["_LINKS"] = list(root.attrs["_LINKS"]) + [
+                    ln for ln in attrs["_LINKS"] if ln not in root.attrs["_LINKS"]]
+            root.attrs.put(merged)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                zarr.consolidate_metadata(self.store, zarr_format=self._zarr_format)  # type: ignore[call-arg]
+            self._root = _open_root(self.store, str(self._location))
+            return
+        consolidated = ConsolidatedMetadata(metadata=dict(writer.metadata)) if self._zarr_format == 3 else None
+        meta = GroupMetadata(attributes=attrs, zarr_format=self._zarr_format,  # type: ignore[arg-type]
+                             consolidated_metadata=consolidated)
+        for key, buf in meta.to_buffer_dict(default_buffer_prototype()).items():
+            sync(self.store.set(key, buf))
+        if self._zarr_format == 2:
+            zarr.consolidate_metadata(self.store, zarr_format=2)  # type: ignore[call-arg]
+        self._root = _open_root(self.store, str(self._location))
+
+    # ------------------------------------------------------------------------------ export
+    def export(self, src_io: HDMFIO, container: Container | None = None, write_args: dict[str, Any] | None = None,
+               cache_spec: bool = True, clear_cache: bool = False) -> None:
+        """Export everything ``src_io`` reads (HDF5 or Zarr) into this file (opened with mode ``'w'``)."""
+        if self._mode != "w":
+            raise UnsupportedOperation(f"cannot export to {self._location} in mode {self._mode!r}; use mode 'w'")
+        write_args = dict(write_args or {})
+        if not isinstance(src_io, ZarrIO) and write_args.get("link_data", True):
+            raise UnsupportedOperation(
+                f"cannot export from {type(src_io).__name__} to Zarr with link_data=True: links between "
+                "backends are not possible; pass write_args=dict(link_data=False)")
+        src = getattr(src_io, "source", None)
+        write_args["export_source"] = os.path.abspath(src) if isinstance(src, (str, Path)) and "://" not in str(src) \
+            else src
+        write_args["cache_spec"] = cache_spec
+        for ns in src_io.manager.namespace_catalog.namespaces:
+            if ns not in self.manager.namespace_catalog.namespaces:
+                self.manager.namespace_catalog.add_namespace(
+                    name=ns, namespace=src_io.manager.namespace_catalog.get_namespace(ns))
+        HDMFIO.export(self, src_io=src_io, container=container, write_args=write_args,
+                      clear_cache=clear_cache or not write_args.get("link_data", True))

@@ -1,0 +1,177 @@
+"""Reading a zarr hierarchy into HDMF builders, lazily: no array data is loaded except scalars."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import zarr
+from hdmf.backends.utils import WriteStatusTracker
+from hdmf.build import Builder, DatasetBuilder, GroupBuilder, LinkBuilder, ReferenceBuilder
+
+from ..core.jsonattrs import from_json_value
+from ..core.location import Location
+from ..errors import BrokenLinkError, CorruptMetadataError
+from .convention import DTYPE, LINKS, OBJECT_REFERENCE, REFERENCE, REFERENCE_FIELDS, RESERVED, TEXT_KINDS
+from .references import BuilderZarrReferenceDataset, BuilderZarrTableDataset, ZarrStrDataset
+
+OpenExternal = Callable[[str], "TreeReader"]
+
+
+class TreeReader:
+    """Builds :class:`GroupBuilder`/:class:`DatasetBuilder` objects from one zarr hierarchy."""
+
+    def __init__(self, root: zarr.Group, *, location: Location, source: str | None, written: WriteStatusTracker,
+                 open_external: OpenExternal, to_container: Callable[[Any], Any], ignore: set[str]) -> None:
+        self.root = root
+        self.location = location
+        self.source = source
+        self.written = written
+        self.open_external = open_external
+        self.to_container = to_container
+        self.ignore = ignore
+        self.built: dict[str, Builder] = {}
+
+    # ------------------------------------------------------------------------------------------ nodes
+    def node(self, path: str) -> Any:
+        key = path.strip("/")
+        if not key:
+            return self.root
+        try:
+            return self.root[key]
+        except KeyError:
+            return None
+
+    def read_path(self, path: str, referrer: str = "a reference") -> Builder:
+        """The builder for the object at absolute ``path`` (read on first use, then cached)."""
+        path = "/" + path.strip("/")
+        if path in self.built:
+            return self.built[path]
+        node = self.node(path)
+        if node is None:
+            raise BrokenLinkError(referrer, path, str(self.location))
+        name = posixpath.basename(path) or "root"
+        if isinstance(node, zarr.Group):
+            return self.group(node, name, path)
+        return self.dataset(node, name, path)
+
+    def read_root(self) -> GroupBuilder:
+        builder = self.group(self.root, "root", "/")
+        assert isinstance(builder, GroupBuilder)
+        return builder
+
+    def group(self, group: zarr.Group, name: str, path: str) -> Builder:
+        if path in self.built:
+            return self.built[path]
+        attrs = dict(group.attrs)
+        builder = GroupBuilder(name, attributes={}, source=self.source)
+        if path != "/":
+            builder.location = posixpath.dirname(path)
+        self.built[path] = builder
+        for key, value in self._attributes(attrs, path).items():
+            builder.set_attribute(key, value)
+        for child_name, child in group.members():
+            child_path = posixpath.join(path, child_name)
+            if child_path.strip("/") in self.ignore:
+                continue
+            if isinstance(child, zarr.Group):
+                sub = self.group(child, child_name, child_path)
+                builder.set_group(sub)  # type: ignore[arg-type]
+            else:
+                sub = self.dataset(child, child_name, child_path)
+                builder.set_dataset(sub)  # type: ignore[arg-type]
+        for link in _links(attrs.get(LINKS, []), path):
+            target = self._link_target(link, path)
+            lb = LinkBuilder(target, name=link["name"], source=self.source)
+            lb.location = path
+            self.written.set_written(lb)
+            builder.set_link(lb)
+        self.written.set_written(builder)
+        return builder
+
+    def dataset(self, array: zarr.Array[Any], name: str, path: str) -> Builder:
+        if path in self.built:
+            return self.built[path]
+        attrs = dict(array.attrs)
+        stored = attrs.get(DTYPE)
+        kwargs: dict[str, Any] = {"source": self.source, "maxshape": tuple(array.shape)}
+        if stored == OBJECT_REFERENCE:
+            kwargs["dtype"] = "object"
+            if array.ndim == 0:
+                kwargs["data"] = ReferenceBuilder(self.read_path(str(array[()]), path))
+            else:
+                kwargs["data"] = BuilderZarrReferenceDataset(array, self._resolver(path), self.to_container)
+        elif array.dtype.names is not None:
+            ref_fields = list(attrs.get(REFERENCE_FIELDS, []))
+            kwargs["dtype"] = [{"name": n, "dtype": "object" if n in ref_fields else _field_dtype(array.dtype, n)}
+                               for n in array.dtype.names]
+            table = BuilderZarrTableDataset(array, ref_fields, self._resolver(path), self.to_container)
+            kwargs["data"] = table[()] if array.ndim == 0 else table
+        elif _is_string(array):
+            kwargs["dtype"] = _string_dtype(stored)
+            kwargs["data"] = str(array[()]) if array.ndim == 0 else ZarrStrDataset(array)
+        else:
+            kwargs["dtype"] = array.dtype
+            kwargs["data"] = array[()] if array.ndim == 0 else array
+        builder = DatasetBuilder(name, attributes=self._attributes(attrs, path), **kwargs)
+        builder.location = posixpath.dirname(path)
+        self.built[path] = builder
+        self.written.set_written(builder)
+        return builder
+
+    # ------------------------------------------------------------------------------------------ values
+    def _resolver(self, referrer: str) -> Callable[[str], Builder]:
+        return lambda p: self.read_path(p, referrer)
+
+    def _attributes(self, attrs: dict[str, Any], path: str) -> dict[str, Any]:
+        out = {}
+        for key, value in attrs.items():
+            if key in RESERVED:
+                continue
+            out[key] = self._attribute(value, f"attribute {key!r} of {path!r}")
+        return out
+
+    def _attribute(self, value: Any, referrer: str) -> Any:
+        if isinstance(value, dict) and REFERENCE in value:
+            return self._reference(value[REFERENCE], referrer)
+        if isinstance(value, list) and value and all(isinstance(v, dict) and REFERENCE in v for v in value):
+            return [self._reference(v[REFERENCE], referrer) for v in value]
+        return from_json_value(value)
+
+    def _reference(self, ref: Any, referrer: str) -> Builder:
+        if not isinstance(ref, dict) or not isinstance(ref.get("path"), str):
+            raise CorruptMetadataError(referrer, f"malformed reference {ref!r}", str(self.location))
+        source = ref.get("source", ".")
+        reader = self if source in (".", "", None) else self.open_external(source)
+        return reader.read_path(ref["path"], referrer)
+
+    def _link_target(self, link: dict[str, Any], path: str) -> Builder:
+        source = link.get("source", ".")
+        referrer = f"link {link['name']!r} in {path!r}"
+        if source in (".", "", None):
+            return self.read_path(link["path"], referrer)
+        return self.open_external(source).read_path(link["path"], referrer)
+
+
+def _links(value: Any, path: str) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not all(
+        isinstance(v, dict) and isinstance(v.get("name"), str) and isinstance(v.get("path"), str) for v in value
+    ):
+        raise CorruptMetadataError(f"{path}/{LINKS}", "expected a list of {name, source, path} objects")
+    return value
+
+
+def _is_string(array: zarr.Array[Any]) -> bool:
+    return array.dtype.kind in "TUSO"
+
+
+def _string_dtype(stored: Any) -> str:
+    kind = TEXT_KINDS.get(stored, "str") if isinstance(stored, str) else "str"
+    return {"str": "text", "ascii": "ascii", "isodatetime": "isodatetime"}[kind]
+
+
+def _field_dtype(dtype: np.dtype[Any], name: str) -> Any:
+    sub = dtype.fields[name][0]  # type: ignore[index]
+    return "text" if sub.kind in "UT" else sub

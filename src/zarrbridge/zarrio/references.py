@@ -1,0 +1,185 @@
+"""Lazy datasets that resolve stored reference paths to builders (on read) or containers (on construct)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+from hdmf.query import BuilderResolver, ContainerResolver, HDMFDataset
+
+Resolve = Callable[[str], Any]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.astype(object) if value.dtype.kind in "UT" else value
+    return value
+
+
+class ZarrStrDataset(HDMFDataset):  # type: ignore[misc]
+    """A lazy string dataset whose slices are ``str`` object arrays (zarr returns numpy StringDType)."""
+
+    def __init__(self, array: Any) -> None:
+        super().__init__(dataset=array)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.dataset.shape)
+
+    @property
+    def dtype(self) -> Any:
+        return np.dtype(object)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __getitem__(self, key: Any) -> Any:
+        value = self.dataset[key]
+        if isinstance(value, np.ndarray):
+            return value.astype(object)
+        return str(value) if isinstance(value, np.str_) else value
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray[Any, Any]:
+        return np.asarray(self[...], dtype=dtype)
+
+    def __iter__(self) -> Iterator[Any]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __len__(self) -> int:
+        return int(self.shape[0]) if self.shape else 0
+
+
+class _ReferenceDataset(HDMFDataset):  # type: ignore[misc]
+    """A dataset of reference paths; subclasses say whether items resolve to builders or containers."""
+
+    def __init__(self, array: Any, resolve_builder: Resolve, to_container: Callable[[Any], Any]) -> None:
+        super().__init__(dataset=array)
+        self._resolve_builder = resolve_builder
+        self._to_container = to_container
+
+    def _get_ref(self, path: str) -> Any:
+        raise NotImplementedError
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.dataset.shape)
+
+    @property
+    def dtype(self) -> str:
+        return "object"
+
+    def __len__(self) -> int:
+        return int(self.dataset.shape[0]) if self.dataset.shape else 0
+
+    def __getitem__(self, key: Any) -> Any:
+        value = self.dataset[key]
+        if isinstance(value, np.ndarray):
+            return [self._get_ref(str(v)) for v in value.reshape(-1)] if value.ndim else self._get_ref(str(value))
+        return self._get_ref(str(value))
+
+    def __iter__(self) -> Iterator[Any]:
+        for value in self.dataset[...]:
+            yield self._get_ref(str(value))
+
+    def invert(self) -> _ReferenceDataset:
+        cls = self.get_inverse_class()
+        return cls(self.dataset, self._resolve_builder, self._to_container)  # type: ignore[no-any-return]
+
+    def resolve(self, manager: Any) -> Any:
+        return self[0 : len(self)]
+
+
+class BuilderZarrReferenceDataset(_ReferenceDataset, BuilderResolver):  # type: ignore[misc]
+    """Resolves reference paths to builders."""
+
+    def _get_ref(self, path: str) -> Any:
+        return self._resolve_builder(path)
+
+    @classmethod
+    def get_inverse_class(cls) -> type:
+        return ContainerZarrReferenceDataset
+
+
+class ContainerZarrReferenceDataset(_ReferenceDataset, ContainerResolver):  # type: ignore[misc]
+    """Resolves reference paths to containers."""
+
+    def _get_ref(self, path: str) -> Any:
+        return self._to_container(self._resolve_builder(path))
+
+    @classmethod
+    def get_inverse_class(cls) -> type:
+        return BuilderZarrReferenceDataset
+
+
+class _TableDataset(HDMFDataset):  # type: ignore[misc]
+    """A compound dataset whose reference fields resolve lazily."""
+
+    def __init__(self, array: Any, ref_fields: list[str], resolve_builder: Resolve,
+                 to_container: Callable[[Any], Any]) -> None:
+        super().__init__(dataset=array)
+        self._ref_fields = ref_fields
+        self._resolve_builder = resolve_builder
+        self._to_container = to_container
+        names = list(array.dtype.names)
+        self._ref_idx = [names.index(f) for f in ref_fields if f in names]
+        self._str_idx = [i for i, n in enumerate(names) if array.dtype.fields[n][0].kind in "UT" and i not in self._ref_idx]
+
+    def _get_ref(self, path: str) -> Any:
+        raise NotImplementedError
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.dataset.shape)
+
+    @property
+    def dtype(self) -> Any:
+        return self.dataset.dtype
+
+    def __len__(self) -> int:
+        return int(self.dataset.shape[0]) if self.dataset.shape else 0
+
+    def _row(self, row: Any) -> list[Any]:
+        out = list(row.tolist() if hasattr(row, "tolist") else row)
+        for i in self._ref_idx:
+            out[i] = self._get_ref(str(out[i]))
+        for i in self._str_idx:
+            out[i] = str(out[i])
+        return out
+
+    def __getitem__(self, key: Any) -> Any:
+        rows = self.dataset[key]
+        if isinstance(rows, np.ndarray) and rows.ndim >= 1:
+            return [self._row(r) for r in rows]
+        return self._row(rows if not isinstance(rows, np.ndarray) else rows[()])
+
+    def __iter__(self) -> Iterator[Any]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def invert(self) -> _TableDataset:
+        cls = self.get_inverse_class()
+        return cls(self.dataset, self._ref_fields, self._resolve_builder, self._to_container)  # type: ignore[no-any-return]
+
+    def resolve(self, manager: Any) -> Any:
+        return self[0 : len(self)]
+
+
+class BuilderZarrTableDataset(_TableDataset, BuilderResolver):  # type: ignore[misc]
+    def _get_ref(self, path: str) -> Any:
+        return self._resolve_builder(path)
+
+    @classmethod
+    def get_inverse_class(cls) -> type:
+        return ContainerZarrTableDataset
+
+
+class ContainerZarrTableDataset(_TableDataset, ContainerResolver):  # type: ignore[misc]
+    def _get_ref(self, path: str) -> Any:
+        return self._to_container(self._resolve_builder(path))
+
+    @classmethod
+    def get_inverse_class(cls) -> type:
+        return BuilderZarrTableDataset

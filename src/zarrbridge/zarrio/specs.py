@@ -1,0 +1,126 @@
+"""Caching HDMF specifications in a file and loading them back."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import numpy as np
+import zarr
+from hdmf.spec import NamespaceCatalog, SpecReader, SpecWriter
+
+from ..errors import CorruptMetadataError
+from .convention import NAMESPACE_DOC, SPEC_GROUP, SPECLOC
+
+__all__ = ["SpecCollector", "ZarrSpecReader", "cached_namespace_versions", "newest_version", "spec_group_path"]
+
+
+class SpecCollector(SpecWriter):  # type: ignore[misc]
+    """A :class:`hdmf.spec.SpecWriter` that collects the JSON documents of one namespace in memory."""
+
+    def __init__(self) -> None:
+        self.documents: dict[str, str] = {}
+
+    def write_spec(self, spec: Any, path: str) -> None:
+        self.documents[_strip_ext(path)] = json.dumps(spec, separators=(",", ":"))
+
+    def write_namespace(self, namespace: Any, path: str) -> None:
+        self.documents[path] = json.dumps({"namespaces": [namespace]}, separators=(",", ":"))
+
+
+def _strip_ext(path: str) -> str:
+    return re.sub(r"\.(ya?ml|json)$", "", path.rsplit("/", 1)[-1])
+
+
+class ZarrSpecReader(SpecReader):  # type: ignore[misc]
+    """Reads cached JSON specifications from a zarr group (current and legacy layouts)."""
+
+    def __init__(self, group: zarr.Group, source: str) -> None:
+        super().__init__(source=source)
+        self._group = group
+        self._namespace: Any = None
+
+    def _read(self, name: str) -> Any:
+        try:
+            arr = self._group[name]
+        except KeyError:
+            raise CorruptMetadataError(f"{self._group.path}/{name}", "cached specification missing") from None
+        value = arr[()] if arr.ndim == 0 else arr[0]  # legacy files store shape (1,) arrays
+        if isinstance(value, np.ndarray):
+            value = value.item()
+        if isinstance(value, bytes):
+            value = value.decode("utf-8")
+        if isinstance(value, dict):  # legacy JSON object codec returns parsed JSON
+            return value
+        try:
+            return json.loads(str(value))
+        except json.JSONDecodeError as exc:
+            raise CorruptMetadataError(f"{self._group.path}/{name}", f"not JSON ({exc})") from exc
+
+    def read_spec(self, spec_path: str) -> Any:
+        return self._read(_strip_ext(spec_path))
+
+    def read_namespace(self, ns_path: str) -> Any:
+        if self._namespace is None:
+            self._namespace = self._read(ns_path)
+        return self._namespace["namespaces"]
+
+
+def _version_key(version: str) -> tuple[Any, ...]:
+    if version in ("unversioned", "None", ""):
+        return ((-1,),)
+    parts = re.split(r"[.\-+_]", version)
+    key: list[tuple[int, Any]] = []
+    for part in parts:
+        key.append((1, int(part)) if part.isdigit() else (0, part))
+    return tuple(key)
+
+
+def newest_version(versions: list[str]) -> str:
+    """The newest of ``versions`` by version order (``2.11.0`` beats ``2.9.0``; ``unversioned`` loses)."""
+    return max(versions, key=_version_key)
+
+
+def spec_group_path(root: zarr.Group) -> str | None:
+    """Where the cached specifications live, from the root's ``.specloc`` (string or reference form)."""
+    loc = root.attrs.get(SPECLOC)
+    if loc is None:
+        return None
+    if isinstance(loc, dict):
+        ref = loc.get("_REFERENCE", loc.get("value", loc))
+        loc = ref.get("path") if isinstance(ref, dict) else None
+    if not isinstance(loc, str):
+        raise CorruptMetadataError(SPECLOC, f"expected a path, got {loc!r}")
+    return loc.strip("/") or SPEC_GROUP
+
+
+def cached_namespace_versions(root: zarr.Group) -> dict[str, str]:
+    """Map each cached namespace to its newest cached version."""
+    path = spec_group_path(root)
+    if path is None or path not in root:
+        return {}
+    spec_group = root[path]
+    out = {}
+    for ns_name, ns_group in spec_group.groups():
+        versions = [name for name, _ in ns_group.groups()]
+        if versions:
+            out[ns_name] = newest_version(versions)
+    return out
+
+
+def load_cached_namespaces(
+    root: zarr.Group, catalog: NamespaceCatalog, namespaces: list[str] | None, source: str
+) -> dict[str, Any]:
+    """Load the newest cached version of each namespace into ``catalog``."""
+    versions = cached_namespace_versions(root)
+    if not versions:
+        return {}
+    spec_group = root[spec_group_path(root) or SPEC_GROUP]
+    readers = {}
+    for ns in namespaces if namespaces is not None else list(versions):
+        if ns not in versions:
+            continue
+        group = spec_group[f"{ns}/{versions[ns]}"]
+        readers[ns] = ZarrSpecReader(group, f"{source}:{group.path}")  # type: ignore[arg-type]
+    return dict(catalog.load_namespaces(NAMESPACE_DOC, reader=readers))

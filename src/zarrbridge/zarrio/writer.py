@@ -1,0 +1,371 @@
+"""Writing a tree of HDMF builders to a zarr hierarchy, each metadata document once."""
+
+from __future__ import annotations
+
+import warnings
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import zarr
+from hdmf.backends.utils import WriteStatusTracker
+from hdmf.build import Builder, DatasetBuilder, GroupBuilder, LinkBuilder, ReferenceBuilder
+from hdmf.container import Container
+from hdmf.data_utils import AbstractDataChunkIterator, DataIO
+from zarr.abc.store import Store
+
+from ..core.arrays import ArrayPolicy, copy_array, create_array
+from ..core.location import Location
+from ..errors import BrokenLinkError, UnsupportedDtypeError
+from .convention import (
+    DTYPE,
+    LINKS,
+    OBJECT_REFERENCE,
+    REFERENCE_FIELDS,
+    is_ref_dtype,
+    numpy_dtype_for,
+    spec_dtype_name,
+    string_kind,
+)
+from .dataio import ZarrDataIO
+from .values import STRING_DTYPE, attribute_json, compound_array, reference_paths, text_array
+
+
+def builder_path(builder: Builder) -> str:
+    """Absolute POSIX path of a builder in its file (the root's own name is not part of it)."""
+    if isinstance(builder, ReferenceBuilder):
+        builder = builder.builder
+    if builder.location is not None:
+        loc = builder.location.rstrip("/")
+        return f"{loc}/{builder.name}" if loc else f"/{builder.name}"
+    names = []
+    cur = builder
+    while cur.parent is not None:
+        names.append(cur.name)
+        cur = cur.parent
+    return "/" + "/".join(reversed(names))
+
+
+@dataclass
+class WriteOptions:
+    link_data: bool = True
+    exhaust_dci: bool = True
+    export_source: str | None = None
+    zarr_format: int = 3
+
+
+@dataclass
+class TreeWriter:
+    """Writes one builder tree; groups are written after their children, the root last."""
+
+    store: Store
+    location: Location
+    written: WriteStatusTracker
+    options: WriteOptions
+    existing: zarr.Group | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    dci_queue: deque[tuple[zarr.Array[Any], AbstractDataChunkIterator]] = field(default_factory=deque)
+    container_path: Any = None  # callable Container -> Builder, set by ZarrIO
+
+    # ----------------------------------------------------------------------------------------- helpers
+    def path_of(self, value: Any) -> str:
+        if isinstance(value, Container):
+            if self.container_path is None:
+                raise BrokenLinkError("a reference", repr(value), hint="The container has not been built.")
+            value = self.container_path(value)
+        if isinstance(value, ReferenceBuilder):
+            value = value.builder
+        if not isinstance(value, Builder):
+            raise UnsupportedDtypeError("a reference", type(value).__name__,
+                                        "References must point to HDMF containers or builders.")
+        return builder_path(value)
+
+    def _attrs(self, builder: Builder, path: str) -> dict[str, Any]:
+        return {k: attribute_json(v, self.path_of, f"attribute {k!r} of {path!r}") for k, v in builder.attributes.items()}
+
+    def _exists(self, path: str) -> bool:
+        return self.existing is not None and path.strip("/") in self.existing
+
+    # ----------------------------------------------------------------------------------------- groups
+    def write_root(self, builder: GroupBuilder, extra_attrs: dict[str, Any]) -> dict[str, Any]:
+        """Write everything below the root; return the root's attributes (written by the caller, last)."""
+        links = self._links_of(builder)
+        attrs = self._attrs(builder, "/")
+        if links:
+            attrs[LINKS] = links
+        attrs.update(extra_attrs)
+        self._children(builder, "")
+        self.written.set_written(builder)
+        self._exhaust()
+        return attrs
+
+    def _children(self, builder: GroupBuilder, path: str) -> None:
+        for sub in builder.groups.values():
+            self._group(sub, f"{path}/{sub.name}")
+        for sub in builder.datasets.values():
+            self._dataset(sub, f"{path}/{sub.name}")
+
+    def _links_of(self, builder: GroupBuilder) -> list[dict[str, str]]:
+        """The ``_LINKS`` entries a group gets: its link builders and datasets that link zarr arrays."""
+        links: list[dict[str, str]] = []
+        for sub in builder.datasets.values():
+            if self.written.get_written(sub):
+                continue
+            data, link_data = sub.data, self.options.link_data
+            if isinstance(data, ZarrDataIO):
+                data, link_data = data.data, data.link_data
+            if isinstance(data, zarr.Array) and link_data:
+                links.append(self._zarr_link(sub.name, data))
+                self.written.set_written(sub)
+        for sub in builder.links.values():
+            if not self.written.get_written(sub):
+                links.append(self._link(sub))
+                self.written.set_written(sub)
+        return links
+
+    def _group(self, builder: GroupBuilder, path: str) -> None:
+        links = self._links_of(builder)
+        if self.written.get_written(builder):
+            if links:  # links added to a group that is already in the file (append)
+                assert self.existing is not None
+                group = self.existing[path.strip("/")]
+                group.attrs[LINKS] = list(group.attrs.get(LINKS, [])) + links
+        else:
+            attrs = self._attrs(builder, path)
+            if links:
+                attrs[LINKS] = links
+            # parents are written before children, so zarr never creates them implicitly: one write each
+            group = zarr.create_group(self.store, path=path.strip("/"), attributes=attrs,
+                                      zarr_format=self.options.zarr_format, overwrite=self._exists(path))
+            self.metadata[path.strip("/")] = group.metadata
+            self.written.set_written(builder)
+        self._children(builder, path)
+
+    def _link(self, builder: LinkBuilder) -> dict[str, str]:
+        target = builder.builder
+        target_path = builder_path(target)
+        same = target.source is None or target.source in (builder.source, self.options.export_source,
+                                                         str(self.location))
+        if same or self.location.kind == "store":
+            return {"name": builder.name, "source": ".", "path": target_path}
+        src = Location.parse(target.source)
+        return {"name": builder.name, "source": src.relative_to(self.location), "path": target_path}
+
+    # ----------------------------------------------------------------------------------------- datasets
+    def _dataset(self, builder: DatasetBuilder, path: str) -> None:
+        if self.written.get_written(builder):
+            return
+        data, policy, link_data = builder.data, ArrayPolicy(), self.options.link_data
+        if isinstance(data, ZarrDataIO):
+            policy, link_data, data = data.policy, data.link_data, data.data
+        elif isinstance(data, DataIO):
+            policy = policy_from_dataio(data)
+            link_data = getattr(data, "link_data", link_data)
+            data = data.data if data.data is not None or not data.valid else None
+        what = f"dataset {path!r}"
+        attrs = self._attrs(builder, path)
+        dtype = spec_dtype_name(builder.dtype)
+        name = path.strip("/")
+        arr: zarr.Array[Any]
+        if isinstance(dtype, list):
+            values, ref_fields = compound_array(dtype, data, self.path_of, what)
+            if ref_fields:
+                attrs[REFERENCE_FIELDS] = ref_fields
+            arr = self._create(name, values.shape, values.dtype, policy, attrs)
+            arr[...] = values
+        elif is_ref_dtype(dtype) or _holds_references(data):
+            values = reference_paths(data, self.path_of)
+            attrs[DTYPE] = OBJECT_REFERENCE
+            arr = self._create(name, values.shape, STRING_DTYPE, policy, attrs)
+            arr[...] = values
+        elif isinstance(data, AbstractDataChunkIterator):
+            arr = self._iterator_array(name, data, dtype, policy, attrs, what)
+        elif data is None:
+            shape = builder.data.shape if isinstance(builder.data, DataIO) else ()
+            np_dtype = STRING_DTYPE if string_kind(dtype) else numpy_dtype_for(dtype or builder.data.dtype, None, what)
+            attrs[DTYPE] = _dtype_label(dtype, np_dtype)
+            arr = self._create(name, tuple(shape or ()), np_dtype, policy, attrs)
+        elif string_kind(dtype) or _is_text(data):
+            kind = string_kind(dtype) or "str"
+            attrs[DTYPE] = kind
+            if hasattr(data, "shape") and hasattr(data, "dtype") and not isinstance(data, np.ndarray):
+                arr = self._create(name, tuple(data.shape), STRING_DTYPE, _keep_chunks(policy, data), attrs)
+                copy_array(_TextSource(data, what), arr)
+            else:
+                values = text_array(data, what)
+                arr = self._create(name, values.shape, STRING_DTYPE, policy, attrs)
+                arr[...] = values
+        elif hasattr(data, "shape") and hasattr(data, "dtype") and not isinstance(data, np.ndarray):
+            # an array on disk (zarr, h5py...): copy it block by block with bounded memory
+            np_dtype = numpy_dtype_for(dtype, data, what)
+            attrs[DTYPE] = _dtype_label(dtype, np_dtype)
+            arr = self._create(name, tuple(data.shape), np_dtype, _keep_chunks(policy, data), attrs)
+            copy_array(data, arr)
+        else:
+            values = np.asarray(data)
+            np_dtype = numpy_dtype_for(dtype, values, what)
+            attrs[DTYPE] = _dtype_label(dtype, np_dtype)
+            arr = self._create(name, values.shape, np_dtype, policy, attrs)
+            if values.size:
+                arr[...] = values.astype(np_dtype, copy=False)
+        self.metadata[name] = arr.metadata
+        self.written.set_written(builder)
+        if self.options.exhaust_dci:
+            self._exhaust()
+
+    def _zarr_link(self, name: str, data: zarr.Array[Any]) -> dict[str, str]:
+        target = "/" + data.path.strip("/")
+        if data.store is self.store or self.location.kind == "store":
+            return {"name": name, "source": ".", "path": target}
+        other = _store_location(data.store)
+        if other is None:
+            raise BrokenLinkError(name, target, hint="Linking needs the target array to live at a path or URL; "
+                                  "use ZarrDataIO(..., link_data=False) to copy it instead.")
+        if other == self.location:
+            return {"name": name, "source": ".", "path": target}
+        return {"name": name, "source": other.relative_to(self.location), "path": target}
+
+    def _create(self, name: str, shape: tuple[int, ...], dtype: Any, policy: ArrayPolicy,
+                attrs: dict[str, Any]) -> zarr.Array[Any]:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*does not have a Zarr V3 specification.*")
+            return create_array(self.store, name, shape=shape, dtype=dtype, policy=policy, attributes=attrs,
+                                zarr_format=self.options.zarr_format, overwrite=self._exists(name))
+
+    # ----------------------------------------------------------------------------------------- iterators
+    def _iterator_array(self, name: str, dci: AbstractDataChunkIterator, dtype: Any, policy: ArrayPolicy,
+                        attrs: dict[str, Any], what: str) -> zarr.Array[Any]:
+        np_dtype = STRING_DTYPE if string_kind(dtype) else numpy_dtype_for(dtype or dci.dtype, _Typed(dci.dtype), what)
+        maxshape = tuple(dci.maxshape)
+        start = tuple(int(m) if m is not None else 0 for m in maxshape)
+        if policy.chunks is None:
+            rec = dci.recommended_chunk_shape()
+            if rec is not None:
+                policy = ArrayPolicy(chunks=tuple(rec), shards=policy.shards, compressors=policy.compressors,
+                                     filters=policy.filters, fill_value=policy.fill_value)
+            elif None in maxshape:
+                buf = dci.recommended_data_shape()
+                policy = ArrayPolicy(chunks=tuple(max(1, int(b)) for b in buf), shards=policy.shards,
+                                     compressors=policy.compressors, filters=policy.filters,
+                                     fill_value=policy.fill_value)
+        attrs[DTYPE] = _dtype_label(dtype, np_dtype)
+        arr = self._create(name, start, np_dtype, policy, attrs)
+        self.dci_queue.append((arr, dci))
+        return arr
+
+    def _exhaust(self) -> None:
+        """Write queued iterators, round robin, one chunk each per turn; grow arrays geometrically."""
+        grown: dict[int, tuple[zarr.Array[Any], list[int], tuple[Any, ...]]] = {}
+        while self.dci_queue:
+            arr, dci = self.dci_queue.popleft()
+            try:
+                chunk = next(dci)
+            except StopIteration:
+                continue
+            bounds = list(chunk.get_min_bounds())
+            key = id(arr)
+            _, extent, _ = grown.setdefault(key, (arr, [0] * arr.ndim, tuple(dci.maxshape)))
+            for i, b in enumerate(bounds):
+                extent[i] = max(extent[i], int(b))
+            if any(b > s for b, s in zip(bounds, arr.shape)):
+                arr.resize(tuple(max(s, 2 * s if b > s else s, b) for b, s in zip(bounds, arr.shape)))
+            data = chunk.data
+            if arr.dtype == STRING_DTYPE:
+                data = text_array(data, "iterator chunk")
+            arr[chunk.selection] = data
+            self.dci_queue.append((arr, dci))
+        for arr, extent, maxshape in grown.values():
+            # unlimited axes end where the data ended; fixed axes keep their declared size
+            final = tuple(e if m is None else max(e, int(m)) for e, m in zip(extent, maxshape))
+            if final != tuple(arr.shape):
+                arr.resize(final)
+            self.metadata[arr.path] = arr.metadata
+
+
+class _Typed:
+    def __init__(self, dtype: Any) -> None:
+        self.dtype = np.dtype(dtype) if dtype is not None else None
+
+
+class _TextSource:
+    """Reads text from an on-disk string dataset (h5py returns bytes) as StringDType blocks."""
+
+    def __init__(self, data: Any, what: str) -> None:
+        self.data = data.asstr() if hasattr(data, "asstr") else data
+        self.shape = data.shape
+        self.what = what
+
+    def __getitem__(self, sel: Any) -> np.ndarray[Any, Any]:
+        return text_array(self.data[sel], self.what)
+
+
+def _holds_references(data: Any) -> bool:
+    if isinstance(data, (ReferenceBuilder, Container)):
+        return True
+    if isinstance(data, (list, tuple)) and data:
+        return isinstance(data[0], (ReferenceBuilder, Container))
+    return False
+
+
+def _is_text(data: Any) -> bool:
+    if isinstance(data, (str, bytes)):
+        return True
+    dt = getattr(data, "dtype", None)
+    if isinstance(dt, np.dtype):
+        if dt.kind in "SUT":
+            return True
+        if dt.kind == "O" and hasattr(data, "shape") and data.size and not isinstance(data, np.ndarray):
+            return True
+        if isinstance(data, np.ndarray) and dt.kind == "O" and data.size:
+            return isinstance(data.reshape(-1)[0], (str, bytes))
+        return False
+    if isinstance(data, (list, tuple)):
+        first: Any = data
+        while isinstance(first, (list, tuple)) and first:
+            first = first[0]
+        return isinstance(first, (str, bytes))
+    return False
+
+
+def _dtype_label(spec: Any, np_dtype: Any) -> str:
+    kind = string_kind(spec)
+    if kind:
+        return kind
+    return str(np.dtype(np_dtype).name) if np_dtype is not STRING_DTYPE else "str"
+
+
+def _keep_chunks(policy: ArrayPolicy, data: Any) -> ArrayPolicy:
+    """Keep the source's chunking when copying an on-disk dataset and none was asked for."""
+    if policy.chunks is not None:
+        return policy
+    chunks = getattr(data, "chunks", None)
+    if isinstance(chunks, tuple) and chunks and all(isinstance(c, int) and c > 0 for c in chunks) \
+            and len(chunks) == len(data.shape):
+        return ArrayPolicy(chunks=chunks, shards=policy.shards, compressors=policy.compressors,
+                           filters=policy.filters, fill_value=policy.fill_value)
+    return policy
+
+
+def _store_location(store: Any) -> Location | None:
+    root = getattr(store, "root", None)
+    if root is not None:
+        return Location.parse(str(root))
+    path = getattr(store, "path", None)
+    if isinstance(path, str) and path and type(store).__name__ == "ZipStore":
+        return Location.parse(path)
+    return None
+
+
+def policy_from_dataio(dataio: DataIO) -> ArrayPolicy:
+    """Read chunking/compression from another backend's DataIO (H5DataIO) where it maps to zarr."""
+    settings = getattr(dataio, "io_settings", None) or {}
+    chunks = settings.get("chunks")
+    comp: Any = "default"
+    name = settings.get("compression")
+    if name in ("gzip", True):
+        import numcodecs
+
+        comp = (numcodecs.GZip(level=int(settings.get("compression_opts") or 4)),)
+    return ArrayPolicy(chunks=tuple(chunks) if isinstance(chunks, tuple) else None, compressors=comp,
+                       fill_value=settings.get("fillvalue"))
