@@ -18,6 +18,7 @@ __all__ = [
     "NodeNotFoundError",
     "NotAZarrStoreError",
     "ReadOnlyError",
+    "ResultNotFoundError",
     "ShapeMismatchError",
     "StoreExistsError",
     "StoreUnreachableError",
@@ -224,3 +225,17 @@ class StoreUnreachableError(ZarrBridgeError, ConnectionError):
             "and that host, port, 'secure' and the credentials in its configuration are right; nothing was "
             "left half-written."
         )
+
+
+class ResultNotFoundError(ZarrBridgeError, KeyError):
+    """A result storage holds no result of that name."""
+
+    def __init__(self, name: str, location: Any) -> None:
+        self.name = name
+        self.location = location
+        super().__init__(
+            f"no result {name!r} in {location!r}. Check the name (storage.names() lists them) or save it first."
+        )
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
