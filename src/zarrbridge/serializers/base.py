@@ -1,0 +1,138 @@
+"""The interface every persistent serializer implements, and the persistent ids they hand out.
+
+A persistent serializer writes an object of its ``serializer_class`` to array files reachable through the
+storage's ``protocols`` and returns a small *persistent id* that the result pickle keeps instead of the data.
+Array serializers use the id ``(format_name, format_version, protocol, name)``; the format version is checked
+when the id is read back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar, cast
+
+import numpy as np
+
+from ..errors import (
+    CorruptMetadataError,
+    InvalidOptionError,
+    UnsupportedDtypeError,
+    UnsupportedFormatVersionError,
+)
+from .protocols import FILE_PROTOCOL, S3_PROTOCOL, check_name
+
+__all__ = [
+    "ArrayId",
+    "PersistentSerializer",
+    "active_client",
+    "check_array_dtype",
+    "new_name",
+    "parse_array_id",
+    "require_protocol",
+]
+
+ArrayId = tuple[str, int, str, str]
+"""``(format_name, format_version, protocol, name)``: the persistent id of one stored array."""
+
+
+class PersistentSerializer(ABC):
+    """Writes objects of ``serializer_class`` out of a pickle and reads them back.
+
+    Subclasses set ``serializer_class`` (instances of subclasses of it are matched too) and ``key`` (the
+    unique name under which a storage routes persistent ids to this serializer), and implement the three
+    classmethods. Options are class attributes: configure a serializer by subclassing it.
+    """
+
+    serializer_class: ClassVar[type]
+    key: ClassVar[str]
+
+    @classmethod
+    def accepts(cls, obj: object) -> bool:
+        """Whether this serializer takes ``obj`` out of the pickle (default: an instance of the class)."""
+        return isinstance(obj, cls.serializer_class)
+
+    @classmethod
+    @abstractmethod
+    def pickle(cls, obj: Any, protocols: Mapping[str, Any]) -> Any:
+        """Write ``obj`` to new array files and return its persistent id (plain, picklable data)."""
+
+    @classmethod
+    @abstractmethod
+    def unpickle(cls, pid: Any, protocols: Mapping[str, Any]) -> Any:
+        """Return the object that ``pid`` names, read through ``protocols``."""
+
+    @classmethod
+    @abstractmethod
+    def remove(cls, pid: Any, protocols: Mapping[str, Any]) -> None:
+        """Remove the array files of ``pid``; files already gone are not an error."""
+
+
+def new_name(suffix: str = "") -> str:
+    """A fresh, collision-free file name."""
+    return f"{uuid.uuid4().hex}{suffix}"
+
+
+def require_protocol(protocols: Mapping[str, Any], protocol: str, serializer: str) -> Any:
+    """``protocols[protocol]``, or a clear error when the storage does not provide it."""
+    if not isinstance(protocols, Mapping):
+        raise InvalidOptionError(f"protocols must be a dict such as {{FILE_PROTOCOL: ...}}, got {protocols!r}")
+    if protocol not in protocols:
+        raise InvalidOptionError(
+            f"{serializer} needs the {protocol!r} protocol, but the storage offers {sorted(protocols)}; "
+            "use a storage that provides it or a serializer format for the protocols it has"
+        )
+    return protocols[protocol]
+
+
+def parse_array_id(pid: Any, *, format_name: str, supported: tuple[int, ...]) -> tuple[str, str]:
+    """Check an :data:`ArrayId` and return ``(protocol, name)``.
+
+    Raises
+    ------
+    CorruptMetadataError
+        ``pid`` is not an array id of ``format_name``.
+    UnsupportedFormatVersionError
+        The id was written by a format version this release cannot read.
+    """
+    if (
+        not isinstance(pid, (tuple, list))
+        or len(pid) != 4
+        or not isinstance(pid[0], str)
+        or isinstance(pid[1], bool)
+        or not isinstance(pid[1], int)
+        or pid[2] not in (FILE_PROTOCOL, S3_PROTOCOL)
+        or not isinstance(pid[3], str)
+    ):
+        raise CorruptMetadataError(
+            "persistent id", f"expected (format, version, protocol, name), got {pid!r}"
+        )
+    if pid[0] != format_name:
+        raise CorruptMetadataError("persistent id", f"format {pid[0]!r} is not {format_name!r}")
+    if pid[1] not in supported:
+        raise UnsupportedFormatVersionError(f"stored array {pid[3]!r} ({format_name})", pid[1], supported)
+    return pid[2], check_name(pid[3])
+
+
+def check_array_dtype(dtype: Any, what: str) -> np.dtype[Any]:
+    """The numpy dtype of an array to store; object arrays are refused."""
+    dt: np.dtype[Any] = np.dtype(dtype)
+    if dt.hasobject:
+        raise UnsupportedDtypeError(
+            what, dt,
+            "Arrays of Python objects cannot be written to array files. Convert them to str "
+            "(x.astype('U')), numbers or a structured dtype, or keep them out of the result.",
+        )
+    return dt
+
+
+def active_client() -> Any:
+    """The ``distributed.Client`` that dask would run a graph on now, or ``None``."""
+    from dask.base import get_scheduler
+
+    scheduler = cast(Any, get_scheduler)()  # dask's functions are untyped
+    owner = getattr(scheduler, "__self__", None)
+    if owner is not None and type(owner).__name__ == "Client":
+        return owner
+    return None

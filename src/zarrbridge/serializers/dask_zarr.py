@@ -1,0 +1,158 @@
+"""Dask arrays as Zarr arrays, on S3 (through s3fs) or in local folders (through the file protocol).
+
+Every block is aligned to a zarr chunk (or shard), so workers of a ``distributed`` cluster write their blocks
+directly and in parallel. A small ``zarrbridge.json`` document, written after the last chunk, marks the
+array complete and carries the format version; an array without it is never read as complete.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import dask.array
+import zarr
+from zarr.abc.store import Store
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.sync import sync
+
+from ..core.arrays import ArrayPolicy, create_array
+from ..core.blockwrite import resolve_unknown_chunks, write_dask_array
+from ..errors import (
+    BrokenLinkError,
+    CorruptMetadataError,
+    InvalidOptionError,
+    UnsupportedFormatVersionError,
+    WriteInterruptedError,
+)
+from .base import ArrayId, PersistentSerializer, check_array_dtype, new_name, parse_array_id
+from .protocols import FILE_PROTOCOL, S3_PROTOCOL, remove_tree, zarr_store_for
+
+da: Any = dask.array  # dask's functions are untyped: call them through Any
+
+__all__ = ["MARKER_KEY", "DaskZarrSerializer"]
+
+MARKER_KEY = "zarrbridge.json"
+
+
+def _write_marker(store: Store, document: dict[str, Any]) -> None:
+    data = json.dumps(document, sort_keys=True).encode()
+    sync(store.set(MARKER_KEY, default_buffer_prototype().buffer.from_bytes(data)))
+
+
+def _read_marker(store: Store, name: str) -> dict[str, Any]:
+    buf = sync(store.get(MARKER_KEY, prototype=default_buffer_prototype()))
+    if buf is None:
+        if sync(store.exists("zarr.json")):
+            raise WriteInterruptedError(name, "the zarr array has no completion marker: its save was interrupted")
+        raise BrokenLinkError("stored result", name, hint="The array files were removed; save the result again.")
+    try:
+        document = json.loads(buf.to_bytes())
+    except ValueError as exc:
+        raise CorruptMetadataError(f"{name}/{MARKER_KEY}", f"not JSON ({exc})") from exc
+    if not isinstance(document, dict):
+        raise CorruptMetadataError(f"{name}/{MARKER_KEY}", "not a JSON object")
+    return document
+
+
+class DaskZarrSerializer(PersistentSerializer):
+    """Dask arrays as Zarr arrays, on S3 or (with :class:`~zarrbridge.serializers.protocols.LocalFiles`) on files.
+
+    Configure by subclassing: ``policy`` (an :class:`~zarrbridge.core.ArrayPolicy`: compressors, filters,
+    chunks; ``chunks=None`` keeps the dask chunk shape), ``zarr_format`` (2 or 3) and ``protocol_order`` (which
+    protocol to write through when the storage offers several).
+
+    Examples
+    --------
+    >>> import tempfile, dask.array as da
+    >>> from zarrbridge.serializers import FILE_PROTOCOL, LocalFiles
+    >>> protocols = {FILE_PROTOCOL: LocalFiles(tempfile.mkdtemp())}
+    >>> pid = DaskZarrSerializer.pickle(da.ones(10, chunks=5), protocols)
+    >>> float(DaskZarrSerializer.unpickle(pid, protocols).sum())
+    10.0
+    """
+
+    serializer_class: ClassVar[type] = dask.array.Array
+    key: ClassVar[str] = "dask-zarr"
+    format_name: ClassVar[str] = "zarrbridge.dask-zarr"
+    format_version: ClassVar[int] = 1
+    supported_versions: ClassVar[tuple[int, ...]] = (1,)
+    policy: ClassVar[ArrayPolicy] = ArrayPolicy()
+    zarr_format: ClassVar[int] = 3
+    protocol_order: ClassVar[tuple[str, ...]] = (S3_PROTOCOL, FILE_PROTOCOL)
+
+    @classmethod
+    def _protocol(cls, protocols: Mapping[str, Any]) -> str:
+        if not isinstance(protocols, Mapping):
+            raise InvalidOptionError(f"protocols must be a dict such as {{S3_PROTOCOL: ...}}, got {protocols!r}")
+        for name in cls.protocol_order:
+            if name in protocols:
+                return name
+        raise InvalidOptionError(
+            f"{cls.__name__} writes through {cls.protocol_order}, but the storage offers {sorted(protocols)}"
+        )
+
+    @classmethod
+    def pickle(cls, obj: Any, protocols: Mapping[str, Any]) -> ArrayId:
+        """Write ``obj`` to a new zarr array and return its persistent id."""
+        protocol = cls._protocol(protocols)
+        darr = resolve_unknown_chunks(obj)
+        dt = check_array_dtype(darr.dtype, "dask array")
+        chunks = cls.policy.chunks or tuple(max(1, min(int(c), int(s)) if s else 1)
+                                            for c, s in zip(darr.chunksize, darr.shape))
+        policy = ArrayPolicy(
+            chunks=chunks or None, shards=cls.policy.shards, compressors=cls.policy.compressors,
+            filters=cls.policy.filters, fill_value=cls.policy.fill_value,
+        )
+        name = new_name(".zarr")
+        try:
+            store = zarr_store_for(protocol, protocols, name, read_only=False)
+            dest = create_array(store, "", shape=darr.shape, dtype=dt, policy=policy, zarr_format=cls.zarr_format)
+            write_dask_array(darr, dest)
+            _write_marker(store, {
+                "format": cls.format_name,
+                "format_version": cls.format_version,
+                "shape": list(darr.shape),
+                "complete": True,
+            })
+        except BaseException:
+            remove_tree(protocol, protocols, name)
+            raise
+        return (cls.format_name, cls.format_version, protocol, name)
+
+    @classmethod
+    def open_array(cls, pid: Any, protocols: Mapping[str, Any]) -> zarr.Array[Any]:
+        """The stored zarr array of ``pid``, opened read-only, after checking its completion marker."""
+        protocol, name = parse_array_id(pid, format_name=cls.format_name, supported=cls.supported_versions)
+        if protocol not in protocols:
+            raise InvalidOptionError(f"{name!r} was written through the {protocol!r} protocol, which the "
+                                     f"storage does not offer (it has {sorted(protocols)})")
+        store = zarr_store_for(protocol, protocols, name, read_only=True)
+        marker = _read_marker(store, name)
+        if marker.get("format") != cls.format_name:
+            raise CorruptMetadataError(f"{name}/{MARKER_KEY}", f"format is {marker.get('format')!r}")
+        if marker.get("format_version") not in cls.supported_versions:
+            raise UnsupportedFormatVersionError(f"zarr array {name!r}", marker.get("format_version"),
+                                                cls.supported_versions)
+        try:
+            arr = zarr.open_array(store, mode="r")
+        except (ValueError, KeyError, TypeError, FileNotFoundError) as exc:
+            raise CorruptMetadataError(f"{name}/zarr.json", f"cannot open the array ({exc})") from exc
+        if list(arr.shape) != marker.get("shape"):
+            raise CorruptMetadataError(f"{name}/zarr.json", f"shape {arr.shape} differs from the marker's "
+                                       f"{marker.get('shape')}")
+        return arr
+
+    @classmethod
+    def unpickle(cls, pid: Any, protocols: Mapping[str, Any]) -> dask.array.Array:
+        """A lazy dask array over the zarr array of ``pid``, chunked like the array."""
+        arr = cls.open_array(pid, protocols)
+        result: dask.array.Array = da.from_zarr(arr, name=f"zarrbridge-zarr-{pid[3]}")
+        return result
+
+    @classmethod
+    def remove(cls, pid: Any, protocols: Mapping[str, Any]) -> None:
+        """Remove the zarr array of ``pid``."""
+        protocol, name = parse_array_id(pid, format_name=cls.format_name, supported=cls.supported_versions)
+        remove_tree(protocol, protocols, name)

@@ -1,0 +1,74 @@
+"""``NumpyArraySerializer``: large ndarrays out of the pickle, in the same formats as dask arrays."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import dask.array
+import numpy as np
+
+from ..errors import InvalidOptionError
+from .base import PersistentSerializer
+from .dask_array import DaskArraySerializer
+
+da: Any = dask.array  # dask's functions are untyped: call them through Any
+
+__all__ = ["NumpyArraySerializer"]
+
+
+class NumpyArraySerializer(PersistentSerializer):
+    """Writes numpy arrays of at least ``min_bytes`` to array files; loads them back as ndarrays.
+
+    Smaller arrays stay inside the pickle, as do arrays this serializer would not keep faithfully: object
+    arrays and ndarray subclasses with state of their own (``np.ma.MaskedArray``, ``np.matrix``...).
+    ``np.memmap`` is accepted and read back as a plain ndarray. The format per protocol is that of
+    ``dask_serializer`` (HDF5 on files and Zarr on S3 by default).
+
+    Examples
+    --------
+    >>> class EveryArray(NumpyArraySerializer):
+    ...     min_bytes = 0
+    """
+
+    serializer_class: ClassVar[type] = np.ndarray
+    key: ClassVar[str] = "numpy-array"
+    min_bytes: ClassVar[int] = 1 << 20
+    chunk_bytes: ClassVar[int] = 64 << 20
+    dask_serializer: ClassVar[type[DaskArraySerializer]] = DaskArraySerializer
+
+    @classmethod
+    def accepts(cls, obj: object) -> bool:
+        """Plain ndarrays (and memmaps) of at least ``min_bytes`` that hold no Python objects."""
+        if not isinstance(obj, np.ndarray) or (type(obj) is not np.ndarray and not isinstance(obj, np.memmap)):
+            return False
+        return not obj.dtype.hasobject and obj.nbytes >= cls.min_bytes
+
+    @classmethod
+    def pickle(cls, obj: Any, protocols: Mapping[str, Any]) -> Any:
+        """Write ``obj`` to array files and return its persistent id."""
+        if not isinstance(obj, np.ndarray):
+            raise InvalidOptionError(f"{cls.__name__} stores numpy arrays, got {type(obj).__name__}")
+        arr = np.asarray(obj)
+        chunks = _chunks_for(arr, cls.chunk_bytes)
+        return cls.dask_serializer.pickle(da.from_array(arr, chunks=chunks), protocols)
+
+    @classmethod
+    def unpickle(cls, pid: Any, protocols: Mapping[str, Any]) -> np.ndarray[Any, Any]:
+        """The stored array of ``pid``, read into memory."""
+        lazy: Any = cls.dask_serializer.unpickle(pid, protocols)
+        return np.asarray(lazy.compute(scheduler="threads"))
+
+    @classmethod
+    def remove(cls, pid: Any, protocols: Mapping[str, Any]) -> None:
+        """Remove the stored array of ``pid``."""
+        cls.dask_serializer.remove(pid, protocols)
+
+
+def _chunks_for(arr: np.ndarray[Any, Any], chunk_bytes: int) -> tuple[int, ...]:
+    """Split along the first axis into blocks of about ``chunk_bytes`` (rows stay whole)."""
+    if arr.ndim == 0:
+        return ()
+    row = max(1, arr[:1].nbytes if arr.shape[0] else arr.dtype.itemsize)
+    first = max(1, min(arr.shape[0], chunk_bytes // row)) if arr.shape[0] else 1
+    return (first, *(max(1, s) for s in arr.shape[1:]))
