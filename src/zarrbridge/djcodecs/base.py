@@ -1,0 +1,211 @@
+"""What ``<zarr@store>`` and ``<photon@store>`` share: paths, stores, the row's JSON, fetch, rollback journal.
+
+A subclass says how to write a value into a fresh zarr store (:meth:`ArrayCodecBase.write_value`) and what to
+hand back on fetch (:meth:`ArrayCodecBase.wrap_fetched`). Everything else, including the format-version check,
+lives here once.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import abstractmethod
+from typing import Any, ClassVar
+
+import datajoint as dj
+import zarr
+from datajoint.builtin_codecs.schema import SchemaCodec
+from zarr.abc.store import Store
+from zarr.core.buffer import Buffer
+from zarr.errors import ArrayNotFoundError
+from zarr.storage import WrapperStore
+
+from ..errors import (
+    CorruptMetadataError,
+    InvalidOptionError,
+    NodeNotFoundError,
+    ReadOnlyError,
+    StoreUnreachableError,
+    UnsupportedFormatVersionError,
+)
+from .paths import check_object_path, check_primary_key
+from .rollback import Written, record_write
+from .stores import StoreTarget, is_connection_error, resolve_store
+
+__all__ = ["ATTRIBUTE_KEY", "ArrayCodecBase", "FetchedStore"]
+
+ATTRIBUTE_KEY = "zarrbridge"  # the array attribute holding {"codec", "format_version", ...}
+
+
+class FetchedStore(WrapperStore[Store]):
+    """A read-only view of a fetched array's store whose write methods raise :class:`ReadOnlyError`."""
+
+    def __init__(self, store: Store, *, what: str) -> None:
+        super().__init__(store)
+        self._what = what
+
+    def _refuse(self) -> ReadOnlyError:
+        return ReadOnlyError(
+            self._what,
+            "arrays fetched from DataJoint belong to a table row; to change one, insert a new row (or delete "
+            "the row and insert it again) with the new array, or copy it with numpy.asarray(...) first",
+        )
+
+    @property
+    def read_only(self) -> bool:
+        return True
+
+    def _check_writable(self) -> None:
+        raise self._refuse()
+
+    async def set(self, key: str, value: Buffer) -> None:
+        raise self._refuse()
+
+    async def set_if_not_exists(self, key: str, value: Buffer) -> None:
+        raise self._refuse()
+
+    async def delete(self, key: str) -> None:
+        raise self._refuse()
+
+    async def delete_dir(self, prefix: str) -> None:
+        raise self._refuse()
+
+    async def clear(self) -> None:
+        raise self._refuse()
+
+
+class ArrayCodecBase(SchemaCodec, register=False):  # type: ignore[misc,call-arg]
+    """Base of the zarrbridge DataJoint codecs: schema-addressed zarr arrays, one folder per value."""
+
+    name: ClassVar[str]
+    format_version: ClassVar[int] = 1
+    ext: ClassVar[str] = ".zarr"
+
+    # ---- declaration --------------------------------------------------------------------------------------
+    def get_dtype(self, is_store: bool) -> str:
+        """The database column holds JSON metadata; the array itself needs a store (``<name@store>``)."""
+        if not is_store:
+            raise InvalidOptionError(
+                f"<{self.name}> keeps arrays in an object store, so it needs one: declare the attribute as "
+                f"<{self.name}@> (the default store, dj.config['stores']['default']) or <{self.name}@name>"
+            )
+        return "json"
+
+    # ---- insert ---------------------------------------------------------------------------------------------
+    @abstractmethod
+    def validate(self, value: Any) -> None:
+        """Raise a clear error for values this codec cannot store (called by DataJoint before encode)."""
+
+    @abstractmethod
+    def write_value(self, value: Any, store: Store) -> dict[str, Any]:
+        """Write ``value`` as the root array of the empty ``store``; return the row metadata it adds."""
+
+    def encode(
+        self,
+        value: Any,
+        *,
+        key: dict[str, Any] | None = None,
+        context: dict[str, Any] | None = None,
+        store_name: str | None = None,
+    ) -> dict[str, Any]:
+        """Write ``value`` to its schema-addressed path and return the JSON kept in the table row.
+
+        If writing fails the partial array is removed; if the insert that called this fails afterwards, the
+        insert guard (:mod:`zarrbridge.djcodecs.rollback`) removes it.
+        """
+        self.validate(value)
+        schema, table, field, primary_key = self._extract_context(key, context)
+        config = self._codec_config(key, context)
+        target = resolve_store(store_name, config)
+        check_primary_key(primary_key)
+        path, _token = self._build_path(
+            schema, table, field, primary_key, ext=self.ext, store_name=target.name, config=config
+        )
+        check_object_path(path)
+        try:
+            store = target.zarr_store(path, read_only=False)
+            extra = self.write_value(value, store)
+        except StoreUnreachableError:
+            raise  # the probe failed before anything was written
+        except BaseException as exc:
+            self._discard(target, path, exc)
+            if target.protocol != "file" and is_connection_error(exc):
+                raise StoreUnreachableError(target.label, target.endpoint(), str(exc)) from exc
+            raise
+        record_write(Written(target=target, path=path, field=field, primary_key=dict(primary_key)))
+        return {
+            "path": path,
+            "store": target.name or self._default_store_name(config),
+            "codec": self.name,
+            "format_version": self.format_version,
+            **extra,
+        }
+
+    @staticmethod
+    def _default_store_name(config: Any) -> str | None:
+        stores = getattr(config, "stores", None) if config is not None else dj.config.stores
+        default = dict(stores or {}).get("default")
+        return default if isinstance(default, str) else None
+
+    @staticmethod
+    def _discard(target: StoreTarget, path: str, exc: BaseException) -> None:
+        try:
+            target.remove(path)
+        except Exception as cleanup:  # report, but let the original error through
+            exc.add_note(f"zarrbridge could not remove the partial array {path!r}: {cleanup}")
+
+    # ---- fetch ----------------------------------------------------------------------------------------------
+    @abstractmethod
+    def wrap_fetched(self, array: zarr.Array[Any], stored: dict[str, Any]) -> Any:
+        """What ``fetch`` returns for the read-only ``array`` (after the version checks)."""
+
+    def check_stored(self, stored: Any) -> dict[str, Any]:
+        """Parse and check the row's JSON; raise for foreign, corrupt or unknown-version metadata."""
+        if isinstance(stored, (str, bytes)):
+            try:
+                stored = json.loads(stored)
+            except ValueError as exc:
+                raise CorruptMetadataError(f"<{self.name}> column", f"not JSON ({exc})") from exc
+        if not isinstance(stored, dict) or not isinstance(stored.get("path"), str):
+            raise CorruptMetadataError(f"<{self.name}> column", f"expected an object with a 'path', got {stored!r}")
+        if stored.get("codec") != self.name:
+            raise CorruptMetadataError(
+                f"<{self.name}> column", f"it was written by codec {stored.get('codec')!r}, not {self.name!r}"
+            )
+        self._check_version(stored.get("format_version"), f"<{self.name}> row metadata")
+        check_object_path(stored["path"])
+        return stored
+
+    def _check_version(self, found: Any, what: str) -> None:
+        if found != self.format_version:
+            raise UnsupportedFormatVersionError(what, found, [self.format_version])
+
+    def decode(
+        self, stored: Any, *, key: dict[str, Any] | None = None, context: dict[str, Any] | None = None
+    ) -> Any:
+        """Open the stored array read-only with one metadata read and return :meth:`wrap_fetched` of it."""
+        meta = self.check_stored(stored)
+        target = resolve_store(meta.get("store"), self._codec_config(key, context))
+        what = f"the <{self.name}> array at {target.label}:{meta['path']}"
+        store = FetchedStore(target.zarr_store(meta["path"], read_only=True), what=what)
+        try:
+            array = zarr.open_array(store, mode="r", zarr_format=3)
+        except (ArrayNotFoundError, FileNotFoundError) as exc:
+            raise NodeNotFoundError(
+                meta["path"], target.label,
+                "The row references an array that is no longer in the store (removed by hand, or by a garbage "
+                "collection that ran against another configuration); restore it from a backup or delete the row.",
+            ) from exc
+        except ValueError as exc:
+            raise CorruptMetadataError(f"{meta['path']}/zarr.json", str(exc), target.label) from exc
+        attrs = array.attrs.get(ATTRIBUTE_KEY)
+        if not isinstance(attrs, dict) or attrs.get("codec") != self.name:
+            raise CorruptMetadataError(
+                f"{meta['path']}/zarr.json", f"attribute {ATTRIBUTE_KEY!r} does not describe a <{self.name}> array",
+                target.label,
+            )
+        self._check_version(attrs.get("format_version"), f"{what} (zarr.json)")
+        return self.wrap_fetched(array, meta)
+
+    def array_attributes(self, **extra: Any) -> dict[str, Any]:
+        """The attributes written (once, with the array metadata) into every stored array."""
+        return {ATTRIBUTE_KEY: {"codec": self.name, "format_version": self.format_version, **extra}}

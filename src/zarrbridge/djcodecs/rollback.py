@@ -1,0 +1,163 @@
+"""No orphaned arrays after a failed insert: a journal of the arrays written during one insert.
+
+DataJoint calls a codec's ``encode`` (which must upload the array) *before* it sends the ``INSERT``, and offers
+codecs no hook to learn whether that ``INSERT`` succeeded. Left alone, a duplicate key, a constraint error or a
+lost database connection leaves the uploaded arrays in the store until someone runs the garbage collector.
+
+Decision: :func:`install_insert_guard` wraps ``datajoint.table.Table._insert_rows`` (the one method every
+``insert``/``insert1`` goes through) once, when the codecs are imported. The wrapper opens a journal in a
+:class:`contextvars.ContextVar`; our codecs record each array they write in it; if the insert raises, the
+journal's arrays are removed before the exception propagates. With ``skip_duplicates=True`` the arrays of the
+rows the database skipped are removed too. Inside a transaction (``populate``/``make``) the arrays are kept
+until the transaction ends and removed if it is cancelled (``Connection.cancel_transaction`` is wrapped the same
+way). Nothing else changes: other codecs and tables behave exactly as before.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import logging
+import threading
+import warnings
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from typing import Any
+
+from .stores import StoreTarget
+
+__all__ = ["Written", "install_insert_guard", "record_write", "remove_written"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Written:
+    """One array written by a codec during an insert."""
+
+    target: StoreTarget
+    path: str
+    field: str
+    primary_key: dict[str, Any] = dc_field(hash=False)
+
+
+_journal: contextvars.ContextVar[list[Written] | None] = contextvars.ContextVar("zarrbridge_dj_journal", default=None)
+_in_transaction: weakref.WeakKeyDictionary[Any, list[Written]] = weakref.WeakKeyDictionary()
+_install_lock = threading.Lock()
+_MARK = "_zarrbridge_guarded"
+
+
+def record_write(written: Written) -> None:
+    """Add ``written`` to the journal of the insert in progress (no-op outside a guarded insert)."""
+    journal = _journal.get()
+    if journal is not None:
+        journal.append(written)
+
+
+def remove_written(entries: list[Written]) -> list[str]:
+    """Remove the arrays in ``entries``; return messages for the ones that could not be removed."""
+    failures = []
+    for entry in entries:
+        try:
+            entry.target.remove(entry.path)
+        except Exception as exc:  # keep removing the others; report every failure to the caller
+            failures.append(f"{entry.target.label}:{entry.path}: {type(exc).__name__}: {exc}")
+    return failures
+
+
+def _unreferenced(table: Any, entries: list[Written]) -> list[Written]:
+    """The entries whose row does not reference their path (rows skipped as duplicates)."""
+    out = []
+    for entry in entries:
+        attr = table.heading.attributes[entry.field]
+        rows = (table & entry.primary_key).proj(entry.field).cursor(as_dict=True).fetchall()
+        live = {p for row in rows for p, _ in attr.codec.referenced_paths(row[entry.field])}
+        if entry.path not in live:
+            out.append(entry)
+    return out
+
+
+def _guard_insert(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def _insert_rows(self: Any, rows: Any, replace: Any, skip_duplicates: Any, ignore_extra_fields: Any) -> Any:
+        journal: list[Written] = []
+        token = _journal.set(journal)
+        try:
+            result = original(self, rows, replace, skip_duplicates, ignore_extra_fields)
+        except BaseException as exc:
+            _journal.reset(token)
+            failures = remove_written(journal)
+            if failures:
+                exc.add_note("zarrbridge could not remove arrays written for the failed insert: " + "; ".join(failures))
+            raise
+        _journal.reset(token)
+        if not journal:
+            return result
+        if skip_duplicates:
+            skipped = _unreferenced(self, journal)
+            failures = remove_written(skipped)
+            if failures:
+                logger.error("could not remove arrays of rows skipped as duplicates: %s", "; ".join(failures))
+            gone = {e.path for e in skipped}
+            journal = [e for e in journal if e.path not in gone]
+        connection = self.connection
+        if journal and connection.in_transaction:
+            _in_transaction.setdefault(connection, []).extend(journal)
+        return result
+
+    setattr(_insert_rows, _MARK, True)
+    return _insert_rows
+
+
+def _guard_cancel(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def cancel_transaction(self: Any) -> Any:
+        try:
+            return original(self)
+        finally:
+            failures = remove_written(_in_transaction.pop(self, []))
+            if failures:
+                logger.error("could not remove arrays of a cancelled transaction: %s", "; ".join(failures))
+
+    setattr(cancel_transaction, _MARK, True)
+    return cancel_transaction
+
+
+def _guard_commit(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def commit_transaction(self: Any) -> Any:
+        result = original(self)
+        _in_transaction.pop(self, None)  # committed: the arrays now belong to live rows
+        return result
+
+    setattr(commit_transaction, _MARK, True)
+    return commit_transaction
+
+
+def install_insert_guard() -> bool:
+    """Wrap DataJoint's insert and transaction methods once; return whether the guard is active.
+
+    Warns (``RuntimeWarning``) if this DataJoint version lacks the methods: inserts still work, but arrays
+    of failed inserts are then left for ``dj.gc.GarbageCollector``.
+    """
+    from datajoint.connection import Connection
+    from datajoint.table import Table
+
+    targets = [(Table, "_insert_rows", _guard_insert), (Connection, "cancel_transaction", _guard_cancel),
+               (Connection, "commit_transaction", _guard_commit)]
+    with _install_lock:
+        missing = [f"{cls.__name__}.{name}" for cls, name, _ in targets if not callable(getattr(cls, name, None))]
+        if missing:
+            warnings.warn(
+                f"this DataJoint version has no {', '.join(missing)}; arrays written by failed inserts will "
+                "stay in the store until dj.gc.GarbageCollector removes them",
+                RuntimeWarning, stacklevel=2,
+            )
+            return False
+        for cls, name, wrap in targets:
+            current = getattr(cls, name)
+            if not getattr(current, _MARK, False):
+                setattr(cls, name, wrap(current))
+    return True

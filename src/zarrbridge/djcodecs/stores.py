@@ -1,0 +1,170 @@
+"""DataJoint stores (``dj.config['stores']``) opened as zarr stores.
+
+Decision: the store *configuration* is resolved by DataJoint itself (``config.get_store_spec`` and its
+``StorageBackend``), so the location, bucket, endpoint, credentials and ``secure`` flag mean exactly what DataJoint
+documents, and every path resolves to the same object its garbage collector lists. The *bytes* are written by
+zarr through zarrbridge's core: a :class:`zarr.storage.LocalStore` for ``file`` stores (via
+:func:`zarrbridge.core.open_store`) and :func:`zarrbridge.core.filesystem_store` around the backend's own fsspec
+filesystem for ``s3`` and the other protocols.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from zarr.abc.store import Store
+
+from ..core.location import filesystem_store, open_store
+from ..errors import LocationError, StoreUnreachableError
+
+__all__ = ["StoreTarget", "is_connection_error", "resolve_store"]
+
+_PROBE_TTL_S = 30.0
+_PROBE_TIMEOUT_S = 3.0
+_probed: dict[tuple[str, int], float] = {}
+_probe_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class StoreTarget:
+    """One configured DataJoint store, ready to hold zarr arrays.
+
+    Parameters
+    ----------
+    name
+        The store name as written in the attribute type (``None`` or ``""`` for the default store).
+    spec
+        The store's configuration with DataJoint's defaults applied.
+    backend
+        DataJoint's ``StorageBackend`` for the store.
+    """
+
+    name: str | None
+    spec: dict[str, Any]
+    backend: Any
+
+    @property
+    def protocol(self) -> str:
+        """``file``, ``s3``, ``gcs``, ``azure`` or a plug-in protocol."""
+        return str(self.spec.get("protocol", "file")).lower()
+
+    @property
+    def label(self) -> str:
+        """The store's name for messages."""
+        return self.name or "default"
+
+    def full_path(self, path: str) -> str:
+        """The backend's own absolute path (bucket/location/path or location/path) of ``path``."""
+        return str(self.backend._full_path(path))
+
+    def endpoint(self) -> str:
+        """Where the store lives, for messages: the endpoint URL or the local location."""
+        return str(self.spec.get("endpoint") or self.spec.get("location") or "")
+
+    def zarr_store(self, path: str, *, read_only: bool) -> Store:
+        """A zarr store rooted at ``path``; created (must not exist) when ``read_only`` is false."""
+        full = self.full_path(path)
+        if self.protocol == "file":
+            return open_store(full, mode="r" if read_only else "w-", require_zarr=False)
+        if not read_only:
+            self.probe()
+        return filesystem_store(self.backend.fs, full, read_only=read_only)
+
+    def remove(self, path: str) -> None:
+        """Remove the object (an array's folder) at ``path`` and prune empty parent folders (``file``)."""
+        full = self.full_path(path)
+        fs = self.backend.fs
+        try:
+            fs.rm(full, recursive=True)
+        except FileNotFoundError:
+            pass
+        if self.protocol == "file":
+            import os
+
+            root = self.full_path("").rstrip("/")
+            parent = os.path.dirname(full.rstrip("/"))
+            while parent.startswith(root + "/") and os.path.isdir(parent) and not os.listdir(parent):
+                os.rmdir(parent)
+                parent = os.path.dirname(parent)
+
+    def exists(self, path: str) -> bool:
+        """Whether anything is stored at ``path``."""
+        return bool(self.backend.fs.exists(self.full_path(path)))
+
+    def probe(self) -> None:
+        """Fail fast with :class:`StoreUnreachableError` when a network store's endpoint refuses connections.
+
+        botocore retries a refused connection for several seconds before failing; a TCP connect with a short
+        timeout (cached for 30 s per endpoint) gives the same answer at once.
+        """
+        endpoint = str(self.spec.get("endpoint") or "")
+        if not endpoint:
+            return
+        if "://" not in endpoint:
+            endpoint = ("https://" if self.spec.get("secure", True) else "http://") + endpoint
+        parts = urlsplit(endpoint)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        now = time.monotonic()
+        with _probe_lock:
+            if now - _probed.get((host, port), -_PROBE_TTL_S) < _PROBE_TTL_S:
+                return
+        try:
+            with socket.create_connection((host, port), timeout=_PROBE_TIMEOUT_S):
+                pass
+        except OSError as exc:
+            raise StoreUnreachableError(self.label, endpoint, f"{type(exc).__name__}: {exc}") from exc
+        with _probe_lock:
+            _probed[(host, port)] = now
+
+
+def resolve_store(store_name: str | None, config: Any) -> StoreTarget:
+    """Resolve a store name through DataJoint's configuration.
+
+    Parameters
+    ----------
+    store_name
+        The name after ``@`` in the attribute type; ``None`` or ``""`` selects ``stores.default``.
+    config
+        The calling connection's DataJoint config (``None``: the global ``dj.config``).
+
+    Raises
+    ------
+    LocationError
+        The store is not configured, or its configuration is invalid; the message lists the stores that are.
+    """
+    from datajoint.errors import DataJointError
+    from datajoint.hash_registry import get_store_backend
+
+    if config is None:
+        from datajoint.settings import config as global_config
+
+        config = global_config
+    name = store_name or None
+    try:
+        spec = config.get_store_spec(name)
+        backend = get_store_backend(name, config=config)
+    except (DataJointError, FileNotFoundError) as exc:
+        configured = sorted(k for k, v in dict(config.stores).items() if isinstance(v, dict))
+        raise LocationError(
+            f"<...@{store_name or ''}>",
+            f"{exc}. Configured stores: {configured or 'none'}. Add the store to dj.config['stores'] "
+            "(protocol, location, and for s3: endpoint, bucket, access_key, secret_key) or use one of these",
+        ) from exc
+    return StoreTarget(name=name, spec=spec, backend=backend)
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """Whether ``exc`` says a network store could not be reached (refused, DNS, timeout)."""
+    if isinstance(exc, (ConnectionError, TimeoutError, socket.gaierror)):
+        return True
+    try:
+        from botocore.exceptions import ConnectionError as BotoConnectionError  # type: ignore[import-untyped]
+    except ImportError:  # botocore comes with s3fs; without it no s3 store can exist either
+        return False
+    return isinstance(exc, BotoConnectionError)

@@ -1,0 +1,92 @@
+"""``<zarr@store>``: numeric arrays in DataJoint tables, stored as schema-addressed Zarr v3 arrays.
+
+Examples
+--------
+>>> import datajoint as dj, numpy as np                                   # doctest: +SKIP
+>>> @schema                                                              # doctest: +SKIP
+... class Recording(dj.Manual):
+...     definition = '''
+...     recording_id : int
+...     ---
+...     waveform : <zarr@mystore>
+...     '''
+>>> Recording.insert1({"recording_id": 1, "waveform": np.random.randn(1000, 32)})   # doctest: +SKIP
+>>> z = (Recording & {"recording_id": 1}).fetch1("waveform")             # doctest: +SKIP
+>>> z.shape, z.dtype                                                     # doctest: +SKIP
+((1000, 32), dtype('float64'))
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import zarr
+import zarr.codecs
+from zarr.abc.store import Store
+
+from ..core.arrays import ArrayPolicy, copy_array, create_array
+from ..core.blockwrite import write_dask_array
+from .base import ArrayCodecBase
+from .options import ZarrValue, check_array_input
+from .registration import register
+
+__all__ = ["DEFAULT_POLICY", "ZarrCodec"]
+
+#: Chunks of about 4 MB, Blosc-zstd with byte shuffle (good on floats and small integers alike).
+DEFAULT_POLICY = ArrayPolicy(compressors=(zarr.codecs.BloscCodec(cname="zstd", clevel=5, shuffle="shuffle"),))
+
+
+def write_any(data: Any, dest: zarr.Array[Any]) -> None:
+    """Fill ``dest`` from a numpy, zarr or dask array, never holding more than one block of a lazy source."""
+    if isinstance(data, np.ndarray):
+        dest[...] = data
+    elif isinstance(data, zarr.Array):
+        copy_array(data, dest)
+    else:
+        write_dask_array(data, dest)
+
+
+class ZarrCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
+    """Store numeric arrays as Zarr v3 arrays under schema-addressed paths; fetch returns a read-only
+    :class:`zarr.Array`.
+
+    Accepts a numpy array, a :class:`zarr.Array`, a :class:`dask.array.Array` (written block by block, so it
+    may be larger than memory) or a :class:`~zarrbridge.djcodecs.ZarrValue` wrapping one of them with its own
+    chunks and compressors. The row keeps ``{path, store, codec, format_version, shape, dtype, chunks}``;
+    the array's ``zarr.json`` carries the codec name and format version too, and both are checked on fetch.
+    Fetch reads only ``zarr.json``; chunks are read when sliced.
+    """
+
+    name = "zarr"
+
+    def validate(self, value: Any) -> None:
+        """Accept numeric numpy/zarr/dask arrays and :class:`ZarrValue`; raise a clear error otherwise."""
+        if not isinstance(value, ZarrValue):
+            check_array_input(value, what="<zarr>")
+
+    def write_value(self, value: Any, store: Store) -> dict[str, Any]:
+        """Create the array (its metadata written once) and fill it."""
+        if isinstance(value, ZarrValue):
+            data, policy = value.data, value.policy
+            if policy.compressors == "default":
+                policy = ArrayPolicy(
+                    chunks=policy.chunks, shards=policy.shards, compressors=DEFAULT_POLICY.compressors,
+                    filters=policy.filters, target_chunk_bytes=policy.target_chunk_bytes,
+                )
+        else:
+            data, policy = value, DEFAULT_POLICY
+        dtype = np.dtype(data.dtype)
+        dest = create_array(
+            store, "", shape=tuple(int(s) for s in data.shape), dtype=dtype, policy=policy,
+            attributes=self.array_attributes(),
+        )
+        write_any(data, dest)
+        return {"shape": list(dest.shape), "dtype": dtype.str, "chunks": list(dest.chunks)}
+
+    def wrap_fetched(self, array: zarr.Array[Any], stored: dict[str, Any]) -> zarr.Array[Any]:
+        """The read-only array itself."""
+        return array
+
+
+register(ZarrCodec)
