@@ -28,6 +28,7 @@ __all__ = [
     "PersistentSerializer",
     "active_client",
     "check_array_dtype",
+    "check_dask_array",
     "new_name",
     "parse_array_id",
     "require_protocol",
@@ -125,6 +126,14 @@ def check_array_dtype(dtype: Any, what: str) -> np.dtype[Any]:
             "(x.astype('U')), numbers or a structured dtype, or keep them out of the result.",
         )
     return dt
+
+
+def check_dask_array(obj: object, serializer: str) -> None:
+    """Raise :class:`InvalidOptionError` unless ``obj`` is a dask array."""
+    import dask.array
+
+    if not isinstance(obj, dask.array.Array):
+        raise InvalidOptionError(f"{serializer} stores dask arrays, got {type(obj).__name__}")
 
 
 def active_client() -> Any:

@@ -31,6 +31,7 @@ from .base import (
     PersistentSerializer,
     active_client,
     check_array_dtype,
+    check_dask_array,
     new_name,
     parse_array_id,
     require_protocol,
@@ -231,6 +232,7 @@ class DaskHDF5Serializer(PersistentSerializer):
         """Write ``obj`` to a new HDF5 file and return its persistent id."""
         from ..core.blockwrite import resolve_unknown_chunks
 
+        check_dask_array(obj, cls.__name__)
         files = require_protocol(protocols, FILE_PROTOCOL, cls.__name__)
         darr = resolve_unknown_chunks(obj)
         dt = check_array_dtype(darr.dtype, "dask array")
@@ -297,7 +299,7 @@ class DaskHDF5Serializer(PersistentSerializer):
         if version not in cls.supported_versions:
             raise UnsupportedFormatVersionError(f"HDF5 array file {name!r}", version, cls.supported_versions)
         try:
-            dt = np.lib.format.descr_to_dtype(_descr(json.loads(str(attrs["zarrbridge_dtype"]))))
+            dt = np.lib.format.descr_to_dtype(json_descr(json.loads(str(attrs["zarrbridge_dtype"]))))
             encoding: Encoding = attrs["zarrbridge_encoding"]
         except (KeyError, ValueError, TypeError) as exc:
             raise CorruptMetadataError(name, f"bad dtype attributes ({exc})") from exc
@@ -319,8 +321,8 @@ class DaskHDF5Serializer(PersistentSerializer):
         files.remove(name + ".partial")
 
 
-def _descr(value: Any) -> Any:
+def json_descr(value: Any) -> Any:
     """JSON turns the tuples of a structured dtype description into lists; numpy wants tuples back."""
     if isinstance(value, list):
-        return [tuple(_descr(v) for v in item) if isinstance(item, list) else item for item in value]
+        return [tuple(json_descr(v) for v in item) if isinstance(item, list) else item for item in value]
     return value

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import dask.array
+import numpy as np
 import zarr
 from zarr.abc.store import Store
 from zarr.core.buffer import default_buffer_prototype
@@ -26,7 +27,8 @@ from ..errors import (
     UnsupportedFormatVersionError,
     WriteInterruptedError,
 )
-from .base import ArrayId, PersistentSerializer, check_array_dtype, new_name, parse_array_id
+from .base import ArrayId, PersistentSerializer, check_array_dtype, check_dask_array, new_name, parse_array_id
+from .dask_hdf5 import json_descr
 from .protocols import FILE_PROTOCOL, S3_PROTOCOL, remove_tree, zarr_store_for
 
 da: Any = dask.array  # dask's functions are untyped: call them through Any
@@ -41,10 +43,20 @@ def _write_marker(store: Store, document: dict[str, Any]) -> None:
     sync(store.set(MARKER_KEY, default_buffer_prototype().buffer.from_bytes(data)))
 
 
+def _exists(store: Store, key: str) -> bool:
+    try:
+        return bool(sync(store.exists(key)))
+    except FileNotFoundError:
+        return False
+
+
 def _read_marker(store: Store, name: str) -> dict[str, Any]:
-    buf = sync(store.get(MARKER_KEY, prototype=default_buffer_prototype()))
+    try:
+        buf = sync(store.get(MARKER_KEY, prototype=default_buffer_prototype()))
+    except FileNotFoundError:  # a local store whose folder is gone
+        buf = None
     if buf is None:
-        if sync(store.exists("zarr.json")):
+        if _exists(store, "zarr.json"):
             raise WriteInterruptedError(name, "the zarr array has no completion marker: its save was interrupted")
         raise BrokenLinkError("stored result", name, hint="The array files were removed; save the result again.")
     try:
@@ -54,6 +66,15 @@ def _read_marker(store: Store, name: str) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise CorruptMetadataError(f"{name}/{MARKER_KEY}", "not a JSON object")
     return document
+
+
+def _saved_dtype(marker: dict[str, Any], name: str) -> np.dtype[Any] | None:
+    if "dtype" not in marker:
+        return None
+    try:
+        return np.lib.format.descr_to_dtype(json_descr(marker["dtype"]))
+    except (ValueError, TypeError) as exc:
+        raise CorruptMetadataError(f"{name}/{MARKER_KEY}", f"bad dtype {marker['dtype']!r} ({exc})") from exc
 
 
 class DaskZarrSerializer(PersistentSerializer):
@@ -90,12 +111,14 @@ class DaskZarrSerializer(PersistentSerializer):
             if name in protocols:
                 return name
         raise InvalidOptionError(
-            f"{cls.__name__} writes through {cls.protocol_order}, but the storage offers {sorted(protocols)}"
+            f"{cls.__name__} writes through one of the protocols {cls.protocol_order}, but the storage offers "
+            f"{sorted(protocols)}; use a storage that provides one of them"
         )
 
     @classmethod
     def pickle(cls, obj: Any, protocols: Mapping[str, Any]) -> ArrayId:
         """Write ``obj`` to a new zarr array and return its persistent id."""
+        check_dask_array(obj, cls.__name__)
         protocol = cls._protocol(protocols)
         darr = resolve_unknown_chunks(obj)
         dt = check_array_dtype(darr.dtype, "dask array")
@@ -114,6 +137,7 @@ class DaskZarrSerializer(PersistentSerializer):
                 "format": cls.format_name,
                 "format_version": cls.format_version,
                 "shape": list(darr.shape),
+                "dtype": np.lib.format.dtype_to_descr(dt),
                 "complete": True,
             })
         except BaseException:
@@ -122,8 +146,8 @@ class DaskZarrSerializer(PersistentSerializer):
         return (cls.format_name, cls.format_version, protocol, name)
 
     @classmethod
-    def open_array(cls, pid: Any, protocols: Mapping[str, Any]) -> zarr.Array[Any]:
-        """The stored zarr array of ``pid``, opened read-only, after checking its completion marker."""
+    def open_marker(cls, pid: Any, protocols: Mapping[str, Any]) -> dict[str, Any]:
+        """The completion marker of ``pid``'s array, its format and version checked."""
         protocol, name = parse_array_id(pid, format_name=cls.format_name, supported=cls.supported_versions)
         if protocol not in protocols:
             raise InvalidOptionError(f"{name!r} was written through the {protocol!r} protocol, which the "
@@ -135,6 +159,14 @@ class DaskZarrSerializer(PersistentSerializer):
         if marker.get("format_version") not in cls.supported_versions:
             raise UnsupportedFormatVersionError(f"zarr array {name!r}", marker.get("format_version"),
                                                 cls.supported_versions)
+        return marker
+
+    @classmethod
+    def open_array(cls, pid: Any, protocols: Mapping[str, Any]) -> zarr.Array[Any]:
+        """The stored zarr array of ``pid``, opened read-only, after checking its completion marker."""
+        marker = cls.open_marker(pid, protocols)
+        protocol, name = pid[2], pid[3]
+        store = zarr_store_for(protocol, protocols, name, read_only=True)
         try:
             arr = zarr.open_array(store, mode="r")
         except (ValueError, KeyError, TypeError, FileNotFoundError) as exc:
@@ -149,6 +181,9 @@ class DaskZarrSerializer(PersistentSerializer):
         """A lazy dask array over the zarr array of ``pid``, chunked like the array."""
         arr = cls.open_array(pid, protocols)
         result: dask.array.Array = da.from_zarr(arr, name=f"zarrbridge-zarr-{pid[3]}")
+        saved = _saved_dtype(cls.open_marker(pid, protocols), pid[3])
+        if saved is not None and saved != result.dtype:
+            result = cast(Any, result).astype(saved)  # zarr reads e.g. big-endian data in native order
         return result
 
     @classmethod
