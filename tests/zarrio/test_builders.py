@@ -15,7 +15,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-
 NUMERIC = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64", "bool"]
 
 
@@ -54,7 +53,7 @@ def test_string_roundtrip(tmp_path: Path, values: list[str], kind: str, roundtri
 def test_strings_multidim_bytes_scalar_and_datetime(zpath: Path, roundtrip: Any) -> None:
     import datetime as dt
 
-    when = dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.timezone.utc)
+    when = dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
     root = GroupBuilder("root", datasets={
         "m": DatasetBuilder("m", [["a", "bb"], ["ccc", "é"]], dtype="text"),
         "b": DatasetBuilder("b", [b"x", b"yz"], dtype="ascii"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from hdmf.data_utils import DataIO
@@ -83,6 +83,12 @@ class ZarrDataIO(DataIO):  # type: ignore[misc]
         if data is None:
             kwargs.update(shape=tuple(shape or ()), dtype=dtype)
         super().__init__(**kwargs)
+
+    def __iter__(self) -> Iterator[Any]:
+        # zarr 3 arrays are not iterable; hdmf peeks at the first element to detect references
+        if _is_zarr_array(self.data):
+            return (self.data[i] for i in range(self.data.shape[0] if self.data.ndim else 0))
+        return iter(self.data)
 
     @property
     def io_settings(self) -> dict[str, Any]:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import warnings
+import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import zarr
 from hdmf.backends.errors import UnsupportedOperation
@@ -62,6 +65,17 @@ def check_marker(root: zarr.Group, where: str) -> None:
         raise WriteInterruptedError(where, "the file is marked incomplete: its write was interrupted")
 
 
+def _pack_zip(directory: str, target: str) -> None:
+    """Pack a staged hierarchy into ``target`` (uncompressed entries: chunks are compressed already)."""
+    tmp = target + ".partial"
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for dirpath, _dirs, files in os.walk(directory):
+            for name in sorted(files):
+                full = os.path.join(dirpath, name)
+                zf.write(full, os.path.relpath(full, directory).replace(os.sep, "/"))
+    os.replace(tmp, target)
+
+
 class ZarrIO(HDMFIO):  # type: ignore[misc]
     """Read and write HDMF containers as zarr hierarchies.
 
@@ -88,7 +102,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
     """
 
     def __init__(self, path: Any, mode: AccessMode = "r", manager: BuildManager | None = None, *,
-                 storage_options: dict[str, Any] | None = None, zarr_format: int = 3) -> None:
+                 storage_options: dict[str, Any] | None = None, zarr_format: Literal[2, 3] = 3) -> None:
         self._location = Location.parse(path, storage_options=storage_options)
         self._mode = mode
         self._zarr_format = zarr_format
@@ -98,6 +112,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         self._reader: TreeReader | None = None
         self._external: dict[str, ZarrIO] = {}
         self._written = WriteStatusTracker()
+        self._staging: str | None = None
         source = None if self._location.kind == "store" else str(self._location)
         if manager is None:
             from hdmf.common import get_manager
@@ -127,10 +142,24 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             self._root = _open_root(self.store, str(self._location))
         return self._root
 
+    def _is_zip(self) -> bool:
+        return self._location.kind == "zip"
+
     def open(self) -> None:
         if self._store is not None:
             return
-        self._store = open_store(self._location, mode=self._mode)  # type: ignore[arg-type]
+        if self._is_zip() and self._mode in ("r+", "a") and self._location.holds_zarr():
+            raise UnsupportedOperation(
+                f"{self._location}: a .zip file cannot be modified in place (zip entries cannot be replaced); "
+                "write a new file with mode 'w', or use a directory store for appending")
+        if self._is_zip() and self._mode != "r":
+            # zip entries cannot be replaced: stage the hierarchy in a directory, pack it on close()
+            if self._mode in ("w-", "x") and self._location.exists():
+                open_store(self._location, mode=self._mode)  # raises StoreExistsError
+            self._staging = tempfile.mkdtemp(prefix="zarrbridge-", dir=os.path.dirname(self._location.path))
+            self._store = open_store(self._staging, mode="w")
+            return
+        self._store = open_store(self._location, mode=self._mode)
         if self._mode in ("r", "r+") or (self._mode == "a" and self._location.holds_zarr()):
             self._root = _open_root(self._store, str(self._location))
             check_marker(self._root, str(self._location))
@@ -143,6 +172,13 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             self._store.close()
         self._store = None
         self._root = None
+        staging, self._staging = self._staging, None
+        if staging is not None:
+            try:
+                if os.path.exists(os.path.join(staging, "zarr.json")):
+                    _pack_zip(staging, self._location.path)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
 
     def is_open(self) -> bool:
         return self._store is not None
@@ -214,7 +250,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
     @docval({"name": "container", "type": Container, "doc": "the Container to write"},
             {"name": "cache_spec", "type": bool, "doc": "cache the specifications in the file", "default": True},
             {"name": "link_data", "type": bool, "doc": "link (True) or copy (False) zarr arrays", "default": True},
-            {"name": "exhaust_dci", "type": bool, "doc": "exhaust iterators one at a time", "default": True})
+            {"name": "exhaust_dci", "type": bool, "doc": "exhaust iterators one at a time", "default": True})  # type: ignore[untyped-decorator]
     def write(self, **kwargs: Any) -> None:
         """Write ``container``; see :meth:`write_container` for the typed signature."""
         container, cache_spec, link_data, exhaust_dci = getargs("container", "cache_spec", "link_data",
@@ -242,10 +278,10 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         )
         writer.container_path = self.manager.get_builder
         try:
-            if fresh:
+            if fresh and not self._is_zip():
                 # a placeholder root marked incomplete: an interrupted write never opens as a valid file
                 zarr.create_group(self.store, attributes={MARKER: {"version": MARKER_VERSION, "incomplete": True}},
-                                  zarr_format=self._zarr_format)  # type: ignore[arg-type]
+                                  zarr_format=self._zarr_format)
             root_attrs = writer.write_root(builder, {MARKER: {"version": MARKER_VERSION}})
             if cache_spec:
                 self._cache_spec(writer)
@@ -275,7 +311,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
                         self.store, path=group_path, zarr_format=self._zarr_format).metadata
             for name, text in collector.documents.items():
                 arr = zarr.create_array(self.store, name=f"{base}/{name}", shape=(), dtype=str,
-                                        zarr_format=self._zarr_format)  # type: ignore[arg-type]
+                                        zarr_format=self._zarr_format)
                 arr[()] = text
                 writer.metadata[f"{base}/{name}"] = arr.metadata
 
@@ -285,21 +321,21 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             root = self.file
             merged = {**dict(root.attrs), **attrs}
             if "_LINKS" in attrs and "_LINKS" in root.attrs:
-                merged["_LINKS"] = list(root.attrs["_LINKS"]) + [
-                    ln for ln in attrs["_LINKS"] if ln not in root.attrs["_LINKS"]]
+                old = cast(list[Any], root.attrs["_LINKS"])
+                merged["_LINKS"] = [*old, *[ln for ln in attrs["_LINKS"] if ln not in old]]
             root.attrs.put(merged)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
-                zarr.consolidate_metadata(self.store, zarr_format=self._zarr_format)  # type: ignore[call-arg]
+                zarr.consolidate_metadata(self.store, zarr_format=self._zarr_format)
             self._root = _open_root(self.store, str(self._location))
             return
         consolidated = ConsolidatedMetadata(metadata=dict(writer.metadata)) if self._zarr_format == 3 else None
-        meta = GroupMetadata(attributes=attrs, zarr_format=self._zarr_format,  # type: ignore[arg-type]
+        meta = GroupMetadata(attributes=attrs, zarr_format=self._zarr_format,
                              consolidated_metadata=consolidated)
         for key, buf in meta.to_buffer_dict(default_buffer_prototype()).items():
             sync(self.store.set(key, buf))
         if self._zarr_format == 2:
-            zarr.consolidate_metadata(self.store, zarr_format=2)  # type: ignore[call-arg]
+            zarr.consolidate_metadata(self.store, zarr_format=2)
         self._root = _open_root(self.store, str(self._location))
 
     # ------------------------------------------------------------------------------ export

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import zarr
@@ -78,10 +78,10 @@ class TreeReader:
                 continue
             if isinstance(child, zarr.Group):
                 sub = self.group(child, child_name, child_path)
-                builder.set_group(sub)  # type: ignore[arg-type]
+                builder.set_group(sub)
             else:
                 sub = self.dataset(child, child_name, child_path)
-                builder.set_dataset(sub)  # type: ignore[arg-type]
+                builder.set_dataset(sub)
         for link in _links(attrs.get(LINKS, []), path):
             target = self._link_target(link, path)
             lb = LinkBuilder(target, name=link["name"], source=self.source)
@@ -104,7 +104,7 @@ class TreeReader:
             else:
                 kwargs["data"] = BuilderZarrReferenceDataset(array, self._resolver(path), self.to_container)
         elif array.dtype.names is not None:
-            ref_fields = list(attrs.get(REFERENCE_FIELDS, []))
+            ref_fields = [str(f) for f in cast(list[Any], attrs.get(REFERENCE_FIELDS, []))]
             kwargs["dtype"] = [{"name": n, "dtype": "object" if n in ref_fields else _field_dtype(array.dtype, n)}
                                for n in array.dtype.names]
             table = BuilderZarrTableDataset(array, ref_fields, self._resolver(path), self.to_container)

@@ -38,7 +38,7 @@ class ZarrStrDataset(HDMFDataset):  # type: ignore[misc]
     def __getitem__(self, key: Any) -> Any:
         value = self.dataset[key]
         if isinstance(value, np.ndarray):
-            return value.astype(object)
+            return str(value[()]) if value.ndim == 0 else value.astype(object)
         return str(value) if isinstance(value, np.str_) else value
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray[Any, Any]:

@@ -43,7 +43,7 @@ class ZarrSpecReader(SpecReader):  # type: ignore[misc]
 
     def _read(self, name: str) -> Any:
         try:
-            arr = self._group[name]
+            arr: Any = self._group[name]
         except KeyError:
             raise CorruptMetadataError(f"{self._group.path}/{name}", "cached specification missing") from None
         value = arr[()] if arr.ndim == 0 else arr[0]  # legacy files store shape (1,) arrays
@@ -100,7 +100,7 @@ def cached_namespace_versions(root: zarr.Group) -> dict[str, str]:
     path = spec_group_path(root)
     if path is None or path not in root:
         return {}
-    spec_group = root[path]
+    spec_group: Any = root[path]
     out = {}
     for ns_name, ns_group in spec_group.groups():
         versions = [name for name, _ in ns_group.groups()]
@@ -116,11 +116,11 @@ def load_cached_namespaces(
     versions = cached_namespace_versions(root)
     if not versions:
         return {}
-    spec_group = root[spec_group_path(root) or SPEC_GROUP]
+    spec_group: Any = root[spec_group_path(root) or SPEC_GROUP]
     readers = {}
     for ns in namespaces if namespaces is not None else list(versions):
         if ns not in versions:
             continue
         group = spec_group[f"{ns}/{versions[ns]}"]
-        readers[ns] = ZarrSpecReader(group, f"{source}:{group.path}")  # type: ignore[arg-type]
+        readers[ns] = ZarrSpecReader(group, f"{source}:{group.path}")
     return dict(catalog.load_namespaces(NAMESPACE_DOC, reader=readers))

@@ -78,7 +78,7 @@ def compound_array(spec: list[Any], data: Any, path_of: PathOf, what: str) -> tu
                 widths[name] = max(widths[name], len(v))
             out.append(v)
         converted.append(tuple(out))
-    np_fields = []
+    np_fields: list[tuple[str, Any]] = []
     for name, d in fields:
         if name in widths:
             np_fields.append((name, f"<U{widths[name]}"))

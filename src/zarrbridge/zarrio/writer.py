@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 import zarr
@@ -52,7 +52,7 @@ class WriteOptions:
     link_data: bool = True
     exhaust_dci: bool = True
     export_source: str | None = None
-    zarr_format: int = 3
+    zarr_format: Literal[2, 3] = 3
 
 
 @dataclass
@@ -130,7 +130,7 @@ class TreeWriter:
             if links:  # links added to a group that is already in the file (append)
                 assert self.existing is not None
                 group = self.existing[path.strip("/")]
-                group.attrs[LINKS] = list(group.attrs.get(LINKS, [])) + links
+                group.attrs[LINKS] = [*cast(list[Any], group.attrs.get(LINKS, [])), *links]
         else:
             attrs = self._attrs(builder, path)
             if links:
