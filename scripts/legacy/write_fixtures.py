@@ -138,7 +138,7 @@ def main(outdir: Path) -> None:
     )
     write_json_codec(outdir / "json_codec.nwb.zarr", nwb_builders.build_ecephys())
     add("json_codec.nwb.zarr", "Same content as ecephys.nwb.zarr, written with the JSON object codec.",
-        object_codec="JSON")
+        object_codec="JSON", same_content_as="ecephys.nwb.zarr")
     _write(outdir / "link_target.nwb.zarr", nwb_builders.build_link_target())
     add("link_target.nwb.zarr", "Small file with an electrodes table; target of external_link.nwb.zarr.",
         object_codec="Pickle")
