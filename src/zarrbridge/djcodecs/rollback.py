@@ -44,7 +44,8 @@ class Written:
 
 
 _journal: contextvars.ContextVar[list[Written] | None] = contextvars.ContextVar("zarrbridge_dj_journal", default=None)
-_in_transaction: weakref.WeakKeyDictionary[Any, list[Written]] = weakref.WeakKeyDictionary()
+# DataJoint connections define __eq__ without __hash__: key by id, and keep a weak reference to check identity
+_in_transaction: dict[int, tuple[weakref.ref[Any], list[Written]]] = {}
 _install_lock = threading.Lock()
 _MARK = "_zarrbridge_guarded"
 
@@ -65,6 +66,19 @@ def remove_written(entries: list[Written]) -> list[str]:
         except Exception as exc:  # keep removing the others; report every failure to the caller
             failures.append(f"{entry.target.label}:{entry.path}: {type(exc).__name__}: {exc}")
     return failures
+
+
+def _defer(connection: Any, entries: list[Written]) -> None:
+    ref, pending = _in_transaction.get(id(connection), (None, None))
+    if ref is None or ref() is not connection or pending is None:
+        pending = []
+        _in_transaction[id(connection)] = (weakref.ref(connection), pending)
+    pending.extend(entries)
+
+
+def _take(connection: Any) -> list[Written]:
+    ref, pending = _in_transaction.pop(id(connection), (None, None))
+    return pending if ref is not None and ref() is connection and pending is not None else []
 
 
 def _unreferenced(table: Any, entries: list[Written]) -> list[Written]:
@@ -104,7 +118,7 @@ def _guard_insert(original: Callable[..., Any]) -> Callable[..., Any]:
             journal = [e for e in journal if e.path not in gone]
         connection = self.connection
         if journal and connection.in_transaction:
-            _in_transaction.setdefault(connection, []).extend(journal)
+            _defer(connection, journal)
         return result
 
     setattr(_insert_rows, _MARK, True)
@@ -117,7 +131,7 @@ def _guard_cancel(original: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return original(self)
         finally:
-            failures = remove_written(_in_transaction.pop(self, []))
+            failures = remove_written(_take(self))
             if failures:
                 logger.error("could not remove arrays of a cancelled transaction: %s", "; ".join(failures))
 
@@ -129,7 +143,7 @@ def _guard_commit(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def commit_transaction(self: Any) -> Any:
         result = original(self)
-        _in_transaction.pop(self, None)  # committed: the arrays now belong to live rows
+        _take(self)  # committed: the arrays now belong to live rows
         return result
 
     setattr(commit_transaction, _MARK, True)
