@@ -208,7 +208,10 @@ def open_store(
         if read_only and not store.read_only:
             store = store.with_read_only(True)
         if mode == "w":
-            zarr.core.sync.sync(store.clear())
+            try:
+                zarr.core.sync.sync(store.clear())
+            except FileNotFoundError:  # a LocalStore whose directory does not exist yet: nothing to clear
+                pass
         return store
     if loc.kind == "local":
         if mode == "w" and os.path.exists(loc.path):
