@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.arrays import DEFAULT_CHUNK_BYTES, ArrayPolicy
+from ..core.arrays import DEFAULT_CHUNK_BYTES, ArrayPolicy, to_zarr_codecs
 from ..errors import InvalidOptionError, UnsupportedDtypeError, UnsupportedValueTypeError
 
 __all__ = ["ACCEPTED_INPUTS", "PhotonValue", "ZarrValue", "check_array_input"]
@@ -107,6 +107,9 @@ class ZarrValue:
                 f"ZarrValue chunks {policy.chunks} have {len(policy.chunks)} dimensions but the array has "
                 f"shape {tuple(self.data.shape)}; give one chunk length per dimension"
             )
+        to_zarr_codecs(policy.compressors)  # raise now, naming the bad codec, rather than at insert
+        if policy.filters:
+            to_zarr_codecs(policy.filters)
         object.__setattr__(self, "policy", policy)
 
 
