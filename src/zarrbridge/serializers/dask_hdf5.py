@@ -188,7 +188,7 @@ def _store_from_cluster(client: Any, darr: dask.array.Array, target: _EncodingTa
     window = max(2, 2 * sum(client.nthreads().values()))
     todo = _block_selections(darr)
     pending: dict[Any, tuple[slice, ...]] = {}
-    queue = as_completed()
+    queue = as_completed(loop=client.loop)
 
     def submit_next() -> None:
         for sel, block in todo:

@@ -1,0 +1,84 @@
+"""Saving from and loading onto a real ``distributed.LocalCluster``."""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+
+from zarrbridge.serializers import (
+    FILE_PROTOCOL,
+    S3_PROTOCOL,
+    DaskArraySerializer,
+    DaskHDF5Serializer,
+    DaskZarrSerializer,
+    PersistentSerializer,
+)
+from zarrbridge.serializers.base import active_client
+
+
+def _source() -> da.Array:
+    return da.random.default_rng(7).random((64, 16), chunks=(8, 16))
+
+
+def _store_workers(events: list[dict[str, Any]]) -> set[str]:
+    return {e["worker"] for e in events if "store" in str(e["key"]) or "random" in str(e["key"])}
+
+
+def test_active_client_follows_the_scheduler(dask_client: Any) -> None:
+    assert active_client() is None
+    with dask.config.set(scheduler=dask_client):
+        assert active_client() is dask_client
+
+
+@pytest.mark.parametrize("serializer", [DaskZarrSerializer, DaskHDF5Serializer])
+def test_save_from_cluster(dask_client: Any, file_protocols: dict[str, Any], serializer: type[PersistentSerializer]) -> None:
+    from distributed import get_task_stream
+
+    x = _source()
+    with dask.config.set(scheduler=dask_client), get_task_stream(client=dask_client) as stream:
+        pid = serializer.pickle(x, file_protocols)
+    # the blocks were computed by both workers (Zarr: and written there; HDF5: written here, one by one)
+    assert len(_store_workers(stream.data)) == 2
+    np.testing.assert_array_equal(serializer.unpickle(pid, file_protocols).compute(), x.compute())
+
+
+@pytest.mark.s3
+def test_zarr_on_s3_written_by_workers(dask_client: Any, s3_protocols: dict[str, Any]) -> None:
+    from distributed import get_task_stream
+
+    x = _source()
+    with dask.config.set(scheduler=dask_client), get_task_stream(client=dask_client) as stream:
+        pid = DaskArraySerializer.pickle(x, s3_protocols)
+    assert pid[2] == S3_PROTOCOL
+    assert len({e["worker"] for e in stream.data if "store" in str(e["key"])}) == 2
+    loaded = DaskArraySerializer.unpickle(pid, s3_protocols)
+    np.testing.assert_allclose(dask_client.compute(loaded.sum()).result(), float(x.sum().compute()))
+
+
+@pytest.mark.parametrize("serializer", [DaskHDF5Serializer, DaskZarrSerializer])
+def test_loaded_arrays_ship_to_workers(
+    dask_client: Any, file_protocols: dict[str, Any], serializer: type[PersistentSerializer]
+) -> None:
+    x = _source()
+    loaded = serializer.unpickle(serializer.pickle(x, file_protocols), file_protocols)
+    restored = pickle.loads(pickle.dumps(loaded))  # no open file handle inside the graph
+    total = dask_client.compute((restored * 2).sum()).result()
+    np.testing.assert_allclose(total, 2 * float(x.sum().compute()))
+
+
+def test_interrupted_save_on_cluster_leaves_nothing(dask_client: Any, file_protocols: dict[str, Any]) -> None:
+    from ser_conformance import Boom, failing_array
+
+    with dask.config.set(scheduler=dask_client):
+        for serializer in (DaskHDF5Serializer, DaskZarrSerializer):
+            with pytest.raises(Boom):
+                serializer.pickle(failing_array(), file_protocols)
+    root = file_protocols[FILE_PROTOCOL]
+    import os
+
+    assert not os.path.exists(root.root) or os.listdir(root.root) == []

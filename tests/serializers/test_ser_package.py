@@ -1,0 +1,54 @@
+"""Top-level names, the missing-extra error, and the documentation of unpickling as code execution."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import zarrbridge
+from zarrbridge.serializers import restricted
+
+
+def test_top_level_names() -> None:
+    from zarrbridge import (
+        FILE_PROTOCOL,
+        S3_PROTOCOL,
+        DaskArraySerializer,
+        NumpyArraySerializer,
+        storage_factory,
+    )
+    from zarrbridge.serializers import storage_factory as direct
+
+    assert (FILE_PROTOCOL, S3_PROTOCOL) == ("file", "s3")
+    assert DaskArraySerializer.serializer_class.__module__.startswith("dask.array")
+    assert NumpyArraySerializer.key == "numpy-array"
+    assert storage_factory is direct
+    assert "DaskArraySerializer" in dir(zarrbridge)
+
+
+def _run(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def test_missing_dask_names_the_extra() -> None:
+    proc = _run(
+        "import sys; sys.modules['dask'] = None; sys.modules['dask.array'] = None\n"
+        "import zarrbridge\n"
+        "from zarrbridge.errors import MissingDependencyError\n"
+        "try:\n    zarrbridge.DaskArraySerializer\n"
+        "except MissingDependencyError as e:\n    print('EXTRA', e.extra, '|', e)\n"
+    )
+    assert "EXTRA dask |" in proc.stdout, proc.stderr
+    assert 'pip install "zarrbridge[dask]"' in proc.stdout
+
+
+def test_core_does_not_import_dask() -> None:
+    proc = _run("import sys, zarrbridge, zarrbridge.core.blockwrite; print('dask' in sys.modules)")
+    assert proc.stdout.strip() == "False", proc.stderr
+
+
+def test_unpickling_is_documented_as_code_execution() -> None:
+    assert restricted.__doc__ is not None and "runs code" in restricted.__doc__
+    from zarrbridge.serializers import ResultStorage
+
+    assert "runs whatever code" in (ResultStorage.load.__doc__ or "")
