@@ -191,9 +191,9 @@ def plain_read_tree(path: Path) -> int:
     return total
 
 
-def plain_write_big(path: Path, data: np.ndarray[Any, Any], sizes: Sizes) -> None:
+def plain_write_big(path: Path, data: np.ndarray[Any, Any], sizes: Sizes, *, compress: bool) -> None:
     arr = zarr.create_array(LocalStore(path), shape=data.shape, dtype=data.dtype,
-                            chunks=(sizes.chunk_rows, N_CHANNELS))
+                            chunks=(sizes.chunk_rows, N_CHANNELS), compressors="auto" if compress else None)
     arr[...] = data
 
 
@@ -227,69 +227,84 @@ def _size_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
 
 
-def run(sizes: Sizes, repeat: int, workdir: Path) -> None:
+Row = tuple[str, float, float, float]
+
+
+def tree_rows(sizes: Sizes, repeat: int, workdir: Path) -> tuple[list[Row], list[str]]:
+    """Workload (a): timings, and notes (sizes on disk, store-write counts)."""
     rng = np.random.default_rng(0)
     small = [(rng.standard_normal(sizes.series_len).astype(np.float32),
               np.cumsum(rng.random(sizes.series_len))) for _ in range(sizes.n_series)]
-    big = (rng.standard_normal((sizes.samples, N_CHANNELS), dtype=np.float32) * 40).astype(np.int16)
-    chunks = (sizes.chunk_rows, N_CHANNELS)
-    zb_tree, pz_tree, h5_tree = workdir / "tree.nwb.zarr", workdir / "tree.plain.zarr", workdir / "tree.nwb"
-    zb_big, pz_big, h5_big = workdir / "big.nwb.zarr", workdir / "big.plain.zarr", workdir / "big.nwb"
-
-    rows: list[tuple[str, float, float, float]] = []
+    zb, pz, h5 = workdir / "tree.nwb.zarr", workdir / "tree.plain.zarr", workdir / "tree.nwb"
     label = f"(a) {sizes.n_series} TimeSeries"
     # files are built outside the timings; a container is written by one IO only, so build one per run
-    t_zb = best_of(repeat, zb_tree, lambda: zb_write(zb_tree, tree_file(sizes, small)), fresh=True)
-    layout = layout_of(zb_tree)
-    t_pz = best_of(repeat, pz_tree, lambda: plain_write(pz_tree, layout), fresh=True)
-    t_h5 = best_of(repeat, h5_tree, lambda: h5_write(h5_tree, tree_file(sizes, small)), fresh=True)
-    rows.append((f"{label}: write", t_zb, t_pz, t_h5))
+    t_zb = best_of(repeat, zb, lambda: zb_write(zb, tree_file(sizes, small)), fresh=True)
+    layout = layout_of(zb)
+    t_pz = best_of(repeat, pz, lambda: plain_write(pz, layout), fresh=True)
+    t_h5 = best_of(repeat, h5, lambda: h5_write(h5, tree_file(sizes, small)), fresh=True)
     expected = sum(d.nbytes + s.nbytes for d, s in small)
-    for reader, target in ((zb_read, zb_tree), (plain_read_tree, pz_tree), (h5_read, h5_tree)):
+    for reader, target in ((zb_read, zb), (plain_read_tree, pz), (h5_read, h5)):
         got = reader(target)
         assert got == expected, f"{reader.__name__} read {got} bytes, expected {expected}"
-    rows.append((f"{label}: read", best_of(repeat, zb_tree, lambda: zb_read(zb_tree), fresh=False),
-                 best_of(repeat, pz_tree, lambda: plain_read_tree(pz_tree), fresh=False),
-                 best_of(repeat, h5_tree, lambda: h5_read(h5_tree), fresh=False)))
-    tree_sizes = (_size_mb(zb_tree), _size_mb(pz_tree), _size_mb(h5_tree))
-
-    label = f"(b) {sizes.big_mb:.0f} MB int16 {sizes.samples}x{N_CHANNELS}"
-    t_zb = best_of(repeat, zb_big, lambda: zb_write(zb_big, big_file(big, lambda d: ZarrDataIO(d, chunks=chunks))),
-                   fresh=True)
-    t_pz = best_of(repeat, pz_big, lambda: plain_write_big(pz_big, big, sizes), fresh=True)
-    t_h5 = best_of(repeat, h5_big, lambda: h5_write(h5_big, big_file(big, lambda d: H5DataIO(d, chunks=chunks))),
-                   fresh=True)
-    rows.append((f"{label}: write", t_zb, t_pz, t_h5))
-    for reader, target in ((zb_read, zb_big), (plain_read_big, pz_big), (h5_read, h5_big)):
-        got = reader(target)
-        assert got == big.nbytes, f"{reader.__name__} read {got} bytes, expected {big.nbytes}"
-    rows.append((f"{label}: read", best_of(repeat, zb_big, lambda: zb_read(zb_big), fresh=False),
-                 best_of(repeat, pz_big, lambda: plain_read_big(pz_big), fresh=False),
-                 best_of(repeat, h5_big, lambda: h5_read(h5_big), fresh=False)))
-    zb_codecs = zarr.open_group(zb_big, mode="r")["acquisition/big/data"].compressors  # type: ignore[union-attr]
-    pz_codecs = zarr.open_array(pz_big, mode="r").compressors
-
-    print(f"best of {repeat} runs each, seconds; ratio = zarrbridge time / baseline time (lower is better)")
-    header = ("case", "zarrbridge", "plain zarr", "HDF5IO", "zb/zarr", "zb/HDF5IO")
-    width = max(len(r[0]) for r in rows)
-    print(f"{header[0]:<{width}}  {header[1]:>10}  {header[2]:>10}  {header[3]:>10}  {header[4]:>8}  {header[5]:>9}")
-    for name, zb, pz, h5 in rows:
-        print(f"{name:<{width}}  {zb:>10.3f}  {pz:>10.3f}  {h5:>10.3f}  {zb / pz:>7.2f}x  {zb / h5:>8.2f}x")
-    print(f"(a) on disk: zarrbridge {tree_sizes[0]:.1f} MB, plain zarr {tree_sizes[1]:.1f} MB, "
-          f"HDF5 {tree_sizes[2]:.1f} MB; {len(layout)} zarr nodes")
-    print(f"(b) on disk: zarrbridge {_size_mb(zb_big):.1f} MB, plain zarr {_size_mb(pz_big):.1f} MB, "
-          f"HDF5 {_size_mb(h5_big):.1f} MB (uncompressed); zarr codecs: zarrbridge {zb_codecs}, plain {pz_codecs}")
-
-    counts = []
+    rows = [(f"{label}: write", t_zb, t_pz, t_h5),
+            (f"{label}: read", best_of(repeat, zb, lambda: zb_read(zb), fresh=False),
+             best_of(repeat, pz, lambda: plain_read_tree(pz), fresh=False),
+             best_of(repeat, h5, lambda: h5_read(h5), fresh=False))]
+    notes = [f"(a) {len(layout)} zarr nodes; on disk: zarrbridge {_size_mb(zb):.1f} MB, plain zarr "
+             f"{_size_mb(pz):.1f} MB, HDF5 {_size_mb(h5):.1f} MB", "(a) store writes:"]
     for name, write in (("zarrbridge", lambda s: zb_write(s, tree_file(sizes, small))),
                         ("plain zarr", lambda s: plain_write(s, layout))):
         target = workdir / f"count-{name.replace(' ', '-')}.zarr"
         _remove(target)
-        target.mkdir()  # LocalStore.clear() (called by mode "w") fails on a missing directory
+        target.mkdir()  # an existing empty directory, as a user would hand over a store
         store = CountingStore(LocalStore(target))
         write(store)
-        counts.append(f"  {name}: {store.summary()}")
-    print("(a) store writes:\n" + "\n".join(counts))
+        notes.append(f"  {name}: {store.summary()}")
+    return rows, notes
+
+
+def big_rows(sizes: Sizes, repeat: int, workdir: Path, *, compress: bool) -> tuple[list[Row], list[str]]:
+    """Workload (b), with zarr's default compressor (zstd) or without compression; HDF5 is uncompressed."""
+    rng = np.random.default_rng(1)
+    big = (rng.standard_normal((sizes.samples, N_CHANNELS), dtype=np.float32) * 40).astype(np.int16)
+    chunks = (sizes.chunk_rows, N_CHANNELS)
+    zb, pz, h5 = workdir / "big.nwb.zarr", workdir / "big.plain.zarr", workdir / "big.nwb"
+    label = f"(b) {sizes.big_mb:.0f} MB int16, zarr {'zstd' if compress else 'uncompressed'}"
+
+    def zb_wrap(data: np.ndarray[Any, Any]) -> ZarrDataIO:
+        return ZarrDataIO(data, chunks=chunks) if compress else ZarrDataIO(data, chunks=chunks, compressors=())
+
+    t_zb = best_of(repeat, zb, lambda: zb_write(zb, big_file(big, zb_wrap)), fresh=True)
+    t_pz = best_of(repeat, pz, lambda: plain_write_big(pz, big, sizes, compress=compress), fresh=True)
+    t_h5 = best_of(repeat, h5, lambda: h5_write(h5, big_file(big, lambda d: H5DataIO(d, chunks=chunks))),
+                   fresh=True)
+    for reader, target in ((zb_read, zb), (plain_read_big, pz), (h5_read, h5)):
+        got = reader(target)
+        assert got == big.nbytes, f"{reader.__name__} read {got} bytes, expected {big.nbytes}"
+    rows = [(f"{label}: write", t_zb, t_pz, t_h5),
+            (f"{label}: read", best_of(repeat, zb, lambda: zb_read(zb), fresh=False),
+             best_of(repeat, pz, lambda: plain_read_big(pz), fresh=False),
+             best_of(repeat, h5, lambda: h5_read(h5), fresh=False))]
+    zb_codecs = zarr.open_group(zb, mode="r")["acquisition/big/data"].compressors  # type: ignore[union-attr]
+    pz_codecs = zarr.open_array(pz, mode="r").compressors
+    notes = [f"{label}: {sizes.samples}x{N_CHANNELS}, chunks {chunks}; on disk: zarrbridge {_size_mb(zb):.1f} MB "
+             f"{zb_codecs}, plain zarr {_size_mb(pz):.1f} MB {pz_codecs}, HDF5 {_size_mb(h5):.1f} MB (no filter)"]
+    return rows, notes
+
+
+def run(sizes: Sizes, repeat: int, workdir: Path) -> None:
+    rows, notes = tree_rows(sizes, repeat, workdir)
+    for compress in (True, False):
+        more_rows, more_notes = big_rows(sizes, repeat, workdir, compress=compress)
+        rows += more_rows
+        notes += more_notes
+    print(f"best of {repeat} runs each, seconds; ratio = zarrbridge time / baseline time (lower is better)")
+    width = max(len(r[0]) for r in rows)
+    print(f"{'case':<{width}}  {'zarrbridge':>10}  {'plain zarr':>10}  {'HDF5IO':>10}  {'zb/zarr':>8}  "
+          f"{'zb/HDF5IO':>9}")
+    for name, zb, pz, h5 in rows:
+        print(f"{name:<{width}}  {zb:>10.3f}  {pz:>10.3f}  {h5:>10.3f}  {zb / pz:>7.2f}x  {zb / h5:>8.2f}x")
+    print("\n".join(notes))
 
 
 def main(argv: list[str] | None = None) -> int:
