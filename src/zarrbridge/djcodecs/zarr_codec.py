@@ -25,16 +25,24 @@ import zarr
 import zarr.codecs
 from zarr.abc.store import Store
 
-from ..core.arrays import ArrayPolicy, copy_array, create_array
+from ..core.arrays import DEFAULT_CHUNK_BYTES, ArrayPolicy, copy_array, create_array
 from ..core.blockwrite import write_dask_array
 from .base import ArrayCodecBase
 from .options import ZarrValue, check_array_input
 from .registration import register
 
-__all__ = ["DEFAULT_POLICY", "ZarrCodec"]
+__all__ = ["ZarrCodec", "default_policy"]
 
-#: Chunks of about 4 MB, Blosc-zstd with byte shuffle (good on floats and small integers alike).
-DEFAULT_POLICY = ArrayPolicy(compressors=(zarr.codecs.BloscCodec(cname="zstd", clevel=5, shuffle="shuffle"),))
+#: Arrays up to this size fit one default chunk; they are compressed fast (zstd level 1) because per-row
+#: latency matters more than bytes for them. Larger arrays get zstd level 5 (measured: 3.6x vs 3.2x smaller on a
+#: compressible float32 signal, at 3x the CPU time).
+SMALL_ARRAY_BYTES = DEFAULT_CHUNK_BYTES
+
+
+def default_policy(nbytes: int) -> ArrayPolicy:
+    """Chunks of about 4 MB, Blosc-zstd with byte shuffle (good on floats and small integers alike)."""
+    level = 1 if nbytes <= SMALL_ARRAY_BYTES else 5
+    return ArrayPolicy(compressors=(zarr.codecs.BloscCodec(cname="zstd", clevel=level, shuffle="shuffle"),))
 
 
 def write_any(data: Any, dest: zarr.Array[Any]) -> None:
@@ -67,16 +75,18 @@ class ZarrCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
 
     def write_value(self, value: Any, store: Store) -> dict[str, Any]:
         """Create the array (its metadata written once) and fill it."""
+        data = value.data if isinstance(value, ZarrValue) else value
+        dtype = np.dtype(data.dtype)
+        default = default_policy(int(np.prod(data.shape, dtype=np.int64)) * dtype.itemsize)
         if isinstance(value, ZarrValue):
-            data, policy = value.data, value.policy
+            policy = value.policy
             if policy.compressors == "default":
                 policy = ArrayPolicy(
-                    chunks=policy.chunks, shards=policy.shards, compressors=DEFAULT_POLICY.compressors,
+                    chunks=policy.chunks, shards=policy.shards, compressors=default.compressors,
                     filters=policy.filters, target_chunk_bytes=policy.target_chunk_bytes,
                 )
         else:
-            data, policy = value, DEFAULT_POLICY
-        dtype = np.dtype(data.dtype)
+            policy = default
         dest = create_array(
             store, "", shape=tuple(int(s) for s in data.shape), dtype=dtype, policy=policy,
             attributes=self.array_attributes(),

@@ -1,0 +1,150 @@
+"""<zarr@> against DataJoint's built-in <npy@> and <blob@>, side by side on one store and one database.
+
+Runs a real PostgreSQL (pgserver) and a ``file`` store in a temporary folder. For each codec: insert + fetch
+(fetch includes reading the values into memory) of many small rows and of a few large compressible rows, the
+bytes stored, and the bytes a slice of one large value reads. Prints ratios against <npy@>.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_djcodecs.py          # 1,000 x (1000, 32) f8 and 10 x (1e6, 64) f4
+    .venv/bin/python benchmarks/bench_djcodecs.py --quick  # 100 x (1000, 32) and 3 x (1e5, 64)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+import uuid
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CODECS = ("zarr", "npy", "blob")
+
+
+def folder_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+
+
+def compressible(rows: int, seed: int) -> np.ndarray[Any, Any]:
+    """A slow random walk on a coarse grid, as float32: typical of digitised continuous signals."""
+    rng = np.random.default_rng(seed)
+    return np.cumsum(rng.integers(-2, 3, (rows, 64), dtype=np.int16), axis=0).astype(np.float32) * 0.25
+
+
+def run(quick: bool) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import datajoint as dj
+        import pgserver
+
+    small_n, small_shape = (100, (1000, 32)) if quick else (1000, (1000, 32))
+    large_n, large_rows = (3, 100_000) if quick else (10, 1_000_000)
+    root = Path(tempfile.mkdtemp(prefix="zb-bench-"))
+    os.chmod(root, 0o755)
+    server = pgserver.get_server(root / "pg", cleanup_mode="stop")
+    store = root / "store"
+    store.mkdir()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            inst = dj.Instance(host=str(root / "pg"), user="postgres", password="", port=5432, backend="postgresql")
+        inst.config.safemode = False
+        inst.config.stores = {"main": {"protocol": "file", "location": str(store)}}
+        schema = inst.Schema(f"zb_bench_{uuid.uuid4().hex[:8]}")
+        tables: dict[str, Any] = {}
+        for codec in CODECS:
+            tables[codec] = schema(type(f"Small{codec.title()}", (dj.Manual,), {"definition": f"""
+                k : int32
+                ---
+                v : <{codec}@main>
+                """}))
+            tables["large_" + codec] = schema(type(f"Large{codec.title()}", (dj.Manual,), {"definition": f"""
+                k : int32
+                ---
+                v : <{codec}@main>
+                """}))
+        rng = np.random.default_rng(0)
+        small_value = rng.standard_normal(small_shape)
+
+        def small_rows() -> Iterator[dict[str, Any]]:
+            for k in range(small_n):
+                yield {"k": k, "v": small_value + k}
+
+        for codec in CODECS:  # warm-up: imports, thread pools, first queries; removed before timing
+            tables[codec].insert({"k": -k - 1, "v": small_value} for k in range(3))
+            tables[codec].to_dicts()
+            (tables[codec] & "k < 0").delete(prompt=False)
+        results: dict[str, dict[str, float]] = {}
+        for codec in CODECS:
+            table = tables[codec]
+            t0 = time.perf_counter()
+            table.insert(small_rows())
+            t1 = time.perf_counter()
+            total = sum(float(np.asarray(r["v"])[0, 0]) for r in table.to_dicts())
+            t2 = time.perf_counter()
+            assert total > -1e300
+            results[codec] = {"small_insert": t1 - t0, "small_fetch": t2 - t1}
+
+        large = [compressible(large_rows, seed) for seed in range(large_n)]
+        for codec in CODECS:
+            table = tables["large_" + codec]
+            before = folder_bytes(store)
+            t0 = time.perf_counter()
+            for k, value in enumerate(large):
+                table.insert1({"k": k, "v": value})
+            t1 = time.perf_counter()
+            for row in table.to_dicts():
+                np.asarray(row["v"])
+            t2 = time.perf_counter()
+            results[codec].update(large_insert=t1 - t0, large_fetch=t2 - t1,
+                                  large_bytes=folder_bytes(store) - before)
+        # slice of one large value: bytes read from the store
+        z = (tables["large_zarr"] & {"k": 0}).fetch1("v")
+        chunk_bytes = int(np.prod(z.chunks)) * 4
+        part = z[1000:2000]
+        chunks_read = len(range(1000 // z.chunks[0], (1999 // z.chunks[0]) + 1)) * (64 // z.chunks[1])
+        assert part.shape == (1000, 64)
+        raw = large[0].nbytes
+
+        print(f"small rows: {small_n} x {small_shape} float64; large rows: {large_n} x ({large_rows}, 64) float32")
+        print(f"{'codec':6} {'small ins s':>11} {'small fetch s':>13} {'large ins s':>11} {'large fetch s':>13} "
+              f"{'large MB':>9}")
+        for codec in CODECS:
+            r = results[codec]
+            print(f"{codec:6} {r['small_insert']:11.2f} {r['small_fetch']:13.2f} {r['large_insert']:11.2f} "
+                  f"{r['large_fetch']:13.2f} {r['large_bytes'] / 1e6:9.1f}")
+        npy, zr, blob = results["npy"], results["zarr"], results["blob"]
+        small_ratio = (zr["small_insert"] + zr["small_fetch"]) / (npy["small_insert"] + npy["small_fetch"])
+        print(f"\nzarr/npy small insert+fetch time: {small_ratio:.2f}x (target <= 1.5x)")
+        print(f"zarr/blob small insert+fetch time: "
+              f"{(zr['small_insert'] + zr['small_fetch']) / (blob['small_insert'] + blob['small_fetch']):.2f}x")
+        print(f"npy/zarr large bytes stored: {npy['large_bytes'] / zr['large_bytes']:.2f}x smaller "
+              "(target >= 3x)")
+        print(f"blob/zarr large bytes stored: {blob['large_bytes'] / zr['large_bytes']:.2f}x smaller")
+        print(f"zarr/npy large insert+fetch time: "
+              f"{(zr['large_insert'] + zr['large_fetch']) / (npy['large_insert'] + npy['large_fetch']):.2f}x")
+        print(f"slice [1000:2000] of a large value: zarr reads {chunks_read} chunk(s) "
+              f"(<= {chunks_read * chunk_bytes / 1e6:.1f} MB uncompressed) of {raw / 1e6:.0f} MB; "
+              "npy reads the whole file")
+        schema.drop(prompt=False)
+        inst.connection.close()
+    finally:
+        server.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes (seconds instead of minutes)")
+    run(parser.parse_args().quick)
+
+
+if __name__ == "__main__":
+    main()
