@@ -11,20 +11,69 @@ lock and without read-modify-write races.
 from __future__ import annotations
 
 import math
-from typing import Any
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
 
 import zarr
 
 from .._optional import import_optional
 from ..errors import ShapeMismatchError
 
-__all__ = ["align_chunks", "is_aligned", "resolve_unknown_chunks", "write_dask_array"]
+__all__ = [
+    "active_client",
+    "align_chunks",
+    "compute_side_effects",
+    "is_aligned",
+    "resolve_unknown_chunks",
+    "write_dask_array",
+]
 
 Chunks = tuple[tuple[int, ...], ...]
 
 
 def _dask_array_module() -> Any:
     return import_optional("dask.array", extra="dask", feature="writing dask arrays")
+
+
+def active_client() -> Any:
+    """The ``distributed.Client`` dask would run a graph on now (``scheduler=client`` or a default client)."""
+    from dask.base import get_scheduler
+
+    scheduler = cast(Any, get_scheduler)()  # dask's functions are untyped
+    owner = getattr(scheduler, "__self__", None)
+    if owner is not None and type(owner).__name__ == "Client":
+        return owner
+    return None
+
+
+def compute_side_effects(collection: Any, *, client: Any = None) -> None:
+    """Compute a dask collection made of writes, so that a failure leaves no write running behind it.
+
+    On a ``distributed`` cluster (``client``, or the active one) the remaining tasks are cancelled when one
+    fails (a task already running on a worker cannot be stopped and finishes on its own). Otherwise the graph
+    runs on a private thread pool (``dask.config`` ``num_workers`` threads), and when a task fails the pool is
+    shut down, waiting for the tasks still running, before the error propagates: the caller can then remove
+    what was written without racing with late writes.
+    """
+    import dask
+    from dask.base import compute
+
+    client = client if client is not None else active_client()
+    if client is not None:
+        future = client.compute(collection)
+        try:
+            future.result()
+        except BaseException:
+            future.cancel()
+            raise
+        return
+    workers = int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zarrbridge-write")
+    try:
+        cast(Any, compute)(collection, scheduler=pool)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def resolve_unknown_chunks(darr: Any) -> Any:
@@ -82,7 +131,8 @@ def write_dask_array(darr: Any, dest: zarr.Array[Any], *, lock: Any = None, clie
     client
         A ``distributed.Client`` to run the graph on: its workers write their blocks directly into ``dest``,
         in parallel, so ``dest``'s store must be reachable and picklable (local directory, S3...). ``None``
-        uses dask's current scheduler.
+        uses the active client if dask has one, else a private thread pool (see
+        :func:`compute_side_effects`: a failed block leaves no write running behind it).
 
     Raises
     ------
@@ -109,5 +159,5 @@ def write_dask_array(darr: Any, dest: zarr.Array[Any], *, lock: Any = None, clie
     unit = tuple(dest.shards or dest.chunks)
     if not is_aligned(darr.chunks, unit):
         darr = darr.rechunk(align_chunks(darr.chunks, unit))
-    kwargs: dict[str, Any] = {} if client is None else {"scheduler": client}
-    da.store(darr, dest, lock=lock if lock is not None else False, compute=True, **kwargs)
+    stored = da.store(darr, dest, lock=lock if lock is not None else False, compute=False)
+    compute_side_effects(stored, client=client)

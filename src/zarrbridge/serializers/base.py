@@ -8,13 +8,15 @@ when the id is read back.
 
 from __future__ import annotations
 
+import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from typing import Any, ClassVar, cast
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 
+from ..core.blockwrite import active_client
 from ..errors import (
     CorruptMetadataError,
     InvalidOptionError,
@@ -29,6 +31,7 @@ __all__ = [
     "active_client",
     "check_array_dtype",
     "check_dask_array",
+    "discard_after_failure",
     "new_name",
     "parse_array_id",
     "require_protocol",
@@ -136,12 +139,19 @@ def check_dask_array(obj: object, serializer: str) -> None:
         raise InvalidOptionError(f"{serializer} stores dask arrays, got {type(obj).__name__}")
 
 
-def active_client() -> Any:
-    """The ``distributed.Client`` that dask would run a graph on now, or ``None``."""
-    from dask.base import get_scheduler
+def discard_after_failure(remove: Callable[[], None], name: str, error: BaseException) -> None:
+    """Remove what a failed save wrote, without hiding ``error``.
 
-    scheduler = cast(Any, get_scheduler)()  # dask's functions are untyped
-    owner = getattr(scheduler, "__self__", None)
-    if owner is not None and type(owner).__name__ == "Client":
-        return owner
-    return None
+    A task already running on a ``distributed`` worker cannot be stopped and may write after the failure;
+    removal is retried briefly, and what cannot be removed is reported as a note on ``error``. Such leftovers
+    have no completion marker, so they are never read as a complete array.
+    """
+    for attempt in range(5):
+        try:
+            remove()
+            return
+        except OSError as exc:
+            if attempt == 4:
+                error.add_note(f"zarrbridge: could not remove the unfinished array {name!r} ({exc}); it is "
+                               "not marked complete and is never read; delete it when convenient")
+            time.sleep(0.1 * (attempt + 1))

@@ -19,6 +19,7 @@ import dask.array
 import h5py
 import numpy as np
 
+from ..core.blockwrite import compute_side_effects
 from ..errors import (
     BrokenLinkError,
     CorruptMetadataError,
@@ -32,6 +33,7 @@ from .base import (
     active_client,
     check_array_dtype,
     check_dask_array,
+    discard_after_failure,
     new_name,
     parse_array_id,
     require_protocol,
@@ -199,10 +201,14 @@ def _store_from_cluster(client: Any, darr: dask.array.Array, target: _EncodingTa
 
     for _ in range(window):
         submit_next()
-    for future in queue:
-        target[pending.pop(future)] = future.result()
-        future.release()
-        submit_next()
+    try:
+        for future in queue:
+            target[pending.pop(future)] = future.result()
+            future.release()
+            submit_next()
+    except BaseException:
+        client.cancel(list(pending))
+        raise
 
 
 class DaskHDF5Serializer(PersistentSerializer):
@@ -260,10 +266,10 @@ class DaskHDF5Serializer(PersistentSerializer):
                 elif (client := active_client()) is not None:
                     _store_from_cluster(client, darr, target)
                 else:
-                    da.store(darr, target, lock=True)
+                    compute_side_effects(da.store(darr, target, lock=True, compute=False))
             files.rename(partial, name)
-        except BaseException:
-            files.remove(partial)
+        except BaseException as exc:
+            discard_after_failure(lambda: files.remove(partial), partial, exc)
             raise
         return (cls.format_name, cls.format_version, FILE_PROTOCOL, name)
 

@@ -27,7 +27,15 @@ from ..errors import (
     UnsupportedFormatVersionError,
     WriteInterruptedError,
 )
-from .base import ArrayId, PersistentSerializer, check_array_dtype, check_dask_array, new_name, parse_array_id
+from .base import (
+    ArrayId,
+    PersistentSerializer,
+    check_array_dtype,
+    check_dask_array,
+    discard_after_failure,
+    new_name,
+    parse_array_id,
+)
 from .dask_hdf5 import json_descr
 from .protocols import FILE_PROTOCOL, S3_PROTOCOL, remove_tree, zarr_store_for
 
@@ -140,8 +148,8 @@ class DaskZarrSerializer(PersistentSerializer):
                 "dtype": np.lib.format.dtype_to_descr(dt),
                 "complete": True,
             })
-        except BaseException:
-            remove_tree(protocol, protocols, name)
+        except BaseException as exc:
+            discard_after_failure(lambda: remove_tree(protocol, protocols, name), name, exc)
             raise
         return (cls.format_name, cls.format_version, protocol, name)
 
