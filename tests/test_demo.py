@@ -15,6 +15,7 @@ import pytest
 import zarr
 
 from zarrbridge import ZarrIO
+from zarrbridge.errors import MissingDependencyError, UnsupportedDtypeError
 from zarrbridge.examples import demo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -168,3 +169,20 @@ def test_module_runs_as_a_script(tmp_path: Path) -> None:
     assert proc.stdout.splitlines()[-1].startswith(f"read back NWBFile {demo.IDENTIFIER!r} with 21 objects")
     meta = json.loads((tmp_path / "out" / demo.FILE_NAME / "zarr.json").read_text())
     assert meta["attributes"]["neurodata_type"] == "NWBFile"
+
+
+def test_missing_pynwb_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pynwb", None)  # makes `import pynwb` fail as if it were not installed
+    with pytest.raises(MissingDependencyError, match=r"zarrbridge\[nwb\]"):
+        demo.main([str(tmp_path)])
+    assert not (tmp_path / demo.FILE_NAME).exists()
+
+
+def test_failed_write_leaves_no_readable_file(tmp_path: Path) -> None:
+    nwbfile = demo.build_recording()
+    bad = np.array([object(), object()], dtype=object)  # arbitrary Python objects cannot be stored
+    nwbfile.add_acquisition(pynwb.TimeSeries(name="bad", data=bad, rate=1.0, unit="a.u."))
+    target = tmp_path / demo.FILE_NAME
+    with pytest.raises(UnsupportedDtypeError, match="bad"):
+        demo.write_and_read(nwbfile, target)
+    assert not ZarrIO.can_read(target)

@@ -1,8 +1,6 @@
-"""The built-in example: write a small NWB recording to Zarr with :class:`~zarrbridge.ZarrIO`, read it back and
-print the tree that is on disk.
+"""The built-in example: write a small NWB recording to Zarr with ZarrIO, read it back, print the tree on disk.
 
-Run it with ``python -m zarrbridge.examples.demo OUTDIR`` (``bash scripts/demo.sh`` does this with ``_demo``);
-it needs the ``nwb`` extra (``pip install "zarrbridge[nwb]"``).
+Run ``python -m zarrbridge.examples.demo OUTDIR`` (``bash scripts/demo.sh`` uses ``_demo``); needs the ``nwb`` extra.
 """
 
 from __future__ import annotations
@@ -10,6 +8,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,12 +33,8 @@ def build_recording() -> Any:
     import_optional("pynwb", extra="nwb", feature=FEATURE)
     from pynwb.testing.mock.base import mock_TimeSeries
     from pynwb.testing.mock.device import mock_Device
-    from pynwb.testing.mock.ecephys import (
-        mock_ElectricalSeries,
-        mock_ElectrodeGroup,
-        mock_ElectrodesTable,
-        mock_Units,
-    )
+    from pynwb.testing.mock.ecephys import mock_ElectricalSeries as mock_Series
+    from pynwb.testing.mock.ecephys import mock_ElectrodeGroup, mock_ElectrodesTable, mock_Units
     from pynwb.testing.mock.file import mock_NWBFile
 
     from ..zarrio import ZarrDataIO
@@ -52,8 +47,8 @@ def build_recording() -> Any:
     mock_ElectrodesTable(n_rows=N_CHANNELS, group=shank, nwbfile=nwbfile)
     electrodes = nwbfile.create_electrode_table_region(list(range(N_CHANNELS)), "all electrodes of shank0")
     voltage = (rng.standard_normal((N_SAMPLES, N_CHANNELS)) * 50).astype(np.int16)
-    mock_ElectricalSeries(name="ElectricalSeries", data=ZarrDataIO(voltage, chunks=(10_000, N_CHANNELS)),
-                          rate=30_000.0, electrodes=electrodes, conversion=1e-6, nwbfile=nwbfile)
+    mock_Series(name="ElectricalSeries", data=ZarrDataIO(voltage, chunks=(10_000, N_CHANNELS)),
+                rate=30_000.0, electrodes=electrodes, conversion=1e-6, nwbfile=nwbfile)
     mock_Units(num_units=6, max_spikes_per_unit=20, nwbfile=nwbfile)
     for start in range(4):
         nwbfile.add_trial(start_time=start * 0.25, stop_time=start * 0.25 + 0.2)
@@ -80,11 +75,11 @@ def _dtype_name(array: zarr.Array[Any]) -> str:
     return f"{text} (object references)" if array.attrs.get("_DTYPE") == "object_reference" else text
 
 
-def _walk(group: zarr.Group, skip: str | None) -> Iterator[tuple[str, zarr.Group | zarr.Array[Any]]]:
+def _walk(group: zarr.Group) -> Iterator[zarr.Group | zarr.Array[Any]]:
     for _name, node in sorted(group.members(), key=lambda item: item[0]):
-        yield node.path, node
-        if isinstance(node, zarr.Group) and node.path != skip:
-            yield from _walk(node, skip)
+        yield node
+        if isinstance(node, zarr.Group):
+            yield from _walk(node)
 
 
 def tree_lines(path: Path) -> list[str]:
@@ -96,7 +91,8 @@ def tree_lines(path: Path) -> list[str]:
     root = zarr.open_group(path, mode="r")
     specloc = root.attrs.get(".specloc")
     rows = [("/", str(root.attrs.get("neurodata_type", "")), "", "", "")]
-    for node_path, node in _walk(root, skip=None):
+    for node in _walk(root):
+        node_path = node.path
         if isinstance(specloc, str) and node_path.startswith(f"{specloc}/"):
             if node_path.count("/") == 2 and isinstance(node, zarr.Group):
                 docs = len(list(node.array_keys()))
@@ -111,12 +107,6 @@ def tree_lines(path: Path) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, [*widths, 0], strict=True)).rstrip()
             for row in rows]
-
-
-def _parse(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m zarrbridge.examples.demo", description=__doc__)
-    parser.add_argument("outdir", type=Path, help=f"directory to write {FILE_NAME} into (created if missing)")
-    return parser.parse_args(list(argv))
 
 
 def main(argv: Sequence[str | os.PathLike[str]] | None = None) -> int:
@@ -136,9 +126,9 @@ def main(argv: Sequence[str | os.PathLike[str]] | None = None) -> int:
     --------
     >>> main(["_demo"])  # doctest: +SKIP
     """
-    import sys
-
-    args = _parse([os.fspath(a) for a in argv] if argv is not None else sys.argv[1:])
+    parser = argparse.ArgumentParser(prog="python -m zarrbridge.examples.demo", description=__doc__)
+    parser.add_argument("outdir", type=Path, help=f"directory to write {FILE_NAME} into (created if missing)")
+    args = parser.parse_args([os.fspath(a) for a in argv] if argv is not None else sys.argv[1:])
     outdir: Path = args.outdir
     if outdir.exists() and not outdir.is_dir():
         print(f"error: {outdir} is a file; give a directory to write {FILE_NAME} into", file=sys.stderr)
