@@ -1,0 +1,246 @@
+"""Benchmark: save and load a float32 dask array with the persistent serializers vs the direct calls.
+
+Side by side in one run, locally and on a moto S3 server started here (as ``tests/conftest.py`` does):
+
+- ``DaskArraySerializer`` (HDF5 on files) vs ``da.to_hdf5`` + h5py
+- the Zarr serializer on files vs ``da.to_zarr`` / ``da.from_zarr``
+- ``DaskArraySerializer`` on S3 (Zarr) vs ``da.to_zarr`` / ``da.from_zarr`` on ``s3://``
+- plain pickling of the computed array (to a file / one S3 object)
+
+Throughput is array bytes / wall time; a load reads the whole array into memory. The source array is
+persisted in memory first, so the timings are of storage, not of generating data. Every method is warmed up
+on a small array, and each is run ``--repeat`` times (best kept): on small machines the first touch of fresh
+memory (page faults) otherwise dominates single runs.
+
+Usage::
+
+    python benchmarks/bench_serializers.py            # 1 GiB
+    python benchmarks/bench_serializers.py --quick    # 64 MiB
+    python benchmarks/bench_serializers.py --no-s3 --size-mb 256
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import dask
+import dask.array as da
+import h5py
+import numpy as np
+
+from zarrbridge.serializers import (
+    FILE_PROTOCOL,
+    S3_PROTOCOL,
+    DaskArraySerializer,
+    DaskZarrSerializer,
+    LocalFiles,
+)
+
+
+class ZarrOnFiles(DaskArraySerializer):
+    formats = {FILE_PROTOCOL: DaskZarrSerializer, S3_PROTOCOL: DaskZarrSerializer}
+
+
+@dataclass(frozen=True)
+class Timing:
+    name: str
+    save_s: float
+    load_s: float
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def _check(loaded: np.ndarray[Any, Any], expected: np.ndarray[Any, Any], name: str) -> None:
+    if loaded.shape != expected.shape or not np.array_equal(loaded[:: max(1, len(loaded) // 7)],
+                                                           expected[:: max(1, len(expected) // 7)]):
+        raise SystemExit(f"{name}: the loaded array differs from the saved one")
+
+
+@contextmanager
+def moto_server() -> Iterator[dict[str, Any]]:
+    """A moto S3 server on 127.0.0.1 in a subprocess; yields s3fs storage options."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("moto server did not start") from None
+                time.sleep(0.1)
+        yield {"endpoint_url": f"http://127.0.0.1:{port}", "key": "testing", "secret": "testing",
+               "client_kwargs": {"region_name": "us-east-1"}}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def bench_local(x: da.Array, expected: np.ndarray[Any, Any], root: str) -> list[Timing]:
+    out = []
+    files = {FILE_PROTOCOL: LocalFiles(os.path.join(root, "serializer"))}
+
+    for name, serializer in (("serializer HDF5 (files)", DaskArraySerializer), ("serializer Zarr (files)", ZarrOnFiles)):
+        save_s, pid = _timed(lambda s=serializer: s.pickle(x, files))
+        load_s, loaded = _timed(lambda s=serializer, p=pid: s.unpickle(p, files).compute())
+        _check(loaded, expected, name)
+        out.append(Timing(name, save_s, load_s))
+
+    h5path = os.path.join(root, "direct.h5")
+    save_s, _ = _timed(lambda: da.to_hdf5(h5path, "/data", x, chunks=x.chunksize))
+
+    def read_h5() -> np.ndarray[Any, Any]:
+        with h5py.File(h5path, "r") as f:
+            return np.asarray(f["data"][:])
+
+    load_s, loaded = _timed(read_h5)
+    _check(loaded, expected, "da.to_hdf5")
+    out.append(Timing("da.to_hdf5 + h5py", save_s, load_s))
+
+    def read_h5_dask() -> np.ndarray[Any, Any]:
+        with h5py.File(h5path, "r") as f:
+            return np.asarray(da.from_array(f["data"], chunks=x.chunksize).compute())
+
+    load_s, loaded = _timed(read_h5_dask)
+    out.append(Timing("  (h5py read through dask)", save_s, load_s))
+
+    zpath = os.path.join(root, "direct.zarr")
+    save_s, _ = _timed(lambda: da.to_zarr(x, zpath))
+    load_s, loaded = _timed(lambda: da.from_zarr(zpath).compute())
+    _check(loaded, expected, "da.to_zarr")
+    out.append(Timing("da.to_zarr / from_zarr", save_s, load_s))
+
+    ppath = os.path.join(root, "plain.pkl")
+
+    def save_pickle() -> None:
+        with open(ppath, "wb") as f:
+            pickle.dump(x.compute(), f, protocol=5)
+
+    def load_pickle() -> np.ndarray[Any, Any]:
+        with open(ppath, "rb") as f:
+            return np.asarray(pickle.load(f))
+
+    save_s, _ = _timed(save_pickle)
+    load_s, loaded = _timed(load_pickle)
+    _check(loaded, expected, "pickle")
+    out.append(Timing("pickle of computed array", save_s, load_s))
+    return out
+
+
+def bench_s3(x: da.Array, expected: np.ndarray[Any, Any]) -> list[Timing]:
+    import s3fs
+
+    out = []
+    with moto_server() as options:
+        fs = s3fs.S3FileSystem(**options)
+        bucket = f"bench-{uuid.uuid4().hex[:8]}"
+        import boto3
+
+        boto3.client("s3", endpoint_url=options["endpoint_url"], aws_access_key_id="testing",
+                     aws_secret_access_key="testing", region_name="us-east-1").create_bucket(Bucket=bucket)
+        protocols = {S3_PROTOCOL: {"client": fs, "folder": f"{bucket}/serializer"}}
+        save_s, pid = _timed(lambda: DaskArraySerializer.pickle(x, protocols))
+        load_s, loaded = _timed(lambda: DaskArraySerializer.unpickle(pid, protocols).compute())
+        _check(loaded, expected, "serializer S3")
+        out.append(Timing("serializer Zarr (S3)", save_s, load_s))
+
+        url = f"s3://{bucket}/direct.zarr"
+        save_s, _ = _timed(lambda: da.to_zarr(x, url, storage_options=options))
+        load_s, loaded = _timed(lambda: da.from_zarr(url, storage_options=options).compute())
+        _check(loaded, expected, "da.to_zarr S3")
+        out.append(Timing("da.to_zarr / from_zarr (S3)", save_s, load_s))
+
+        key = f"{bucket}/plain.pkl"
+        save_s, _ = _timed(lambda: fs.pipe_file(key, pickle.dumps(x.compute(), protocol=5)))
+        load_s, loaded = _timed(lambda: pickle.loads(fs.cat_file(key)))
+        _check(loaded, expected, "pickle S3")
+        out.append(Timing("pickle of computed array (S3)", save_s, load_s))
+    return out
+
+
+def best_of(runs: list[list[Timing]]) -> list[Timing]:
+    """Per method, the best save and the best load over several runs."""
+    return [Timing(group[0].name, min(t.save_s for t in group), min(t.load_s for t in group))
+            for group in zip(*runs)]
+
+
+def report(title: str, timings: list[Timing], nbytes: int, pairs: list[tuple[str, str]]) -> None:
+    mb = nbytes / 2**20
+    print(f"\n{title}  ({mb:.0f} MiB float32)")
+    print(f"{'method':34s} {'save MiB/s':>11s} {'load MiB/s':>11s}")
+    by_name = {t.name: t for t in timings}
+    for t in timings:
+        print(f"{t.name:34s} {mb / t.save_s:11.1f} {mb / t.load_s:11.1f}")
+    for ours, base in pairs:
+        a, b = by_name[ours], by_name[base]
+        print(f"ratio {ours} / {base}: save {b.save_s / a.save_s:.2f}x, load {b.load_s / a.load_s:.2f}x "
+              "(throughput; >= 0.9 is the target)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="64 MiB instead of 1 GiB")
+    parser.add_argument("--size-mb", type=int, default=None, help="array size in MiB (overrides --quick)")
+    parser.add_argument("--chunk-mb", type=int, default=32, help="dask chunk size in MiB")
+    parser.add_argument("--repeat", type=int, default=2, help="runs per method; the best time is kept")
+    parser.add_argument("--no-s3", action="store_true", help="skip the moto S3 comparisons")
+    args = parser.parse_args(argv)
+    size_mb = args.size_mb or (64 if args.quick else 1024)
+    cols = 1024
+    rows = size_mb * 2**20 // (4 * cols)
+    chunk_rows = max(1, min(rows, args.chunk_mb * 2**20 // (4 * cols)))
+    with dask.config.set(scheduler="threads"):
+        x = da.random.default_rng(0).random((rows, cols), chunks=(chunk_rows, cols), dtype="f4").persist()
+        expected = x.compute()
+        small = da.ones((64, cols), chunks=(16, cols), dtype="f4")
+        warm = tempfile.mkdtemp(prefix="zb-bench-warmup-")
+        try:  # imports, thread pools and file system caches warmed up for every method alike
+            bench_local(small, small.compute(), warm)
+        finally:
+            shutil.rmtree(warm, ignore_errors=True)
+        local: list[Timing] | list[list[Timing]] = []
+        for _ in range(args.repeat):
+            root = tempfile.mkdtemp(prefix="zb-bench-")
+            try:
+                local.append(bench_local(x, expected, root))
+            finally:
+                shutil.rmtree(root, ignore_errors=True)
+        local = best_of(local)
+        report("local files", local, expected.nbytes, [
+            ("serializer HDF5 (files)", "da.to_hdf5 + h5py"),
+            ("serializer Zarr (files)", "da.to_zarr / from_zarr"),
+            ("serializer HDF5 (files)", "pickle of computed array"),
+        ])
+        if not args.no_s3:
+            remote = best_of([bench_s3(x, expected) for _ in range(args.repeat)])
+            report("moto S3 on 127.0.0.1", remote, expected.nbytes, [
+                ("serializer Zarr (S3)", "da.to_zarr / from_zarr (S3)"),
+                ("serializer Zarr (S3)", "pickle of computed array (S3)"),
+            ])
+
+
+if __name__ == "__main__":
+    main()
