@@ -212,3 +212,16 @@ class StorageTests:
         with pytest.raises(UnsupportedDtypeError, match="object"):
             ready.save("r", {"ok": da.ones(3), "bad": bad})
         assert self.array_files(ready) == [] and ready.names() == []
+
+    def test_collect_garbage(self, ready: ResultStorage) -> None:
+        ready.save("r", {"x": da.arange(4, chunks=2), "big": np.ones(300_000)})
+        kept = self.array_files(ready)
+        self.raw_put(ready, "pickles/orphan.pkl", b"\x80\x05K\x02.")  # a save that crashed before publishing
+        DaskArraySerializer.pickle(da.ones(3), ready.protocols)  # array files no result refers to
+        assert ready.collect_garbage() == []  # too recent: could be a save still running
+        removed = ready.collect_garbage(older_than=0)
+        assert "pickles/orphan.pkl" in removed and len(removed) == 2
+        assert self.array_files(ready) == kept
+        np.testing.assert_array_equal(ready.load("r")["x"].compute(), np.arange(4))
+        with pytest.raises(InvalidOptionError, match="older_than"):
+            ready.collect_garbage(older_than=-1)

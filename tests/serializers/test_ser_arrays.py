@@ -190,3 +190,53 @@ def test_unknown_format_in_id(file_protocols: dict[str, Any]) -> None:
 
     with pytest.raises(CorruptMetadataError, match="no array format"):
         DaskArraySerializer.unpickle(("zarrbridge.parquet", 1, "file", "x"), file_protocols)
+
+
+class OpenOnlyFiles:
+    """A file protocol with only the seed's interface (open) plus remove/rename/exists: no local paths."""
+
+    def __init__(self, root: str) -> None:
+        from zarrbridge.serializers import LocalFiles
+
+        self._inner = LocalFiles(root)
+        self.root = self._inner.root
+
+    def open(self, name: str, mode: str) -> Any:
+        return self._inner.open(name, mode)
+
+    def remove(self, name: str) -> None:
+        self._inner.remove(name)
+
+    def rename(self, source: str, target: str) -> None:
+        self._inner.rename(source, target)
+
+    def exists(self, name: str) -> bool:
+        return self._inner.exists(name)
+
+    def local_path_for_tests(self, name: str) -> str:
+        return self._inner.local_path(name)
+
+
+class TestHDF5ThroughOpen(HDF5Hooks, SerializerTests):
+    """HDF5 written and read through the protocol's open() only, as the seed's file protocol describes."""
+
+    serializer = DaskHDF5Serializer
+
+    @pytest.fixture()
+    def protocols(self, tmp_path: Any) -> dict[str, Any]:
+        return {FILE_PROTOCOL: OpenOnlyFiles(str(tmp_path / "arrays"))}
+
+    def path(self, protocols: dict[str, Any], pid: Any) -> str:
+        return str(protocols[FILE_PROTOCOL].local_path_for_tests(pid[3]))
+
+    def test_is_the_plain_protocol(self, protocols: dict[str, Any]) -> None:
+        from zarrbridge.serializers.protocols import DirectoryCapable, FileProtocol
+
+        assert isinstance(protocols[FILE_PROTOCOL], FileProtocol)
+        assert not isinstance(protocols[FILE_PROTOCOL], DirectoryCapable)
+
+    def test_zarr_needs_directories(self, protocols: dict[str, Any]) -> None:
+        import dask.array as da
+
+        with pytest.raises(InvalidOptionError, match="choose the 'hdf5' format"):
+            DaskZarrSerializer.pickle(da.ones(3), protocols)

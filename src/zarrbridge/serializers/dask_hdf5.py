@@ -12,6 +12,7 @@ import json
 import math
 import os
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Literal, cast
 
@@ -118,14 +119,18 @@ def _decode(raw: np.ndarray[Any, Any], encoding: Encoding, dt: np.dtype[Any]) ->
     return raw
 
 
-def _open_h5(files: Any, name: str, mode: Literal["r", "w"]) -> h5py.File:
+@contextmanager
+def _open_h5(files: Any, name: str, mode: Literal["r", "w"]) -> Iterator[h5py.File]:
+    """An HDF5 file through the file protocol: by local path when it has one, else through ``open()``."""
     if isinstance(files, DirectoryCapable):
         path = files.local_path(name)
         if mode == "w":
             os.makedirs(os.path.dirname(path), exist_ok=True)
-        return h5py.File(path, mode)
-    handle = files.open(name, "rb" if mode == "r" else "w+b")
-    return h5py.File(handle, mode)
+        with h5py.File(path, mode) as h5:
+            yield h5
+        return
+    with files.open(name, "rb" if mode == "r" else "w+b") as handle, h5py.File(handle, mode) as h5:
+        yield h5
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,14 @@ class ResultStorage(ABC):
     def _keys(self, prefix: str) -> list[str]:
         """Every key under the folder ``prefix``."""
 
+    @abstractmethod
+    def _ages(self, prefix: str) -> dict[str, float]:
+        """Age in seconds of each entry directly under the folder ``prefix`` (newest file inside a folder)."""
+
+    @abstractmethod
+    def _remove_entry(self, key: str) -> None:
+        """Remove the file or folder ``key``."""
+
     # -- serializers --------------------------------------------------------------------------------------------
     def register_persistent_serializers(self, *serializers: type[PersistentSerializer]) -> None:
         """Let ``serializers`` write objects of their class out of every result saved from now on.
@@ -273,6 +281,31 @@ class ResultStorage(ABC):
             return restricted_load(data, persistent_load=self._persistent_load, allowed=DEFAULT_ALLOWED | allowed,
                                    what=what)
         return unrestricted_load(data, persistent_load=self._persistent_load, what=what)
+
+    def collect_garbage(self, *, older_than: float = 3600.0) -> list[str]:
+        """Remove pickles and array files no saved result refers to, left by saves that crashed.
+
+        Only entries older than ``older_than`` seconds are removed, so saves still running (here or in
+        another process) keep their files. Returns the removed keys.
+        """
+        if not isinstance(older_than, (int, float)) or older_than < 0:
+            raise InvalidOptionError(f"older_than must be a number of seconds >= 0, got {older_than!r}")
+        used: set[str] = set()
+        for name in self.names():
+            manifest = self._read_manifest(name)
+            used.add(manifest["pickle"])
+            for pid in manifest["arrays"]:
+                inner = pid[1] if isinstance(pid, list) and len(pid) == 2 else None
+                if isinstance(inner, list) and len(inner) == 4 and isinstance(inner[3], str):
+                    used.add("arrays/" + inner[3].split("/")[0])
+        removed = []
+        for folder in ("pickles", "arrays"):
+            for key, age in sorted(self._ages(folder).items()):
+                stem = key[:-len(".partial")] if key.endswith(".partial") else key
+                if key not in used and stem not in used and age >= older_than:
+                    self._remove_entry(key)
+                    removed.append(key)
+        return removed
 
     def remove(self, name: str) -> None:
         """Remove the result ``name`` and its array files."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import posixpath
+import shutil
 import tempfile
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,6 +155,28 @@ class FileStorage(ResultStorage):
         if os.path.exists(path):
             os.remove(path)
 
+    def _ages(self, prefix: str) -> dict[str, float]:
+        top = self._path(prefix)
+        if not os.path.isdir(top):
+            return {}
+        now = time.time()
+        out = {}
+        for entry in os.listdir(top):
+            path = os.path.join(top, entry)
+            newest = os.path.getmtime(path)
+            for folder, _dirs, files in os.walk(path):
+                for name in files:
+                    newest = max(newest, os.path.getmtime(os.path.join(folder, name)))
+            out[f"{prefix}/{entry}"] = now - newest
+        return out
+
+    def _remove_entry(self, key: str) -> None:
+        path = self._path(key)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
+
     def _keys(self, prefix: str) -> list[str]:
         top = self._path(prefix)
         out = []
@@ -201,6 +225,24 @@ class S3Storage(ResultStorage):
             self.client.rm_file(self._path(key))
         except FileNotFoundError:
             pass
+
+    def _ages(self, prefix: str) -> dict[str, float]:
+        top = self._path(prefix)
+        self.client.invalidate_cache(top)
+        now = time.time()
+        newest: dict[str, float] = {}
+        for path, info in self.client.find(top, detail=True).items():
+            entry = path[len(top) + 1:].split("/")[0]
+            stamp = info.get("LastModified")
+            seconds = stamp.timestamp() if hasattr(stamp, "timestamp") else now
+            newest[f"{prefix}/{entry}"] = max(newest.get(f"{prefix}/{entry}", 0.0), seconds)
+        return {key: now - stamp for key, stamp in newest.items()}
+
+    def _remove_entry(self, key: str) -> None:
+        path = self._path(key)
+        self.client.invalidate_cache(path)
+        if self.client.exists(path):
+            self.client.rm(path, recursive=True)
 
     def _keys(self, prefix: str) -> list[str]:
         top = self._path(prefix)
