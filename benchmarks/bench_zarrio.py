@@ -3,11 +3,12 @@
 Two workloads, each written and read by all three in one process run:
 
 (a) a tree of many small objects: an NWBFile with ``n`` TimeSeries (data + timestamps each);
-(b) one big dataset: an NWBFile with one ``(samples, 64)`` int16 TimeSeries (~200 MB, ~20 MB with ``--quick``).
+(b) one big dataset: an NWBFile with one ``(samples, 64)`` int16 TimeSeries (~200 MB, ~20 MB with ``--quick``),
+    once with zarr's default compressor (zstd) and once uncompressed on the zarr side.
 
 The plain-zarr floor writes exactly the groups, attributes and arrays (same shapes, dtypes, chunks, codecs) that
-zarrbridge wrote, with ``zarr.create_group``/``zarr.create_array`` + assignment, and reads the same arrays back.
-HDF5IO writes with the same chunk shape for (b) and hdf5's defaults (no compression) otherwise. Reads load every
+zarrbridge wrote, with ``zarr.create_group``/``zarr.create_array`` + assignment (no consolidated metadata), and
+reads the same arrays back. HDF5IO writes with the same chunk shape for (b) and hdf5's defaults (no compression) otherwise. Reads load every
 TimeSeries' data (and timestamps) into memory. Each timing is the best of ``--repeat`` runs.
 
 For (a) it also counts the store writes zarrbridge makes (``set``/``set_if_not_exists`` on a counting
@@ -96,7 +97,7 @@ def _nwbfile(name: str) -> NWBFile:
                    session_start_time=dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
 
 
-def tree_file(sizes: Sizes, arrays: list[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]]) -> NWBFile:
+def tree_file(arrays: list[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]]) -> NWBFile:
     nwbfile = _nwbfile("tree")
     for i, (data, stamps) in enumerate(arrays):
         nwbfile.add_acquisition(TimeSeries(name=f"series{i:04d}", data=data, timestamps=stamps, unit="a.u.",
@@ -238,10 +239,10 @@ def tree_rows(sizes: Sizes, repeat: int, workdir: Path) -> tuple[list[Row], list
     zb, pz, h5 = workdir / "tree.nwb.zarr", workdir / "tree.plain.zarr", workdir / "tree.nwb"
     label = f"(a) {sizes.n_series} TimeSeries"
     # files are built outside the timings; a container is written by one IO only, so build one per run
-    t_zb = best_of(repeat, zb, lambda: zb_write(zb, tree_file(sizes, small)), fresh=True)
+    t_zb = best_of(repeat, zb, lambda: zb_write(zb, tree_file(small)), fresh=True)
     layout = layout_of(zb)
     t_pz = best_of(repeat, pz, lambda: plain_write(pz, layout), fresh=True)
-    t_h5 = best_of(repeat, h5, lambda: h5_write(h5, tree_file(sizes, small)), fresh=True)
+    t_h5 = best_of(repeat, h5, lambda: h5_write(h5, tree_file(small)), fresh=True)
     expected = sum(d.nbytes + s.nbytes for d, s in small)
     for reader, target in ((zb_read, zb), (plain_read_tree, pz), (h5_read, h5)):
         got = reader(target)
@@ -252,7 +253,7 @@ def tree_rows(sizes: Sizes, repeat: int, workdir: Path) -> tuple[list[Row], list
              best_of(repeat, h5, lambda: h5_read(h5), fresh=False))]
     notes = [f"(a) {len(layout)} zarr nodes; on disk: zarrbridge {_size_mb(zb):.1f} MB, plain zarr "
              f"{_size_mb(pz):.1f} MB, HDF5 {_size_mb(h5):.1f} MB", "(a) store writes:"]
-    for name, write in (("zarrbridge", lambda s: zb_write(s, tree_file(sizes, small))),
+    for name, write in (("zarrbridge", lambda s: zb_write(s, tree_file(small))),
                         ("plain zarr", lambda s: plain_write(s, layout))):
         target = workdir / f"count-{name.replace(' ', '-')}.zarr"
         _remove(target)
