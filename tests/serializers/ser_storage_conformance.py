@@ -158,6 +158,8 @@ class StorageTests:
         self.raw_put(ready, "results/r.json", json.dumps({"format": "other"}).encode())
         with pytest.raises(CorruptMetadataError, match="manifest"):
             ready.load("r")
+        ready.save("r", 2)  # a damaged result can be replaced
+        assert ready.load("r") == 2
 
     def test_unknown_manifest_version(self, ready: ResultStorage) -> None:
         ready.save("r", 1)

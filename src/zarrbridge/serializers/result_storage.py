@@ -215,9 +215,9 @@ class ResultStorage(ABC):
         """
         check_result_name(name)
         try:
-            old = self._read_manifest(name)
-        except ResultNotFoundError:
-            old = None
+            old: dict[str, Any] | None = self._read_manifest(name)
+        except (ResultNotFoundError, CorruptMetadataError, UnsupportedFormatVersionError):
+            old = None  # nothing readable to replace; files of a damaged one are left to collect_garbage()
         written: list[tuple[str, Any]] = []
         pickle_key = f"pickles/{new_name('.pkl')}"
         buffer = io.BytesIO()
