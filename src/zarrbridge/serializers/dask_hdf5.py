@@ -224,6 +224,7 @@ class DaskHDF5Serializer(PersistentSerializer):
     Examples
     --------
     >>> import tempfile, dask.array as da
+    >>> from zarrbridge.serializers import FILE_PROTOCOL, LocalFiles
     >>> protocols = {FILE_PROTOCOL: LocalFiles(tempfile.mkdtemp())}
     >>> pid = DaskHDF5Serializer.pickle(da.ones(10, chunks=5), protocols)
     >>> float(DaskHDF5Serializer.unpickle(pid, protocols).sum())

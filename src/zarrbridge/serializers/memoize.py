@@ -120,7 +120,7 @@ def memoize(
     >>> storage.register_persistent_serializers(DaskArraySerializer)
     >>> @memoize(storage)
     ... def smooth(n: int) -> da.Array:
-    ...     return da.ones(n, chunks=10).cumsum()
+    ...     return da.ones(n, chunks=10).cumsum(axis=0)
     >>> int(smooth(100)[-1].compute()), smooth.is_cached(100)
     (100, True)
     """
