@@ -116,7 +116,7 @@ def _decode(raw: np.ndarray[Any, Any], encoding: Encoding, dt: np.dtype[Any]) ->
         return flat.view(dt.newbyteorder("<")).reshape(raw.shape[:-1]).astype(dt, copy=False)
     if encoding == "int64":
         return np.ascontiguousarray(raw, dtype="<i8").reshape(-1).view(dt).reshape(raw.shape)
-    return raw
+    return np.asarray(raw, dtype=dt)  # h5py returns a scalar for dset[()]: b"" would come back as "S1"
 
 
 @contextmanager

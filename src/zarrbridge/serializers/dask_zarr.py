@@ -7,6 +7,7 @@ array complete and carries the format version; an array without it is never read
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from typing import Any, ClassVar, cast
@@ -192,6 +193,9 @@ class DaskZarrSerializer(PersistentSerializer):
         saved = _saved_dtype(cls.open_marker(pid, protocols), pid[3])
         if saved is not None and saved != result.dtype:
             result = cast(Any, result).astype(saved)  # zarr reads e.g. big-endian data in native order
+        if result.ndim == 0:  # zarr returns a scalar for arr[()]: np.str_("") would come back as "<U1"
+            result = cast(Any, result).map_blocks(functools.partial(np.asarray, dtype=result.dtype),
+                                                  dtype=result.dtype)
         return result
 
     @classmethod
