@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from hdmf.query import BuilderResolver, ContainerResolver, HDMFDataset
@@ -52,8 +52,10 @@ class ZarrStrDataset(HDMFDataset):  # type: ignore[misc]
         return int(self.shape[0]) if self.shape else 0
 
 
-class _ReferenceDataset(HDMFDataset):  # type: ignore[misc]
-    """A dataset of reference paths; subclasses say whether items resolve to builders or containers."""
+class _ResolvingDataset(HDMFDataset):  # type: ignore[misc]
+    """What reference-resolving datasets share; ``as_container`` says whether paths resolve to containers."""
+
+    as_container: ClassVar[bool] = False
 
     def __init__(self, array: Any, resolve_builder: Resolve, to_container: Callable[[Any], Any]) -> None:
         super().__init__(dataset=array)
@@ -61,18 +63,33 @@ class _ReferenceDataset(HDMFDataset):  # type: ignore[misc]
         self._to_container = to_container
 
     def _get_ref(self, path: str) -> Any:
-        raise NotImplementedError
+        builder = self._resolve_builder(path)
+        return self._to_container(builder) if self.as_container else builder
+
+    def _init_args(self) -> tuple[Any, ...]:
+        return (self.dataset, self._resolve_builder, self._to_container)
+
+    def invert(self) -> _ResolvingDataset:
+        cls: type[_ResolvingDataset] = self.get_inverse_class()
+        return cls(*self._init_args())
 
     @property
     def shape(self) -> tuple[int, ...]:
         return tuple(self.dataset.shape)
 
+    def __len__(self) -> int:
+        return int(self.dataset.shape[0]) if self.dataset.shape else 0
+
+    def resolve(self, manager: Any) -> Any:
+        return self[0 : len(self)]
+
+
+class _ReferenceDataset(_ResolvingDataset):
+    """A dataset of reference paths."""
+
     @property
     def dtype(self) -> str:
         return "object"
-
-    def __len__(self) -> int:
-        return int(self.dataset.shape[0]) if self.dataset.shape else 0
 
     def __getitem__(self, key: Any) -> Any:
         value = self.dataset[key]
@@ -84,19 +101,9 @@ class _ReferenceDataset(HDMFDataset):  # type: ignore[misc]
         for value in self.dataset[...]:
             yield self._get_ref(str(value))
 
-    def invert(self) -> _ReferenceDataset:
-        cls = self.get_inverse_class()
-        return cls(self.dataset, self._resolve_builder, self._to_container)  # type: ignore[no-any-return]
-
-    def resolve(self, manager: Any) -> Any:
-        return self[0 : len(self)]
-
 
 class BuilderZarrReferenceDataset(_ReferenceDataset, BuilderResolver):  # type: ignore[misc]
     """Resolves reference paths to builders."""
-
-    def _get_ref(self, path: str) -> Any:
-        return self._resolve_builder(path)
 
     @classmethod
     def get_inverse_class(cls) -> type:
@@ -106,40 +113,30 @@ class BuilderZarrReferenceDataset(_ReferenceDataset, BuilderResolver):  # type: 
 class ContainerZarrReferenceDataset(_ReferenceDataset, ContainerResolver):  # type: ignore[misc]
     """Resolves reference paths to containers."""
 
-    def _get_ref(self, path: str) -> Any:
-        return self._to_container(self._resolve_builder(path))
+    as_container = True
 
     @classmethod
     def get_inverse_class(cls) -> type:
         return BuilderZarrReferenceDataset
 
 
-class _TableDataset(HDMFDataset):  # type: ignore[misc]
+class _TableDataset(_ResolvingDataset):
     """A compound dataset whose reference fields resolve lazily."""
 
     def __init__(self, array: Any, ref_fields: list[str], resolve_builder: Resolve,
                  to_container: Callable[[Any], Any]) -> None:
-        super().__init__(dataset=array)
+        super().__init__(array, resolve_builder, to_container)
         self._ref_fields = ref_fields
-        self._resolve_builder = resolve_builder
-        self._to_container = to_container
         names = list(array.dtype.names)
         self._ref_idx = [names.index(f) for f in ref_fields if f in names]
         self._str_idx = [i for i, n in enumerate(names) if array.dtype.fields[n][0].kind in "UT" and i not in self._ref_idx]
 
-    def _get_ref(self, path: str) -> Any:
-        raise NotImplementedError
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(self.dataset.shape)
+    def _init_args(self) -> tuple[Any, ...]:
+        return (self.dataset, self._ref_fields, self._resolve_builder, self._to_container)
 
     @property
     def dtype(self) -> Any:
         return self.dataset.dtype
-
-    def __len__(self) -> int:
-        return int(self.dataset.shape[0]) if self.dataset.shape else 0
 
     def _row(self, row: Any) -> list[Any]:
         out = list(row.tolist() if hasattr(row, "tolist") else row)
@@ -159,26 +156,15 @@ class _TableDataset(HDMFDataset):  # type: ignore[misc]
         for i in range(len(self)):
             yield self[i]
 
-    def invert(self) -> _TableDataset:
-        cls = self.get_inverse_class()
-        return cls(self.dataset, self._ref_fields, self._resolve_builder, self._to_container)  # type: ignore[no-any-return]
-
-    def resolve(self, manager: Any) -> Any:
-        return self[0 : len(self)]
-
 
 class BuilderZarrTableDataset(_TableDataset, BuilderResolver):  # type: ignore[misc]
-    def _get_ref(self, path: str) -> Any:
-        return self._resolve_builder(path)
-
     @classmethod
     def get_inverse_class(cls) -> type:
         return ContainerZarrTableDataset
 
 
 class ContainerZarrTableDataset(_TableDataset, ContainerResolver):  # type: ignore[misc]
-    def _get_ref(self, path: str) -> Any:
-        return self._to_container(self._resolve_builder(path))
+    as_container = True
 
     @classmethod
     def get_inverse_class(cls) -> type:

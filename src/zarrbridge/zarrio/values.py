@@ -79,13 +79,14 @@ def compound_array(spec: list[Any], data: Any, path_of: PathOf, what: str) -> tu
             out.append(v)
         converted.append(tuple(out))
     np_fields: list[tuple[str, Any]] = []
-    for name, d in fields:
+    for i, (name, d) in enumerate(fields):
         if name in widths:
             np_fields.append((name, f"<U{widths[name]}"))
-        else:
-            col = [r[i] for i, (n, _) in enumerate(fields) if n == name for r in converted]
-            np_fields.append((name, numpy_dtype_for(d, np.asarray(col) if col else None, f"{what} field {name!r}")
-                              if d is not None and not (isinstance(d, str) and d == "numeric") else np.asarray(col).dtype))
+            continue
+        col = np.asarray([r[i] for r in converted])
+        # with no rows, a declared dtype is taken as it is (an empty column must not widen it)
+        sample = col if converted or d in (None, "numeric") else None
+        np_fields.append((name, numpy_dtype_for(d, sample, f"{what} field {name!r}")))
     arr = np.array(converted, dtype=np.dtype(np_fields))
     if scalar:
         arr = arr.reshape(())
