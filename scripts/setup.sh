@@ -9,8 +9,10 @@ if [ ! -x .venv/bin/python ]; then
   "$py" -m venv .venv
 fi
 stamp=".venv/.zarrbridge-installed-$extras"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements/constraints.txt -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".[$extras]"
+  # pinned versions: an unconstrained resolve backtracks through s3fs/fsspec/aiobotocore releases for
+  # many minutes and can end on ancient sdists that no longer build
+  .venv/bin/python -m pip install --quiet -c requirements/constraints.txt -e ".[$extras]"
   touch "$stamp"
 fi
