@@ -9,7 +9,7 @@ import argparse
 import datetime as dt
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,12 @@ N_SAMPLES = 30_000  # one second at 30 kHz
 FEATURE = "the zarrbridge NWB demo"
 
 
-def build_recording() -> Any:
+def build_recording(*, wrap: Callable[[np.ndarray[Any, Any], tuple[int, int]], Any] | None = None) -> Any:
     """Build an in-memory :class:`pynwb.NWBFile` with a device, an electrodes table, an ElectricalSeries, units
-    with spike times, trials and a processing module holding a TimeSeries."""
+    with spike times, trials and a processing module holding a TimeSeries.
+
+    ``wrap(voltage, chunks)`` wraps the ElectricalSeries data in a backend's DataIO (default: ``ZarrDataIO``;
+    ``zarrbridge example`` passes an ``H5DataIO`` to write HDF5)."""
     import_optional("pynwb", extra="nwb", feature=FEATURE)
     from pynwb.testing.mock.base import mock_TimeSeries
     from pynwb.testing.mock.device import mock_Device
@@ -47,7 +50,9 @@ def build_recording() -> Any:
     mock_ElectrodesTable(n_rows=N_CHANNELS, group=shank, nwbfile=nwbfile)
     electrodes = nwbfile.create_electrode_table_region(list(range(N_CHANNELS)), "all electrodes of shank0")
     voltage = (rng.standard_normal((N_SAMPLES, N_CHANNELS)) * 50).astype(np.int16)
-    mock_Series(name="ElectricalSeries", data=ZarrDataIO(voltage, chunks=(10_000, N_CHANNELS)),
+    chunks = (10_000, N_CHANNELS)
+    data = wrap(voltage, chunks) if wrap is not None else ZarrDataIO(voltage, chunks=chunks)
+    mock_Series(name="ElectricalSeries", data=data,
                 rate=30_000.0, electrodes=electrodes, conversion=1e-6, nwbfile=nwbfile)
     mock_Units(num_units=6, max_spikes_per_unit=20, nwbfile=nwbfile)
     for start in range(4):

@@ -1,0 +1,124 @@
+"""``zarrbridge convert SRC DST``: HDF5 -> Zarr, Zarr -> HDF5 and Zarr -> Zarr, with a progress bar by bytes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any, TextIO
+
+from ..errors import InvalidOptionError
+from .info import human_bytes
+from .opening import HDF5_SUFFIXES, detect_kind, is_url
+from .progress import ByteProgress, progress_wanted
+
+__all__ = ["add_parser", "dest_kind", "run"]
+
+MIB = 1024 * 1024
+LEVELS = {"zstd": (-131072, 22), "gzip": (0, 9), "blosc": (0, 9)}
+EPILOG = """\
+examples:
+  zarrbridge convert rec.nwb rec.nwb.zarr                  HDF5 -> Zarr v3, same chunks and compression
+  zarrbridge convert rec.nwb.zarr rec.nwb                  Zarr -> HDF5 (DST ends in .nwb/.h5/.hdf5)
+  zarrbridge convert rec.nwb rec.nwb.zarr --compressor zstd --level 5 --chunks auto --shard-size-mb 64
+  zarrbridge convert old.nwb.zarr new.nwb.zarr --zarr-format 3 --jobs 4 --overwrite
+  zarrbridge convert rec.nwb s3://bucket/rec.nwb.zarr \\
+      --storage-option key=KEY --storage-option secret=SECRET \\
+      --storage-option 'client_kwargs={"endpoint_url": "http://127.0.0.1:9000"}'
+
+'keep' keeps each dataset's chunking and maps its compression to the equivalent zarr codec; filters that
+have no zarr equivalent are reported as warnings. A destination that exists is only replaced with
+--overwrite; an interrupted conversion never leaves a destination that opens as a complete file.
+"""
+
+
+def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "convert", parents=parents, help="convert HDF5 <-> Zarr and Zarr -> Zarr",
+        description="Copy an NWB/HDMF file into another format or layout, chunk by chunk with bounded memory.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", metavar="SRC", help="the file to read (HDF5 file, .zarr directory, .zip, URL)")
+    parser.add_argument("dest", metavar="DST",
+                        help="the file to write: HDF5 if it ends in .nwb/.h5/.hdf5, Zarr otherwise")
+    parser.add_argument("--zarr-format", type=int, choices=(2, 3), default=3,
+                        help="zarr format of a Zarr destination (default: 3)")
+    parser.add_argument("--compressor", choices=("keep", "zstd", "blosc", "gzip", "none"), default="keep",
+                        help="compression of the destination's datasets (default: keep the source's)")
+    parser.add_argument("--level", type=int, default=None, metavar="N",
+                        help="compression level for --compressor zstd (-131072..22), blosc or gzip (0..9)")
+    parser.add_argument("--chunks", choices=("keep", "auto"), default="keep",
+                        help="keep the source's chunk shapes, or choose about 4 MiB chunks (default: keep)")
+    parser.add_argument("--shard-size-mb", type=_non_negative(float), default=0.0, metavar="N",
+                        help="group chunks into shards of about N MiB (Zarr v3 only; 0 = no sharding)")
+    parser.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+                        help="copy chunks of large datasets with N workers (default: 1)")
+    parser.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
+    parser.set_defaults(run=run)
+
+
+def _non_negative(kind: type[float]) -> Any:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if value < 0 or value != value:  # negative or NaN
+            raise argparse.ArgumentTypeError(f"expected 0 or more, got {text!r}")
+        return value
+    return parse
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return value
+
+
+def dest_kind(dest: str) -> str:
+    """``"hdf5"`` if ``dest`` ends in an HDF5 suffix, else ``"zarr"``."""
+    return "hdf5" if dest.lower().rstrip("/").endswith(HDF5_SUFFIXES) else "zarr"
+
+
+def _check(args: argparse.Namespace) -> None:
+    if args.level is not None:
+        if args.compressor not in LEVELS:
+            raise InvalidOptionError(
+                f"--level {args.level} needs --compressor zstd, blosc or gzip (got --compressor {args.compressor})")
+        low, high = LEVELS[args.compressor]
+        if not low <= args.level <= high:
+            raise InvalidOptionError(f"--level {args.level} is out of range for {args.compressor}: "
+                                     f"use {low}..{high}")
+    if dest_kind(args.dest) == "hdf5" and args.shard_size_mb:
+        raise InvalidOptionError("--shard-size-mb applies to Zarr destinations only; DST is an HDF5 file")
+    source = os.path.abspath(args.source) if not is_url(args.source) else args.source
+    dest = os.path.abspath(args.dest) if not is_url(args.dest) else args.dest
+    if source.rstrip("/") == dest.rstrip("/"):
+        raise InvalidOptionError(f"SRC and DST are the same location ({args.source}); give another DST")
+    detect_kind(args.source)  # missing or unknown sources fail here, before anything is written
+    if not is_url(args.dest) and os.path.lexists(args.dest) and not args.overwrite:
+        raise InvalidOptionError(f"{args.dest} already exists; pass --overwrite to replace it")
+
+
+def run(args: argparse.Namespace, out: TextIO) -> int:
+    _check(args)
+    from ..zarrio.convert import ConvertOptions, convert
+
+    options = ConvertOptions(
+        zarr_format=args.zarr_format, compressor=args.compressor, level=args.level, chunks=args.chunks,
+        shard_bytes=int(args.shard_size_mb * MIB) or None, number_of_jobs=args.jobs, overwrite=args.overwrite)
+    show = progress_wanted(forced=args.progress, quiet=args.quiet)
+    with ByteProgress(f"{os.path.basename(args.dest.rstrip('/'))}", enabled=show) as progress:
+        report = convert(args.source, args.dest, options=options, storage_options=args.storage_options or None,
+                         progress=progress)
+    if not args.quiet:
+        for path, codec in report.unmapped:
+            sys.stderr.write(f"zarrbridge: warning: {path}: {codec} has no zarr equivalent and was not kept\n")
+        rate = report.bytes_copied / report.seconds / 1e6 if report.seconds > 0 else float("inf")
+        out.write(f"converted {args.source} ({report.source_format}) -> {args.dest} ({report.dest_format}): "
+                  f"{report.datasets} datasets, {human_bytes(report.bytes_copied)} in {report.seconds:.2f} s "
+                  f"({rate:.1f} MB/s)\n")
+    return 0
