@@ -11,23 +11,28 @@ from typing import Any
 __all__ = [
     "BrokenLinkError",
     "CodecNameClashError",
+    "CodecNotMappedWarning",
     "CorruptMetadataError",
     "InvalidOptionError",
     "LocationError",
+    "MissingChunkError",
     "MissingDependencyError",
     "NodeNotFoundError",
+    "NotAnNWBFileError",
     "NotAZarrStoreError",
     "ReadOnlyError",
     "ResultNotFoundError",
     "ShapeMismatchError",
     "StoreExistsError",
     "StoreUnreachableError",
+    "UnknownCodecError",
     "UnsafePickleError",
     "UnsupportedDtypeError",
     "UnsupportedFormatVersionError",
     "UnsupportedValueTypeError",
     "WriteInterruptedError",
     "ZarrBridgeError",
+    "ZarrBridgeWarning",
 ]
 
 
@@ -239,3 +244,62 @@ class ResultNotFoundError(ZarrBridgeError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
+
+
+class NotAnNWBFileError(ZarrBridgeError, TypeError):
+    """A file opened as NWB has no (or an unreadable) ``nwb_version`` attribute at its root."""
+
+    def __init__(self, location: Any, reason: str) -> None:
+        self.location = location
+        super().__init__(
+            f"{location!r} is not an NWB file: {reason}. Open it with zarrbridge.ZarrIO for plain HDMF files, "
+            "or pass skip_version_check=True to read() if you know it holds NWB data."
+        )
+
+
+class UnknownCodecError(ZarrBridgeError, ValueError):
+    """An array names a compressor or filter that no installed codec provides (or that is refused)."""
+
+    def __init__(self, codec_id: str, what: str, location: Any = None, hint: str = "") -> None:
+        self.codec_id = codec_id
+        self.what = what
+        self.location = location
+        where = f" in {location!r}" if location is not None else ""
+        super().__init__(
+            f"{what}{where} is encoded with codec {codec_id!r}, which cannot be decoded here. "
+            f"{hint or 'Install the numcodecs plug-in that registers this codec id, then read it again.'}"
+        )
+
+
+class MissingChunkError(ZarrBridgeError, FileNotFoundError):
+    """A chunk of an array is missing and the array has no fill value that could stand in for it."""
+
+    def __init__(self, key: str, what: str, location: Any = None, reason: str = "") -> None:
+        self.key = key
+        self.what = what
+        self.location = location
+        where = f" in {location!r}" if location is not None else ""
+        super().__init__(
+            f"chunk {key!r} of {what}{where} is missing{f' ({reason})' if reason else ''}. The file is "
+            "incomplete or damaged; restore the chunk from a copy of the file."
+        )
+
+
+class ZarrBridgeWarning(UserWarning):
+    """Base class of the warnings zarrbridge emits."""
+
+
+class CodecNotMappedWarning(ZarrBridgeWarning):
+    """A source dataset's filter (e.g. HDF5 ``lzf`` or ``szip``) has no zarr counterpart during export.
+
+    The data is decoded and stored with the default zarr compressor instead; nothing is lost.
+    """
+
+    def __init__(self, dataset: str, filter_name: str, target: str = "zarr",
+                 instead: str = "the default zarr compressor") -> None:
+        self.dataset = dataset
+        self.filter_name = filter_name
+        super().__init__(
+            f"dataset {dataset!r}: source codec {filter_name!r} has no {target} counterpart; its data is stored "
+            f"with {instead} instead (choose a compressor explicitly to silence this)"
+        )

@@ -7,10 +7,10 @@ so memory is bounded by one block, never by the array.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -22,8 +22,9 @@ from zarr.abc.codec import ArrayArrayCodec, ArrayBytesCodec, BytesBytesCodec
 from zarr.abc.store import Store
 
 from ..errors import InvalidOptionError, ShapeMismatchError, UnsupportedDtypeError
+from .parallel import TaskClient, map_bounded
 
-__all__ = ["ArrayPolicy", "auto_chunks", "copy_array", "create_array", "iter_blocks", "to_zarr_codecs"]
+__all__ = ["ArrayPolicy", "auto_chunks", "copy_array", "copy_block", "create_array", "iter_blocks", "to_zarr_codecs"]
 
 DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024
 AnyCodec = Any
@@ -269,13 +270,15 @@ def copy_array(
     *,
     max_block_bytes: int = 64 * 1024 * 1024,
     workers: int = 1,
+    client: TaskClient | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """Copy ``source`` (anything sliceable with the same shape: h5py, zarr, numpy) into ``dest``.
 
     Blocks are aligned to ``dest``'s shards or chunks, so each stored object is written once; at most
-    ``workers`` blocks are in memory at a time. ``progress`` is called with the bytes of each block written.
-    Returns the number of bytes copied.
+    ``2 x workers`` blocks are in flight at a time. With a ``dask.distributed`` ``client`` the blocks are
+    copied by the cluster's workers (``source`` and ``dest`` must then pickle, e.g. zarr arrays on a shared
+    store). ``progress`` is called with the bytes of each block written. Returns the number of bytes copied.
     """
     src_shape = tuple(getattr(source, "shape", np.shape(source)))
     if src_shape != tuple(dest.shape):
@@ -284,23 +287,19 @@ def copy_array(
         value = np.asarray(source[()])
         dest[()] = value
         return int(value.nbytes)
-    block = write_block_shape(dest, max(1, max_block_bytes // max(1, workers)))
-
-    def one(sel: Selection) -> int:
-        data = np.asarray(source[sel])
-        dest[sel] = data
-        if progress is not None:
-            progress(int(data.nbytes))
-        return int(data.nbytes)
-
-    if workers <= 1:
-        return sum(one(sel) for sel in iter_blocks(dest.shape, block))
+    parallel = max(1, workers) if client is None else max(2, workers)
+    block = write_block_shape(dest, max(1, max_block_bytes // (2 * parallel)))
     total = 0
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        pending: list[Any] = []
-        for sel in iter_blocks(dest.shape, block):
-            pending.append(pool.submit(one, sel))
-            if len(pending) >= workers:
-                total += int(pending.pop(0).result())
-        total += sum(int(f.result()) for f in pending)
+    task = functools.partial(copy_block, source, dest)
+    for nbytes in map_bounded(task, iter_blocks(dest.shape, block), workers=max(1, workers), client=client):
+        total += nbytes
+        if progress is not None:
+            progress(nbytes)
     return total
+
+
+def copy_block(source: Any, dest: zarr.Array[Any], sel: Selection) -> int:
+    """Copy one block ``source[sel]`` into ``dest[sel]``; return its size in bytes."""
+    data = np.asarray(source[sel])
+    dest[sel] = data
+    return int(data.nbytes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -24,14 +25,17 @@ from zarr.core.group import ConsolidatedMetadata, GroupMetadata
 from zarr.core.sync import sync
 
 from ..core.location import AccessMode, Location, open_store
+from ..core.parallel import check_jobs
 from ..errors import (
     CorruptMetadataError,
-    NotAZarrStoreError,
     ReadOnlyError,
     UnsupportedFormatVersionError,
     WriteInterruptedError,
+    ZarrBridgeError,
 )
 from .convention import MARKER, MARKER_VERSION, SPEC_GROUP, SPECLOC, SUPPORTED_MARKER_VERSIONS
+from .copying import CopySettings
+from .legacy import Convention, LegacyGroup, LegacyTreeReader, open_any_root
 from .reader import TreeReader
 from .specs import SpecCollector, load_cached_namespaces, spec_group_path
 from .writer import TreeWriter, WriteOptions
@@ -44,12 +48,14 @@ class ZarrReadOnlyError(ReadOnlyError, UnsupportedOperation):  # type: ignore[mi
 
 
 def _open_root(store: Store, where: str) -> zarr.Group:
-    try:
-        return zarr.open_group(store, mode="r" if store.read_only else "r+")
-    except (ValueError, TypeError, KeyError) as exc:  # zarr raises these on unparsable zarr.json
-        raise CorruptMetadataError("zarr.json", str(exc), where) from exc
-    except FileNotFoundError as exc:
-        raise NotAZarrStoreError(where) from exc
+    """The root as a zarr group (current convention, zarr v3 or v2); legacy files have no such root."""
+    _convention, root = open_any_root(store, where)
+    if isinstance(root, LegacyGroup):
+        raise UnsupportedOperation(
+            f"{where} is a legacy hdmf-zarr (Zarr v2) file, which zarr-python 3 cannot open as a zarr.Group; "
+            "read it with read() or read_builder(), or convert it with ZarrIO(dst, 'w').export(src_io=...) or "
+            "`zarrbridge convert SRC DST`")
+    return root
 
 
 def check_marker(root: zarr.Group, where: str) -> None:
@@ -113,6 +119,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         self._external: dict[str, ZarrIO] = {}
         self._written = WriteStatusTracker()
         self._staging: str | None = None
+        self.unmapped_codecs: tuple[tuple[str, str], ...] = ()
         source = None if self._location.kind == "store" else str(self._location)
         if manager is None:
             from hdmf.common import get_manager
@@ -128,6 +135,24 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
     @property
     def location(self) -> Location:
         return self._location
+
+    _convention: Convention | None = None  # set when an existing file is opened
+    _legacy_root: LegacyGroup | None = None  # the root of a legacy hdmf-zarr file opened for reading
+
+    @property
+    def convention(self) -> Convention:
+        """The file's on-disk convention: ``zarrbridge``, ``hdmf-zarr`` (v3) or ``hdmf-zarr-legacy`` (v2).
+
+        Files this ZarrIO creates follow the ``zarrbridge`` convention in its ``zarr_format``.
+
+        Examples
+        --------
+        >>> ZarrIO("old.nwb.zarr", mode="r").convention.name  # doctest: +SKIP
+        'hdmf-zarr-legacy'
+        """
+        if self._convention is not None:
+            return self._convention
+        return Convention("zarrbridge", self._zarr_format, str(MARKER_VERSION))
 
     @property
     def store(self) -> Store:
@@ -161,8 +186,20 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             return
         self._store = open_store(self._location, mode=self._mode)
         if self._mode in ("r", "r+") or (self._mode == "a" and self._location.holds_zarr()):
-            self._root = _open_root(self._store, str(self._location))
-            check_marker(self._root, str(self._location))
+            self._convention, root = open_any_root(self._store, str(self._location))
+            if isinstance(root, LegacyGroup):
+                if self._mode != "r":
+                    self._store.close()
+                    self._store = None
+                    raise ZarrReadOnlyError(
+                        f"{self._location} (a legacy hdmf-zarr Zarr v2 file)",
+                        hint="zarrbridge reads legacy files but never modifies them; open it with mode 'r' and "
+                        "convert it to the current convention with ZarrIO(dst, 'w').export(src_io=...) or "
+                        "`zarrbridge convert SRC DST`, then modify the copy")
+                self._legacy_root = root
+            else:
+                self._root = root
+                check_marker(root, str(self._location))
 
     def close(self) -> None:
         for ext in self._external.values():
@@ -185,9 +222,10 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
 
     @staticmethod
     def can_read(path: Any) -> bool:
+        """Whether ``path`` holds a zarr hierarchy ZarrIO can open (current or legacy convention)."""
         try:
             return Location.parse(path).holds_zarr()
-        except Exception:  # any unusable location simply cannot be read
+        except (ZarrBridgeError, OSError, ValueError, TypeError):  # an unusable location cannot be read
             return False
 
     # ------------------------------------------------------------------------------ namespaces
@@ -202,14 +240,16 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             raise ValueError("load_namespaces needs path or io")
         store = open_store(path, mode="r", storage_options=storage_options)
         try:
-            root = _open_root(store, str(path))
-            return load_cached_namespaces(root, namespace_catalog, namespaces, str(path))
+            _convention, root = open_any_root(store, str(path))
+            # a LegacyGroup offers the part of the zarr.Group API the spec loader uses
+            return load_cached_namespaces(cast(zarr.Group, root), namespace_catalog, namespaces, str(path))
         finally:
             store.close()
 
     def load_namespaces_io(self, namespace_catalog: NamespaceCatalog | TypeMap,
                            namespaces: list[str] | None = None) -> dict[str, Any]:
-        return load_cached_namespaces(self.file, namespace_catalog, namespaces, str(self._location))
+        return load_cached_namespaces(cast(zarr.Group, self._read_root()), namespace_catalog, namespaces,
+                                      str(self._location))
 
     # ------------------------------------------------------------------------------ reading
     def read_builder(self) -> GroupBuilder:
@@ -217,12 +257,19 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             self._builder = self._tree_reader().read_root()
         return self._builder
 
+    def _read_root(self) -> zarr.Group | LegacyGroup:
+        """The root to read from: the legacy root of a legacy file, else the zarr group."""
+        if self._legacy_root is not None and self._store is not None:
+            return self._legacy_root
+        return self.file
+
     def _tree_reader(self) -> TreeReader:
         if self._reader is None:
-            root = self.file
-            specloc = spec_group_path(root)
-            self._reader = TreeReader(
-                root, location=self._location, source=self.source, written=self._written,
+            root = self._read_root()
+            specloc = spec_group_path(cast(zarr.Group, root))
+            reader_class = LegacyTreeReader if isinstance(root, LegacyGroup) else TreeReader
+            self._reader = reader_class(
+                root, location=self._location, source=self.source, written=self._written,  # type: ignore[arg-type]
                 open_external=self._open_external, to_container=self.manager.construct,
                 ignore={specloc} if specloc else set(),
             )
@@ -265,7 +312,8 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
                      exhaust_dci=exhaust_dci)
 
     def write_builder(self, builder: GroupBuilder, cache_spec: bool = False, link_data: bool = True,
-                      exhaust_dci: bool = True, export_source: str | None = None, **_: Any) -> None:
+                      exhaust_dci: bool = True, export_source: str | None = None,
+                      copy_settings: CopySettings | None = None, **_: Any) -> None:
         if self._mode == "r":
             raise ZarrReadOnlyError(f"{self._location} (opened with mode 'r')")
         existing = self._root
@@ -273,7 +321,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         writer = TreeWriter(
             store=self.store, location=self._location, written=self._written,
             options=WriteOptions(link_data=link_data, exhaust_dci=exhaust_dci, export_source=export_source,
-                                 zarr_format=self._zarr_format),
+                                 zarr_format=self._zarr_format, copy=copy_settings or CopySettings()),
             existing=existing,
         )
         writer.container_path = self.manager.get_builder
@@ -291,6 +339,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             if fresh:  # nothing half-written may look like a file: remove what this write created
                 sync(self.store.clear())
             raise
+        self.unmapped_codecs = tuple(writer.unmapped)
         self._builder = builder if fresh else self._builder
         self._reader = None
 
@@ -340,8 +389,29 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
 
     # ------------------------------------------------------------------------------ export
     def export(self, src_io: HDMFIO, container: Container | None = None, write_args: dict[str, Any] | None = None,
-               cache_spec: bool = True, clear_cache: bool = False) -> None:
-        """Export everything ``src_io`` reads (HDF5 or Zarr) into this file (opened with mode ``'w'``)."""
+               cache_spec: bool = True, clear_cache: bool = False, *, number_of_jobs: int = 1,
+               client: Any = None, copy_settings: CopySettings | None = None) -> None:
+        """Export everything ``src_io`` reads (HDF5 or Zarr) into this file (opened with mode ``'w'``).
+
+        Parameters
+        ----------
+        src_io
+            The open source IO (``HDF5IO``/``NWBHDF5IO``, ``ZarrIO``/``NWBZarrIO``).
+        container
+            The container to export (e.g. one modified after reading); by default ``src_io.read()``.
+        write_args
+            Arguments for the write, e.g. ``dict(link_data=False)`` (required from HDF5: links cannot cross
+            backends).
+        number_of_jobs
+            Threads copying the chunks of large datasets in parallel.
+        client
+            A ``dask.distributed.Client`` whose workers copy the chunks (of HDF5 files on local disk and of
+            zarr arrays).
+        copy_settings
+            Compression, chunking and sharding of the copied arrays (by default the source's chunking is
+            kept and its compression mapped to zarr codecs; filters that do not map are reported with a
+            :class:`~zarrbridge.errors.CodecNotMappedWarning` and listed in :attr:`unmapped_codecs`).
+        """
         if self._mode != "w":
             raise UnsupportedOperation(f"cannot export to {self._location} in mode {self._mode!r}; use mode 'w'")
         write_args = dict(write_args or {})
@@ -349,6 +419,11 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             raise UnsupportedOperation(
                 f"cannot export from {type(src_io).__name__} to Zarr with link_data=True: links between "
                 "backends are not possible; pass write_args=dict(link_data=False)")
+        settings = copy_settings or CopySettings()
+        if number_of_jobs != 1 or client is not None:
+            settings = dataclasses.replace(settings, number_of_jobs=check_jobs(number_of_jobs),
+                                           client=client if client is not None else settings.client)
+        write_args["copy_settings"] = settings
         src = getattr(src_io, "source", None)
         write_args["export_source"] = os.path.abspath(src) if isinstance(src, (str, Path)) and "://" not in str(src) \
             else src

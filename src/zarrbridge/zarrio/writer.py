@@ -17,7 +17,7 @@ from zarr.abc.store import Store
 
 from ..core.arrays import ArrayPolicy, copy_array, create_array
 from ..core.location import Location
-from ..errors import BrokenLinkError, UnsupportedDtypeError
+from ..errors import BrokenLinkError, CodecNotMappedWarning, UnsupportedDtypeError
 from .convention import (
     DTYPE,
     LINKS,
@@ -28,6 +28,7 @@ from .convention import (
     spec_dtype_name,
     string_kind,
 )
+from .copying import CopySettings, copy_source, plan_copy
 from .dataio import ZarrDataIO
 from .values import STRING_DTYPE, attribute_json, compound_array, reference_paths, text_array
 
@@ -53,6 +54,7 @@ class WriteOptions:
     exhaust_dci: bool = True
     export_source: str | None = None
     zarr_format: Literal[2, 3] = 3
+    copy: CopySettings = field(default_factory=CopySettings)
 
 
 @dataclass
@@ -67,6 +69,7 @@ class TreeWriter:
     metadata: dict[str, Any] = field(default_factory=dict)
     dci_queue: deque[tuple[zarr.Array[Any], AbstractDataChunkIterator]] = field(default_factory=deque)
     container_path: Any = None  # callable Container -> Builder, set by ZarrIO
+    unmapped: list[tuple[str, str]] = field(default_factory=list)  # (dataset path, source filter name)
 
     # ----------------------------------------------------------------------------------------- helpers
     def path_of(self, value: Any) -> str:
@@ -200,8 +203,7 @@ class TreeWriter:
             # an array on disk (zarr, h5py...): copy it block by block with bounded memory
             np_dtype = numpy_dtype_for(dtype, data, what)
             attrs[DTYPE] = _dtype_label(dtype, np_dtype)
-            arr = self._create(name, tuple(data.shape), np_dtype, _keep_chunks(policy, data), attrs)
-            copy_array(data, arr)
+            arr = self._copy_on_disk(name, data, np.dtype(np_dtype), policy, attrs)
         else:
             values = np.asarray(data)
             np_dtype = numpy_dtype_for(dtype, values, what)
@@ -213,6 +215,23 @@ class TreeWriter:
         self.written.set_written(builder)
         if self.options.exhaust_dci:
             self._exhaust()
+
+    def _copy_on_disk(self, name: str, data: Any, np_dtype: np.dtype[Any], policy: ArrayPolicy,
+                      attrs: dict[str, Any]) -> zarr.Array[Any]:
+        """Create ``name`` laid out like the on-disk source ``data`` (unless ``policy`` says otherwise), copy it."""
+        settings = self.options.copy
+        plan = plan_copy(data, dtype=np_dtype, settings=settings, zarr_format=self.options.zarr_format)
+        raw = plan.raw
+        if policy != ArrayPolicy():  # the user's ZarrDataIO settings win over the source's layout
+            plan_policy, raw = _keep_chunks(policy, data), None
+        else:
+            plan_policy = plan.policy
+        for filter_name in plan.unmapped:
+            self.unmapped.append(("/" + name, filter_name))
+            warnings.warn(CodecNotMappedWarning(f"/{name}", filter_name), stacklevel=2)
+        arr = self._create(name, tuple(data.shape), np_dtype, plan_policy, attrs)
+        copy_source(data, arr, raw=raw, settings=settings)
+        return arr
 
     def _zarr_link(self, name: str, data: zarr.Array[Any]) -> dict[str, str]:
         target = "/" + data.path.strip("/")

@@ -1,0 +1,250 @@
+"""Converting whole HDMF/NWB files between HDF5 and Zarr (the library side of ``zarrbridge convert``).
+
+:func:`convert` opens the source with the right IO (pynwb's for NWB files, hdmf's otherwise, with the
+namespaces cached in the file), exports it, and reports what it copied. A conversion that fails leaves no
+destination that opens as a complete file: a zarr destination is marked incomplete until its root is
+written last (and removed on error), an HDF5 destination is written under a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from hdmf.backends.hdf5 import HDF5IO
+from hdmf.backends.io import HDMFIO
+from hdmf.build import BuildManager, DatasetBuilder, GroupBuilder, TypeMap
+
+from ..core.location import Location
+from ..errors import (
+    CodecNotMappedWarning,
+    InvalidOptionError,
+    LocationError,
+    NotAZarrStoreError,
+    StoreExistsError,
+)
+from .copying import CompressorChoice, CopySettings
+from .h5export import prepare_for_hdf5
+from .io import ZarrIO
+
+__all__ = ["ConvertOptions", "ConvertReport", "convert", "file_format"]
+
+FileFormat = Literal["hdf5", "zarr"]
+HDF5_SUFFIXES = (".nwb", ".h5", ".hdf5", ".hdf")
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """How :func:`convert` writes the destination (see :class:`~zarrbridge.zarrio.copying.CopySettings`)."""
+
+    zarr_format: Literal[2, 3] = 3
+    compressor: CompressorChoice = "keep"
+    level: int | None = None
+    chunks: Literal["keep", "auto"] = "keep"
+    shard_bytes: int | None = None
+    number_of_jobs: int = 1
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        if self.zarr_format not in (2, 3):
+            raise InvalidOptionError(f"zarr_format must be 2 or 3, got {self.zarr_format!r}")
+        if self.shard_bytes is not None and self.zarr_format != 3:
+            raise InvalidOptionError("sharding needs zarr format 3; drop shard_bytes or use zarr_format=3")
+        self.copy_settings()  # validates compressor, level, chunks, shard_bytes, number_of_jobs
+
+    def copy_settings(self, progress: Callable[[int], None] | None = None) -> CopySettings:
+        return CopySettings(compressor=self.compressor, level=self.level, chunks=self.chunks,
+                            shard_bytes=self.shard_bytes, number_of_jobs=self.number_of_jobs, progress=progress)
+
+
+@dataclass(frozen=True)
+class ConvertReport:
+    """What :func:`convert` did."""
+
+    source_format: str
+    dest_format: str
+    datasets: int
+    bytes_copied: int
+    seconds: float
+    unmapped: tuple[tuple[str, str], ...]
+
+
+def file_format(path: str | os.PathLike[str], *, storage_options: dict[str, Any] | None = None) -> FileFormat:
+    """Whether an existing ``path`` is an HDF5 file or a zarr hierarchy."""
+    text = os.fspath(path)
+    if "://" not in text and os.path.isfile(text):
+        with open(text, "rb") as fh:
+            if fh.read(8) == b"\x89HDF\r\n\x1a\n":
+                return "hdf5"
+    location = Location.parse(text, storage_options=storage_options)
+    if location.holds_zarr():
+        return "zarr"
+    if not location.exists():
+        raise LocationError(text, "it does not exist")
+    raise NotAZarrStoreError(text)
+
+
+def dest_format(path: str | os.PathLike[str]) -> FileFormat:
+    """The format a destination gets from its name: HDF5 for ``.nwb``/``.h5``/``.hdf5``, zarr otherwise."""
+    name = os.fspath(path).rstrip("/").lower()
+    return "hdf5" if name.endswith(HDF5_SUFFIXES) else "zarr"
+
+
+def convert(source: str | os.PathLike[str], dest: str | os.PathLike[str], *,
+            options: ConvertOptions = ConvertOptions(), storage_options: dict[str, Any] | None = None,
+            progress: Callable[[int, int], None] | None = None) -> ConvertReport:
+    """Convert the HDMF/NWB file ``source`` into ``dest`` (HDF5 -> Zarr, Zarr -> HDF5, Zarr -> Zarr).
+
+    Parameters
+    ----------
+    source, dest
+        Paths or URLs; the destination format follows its name (``.nwb``/``.h5``/``.hdf5`` is HDF5).
+    options
+        Zarr format, compression, chunking, sharding, parallel jobs, overwrite.
+    storage_options
+        fsspec options for ``s3://`` URLs (both sides).
+    progress
+        Called as ``progress(bytes_done_increment, bytes_total)`` while chunks are copied.
+
+    Examples
+    --------
+    >>> report = convert("session.nwb", "session.nwb.zarr",  # doctest: +SKIP
+    ...                  options=ConvertOptions(number_of_jobs=4))
+    """
+    if not isinstance(options, ConvertOptions):
+        raise InvalidOptionError(f"options must be a ConvertOptions, got {type(options).__name__}")
+    started = time.perf_counter()
+    src_fmt = file_format(source, storage_options=storage_options)
+    dst_fmt = dest_format(dest)
+    if src_fmt == "hdf5" and dst_fmt == "hdf5":
+        raise InvalidOptionError(f"{os.fspath(source)!r} and {os.fspath(dest)!r} are both HDF5; convert writes "
+                                 "Zarr from HDF5 or Zarr (give the destination a .zarr name)")
+    if Location.parse(os.fspath(source), storage_options=storage_options) == \
+            Location.parse(os.fspath(dest), storage_options=storage_options):
+        raise InvalidOptionError(f"source and destination are the same file ({os.fspath(dest)!r}); "
+                                 "convert into a new path")
+    _check_dest(dest, options.overwrite, storage_options)
+    done = [0]
+    with _open_source(source, src_fmt, storage_options) as src_io:
+        builder = src_io.read_builder()
+        datasets, total = _count(builder)
+
+        def tick(nbytes: int) -> None:
+            done[0] += nbytes
+            if progress is not None:
+                progress(nbytes, total)
+
+        container = src_io.read()
+        if dst_fmt == "zarr":
+            unmapped = _to_zarr(src_io, container, dest, options, tick, storage_options)
+        else:
+            unmapped = tuple(prepare_for_hdf5(container))
+            for codec in sorted({c for _, c in unmapped}):  # one warning per codec, naming its datasets
+                paths = [p for p, c in unmapped if c == codec]
+                where = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+                warnings.warn(CodecNotMappedWarning(where, codec, "HDF5", "gzip"), stacklevel=2)
+            _to_hdf5(src_io, container, os.fspath(dest), options.overwrite)
+        if done[0] < total:  # scalars and text are copied whole, without per-chunk ticks
+            tick(total - done[0])
+    return ConvertReport(src_fmt, dst_fmt, datasets, done[0], time.perf_counter() - started, unmapped)
+
+
+def _check_dest(dest: str | os.PathLike[str], overwrite: bool, storage_options: dict[str, Any] | None) -> None:
+    location = Location.parse(os.fspath(dest), storage_options=storage_options)
+    if location.exists() and not overwrite:
+        raise StoreExistsError(os.fspath(dest))
+
+
+@contextlib.contextmanager
+def _open_source(source: str | os.PathLike[str], fmt: FileFormat,
+                 storage_options: dict[str, Any] | None) -> Iterator[HDMFIO]:
+    path = os.fspath(source)
+    type_map = _type_map_for(path, fmt, storage_options)
+    manager = BuildManager(type_map)
+    io: HDMFIO
+    if fmt == "hdf5":
+        with contextlib.suppress(ImportError):  # registers blosc/zstd/lz4... HDF5 filters when installed
+            import hdf5plugin  # noqa: F401
+        io = HDF5IO(path, mode="r", manager=manager)
+    else:
+        io = ZarrIO(path, mode="r", manager=manager, storage_options=storage_options)
+    with io:
+        yield io
+
+
+def _type_map_for(path: str, fmt: FileFormat, storage_options: dict[str, Any] | None) -> TypeMap:
+    """The type map for the file: pynwb's for NWB files (namespace ``core`` cached), hdmf-common's otherwise."""
+    from hdmf.common import get_type_map
+
+    def load(type_map: TypeMap) -> dict[str, Any]:
+        if fmt == "hdf5":
+            return dict(HDF5IO.load_namespaces(type_map, path=path))
+        return dict(ZarrIO.load_namespaces(type_map, path, storage_options=storage_options))
+
+    type_map: TypeMap = get_type_map()
+    if "core" in load(type_map):
+        try:
+            import pynwb
+        except ImportError:
+            return type_map  # the NWB types are then read as generic hdmf containers
+        type_map = pynwb.get_type_map()
+        load(type_map)
+    return type_map
+
+
+def _to_zarr(src_io: HDMFIO, container: Any, dest: str | os.PathLike[str], options: ConvertOptions,
+             tick: Callable[[int], None], storage_options: dict[str, Any] | None) -> tuple[tuple[str, str], ...]:
+    with ZarrIO(os.fspath(dest), mode="w", manager=BuildManager(src_io.manager.type_map),
+                storage_options=storage_options, zarr_format=options.zarr_format) as dst:
+        dst.export(src_io=src_io, container=container, write_args={"link_data": False},
+                   copy_settings=options.copy_settings(progress=tick))
+        unmapped: tuple[tuple[str, str], ...] = tuple(dst.unmapped_codecs)
+        return unmapped
+
+
+def _to_hdf5(src_io: HDMFIO, container: Any, dest: str, overwrite: bool) -> None:
+    partial = dest + ".partial"
+    if os.path.exists(partial):
+        os.remove(partial)
+    try:
+        with HDF5IO(partial, mode="w", manager=BuildManager(src_io.manager.type_map)) as dst:
+            dst.export(src_io=src_io, container=container, write_args={"link_data": False})
+        if overwrite and os.path.isdir(dest):
+            shutil.rmtree(dest)
+        os.replace(partial, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(partial)
+        raise
+
+
+def _count(builder: GroupBuilder) -> tuple[int, int]:
+    """Number of datasets under ``builder`` and the uncompressed bytes of their array data."""
+    datasets, nbytes = 0, 0
+    stack: list[GroupBuilder] = [builder]
+    while stack:
+        group = stack.pop()
+        stack.extend(group.groups.values())
+        for ds in group.datasets.values():
+            datasets += 1
+            nbytes += _nbytes(ds)
+    return datasets, nbytes
+
+
+def _nbytes(ds: DatasetBuilder) -> int:
+    data = ds.data
+    shape, dtype = getattr(data, "shape", None), getattr(data, "dtype", None)
+    if shape is None or dtype is None:
+        return 0
+    try:
+        itemsize = np.dtype(dtype).itemsize
+    except TypeError:
+        return 0
+    return int(np.prod(shape, dtype=np.int64)) * (itemsize if np.dtype(dtype).kind not in "OT" else 0)
