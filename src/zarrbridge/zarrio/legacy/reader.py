@@ -1,0 +1,235 @@
+"""Reading a legacy hdmf-zarr (zarr v2) hierarchy into HDMF builders, lazily, like :class:`TreeReader`.
+
+Differences from the current convention handled here: ``zarr_dtype`` on every dataset says its kind
+(``"scalar"`` datasets are shape ``(1,)``), links are ``zarr_link`` entries, references are records
+(``{"zarr_dtype": "object", "value": {...}}`` in attributes, ``ZarrReference`` elements in datasets) whose
+``source`` is relative to the store itself, not to its parent.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable
+from typing import Any, cast
+
+import numpy as np
+from hdmf.backends.utils import WriteStatusTracker
+from hdmf.build import Builder, DatasetBuilder, GroupBuilder, LinkBuilder, ReferenceBuilder
+
+from ...core.jsonattrs import from_json_value
+from ...core.location import Location
+from ...errors import BrokenLinkError, CorruptMetadataError
+from ..convention import LEGACY_DTYPE, LEGACY_LINK, RESERVED
+from ..reader import OpenExternal, TreeReader
+from .chunks import V2Array
+from .nodes import LegacyGroup
+from .views import (
+    EXTERNAL,
+    LegacyBuilderReferenceDataset,
+    LegacyBuilderTableDataset,
+    RecordView,
+    ReferencePathView,
+    reference_target,
+)
+
+__all__ = ["LegacyTreeReader"]
+
+_TEXT = {"str": "text", "str_": "text", "text": "text", "utf": "text", "utf8": "text", "utf-8": "text",
+         "bytes": "ascii", "bytes_": "ascii", "ascii": "ascii", "isodatetime": "isodatetime"}
+
+
+class LegacyTreeReader(TreeReader):
+    """Builds builders from a :class:`LegacyGroup` root; same interface as :class:`TreeReader`."""
+
+    def __init__(self, root: LegacyGroup, *, location: Location, source: str | None, written: WriteStatusTracker,
+                 open_external: OpenExternal, to_container: Callable[[Any], Any], ignore: set[str]) -> None:
+        super().__init__(cast(Any, root), location=location, source=source, written=written,
+                         open_external=open_external, to_container=to_container, ignore=ignore)
+        self.legacy_root = root
+        self._sources: dict[str, str | None] = {}
+
+    # ------------------------------------------------------------------------------------------ nodes
+    def node(self, path: str) -> Any:
+        return self.legacy_root.get(path)
+
+    def read_path(self, path: str, referrer: str = "a reference") -> Builder:
+        if EXTERNAL in path:
+            source, _, target = path.partition(EXTERNAL)
+            return self._external(source, target, referrer)
+        path = "/" + path.strip("/")
+        if path in self.built:
+            return self.built[path]
+        node = self.node(path)
+        if node is None:
+            raise BrokenLinkError(referrer, path, str(self.location))
+        name = posixpath.basename(path) or "root"
+        if isinstance(node, LegacyGroup):
+            return self.group(node, name, path)
+        return self.dataset(node, name, path)
+
+    def read_root(self) -> GroupBuilder:
+        builder = self.group(self.legacy_root, "root", "/")
+        assert isinstance(builder, GroupBuilder)
+        return builder
+
+    def group(self, group: Any, name: str, path: str) -> Builder:
+        if path in self.built:
+            return self.built[path]
+        attrs = dict(group.attrs)
+        builder = GroupBuilder(name, attributes={}, source=self.source)
+        if path != "/":
+            builder.location = posixpath.dirname(path)
+        self.built[path] = builder
+        for key, value in self._attributes(attrs, path).items():
+            builder.set_attribute(key, value)
+        for child_name, child in group.members():
+            child_path = posixpath.join(path, child_name)
+            if child_path.strip("/") in self.ignore:
+                continue
+            if isinstance(child, LegacyGroup):
+                builder.set_group(self.group(child, child_name, child_path))
+            else:
+                builder.set_dataset(self.dataset(child, child_name, child_path))
+        for link in _links(attrs.get(LEGACY_LINK, []), path, str(self.location)):
+            target = self._link_target(link, path)
+            lb = LinkBuilder(target, name=link["name"], source=self.source)
+            lb.location = path
+            self.written.set_written(lb)
+            builder.set_link(lb)
+        self.written.set_written(builder)
+        return builder
+
+    def dataset(self, array: Any, name: str, path: str) -> Builder:
+        if path in self.built:
+            return self.built[path]
+        assert isinstance(array, V2Array)
+        kind = array.attrs.get(LEGACY_DTYPE)
+        kwargs: dict[str, Any] = {"source": self.source, "maxshape": array.shape}
+        if kind == "scalar":
+            kwargs.update(self._scalar(array, path))
+        elif kind == "object":
+            if array.dtype != np.dtype(object):
+                raise self._corrupt(path, f"zarr_dtype 'object' on a {array.dtype} array")
+            kwargs["dtype"] = "object"
+            kwargs["data"] = LegacyBuilderReferenceDataset(ReferencePathView(array), self._resolver(path),
+                                                         self.to_container)
+        elif isinstance(kind, list):
+            kwargs.update(self._compound(array, kind, path))
+        elif array.dtype.hasobject:
+            kwargs["dtype"] = _TEXT.get(kind, "ascii" if "vlen-bytes" in array.meta.filter_ids else "text") \
+                if isinstance(kind, str) else "text"
+            kwargs["data"] = array
+        else:
+            kwargs["dtype"] = array.dtype
+            kwargs["data"] = array
+        builder = DatasetBuilder(name, attributes=self._attributes(dict(array.attrs), path), **kwargs)
+        builder.location = posixpath.dirname(path)
+        self.built[path] = builder
+        self.written.set_written(builder)
+        return builder
+
+    def _scalar(self, array: V2Array, path: str) -> dict[str, Any]:
+        if array.shape not in ((1,), ()):
+            raise self._corrupt(path, f"zarr_dtype 'scalar' on an array of shape {list(array.shape)}")
+        value = array[0] if array.shape else array[()]
+        if isinstance(value, dict):  # a scalar reference record
+            return {"dtype": "object", "data": ReferenceBuilder(self.read_path(
+                reference_target(value, path, str(self.location)), path))}
+        if array.dtype.hasobject:
+            return {"dtype": "ascii" if "vlen-bytes" in array.meta.filter_ids else "text", "data": value}
+        return {"dtype": array.dtype, "data": value}
+
+    def _compound(self, array: V2Array, fields: list[Any], path: str) -> dict[str, Any]:
+        spec: list[dict[str, Any]] = []
+        np_fields: list[tuple[str, Any]] = []
+        ref_fields: list[str] = []
+        for field in fields:
+            if not isinstance(field, dict) or not isinstance(field.get("name"), str) or "dtype" not in field:
+                raise self._corrupt(path, f"malformed compound field {field!r} in zarr_dtype")
+            name, dtype = field["name"], field["dtype"]
+            if dtype == "object" or (isinstance(dtype, dict) and "reftype" in dtype):
+                ref_fields.append(name)
+                spec.append({"name": name, "dtype": "object"})
+                np_fields.append((name, object))
+            elif isinstance(dtype, str) and dtype in _TEXT:
+                spec.append({"name": name, "dtype": _TEXT[dtype]})
+                np_fields.append((name, object))
+            else:
+                try:
+                    np_dtype = np.dtype(dtype)
+                except TypeError as exc:
+                    raise self._corrupt(path, f"unknown compound field dtype {dtype!r}") from exc
+                spec.append({"name": name, "dtype": np_dtype})
+                np_fields.append((name, np_dtype))
+        view = RecordView(array, np.dtype(np_fields), ref_fields)
+        table = LegacyBuilderTableDataset(view, ref_fields, self._resolver(path), self.to_container)
+        return {"dtype": spec, "data": table}
+
+    def _corrupt(self, path: str, reason: str) -> CorruptMetadataError:
+        return CorruptMetadataError(f"{path}/.zattrs", reason, str(self.location))
+
+    # ------------------------------------------------------------------------------------------ values
+    def _resolver(self, referrer: str) -> Callable[[str], Builder]:
+        return lambda p: self.read_path(p, referrer)
+
+    def _attributes(self, attrs: dict[str, Any], path: str) -> dict[str, Any]:
+        return {key: self._attribute(value, f"attribute {key!r} of {path!r}")
+                for key, value in attrs.items() if key not in RESERVED}
+
+    def _attribute(self, value: Any, referrer: str) -> Any:
+        if _is_reference(value):
+            return self._reference(value, referrer)
+        if isinstance(value, list) and value and all(_is_reference(v) for v in value):
+            return [self._reference(v, referrer) for v in value]
+        if isinstance(value, dict) and LEGACY_DTYPE in value:
+            raise CorruptMetadataError(referrer, f"unsupported typed attribute {value!r}", str(self.location))
+        return from_json_value(value)
+
+    def _reference(self, ref: Any, referrer: str) -> Builder:
+        value = ref.get("value")
+        return self.read_path(reference_target(value, referrer, str(self.location)), referrer)
+
+    def _link_target(self, link: dict[str, Any], path: str) -> Builder:
+        referrer = f"link {link['name']!r} in {path!r}"
+        return self.read_path(reference_target(link, referrer, str(self.location)), referrer)
+
+    # ------------------------------------------------------------------------------------------ other files
+    def _external(self, source: str, target: str, referrer: str) -> Builder:
+        relative = self._parent_relative(source)
+        if relative is None:
+            return self.read_path(target, referrer)
+        return self.open_external(relative).read_path(target, referrer)
+
+    def _parent_relative(self, source: str) -> str | None:
+        """A legacy ``source`` (relative to this store) as the parent-relative form ZarrIO resolves.
+
+        ``None`` when it names this file. Old files wrote it relative to the store's parent: used when
+        only that reading finds a zarr hierarchy.
+        """
+        if source in self._sources:
+            return self._sources[source]
+        if "://" in source or source.startswith("/") or self.location.kind == "store":
+            resolved: str | None = source
+        else:
+            candidate = posixpath.normpath(posixpath.join(self.location.name, source.replace("\\", "/")))
+            if candidate == self.location.name:
+                resolved = None
+            elif self.location.resolve(candidate).holds_zarr() or not self.location.resolve(source).holds_zarr():
+                resolved = candidate
+            else:
+                resolved = source
+        self._sources[source] = resolved
+        return resolved
+
+
+def _is_reference(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(LEGACY_DTYPE) == "object" and "value" in value
+
+
+def _links(value: Any, path: str, where: str) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not all(
+        isinstance(v, dict) and isinstance(v.get("name"), str) and isinstance(v.get("path"), str) for v in value
+    ):
+        raise CorruptMetadataError(f"{path}/.zattrs {LEGACY_LINK}", "expected a list of {name, source, path} "
+                                   "objects", where)
+    return value

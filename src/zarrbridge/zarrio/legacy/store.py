@@ -1,0 +1,123 @@
+"""Key-level access to a zarr v2 hierarchy in any zarr store: metadata documents and chunk bytes.
+
+With a consolidated ``.zmetadata`` (hdmf-zarr always writes one) every metadata document comes from that one
+request; without it documents and child listings are read from the store on demand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import posixpath
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from zarr.abc.store import Store
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.sync import sync
+
+from .metadata import check_consolidated, join_key, parse_document
+
+__all__ = ["V2Store"]
+
+NodeKind = Literal["group", "array"]
+_KINDS: dict[str, NodeKind] = {".zgroup": "group", ".zarray": "array"}
+_NODE_DOCS = frozenset({".zgroup", ".zarray", ".zattrs"})
+
+
+class V2Store:
+    """Documents and chunks of one zarr v2 hierarchy.
+
+    Parameters
+    ----------
+    store
+        The zarr store (local directory, zip, fsspec...).
+    where
+        The location, for error messages.
+    consolidated
+        Use ``.zmetadata`` when present (the default, as hdmf-zarr does).
+    """
+
+    def __init__(self, store: Store, *, where: str, consolidated: bool = True) -> None:
+        self.store = store
+        self.where = where
+        self._docs: dict[str, dict[str, Any]] | None = None
+        self._children: dict[str, dict[str, NodeKind]] = {}
+        if consolidated:
+            raw = self.get(".zmetadata")
+            if raw is not None:
+                self._docs = check_consolidated(parse_document(raw, ".zmetadata", where), where)
+                self._index_children(self._docs)
+
+    @property
+    def consolidated(self) -> bool:
+        return self._docs is not None
+
+    # ------------------------------------------------------------------------------------------ raw keys
+    def get(self, key: str) -> bytes | None:
+        buf = sync(self.store.get(key, prototype=default_buffer_prototype()))
+        return None if buf is None else buf.to_bytes()
+
+    def get_many(self, keys: Iterable[str]) -> list[bytes | None]:
+        """Fetch several keys concurrently (one round trip's latency on remote stores)."""
+        async def fetch() -> list[Any]:
+            proto = default_buffer_prototype()
+            return list(await asyncio.gather(*(self.store.get(k, prototype=proto) for k in keys)))
+
+        return [None if b is None else b.to_bytes() for b in sync(fetch())]
+
+    def size_prefix(self, prefix: str) -> int:
+        return int(sync(self.store.getsize_prefix(prefix)))
+
+    # ------------------------------------------------------------------------------------------ documents
+    def document(self, key: str) -> dict[str, Any] | None:
+        """The parsed JSON document at ``key`` (``None`` if missing)."""
+        if self._docs is not None and posixpath.basename(key) in _NODE_DOCS:
+            return self._docs.get(key)  # consolidated: a node document not listed does not exist
+        raw = self.get(key)
+        return None if raw is None else parse_document(raw, key, self.where)
+
+    def attributes(self, path: str) -> dict[str, Any]:
+        key = join_key(path, ".zattrs")
+        if self._docs is not None:
+            return dict(self._docs.get(key, {}))
+        doc = self.document(key)
+        return {} if doc is None else doc
+
+    def kind(self, path: str) -> tuple[NodeKind, dict[str, Any]] | None:
+        """Whether ``path`` is a group or an array, with its ``.zgroup``/``.zarray`` document."""
+        for name, kind in _KINDS.items():
+            doc = self.document(join_key(path, name))
+            if doc is not None:
+                return kind, doc
+        return None
+
+    def children(self, path: str) -> dict[str, NodeKind]:
+        """Child names of the group at ``path`` and whether each is a group or an array, in name order."""
+        key = path.strip("/")
+        if self._docs is not None:
+            return dict(sorted(self._children.get(key, {}).items()))
+        if key not in self._children:
+            names = sync(_collect(self.store.list_dir(key)))
+            found: dict[str, NodeKind] = {}
+            for name in sorted(names):
+                if name.startswith(".") or "/" in name.strip("/"):
+                    continue
+                child = join_key(key, name.strip("/"))
+                for marker, kind in _KINDS.items():
+                    if sync(self.store.exists(join_key(child, marker))):
+                        found[name.strip("/")] = kind
+                        break
+            self._children[key] = found
+        return dict(self._children[key])
+
+    def _index_children(self, docs: dict[str, Any]) -> None:
+        for key in docs:
+            parent_path, _, name = key.rpartition("/")
+            if name not in _KINDS or not parent_path:
+                continue
+            parent, _, child = parent_path.rpartition("/")
+            self._children.setdefault(parent, {})[child] = _KINDS[name]
+
+
+async def _collect(iterator: Any) -> list[str]:
+    return [key async for key in iterator]

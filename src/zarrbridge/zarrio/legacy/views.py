@@ -1,0 +1,190 @@
+"""Views of legacy reference and compound arrays in the shape the reference-resolving datasets expect.
+
+The resolving datasets of :mod:`zarrbridge.zarrio.references` read target *paths* (current convention); a
+legacy array holds ``ZarrReference`` records (``{"source", "path", "object_id", ...}``). These views turn
+records into path strings lazily, slice by slice, so the same resolving datasets serve both conventions.
+A target in another file is encoded as ``source + EXTERNAL + path`` for the legacy reader's resolver.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from hdmf.query import HDMFDataset
+
+from ...errors import CorruptMetadataError
+from ..references import (
+    BuilderZarrReferenceDataset,
+    BuilderZarrTableDataset,
+    ContainerZarrReferenceDataset,
+    ContainerZarrTableDataset,
+)
+from .chunks import V2Array
+
+__all__ = ["EXTERNAL", "LegacyBuilderReferenceDataset", "LegacyBuilderTableDataset", "RecordView", "ReferencePathView",
+           "reference_target"]
+
+EXTERNAL = "\x00"  # never part of a path: separates an external source from the target path
+
+
+def reference_target(value: Any, what: str, where: str) -> str:
+    """The encoded target of one legacy reference record (a dict with a string ``path``)."""
+    if not isinstance(value, dict) or not isinstance(value.get("path"), str):
+        raise CorruptMetadataError(what, f"expected a reference record with a 'path', got {value!r}", where)
+    source = value.get("source")
+    if source in (None, "", "."):
+        return str(value["path"])
+    return f"{source}{EXTERNAL}{value['path']}"
+
+
+class _View(HDMFDataset):  # type: ignore[misc]
+    """A read-only view over a :class:`V2Array` (shape, chunks, stored size pass through)."""
+
+    def __init__(self, array: V2Array) -> None:
+        # HDMFDataset.__init__ (docval) is not called: the view is its own dataset
+        self.array = array
+
+    @property
+    def dataset(self) -> _View:
+        return self
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.array.shape
+
+    @property
+    def chunks(self) -> tuple[int, ...]:
+        return self.array.chunks
+
+    @property
+    def ndim(self) -> int:
+        return self.array.ndim
+
+    @property
+    def size(self) -> int:
+        return self.array.size
+
+    @property
+    def path(self) -> str:
+        return self.array.path
+
+    def nbytes_stored(self) -> int:
+        return self.array.nbytes_stored()
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray[Any, Any]:
+        return np.asarray(self[...], dtype=dtype)
+
+
+class ReferencePathView(_View):
+    """A legacy dataset of references, seen as an object array of (encoded) target paths."""
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return np.dtype(object)
+
+    def __getitem__(self, key: Any) -> Any:
+        raw = self.array[key]
+        where = self.array.codecs.where
+        if not isinstance(raw, np.ndarray):
+            return reference_target(raw, self.array.path, where)
+        out = np.empty(raw.shape, dtype=object)
+        flat = out.reshape(-1)
+        for i, value in enumerate(raw.reshape(-1)):
+            flat[i] = reference_target(value, f"{self.array.path} element {i}", where)
+        return out
+
+
+class RecordView(_View):
+    """A legacy compound dataset as a structured array: reference fields hold (encoded) target paths.
+
+    Parameters
+    ----------
+    array
+        The stored array: structured with ``|O`` fields (compounds with references) or an object array of
+        records (pickled numpy records, JSON lists).
+    dtype
+        The structured dtype to present (reference and text fields are ``object``).
+    ref_fields
+        Names of the reference fields.
+    """
+
+    def __init__(self, array: V2Array, dtype: np.dtype[Any], ref_fields: list[str]) -> None:
+        super().__init__(array)
+        self._dtype = dtype
+        names = list(dtype.names or ())
+        self._ref_idx = [names.index(f) for f in ref_fields]
+        if array.dtype.names is not None and len(array.dtype.names) != len(names):
+            raise CorruptMetadataError(f"{array.path}/.zattrs", f"zarr_dtype names {len(names)} fields, the "
+                                       f"array has {len(array.dtype.names)}", array.codecs.where)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self._dtype
+
+    def _record(self, row: Any, index: int) -> tuple[Any, ...]:
+        what = f"{self.array.path} row {index}"
+        fields = list(row.tolist() if isinstance(row, np.void) else row) if isinstance(row, (np.void, list, tuple)) \
+            else None
+        if fields is None or len(fields) != len(self._dtype.names or ()):
+            raise CorruptMetadataError(what, f"expected {len(self._dtype.names or ())} fields, got {row!r}",
+                                       self.array.codecs.where)
+        for i in self._ref_idx:
+            fields[i] = reference_target(fields[i], what, self.array.codecs.where)
+        return tuple(v.decode("utf-8") if isinstance(v, bytes) else v for v in fields)
+
+    def __getitem__(self, key: Any) -> Any:
+        raw = self.array[key]
+        if not isinstance(raw, np.ndarray):
+            return np.array(self._record(raw, 0), dtype=self._dtype)[()]
+        out = np.empty(raw.shape, dtype=self._dtype)
+        flat = out.reshape(-1)
+        for i, row in enumerate(raw.reshape(-1)):
+            flat[i] = self._record(row, i)
+        return out
+
+
+class _AnyDataset(HDMFDataset):  # type: ignore[misc]
+    """Takes any array-like as its dataset: HDMFDataset's own docval predates HDMFDataset in 'array_data'.
+
+    Mixed in after a resolving dataset of :mod:`zarrbridge.zarrio.references`, it comes between that class and
+    :class:`HDMFDataset` in the MRO, so the resolving dataset's ``super().__init__(dataset=...)`` lands here.
+    """
+
+    def __init__(self, dataset: Any) -> None:
+        self._any_dataset = dataset
+
+    @property
+    def dataset(self) -> Any:
+        return self._any_dataset
+
+
+class LegacyBuilderReferenceDataset(BuilderZarrReferenceDataset, _AnyDataset):  # type: ignore[misc]
+    """:class:`BuilderZarrReferenceDataset` over a :class:`ReferencePathView`."""
+
+    @classmethod
+    def get_inverse_class(cls) -> type:
+        return LegacyContainerReferenceDataset
+
+
+class LegacyContainerReferenceDataset(ContainerZarrReferenceDataset, _AnyDataset):  # type: ignore[misc]
+    @classmethod
+    def get_inverse_class(cls) -> type:
+        return LegacyBuilderReferenceDataset
+
+
+class LegacyBuilderTableDataset(BuilderZarrTableDataset, _AnyDataset):  # type: ignore[misc]
+    """:class:`BuilderZarrTableDataset` over a :class:`RecordView`."""
+
+    @classmethod
+    def get_inverse_class(cls) -> type:
+        return LegacyContainerTableDataset
+
+
+class LegacyContainerTableDataset(ContainerZarrTableDataset, _AnyDataset):  # type: ignore[misc]
+    @classmethod
+    def get_inverse_class(cls) -> type:
+        return LegacyBuilderTableDataset
