@@ -37,7 +37,7 @@ def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 
 def convention(opened: OpenFile) -> dict[str, Any]:
-    """``{"name", "zarr_format", "version"}`` of the file's storage convention."""
+    """``{"name", "zarr_format", "version"}`` of the file's storage convention (``ZarrIO.convention``)."""
     if opened.kind == "hdf5":
         return {"name": "hdf5", "zarr_format": None, "version": None}
     known = getattr(opened.io, "convention", None)
@@ -46,9 +46,10 @@ def convention(opened: OpenFile) -> dict[str, Any]:
     root = opened.io.file
     zarr_format = int(root.metadata.zarr_format)
     marker = root.attrs.get("_ZARRBRIDGE")
-    if isinstance(marker, dict):
-        return {"name": "zarrbridge", "zarr_format": zarr_format, "version": marker.get("version")}
-    return {"name": "hdmf-zarr", "zarr_format": zarr_format, "version": None}
+    if isinstance(marker, dict) and "version" in marker:
+        return {"name": "zarrbridge", "zarr_format": zarr_format, "version": str(marker["version"])}
+    return {"name": "hdmf-zarr" if zarr_format == 3 else "hdmf-zarr-legacy", "zarr_format": zarr_format,
+            "version": None}
 
 
 def cached_namespaces(opened: OpenFile) -> dict[str, list[str]]:

@@ -6,6 +6,7 @@ Every subcommand lives in its own module with ``add_parser(subparsers, parents)`
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import traceback
@@ -91,12 +92,18 @@ _NOISE = ("Consolidated metadata is currently not part", "Numcodecs codecs are n
           "The data type .* does not have a Zarr V3 specification")
 
 
-def _report_warnings(caught: list[warnings.WarningMessage], *, quiet: bool, debug: bool) -> None:
+# after a failed command, an io whose opening failed is collected unclosed; its warning repeats the error
+_AFTER_ERROR = "was not closed before being garbage collected"
+
+
+def _report_warnings(caught: list[warnings.WarningMessage], *, quiet: bool, debug: bool, failed: bool) -> None:
     if quiet:
         return
     seen = set()
     for item in caught:
         if not debug and issubclass(item.category, (DeprecationWarning, PendingDeprecationWarning)):
+            continue
+        if failed and not debug and _AFTER_ERROR in str(item.message):
             continue
         text = " ".join(str(item.message).split())
         if text not in seen:
@@ -137,22 +144,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version and usage errors
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     args.storage_options = dict(args.storage_option or [])
+    status, error = 1, ""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for pattern in _NOISE:
             warnings.filterwarnings("ignore", message=pattern)
         try:
-            status: int = args.run(args, sys.stdout)
+            status = args.run(args, sys.stdout)
         except KeyboardInterrupt:
-            sys.stderr.write(f"{PROG}: error: interrupted\n")
-            return 130
+            status, error = 130, "interrupted"
         except Exception as exc:  # the top of the command: every error becomes one line and exit status 1
             if args.debug:
                 traceback.print_exc(file=sys.stderr)
-            sys.stderr.write(f"{PROG}: error: {_error_line(exc)}\n")
-            return 1
+            status, error = 1, _error_line(exc)
         finally:
-            _report_warnings(caught, quiet=args.quiet, debug=args.debug)
+            gc.collect()  # warnings of objects this command left behind are reported with it
+            _report_warnings(caught, quiet=args.quiet, debug=args.debug, failed=status != 0)
+    if error:
+        sys.stderr.write(f"{PROG}: error: {error}\n")  # last, after any warnings
     return status
 
 

@@ -77,7 +77,7 @@ def _most_specific(dependencies: dict[str, Any]) -> list[str]:
 
 
 def find_problems(path: str, *, storage_options: dict[str, Any] | None = None) -> tuple[list[str], list[Problem]]:
-    """Validate ``path``; return the namespaces checked and the problems found (sorted by path)."""
+    """Validate ``path``; return the namespaces checked (``"core 2.9.0"``) and the problems found, by path."""
     from hdmf.build import BuildManager, TypeMap
     from hdmf.validate import ValidatorMap
 
@@ -106,7 +106,7 @@ def find_problems(path: str, *, storage_options: dict[str, Any] | None = None) -
             for namespace in namespaces:
                 errors += ValidatorMap(catalog.get_namespace(name=namespace)).validate(builder)
     problems = sorted({_problem(e) for e in errors}, key=lambda p: (p.path, p.message))
-    return namespaces, problems
+    return [f"{ns} {catalog.get_namespace(ns).version}" for ns in namespaces], problems
 
 
 def _has_pynwb() -> bool:
