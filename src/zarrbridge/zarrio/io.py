@@ -48,14 +48,11 @@ class ZarrReadOnlyError(ReadOnlyError, UnsupportedOperation):  # type: ignore[mi
 
 
 def _open_root(store: Store, where: str) -> zarr.Group:
-    """The root as a zarr group (current convention, zarr v3 or v2); legacy files have no such root."""
+    """The root group: a zarr group, or for a legacy hdmf-zarr file (which zarr-python 3 cannot open) a
+    read-only :class:`LegacyGroup` offering the reading part of the zarr.Group API (``attrs``, ``[path]``,
+    ``in``, ``members()``, ``groups()``, ``arrays()``)."""
     _convention, root = open_any_root(store, where)
-    if isinstance(root, LegacyGroup):
-        raise UnsupportedOperation(
-            f"{where} is a legacy hdmf-zarr (Zarr v2) file, which zarr-python 3 cannot open as a zarr.Group; "
-            "read it with read() or read_builder(), or convert it with ZarrIO(dst, 'w').export(src_io=...) or "
-            "`zarrbridge convert SRC DST`")
-    return root
+    return cast(zarr.Group, root)
 
 
 def check_marker(root: zarr.Group, where: str) -> None:

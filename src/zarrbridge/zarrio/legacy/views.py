@@ -162,7 +162,7 @@ class _AnyDataset(HDMFDataset):  # type: ignore[misc]
         return self._any_dataset
 
 
-class LegacyBuilderReferenceDataset(BuilderZarrReferenceDataset, _AnyDataset):  # type: ignore[misc]
+class LegacyBuilderReferenceDataset(BuilderZarrReferenceDataset, _AnyDataset):
     """:class:`BuilderZarrReferenceDataset` over a :class:`ReferencePathView`."""
 
     @classmethod
@@ -170,13 +170,13 @@ class LegacyBuilderReferenceDataset(BuilderZarrReferenceDataset, _AnyDataset):  
         return LegacyContainerReferenceDataset
 
 
-class LegacyContainerReferenceDataset(ContainerZarrReferenceDataset, _AnyDataset):  # type: ignore[misc]
+class LegacyContainerReferenceDataset(ContainerZarrReferenceDataset, _AnyDataset):
     @classmethod
     def get_inverse_class(cls) -> type:
         return LegacyBuilderReferenceDataset
 
 
-class LegacyBuilderTableDataset(BuilderZarrTableDataset, _AnyDataset):  # type: ignore[misc]
+class LegacyBuilderTableDataset(BuilderZarrTableDataset, _AnyDataset):
     """:class:`BuilderZarrTableDataset` over a :class:`RecordView`."""
 
     @classmethod
@@ -184,7 +184,7 @@ class LegacyBuilderTableDataset(BuilderZarrTableDataset, _AnyDataset):  # type: 
         return LegacyContainerTableDataset
 
 
-class LegacyContainerTableDataset(ContainerZarrTableDataset, _AnyDataset):  # type: ignore[misc]
+class LegacyContainerTableDataset(ContainerZarrTableDataset, _AnyDataset):
     @classmethod
     def get_inverse_class(cls) -> type:
         return LegacyBuilderTableDataset
