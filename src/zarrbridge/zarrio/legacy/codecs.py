@@ -11,6 +11,7 @@ A chunk is decompressed, then its filters are undone in reverse order. Object co
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,7 +115,8 @@ class ChunkCodecs:
                     data = codec.decode(data)
         except (UnsafePickleError, CorruptMetadataError, UnknownCodecError):
             raise
-        except (RuntimeError, ValueError, TypeError, OverflowError) as exc:  # codecs raise these on bad bytes
+        except (RuntimeError, ValueError, TypeError, OverflowError, OSError, EOFError, zlib.error) as exc:
+            # what numcodecs' codecs raise on damaged bytes (gzip: OSError, zlib: zlib.error, blosc: RuntimeError)
             raise CorruptMetadataError(label, f"cannot be decoded ({type(exc).__name__}: {exc})",
                                        self.where) from exc
         return self._shaped(data, label)
