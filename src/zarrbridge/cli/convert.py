@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from typing import Any, TextIO
 
 from ..errors import InvalidOptionError
@@ -103,20 +104,34 @@ def _check(args: argparse.Namespace) -> None:
         raise InvalidOptionError(f"{args.dest} already exists; pass --overwrite to replace it")
 
 
+def unmapped_lines(unmapped: tuple[tuple[str, str], ...], dest_format: str) -> list[str]:
+    """One line per codec that had no counterpart in the destination, naming (some of) its datasets."""
+    instead = "gzip" if dest_format == "hdf5" else "the default zarr compressor"
+    lines = []
+    for codec in sorted({c for _, c in unmapped}):
+        paths = sorted(p for p, c in unmapped if c == codec)
+        where = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+        lines.append(f"codec {codec!r} has no {dest_format} counterpart; {where} stored with {instead} instead")
+    return lines
+
+
 def run(args: argparse.Namespace, out: TextIO) -> int:
     _check(args)
+    from ..errors import CodecNotMappedWarning
     from ..zarrio.convert import ConvertOptions, convert
 
     options = ConvertOptions(
         zarr_format=args.zarr_format, compressor=args.compressor, level=args.level, chunks=args.chunks,
         shard_bytes=int(args.shard_size_mb * MIB) or None, number_of_jobs=args.jobs, overwrite=args.overwrite)
     show = progress_wanted(forced=args.progress, quiet=args.quiet)
-    with ByteProgress(f"{os.path.basename(args.dest.rstrip('/'))}", enabled=show) as progress:
+    with ByteProgress(f"{os.path.basename(args.dest.rstrip('/'))}", enabled=show) as progress, \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore", CodecNotMappedWarning)  # reported below from the report, grouped
         report = convert(args.source, args.dest, options=options, storage_options=args.storage_options or None,
                          progress=progress)
     if not args.quiet:
-        for path, codec in report.unmapped:
-            sys.stderr.write(f"zarrbridge: warning: {path}: {codec} has no zarr equivalent and was not kept\n")
+        for line in unmapped_lines(report.unmapped, report.dest_format):
+            sys.stderr.write(f"zarrbridge: warning: {line}\n")
         rate = report.bytes_copied / report.seconds / 1e6 if report.seconds > 0 else float("inf")
         out.write(f"converted {args.source} ({report.source_format}) -> {args.dest} ({report.dest_format}): "
                   f"{report.datasets} datasets, {human_bytes(report.bytes_copied)} in {report.seconds:.2f} s "

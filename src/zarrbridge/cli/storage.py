@@ -3,10 +3,13 @@
 Works on the objects HDMF builders hold as data: ``zarr.Array``, ``h5py.Dataset``, lazy legacy arrays (anything
 with ``shape``/``dtype``/``chunks``/``nbytes_stored()``) and the lazy wrappers (``ZarrStrDataset``, reference
 and table datasets, hdmf's ``HDMFDataset`` and ``DataIO``), which are unwrapped to the array they hold.
+Stored bytes count chunks only, except for legacy arrays, where they include the array's small metadata
+documents.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +20,8 @@ __all__ = ["StorageDetails", "codec_label", "storage_details", "underlying_array
 # filter codes of HDF5 filters that h5py names poorly or not at all (registered plug-in ids)
 _H5_FILTER_NAMES = {1: "gzip", 2: "shuffle", 3: "fletcher32", 4: "szip", 5: "nbit", 6: "scaleoffset",
                     32000: "lzf", 32001: "blosc", 32004: "lz4", 32008: "bitshuffle", 32015: "zstd"}
+_TEXT = {"text": "string", "utf": "string", "utf8": "string", "utf-8": "string", "ascii": "ascii",
+         "bytes": "ascii", "isodatetime": "string"}
 _QUIET_KEYS = frozenset({"typesize", "blocksize", "checksum", "endian", "id", "name"})
 
 
@@ -56,8 +61,10 @@ def underlying_array(data: Any) -> Any:
     for _ in range(8):  # wrappers nest at most a few levels deep
         if isinstance(data, DataIO):
             data = data.data
-        elif isinstance(data, HDMFDataset):
+        elif isinstance(data, HDMFDataset) and data.dataset is not data:
             data = data.dataset
+        elif hasattr(data, "array") and hasattr(data.array, "nbytes_stored"):  # legacy views over an array
+            data = data.array
         else:
             break
     return data
@@ -66,7 +73,10 @@ def underlying_array(data: Any) -> Any:
 def codec_label(codec: Any) -> str:
     """A short label for a zarr v3 codec or a numcodecs codec: ``zstd(level=0)``, ``blosc(cname=lz4,clevel=5)``."""
     config: dict[str, Any]
-    if hasattr(codec, "get_config"):  # numcodecs
+    if isinstance(codec, dict):  # a numcodecs configuration (legacy .zarray documents)
+        config = dict(codec)
+        name = str(config.get("id", "?"))
+    elif hasattr(codec, "get_config"):  # numcodecs
         config = dict(codec.get_config())
         name = str(config.get("id", type(codec).__name__))
     elif hasattr(codec, "to_dict"):  # zarr v3
@@ -133,12 +143,19 @@ def _zarr_chunk_bytes(array: Any) -> int:
     return max(total, 0)
 
 
+def _nbytes(dtype: Any, nbytes: Any) -> int | None:
+    """In-memory size, or ``None`` for dtypes whose elements live outside the array (strings, objects)."""
+    if not isinstance(dtype, np.dtype) or dtype.hasobject or dtype.kind in "OT":
+        return None
+    return int(nbytes) if isinstance(nbytes, (int, np.integer)) else None
+
+
 def _zarr_details(array: Any) -> StorageDetails:
     zarr_codecs = [*getattr(array, "filters", ()), *getattr(array, "compressors", ())]
     shards = _tuple(getattr(array, "shards", None))
     return StorageDetails(
         shape=_tuple(array.shape), dtype=_dtype_text(array.dtype), chunks=_tuple(array.chunks), shards=shards,
-        codecs=tuple(codec_label(c) for c in zarr_codecs), nbytes=int(array.nbytes),
+        codecs=tuple(codec_label(c) for c in zarr_codecs), nbytes=_nbytes(array.dtype, array.nbytes),
         stored_bytes=_zarr_chunk_bytes(array))
 
 
@@ -153,7 +170,7 @@ def _h5_details(dataset: Any) -> StorageDetails:
         codecs.append(label)
     return StorageDetails(
         shape=_tuple(dataset.shape), dtype=_dtype_text(dataset.dtype), chunks=_tuple(dataset.chunks),
-        codecs=tuple(codecs), nbytes=int(dataset.size * dataset.dtype.itemsize),
+        codecs=tuple(codecs), nbytes=_nbytes(dataset.dtype, dataset.size * dataset.dtype.itemsize),
         stored_bytes=int(dataset.id.get_storage_size()))
 
 
@@ -161,11 +178,15 @@ def _generic_details(array: Any) -> StorageDetails:
     nbytes_stored = getattr(array, "nbytes_stored", None)
     stored = int(nbytes_stored()) if callable(nbytes_stored) else None
     nbytes = getattr(array, "nbytes", None)
-    codecs = [*(getattr(array, "filters", None) or ()), *(getattr(array, "compressors", None) or ())]
+    meta = getattr(array, "meta", None)  # legacy zarr v2 arrays: the .zarray document's codec configurations
+    if meta is not None and hasattr(meta, "filters"):
+        codecs = [*(meta.filters or ()), *([meta.compressor] if getattr(meta, "compressor", None) else [])]
+    else:
+        codecs = [*(getattr(array, "filters", None) or ()), *(getattr(array, "compressors", None) or ())]
     return StorageDetails(
         shape=_tuple(getattr(array, "shape", None)), dtype=_dtype_text(getattr(array, "dtype", None)),
         chunks=_tuple(getattr(array, "chunks", None)), codecs=tuple(codec_label(c) for c in codecs),
-        nbytes=int(nbytes) if isinstance(nbytes, (int, np.integer)) else None, stored_bytes=stored)
+        nbytes=_nbytes(getattr(array, "dtype", None), nbytes), stored_bytes=stored)
 
 
 def storage_details(data: Any, builder_dtype: Any = None) -> StorageDetails:
@@ -190,8 +211,9 @@ def storage_details(data: Any, builder_dtype: Any = None) -> StorageDetails:
     else:  # a resolved reference (a builder) or an object the backend built eagerly
         details = StorageDetails(shape=(), dtype=_dtype_text(builder_dtype) or "object")
     if _is_reference_dtype(builder_dtype):
-        details = StorageDetails(details.shape, "object reference", details.chunks, details.shards,
-                                 details.codecs, details.nbytes, details.stored_bytes)
+        details = dataclasses.replace(details, dtype="object reference")
+    elif details.dtype == "object" and isinstance(builder_dtype, str) and builder_dtype in _TEXT:
+        details = dataclasses.replace(details, dtype=_TEXT[builder_dtype])
     return details
 
 
