@@ -19,6 +19,7 @@ __all__ = [
     "MissingDependencyError",
     "NodeNotFoundError",
     "NotAnNWBFileError",
+    "NotAnNWBFileError",
     "NotAZarrStoreError",
     "ReadOnlyError",
     "ResultNotFoundError",
@@ -302,4 +303,15 @@ class CodecNotMappedWarning(ZarrBridgeWarning):
         super().__init__(
             f"dataset {dataset!r}: source codec {filter_name!r} has no {target} counterpart; its data is stored "
             f"with {instead} instead (choose a compressor explicitly to silence this)"
+        )
+
+
+class NotAnNWBFileError(ZarrBridgeError, TypeError):
+    """A file opened as NWB has no (or an unreadable) ``nwb_version`` attribute at its root."""
+
+    def __init__(self, location: Any, reason: str) -> None:
+        self.location = location
+        super().__init__(
+            f"{location!r} is not an NWB file: {reason}. Open it with zarrbridge.ZarrIO for plain HDMF files, "
+            "or pass skip_version_check=True to read() if you know it holds NWB data."
         )

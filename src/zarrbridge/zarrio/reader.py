@@ -108,7 +108,10 @@ class TreeReader:
             kwargs["dtype"] = [{"name": n, "dtype": "object" if n in ref_fields else _field_dtype(array.dtype, n)}
                                for n in array.dtype.names]
             table = BuilderZarrTableDataset(array, ref_fields, self._resolver(path), self.to_container)
-            kwargs["data"] = table[()] if array.ndim == 0 else table
+            if array.ndim == 0 and not ref_fields:  # a scalar compound of plain fields: a 0-d structured array
+                kwargs["data"] = np.asarray(array[()])  # (as h5py returns it; keeps the field dtypes)
+            else:
+                kwargs["data"] = table[()] if array.ndim == 0 else table
         elif _is_string(array):
             kwargs["dtype"] = _string_dtype(stored)
             kwargs["data"] = str(array[()]) if array.ndim == 0 else ZarrStrDataset(array)

@@ -139,7 +139,8 @@ class _TableDataset(_ResolvingDataset):
         return self.dataset.dtype
 
     def _row(self, row: Any) -> list[Any]:
-        out = list(row.tolist() if hasattr(row, "tolist") else row)
+        # np.void fields keep their numpy scalar types (int32 stays int32, as h5py returns them)
+        out = [row[i] for i in range(len(row))] if isinstance(row, np.void) else list(row)
         for i in self._ref_idx:
             out[i] = self._get_ref(str(out[i]))
         for i in self._str_idx:

@@ -84,8 +84,9 @@ def compound_array(spec: list[Any], data: Any, path_of: PathOf, what: str) -> tu
             np_fields.append((name, f"<U{widths[name]}"))
             continue
         col = np.asarray([r[i] for r in converted])
-        # with no rows, a declared dtype is taken as it is (an empty column must not widen it)
-        sample = col if converted or d in (None, "numeric") else None
+        # a declared field dtype is taken as it is (as HDF5IO does): neither Python ints (int64 to numpy),
+        # float64 rows nor an empty column widen it; the data decides only where the spec does not
+        sample = col if d in (None, "numeric") or not isinstance(d, str) else None
         np_fields.append((name, numpy_dtype_for(d, sample, f"{what} field {name!r}")))
     arr = np.array(converted, dtype=np.dtype(np_fields))
     if scalar:

@@ -1,0 +1,181 @@
+"""``NWBZarrIO`` and ``read_nwb``: NWB files on Zarr with the habits of :class:`pynwb.NWBHDF5IO`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from hdmf.backends.io import HDMFIO
+from hdmf.build import BuildManager, TypeMap
+from hdmf.container import Container
+
+from .._optional import import_optional
+from ..core.location import AccessMode
+from ..errors import (
+    InvalidOptionError,
+    NotAnNWBFileError,
+    UnsupportedFormatVersionError,
+    UnsupportedValueTypeError,
+)
+from .io import ZarrIO
+
+import_optional("pynwb", extra="nwb", feature="zarrbridge.NWBZarrIO")
+
+import pynwb  # noqa: E402
+
+__all__ = ["NWBZarrIO", "read_nwb", "parse_nwb_version"]
+
+NWB_VERSION_ATTR = "nwb_version"
+SUPPORTED_NWB_MAJOR = (2,)
+_MODES = ("r", "r+", "a", "w", "w-", "x")
+_CREATING = ("w", "w-", "x")
+
+Extension = str | os.PathLike[str] | TypeMap
+
+
+def parse_nwb_version(value: Any, where: str) -> tuple[str, tuple[int | str, ...]]:
+    """Split an ``nwb_version`` attribute (``"2.9.0"``, ``"NWB-2.0.1_beta"``) into its parts, as pynwb does."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    if not isinstance(value, str) or not value.strip():
+        raise NotAnNWBFileError(where, f"its {NWB_VERSION_ATTR!r} attribute is {value!r}, not a version string")
+    parts = value.replace("NWB-", "").replace("-", ".").replace("_", ".").split(".")
+    parsed = tuple(int(p) if p.isnumeric() else p for p in parts)
+    if not isinstance(parsed[0], int):
+        raise NotAnNWBFileError(where, f"its {NWB_VERSION_ATTR!r} attribute {value!r} does not start with a number")
+    return value, parsed
+
+
+def _type_map(extensions: Extension | Sequence[Extension] | None) -> TypeMap:
+    """A fresh copy of pynwb's type map with ``extensions`` (namespace yaml paths or TypeMaps) added."""
+    type_map = pynwb.get_type_map()
+    if extensions is None:
+        return type_map
+    items = [extensions] if isinstance(extensions, (str, os.PathLike, TypeMap)) else list(extensions)
+    for ext in items:
+        if isinstance(ext, TypeMap):
+            type_map.merge(ext, ns_catalog=True)
+        elif isinstance(ext, (str, os.PathLike)):
+            path = os.fspath(ext)
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"extension namespace file {path!r} does not exist; pass the path of the "
+                                        "extension's *.namespace.yaml")
+            type_map.load_namespaces(path)
+        else:
+            raise UnsupportedValueTypeError("NWBZarrIO(extensions=...)", type(ext).__name__,
+                                            "namespace yaml paths (str, pathlib.Path) and hdmf TypeMaps")
+    return type_map
+
+
+class NWBZarrIO(ZarrIO):
+    """Read and write NWB files stored as zarr hierarchies (the counterpart of :class:`pynwb.NWBHDF5IO`).
+
+    Parameters
+    ----------
+    path
+        A directory, ``.zip`` file, fsspec URL (``s3://bucket/file.nwb.zarr``), :class:`pathlib.Path` or zarr store.
+    mode
+        ``r`` (default), ``r+``, ``a``, ``w``, ``w-`` or ``x``, as for :class:`~zarrbridge.ZarrIO`.
+    manager
+        The :class:`hdmf.build.BuildManager` to use; by default a fresh one for pynwb's type map.
+    load_namespaces
+        On read, load the namespaces cached in the file (extensions included) into a fresh copy of pynwb's type
+        map. Ignored when creating a file or when ``manager`` is given.
+    extensions
+        Extension namespaces to load: paths of ``*.namespace.yaml`` files and/or :class:`hdmf.build.TypeMap`
+        objects (one or a list). Cannot be combined with ``manager``.
+    storage_options
+        fsspec options for URLs.
+    zarr_format
+        3 (default, the current convention) or 2.
+
+    Examples
+    --------
+    >>> from pynwb.testing.mock.file import mock_NWBFile
+    >>> with NWBZarrIO("session.nwb.zarr", mode="w") as io:  # doctest: +SKIP
+    ...     io.write(mock_NWBFile())
+    >>> with NWBZarrIO("session.nwb.zarr") as io:  # doctest: +SKIP
+    ...     nwbfile = io.read()
+    """
+
+    def __init__(self, path: Any, mode: AccessMode = "r", *, manager: BuildManager | None = None,
+                 load_namespaces: bool = True, extensions: Extension | Sequence[Extension] | None = None,
+                 storage_options: dict[str, Any] | None = None, zarr_format: Literal[2, 3] = 3) -> None:
+        if not isinstance(mode, str) or mode not in _MODES:
+            raise InvalidOptionError(f"NWBZarrIO: mode must be one of {_MODES}, not {mode!r}")
+        if not isinstance(load_namespaces, bool):
+            raise InvalidOptionError(f"NWBZarrIO: load_namespaces must be True or False, not {load_namespaces!r}")
+        if manager is not None and not isinstance(manager, BuildManager):
+            raise UnsupportedValueTypeError("NWBZarrIO(manager=...)", type(manager).__name__,
+                                            "an hdmf.build.BuildManager (e.g. pynwb.get_manager())")
+        if manager is not None and extensions is not None:
+            raise InvalidOptionError("NWBZarrIO: give either manager or extensions, not both (load the extensions "
+                                     "into the manager's type map instead)")
+        if zarr_format not in (2, 3):
+            raise InvalidOptionError(f"NWBZarrIO: zarr_format must be 2 or 3, not {zarr_format!r}")
+        if manager is None:
+            type_map = _type_map(extensions)
+            if load_namespaces and mode not in _CREATING:
+                ZarrIO.load_namespaces(type_map, path, storage_options=storage_options)
+            manager = BuildManager(type_map)
+        super().__init__(path, mode, manager, storage_options=storage_options, zarr_format=zarr_format)
+
+    @property
+    def nwb_version(self) -> tuple[str | None, tuple[int | str, ...] | None]:
+        """The file's ``nwb_version`` as ``(string, parsed parts)``; ``(None, None)`` when it has none."""
+        value = self.file.attrs.get(NWB_VERSION_ATTR)
+        if value is None:
+            return None, None
+        return parse_nwb_version(value, str(self.location))
+
+    def check_nwb_version(self) -> None:
+        """Raise unless the file is an NWB file of a major version this pynwb reads (2.x)."""
+        where = str(self.location)
+        text, parsed = self.nwb_version
+        if parsed is None:
+            raise NotAnNWBFileError(where, f"it has no {NWB_VERSION_ATTR!r} attribute at its root")
+        if parsed[0] not in SUPPORTED_NWB_MAJOR:
+            raise UnsupportedFormatVersionError(f"{where} (NWB schema)", text, "2.x")
+
+    def read(self, *, skip_version_check: bool = False) -> pynwb.NWBFile:
+        """Read the NWB file; the version of the file is checked first unless ``skip_version_check``."""
+        if self.mode not in _CREATING and not skip_version_check:
+            self.check_nwb_version()
+        return super().read()
+
+    def export(self, src_io: HDMFIO, container: Container | None = None, write_args: dict[str, Any] | None = None,
+               cache_spec: bool = True, clear_cache: bool = False, *, nwbfile: Container | None = None) -> None:
+        """Export what ``src_io`` reads (NWBHDF5IO, NWBZarrIO) into this file, opened with mode ``'w'``.
+
+        ``nwbfile`` is pynwb's name for ``container``: the (possibly modified) file read through ``src_io``.
+        Pass ``write_args=dict(link_data=False)`` when ``src_io`` is not a Zarr IO.
+        """
+        if nwbfile is not None and container is not None:
+            raise InvalidOptionError("NWBZarrIO.export: give either nwbfile or container, not both")
+        super().export(src_io, container=nwbfile if nwbfile is not None else container, write_args=write_args,
+                       cache_spec=cache_spec, clear_cache=clear_cache)
+
+    @staticmethod
+    def read_nwb(path: Any, *, storage_options: dict[str, Any] | None = None) -> pynwb.NWBFile:
+        """Open ``path`` read-only and return its NWBFile; see :func:`read_nwb`."""
+        return read_nwb(path, storage_options=storage_options)
+
+
+def read_nwb(path: Any, *, storage_options: dict[str, Any] | None = None) -> pynwb.NWBFile:
+    """Read an NWB Zarr file and return its :class:`pynwb.NWBFile`, like :func:`pynwb.read_nwb`.
+
+    The file stays open while the NWBFile is in use (``nwbfile.read_io`` is its :class:`NWBZarrIO`; call
+    ``nwbfile.read_io.close()`` when done). Cached namespaces are loaded.
+
+    Examples
+    --------
+    >>> nwbfile = read_nwb("session.nwb.zarr")  # doctest: +SKIP
+    >>> nwbfile = read_nwb("s3://bucket/session.nwb.zarr", storage_options={"anon": True})  # doctest: +SKIP
+    """
+    io = NWBZarrIO(path, mode="r", storage_options=storage_options)
+    try:
+        return io.read()
+    except BaseException:
+        io.close()
+        raise
