@@ -84,3 +84,22 @@ def test_file_without_cached_spec_is_checked_against_installed_core(cli: Run, za
     assert result.code == 0, result
     assert "caches no specification" in result.err and result.err.startswith("zarrbridge: warning: ")
     assert "valid (checked against core " in result.out
+
+
+def test_plain_hdmf_file_is_checked_against_hdmf_common(cli: Run, tmp_path: Path) -> None:
+    from hdmf.backends.hdf5 import HDF5IO
+    from hdmf.common import DynamicTable, VectorData, get_manager
+
+    path = tmp_path / "table.h5"
+    table = DynamicTable(name="t", description="plain hdmf", columns=[VectorData(name="x", description="x",
+                                                                                 data=[1.0, 2.0, 3.0])])
+    with HDF5IO(str(path), mode="w", manager=get_manager()) as io:
+        io.write(table)
+    good = cli("validate", path)
+    assert good.code == 0, good
+    assert good.out.startswith(f"{path}: valid (checked against hdmf-common ")
+    with h5py.File(path, "r+") as f:
+        del f["id"]  # DynamicTable's required ElementIdentifiers
+    bad = cli("validate", path)
+    assert bad.code == 1
+    assert bad.out.splitlines()[0] == "/: DynamicTable: missing data type ElementIdentifiers (id)"

@@ -54,15 +54,16 @@ def _problem(error: Any) -> Problem:
     return Problem(path, " ".join(reason.split()))
 
 
-def _catalog() -> Any:
+def _catalog(*, nwb: bool) -> Any:
+    """An empty namespace catalog: NWB's spec classes for NWB files (``neurodata_type``), hdmf's otherwise."""
+    from hdmf.spec import NamespaceCatalog
+
+    if not nwb:
+        return NamespaceCatalog()
     try:
         from pynwb.spec import NWBDatasetSpec, NWBGroupSpec, NWBNamespace
     except ImportError:
-        from hdmf.spec import NamespaceCatalog
-
         return NamespaceCatalog()
-    from hdmf.spec import NamespaceCatalog
-
     return NamespaceCatalog(group_spec_cls=NWBGroupSpec, dataset_spec_cls=NWBDatasetSpec,
                             spec_namespace_cls=NWBNamespace)
 
@@ -72,7 +73,10 @@ def _most_specific(dependencies: dict[str, Any]) -> list[str]:
     candidates = set(dependencies)
     for deps in dependencies.values():
         candidates -= set(deps)
-    candidates.discard("hdmf-experimental")  # pynwb skips it too (pynwb issue 1357)
+    if "hdmf-experimental" in candidates:  # pynwb skips it (pynwb issue 1357): check what it includes instead
+        candidates.discard("hdmf-experimental")
+        if not candidates:
+            candidates = set(dependencies["hdmf-experimental"]) & set(dependencies)
     return sorted(candidates)
 
 
@@ -83,8 +87,11 @@ def find_problems(path: str, *, storage_options: dict[str, Any] | None = None) -
 
     kind: FileKind = detect_kind(path)
     options = dict(storage_options or {})
-    catalog = _catalog()
+    catalog = _catalog(nwb=True)
     dependencies = load_cached(kind, path, catalog, options)
+    if dependencies and "core" not in dependencies:  # a plain HDMF file: hdmf's spec classes (data_type)
+        catalog = _catalog(nwb=False)
+        dependencies = load_cached(kind, path, catalog, options)
     namespaces = _most_specific(dependencies)
     if not namespaces:
         from .opening import new_type_map
@@ -96,7 +103,7 @@ def find_problems(path: str, *, storage_options: dict[str, Any] | None = None) -
     manager = BuildManager(TypeMap(catalog))
     errors: list[Any] = []
     with open_file(path, storage_options=options, manager=manager) as opened:
-        if opened.kind == "hdf5" and _has_pynwb():
+        if opened.kind == "hdf5" and "core" in dependencies and _has_pynwb():
             from pynwb.validation import validate as pynwb_validate
 
             for namespace in namespaces:  # pynwb's own validator (it opens HDF5 ios only)
