@@ -137,3 +137,15 @@ def test_info_convention_falls_back_to_root_attributes(example_zarr: Path, tmp_p
     plain_opened = OpenFile(str(tmp_path / "plain.zarr"), "zarr", SimpleNamespace(file=plain), {})
     assert info.convention(plain_opened) == {"name": "hdmf-zarr-legacy", "zarr_format": 2, "version": None}
     assert json.dumps(info.convention(plain_opened))  # JSON-serialisable
+
+
+def test_help_and_version_exit_0(cli: Run) -> None:
+    import zarrbridge
+
+    shown = cli("--help")
+    assert shown.code == 0 and shown.err == "" and "Exit status:" in shown.out
+    for command in ("tree", "info", "validate", "convert", "example"):
+        sub = cli(command, "--help")
+        assert sub.code == 0 and sub.out.startswith(f"usage: zarrbridge {command} ") and "examples:" in sub.out
+    version = cli("--version")
+    assert (version.code, version.out.strip()) == (0, f"zarrbridge {zarrbridge.__version__}")
