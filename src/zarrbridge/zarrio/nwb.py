@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from hdmf.backends.io import HDMFIO
-from hdmf.build import BuildManager, TypeMap
+from hdmf.build import BuildManager, GroupBuilder, TypeMap
 from hdmf.container import Container
 
 from .._optional import import_optional
@@ -19,10 +19,14 @@ from ..errors import (
     UnsupportedValueTypeError,
 )
 from .io import ZarrIO
+from .specs import restore_integer_attributes
 
 import_optional("pynwb", extra="nwb", feature="zarrbridge.NWBZarrIO")
 
 import pynwb  # noqa: E402
+
+if TYPE_CHECKING:
+    from .copying import CopySettings
 
 __all__ = ["NWBZarrIO", "read_nwb", "parse_nwb_version"]
 
@@ -31,7 +35,7 @@ SUPPORTED_NWB_MAJOR = (2,)
 _MODES = ("r", "r+", "a", "w", "w-", "x")
 _CREATING = ("w", "w-", "x")
 
-Extension = str | os.PathLike[str] | TypeMap
+Extension: TypeAlias = "str | os.PathLike[str] | TypeMap"
 
 
 def parse_nwb_version(value: Any, where: str) -> tuple[str, tuple[int | str, ...]]:
@@ -121,6 +125,14 @@ class NWBZarrIO(ZarrIO):
             manager = BuildManager(type_map)
         super().__init__(path, mode, manager, storage_options=storage_options, zarr_format=zarr_format)
 
+    def read_builder(self) -> GroupBuilder:
+        """The file's builder tree, with integer attributes given back the width their spec declares."""
+        fresh = self._builder is None
+        builder = super().read_builder()
+        if fresh:
+            restore_integer_attributes(builder, self.manager.namespace_catalog)
+        return builder
+
     @property
     def nwb_version(self) -> tuple[str | None, tuple[int | str, ...] | None]:
         """The file's ``nwb_version`` as ``(string, parsed parts)``; ``(None, None)`` when it has none."""
@@ -138,23 +150,32 @@ class NWBZarrIO(ZarrIO):
         if parsed[0] not in SUPPORTED_NWB_MAJOR:
             raise UnsupportedFormatVersionError(f"{where} (NWB schema)", text, "2.x")
 
-    def read(self, *, skip_version_check: bool = False) -> pynwb.NWBFile:
+    def read(self, *, skip_version_check: bool = False, **kwargs: Any) -> pynwb.NWBFile:
         """Read the NWB file; the version of the file is checked first unless ``skip_version_check``."""
         if self.mode not in _CREATING and not skip_version_check:
             self.check_nwb_version()
-        return super().read()
+        return super().read(**kwargs)
 
     def export(self, src_io: HDMFIO, container: Container | None = None, write_args: dict[str, Any] | None = None,
-               cache_spec: bool = True, clear_cache: bool = False, *, nwbfile: Container | None = None) -> None:
+               cache_spec: bool = True, clear_cache: bool = False, *, nwbfile: Container | None = None,
+               number_of_jobs: int = 1, client: Any = None, copy_settings: CopySettings | None = None) -> None:
         """Export what ``src_io`` reads (NWBHDF5IO, NWBZarrIO) into this file, opened with mode ``'w'``.
 
         ``nwbfile`` is pynwb's name for ``container``: the (possibly modified) file read through ``src_io``.
-        Pass ``write_args=dict(link_data=False)`` when ``src_io`` is not a Zarr IO.
+        Pass ``write_args=dict(link_data=False)`` when ``src_io`` is not a Zarr IO. ``number_of_jobs``, ``client``
+        and ``copy_settings`` are those of :meth:`ZarrIO.export`.
         """
         if nwbfile is not None and container is not None:
             raise InvalidOptionError("NWBZarrIO.export: give either nwbfile or container, not both")
+        parallel: dict[str, Any] = {}  # only what was asked for, so that the defaults stay ZarrIO's
+        if number_of_jobs != 1:
+            parallel["number_of_jobs"] = number_of_jobs
+        if client is not None:
+            parallel["client"] = client
+        if copy_settings is not None:
+            parallel["copy_settings"] = copy_settings
         super().export(src_io, container=nwbfile if nwbfile is not None else container, write_args=write_args,
-                       cache_spec=cache_spec, clear_cache=clear_cache)
+                       cache_spec=cache_spec, clear_cache=clear_cache, **parallel)
 
     @staticmethod
     def read_nwb(path: Any, *, storage_options: dict[str, Any] | None = None) -> pynwb.NWBFile:

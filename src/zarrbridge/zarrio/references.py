@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import numpy as np
+import zarr
 from hdmf.query import BuilderResolver, ContainerResolver, HDMFDataset
 
 Resolve = Callable[[str], Any]
@@ -17,31 +18,32 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class ZarrStrDataset(HDMFDataset):  # type: ignore[misc]
-    """A lazy string dataset whose slices are ``str`` object arrays (zarr returns numpy StringDType)."""
+class ZarrStrDataset(zarr.Array):  # type: ignore[type-arg]
+    """A lazy string array whose slices are ``str`` object arrays (zarr itself returns numpy StringDType).
 
-    def __init__(self, array: Any) -> None:
-        super().__init__(dataset=array)
+    It is a ``zarr.Array`` so that hdmf treats it as one (``ObjectMapper.convert_dtype`` accepts zarr arrays for
+    text, and exports copy it chunk by chunk); only reads are changed.
+    """
+
+    def __init__(self, array: zarr.Array[Any]) -> None:
+        super().__init__(array._async_array)
 
     @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(self.dataset.shape)
+    def dataset(self) -> zarr.Array[Any]:
+        """The plain zarr array."""
+        return zarr.Array(self._async_array)
 
     @property
     def dtype(self) -> Any:
         return np.dtype(object)
 
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
     def __getitem__(self, key: Any) -> Any:
-        value = self.dataset[key]
+        value = super().__getitem__(key)
         if isinstance(value, np.ndarray):
             return str(value[()]) if value.ndim == 0 else value.astype(object)
         return str(value) if isinstance(value, np.str_) else value
 
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray[Any, Any]:
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
         return np.asarray(self[...], dtype=dtype)
 
     def __iter__(self) -> Iterator[Any]:
@@ -140,7 +142,7 @@ class _TableDataset(_ResolvingDataset):
 
     def _row(self, row: Any) -> list[Any]:
         # np.void fields keep their numpy scalar types (int32 stays int32, as h5py returns them)
-        out = [row[i] for i in range(len(row))] if isinstance(row, np.void) else list(row)
+        out = [row[n] for n in row.dtype.names or ()] if isinstance(row, np.void) else list(row)
         for i in self._ref_idx:
             out[i] = self._get_ref(str(out[i]))
         for i in self._str_idx:

@@ -124,3 +124,60 @@ def load_cached_namespaces(
         group = spec_group[f"{ns}/{versions[ns]}"]
         readers[ns] = ZarrSpecReader(group, f"{source}:{group.path}")
     return dict(catalog.load_namespaces(NAMESPACE_DOC, reader=readers))
+
+
+_INT_KINDS = "iu"
+
+
+def restore_integer_attributes(builder: Any, catalog: NamespaceCatalog) -> None:
+    """Give integer attributes back the width their spec declares (``uint32``...): JSON keeps only "an integer".
+
+    Walks the builder tree; scalar attributes whose spec dtype is a fixed-width integer type and whose value fits
+    it are cast to it (so that an export does not widen ``uint32`` to ``uint64`` with a warning). Arrays and
+    floats are left as they are: HDF5 keeps lists of Python ints as int64 and Python floats as float64 even where
+    the spec asks for less, so casting them would make the Zarr read differ from the HDF5 read.
+    """
+    stack = [builder]
+    while stack:
+        node = stack.pop()
+        attrs = node.attributes
+        nd_type, namespace = attrs.get("neurodata_type"), attrs.get("namespace")
+        if isinstance(nd_type, str) and isinstance(namespace, str):
+            try:
+                spec = catalog.get_spec(namespace, nd_type)
+            except (KeyError, ValueError):  # a type of a namespace that is not loaded: nothing to restore
+                spec = None
+            if spec is not None:
+                _restore(spec, node)
+        stack.extend(getattr(node, "groups", {}).values())
+        stack.extend(getattr(node, "datasets", {}).values())
+
+
+def _restore(spec: Any, node: Any) -> None:
+    for attr in spec.attributes:
+        value = node.attributes.get(attr.name)
+        dtype = _int_dtype(attr.dtype)
+        if dtype is not None and value is not None:
+            node.attributes[attr.name] = _cast(value, dtype)
+    for sub in [*getattr(spec, "groups", []), *getattr(spec, "datasets", [])]:
+        if sub.name is None:
+            continue
+        child = getattr(node, "groups", {}).get(sub.name) or getattr(node, "datasets", {}).get(sub.name)
+        if child is not None and child.attributes.get("neurodata_type") is None:
+            _restore(sub, child)
+
+
+def _int_dtype(spec_dtype: Any) -> np.dtype[Any] | None:
+    from .convention import NUMERIC
+
+    if isinstance(spec_dtype, str) and spec_dtype in NUMERIC:
+        dtype = np.dtype(NUMERIC[spec_dtype])
+        return dtype if dtype.kind in _INT_KINDS else None
+    return None
+
+
+def _cast(value: Any, dtype: np.dtype[Any]) -> Any:
+    info = np.iinfo(dtype)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return dtype.type(value) if info.min <= value <= info.max else value
+    return value

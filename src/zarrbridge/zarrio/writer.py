@@ -308,10 +308,14 @@ class _Typed:
 
 
 class _TextSource:
-    """Reads text from an on-disk string dataset (h5py returns bytes) as StringDType blocks."""
+    """Reads text from an on-disk string dataset as StringDType blocks.
+
+    h5py returns bytes, which ``text_array`` decodes (strict UTF-8); ``asstr()`` is not used because hdmf's
+    ``StrDataset`` (what HDF5IO hands out for text) is an h5py Dataset that already returns ``str``.
+    """
 
     def __init__(self, data: Any, what: str) -> None:
-        self.data = data.asstr() if hasattr(data, "asstr") else data
+        self.data = data
         self.shape = data.shape
         self.what = what
 
