@@ -11,7 +11,7 @@ from hdmf.build import BuildManager, GroupBuilder, TypeMap
 from hdmf.container import Container
 
 from .._optional import import_optional
-from ..core.location import AccessMode
+from ..core.location import AccessMode, Location
 from ..errors import (
     InvalidOptionError,
     NotAnNWBFileError,
@@ -58,8 +58,12 @@ def _type_map(extensions: Extension | Sequence[Extension] | None) -> TypeMap:
         return type_map
     items = [extensions] if isinstance(extensions, (str, os.PathLike, TypeMap)) else list(extensions)
     for ext in items:
-        if isinstance(ext, TypeMap):
-            type_map.merge(ext, ns_catalog=True)
+        if isinstance(ext, TypeMap):  # its namespaces that are new here, then its classes and mappers
+            catalog = ext.namespace_catalog
+            for name in catalog.namespaces:
+                if name not in type_map.namespace_catalog.namespaces:
+                    type_map.namespace_catalog.add_namespace(name=name, namespace=catalog.get_namespace(name))
+            type_map.merge(ext)
         elif isinstance(ext, (str, os.PathLike)):
             path = os.fspath(ext)
             if not os.path.isfile(path):
@@ -120,7 +124,9 @@ class NWBZarrIO(ZarrIO):
             raise InvalidOptionError(f"NWBZarrIO: zarr_format must be 2 or 3, not {zarr_format!r}")
         if manager is None:
             type_map = _type_map(extensions)
-            if load_namespaces and mode not in _CREATING:
+            # mode 'a' creates a missing file: there is nothing to load then
+            if load_namespaces and mode not in _CREATING and (
+                    mode != "a" or Location.parse(path, storage_options=storage_options).holds_zarr()):
                 ZarrIO.load_namespaces(type_map, path, storage_options=storage_options)
             manager = BuildManager(type_map)
         super().__init__(path, mode, manager, storage_options=storage_options, zarr_format=zarr_format)
