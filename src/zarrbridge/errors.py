@@ -19,8 +19,8 @@ __all__ = [
     "MissingDependencyError",
     "NodeNotFoundError",
     "NotAnNWBFileError",
-    "NotAnNWBFileError",
     "NotAZarrStoreError",
+    "PathNotFoundError",
     "ReadOnlyError",
     "ResultNotFoundError",
     "ShapeMismatchError",
@@ -306,12 +306,9 @@ class CodecNotMappedWarning(ZarrBridgeWarning):
         )
 
 
-class NotAnNWBFileError(ZarrBridgeError, TypeError):
-    """A file opened as NWB has no (or an unreadable) ``nwb_version`` attribute at its root."""
+class PathNotFoundError(ZarrBridgeError, FileNotFoundError):
+    """A file or directory given as input does not exist."""
 
-    def __init__(self, location: Any, reason: str) -> None:
-        self.location = location
-        super().__init__(
-            f"{location!r} is not an NWB file: {reason}. Open it with zarrbridge.ZarrIO for plain HDMF files, "
-            "or pass skip_version_check=True to read() if you know it holds NWB data."
-        )
+    def __init__(self, path: Any, what: str = "input") -> None:
+        self.path = path
+        super().__init__(f"{what} {str(path)!r} does not exist; check the path (and storage options for URLs)")

@@ -26,8 +26,8 @@ from ..core.location import Location
 from ..errors import (
     CodecNotMappedWarning,
     InvalidOptionError,
-    LocationError,
     NotAZarrStoreError,
+    PathNotFoundError,
     StoreExistsError,
 )
 from .copying import CompressorChoice, CopySettings
@@ -87,7 +87,7 @@ def file_format(path: str | os.PathLike[str], *, storage_options: dict[str, Any]
     if location.holds_zarr():
         return "zarr"
     if not location.exists():
-        raise LocationError(text, "it does not exist")
+        raise PathNotFoundError(text, "source")
     raise NotAZarrStoreError(text)
 
 
@@ -121,18 +121,19 @@ def convert(source: str | os.PathLike[str], dest: str | os.PathLike[str], *,
     if not isinstance(options, ConvertOptions):
         raise InvalidOptionError(f"options must be a ConvertOptions, got {type(options).__name__}")
     started = time.perf_counter()
-    src_fmt = file_format(source, storage_options=storage_options)
+    src_options, dst_options = _url_options(source, storage_options), _url_options(dest, storage_options)
+    src_fmt = file_format(source, storage_options=src_options)
     dst_fmt = dest_format(dest)
     if src_fmt == "hdf5" and dst_fmt == "hdf5":
         raise InvalidOptionError(f"{os.fspath(source)!r} and {os.fspath(dest)!r} are both HDF5; convert writes "
                                  "Zarr from HDF5 or Zarr (give the destination a .zarr name)")
-    if Location.parse(os.fspath(source), storage_options=storage_options) == \
-            Location.parse(os.fspath(dest), storage_options=storage_options):
+    if Location.parse(os.fspath(source), storage_options=src_options) == \
+            Location.parse(os.fspath(dest), storage_options=dst_options):
         raise InvalidOptionError(f"source and destination are the same file ({os.fspath(dest)!r}); "
                                  "convert into a new path")
-    _check_dest(dest, options.overwrite, storage_options)
+    _check_dest(dest, options.overwrite, dst_options)
     done = [0]
-    with _open_source(source, src_fmt, storage_options) as src_io:
+    with _open_source(source, src_fmt, src_options) as src_io:
         builder = src_io.read_builder()
         datasets, total = _count(builder)
 
@@ -143,7 +144,7 @@ def convert(source: str | os.PathLike[str], dest: str | os.PathLike[str], *,
 
         container = src_io.read()
         if dst_fmt == "zarr":
-            unmapped = _to_zarr(src_io, container, dest, options, tick, storage_options)
+            unmapped = _to_zarr(src_io, container, dest, options, tick, dst_options)
         else:
             unmapped = tuple(prepare_for_hdf5(container))
             for codec in sorted({c for _, c in unmapped}):  # one warning per codec, naming its datasets
@@ -154,6 +155,11 @@ def convert(source: str | os.PathLike[str], dest: str | os.PathLike[str], *,
         if done[0] < total:  # scalars and text are copied whole, without per-chunk ticks
             tick(total - done[0])
     return ConvertReport(src_fmt, dst_fmt, datasets, done[0], time.perf_counter() - started, unmapped)
+
+
+def _url_options(path: str | os.PathLike[str], storage_options: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``storage_options`` apply to the URL side(s) of a conversion only."""
+    return storage_options if "://" in os.fspath(path) else None
 
 
 def _check_dest(dest: str | os.PathLike[str], overwrite: bool, storage_options: dict[str, Any] | None) -> None:
@@ -188,14 +194,16 @@ def _type_map_for(path: str, fmt: FileFormat, storage_options: dict[str, Any] | 
             return dict(HDF5IO.load_namespaces(type_map, path=path))
         return dict(ZarrIO.load_namespaces(type_map, path, storage_options=storage_options))
 
+    try:
+        import pynwb
+    except ImportError:
+        pynwb = None
+    if pynwb is not None:
+        nwb_map: TypeMap = pynwb.get_type_map()
+        if "core" in load(nwb_map):  # NWB specs only parse with pynwb's spec classes (neurodata_type)
+            return nwb_map
     type_map: TypeMap = get_type_map()
-    if "core" in load(type_map):
-        try:
-            import pynwb
-        except ImportError:
-            return type_map  # the NWB types are then read as generic hdmf containers
-        type_map = pynwb.get_type_map()
-        load(type_map)
+    load(type_map)
     return type_map
 
 

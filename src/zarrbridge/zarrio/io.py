@@ -182,12 +182,19 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             self._store = open_store(self._staging, mode="w")
             return
         self._store = open_store(self._location, mode=self._mode)
+        try:
+            self._open_existing()
+        except BaseException:  # an unreadable file: release the store before reporting it
+            self._store.close()
+            self._store = None
+            raise
+
+    def _open_existing(self) -> None:
+        assert self._store is not None
         if self._mode in ("r", "r+") or (self._mode == "a" and self._location.holds_zarr()):
             self._convention, root = open_any_root(self._store, str(self._location))
             if isinstance(root, LegacyGroup):
                 if self._mode != "r":
-                    self._store.close()
-                    self._store = None
                     raise ZarrReadOnlyError(
                         f"{self._location} (a legacy hdmf-zarr Zarr v2 file)",
                         hint="zarrbridge reads legacy files but never modifies them; open it with mode 'r' and "
@@ -417,8 +424,8 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
                 f"cannot export from {type(src_io).__name__} to Zarr with link_data=True: links between "
                 "backends are not possible; pass write_args=dict(link_data=False)")
         settings = copy_settings or CopySettings()
-        if number_of_jobs != 1 or client is not None:
-            settings = dataclasses.replace(settings, number_of_jobs=check_jobs(number_of_jobs),
+        if check_jobs(number_of_jobs) != 1 or client is not None:
+            settings = dataclasses.replace(settings, number_of_jobs=number_of_jobs,
                                            client=client if client is not None else settings.client)
         write_args["copy_settings"] = settings
         src = getattr(src_io, "source", None)
