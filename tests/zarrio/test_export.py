@@ -234,13 +234,16 @@ def test_sharding_groups_kept_chunks(tmp_path: Path) -> None:
 def test_convert_zarr_to_hdf5_keeps_chunks_and_gzip(tmp_path: Path) -> None:
     src, mid, back = tmp_path / "s.h5", tmp_path / "m.zarr", tmp_path / "back.h5"
     _h5_table(src, {"gz": H5DataIO(DATA, chunks=(100, 6), compression="gzip", compression_opts=3),
-                    "zs": H5DataIO(DATA, chunks=(100, 6), allow_plugin_filters=True, **hdf5plugin.Zstd())})
+                    "zs": H5DataIO(DATA, chunks=(100, 6), allow_plugin_filters=True, **hdf5plugin.Zstd()),
+                    "sg": H5DataIO(DATA, chunks=(100, 6), compression="gzip", compression_opts=2, shuffle=True)})
     convert(src, mid)
     with pytest.warns(CodecNotMappedWarning, match="'zstd' has no HDF5 counterpart"):
         report = convert(mid, back)
-    assert ("/zs", "zstd") in report.unmapped
+    assert ("/zs", "zstd") in report.unmapped and not [u for u in report.unmapped if u[0] in ("/gz", "/sg")]
     with h5py.File(back, "r") as f:
         assert f["gz"].chunks == (100, 6) and f["gz"].compression == "gzip" and f["gz"].compression_opts == 3
+        assert f["sg"].shuffle and (f["sg"].compression, f["sg"].compression_opts) == ("gzip", 2)
+        np.testing.assert_array_equal(f["sg"][:], DATA)
         assert f["zs"].compression == "gzip"
         np.testing.assert_array_equal(f["gz"][:], DATA)
         np.testing.assert_array_equal(f["zs"][:], DATA)

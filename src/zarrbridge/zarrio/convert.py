@@ -194,17 +194,29 @@ def _type_map_for(path: str, fmt: FileFormat, storage_options: dict[str, Any] | 
             return dict(HDF5IO.load_namespaces(type_map, path=path))
         return dict(ZarrIO.load_namespaces(type_map, path, storage_options=storage_options))
 
-    try:
-        import pynwb
-    except ImportError:
-        pynwb = None
-    if pynwb is not None:
-        nwb_map: TypeMap = pynwb.get_type_map()
-        if "core" in load(nwb_map):  # NWB specs only parse with pynwb's spec classes (neurodata_type)
+    if _is_nwb(path, fmt, storage_options):  # NWB specs only parse with pynwb's spec classes (neurodata_type)
+        try:
+            import pynwb
+        except ImportError:
+            pass  # the NWB types are then read as generic hdmf containers
+        else:
+            nwb_map: TypeMap = pynwb.get_type_map()
+            load(nwb_map)
             return nwb_map
     type_map: TypeMap = get_type_map()
     load(type_map)
     return type_map
+
+
+def _is_nwb(path: str, fmt: FileFormat, storage_options: dict[str, Any] | None) -> bool:
+    """Whether the file's root carries ``nwb_version`` (every NWB 2.x file does)."""
+    if fmt == "hdf5":
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            return "nwb_version" in f.attrs
+    with ZarrIO(path, mode="r", storage_options=storage_options) as io:
+        return "nwb_version" in io.file.attrs
 
 
 def _to_zarr(src_io: HDMFIO, container: Any, dest: str | os.PathLike[str], options: ConvertOptions,

@@ -57,9 +57,12 @@ def hdf5_options(array: zarr.Array[Any]) -> tuple[dict[str, Any], str | None]:
         if isinstance(codec, zarr.codecs.GzipCodec):
             options.update(compression="gzip", compression_opts=int(codec.level))
         elif isinstance(codec, zarr.codecs.BloscCodec):
-            options.update(compression="gzip", compression_opts=DEFAULT_GZIP_LEVEL,
-                           shuffle=codec.shuffle is not None and codec.shuffle.value != "noshuffle")
-            unmapped = "blosc"
+            shuffle = codec.shuffle is not None and codec.shuffle.value != "noshuffle"
+            if codec.cname.value == "zlib":  # byte shuffle + deflate: exactly HDF5's shuffle + gzip filters
+                options.update(compression="gzip", compression_opts=int(codec.clevel), shuffle=shuffle)
+            else:
+                options.update(compression="gzip", compression_opts=DEFAULT_GZIP_LEVEL, shuffle=shuffle)
+                unmapped = "blosc"
         elif isinstance(codec, zarr.codecs.Crc32cCodec):
             options.update(fletcher32=True)  # HDF5's own per-chunk checksum
         elif getattr(codec, "codec_id", None) in ("zlib", "gzip"):
