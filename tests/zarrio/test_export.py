@@ -373,15 +373,18 @@ def _make_2gb_source(src: Path) -> int:
 
 
 _BIG = """
-import resource, sys
+import sys
 from hdmf.backends.hdf5 import HDF5IO
 from hdmf.common import get_manager
 from zarrbridge import ZarrIO
 src, dst = sys.argv[1], sys.argv[2]
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def hwm():  # peak RSS of this process image (ru_maxrss would include the parent's RSS at fork)
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+before = hwm()
 with HDF5IO(src, mode="r", manager=get_manager()) as read_io, ZarrIO(dst, mode="w") as out:
     out.export(src_io=read_io, write_args=dict(link_data=False), number_of_jobs=2)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = hwm()
 print(before // 1024, peak // 1024)
 """
 

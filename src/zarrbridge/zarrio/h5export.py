@@ -23,9 +23,9 @@ BUFFER_BYTES = 64 * 1024 * 1024
 
 
 class ZarrBlockIterator(GenericDataChunkIterator):  # type: ignore[misc]
-    """Iterates a zarr array in buffers aligned to its chunks (for HDF5IO's chunked writes)."""
+    """Iterates a chunked array (zarr, legacy zarr v2) in buffers aligned to its chunks, for chunked writes."""
 
-    def __init__(self, data: zarr.Array[Any], buffer_bytes: int = BUFFER_BYTES) -> None:
+    def __init__(self, data: Any, buffer_bytes: int = BUFFER_BYTES) -> None:
         self._array = data
         chunks = tuple(int(c) for c in data.chunks)
         itemsize = max(1, data.dtype.itemsize)

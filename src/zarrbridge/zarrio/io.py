@@ -36,6 +36,8 @@ from ..errors import (
 from .convention import MARKER, MARKER_VERSION, SPEC_GROUP, SPECLOC, SUPPORTED_MARKER_VERSIONS
 from .copying import CopySettings
 from .legacy import Convention, LegacyGroup, LegacyTreeReader, open_any_root
+from .legacy.detect import LEGACY
+from .legacy.export import load_legacy_text
 from .reader import TreeReader
 from .specs import SpecCollector, load_cached_namespaces, spec_group_path
 from .writer import TreeWriter, WriteOptions
@@ -432,6 +434,9 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         write_args["export_source"] = os.path.abspath(src) if isinstance(src, (str, Path)) and "://" not in str(src) \
             else src
         write_args["cache_spec"] = cache_spec
+        if isinstance(src_io, ZarrIO) and src_io.convention.name == LEGACY:
+            container = container if container is not None else src_io.read()
+            load_legacy_text(container)
         for ns in src_io.manager.namespace_catalog.namespaces:
             if ns not in self.manager.namespace_catalog.namespaces:
                 self.manager.namespace_catalog.add_namespace(

@@ -15,7 +15,12 @@ from ..core.jsonattrs import from_json_value
 from ..core.location import Location
 from ..errors import BrokenLinkError, CorruptMetadataError
 from .convention import DTYPE, LINKS, OBJECT_REFERENCE, REFERENCE, REFERENCE_FIELDS, RESERVED, TEXT_KINDS
-from .references import BuilderZarrReferenceDataset, BuilderZarrTableDataset, ZarrStrDataset
+from .references import (
+    BuilderZarrReferenceDataset,
+    BuilderZarrTableDataset,
+    ZarrNumericDataset,
+    ZarrStrDataset,
+)
 
 OpenExternal = Callable[[str], "TreeReader"]
 
@@ -114,10 +119,15 @@ class TreeReader:
                 kwargs["data"] = table[()] if array.ndim == 0 else table
         elif _is_string(array):
             kwargs["dtype"] = _string_dtype(stored)
-            kwargs["data"] = str(array[()]) if array.ndim == 0 else ZarrStrDataset(array)
+            as_bytes = kwargs["dtype"] == "ascii"  # ascii reads as bytes, as HDF5IO returns it
+            if array.ndim == 0:
+                text = str(array[()])
+                kwargs["data"] = text.encode("utf-8") if as_bytes else text
+            else:
+                kwargs["data"] = ZarrStrDataset(array, as_bytes=as_bytes)
         else:
             kwargs["dtype"] = array.dtype
-            kwargs["data"] = array[()] if array.ndim == 0 else array
+            kwargs["data"] = array[()] if array.ndim == 0 else ZarrNumericDataset(array)
         builder = DatasetBuilder(name, attributes=self._attributes(attrs, path), **kwargs)
         builder.location = posixpath.dirname(path)
         self.built[path] = builder

@@ -25,8 +25,9 @@ class ZarrStrDataset(zarr.Array):  # type: ignore[type-arg]
     text, and exports copy it chunk by chunk); only reads are changed.
     """
 
-    def __init__(self, array: zarr.Array[Any]) -> None:
+    def __init__(self, array: zarr.Array[Any], *, as_bytes: bool = False) -> None:
         super().__init__(array._async_array)
+        object.__setattr__(self, "_as_bytes", as_bytes)  # ascii datasets read as bytes, as with HDF5IO
 
     @property
     def dataset(self) -> zarr.Array[Any]:
@@ -39,9 +40,13 @@ class ZarrStrDataset(zarr.Array):  # type: ignore[type-arg]
 
     def __getitem__(self, key: Any) -> Any:
         value = super().__getitem__(key)
-        if isinstance(value, np.ndarray):
-            return str(value[()]) if value.ndim == 0 else value.astype(object)
-        return str(value) if isinstance(value, np.str_) else value
+        if isinstance(value, np.ndarray) and value.ndim:
+            out = value.astype(object)
+            if getattr(self, "_as_bytes", False):
+                out = np.array([str(v).encode("utf-8") for v in out.reshape(-1)], dtype=object).reshape(out.shape)
+            return out
+        text = str(value[()] if isinstance(value, np.ndarray) else value)
+        return text.encode("utf-8") if getattr(self, "_as_bytes", False) else text
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
         return np.asarray(self[...], dtype=dtype)
@@ -52,6 +57,23 @@ class ZarrStrDataset(zarr.Array):  # type: ignore[type-arg]
 
     def __len__(self) -> int:
         return int(self.shape[0]) if self.shape else 0
+
+
+class ZarrNumericDataset(zarr.Array):  # type: ignore[type-arg]
+    """A lazy numeric array whose single elements are numpy scalars, as with h5py and numpy.
+
+    zarr 3 returns 0-d arrays for ``array[i]``; pandas and hdmf (``DynamicTable.to_dataframe``,
+    ``DynamicTableRegion``) expect scalars there. Everything else is the plain ``zarr.Array``.
+    """
+
+    def __init__(self, array: zarr.Array[Any]) -> None:
+        super().__init__(array._async_array)
+
+    def __getitem__(self, key: Any) -> Any:
+        value = super().__getitem__(key)
+        if isinstance(value, np.ndarray) and value.ndim == 0:
+            return value[()]
+        return value
 
 
 class _ResolvingDataset(HDMFDataset):  # type: ignore[misc]
@@ -137,8 +159,17 @@ class _TableDataset(_ResolvingDataset):
         return (self.dataset, self._ref_fields, self._resolve_builder, self._to_container)
 
     @property
-    def dtype(self) -> Any:
-        return self.dataset.dtype
+    def dtype(self) -> list[str]:
+        """Field types as HDF5IO's table datasets report them: ``'object'``, ``'utf'`` or a numpy type name.
+
+        hdmf's validator compares this list with the spec's compound dtype.
+        """
+        fields = self.dataset.dtype.fields or {}
+        out = []
+        for i, name in enumerate(self.dataset.dtype.names or ()):
+            sub = fields[name][0]
+            out.append("object" if i in self._ref_idx else "utf" if sub.kind in "UTO" else sub.type.__name__)
+        return out
 
     def _row(self, row: Any) -> list[Any]:
         # np.void fields keep their numpy scalar types (int32 stays int32, as h5py returns them)
