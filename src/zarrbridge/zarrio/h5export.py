@@ -46,7 +46,8 @@ class ZarrBlockIterator(GenericDataChunkIterator):  # type: ignore[misc]
         return tuple(int(s) for s in self._array.shape)
 
     def _get_dtype(self) -> np.dtype[Any]:
-        return np.dtype(self._array.dtype)
+        dtype: np.dtype[Any] = np.dtype(self._array.dtype)
+        return dtype
 
 
 def hdf5_options(array: zarr.Array[Any]) -> tuple[dict[str, Any], str | None]:
