@@ -403,3 +403,28 @@ def test_export_of_2gb_dataset_stays_under_500mb(tmp_path: Path) -> None:
     for start in (0, rows // 2, rows - 5):
         expected = (np.arange(start, start + 5, dtype="f4")[:, None] % 977) + np.arange(64, dtype="f4")
         np.testing.assert_array_equal(arr[start:start + 5], expected)
+
+
+LEGACY = Path(__file__).resolve().parents[1] / "fixtures" / "legacy"
+
+
+@pytest.mark.filterwarnings("ignore:The 'manufacturer' field is deprecated:DeprecationWarning")
+# hdmf notes that the legacy file's empty dataset (read as an empty list) is stored as the spec's float64
+@pytest.mark.filterwarnings("ignore:Spec 'LegacyKinds/empty_:hdmf.build.warnings.DtypeConversionWarning")
+@pytest.mark.parametrize("name", ["ecephys", "kinds", "json_codec"])
+def test_legacy_files_convert_to_valid_current_files(tmp_path: Path, name: str,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from zarrbridge import NWBZarrIO
+    from zarrbridge.cli.main import main
+
+    dst = tmp_path / f"{name}.nwb.zarr"
+    report = convert(LEGACY / f"{name}.nwb.zarr", dst)
+    assert report.source_format == "zarr" and report.datasets > 5
+    with ZarrIO(dst, mode="r") as io:
+        assert io.convention.name == "zarrbridge" and io.convention.zarr_format == 3
+    assert main(["-q", "validate", str(dst)]) == 0, capsys.readouterr().out
+    with NWBZarrIO(dst, mode="r") as io:
+        nwbfile = io.read()
+        if nwbfile.units is not None:  # region and ragged columns resolve through pandas
+            frame = nwbfile.units.to_dataframe()
+            assert len(frame) == len(nwbfile.units.id.data)

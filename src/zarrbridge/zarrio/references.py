@@ -75,6 +75,11 @@ class ZarrNumericDataset(zarr.Array):  # type: ignore[type-arg]
             return value[()]
         return value
 
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d array")
+        return int(self.shape[0])
+
 
 class _ResolvingDataset(HDMFDataset):  # type: ignore[misc]
     """What reference-resolving datasets share; ``as_container`` says whether paths resolve to containers."""
