@@ -39,8 +39,8 @@ class SourceLayout:
     chunks
         The source chunk shape, or ``None`` for a contiguous dataset.
     compressors
-        Codecs for :func:`zarrbridge.core.arrays.create_array` (``"default"`` when nothing maps, ``None`` for
-        an uncompressed source).
+        Codecs for :func:`zarrbridge.core.arrays.create_array` (blosc-lz4 with shuffle for numbers when nothing
+        maps or the source is uncompressed, ``"default"`` for other dtypes).
     filters
         Array-to-array or shuffle codecs to put in front of the compressors.
     raw
@@ -76,12 +76,14 @@ def hdf5_layout(dataset: Any, *, zarr_format: int) -> SourceLayout:
     ids = [fid for fid, _ in pipeline]
     dtype = np.dtype(dataset.dtype)
     plain = dtype.kind in "biuf" and dtype.byteorder in ("<", "=", "|") and dtype.names is None
+    # uncompressed or unmappable numeric sources: blosc-lz4 with byte shuffle, fast to write and read
+    fallback = (_fast_default(max(1, dtype.itemsize), zarr_format),) if dtype.kind in "biuf" else "default"
     if not pipeline:
-        return SourceLayout(chunks, "default", (), None, ())
+        return SourceLayout(chunks, fallback, (), None, ())
     unmapped = tuple(FILTER_NAMES.get(fid, f"hdf5 filter {fid}") for fid in ids
                      if fid not in (DEFLATE, SHUFFLE, FLETCHER32, BLOSC, ZSTD))
     if unmapped:
-        return SourceLayout(chunks, "default", (), None, unmapped)
+        return SourceLayout(chunks, fallback, (), None, unmapped)
     checksum = FLETCHER32 in ids
     ids_wo_check = [fid for fid in ids if fid != FLETCHER32]
     values = dict(pipeline)
@@ -138,6 +140,12 @@ def _blosc(values: tuple[int, ...], itemsize: int, zarr_format: int) -> Any:
         return numcodecs.Blosc(cname=cname, clevel=clevel, shuffle=shuffle)
     return zarr.codecs.BloscCodec(cname=cname, clevel=clevel, shuffle=_BLOSC_SHUFFLES.get(shuffle, "shuffle"),  # type: ignore[arg-type]
                                   typesize=typesize)
+
+
+def _fast_default(itemsize: int, zarr_format: int) -> Any:
+    if zarr_format == 2:
+        return numcodecs.Blosc(cname="lz4", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE)
+    return zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle="shuffle", typesize=itemsize)
 
 
 def _shuffled_zstd(itemsize: int, zarr_format: int) -> Any:
