@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
@@ -13,6 +15,7 @@ from hdmf.backends.utils import WriteStatusTracker
 from hdmf.build import Builder, DatasetBuilder, GroupBuilder, LinkBuilder, ReferenceBuilder
 from hdmf.container import Container
 from hdmf.data_utils import AbstractDataChunkIterator, DataIO
+from zarr.abc.codec import BytesBytesCodec
 from zarr.abc.store import Store
 
 from ..core.arrays import ArrayPolicy, copy_array, create_array
@@ -48,6 +51,10 @@ def builder_path(builder: Builder) -> str:
     return "/" + "/".join(reversed(names))
 
 
+SMALL_BYTES = 1 << 20  # on-disk source arrays up to this size are read whole and written on the pool
+SMALL_WRITERS = 8  # threads writing small arrays (each write is a few store round trips)
+
+
 @dataclass
 class WriteOptions:
     link_data: bool = True
@@ -70,6 +77,8 @@ class TreeWriter:
     dci_queue: deque[tuple[zarr.Array[Any], AbstractDataChunkIterator]] = field(default_factory=deque)
     container_path: Any = None  # callable Container -> Builder, set by ZarrIO
     unmapped: list[tuple[str, str]] = field(default_factory=list)  # (dataset path, source filter name)
+    pending: deque[Future[tuple[str, Any]]] = field(default_factory=deque)
+    pool: ThreadPoolExecutor | None = None
 
     # ----------------------------------------------------------------------------------------- helpers
     def path_of(self, value: Any) -> str:
@@ -98,10 +107,43 @@ class TreeWriter:
         if links:
             attrs[LINKS] = links
         attrs.update(extra_attrs)
-        self._children(builder, "")
-        self.written.set_written(builder)
-        self._exhaust()
+        # small arrays are written by a few threads: their cost is store round trips, not bytes
+        self.pool = ThreadPoolExecutor(max_workers=SMALL_WRITERS, thread_name_prefix="zarrbridge-write")
+        try:
+            self._children(builder, "")
+            self.written.set_written(builder)
+            self._exhaust()
+            self._settle(0)
+        finally:
+            for fut in self.pending:
+                fut.cancel()
+            self.pool.shutdown(wait=True)
+            self.pool = None
         return attrs
+
+    def _settle(self, limit: int) -> None:
+        """Wait for queued small-array writes until at most ``limit`` are pending; record their metadata."""
+        while len(self.pending) > limit:
+            name, metadata = self.pending.popleft().result()
+            self.metadata[name] = metadata
+
+    def _write_values(self, name: str, values: np.ndarray[Any, Any], dtype: Any, policy: ArrayPolicy,
+                      attrs: dict[str, Any]) -> None:
+        """Create ``name`` holding the in-memory ``values``: on the thread pool when its codecs allow it."""
+        def job() -> tuple[str, Any]:
+            arr = self._create(name, values.shape, dtype, policy, attrs, quiet=False)
+            if values.size:
+                arr[...] = values
+            return name, arr.metadata
+
+        if self.pool is None or not _native_codecs(policy):
+            arr = self._create(name, values.shape, dtype, policy, attrs)
+            if values.size:
+                arr[...] = values
+            self.metadata[name] = arr.metadata
+            return
+        self.pending.append(self.pool.submit(job))
+        self._settle(2 * SMALL_WRITERS)
 
     def _children(self, builder: GroupBuilder, path: str) -> None:
         for sub in builder.groups.values():
@@ -170,18 +212,18 @@ class TreeWriter:
         attrs = self._attrs(builder, path)
         dtype = spec_dtype_name(builder.dtype)
         name = path.strip("/")
-        arr: zarr.Array[Any]
+        arr: zarr.Array[Any] | None
         if isinstance(dtype, list):
             values, ref_fields = compound_array(dtype, data, self.path_of, what)
             if ref_fields:
                 attrs[REFERENCE_FIELDS] = ref_fields
-            arr = self._create(name, values.shape, values.dtype, policy, attrs)
-            arr[...] = values
+            self._write_values(name, values, values.dtype, policy, attrs)
+            arr = None
         elif is_ref_dtype(dtype) or _holds_references(data):
             values = reference_paths(data, self.path_of)
             attrs[DTYPE] = OBJECT_REFERENCE
-            arr = self._create(name, values.shape, STRING_DTYPE, policy, attrs)
-            arr[...] = values
+            self._write_values(name, values, STRING_DTYPE, policy, attrs)
+            arr = None
         elif isinstance(data, AbstractDataChunkIterator):
             arr = self._iterator_array(name, data, dtype, policy, attrs, what)
         elif data is None:
@@ -197,8 +239,8 @@ class TreeWriter:
                 copy_array(_TextSource(data, what), arr)
             else:
                 values = text_array(data, what)
-                arr = self._create(name, values.shape, STRING_DTYPE, policy, attrs)
-                arr[...] = values
+                self._write_values(name, values, STRING_DTYPE, policy, attrs)
+                arr = None
         elif hasattr(data, "shape") and hasattr(data, "dtype") and not isinstance(data, np.ndarray):
             # an array on disk (zarr, h5py...): copy it block by block with bounded memory
             np_dtype = numpy_dtype_for(dtype, data, what)
@@ -208,16 +250,16 @@ class TreeWriter:
             values = np.asarray(data)
             np_dtype = numpy_dtype_for(dtype, values, what)
             attrs[DTYPE] = _dtype_label(dtype, np_dtype)
-            arr = self._create(name, values.shape, np_dtype, policy, attrs)
-            if values.size:
-                arr[...] = values.astype(np_dtype, copy=False)
-        self.metadata[name] = arr.metadata
+            self._write_values(name, values.astype(np_dtype, copy=False), np_dtype, policy, attrs)
+            arr = None
+        if arr is not None:
+            self.metadata[name] = arr.metadata
         self.written.set_written(builder)
         if self.options.exhaust_dci:
             self._exhaust()
 
     def _copy_on_disk(self, name: str, data: Any, np_dtype: np.dtype[Any], policy: ArrayPolicy,
-                      attrs: dict[str, Any]) -> zarr.Array[Any]:
+                      attrs: dict[str, Any]) -> zarr.Array[Any] | None:
         """Create ``name`` laid out like the on-disk source ``data`` (unless ``policy`` says otherwise), copy it."""
         settings = self.options.copy
         plan = plan_copy(data, dtype=np_dtype, settings=settings, zarr_format=self.options.zarr_format)
@@ -229,6 +271,13 @@ class TreeWriter:
         for filter_name in plan.unmapped:
             self.unmapped.append(("/" + name, filter_name))
             warnings.warn(CodecNotMappedWarning(f"/{name}", filter_name), stacklevel=2)
+        nbytes = math.prod(data.shape) * max(1, np_dtype.itemsize)
+        if nbytes <= SMALL_BYTES and settings.client is None:  # read whole, write on the pool
+            values = np.asarray(data[()]).astype(np_dtype, copy=False)
+            self._write_values(name, values, np_dtype, plan_policy, attrs)
+            if settings.progress is not None:
+                settings.progress(int(values.nbytes))
+            return None
         arr = self._create(name, tuple(data.shape), np_dtype, plan_policy, attrs)
         copy_source(data, arr, raw=raw, settings=settings)
         return arr
@@ -246,7 +295,10 @@ class TreeWriter:
         return {"name": name, "source": other.relative_to(self.location), "path": target}
 
     def _create(self, name: str, shape: tuple[int, ...], dtype: Any, policy: ArrayPolicy,
-                attrs: dict[str, Any]) -> zarr.Array[Any]:
+                attrs: dict[str, Any], *, quiet: bool = True) -> zarr.Array[Any]:
+        if not quiet:  # worker threads: catch_warnings is not thread-safe (only native codecs get here)
+            return create_array(self.store, name, shape=shape, dtype=dtype, policy=policy, attributes=attrs,
+                                zarr_format=self.options.zarr_format, overwrite=self._exists(name))
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*does not have a Zarr V3 specification.*")
             return create_array(self.store, name, shape=shape, dtype=dtype, policy=policy, attributes=attrs,
@@ -300,6 +352,16 @@ class TreeWriter:
             if final != tuple(arr.shape):
                 arr.resize(final)
             self.metadata[arr.path] = arr.metadata
+
+
+def _native_codecs(policy: ArrayPolicy) -> bool:
+    """Whether creating an array with ``policy`` emits no warning (zarr v3 codecs or zarr's defaults)."""
+    if policy.filters:
+        return False
+    if policy.compressors in ("default", None):
+        return True
+    return all(isinstance(c, BytesBytesCodec) and not type(c).__module__.startswith("zarr.codecs.numcodecs")
+               for c in policy.compressors)
 
 
 class _Typed:
