@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import warnings
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
@@ -15,11 +14,15 @@ from hdmf.backends.utils import WriteStatusTracker
 from hdmf.build import Builder, DatasetBuilder, GroupBuilder, LinkBuilder, ReferenceBuilder
 from hdmf.container import Container
 from hdmf.data_utils import AbstractDataChunkIterator, DataIO
-from zarr.abc.codec import BytesBytesCodec
 from zarr.abc.store import Store
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.group import GroupMetadata
+from zarr.core.sync import sync
+from zarr.storage import MemoryStore
 
 from ..core.arrays import ArrayPolicy, copy_array, create_array
 from ..core.location import Location
+from ..core.transfer import copy_store
 from ..errors import BrokenLinkError, CodecNotMappedWarning, UnsupportedDtypeError
 from .convention import (
     DTYPE,
@@ -51,8 +54,8 @@ def builder_path(builder: Builder) -> str:
     return "/" + "/".join(reversed(names))
 
 
-SMALL_BYTES = 1 << 20  # on-disk source arrays up to this size are read whole and written on the pool
-SMALL_WRITERS = 8  # threads writing small arrays (each write is a few store round trips)
+ROOT_DOCUMENTS = ("zarr.json", ".zgroup", ".zattrs", ".zmetadata")
+SMALL_BYTES = 1 << 20  # on-disk source arrays up to this size are read whole and staged in memory
 
 
 @dataclass
@@ -77,8 +80,7 @@ class TreeWriter:
     dci_queue: deque[tuple[zarr.Array[Any], AbstractDataChunkIterator]] = field(default_factory=deque)
     container_path: Any = None  # callable Container -> Builder, set by ZarrIO
     unmapped: list[tuple[str, str]] = field(default_factory=list)  # (dataset path, source filter name)
-    pending: deque[Future[tuple[str, Any]]] = field(default_factory=deque)
-    pool: ThreadPoolExecutor | None = None
+    stage: Store | None = None  # in-memory store for small nodes during a fresh write
 
     # ----------------------------------------------------------------------------------------- helpers
     def path_of(self, value: Any) -> str:
@@ -107,43 +109,25 @@ class TreeWriter:
         if links:
             attrs[LINKS] = links
         attrs.update(extra_attrs)
-        # small arrays are written by a few threads: their cost is store round trips, not bytes
-        self.pool = ThreadPoolExecutor(max_workers=SMALL_WRITERS, thread_name_prefix="zarrbridge-write")
-        try:
-            self._children(builder, "")
-            self.written.set_written(builder)
-            self._exhaust()
-            self._settle(0)
-        finally:
-            for fut in self.pending:
-                fut.cancel()
-            self.pool.shutdown(wait=True)
-            self.pool = None
+        # small nodes are built in memory and moved to the store in one concurrent pass: their cost is the
+        # store's per-object latency, not bytes
+        self.stage = MemoryStore() if self.existing is None else None
+        self._children(builder, "")
+        self.written.set_written(builder)
+        self._exhaust()
+        if self.stage is not None:
+            # zarr wrote an implicit root into the stage: the store's root stays the caller's (marked incomplete)
+            copy_store(self.stage, self.store, exclude=ROOT_DOCUMENTS)
+            self.stage = None
         return attrs
-
-    def _settle(self, limit: int) -> None:
-        """Wait for queued small-array writes until at most ``limit`` are pending; record their metadata."""
-        while len(self.pending) > limit:
-            name, metadata = self.pending.popleft().result()
-            self.metadata[name] = metadata
 
     def _write_values(self, name: str, values: np.ndarray[Any, Any], dtype: Any, policy: ArrayPolicy,
                       attrs: dict[str, Any]) -> None:
-        """Create ``name`` holding the in-memory ``values``: on the thread pool when its codecs allow it."""
-        def job() -> tuple[str, Any]:
-            arr = self._create(name, values.shape, dtype, policy, attrs, quiet=False)
-            if values.size:
-                arr[...] = values
-            return name, arr.metadata
-
-        if self.pool is None or not _native_codecs(policy):
-            arr = self._create(name, values.shape, dtype, policy, attrs)
-            if values.size:
-                arr[...] = values
-            self.metadata[name] = arr.metadata
-            return
-        self.pending.append(self.pool.submit(job))
-        self._settle(2 * SMALL_WRITERS)
+        """Create ``name`` holding the in-memory ``values`` (in the staging store when there is one)."""
+        arr = self._create(name, values.shape, dtype, policy, attrs, store=self.stage)
+        if values.size:
+            arr[...] = values
+        self.metadata[name] = arr.metadata
 
     def _children(self, builder: GroupBuilder, path: str) -> None:
         for sub in builder.groups.values():
@@ -180,12 +164,23 @@ class TreeWriter:
             attrs = self._attrs(builder, path)
             if links:
                 attrs[LINKS] = links
-            # parents are written before children, so zarr never creates them implicitly: one write each
-            group = zarr.create_group(self.store, path=path.strip("/"), attributes=attrs,
-                                      zarr_format=self.options.zarr_format, overwrite=self._exists(path))
-            self.metadata[path.strip("/")] = group.metadata
+            # each group document is written once; zarr never creates parents implicitly
+            name = path.strip("/")
+            if self.stage is not None:
+                self.metadata[name] = self._write_group_document(self.stage, name, attrs)
+            else:
+                group = zarr.create_group(self.store, path=name, attributes=attrs,
+                                          zarr_format=self.options.zarr_format, overwrite=self._exists(path))
+                self.metadata[name] = group.metadata
             self.written.set_written(builder)
         self._children(builder, path)
+
+    def _write_group_document(self, store: Store, name: str, attrs: dict[str, Any]) -> GroupMetadata:
+        """Write the metadata document(s) of a new group directly (no existence checks: the file is new)."""
+        meta = GroupMetadata(attributes=attrs, zarr_format=self.options.zarr_format)
+        for key, buf in meta.to_buffer_dict(default_buffer_prototype()).items():
+            sync(store.set(f"{name}/{key}", buf))
+        return meta
 
     def _link(self, builder: LinkBuilder) -> dict[str, str]:
         target = builder.builder
@@ -272,7 +267,7 @@ class TreeWriter:
             self.unmapped.append(("/" + name, filter_name))
             warnings.warn(CodecNotMappedWarning(f"/{name}", filter_name), stacklevel=2)
         nbytes = math.prod(data.shape) * max(1, np_dtype.itemsize)
-        if nbytes <= SMALL_BYTES and settings.client is None:  # read whole, write on the pool
+        if nbytes <= SMALL_BYTES and self.stage is not None:  # read whole, stage in memory
             values = np.asarray(data[()]).astype(np_dtype, copy=False)
             self._write_values(name, values, np_dtype, plan_policy, attrs)
             if settings.progress is not None:
@@ -295,14 +290,12 @@ class TreeWriter:
         return {"name": name, "source": other.relative_to(self.location), "path": target}
 
     def _create(self, name: str, shape: tuple[int, ...], dtype: Any, policy: ArrayPolicy,
-                attrs: dict[str, Any], *, quiet: bool = True) -> zarr.Array[Any]:
-        if not quiet:  # worker threads: catch_warnings is not thread-safe (only native codecs get here)
-            return create_array(self.store, name, shape=shape, dtype=dtype, policy=policy, attributes=attrs,
-                                zarr_format=self.options.zarr_format, overwrite=self._exists(name))
+                attrs: dict[str, Any], *, store: Store | None = None) -> zarr.Array[Any]:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*does not have a Zarr V3 specification.*")
-            return create_array(self.store, name, shape=shape, dtype=dtype, policy=policy, attributes=attrs,
-                                zarr_format=self.options.zarr_format, overwrite=self._exists(name))
+            return create_array(store or self.store, name, shape=shape, dtype=dtype, policy=policy,
+                                attributes=attrs, zarr_format=self.options.zarr_format,
+                                overwrite=self._exists(name))
 
     # ----------------------------------------------------------------------------------------- iterators
     def _iterator_array(self, name: str, dci: AbstractDataChunkIterator, dtype: Any, policy: ArrayPolicy,
@@ -352,16 +345,6 @@ class TreeWriter:
             if final != tuple(arr.shape):
                 arr.resize(final)
             self.metadata[arr.path] = arr.metadata
-
-
-def _native_codecs(policy: ArrayPolicy) -> bool:
-    """Whether creating an array with ``policy`` emits no warning (zarr v3 codecs or zarr's defaults)."""
-    if policy.filters:
-        return False
-    if policy.compressors in ("default", None):
-        return True
-    return all(isinstance(c, BytesBytesCodec) and not type(c).__module__.startswith("zarr.codecs.numcodecs")
-               for c in policy.compressors)
 
 
 class _Typed:
