@@ -184,3 +184,20 @@ def test_soft_and_external_links(tmp_path: Path, roundtrip: Any) -> None:
     links = json.loads((main / "g" / "zarr.json").read_text())["attributes"]["_LINKS"]
     assert {"name": "soft", "source": ".", "path": "/d"} in links
     assert {"name": "ext", "source": "sub/other.zarr", "path": "/data"} in links
+
+
+def test_scalars_are_fetched_together(zpath: Path, roundtrip: Any) -> None:
+    """All 0-d datasets are read in one concurrent pass when the file is opened (consolidated metadata)."""
+    root = GroupBuilder("root", groups={
+        f"g{i}": GroupBuilder(f"g{i}", datasets={"x": DatasetBuilder("x", float(i)),
+                                                 "s": DatasetBuilder("s", f"v{i}", dtype="text")})
+        for i in range(40)})
+    io, back = roundtrip(zpath, root)
+    with io:
+        assert [back[f"g{i}"]["x"].data for i in range(40)] == [float(i) for i in range(40)]
+        assert [back[f"g{i}"]["s"].data for i in range(40)] == [f"v{i}" for i in range(40)]
+        reader = io._tree_reader()
+        assert reader.scalars == {}  # every prefetched value was used
+        reader.prefetch_scalars()  # the pass finds every scalar from the consolidated metadata alone
+        assert reader.scalars["/g7/x"] == 7.0 and str(reader.scalars["/g7/s"]) == "v7"
+        assert len(reader.scalars) == 80

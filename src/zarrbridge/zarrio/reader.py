@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import posixpath
 from collections.abc import Callable
 from typing import Any, cast
@@ -10,6 +11,7 @@ import numpy as np
 import zarr
 from hdmf.backends.utils import WriteStatusTracker
 from hdmf.build import Builder, DatasetBuilder, GroupBuilder, LinkBuilder, ReferenceBuilder
+from zarr.core.sync import sync
 
 from ..core.jsonattrs import from_json_value
 from ..core.location import Location
@@ -38,6 +40,7 @@ class TreeReader:
         self.to_container = to_container
         self.ignore = ignore
         self.built: dict[str, Builder] = {}
+        self.scalars: dict[str, Any] = {}  # values of 0-d arrays, fetched together by read_root
 
     # ------------------------------------------------------------------------------------------ nodes
     def node(self, path: str) -> Any:
@@ -62,7 +65,32 @@ class TreeReader:
             return self.group(node, name, path)
         return self.dataset(node, name, path)
 
+    def prefetch_scalars(self) -> None:
+        """Read every zero-dimensional array of the hierarchy concurrently (one round of store requests).
+
+        Only with consolidated metadata, which lists them without any request; scalars are the only array
+        data a read loads, and one request each would dominate opening a file of many small objects.
+        """
+        consolidated = getattr(getattr(self.root, "metadata", None), "consolidated_metadata", None)
+        if consolidated is None:
+            return
+        paths = [key for key, meta in consolidated.flattened_metadata.items()
+                 if getattr(meta, "shape", None) == () and key.strip("/") not in self.ignore
+                 and not any(key.startswith(f"{ig}/") for ig in self.ignore)]
+        arrays = [cast(zarr.Array[Any], self.root[p]) for p in paths]
+
+        async def fetch() -> list[Any]:
+            return list(await asyncio.gather(*(a._async_array.getitem(()) for a in arrays)))
+
+        for key, value in zip(paths, sync(fetch())):
+            self.scalars["/" + key.strip("/")] = value
+
+    def _scalar_value(self, array: zarr.Array[Any], path: str) -> Any:
+        value = self.scalars.pop(path, None)
+        return array[()] if value is None else value
+
     def read_root(self) -> GroupBuilder:
+        self.prefetch_scalars()
         builder = self.group(self.root, "root", "/")
         assert isinstance(builder, GroupBuilder)
         return builder
@@ -105,7 +133,7 @@ class TreeReader:
         if stored == OBJECT_REFERENCE:
             kwargs["dtype"] = "object"
             if array.ndim == 0:
-                kwargs["data"] = ReferenceBuilder(self.read_path(str(array[()]), path))
+                kwargs["data"] = ReferenceBuilder(self.read_path(str(self._scalar_value(array, path)), path))
             else:
                 kwargs["data"] = BuilderZarrReferenceDataset(array, self._resolver(path), self.to_container)
         elif array.dtype.names is not None:
@@ -114,20 +142,20 @@ class TreeReader:
                                for n in array.dtype.names]
             table = BuilderZarrTableDataset(array, ref_fields, self._resolver(path), self.to_container)
             if array.ndim == 0 and not ref_fields:  # a scalar compound of plain fields: a 0-d structured array
-                kwargs["data"] = np.asarray(array[()])  # (as h5py returns it; keeps the field dtypes)
+                kwargs["data"] = np.asarray(self._scalar_value(array, path))  # (as h5py returns it; keeps the field dtypes)
             else:
                 kwargs["data"] = table[()] if array.ndim == 0 else table
         elif _is_string(array):
             kwargs["dtype"] = _string_dtype(stored)
             as_bytes = kwargs["dtype"] == "ascii"  # ascii reads as bytes, as HDF5IO returns it
             if array.ndim == 0:
-                text = str(array[()])
+                text = str(self._scalar_value(array, path))
                 kwargs["data"] = text.encode("utf-8") if as_bytes else text
             else:
                 kwargs["data"] = ZarrStrDataset(array, as_bytes=as_bytes)
         else:
             kwargs["dtype"] = array.dtype
-            kwargs["data"] = array[()] if array.ndim == 0 else ZarrNumericDataset(array)
+            kwargs["data"] = self._scalar_value(array, path) if array.ndim == 0 else ZarrNumericDataset(array)
         builder = DatasetBuilder(name, attributes=self._attributes(attrs, path), **kwargs)
         builder.location = posixpath.dirname(path)
         self.built[path] = builder
