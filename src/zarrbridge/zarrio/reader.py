@@ -95,7 +95,14 @@ class TreeReader:
         assert isinstance(builder, GroupBuilder)
         return builder
 
-    def group(self, group: zarr.Group, name: str, path: str) -> Builder:
+    def _is_group(self, node: Any) -> bool:
+        return isinstance(node, zarr.Group)
+
+    def _group_links(self, attrs: dict[str, Any], path: str) -> list[dict[str, Any]]:
+        """The validated link entries stored in a group's attributes."""
+        return _links(attrs.get(LINKS, []), path)
+
+    def group(self, group: Any, name: str, path: str) -> Builder:
         if path in self.built:
             return self.built[path]
         attrs = dict(group.attrs)
@@ -109,13 +116,11 @@ class TreeReader:
             child_path = posixpath.join(path, child_name)
             if child_path.strip("/") in self.ignore:
                 continue
-            if isinstance(child, zarr.Group):
-                sub = self.group(child, child_name, child_path)
-                builder.set_group(sub)
+            if self._is_group(child):
+                builder.set_group(self.group(child, child_name, child_path))
             else:
-                sub = self.dataset(child, child_name, child_path)
-                builder.set_dataset(sub)
-        for link in _links(attrs.get(LINKS, []), path):
+                builder.set_dataset(self.dataset(child, child_name, child_path))
+        for link in self._group_links(attrs, path):
             target = self._link_target(link, path)
             lb = LinkBuilder(target, name=link["name"], source=self.source)
             lb.location = path

@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import numpy as np
 from hdmf.backends.utils import WriteStatusTracker
-from hdmf.build import Builder, DatasetBuilder, GroupBuilder, LinkBuilder, ReferenceBuilder
+from hdmf.build import Builder, DatasetBuilder, GroupBuilder, ReferenceBuilder
 
 from ...core.jsonattrs import from_json_value
 from ...core.location import Location
@@ -72,32 +72,11 @@ class LegacyTreeReader(TreeReader):
         assert isinstance(builder, GroupBuilder)
         return builder
 
-    def group(self, group: Any, name: str, path: str) -> Builder:
-        if path in self.built:
-            return self.built[path]
-        attrs = dict(group.attrs)
-        builder = GroupBuilder(name, attributes={}, source=self.source)
-        if path != "/":
-            builder.location = posixpath.dirname(path)
-        self.built[path] = builder
-        for key, value in self._attributes(attrs, path).items():
-            builder.set_attribute(key, value)
-        for child_name, child in group.members():
-            child_path = posixpath.join(path, child_name)
-            if child_path.strip("/") in self.ignore:
-                continue
-            if isinstance(child, LegacyGroup):
-                builder.set_group(self.group(child, child_name, child_path))
-            else:
-                builder.set_dataset(self.dataset(child, child_name, child_path))
-        for link in _links(attrs.get(LEGACY_LINK, []), path, str(self.location)):
-            target = self._link_target(link, path)
-            lb = LinkBuilder(target, name=link["name"], source=self.source)
-            lb.location = path
-            self.written.set_written(lb)
-            builder.set_link(lb)
-        self.written.set_written(builder)
-        return builder
+    def _is_group(self, node: Any) -> bool:
+        return isinstance(node, LegacyGroup)
+
+    def _group_links(self, attrs: dict[str, Any], path: str) -> list[dict[str, Any]]:
+        return _links(attrs.get(LEGACY_LINK, []), path, str(self.location))
 
     def dataset(self, array: Any, name: str, path: str) -> Builder:
         if path in self.built:
