@@ -61,7 +61,7 @@ class TreeReader:
         if node is None:
             raise BrokenLinkError(referrer, path, str(self.location))
         name = posixpath.basename(path) or "root"
-        if isinstance(node, zarr.Group):
+        if self._is_group(node):
             return self.group(node, name, path)
         return self.dataset(node, name, path)
 

@@ -18,7 +18,7 @@ from hdmf.build import Builder, DatasetBuilder, GroupBuilder, ReferenceBuilder
 
 from ...core.jsonattrs import from_json_value
 from ...core.location import Location
-from ...errors import BrokenLinkError, CorruptMetadataError
+from ...errors import CorruptMetadataError
 from ..convention import LEGACY_DTYPE, LEGACY_LINK, RESERVED
 from ..reader import OpenExternal, TreeReader
 from .chunks import V2Array
@@ -56,16 +56,7 @@ class LegacyTreeReader(TreeReader):
         if EXTERNAL in path:
             source, _, target = path.partition(EXTERNAL)
             return self._external(source, target, referrer)
-        path = "/" + path.strip("/")
-        if path in self.built:
-            return self.built[path]
-        node = self.node(path)
-        if node is None:
-            raise BrokenLinkError(referrer, path, str(self.location))
-        name = posixpath.basename(path) or "root"
-        if isinstance(node, LegacyGroup):
-            return self.group(node, name, path)
-        return self.dataset(node, name, path)
+        return super().read_path(path, referrer)
 
     def read_root(self) -> GroupBuilder:
         builder = self.group(self.legacy_root, "root", "/")
