@@ -15,14 +15,14 @@ from hdmf.build import Builder, DatasetBuilder, GroupBuilder, LinkBuilder, Refer
 from hdmf.container import Container
 from hdmf.data_utils import AbstractDataChunkIterator, DataIO
 from zarr.abc.store import Store
-from zarr.core.buffer import default_buffer_prototype
+from zarr.core.buffer import Buffer, default_buffer_prototype
 from zarr.core.group import GroupMetadata
-from zarr.core.sync import sync
 from zarr.storage import MemoryStore
 
 from ..core.arrays import ArrayPolicy, copy_array, create_array
+from ..core.chunkio import encode_chunks, metadata_documents, small_array_metadata
 from ..core.location import Location
-from ..core.transfer import copy_store
+from ..core.transfer import copy_store, put_many
 from ..errors import BrokenLinkError, CodecNotMappedWarning, UnsupportedDtypeError
 from .convention import (
     DTYPE,
@@ -56,6 +56,7 @@ def builder_path(builder: Builder) -> str:
 
 ROOT_DOCUMENTS = ("zarr.json", ".zgroup", ".zattrs", ".zmetadata")
 SMALL_BYTES = 1 << 20  # on-disk source arrays up to this size are read whole and staged in memory
+PENDING_BYTES = 64 << 20  # encoded small nodes held in memory before they are written to the store
 
 
 @dataclass
@@ -81,6 +82,8 @@ class TreeWriter:
     container_path: Any = None  # callable Container -> Builder, set by ZarrIO
     unmapped: list[tuple[str, str]] = field(default_factory=list)  # (dataset path, source filter name)
     stage: Store | None = None  # in-memory store for small nodes during a fresh write
+    pending: dict[str, Buffer] = field(default_factory=dict)  # encoded small nodes of a fresh write, by key
+    pending_bytes: int = 0
 
     # ----------------------------------------------------------------------------------------- helpers
     def path_of(self, value: Any) -> str:
@@ -116,14 +119,38 @@ class TreeWriter:
         self.written.set_written(builder)
         self._exhaust()
         if self.stage is not None:
+            self._flush()
             # zarr wrote an implicit root into the stage: the store's root stays the caller's (marked incomplete)
             copy_store(self.stage, self.store, exclude=ROOT_DOCUMENTS)
             self.stage = None
         return attrs
 
+    def _put(self, name: str, documents: dict[str, Buffer]) -> None:
+        """Queue the encoded documents and chunks of node ``name``; written in batches by :meth:`_flush`."""
+        for key, value in documents.items():
+            self.pending[f"{name}/{key}"] = value
+            self.pending_bytes += len(value)
+        if self.pending_bytes > PENDING_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        put_many(self.store, self.pending)
+        self.pending, self.pending_bytes = {}, 0
+
     def _write_values(self, name: str, values: np.ndarray[Any, Any], dtype: Any, policy: ArrayPolicy,
                       attrs: dict[str, Any]) -> None:
-        """Create ``name`` holding the in-memory ``values`` (in the staging store when there is one)."""
+        """Create ``name`` holding the in-memory ``values`` (in the staging store when there is one).
+
+        In a fresh write, small arrays are encoded in this thread (:mod:`zarrbridge.core.chunkio`) and queued;
+        the rest go through zarr.
+        """
+        if self.stage is not None:
+            meta = small_array_metadata(values.shape, dtype, policy, attrs, zarr_format=self.options.zarr_format)
+            chunks = encode_chunks(meta, values) if meta is not None else None
+            if meta is not None and chunks is not None:
+                self._put(name, {**metadata_documents(meta), **chunks})
+                self.metadata[name] = meta
+                return
         arr = self._create(name, values.shape, dtype, policy, attrs, store=self.stage)
         if values.size:
             arr[...] = values
@@ -167,20 +194,15 @@ class TreeWriter:
             # each group document is written once; zarr never creates parents implicitly
             name = path.strip("/")
             if self.stage is not None:
-                self.metadata[name] = self._write_group_document(self.stage, name, attrs)
+                meta = GroupMetadata(attributes=attrs, zarr_format=self.options.zarr_format)
+                self._put(name, meta.to_buffer_dict(default_buffer_prototype()))
+                self.metadata[name] = meta
             else:
                 group = zarr.create_group(self.store, path=name, attributes=attrs,
                                           zarr_format=self.options.zarr_format, overwrite=self._exists(path))
                 self.metadata[name] = group.metadata
             self.written.set_written(builder)
         self._children(builder, path)
-
-    def _write_group_document(self, store: Store, name: str, attrs: dict[str, Any]) -> GroupMetadata:
-        """Write the metadata document(s) of a new group directly (no existence checks: the file is new)."""
-        meta = GroupMetadata(attributes=attrs, zarr_format=self.options.zarr_format)
-        for key, buf in meta.to_buffer_dict(default_buffer_prototype()).items():
-            sync(store.set(f"{name}/{key}", buf))
-        return meta
 
     def _link(self, builder: LinkBuilder) -> dict[str, str]:
         target = builder.builder

@@ -1,0 +1,262 @@
+"""Small arrays encoded and decoded whole, synchronously, without zarr's per-array machinery.
+
+zarr 3 creates, writes and reads every array through its event loop: about 1-3 ms per array, whatever its
+size. For files of many small objects (an NWB file holds thousands of arrays of a few hundred values) that
+fixed cost is the whole cost. This module does the same work in the calling thread for arrays of a few
+chunks:
+
+- :func:`small_array_metadata` builds the metadata :func:`~zarrbridge.core.arrays.create_array` would write
+  (from a cached template array made by zarr itself, so the document is zarr's own);
+- :func:`encode_chunks` encodes the chunks of an in-memory array with the metadata's codecs;
+- :func:`read_whole` reads and decodes every chunk of an open array.
+
+Codecs run through their synchronous methods (``zarr.abc.codec.SupportsSyncCodec``: bytes, vlen-utf8, zstd,
+gzip, blosc, crc32c, transpose); any other codec (sharding, numcodecs wrappers), zarr format 2, or an array
+above the size limit returns ``None`` and the caller takes zarr's normal path. The bytes written are exactly
+what zarr's codec pipeline produces, so every zarr reader reads them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import itertools
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import numpy as np
+import zarr
+from zarr.abc.codec import ArrayArrayCodec, ArrayBytesCodec, BytesBytesCodec
+from zarr.abc.store import Store
+from zarr.core.array_spec import ArrayConfig, ArraySpec
+from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
+from zarr.core.metadata.v3 import ArrayV3Metadata
+from zarr.core.sync import sync
+from zarr.storage import LocalStore, MemoryStore
+
+from .arrays import ArrayPolicy, create_array
+
+try:  # zarr >= 3.1.6 names the protocol; older releases take the normal path
+    from zarr.abc.codec import SupportsSyncCodec
+except ImportError:  # pragma: no cover - depends on the installed zarr
+    SupportsSyncCodec = None  # type: ignore[assignment,misc]
+
+__all__ = ["SMALL_ARRAY_BYTES", "encode_chunks", "metadata_documents", "read_whole", "small_array_metadata"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+SMALL_ARRAY_BYTES = 1 << 20  # arrays up to this size (uncompressed) take the synchronous path
+MAX_CHUNKS = 64  # ... when they have at most this many chunks
+_CONFIG = ArrayConfig.from_dict({})
+_UNSTABLE = ".*does not have a Zarr V3 specification.*"  # zarr warns on every use of a structured dtype
+
+
+def _itemsize(dtype: np.dtype[Any]) -> int:
+    """Bytes per element as :func:`~zarrbridge.core.arrays.create_array` counts them (16 for strings)."""
+    return 16 if dtype.kind in "OT" else max(1, dtype.itemsize)
+
+
+def _quiet(func: Callable[P, R]) -> Callable[P, R]:
+    """Run ``func`` with zarr's structured-dtype warning silenced (zarr warns on every use of one)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_UNSTABLE)
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+_TEMPLATES: dict[tuple[str, int, str], dict[str, Any] | None] = {}
+
+
+def _template(dtype: np.dtype[Any], ndim: int, policy: ArrayPolicy) -> dict[str, Any] | None:
+    """zarr's own metadata for an array of this dtype and policy (shape and chunks are set per array).
+
+    Cached by the policy's ``repr`` (codec objects need not be hashable; their reprs show their settings).
+    """
+    ones = (1,) * ndim
+    policy = dataclasses.replace(policy, chunks=ones if ndim else None)
+    key = (repr(dtype), ndim, repr(policy))
+    if key not in _TEMPLATES:
+        if len(_TEMPLATES) >= 256:
+            _TEMPLATES.clear()
+        meta = create_array(MemoryStore(), "t", shape=ones, dtype=dtype, policy=policy).metadata
+        ok = isinstance(meta, ArrayV3Metadata) and _pipeline(meta) is not None
+        _TEMPLATES[key] = meta.to_dict() if ok else None
+    return _TEMPLATES[key]
+
+
+def _normal_dtype(dtype: Any) -> np.dtype[Any]:
+    if isinstance(dtype, str) and dtype == "str":  # create_array's name for variable-length text
+        text: np.dtype[Any] = np.dtypes.StringDType()
+        return text
+    out: np.dtype[Any] = np.dtype(dtype)
+    return out
+
+
+@_quiet
+def small_array_metadata(shape: Sequence[int], dtype: Any, policy: ArrayPolicy,
+                         attributes: dict[str, Any], *, zarr_format: int = 3) -> ArrayV3Metadata | None:
+    """The metadata :func:`~zarrbridge.core.arrays.create_array` would write, or ``None`` if not small.
+
+    ``None`` (take zarr's normal path) for zarr format 2, sharded layouts, codecs without a synchronous
+    implementation, arrays above :data:`SMALL_ARRAY_BYTES` or with more than :data:`MAX_CHUNKS` chunks.
+    """
+    shape = tuple(int(s) for s in shape)
+    if zarr_format != 3 or policy.shards is not None:
+        return None
+    dtype = _normal_dtype(dtype)
+    itemsize = _itemsize(dtype)
+    if math.prod(shape) * itemsize > SMALL_ARRAY_BYTES:
+        return None
+    chunks = policy.resolve_chunks(shape, itemsize)
+    if math.prod(math.ceil(s / c) for s, c in zip(shape, chunks)) > MAX_CHUNKS:
+        return None
+    template = _template(dtype, len(shape), policy)
+    if template is None:
+        return None
+    doc = dict(template, shape=shape, attributes=attributes,
+               chunk_grid={"name": "regular", "configuration": {"chunk_shape": chunks}})
+    return ArrayV3Metadata.from_dict(doc)
+
+
+@_quiet
+def metadata_documents(meta: ArrayV3Metadata) -> dict[str, Buffer]:
+    """The metadata document(s) of an array, by key relative to the array (``zarr.json``)."""
+    return meta.to_buffer_dict(default_buffer_prototype())
+
+
+Pipeline = tuple[tuple[ArrayArrayCodec, ...], ArrayBytesCodec, tuple[BytesBytesCodec, ...]]
+
+
+def _pipeline(meta: ArrayV3Metadata) -> Pipeline | None:
+    """The metadata's codecs split by kind, if all of them can run synchronously."""
+    if SupportsSyncCodec is None or not all(isinstance(c, SupportsSyncCodec) for c in meta.codecs):
+        return None
+    aa = tuple(c for c in meta.codecs if isinstance(c, ArrayArrayCodec))
+    ab = [c for c in meta.codecs if isinstance(c, ArrayBytesCodec)]
+    bb = tuple(c for c in meta.codecs if isinstance(c, BytesBytesCodec))
+    if len(ab) != 1 or len(aa) + 1 + len(bb) != len(meta.codecs):
+        return None
+    return aa, ab[0], bb
+
+
+def _specs(meta: ArrayV3Metadata, aa: tuple[ArrayArrayCodec, ...], prototype: BufferPrototype) -> list[ArraySpec]:
+    """The chunk spec seen by each array-to-array codec, then by the array-to-bytes codec (all chunks alike)."""
+    spec = meta.get_chunk_spec((0,) * meta.ndim, _CONFIG, prototype)
+    specs = [spec]
+    for codec in aa:
+        spec = codec.resolve_metadata(spec)
+        specs.append(spec)
+    return specs
+
+
+def _chunk_coords(meta: ArrayV3Metadata) -> tuple[tuple[int, ...], list[tuple[int, ...]]]:
+    chunks = tuple(meta.chunk_grid.chunk_shape)  # type: ignore[attr-defined]
+    grid = [range(math.ceil(s / c)) for s, c in zip(meta.shape, chunks)]
+    return chunks, [tuple(c) for c in itertools.product(*grid)]
+
+
+def _region(coords: tuple[int, ...], chunks: tuple[int, ...], shape: tuple[int, ...]) -> tuple[slice, ...]:
+    return tuple(slice(i * c, min((i + 1) * c, s)) for i, c, s in zip(coords, chunks, shape))
+
+
+@_quiet
+def encode_chunks(meta: ArrayV3Metadata, values: np.ndarray[Any, Any]) -> dict[str, Buffer] | None:
+    """Every chunk of ``values`` encoded with ``meta``'s codecs, by chunk key (relative to the array).
+
+    ``None`` when a codec has no synchronous implementation. Edge chunks are padded with the fill value, as
+    zarr does; empty arrays have no chunks.
+    """
+    pipeline = _pipeline(meta)
+    if pipeline is None:
+        return None
+    aa, ab, bb = pipeline
+    prototype = default_buffer_prototype()
+    specs = _specs(meta, aa, prototype)
+    native = meta.dtype.to_native_dtype()
+    values = np.asarray(values).astype(native, copy=False)
+    if values.shape != tuple(meta.shape):
+        raise ValueError(f"values of shape {values.shape} do not fit an array of shape {tuple(meta.shape)}")
+    chunks, coords = _chunk_coords(meta)
+    out: dict[str, Buffer] = {}
+    if 0 in meta.shape:
+        return out
+    for coord in coords:
+        region = _region(coord, chunks, tuple(meta.shape))
+        block = values[region] if region else values  # (a 0-d text array indexes to a str)
+        if block.shape != chunks:
+            full = np.full(chunks, meta.fill_value, dtype=native)
+            full[tuple(slice(0, r.stop - r.start) for r in region)] = block
+            block = full
+        data: Any = prototype.nd_buffer.from_numpy_array(np.ascontiguousarray(block))
+        for aa_codec, spec in zip(aa, specs):
+            data = aa_codec._encode_sync(data, spec)  # type: ignore[attr-defined]
+        data = ab._encode_sync(data, specs[-1])  # type: ignore[attr-defined]
+        for bb_codec in bb:
+            data = bb_codec._encode_sync(data, specs[-1])  # type: ignore[attr-defined]
+        out[meta.encode_chunk_key(coord)] = data
+    return out
+
+
+def _read_keys(store: Store, keys: list[str], prototype: BufferPrototype) -> list[bytes | Buffer | None]:
+    if type(store) is LocalStore:  # a plain file read: no event loop, no thread hop (subclasses keep theirs)
+        root = Path(store.root)
+        found: list[bytes | Buffer | None] = []
+        for key in keys:
+            try:
+                found.append((root / key).read_bytes())
+            except FileNotFoundError:
+                found.append(None)
+        return found
+
+    async def get_all() -> list[Buffer | None]:
+        return list(await asyncio.gather(*(store.get(k, prototype) for k in keys)))
+
+    return list(sync(get_all()))
+
+
+@_quiet
+def read_whole(array: zarr.Array[Any], *, max_bytes: int = SMALL_ARRAY_BYTES) -> np.ndarray[Any, Any] | None:
+    """All of ``array`` as numpy, decoded in this thread; ``None`` when it must take zarr's normal path.
+
+    Missing chunks read as the fill value, as with zarr. Checksums (crc32c) are verified by the codec.
+    """
+    meta = array.metadata
+    if not isinstance(meta, ArrayV3Metadata) or array.nbytes > max_bytes:
+        return None
+    pipeline = _pipeline(meta)
+    if pipeline is None:
+        return None
+    chunks, coords = _chunk_coords(meta)
+    if len(coords) > MAX_CHUNKS:
+        return None
+    aa, ab, bb = pipeline
+    prototype = default_buffer_prototype()
+    specs = _specs(meta, aa, prototype)
+    native = meta.dtype.to_native_dtype()
+    shape = tuple(meta.shape)
+    out = np.full(shape, meta.fill_value, dtype=native)
+    if 0 in shape:
+        return out
+    prefix = array.store_path.path.strip("/")
+    keys = [f"{prefix}/{meta.encode_chunk_key(c)}" if prefix else meta.encode_chunk_key(c) for c in coords]
+    for coord, raw in zip(coords, _read_keys(array.store_path.store, keys, prototype)):
+        if raw is None:
+            continue
+        data: Any = raw if isinstance(raw, Buffer) else prototype.buffer.from_bytes(raw)
+        for bb_codec in reversed(bb):
+            data = bb_codec._decode_sync(data, specs[-1])  # type: ignore[attr-defined]
+        data = ab._decode_sync(data, specs[-1])  # type: ignore[attr-defined]
+        for aa_codec, spec in zip(reversed(aa), reversed(specs[:-1])):
+            data = aa_codec._decode_sync(data, spec)  # type: ignore[attr-defined]
+        block = data.as_numpy_array().reshape(chunks)
+        region = _region(coord, chunks, shape)
+        out[region] = block[tuple(slice(0, r.stop - r.start) for r in region)]
+    return out
