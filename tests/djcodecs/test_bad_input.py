@@ -174,9 +174,16 @@ def test_missing_datajoint_names_the_extra() -> None:
             zarrbridge.ZarrCodec
         except ImportError as exc:
             print(type(exc).__name__, exc)
+        try:
+            import zarrbridge.djcodecs.zarr_codec  # what DataJoint's entry point loads
+        except ImportError as exc:
+            print(type(exc).__name__, exc)
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.startswith(MissingDependencyError.__name__) and 'pip install "zarrbridge[datajoint]"' in out
+    lines = out.splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        assert line.startswith(MissingDependencyError.__name__) and 'pip install "zarrbridge[datajoint]"' in line
 
 
 def test_corrupt_and_unknown_version_metadata(postgres: Database, store_dir: Path, make_schema: Any) -> None:

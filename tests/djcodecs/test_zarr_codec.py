@@ -191,26 +191,32 @@ def test_cancelled_transaction_removes_its_arrays(postgres: Database, store_dir:
     assert len(array_dirs(store_dir)) == 1 and len(Recording()) == 1
 
 
-def test_database_down_leaves_no_array(postgres: Database, store_dir: Path, make_schema: Any) -> None:
+def test_database_down_leaves_no_array(database: Database, store_dir: Path, make_schema: Any) -> None:
     stores = {"main": {"protocol": "file", "location": str(store_dir)}}
-    admin = postgres.instance(stores)
+    admin = database.instance(stores)
     schema = make_schema(admin)
     declare_recording(schema)
-    worker = postgres.instance(stores, database__reconnect=False)
+    worker = database.instance(stores, database__reconnect=False)
     Recording = declare_recording(worker.Schema(schema.database))
-    pid = worker.connection.query("SELECT pg_backend_pid()").fetchone()[0]
-    admin.connection.query(f"SELECT pg_terminate_backend({int(pid)})")  # the server drops the connection
-    with pytest.raises(Exception, match="(?i)closed the connection|lost connection"):  # psycopg2's own error
+    if database.backend == "postgresql":
+        pid = worker.connection.query("SELECT pg_backend_pid()").fetchone()[0]
+        admin.connection.query(f"SELECT pg_terminate_backend({int(pid)})")  # the server drops the connection
+    else:
+        pid = worker.connection.query("SELECT CONNECTION_ID()").fetchone()[0]
+        admin.connection.query(f"KILL {int(pid)}")
+    # the drivers' own errors (psycopg2 / pymysql), as DataJoint passes them on
+    with pytest.raises(Exception, match="(?i)closed the connection|lost connection|gone away"):
         Recording.insert1({"recording_id": 1, "waveform": np.ones(5)})
     assert array_dirs(store_dir) == []
+    assert admin.connection.query(f"SELECT COUNT(*) FROM {Recording.full_table_name}").fetchone()[0] == 0
 
 
 @pytest.mark.s3
-def test_s3_store_as_documented(postgres: Database, s3_store: dict[str, Any], s3_storage_options: dict[str, Any],
+def test_s3_store_as_documented(database: Database, s3_store: dict[str, Any], s3_storage_options: dict[str, Any],
                                 make_schema: Any) -> None:
     import s3fs
 
-    inst = postgres.instance({"main": s3_store})
+    inst = database.instance({"main": s3_store})
     schema = make_schema(inst)
     Recording = declare_recording(schema)
     data = np.arange(12_000, dtype="f8").reshape(1000, 12)

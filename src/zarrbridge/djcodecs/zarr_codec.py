@@ -45,12 +45,16 @@ def default_policy(nbytes: int) -> ArrayPolicy:
     return ArrayPolicy(compressors=(zarr.codecs.BloscCodec(cname="zstd", clevel=level, shuffle="shuffle"),))
 
 
+#: Largest block of a zarr source held in memory while copying it (whole destination chunks, at least one).
+COPY_BLOCK_BYTES = 4 * DEFAULT_CHUNK_BYTES
+
+
 def write_any(data: Any, dest: zarr.Array[Any]) -> None:
     """Fill ``dest`` from a numpy, zarr or dask array, never holding more than one block of a lazy source."""
     if isinstance(data, np.ndarray):
         dest[...] = data
     elif isinstance(data, zarr.Array):
-        copy_array(data, dest)
+        copy_array(data, dest, max_block_bytes=COPY_BLOCK_BYTES)
     else:
         write_dask_array(data, dest)
 
