@@ -99,6 +99,11 @@ class ArrayCodecBase(SchemaCodec, register=False):  # type: ignore[misc,call-arg
     def write_value(self, value: Any, store: Store) -> dict[str, Any]:
         """Write ``value`` as the root array of the empty ``store``; return the row metadata it adds."""
 
+    def encode_in_memory(self, value: Any) -> tuple[dict[str, bytes], dict[str, Any]] | None:
+        """The stored objects of a small ``value`` (key -> bytes) and the row metadata, or ``None`` to write
+        ``value`` through zarr with :meth:`write_value` (the default)."""
+        return None
+
     def encode(
         self,
         value: Any,
@@ -122,8 +127,12 @@ class ArrayCodecBase(SchemaCodec, register=False):  # type: ignore[misc,call-arg
         )
         check_object_path(path)
         try:
-            store = target.zarr_store(path, read_only=False)
-            extra = self.write_value(value, store)
+            small = self.encode_in_memory(value)
+            if small is not None:
+                objects, extra = small
+                target.put_objects(path, objects)
+            else:
+                extra = self.write_value(value, target.zarr_store(path, read_only=False))
         except StoreUnreachableError:
             raise  # the probe failed before anything was written
         except BaseException as exc:

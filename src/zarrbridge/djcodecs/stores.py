@@ -10,6 +10,7 @@ filesystem for ``s3`` and the other protocols.
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -20,7 +21,7 @@ from urllib.parse import urlsplit
 from zarr.abc.store import Store
 
 from ..core.location import filesystem_store, open_store
-from ..errors import LocationError, StoreUnreachableError
+from ..errors import LocationError, StoreExistsError, StoreUnreachableError
 
 __all__ = ["StoreTarget", "is_connection_error", "resolve_store"]
 
@@ -75,6 +76,30 @@ class StoreTarget:
             self.probe()
         return filesystem_store(self.backend.fs, full, read_only=read_only)
 
+    def put_objects(self, path: str, objects: dict[str, bytes]) -> None:
+        """Write a small array's objects (``zarr.json``, chunk keys) under the new folder ``path`` in one step.
+
+        A ``file`` store refuses an existing folder (:class:`StoreExistsError`) and writes the chunks before
+        ``zarr.json``; other stores get one concurrent upload (``fs.pipe``). Either way no row references the
+        folder before the insert that follows succeeds, and a failure removes it.
+        """
+        full = self.full_path(path).rstrip("/")
+        order = sorted(objects, key=lambda key: key == "zarr.json")
+        if self.protocol == "file":
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            try:
+                os.mkdir(full)
+            except FileExistsError:
+                raise StoreExistsError(full) from None
+            for key in order:
+                dest = os.path.join(full, *key.split("/"))
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                with open(dest, "xb") as f:
+                    f.write(objects[key])
+            return
+        self.probe()
+        self.backend.fs.pipe({f"{full}/{key}": objects[key] for key in order})
+
     def remove(self, path: str) -> None:
         """Remove the object (an array's folder) at ``path`` and prune empty parent folders (``file``)."""
         full = self.full_path(path)
@@ -84,8 +109,6 @@ class StoreTarget:
         except FileNotFoundError:
             pass
         if self.protocol == "file":
-            import os
-
             root = self.full_path("").rstrip("/")
             parent = os.path.dirname(full.rstrip("/"))
             while parent.startswith(root + "/") and os.path.isdir(parent) and not os.listdir(parent):

@@ -28,21 +28,26 @@ from zarr.abc.store import Store
 from ..core.arrays import DEFAULT_CHUNK_BYTES, ArrayPolicy, copy_array, create_array
 from ..core.blockwrite import write_dask_array
 from .base import ArrayCodecBase
+from .onechunk import encode_one_chunk
 from .options import ZarrValue, check_array_input
 from .registration import register
 
 __all__ = ["ZarrCodec", "default_policy"]
 
-#: Arrays up to this size fit one default chunk; they are compressed fast (zstd level 1) because per-row
-#: latency matters more than bytes for them. Larger arrays get zstd level 5 (measured: 3.6x vs 3.2x smaller on a
-#: compressible float32 signal, at 3x the CPU time).
+#: Arrays up to this size fit one default chunk. Per-row latency matters more than bytes for them, so they get
+#: Blosc-lz4 (measured on a (1000, 32) float64 row: 0.2 ms to compress and 0.1 ms to decompress, against 2.7 ms
+#: and 0.6 ms for Blosc-zstd level 1, for 1.05x vs 1.07x smaller on random data). Larger arrays get Blosc-zstd
+#: level 5 (measured: 3.6x smaller than raw on a compressible float32 signal, against 3.2x for level 1).
 SMALL_ARRAY_BYTES = DEFAULT_CHUNK_BYTES
 
 
+_SMALL_POLICY = ArrayPolicy(compressors=(zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),))
+_LARGE_POLICY = ArrayPolicy(compressors=(zarr.codecs.BloscCodec(cname="zstd", clevel=5, shuffle="shuffle"),))
+
+
 def default_policy(nbytes: int) -> ArrayPolicy:
-    """Chunks of about 4 MB, Blosc-zstd with byte shuffle (good on floats and small integers alike)."""
-    level = 1 if nbytes <= SMALL_ARRAY_BYTES else 5
-    return ArrayPolicy(compressors=(zarr.codecs.BloscCodec(cname="zstd", clevel=level, shuffle="shuffle"),))
+    """Chunks of about 4 MB with byte shuffle: Blosc-lz4 when the array fits one chunk, Blosc-zstd above."""
+    return _SMALL_POLICY if nbytes <= SMALL_ARRAY_BYTES else _LARGE_POLICY
 
 
 #: Largest block of a zarr source held in memory while copying it (whole destination chunks, at least one).
@@ -76,6 +81,16 @@ class ZarrCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
         """Accept numeric numpy/zarr/dask arrays and :class:`ZarrValue`; raise a clear error otherwise."""
         if not isinstance(value, ZarrValue):
             check_array_input(value, what="<zarr>")
+
+    def encode_in_memory(self, value: Any) -> tuple[dict[str, bytes], dict[str, Any]] | None:
+        """A bare numpy array that fits one default chunk, encoded without zarr's I/O (see :mod:`.onechunk`)."""
+        if not isinstance(value, np.ndarray):
+            return None
+        objects = encode_one_chunk(value, default_policy(value.nbytes), self.array_attributes())
+        if objects is None:
+            return None
+        shape = [int(s) for s in value.shape]
+        return objects, {"shape": shape, "dtype": value.dtype.str, "chunks": shape}
 
     def write_value(self, value: Any, store: Store) -> dict[str, Any]:
         """Create the array (its metadata written once) and fill it."""

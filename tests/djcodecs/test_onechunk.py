@@ -1,0 +1,98 @@
+"""Small arrays encoded in memory (``zarrbridge.djcodecs.onechunk``) give exactly the objects zarr writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import zarr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+pytest.importorskip("datajoint")
+
+from zarrbridge.core.arrays import ArrayPolicy, create_array  # noqa: E402
+from zarrbridge.djcodecs import ZarrCodec, ZarrValue  # noqa: E402
+from zarrbridge.djcodecs.onechunk import encode_one_chunk  # noqa: E402
+from zarrbridge.djcodecs.stores import StoreTarget  # noqa: E402
+from zarrbridge.djcodecs.zarr_codec import default_policy  # noqa: E402
+from zarrbridge.errors import StoreExistsError  # noqa: E402
+
+ATTRS = {"zarrbridge": {"codec": "zarr", "format_version": 1}}
+
+
+def through_zarr(data: np.ndarray[Any, Any], policy: ArrayPolicy) -> dict[str, bytes]:
+    objects: dict[str, Any] = {}
+    dest = create_array(zarr.storage.MemoryStore(store_dict=objects), "", shape=data.shape, dtype=data.dtype,
+                        policy=policy, attributes=ATTRS)
+    dest[...] = data
+    return {k: v.to_bytes() for k, v in objects.items()}
+
+
+DTYPES = st.sampled_from(["<f8", ">f8", "<f4", "<i2", ">u4", "u1", "i1", "?", "<c16", "<f2"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=DTYPES.flatmap(lambda dt: hnp.arrays(
+    np.dtype(dt), hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=40),
+    elements=None if np.dtype(dt).kind in "fc" else hnp.from_dtype(np.dtype(dt)))))
+def test_same_objects_as_zarr(data: np.ndarray[Any, Any]) -> None:
+    policy = default_policy(data.nbytes)
+    ours = encode_one_chunk(data, policy, ATTRS)
+    assert ours is not None
+    theirs = through_zarr(data.astype(data.dtype.newbyteorder("<")), policy)
+    assert ours["zarr.json"] == theirs["zarr.json"]
+    key = "c/" + "/".join("0" for _ in data.shape)
+    assert set(ours) == {"zarr.json", key} and set(theirs) <= set(ours)  # zarr skips an all-fill-value chunk
+    if key in theirs:
+        assert ours[key] == theirs[key]
+    back = zarr.open_array(zarr.storage.MemoryStore(store_dict={k: zarr.core.buffer.cpu.Buffer.from_bytes(v)
+                                                                for k, v in ours.items()}), mode="r")
+    np.testing.assert_array_equal(back[...], data)
+
+
+def test_strided_and_fortran_inputs() -> None:
+    base = np.arange(4000, dtype="f8").reshape(100, 40)
+    for data in (base[::2, ::3], np.asfortranarray(base), base.T):
+        ours = encode_one_chunk(data, default_policy(data.nbytes), ATTRS)
+        assert ours is not None and ours == through_zarr(np.ascontiguousarray(data), default_policy(data.nbytes))
+
+
+@pytest.mark.parametrize("data, policy", [
+    (np.ones(()), default_policy(8)),  # 0-d
+    (np.ones((0, 3)), default_policy(0)),  # empty
+    (np.ones((600_000,)), default_policy(4_800_000)),  # more than one chunk
+    (np.ones((10, 10)), ArrayPolicy(chunks=(5, 10), compressors=default_policy(800).compressors)),
+    (np.ones((10, 10)), ArrayPolicy(compressors=(zarr.codecs.ZstdCodec(level=1),))),
+    (np.ones((10, 10)), ArrayPolicy(compressors=None)),
+    (np.ones((10, 10)), ArrayPolicy(compressors=default_policy(800).compressors, fill_value=1.0)),
+    (zarr.zeros((10,)), default_policy(80)),  # not numpy
+])
+def test_everything_else_goes_through_zarr(data: Any, policy: ArrayPolicy) -> None:
+    assert encode_one_chunk(data, policy, ATTRS) is None
+
+
+def test_zarr_codec_uses_it_for_bare_small_arrays_only() -> None:
+    codec = ZarrCodec()
+    seed_row = np.random.default_rng(0).standard_normal((1000, 32))
+    small = codec.encode_in_memory(seed_row)
+    assert small is not None and small[1] == {"shape": [1000, 32], "dtype": "<f8", "chunks": [1000, 32]}
+    assert codec.encode_in_memory(ZarrValue(seed_row)) is None  # per-value options: zarr writes it
+    assert codec.encode_in_memory(np.ones((1000, 1000))) is None  # 8 MB: two chunks
+
+
+def test_put_objects_refuses_an_existing_folder(tmp_path: Path) -> None:
+    import datajoint as dj
+    from datajoint.hash_registry import get_store_backend
+
+    with dj.config.override(stores={"s": {"protocol": "file", "location": str(tmp_path)}}):
+        target = StoreTarget(name="s", spec=dj.config.get_store_spec("s"), backend=get_store_backend("s"))
+        objects = encode_one_chunk(np.arange(3.0), default_policy(24), ATTRS)
+        assert objects is not None
+        target.put_objects("a/b.zarr", objects)
+        with pytest.raises(StoreExistsError):
+            target.put_objects("a/b.zarr", objects)
+        np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "a" / "b.zarr"), mode="r")[:], np.arange(3.0))
