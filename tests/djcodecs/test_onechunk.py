@@ -14,12 +14,12 @@ from hypothesis.extra import numpy as hnp
 
 pytest.importorskip("datajoint")
 
-from zarrbridge.core.arrays import ArrayPolicy, create_array  # noqa: E402
-from zarrbridge.djcodecs import ZarrCodec, ZarrValue  # noqa: E402
-from zarrbridge.djcodecs.onechunk import encode_one_chunk  # noqa: E402
-from zarrbridge.djcodecs.stores import StoreTarget  # noqa: E402
-from zarrbridge.djcodecs.zarr_codec import default_policy  # noqa: E402
-from zarrbridge.errors import StoreExistsError  # noqa: E402
+from zarrbridge.core.arrays import ArrayPolicy, create_array
+from zarrbridge.djcodecs import ZarrCodec, ZarrValue
+from zarrbridge.djcodecs.onechunk import encode_one_chunk
+from zarrbridge.djcodecs.stores import StoreTarget
+from zarrbridge.djcodecs.zarr_codec import default_policy
+from zarrbridge.errors import StoreExistsError
 
 ATTRS = {"zarrbridge": {"codec": "zarr", "format_version": 1}}
 
