@@ -22,11 +22,14 @@ import asyncio
 import dataclasses
 import functools
 import itertools
+import json
 import math
+import unicodedata
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 import numpy as np
 import zarr
@@ -38,6 +41,7 @@ from zarr.core.metadata.v3 import ArrayV3Metadata
 from zarr.core.sync import sync
 from zarr.storage import LocalStore, MemoryStore
 
+from ..errors import ShapeMismatchError
 from .arrays import ArrayPolicy, create_array
 
 try:  # zarr >= 3.1.6 names the protocol; older releases take the normal path
@@ -45,7 +49,7 @@ try:  # zarr >= 3.1.6 names the protocol; older releases take the normal path
 except ImportError:  # pragma: no cover - depends on the installed zarr
     SupportsSyncCodec = None  # type: ignore[assignment,misc]
 
-__all__ = ["SMALL_ARRAY_BYTES", "encode_chunks", "metadata_documents", "read_whole", "small_array_metadata"]
+__all__ = ["SMALL_ARRAY_BYTES", "SmallArray", "consolidated_root", "group_document", "read_whole", "small_array"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -53,11 +57,6 @@ SMALL_ARRAY_BYTES = 1 << 20  # arrays up to this size (uncompressed) take the sy
 MAX_CHUNKS = 64  # ... when they have at most this many chunks
 _CONFIG = ArrayConfig.from_dict({})
 _UNSTABLE = ".*does not have a Zarr V3 specification.*"  # zarr warns on every use of a structured dtype
-
-
-def _itemsize(dtype: np.dtype[Any]) -> int:
-    """Bytes per element as :func:`~zarrbridge.core.arrays.create_array` counts them (16 for strings)."""
-    return 16 if dtype.kind in "OT" else max(1, dtype.itemsize)
 
 
 def _quiet(func: Callable[P, R]) -> Callable[P, R]:
@@ -72,10 +71,10 @@ def _quiet(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-_TEMPLATES: dict[tuple[str, int, str], dict[str, Any] | None] = {}
+_TEMPLATES: dict[tuple[str, int, str], tuple[ArrayV3Metadata, dict[str, Any]] | None] = {}
 
 
-def _template(dtype: np.dtype[Any], ndim: int, policy: ArrayPolicy) -> dict[str, Any] | None:
+def _template(dtype: np.dtype[Any], ndim: int, policy: ArrayPolicy) -> tuple[ArrayV3Metadata, dict[str, Any]] | None:
     """zarr's own metadata for an array of this dtype and policy (shape and chunks are set per array).
 
     Cached by the policy's ``repr`` (codec objects need not be hashable; their reprs show their settings).
@@ -87,8 +86,11 @@ def _template(dtype: np.dtype[Any], ndim: int, policy: ArrayPolicy) -> dict[str,
         if len(_TEMPLATES) >= 256:
             _TEMPLATES.clear()
         meta = create_array(MemoryStore(), "t", shape=ones, dtype=dtype, policy=policy).metadata
-        ok = isinstance(meta, ArrayV3Metadata) and _pipeline(meta) is not None
-        _TEMPLATES[key] = meta.to_dict() if ok else None
+        _TEMPLATES[key] = None
+        if isinstance(meta, ArrayV3Metadata) and _pipeline(meta) is not None \
+                and meta.chunk_key_encoding.name == "default":
+            # the document in JSON types (lists, not tuples), fill value encoded
+            _TEMPLATES[key] = (meta, json.loads(json.dumps(meta.to_dict(), allow_nan=True)))
     return _TEMPLATES[key]
 
 
@@ -100,45 +102,122 @@ def _normal_dtype(dtype: Any) -> np.dtype[Any]:
     return out
 
 
+@dataclass(frozen=True)
+class SmallArray:
+    """An array encoded whole in the calling thread: its ``zarr.json`` document and its chunks.
+
+    Made by :func:`small_array`; ``document`` is what :func:`~zarrbridge.core.arrays.create_array` would
+    write (a single-chunk array keys its chunk ``c.0.0`` beside ``zarr.json`` rather than ``c/0/0``, one
+    directory fewer per array).
+    """
+
+    document: dict[str, Any]
+    template: ArrayV3Metadata  # dtype, fill value and codecs, shared by arrays of one dtype and policy
+    shape: tuple[int, ...]
+    chunks: tuple[int, ...]
+    separator: str
+
+    def chunk_key(self, coords: tuple[int, ...]) -> str:
+        return self.separator.join(["c", *map(str, coords)])
+
+    @_quiet
+    def encode(self, values: np.ndarray[Any, Any]) -> dict[str, Buffer]:
+        """``zarr.json`` and every chunk of ``values``, by key relative to the array.
+
+        Edge chunks are padded with the fill value, as zarr does; empty arrays have no chunks.
+        """
+        aa, ab, bb = cast(Pipeline, _pipeline(self.template))
+        prototype = default_buffer_prototype()
+        specs = _specs(self.template, self.chunks, aa, prototype)
+        native = self.template.dtype.to_native_dtype()
+        values = np.asarray(values).astype(native, copy=False)
+        if values.shape != self.shape:
+            raise ShapeMismatchError("encoded values", self.shape, values.shape)
+        out = {"zarr.json": prototype.buffer.from_bytes(json.dumps(self.document, allow_nan=True).encode())}
+        if 0 in self.shape:
+            return out
+        for coord in _grid(self.shape, self.chunks):
+            region = _region(coord, self.chunks, self.shape)
+            block = values[region] if region else values  # (a 0-d text array indexes to a str)
+            if block.shape != self.chunks:
+                full = np.full(self.chunks, self.template.fill_value, dtype=native)
+                full[tuple(slice(0, r.stop - r.start) for r in region)] = block
+                block = full
+            data: Any = prototype.nd_buffer.from_numpy_array(np.ascontiguousarray(block))
+            for aa_codec, spec in zip(aa, specs):
+                data = aa_codec._encode_sync(data, spec)  # type: ignore[attr-defined]
+            data = ab._encode_sync(data, specs[-1])  # type: ignore[attr-defined]
+            for bb_codec in bb:
+                data = bb_codec._encode_sync(data, specs[-1])  # type: ignore[attr-defined]
+            out[self.chunk_key(coord)] = data
+        return out
+
+
 @_quiet
-def small_array_metadata(shape: Sequence[int], dtype: Any, policy: ArrayPolicy,
-                         attributes: dict[str, Any], *, zarr_format: int = 3) -> ArrayV3Metadata | None:
-    """The metadata :func:`~zarrbridge.core.arrays.create_array` would write, or ``None`` if not small.
+def small_array(shape: Sequence[int], dtype: Any, policy: ArrayPolicy, attributes: dict[str, Any],
+                *, zarr_format: int = 3) -> SmallArray | None:
+    """The array :func:`~zarrbridge.core.arrays.create_array` would make, ready to encode, or ``None``.
 
     ``None`` (take zarr's normal path) for zarr format 2, sharded layouts, codecs without a synchronous
     implementation, arrays above :data:`SMALL_ARRAY_BYTES` or with more than :data:`MAX_CHUNKS` chunks.
+    ``attributes`` must be JSON-ready.
     """
     shape = tuple(int(s) for s in shape)
     if zarr_format != 3 or policy.shards is not None:
         return None
     dtype = _normal_dtype(dtype)
-    itemsize = _itemsize(dtype)
+    itemsize = 16 if dtype.kind in "OT" else max(1, dtype.itemsize)  # as create_array counts it
     if math.prod(shape) * itemsize > SMALL_ARRAY_BYTES:
         return None
     chunks = policy.resolve_chunks(shape, itemsize)
     if math.prod(math.ceil(s / c) for s, c in zip(shape, chunks)) > MAX_CHUNKS:
         return None
-    template = _template(dtype, len(shape), policy)
-    if template is None:
+    found = _template(dtype, len(shape), policy)
+    if found is None:
         return None
-    doc = dict(template, shape=shape, attributes=attributes,
-               chunk_grid={"name": "regular", "configuration": {"chunk_shape": chunks}})
-    return ArrayV3Metadata.from_dict(doc)
+    template, template_doc = found
+    separator = "." if all(c >= s for c, s in zip(chunks, shape)) else "/"
+    document = dict(template_doc, shape=list(shape), attributes=attributes,
+                    chunk_grid={"name": "regular", "configuration": {"chunk_shape": list(chunks)}},
+                    chunk_key_encoding={"name": "default", "configuration": {"separator": separator}})
+    return SmallArray(document, template, shape, chunks, separator)
 
 
-@_quiet
-def metadata_documents(meta: ArrayV3Metadata) -> dict[str, Buffer]:
-    """The metadata document(s) of an array, by key relative to the array (``zarr.json``)."""
-    return meta.to_buffer_dict(default_buffer_prototype())
+def group_document(attributes: dict[str, Any]) -> dict[str, Any]:
+    """The ``zarr.json`` of a zarr format 3 group without consolidated metadata (``attributes`` JSON-ready)."""
+    return {"attributes": attributes, "zarr_format": 3, "node_type": "group"}
+
+
+def consolidated_root(attributes: dict[str, Any], nodes: dict[str, Any]) -> dict[str, Buffer]:
+    """The root ``zarr.json`` of a format 3 hierarchy with ``nodes`` consolidated, as zarr writes it.
+
+    ``nodes`` maps paths to zarr metadata objects or to documents from :class:`SmallArray` /
+    :func:`group_document`; they are listed parents first, as zarr orders them.
+    """
+    def order(path: str) -> tuple[int, str]:
+        return path.count("/"), unicodedata.normalize("NFKC", path).casefold()
+
+    listed = {path: (node if isinstance(node, dict) else node.to_dict()) for path, node in
+              sorted(nodes.items(), key=lambda item: order(item[0]))}
+    doc = {**group_document(attributes),
+           "consolidated_metadata": {"kind": "inline", "must_understand": False, "metadata": listed}}
+    return {"zarr.json": default_buffer_prototype().buffer.from_bytes(json.dumps(doc, allow_nan=True).encode())}
 
 
 Pipeline = tuple[tuple[ArrayArrayCodec, ...], ArrayBytesCodec, tuple[BytesBytesCodec, ...]]
+_SYNC: dict[type, bool] = {}
 
 
 def _pipeline(meta: ArrayV3Metadata) -> Pipeline | None:
     """The metadata's codecs split by kind, if all of them can run synchronously."""
-    if SupportsSyncCodec is None or not all(isinstance(c, SupportsSyncCodec) for c in meta.codecs):
+    if SupportsSyncCodec is None:
         return None
+    for codec in meta.codecs:  # a runtime protocol check is slow: once per codec class
+        kind = type(codec)
+        if kind not in _SYNC:
+            _SYNC[kind] = isinstance(codec, SupportsSyncCodec)
+        if not _SYNC[kind]:
+            return None
     aa = tuple(c for c in meta.codecs if isinstance(c, ArrayArrayCodec))
     ab = [c for c in meta.codecs if isinstance(c, ArrayBytesCodec)]
     bb = tuple(c for c in meta.codecs if isinstance(c, BytesBytesCodec))
@@ -147,9 +226,11 @@ def _pipeline(meta: ArrayV3Metadata) -> Pipeline | None:
     return aa, ab[0], bb
 
 
-def _specs(meta: ArrayV3Metadata, aa: tuple[ArrayArrayCodec, ...], prototype: BufferPrototype) -> list[ArraySpec]:
+def _specs(meta: ArrayV3Metadata, chunks: tuple[int, ...], aa: tuple[ArrayArrayCodec, ...],
+           prototype: BufferPrototype) -> list[ArraySpec]:
     """The chunk spec seen by each array-to-array codec, then by the array-to-bytes codec (all chunks alike)."""
-    spec = meta.get_chunk_spec((0,) * meta.ndim, _CONFIG, prototype)
+    spec = ArraySpec(shape=chunks, dtype=meta.dtype, fill_value=meta.fill_value, config=_CONFIG,
+                     prototype=prototype)
     specs = [spec]
     for codec in aa:
         spec = codec.resolve_metadata(spec)
@@ -157,52 +238,12 @@ def _specs(meta: ArrayV3Metadata, aa: tuple[ArrayArrayCodec, ...], prototype: Bu
     return specs
 
 
-def _chunk_coords(meta: ArrayV3Metadata) -> tuple[tuple[int, ...], list[tuple[int, ...]]]:
-    chunks = tuple(meta.chunk_grid.chunk_shape)  # type: ignore[attr-defined]
-    grid = [range(math.ceil(s / c)) for s, c in zip(meta.shape, chunks)]
-    return chunks, [tuple(c) for c in itertools.product(*grid)]
+def _grid(shape: tuple[int, ...], chunks: tuple[int, ...]) -> list[tuple[int, ...]]:
+    return [tuple(c) for c in itertools.product(*(range(math.ceil(s / c)) for s, c in zip(shape, chunks)))]
 
 
 def _region(coords: tuple[int, ...], chunks: tuple[int, ...], shape: tuple[int, ...]) -> tuple[slice, ...]:
     return tuple(slice(i * c, min((i + 1) * c, s)) for i, c, s in zip(coords, chunks, shape))
-
-
-@_quiet
-def encode_chunks(meta: ArrayV3Metadata, values: np.ndarray[Any, Any]) -> dict[str, Buffer] | None:
-    """Every chunk of ``values`` encoded with ``meta``'s codecs, by chunk key (relative to the array).
-
-    ``None`` when a codec has no synchronous implementation. Edge chunks are padded with the fill value, as
-    zarr does; empty arrays have no chunks.
-    """
-    pipeline = _pipeline(meta)
-    if pipeline is None:
-        return None
-    aa, ab, bb = pipeline
-    prototype = default_buffer_prototype()
-    specs = _specs(meta, aa, prototype)
-    native = meta.dtype.to_native_dtype()
-    values = np.asarray(values).astype(native, copy=False)
-    if values.shape != tuple(meta.shape):
-        raise ValueError(f"values of shape {values.shape} do not fit an array of shape {tuple(meta.shape)}")
-    chunks, coords = _chunk_coords(meta)
-    out: dict[str, Buffer] = {}
-    if 0 in meta.shape:
-        return out
-    for coord in coords:
-        region = _region(coord, chunks, tuple(meta.shape))
-        block = values[region] if region else values  # (a 0-d text array indexes to a str)
-        if block.shape != chunks:
-            full = np.full(chunks, meta.fill_value, dtype=native)
-            full[tuple(slice(0, r.stop - r.start) for r in region)] = block
-            block = full
-        data: Any = prototype.nd_buffer.from_numpy_array(np.ascontiguousarray(block))
-        for aa_codec, spec in zip(aa, specs):
-            data = aa_codec._encode_sync(data, spec)  # type: ignore[attr-defined]
-        data = ab._encode_sync(data, specs[-1])  # type: ignore[attr-defined]
-        for bb_codec in bb:
-            data = bb_codec._encode_sync(data, specs[-1])  # type: ignore[attr-defined]
-        out[meta.encode_chunk_key(coord)] = data
-    return out
 
 
 def _read_keys(store: Store, keys: list[str], prototype: BufferPrototype) -> list[bytes | Buffer | None]:
@@ -234,12 +275,13 @@ def read_whole(array: zarr.Array[Any], *, max_bytes: int = SMALL_ARRAY_BYTES) ->
     pipeline = _pipeline(meta)
     if pipeline is None:
         return None
-    chunks, coords = _chunk_coords(meta)
+    chunks = tuple(meta.chunk_grid.chunk_shape)  # type: ignore[attr-defined]
+    coords = _grid(tuple(meta.shape), chunks)
     if len(coords) > MAX_CHUNKS:
         return None
     aa, ab, bb = pipeline
     prototype = default_buffer_prototype()
-    specs = _specs(meta, aa, prototype)
+    specs = _specs(meta, chunks, aa, prototype)
     native = meta.dtype.to_native_dtype()
     shape = tuple(meta.shape)
     out = np.full(shape, meta.fill_value, dtype=native)

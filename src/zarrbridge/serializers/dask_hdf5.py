@@ -3,7 +3,8 @@
 A save writes ``<name>.h5.partial`` and renames it to ``<name>.h5`` only after the last block is written,
 so a crash never leaves a file that looks complete. HDF5 files cannot be written by several processes at
 once: from a ``distributed`` cluster the workers compute the blocks and this process writes them, one by one.
-Loaded arrays open the file per block read, so they hold no h5py handle and can be shipped to workers.
+Loaded arrays hold no h5py handle and can be shipped to workers: each block read opens the file, and blocks
+of unfiltered numeric datasets are read as plain bytes (:mod:`.hdf5_chunks`), in parallel, without h5py.
 """
 
 from __future__ import annotations
@@ -21,24 +22,10 @@ import h5py
 import numpy as np
 
 from ..core.blockwrite import compute_side_effects
-from ..errors import (
-    BrokenLinkError,
-    CorruptMetadataError,
-    InvalidOptionError,
-    UnsupportedFormatVersionError,
-    WriteInterruptedError,
-)
-from .base import (
-    ArrayId,
-    PersistentSerializer,
-    active_client,
-    check_array_dtype,
-    check_dask_array,
-    discard_after_failure,
-    new_name,
-    parse_array_id,
-    require_protocol,
-)
+from ..errors import BrokenLinkError, CorruptMetadataError, InvalidOptionError, WriteInterruptedError
+from .base import active_client, parse_array_id, require_protocol
+from .dask_format import DaskFormatSerializer, stored_dtype
+from .hdf5_chunks import ChunkIndex, read_chunk
 from .protocols import FILE_PROTOCOL, DirectoryCapable
 
 da: Any = dask.array  # dask's functions are untyped: call them through Any
@@ -148,7 +135,10 @@ class _EncodingTarget:
 
 @dataclass(frozen=True)
 class HDF5Source:
-    """A picklable, lazily opened HDF5 dataset: each read opens the file, reads, decodes and closes it."""
+    """A picklable, lazily opened HDF5 dataset: each read opens the file, reads, decodes and closes it.
+
+    With a ``chunk_index`` (unfiltered numeric datasets), a read inside one chunk skips h5py altogether.
+    """
 
     files: Any
     name: str
@@ -156,6 +146,7 @@ class HDF5Source:
     shape: tuple[int, ...]
     dtype: np.dtype[Any]
     encoding: Encoding
+    chunk_index: ChunkIndex | None = None
 
     @property
     def ndim(self) -> int:
@@ -163,9 +154,14 @@ class HDF5Source:
 
     def __getitem__(self, sel: Any) -> np.ndarray[Any, Any]:
         sel = sel if isinstance(sel, tuple) else (sel,)
-        extra = (slice(None),) if self.encoding == "utf32" else ()
-        with _open_h5(self.files, self.name, "r") as h5:
-            raw = h5[self.datapath][sel + extra]
+        sel = sel + (slice(None),) if self.encoding == "utf32" else sel
+        index = self.chunk_index
+        found = index.locate(sel) if index is not None else None
+        if index is not None and found is not None:  # (part of) one unfiltered chunk: a plain read, no h5py lock
+            raw = read_chunk(self.files, self.name, index, *found)
+        else:
+            with _open_h5(self.files, self.name, "r") as h5:
+                raw = h5[self.datapath][sel]
         return _decode(raw, self.encoding, self.dtype)
 
 
@@ -216,7 +212,7 @@ def _store_from_cluster(client: Any, darr: dask.array.Array, target: _EncodingTa
         raise
 
 
-class DaskHDF5Serializer(PersistentSerializer):
+class DaskHDF5Serializer(DaskFormatSerializer):
     """Dask arrays in HDF5 files reached through the file protocol.
 
     Configure by subclassing: ``options`` (an :class:`HDF5Options`) and ``datapath`` (the dataset name).
@@ -231,53 +227,47 @@ class DaskHDF5Serializer(PersistentSerializer):
     10.0
     """
 
-    serializer_class: ClassVar[type] = dask.array.Array
     key: ClassVar[str] = "dask-hdf5"
     format_name: ClassVar[str] = "zarrbridge.dask-hdf5"
-    format_version: ClassVar[int] = 1
-    supported_versions: ClassVar[tuple[int, ...]] = (1,)
+    suffix: ClassVar[str] = ".h5"
     datapath: ClassVar[str] = "data"
     options: ClassVar[HDF5Options] = HDF5Options()
 
     @classmethod
-    def pickle(cls, obj: Any, protocols: Mapping[str, Any]) -> ArrayId:
-        """Write ``obj`` to a new HDF5 file and return its persistent id."""
-        from ..core.blockwrite import resolve_unknown_chunks
+    def _protocol(cls, protocols: Mapping[str, Any]) -> str:
+        require_protocol(protocols, FILE_PROTOCOL, cls.__name__)
+        return FILE_PROTOCOL
 
-        check_dask_array(obj, cls.__name__)
-        files = require_protocol(protocols, FILE_PROTOCOL, cls.__name__)
-        darr = resolve_unknown_chunks(obj)
-        dt = check_array_dtype(darr.dtype, "dask array")
-        encoding, stored, extra = _encoding(dt)
-        name = new_name(".h5")
+    @classmethod
+    def _write(cls, darr: Any, dtype: np.dtype[Any], protocol: str, protocols: Mapping[str, Any], name: str) -> None:
+        files = protocols[FILE_PROTOCOL]
+        encoding, stored, extra = _encoding(dtype)
         partial = name + ".partial"
-        try:
-            with _open_h5(files, partial, "w") as h5:
-                dset = h5.create_dataset(
-                    cls.datapath, shape=tuple(darr.shape) + ((extra,) if extra else ()), dtype=stored,
-                    chunks=_hdf5_chunks(darr, extra),
-                    **(cls._filters() if darr.ndim and darr.size else {}),
-                )
-                dset.attrs.update({
-                    "zarrbridge_format": cls.format_name,
-                    "zarrbridge_format_version": cls.format_version,
-                    "zarrbridge_dtype": json.dumps(np.lib.format.dtype_to_descr(dt)),
-                    "zarrbridge_encoding": encoding,
-                })
-                target = _EncodingTarget(dset, encoding, dt)
-                if darr.size == 0:
-                    pass
-                elif darr.ndim == 0:
-                    target[()] = darr.compute()
-                elif (client := active_client()) is not None:
-                    _store_from_cluster(client, darr, target)
-                else:
-                    compute_side_effects(da.store(darr, target, lock=True, compute=False))
-            files.rename(partial, name)
-        except BaseException as exc:
-            discard_after_failure(lambda: files.remove(partial), partial, exc)
-            raise
-        return (cls.format_name, cls.format_version, FILE_PROTOCOL, name)
+        with _open_h5(files, partial, "w") as h5:
+            dset = h5.create_dataset(
+                cls.datapath, shape=tuple(darr.shape) + ((extra,) if extra else ()), dtype=stored,
+                chunks=_hdf5_chunks(darr, extra), **(cls._filters() if darr.ndim and darr.size else {}),
+            )
+            dset.attrs.update({
+                "zarrbridge_format": cls.format_name,
+                "zarrbridge_format_version": cls.format_version,
+                "zarrbridge_dtype": json.dumps(np.lib.format.dtype_to_descr(dtype)),
+                "zarrbridge_encoding": encoding,
+            })
+            target = _EncodingTarget(dset, encoding, dtype)
+            if darr.size == 0:
+                pass
+            elif darr.ndim == 0:
+                target[()] = darr.compute()
+            elif (client := active_client()) is not None:
+                _store_from_cluster(client, darr, target)
+            else:
+                compute_side_effects(da.store(darr, target, lock=True, compute=False))
+        files.rename(partial, name)
+
+    @classmethod
+    def _discard(cls, protocol: str, protocols: Mapping[str, Any], name: str) -> None:
+        protocols[FILE_PROTOCOL].remove(name + ".partial")
 
     @classmethod
     def _filters(cls) -> dict[str, Any]:
@@ -291,7 +281,7 @@ class DaskHDF5Serializer(PersistentSerializer):
 
     @classmethod
     def unpickle(cls, pid: Any, protocols: Mapping[str, Any]) -> dask.array.Array:
-        """A lazy dask array over the HDF5 file of ``pid``, chunked like the file."""
+        """A lazy dask array over the HDF5 file of ``pid``, one block per HDF5 chunk."""
         _, name = parse_array_id(pid, format_name=cls.format_name, supported=cls.supported_versions)
         files = require_protocol(protocols, FILE_PROTOCOL, cls.__name__)
         if not files.exists(name):
@@ -303,21 +293,17 @@ class DaskHDF5Serializer(PersistentSerializer):
                 dset = h5[cls.datapath]
                 attrs = dict(dset.attrs)
                 shape, chunks = tuple(dset.shape), dset.chunks
+                index = ChunkIndex.of(dset)
         except (OSError, KeyError) as exc:
             raise CorruptMetadataError(name, f"not a readable HDF5 file with dataset {cls.datapath!r} ({exc})") from exc
-        version = attrs.get("zarrbridge_format_version")
-        if attrs.get("zarrbridge_format") != cls.format_name:
-            raise CorruptMetadataError(name, f"dataset attribute zarrbridge_format is {attrs.get('zarrbridge_format')!r}")
-        if version not in cls.supported_versions:
-            raise UnsupportedFormatVersionError(f"HDF5 array file {name!r}", version, cls.supported_versions)
-        try:
-            dt = np.lib.format.descr_to_dtype(json_descr(json.loads(str(attrs["zarrbridge_dtype"]))))
-            encoding: Encoding = attrs["zarrbridge_encoding"]
-        except (KeyError, ValueError, TypeError) as exc:
-            raise CorruptMetadataError(name, f"bad dtype attributes ({exc})") from exc
+        cls.check_stored_format(name, attrs.get("zarrbridge_format"), attrs.get("zarrbridge_format_version"))
+        dt = stored_dtype(_json_attr(attrs.get("zarrbridge_dtype"), name), name)
+        encoding = attrs.get("zarrbridge_encoding")
+        if encoding not in ("none", "utf32", "int64"):
+            raise CorruptMetadataError(name, f"unknown value encoding {encoding!r}")
         if encoding == "utf32":
             shape, chunks = shape[:-1], chunks[:-1] if chunks else None
-        source = HDF5Source(files, name, cls.datapath, shape, dt, encoding)
+        source = HDF5Source(files, name, cls.datapath, shape, dt, encoding, index)
         result: dask.array.Array = da.from_array(
             source, chunks=chunks or shape, name=f"zarrbridge-hdf5-{name}", lock=False, fancy=False,
             asarray=False, meta=np.empty((0,) * len(shape), dtype=dt),
@@ -333,8 +319,8 @@ class DaskHDF5Serializer(PersistentSerializer):
         files.remove(name + ".partial")
 
 
-def json_descr(value: Any) -> Any:
-    """JSON turns the tuples of a structured dtype description into lists; numpy wants tuples back."""
-    if isinstance(value, list):
-        return [tuple(json_descr(v) for v in item) if isinstance(item, list) else item for item in value]
-    return value
+def _json_attr(value: Any, name: str) -> Any:
+    try:
+        return json.loads(str(value))
+    except ValueError as exc:
+        raise CorruptMetadataError(name, f"dtype attribute {value!r} is not JSON ({exc})") from exc

@@ -20,24 +20,10 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
 from ..core.arrays import ArrayPolicy, create_array
-from ..core.blockwrite import resolve_unknown_chunks, write_dask_array
-from ..errors import (
-    BrokenLinkError,
-    CorruptMetadataError,
-    InvalidOptionError,
-    UnsupportedFormatVersionError,
-    WriteInterruptedError,
-)
-from .base import (
-    ArrayId,
-    PersistentSerializer,
-    check_array_dtype,
-    check_dask_array,
-    discard_after_failure,
-    new_name,
-    parse_array_id,
-)
-from .dask_hdf5 import json_descr
+from ..core.blockwrite import write_dask_array
+from ..errors import BrokenLinkError, CorruptMetadataError, InvalidOptionError, WriteInterruptedError
+from .base import parse_array_id
+from .dask_format import DaskFormatSerializer, stored_dtype
 from .protocols import FILE_PROTOCOL, S3_PROTOCOL, remove_tree, zarr_store_for
 
 da: Any = dask.array  # dask's functions are untyped: call them through Any
@@ -78,15 +64,10 @@ def _read_marker(store: Store, name: str) -> dict[str, Any]:
 
 
 def _saved_dtype(marker: dict[str, Any], name: str) -> np.dtype[Any] | None:
-    if "dtype" not in marker:
-        return None
-    try:
-        return np.lib.format.descr_to_dtype(json_descr(marker["dtype"]))
-    except (ValueError, TypeError) as exc:
-        raise CorruptMetadataError(f"{name}/{MARKER_KEY}", f"bad dtype {marker['dtype']!r} ({exc})") from exc
+    return stored_dtype(marker["dtype"], f"{name}/{MARKER_KEY}") if "dtype" in marker else None
 
 
-class DaskZarrSerializer(PersistentSerializer):
+class DaskZarrSerializer(DaskFormatSerializer):
     """Dask arrays as Zarr arrays, on S3 or (with :class:`~zarrbridge.serializers.protocols.LocalFiles`) on files.
 
     Configure by subclassing: ``policy`` (an :class:`~zarrbridge.core.ArrayPolicy`: compressors, filters,
@@ -103,11 +84,9 @@ class DaskZarrSerializer(PersistentSerializer):
     10.0
     """
 
-    serializer_class: ClassVar[type] = dask.array.Array
     key: ClassVar[str] = "dask-zarr"
     format_name: ClassVar[str] = "zarrbridge.dask-zarr"
-    format_version: ClassVar[int] = 1
-    supported_versions: ClassVar[tuple[int, ...]] = (1,)
+    suffix: ClassVar[str] = ".zarr"
     policy: ClassVar[ArrayPolicy] = ArrayPolicy()
     zarr_format: ClassVar[int] = 3
     protocol_order: ClassVar[tuple[str, ...]] = (S3_PROTOCOL, FILE_PROTOCOL)
@@ -125,34 +104,27 @@ class DaskZarrSerializer(PersistentSerializer):
         )
 
     @classmethod
-    def pickle(cls, obj: Any, protocols: Mapping[str, Any]) -> ArrayId:
-        """Write ``obj`` to a new zarr array and return its persistent id."""
-        check_dask_array(obj, cls.__name__)
-        protocol = cls._protocol(protocols)
-        darr = resolve_unknown_chunks(obj)
-        dt = check_array_dtype(darr.dtype, "dask array")
+    def _write(cls, darr: Any, dtype: np.dtype[Any], protocol: str, protocols: Mapping[str, Any], name: str) -> None:
         chunks = cls.policy.chunks or tuple(max(1, min(int(c), int(s)) if s else 1)
                                             for c, s in zip(darr.chunksize, darr.shape))
         policy = ArrayPolicy(
             chunks=chunks or None, shards=cls.policy.shards, compressors=cls.policy.compressors,
             filters=cls.policy.filters, fill_value=cls.policy.fill_value,
         )
-        name = new_name(".zarr")
-        try:
-            store = zarr_store_for(protocol, protocols, name, read_only=False)
-            dest = create_array(store, "", shape=darr.shape, dtype=dt, policy=policy, zarr_format=cls.zarr_format)
-            write_dask_array(darr, dest)
-            _write_marker(store, {
-                "format": cls.format_name,
-                "format_version": cls.format_version,
-                "shape": list(darr.shape),
-                "dtype": np.lib.format.dtype_to_descr(dt),
-                "complete": True,
-            })
-        except BaseException as exc:
-            discard_after_failure(lambda: remove_tree(protocol, protocols, name), name, exc)
-            raise
-        return (cls.format_name, cls.format_version, protocol, name)
+        store = zarr_store_for(protocol, protocols, name, read_only=False)
+        dest = create_array(store, "", shape=darr.shape, dtype=dtype, policy=policy, zarr_format=cls.zarr_format)
+        write_dask_array(darr, dest)
+        _write_marker(store, {
+            "format": cls.format_name,
+            "format_version": cls.format_version,
+            "shape": list(darr.shape),
+            "dtype": np.lib.format.dtype_to_descr(dtype),
+            "complete": True,
+        })
+
+    @classmethod
+    def _discard(cls, protocol: str, protocols: Mapping[str, Any], name: str) -> None:
+        remove_tree(protocol, protocols, name)
 
     @classmethod
     def open_marker(cls, pid: Any, protocols: Mapping[str, Any]) -> dict[str, Any]:
@@ -163,11 +135,7 @@ class DaskZarrSerializer(PersistentSerializer):
                                      f"storage does not offer (it has {sorted(protocols)})")
         store = zarr_store_for(protocol, protocols, name, read_only=True)
         marker = _read_marker(store, name)
-        if marker.get("format") != cls.format_name:
-            raise CorruptMetadataError(f"{name}/{MARKER_KEY}", f"format is {marker.get('format')!r}")
-        if marker.get("format_version") not in cls.supported_versions:
-            raise UnsupportedFormatVersionError(f"zarr array {name!r}", marker.get("format_version"),
-                                                cls.supported_versions)
+        cls.check_stored_format(f"{name}/{MARKER_KEY}", marker.get("format"), marker.get("format_version"))
         return marker
 
     @classmethod

@@ -21,11 +21,13 @@ from hdmf.spec import NamespaceCatalog
 from hdmf.utils import docval, getargs
 from zarr.abc.store import Store
 from zarr.core.buffer import default_buffer_prototype
-from zarr.core.group import ConsolidatedMetadata, GroupMetadata
+from zarr.core.group import GroupMetadata
 from zarr.core.sync import sync
 
+from ..core.chunkio import consolidated_root
 from ..core.location import AccessMode, Location, open_store
 from ..core.parallel import check_jobs
+from ..core.transfer import put_many
 from ..errors import (
     CorruptMetadataError,
     ReadOnlyError,
@@ -113,6 +115,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         self._zarr_format = zarr_format
         self._store: Store | None = None
         self._root: zarr.Group | None = None
+        self._root_written = False  # a write finished and the root is opened again only when needed
         self._builder: GroupBuilder | None = None
         self._reader: TreeReader | None = None
         self._external: dict[str, ZarrIO] = {}
@@ -164,6 +167,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         """The root zarr group (after a write or for existing files)."""
         if self._root is None:
             self._root = _open_root(self.store, str(self._location))
+            self._root_written = False
         return self._root
 
     def _is_zip(self) -> bool:
@@ -214,7 +218,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         if self._store is not None:
             self._store.close()
         self._store = None
-        self._root = None
+        self._root, self._root_written = None, False
         staging, self._staging = self._staging, None
         if staging is not None:
             try:
@@ -322,7 +326,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
                       copy_settings: CopySettings | None = None, **_: Any) -> None:
         if self._mode == "r":
             raise ZarrReadOnlyError(f"{self._location} (opened with mode 'r')")
-        existing = self._root
+        existing = self.file if self._root_written else self._root
         fresh = existing is None
         writer = TreeWriter(
             store=self.store, location=self._location, written=self._written,
@@ -332,15 +336,18 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         )
         writer.container_path = self.manager.get_builder
         try:
-            if fresh and not self._is_zip():
-                # a placeholder root marked incomplete: an interrupted write never opens as a valid file
-                zarr.create_group(self.store, attributes={MARKER: {"version": MARKER_VERSION, "incomplete": True}},
-                                  zarr_format=self._zarr_format)
-            root_attrs = writer.write_root(builder, {MARKER: {"version": MARKER_VERSION}})
-            if cache_spec:
-                self._cache_spec(writer)
-                root_attrs[SPECLOC] = SPEC_GROUP
-            self._finish_root(writer, root_attrs, fresh)
+            # compact JSON: json's C encoder (indentation falls back to the pure-Python one, which dominated
+            # writing the consolidated root of files with thousands of objects)
+            with zarr.config.set({"json_indent": None}):
+                if fresh and not self._is_zip():
+                    # a placeholder root marked incomplete: an interrupted write never opens as a valid file
+                    zarr.create_group(self.store, zarr_format=self._zarr_format,
+                                      attributes={MARKER: {"version": MARKER_VERSION, "incomplete": True}})
+                root_attrs = writer.write_root(builder, {MARKER: {"version": MARKER_VERSION}})
+                if cache_spec:
+                    self._cache_spec(writer)
+                    root_attrs[SPECLOC] = SPEC_GROUP
+                self._finish_root(writer, root_attrs, fresh)
         except BaseException:
             if fresh:  # nothing half-written may look like a file: remove what this write created
                 sync(self.store.clear())
@@ -384,14 +391,14 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
                 zarr.consolidate_metadata(self.store, zarr_format=self._zarr_format)
             self._root = _open_root(self.store, str(self._location))
             return
-        consolidated = ConsolidatedMetadata(metadata=dict(writer.metadata)) if self._zarr_format == 3 else None
-        meta = GroupMetadata(attributes=attrs, zarr_format=self._zarr_format,
-                             consolidated_metadata=consolidated)
-        for key, buf in meta.to_buffer_dict(default_buffer_prototype()).items():
-            sync(self.store.set(key, buf))
-        if self._zarr_format == 2:
+        if self._zarr_format == 3:
+            put_many(self.store, consolidated_root(attrs, writer.metadata))
+        else:
+            meta = GroupMetadata(attributes=attrs, zarr_format=self._zarr_format)
+            put_many(self.store, meta.to_buffer_dict(default_buffer_prototype()))
             zarr.consolidate_metadata(self.store, zarr_format=2)
-        self._root = _open_root(self.store, str(self._location))
+        # parsing the consolidated metadata of thousands of nodes is not free: reopen on first use only
+        self._root, self._root_written = None, True
 
     # ------------------------------------------------------------------------------ export
     def export(self, src_io: HDMFIO, container: Container | None = None, write_args: dict[str, Any] | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from collections import deque
@@ -20,7 +21,7 @@ from zarr.core.group import GroupMetadata
 from zarr.storage import MemoryStore
 
 from ..core.arrays import ArrayPolicy, copy_array, create_array
-from ..core.chunkio import encode_chunks, metadata_documents, small_array_metadata
+from ..core.chunkio import group_document, small_array
 from ..core.location import Location
 from ..core.transfer import copy_store, put_many
 from ..errors import BrokenLinkError, CodecNotMappedWarning, UnsupportedDtypeError
@@ -145,11 +146,10 @@ class TreeWriter:
         the rest go through zarr.
         """
         if self.stage is not None:
-            meta = small_array_metadata(values.shape, dtype, policy, attrs, zarr_format=self.options.zarr_format)
-            chunks = encode_chunks(meta, values) if meta is not None else None
-            if meta is not None and chunks is not None:
-                self._put(name, {**metadata_documents(meta), **chunks})
-                self.metadata[name] = meta
+            small = small_array(values.shape, dtype, policy, attrs, zarr_format=self.options.zarr_format)
+            if small is not None:
+                self._put(name, small.encode(values))
+                self.metadata[name] = small.document
                 return
         arr = self._create(name, values.shape, dtype, policy, attrs, store=self.stage)
         if values.size:
@@ -193,7 +193,10 @@ class TreeWriter:
                 attrs[LINKS] = links
             # each group document is written once; zarr never creates parents implicitly
             name = path.strip("/")
-            if self.stage is not None:
+            if self.stage is not None and self.options.zarr_format == 3:
+                self.metadata[name] = document = group_document(attrs)
+                self._put(name, {"zarr.json": _json_buffer(document)})
+            elif self.stage is not None:
                 meta = GroupMetadata(attributes=attrs, zarr_format=self.options.zarr_format)
                 self._put(name, meta.to_buffer_dict(default_buffer_prototype()))
                 self.metadata[name] = meta
@@ -388,6 +391,10 @@ class _TextSource:
 
     def __getitem__(self, sel: Any) -> np.ndarray[Any, Any]:
         return text_array(self.data[sel], self.what)
+
+
+def _json_buffer(document: dict[str, Any]) -> Buffer:
+    return default_buffer_prototype().buffer.from_bytes(json.dumps(document, allow_nan=True).encode())
 
 
 def _holds_references(data: Any) -> bool:

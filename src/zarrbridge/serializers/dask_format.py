@@ -1,0 +1,90 @@
+"""What the dask-array formats (HDF5, Zarr) share: the save sequence, and the checks of what they read back."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import dask.array
+import numpy as np
+
+from ..core.blockwrite import resolve_unknown_chunks
+from ..errors import CorruptMetadataError, UnsupportedFormatVersionError
+from .base import (
+    ArrayId,
+    PersistentSerializer,
+    check_array_dtype,
+    check_dask_array,
+    discard_after_failure,
+    new_name,
+)
+
+__all__ = ["DaskFormatSerializer", "json_descr", "stored_dtype"]
+
+
+def json_descr(value: Any) -> Any:
+    """JSON turns the tuples of a structured dtype description into lists; numpy wants tuples back."""
+    if isinstance(value, list):
+        return [tuple(json_descr(v) for v in item) if isinstance(item, list) else item for item in value]
+    return value
+
+
+def stored_dtype(descr: Any, where: str) -> np.dtype[Any]:
+    """The dtype saved as ``np.lib.format.dtype_to_descr`` output (possibly through JSON)."""
+    try:
+        return np.lib.format.descr_to_dtype(json_descr(descr))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CorruptMetadataError(where, f"bad dtype {descr!r} ({exc})") from exc
+
+
+class DaskFormatSerializer(PersistentSerializer):
+    """A dask array in one array format: subclasses write (``_write``) and discard (``_discard``) the files.
+
+    :meth:`pickle` checks the array, computes unknown chunk sizes, refuses object dtypes, picks a fresh
+    name, and removes what a failed write left behind before re-raising its error.
+    """
+
+    serializer_class: ClassVar[type] = dask.array.Array
+    format_name: ClassVar[str]
+    format_version: ClassVar[int] = 1
+    supported_versions: ClassVar[tuple[int, ...]] = (1,)
+    suffix: ClassVar[str]
+
+    @classmethod
+    @abstractmethod
+    def _protocol(cls, protocols: Mapping[str, Any]) -> str:
+        """The protocol to write through, or :class:`InvalidOptionError` when ``protocols`` has none fit."""
+
+    @classmethod
+    @abstractmethod
+    def _write(cls, darr: Any, dtype: np.dtype[Any], protocol: str, protocols: Mapping[str, Any], name: str) -> None:
+        """Write ``darr`` (known chunk sizes, storable ``dtype``) as ``name``, published only when complete."""
+
+    @classmethod
+    @abstractmethod
+    def _discard(cls, protocol: str, protocols: Mapping[str, Any], name: str) -> None:
+        """Remove whatever an unfinished write of ``name`` left."""
+
+    @classmethod
+    def pickle(cls, obj: Any, protocols: Mapping[str, Any]) -> ArrayId:
+        """Write ``obj`` to new array files and return its persistent id."""
+        check_dask_array(obj, cls.__name__)
+        protocol = cls._protocol(protocols)
+        darr = resolve_unknown_chunks(obj)
+        dtype = check_array_dtype(darr.dtype, "dask array")
+        name = new_name(cls.suffix)
+        try:
+            cls._write(darr, dtype, protocol, protocols, name)
+        except BaseException as exc:
+            discard_after_failure(lambda: cls._discard(protocol, protocols, name), name, exc)
+            raise
+        return (cls.format_name, cls.format_version, protocol, name)
+
+    @classmethod
+    def check_stored_format(cls, where: str, fmt: Any, version: Any) -> None:
+        """Check the format name and version an array file records about itself."""
+        if fmt != cls.format_name:
+            raise CorruptMetadataError(where, f"its format is {fmt!r}, not {cls.format_name!r}")
+        if version not in cls.supported_versions:
+            raise UnsupportedFormatVersionError(f"array file {where!r}", version, cls.supported_versions)

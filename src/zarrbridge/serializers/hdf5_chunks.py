@@ -1,0 +1,149 @@
+"""Chunks of unfiltered HDF5 datasets read straight from the file, in parallel and without h5py.
+
+h5py runs every HDF5 call behind one process-wide lock, so the blocks of a loaded array were read one at a
+time however many threads dask had, each through its own ``h5py.File`` open. A chunk of a dataset stored
+without filters (no compression, shuffle or checksum) is simply its bytes, in C order of the chunk shape, at
+a file offset HDF5 reports. :class:`ChunkIndex` records those offsets once, when a result is loaded; a block
+that is (part of) one chunk is then read from the plain file: memory-mapped when the file is local (no copy:
+the only copy is dask's own, into the computed result), else read with ``readinto``. No HDF5 handle or lock
+is involved, and the index pickles to ``distributed`` workers as plain data. Anything else goes through h5py.
+
+Array files are never modified after they are published (a new save writes a new file; removing one unlinks
+it), so a mapping stays valid for as long as a block uses it.
+"""
+
+from __future__ import annotations
+
+import math
+import mmap
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import MissingChunkError
+from .protocols import DirectoryCapable
+
+__all__ = ["MAX_INDEXED_CHUNKS", "ChunkIndex", "read_chunk"]
+
+MAX_INDEXED_CHUNKS = 200_000
+"""Datasets with more chunks than this are read through h5py (the index would be a large graph object)."""
+
+_RAW_KINDS = "iuf"  # numeric types whose HDF5 file layout is numpy's; bool, complex, compounds go through h5py
+
+
+@dataclass(frozen=True)
+class ChunkIndex:
+    """Where each chunk of an unfiltered, chunked HDF5 dataset lies in its file.
+
+    Parameters
+    ----------
+    shape
+        The dataset's shape.
+    chunk_shape
+        Its HDF5 chunk shape.
+    dtype
+        The stored (file) dtype, byte order included.
+    offsets
+        Byte offset in the file of each allocated chunk, by chunk grid position.
+    """
+
+    shape: tuple[int, ...]
+    chunk_shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+    offsets: Mapping[tuple[int, ...], int]
+
+    @classmethod
+    def of(cls, dset: Any) -> ChunkIndex | None:
+        """The index of the h5py dataset ``dset``, or ``None`` when its chunks cannot be read as raw bytes."""
+        chunks = dset.chunks
+        dtype = np.dtype(dset.dtype)
+        if (
+            chunks is None
+            or dtype.kind not in _RAW_KINDS
+            or dset.file.userblock_size  # offsets would be relative to the end of the user block
+            or dset.id.get_create_plist().get_nfilters()
+            or dset.id.get_num_chunks() > MAX_INDEXED_CHUNKS
+        ):
+            return None
+        offsets: dict[tuple[int, ...], int] = {}
+
+        def visit(info: Any) -> None:
+            offsets[tuple(o // c for o, c in zip(info.chunk_offset, chunks))] = int(info.byte_offset)
+
+        dset.id.chunk_iter(visit)
+        return cls(tuple(dset.shape), tuple(chunks), dtype, offsets)
+
+    def locate(self, sel: tuple[Any, ...]) -> tuple[int, tuple[slice, ...]] | None:
+        """``(file offset of the chunk, selection inside it)`` when ``sel`` lies inside one stored chunk."""
+        if len(sel) != len(self.shape):
+            return None
+        grid: list[int] = []
+        inner: list[slice] = []
+        for s, chunk, size in zip(sel, self.chunk_shape, self.shape):
+            if not isinstance(s, slice) or s.step not in (None, 1):
+                return None
+            start, stop, _ = s.indices(size)
+            position = start // chunk
+            if stop <= start or stop > (position + 1) * chunk:
+                return None
+            grid.append(position)
+            inner.append(slice(start - position * chunk, stop - position * chunk))
+        offset = self.offsets.get(tuple(grid))
+        return None if offset is None else (offset, tuple(inner))
+
+
+def read_chunk(files: Any, name: str, index: ChunkIndex, offset: int, inner: tuple[slice, ...]) -> np.ndarray[Any, Any]:
+    """The part ``inner`` of the chunk at ``offset`` of the file ``name`` (reached through ``files``).
+
+    Local files are memory-mapped (copy-on-write: the block is writable, the file never changes), so the
+    block costs no copy until it is used; other file protocols are read with ``readinto``. When ``inner``
+    keeps every axis after the first whole, only its rows are mapped or read.
+
+    Raises
+    ------
+    MissingChunkError
+        The file ends before the chunk does (it was cut short after it was written).
+    """
+    itemsize = index.dtype.itemsize
+    row_items = math.prod(index.chunk_shape[1:])
+    whole_rows = all(s.start == 0 and s.stop == c for s, c in zip(inner[1:], index.chunk_shape[1:]))
+    if whole_rows:
+        start = offset + inner[0].start * row_items * itemsize
+        shape: tuple[int, ...] = (inner[0].stop - inner[0].start, *index.chunk_shape[1:])
+    else:
+        start, shape = offset, index.chunk_shape
+    nbytes = math.prod(shape) * itemsize
+    if isinstance(files, DirectoryCapable):
+        out = _map(files.local_path(name), name, start, nbytes, index.dtype).reshape(shape)
+    else:
+        out = np.empty(shape, dtype=index.dtype)
+        with files.open(name, "rb") as handle:
+            handle.seek(start)
+            view, done = out.reshape(-1).view(np.uint8).data, 0
+            while done < nbytes:
+                got = handle.readinto(view[done:])
+                if not got:
+                    raise _cut_short(name, start, nbytes - done)
+                done += got
+    return out if whole_rows else out[inner]
+
+
+def _map(path: str, name: str, start: int, nbytes: int, dtype: np.dtype[Any]) -> np.ndarray[Any, Any]:
+    """``nbytes`` of the file at ``path`` from ``start``, memory-mapped copy-on-write, as a flat array."""
+    aligned = start - start % mmap.ALLOCATIONGRANULARITY
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size < start + nbytes:  # mapping past the end would crash the process on access (SIGBUS)
+            raise _cut_short(name, start, start + nbytes - size)
+        mapped = mmap.mmap(handle.fileno(), start - aligned + nbytes, access=mmap.ACCESS_COPY, offset=aligned)
+    if hasattr(mapped, "madvise"):
+        mapped.madvise(mmap.MADV_WILLNEED)  # start reading the whole block from disk now, not page by page
+    return np.frombuffer(mapped, dtype=dtype, count=nbytes // dtype.itemsize, offset=start - aligned)
+
+
+def _cut_short(name: str, start: int, missing: int) -> MissingChunkError:
+    return MissingChunkError(f"at byte {start}", f"HDF5 array file {name!r}",
+                             reason=f"the file ends {missing} bytes before the chunk does")
