@@ -1,0 +1,167 @@
+"""Loaded HDF5 arrays read unfiltered numeric chunks from the file directly (memory map / readinto)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from typing import Any
+
+import dask.array as da
+import h5py
+import numpy as np
+import pytest
+from dask.array.core import slices_from_chunks
+from test_ser_arrays import GzipHDF5, OpenOnlyFiles
+
+from zarrbridge.errors import MissingChunkError
+from zarrbridge.serializers import FILE_PROTOCOL, DaskHDF5Serializer, hdf5_chunks
+from zarrbridge.serializers.dask_hdf5 import HDF5Source
+from zarrbridge.serializers.hdf5_chunks import ChunkIndex, read_chunk
+
+
+def _source(loaded: da.Array) -> HDF5Source:
+    sources = [v for v in loaded.dask.values() if isinstance(v, HDF5Source)]
+    assert len(sources) == 1
+    return sources[0]
+
+
+def _save(x: da.Array, protocols: dict[str, Any], serializer: type[DaskHDF5Serializer] = DaskHDF5Serializer) -> Any:
+    pid = serializer.pickle(x, protocols)
+    return pid, serializer.unpickle(pid, protocols)
+
+
+def _path(protocols: dict[str, Any], pid: Any) -> str:
+    files = protocols[FILE_PROTOCOL]
+    return str(files.local_path(pid[3]) if hasattr(files, "local_path") else files.local_path_for_tests(pid[3]))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.arange(20 * 9, dtype="f4").reshape(20, 9),
+        np.arange(20 * 9, dtype=">i2").reshape(20, 9),
+        np.arange(20 * 9, dtype="u8").reshape(20, 9),
+        np.array([["åbc", ""], ["x", "日本語"], ["z", "q"]] * 7),  # stored as code points (u4)
+        np.arange(20 * 9).astype("M8[s]").reshape(20, 9),  # stored as int64
+    ],
+    ids=["f4", "big-endian-i2", "u8", "unicode", "datetime"],
+)
+@pytest.mark.parametrize("protocol_kind", ["local", "open-only"])
+def test_chunks_read_directly_match_h5py(values: np.ndarray[Any, Any], protocol_kind: str, tmp_path: Any) -> None:
+    files = OpenOnlyFiles(str(tmp_path)) if protocol_kind == "open-only" else None
+    protocols = {FILE_PROTOCOL: files} if files is not None else {FILE_PROTOCOL: _local(tmp_path)}
+    x = da.from_array(values, chunks=(7, 4) if values.shape[1] > 2 else (4, 1))
+    pid, loaded = _save(x, protocols)
+    assert _source(loaded).chunk_index is not None  # the direct path is taken
+    np.testing.assert_array_equal(loaded.compute(), values)  # edge chunks in both axes included
+    np.testing.assert_array_equal(loaded[3:17, 1:].compute(), values[3:17, 1:])  # selections across chunks
+    np.testing.assert_array_equal(loaded[::-2].compute(), values[::-2])
+    index = _source(loaded).chunk_index
+    assert index is not None
+    with h5py.File(_path(protocols, pid), "r") as h5:
+        stored = h5["data"][...]
+    blocks = slices_from_chunks(loaded.chunks)
+    first, middle, last = blocks[0], blocks[len(blocks) // 2], blocks[-1]  # the last is an edge chunk
+    inner = (slice(first[0].start + 1, first[0].start + 2), first[1])  # one row inside a chunk
+    partial = (first[0], slice(first[1].start, first[1].stop - 1)) if first[1].stop > 1 else first  # not whole rows
+    extra = (slice(None),) if stored.ndim == 3 else ()
+    for sel in (first, middle, last, inner, partial):
+        found = index.locate(sel + extra)
+        assert found is not None
+        got = read_chunk(protocols[FILE_PROTOCOL], pid[3], index, *found)
+        np.testing.assert_array_equal(got, stored[sel])
+
+
+def _local(tmp_path: Any) -> Any:
+    from zarrbridge.serializers import LocalFiles
+
+    return LocalFiles(str(tmp_path / "arrays"))
+
+
+def test_mapped_blocks_are_private_and_writable(file_protocols: dict[str, Any]) -> None:
+    pid, loaded = _save(da.arange(100, chunks=25, dtype="f8"), file_protocols)
+    index = _source(loaded).chunk_index
+    assert index is not None
+    found = index.locate((slice(25, 50),))
+    assert found is not None
+    block = read_chunk(file_protocols[FILE_PROTOCOL], pid[3], index, *found)
+    assert block.flags.writeable
+    block[:] = -1  # copy-on-write: the file does not change
+    np.testing.assert_array_equal(loaded.compute(), np.arange(100))
+    with open(_path(file_protocols, pid), "rb") as f:
+        assert np.frombuffer(f.read(), dtype="f8").tolist().count(-1.0) == 0
+
+
+@pytest.mark.parametrize(
+    "values", [np.array([True, False] * 5), np.arange(10, dtype="c8"), np.zeros(10, dtype=[("a", "i4"), ("b", "f8")])],
+    ids=["bool", "complex", "structured"],
+)
+def test_types_without_numpy_layout_go_through_h5py(file_protocols: dict[str, Any], values: np.ndarray[Any, Any]) -> None:
+    _, loaded = _save(da.from_array(values, chunks=3), file_protocols)
+    assert _source(loaded).chunk_index is None
+    np.testing.assert_array_equal(loaded.compute(), values)
+
+
+def test_filtered_datasets_go_through_h5py(file_protocols: dict[str, Any]) -> None:
+    _, loaded = _save(da.arange(1000, chunks=100), file_protocols, GzipHDF5)
+    assert _source(loaded).chunk_index is None
+    assert int(loaded.sum().compute()) == 499500
+
+
+def test_files_with_a_user_block_or_no_chunks_are_not_indexed(tmp_path: Any) -> None:
+    path = str(tmp_path / "ub.h5")
+    with h5py.File(path, "w", userblock_size=512) as h5:
+        h5.create_dataset("chunked", data=np.arange(10.0), chunks=(5,))
+        h5.create_dataset("contiguous", data=np.arange(10.0))
+    with h5py.File(path, "r") as h5:
+        assert ChunkIndex.of(h5["chunked"]) is None
+        assert ChunkIndex.of(h5["contiguous"]) is None
+    plain = str(tmp_path / "plain.h5")
+    with h5py.File(plain, "w") as h5:
+        h5.create_dataset("chunked", data=np.arange(10.0), chunks=(5,))
+    with h5py.File(plain, "r") as h5:
+        index = ChunkIndex.of(h5["chunked"])
+    assert index is not None and sorted(index.offsets) == [(0,), (1,)]
+
+
+def test_too_many_chunks_go_through_h5py(file_protocols: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hdf5_chunks, "MAX_INDEXED_CHUNKS", 3)
+    _, loaded = _save(da.arange(40, chunks=10), file_protocols)
+    assert _source(loaded).chunk_index is None
+    np.testing.assert_array_equal(loaded.compute(), np.arange(40))
+
+
+@pytest.mark.parametrize(
+    "sel",
+    [(slice(5, 15),), (slice(0, 10, 2),), (slice(3, 3),), (0,), (slice(0, 5), slice(0, 1))],
+    ids=["across-chunks", "step", "empty", "integer", "wrong-ndim"],
+)
+def test_locate_refuses_what_is_not_inside_one_chunk(sel: tuple[Any, ...]) -> None:
+    index = ChunkIndex((30,), (10,), np.dtype("f4"), {(0,): 100, (1,): 200})
+    assert index.locate(sel) is None
+
+
+def test_locate_unallocated_chunk_and_inner_selection() -> None:
+    index = ChunkIndex((30,), (10,), np.dtype("f4"), {(0,): 100, (1,): 200})
+    assert index.locate((slice(12, 18),)) == (200, (slice(2, 8),))
+    assert index.locate((slice(20, 30),)) is None  # never written: h5py supplies the fill value
+
+
+@pytest.mark.parametrize("protocol_kind", ["local", "open-only"])
+def test_file_cut_short_after_loading(protocol_kind: str, tmp_path: Any) -> None:
+    files = OpenOnlyFiles(str(tmp_path)) if protocol_kind == "open-only" else _local(tmp_path)
+    protocols = {FILE_PROTOCOL: files}
+    pid, loaded = _save(da.ones((64, 64), chunks=(16, 64), dtype="f8"), protocols)
+    path = _path(protocols, pid)
+    with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) - 4096)
+    with pytest.raises(MissingChunkError, match="ends .* bytes before the chunk"):
+        loaded.compute()
+
+
+def test_loaded_graph_pickles_without_file_handles(file_protocols: dict[str, Any]) -> None:
+    x = da.random.default_rng(3).random((30, 8), chunks=(10, 8))
+    _, loaded = _save(x, file_protocols)
+    restored = pickle.loads(pickle.dumps(loaded))
+    assert _source(restored).chunk_index == _source(loaded).chunk_index
+    np.testing.assert_array_equal(restored.compute(), x.compute())
