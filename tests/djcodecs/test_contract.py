@@ -24,6 +24,7 @@ dj = pytest.importorskip("datajoint")
 da = pytest.importorskip("dask.array")
 
 from zarrbridge.djcodecs import PhotonCodec, PhotonMovie, PhotonValue, ZarrCodec, ZarrValue  # noqa: E402
+from zarrbridge.djcodecs.stores import StoreTarget  # noqa: E402
 from zarrbridge.errors import (  # noqa: E402
     InvalidOptionError,
     UnsupportedDtypeError,
@@ -156,7 +157,7 @@ def test_zarr_and_dask_inputs_written_chunk_by_chunk(postgres: Database, store_d
 
 
 class _StoreReads:
-    """Record every read (``get``) and listing a zarr store class does, leaving them working."""
+    """Record every object read (zarr's ``get``, our ``read_object``) and listing, leaving them working."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, cls: type[Any]) -> None:
         self.gets: list[str] = []
@@ -171,7 +172,14 @@ class _StoreReads:
             self.other.append(f"exists {key}")
             return bool(await exists(store, key))
 
+        read_object = StoreTarget.read_object
+
+        def counting_read_object(target: StoreTarget, path: str, key: str) -> bytes:
+            self.gets.append(key)  # fetch reads zarr.json itself, then hands the parsed metadata to zarr
+            return read_object(target, path, key)
+
         monkeypatch.setattr(cls, "get", counting_get)
+        monkeypatch.setattr(StoreTarget, "read_object", counting_read_object)
         monkeypatch.setattr(cls, "exists", counting_exists)
         for name in ("list", "list_dir", "list_prefix"):
             monkeypatch.setattr(cls, name, self._listing(getattr(cls, name), name))

@@ -16,6 +16,7 @@ dj = pytest.importorskip("datajoint")
 da = pytest.importorskip("dask.array")
 
 from zarrbridge.djcodecs import ZarrCodec, ZarrValue  # noqa: E402
+from zarrbridge.djcodecs.stores import StoreTarget  # noqa: E402
 from zarrbridge.errors import ReadOnlyError  # noqa: E402
 
 pytestmark = pytest.mark.db
@@ -113,7 +114,9 @@ def test_fetch_reads_one_metadata_document(postgres: Database, store_dir: Path, 
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     inst = postgres.instance({"main": {"protocol": "file", "location": str(store_dir)}})
     Recording = declare_recording(make_schema(inst))
-    Recording.insert1({"recording_id": 1, "waveform": np.ones((100_000, 8), dtype="f4")})
+    small = np.ones((1000, 32))  # one chunk, written in memory (key c.0.0)
+    chunked = ZarrValue(np.ones((100_000, 8), dtype="f4"), chunks=(10_000, 8))  # written through zarr
+    Recording.insert([{"recording_id": 1, "waveform": small}, {"recording_id": 2, "waveform": chunked}])
     reads: list[str] = []
     original = zarr.storage.LocalStore.get
 
@@ -121,13 +124,22 @@ def test_fetch_reads_one_metadata_document(postgres: Database, store_dir: Path, 
         reads.append(key)
         return await original(self, key, *args, **kwargs)
 
+    read_object = StoreTarget.read_object
+
+    def counting_read_object(self: StoreTarget, path: str, key: str) -> bytes:
+        reads.append(key)
+        return read_object(self, path, key)
+
     listed: list[str] = []
     monkeypatch.setattr(zarr.storage.LocalStore, "get", counting_get)
+    monkeypatch.setattr(StoreTarget, "read_object", counting_read_object)
     monkeypatch.setattr(zarr.storage.LocalStore, "list_dir", lambda *a, **k: listed.append("x") or iter(()))
-    z = Recording.fetch1("waveform")
-    assert reads == ["zarr.json"] and not listed
-    z[:10]
-    assert len(reads) == 2 and reads[1].startswith("c/0/")  # a slice reads only the chunk it needs
+    for key, start, chunk in ((1, 500, "c.0.0"), (2, 10_000, "c/1/0")):
+        reads.clear()
+        z = (Recording & {"recording_id": key}).fetch1("waveform")
+        assert reads == ["zarr.json"] and not listed
+        np.testing.assert_array_equal(z[start:start + 10], 1)
+        assert reads[1:] == [chunk]  # a slice reads only the chunk it needs
 
 
 def test_gc_removes_exactly_the_orphans(database: Database, store_dir: Path, make_schema: Any) -> None:

@@ -8,6 +8,8 @@ one step (two plain file writes, or one concurrent ``pipe`` to S3):
 
 * ``zarr.json`` is made by zarr itself, into a :class:`zarr.storage.MemoryStore`, once per (shape, dtype,
   codec instance, attributes) and cached: rows of one table usually share it.
+* the chunk key uses the ``.`` separator (``c.0.0``, a valid zarr v3 ``default`` chunk key encoding), so the
+  array's folder holds two files and no ``c/0/`` folders have to be created for every row;
 * the chunk is the C-ordered little-endian bytes (zarr's ``bytes`` codec) compressed by numcodecs' Blosc with
   the configuration read back from that ``zarr.json``, which is what zarr's ``BloscCodec`` calls too.
 
@@ -25,10 +27,12 @@ import numpy as np
 import zarr
 from numcodecs import Blosc
 
-from ..core.arrays import ArrayPolicy, create_array
+from ..core.arrays import ArrayPolicy
 
-__all__ = ["encode_one_chunk"]
+__all__ = ["CHUNK_KEY_ENCODING", "encode_one_chunk"]
 
+#: One chunk per array: its key is ``c.0.0`` next to ``zarr.json`` (no ``c/0/`` folders to create per row).
+CHUNK_KEY_ENCODING: dict[str, Any] = {"name": "default", "separator": "."}
 _SHUFFLE = {"noshuffle": Blosc.NOSHUFFLE, "shuffle": Blosc.SHUFFLE, "bitshuffle": Blosc.BITSHUFFLE}
 
 
@@ -60,10 +64,9 @@ def _metadata(shape: tuple[int, ...], dtype: np.dtype[Any], codec: zarr.codecs.B
 def _make_metadata(shape: tuple[int, ...], dtype: np.dtype[Any], codec: zarr.codecs.BloscCodec,
                    attributes: dict[str, Any]) -> tuple[bytes, Blosc] | None:
     documents: dict[str, Any] = {}
-    array = create_array(zarr.storage.MemoryStore(store_dict=documents), "", shape=shape, dtype=dtype,
-                         policy=ArrayPolicy(compressors=(codec,)), attributes=attributes)
-    if tuple(array.chunks) != shape or array.shards is not None:
-        return None
+    zarr.create_array(zarr.storage.MemoryStore(store_dict=documents), shape=shape, dtype=dtype, chunks=shape,
+                      compressors=(codec,), attributes=attributes, chunk_key_encoding=CHUNK_KEY_ENCODING,
+                      zarr_format=3)
     raw = documents["zarr.json"].to_bytes()
     codecs = json.loads(raw)["codecs"]
     if len(codecs) != 2 or codecs[0].get("name") != "bytes" or codecs[1].get("name") != "blosc":
@@ -77,7 +80,7 @@ def _make_metadata(shape: tuple[int, ...], dtype: np.dtype[Any], codec: zarr.cod
 
 
 def encode_one_chunk(data: Any, policy: ArrayPolicy, attributes: dict[str, Any]) -> dict[str, bytes] | None:
-    """The stored objects (``zarr.json`` and ``c/0/.../0``) of ``data`` as zarr would write them, or ``None``.
+    """The stored objects (``zarr.json`` and ``c.0...0``) of ``data`` as zarr would write them, or ``None``.
 
     ``None`` means "write it through zarr": ``data`` is not a numpy array, is 0-d or empty, does not fit one
     chunk under ``policy``, or ``policy`` is not a single Blosc compressor.
@@ -100,5 +103,5 @@ def encode_one_chunk(data: Any, policy: ArrayPolicy, attributes: dict[str, Any])
         return None
     metadata, blosc = made
     chunk = np.ascontiguousarray(data, dtype=little)
-    key = "c/" + "/".join("0" for _ in shape)
+    key = "c." + ".".join("0" for _ in shape)
     return {key: bytes(blosc.encode(chunk)), "zarr.json": metadata}

@@ -100,6 +100,14 @@ class StoreTarget:
         self.probe()
         self.backend.fs.pipe({f"{full}/{key}": objects[key] for key in order})
 
+    def read_object(self, path: str, key: str) -> bytes:
+        """The bytes of ``key`` inside the folder ``path`` (one plain read); ``FileNotFoundError`` if missing."""
+        full = self.full_path(path).rstrip("/")
+        if self.protocol == "file":
+            with open(os.path.join(full, *key.split("/")), "rb") as f:
+                return f.read()
+        return bytes(self.backend.fs.cat_file(f"{full}/{key}"))
+
     def remove(self, path: str) -> None:
         """Remove the object (an array's folder) at ``path`` and prune empty parent folders (``file``)."""
         full = self.full_path(path)
