@@ -161,6 +161,54 @@ def test_export_modified_file_with_nwbfile_argument(h5_file: Path, tmp_path: Pat
             assert _unexpected([d for d in cmp.differences if "added" not in d]) == []
 
 
+def test_export_copies_builders_only_when_the_cached_specs_match(h5_file: Path, tmp_path: Path) -> None:
+    """A whole-file export of a file written with this pynwb's specs copies its builders as read; the
+    result is the same as hdmf's export, which constructs every container and builds it again."""
+    from zarrbridge.zarrio.io import _same_namespaces
+
+    fast, rebuilt = tmp_path / "fast.nwb.zarr", tmp_path / "rebuilt.nwb.zarr"
+    with NWBHDF5IO(h5_file, "r") as read_io, NWBZarrIO(fast, mode="w") as export_io:
+        assert _same_namespaces(read_io, export_io.manager)
+        assert _constructions(read_io, lambda: export_io.export(src_io=read_io, write_args=dict(link_data=False))) == 0
+    with NWBHDF5IO(h5_file, "r") as read_io, NWBZarrIO(rebuilt, mode="w") as export_io:
+        export_io.export(src_io=read_io, nwbfile=read_io.read(), write_args=dict(link_data=False))
+    with NWBZarrIO(fast, "r") as a, NWBZarrIO(rebuilt, "r") as b:
+        assert compare_builders(a.read_builder(), b.read_builder()).differences == []
+        assert _unexpected(compare_nwbfiles(a.read(), b.read()).differences) == []
+
+    # cached specs of another version: the builders are built again from containers, as hdmf does
+    import h5py
+
+    older = tmp_path / "older.nwb"
+    older.write_bytes(h5_file.read_bytes())
+    with h5py.File(older, "r+") as f:
+        (version,) = f["specifications/core"].keys()
+        f.move(f"specifications/core/{version}", "specifications/core/2.0.0")  # hdmf reads versions from here
+    with NWBHDF5IO(older, "r", load_namespaces=False) as read_io, \
+            NWBZarrIO(tmp_path / "older.nwb.zarr", mode="w") as export_io:
+        assert not _same_namespaces(read_io, export_io.manager)
+        assert _constructions(read_io, lambda: export_io.export(src_io=read_io, write_args=dict(link_data=False))) > 0
+    with NWBZarrIO(tmp_path / "older.nwb.zarr", "r") as back, NWBZarrIO(rebuilt, "r") as again:
+        assert _unexpected(compare_nwbfiles(back.read(), again.read()).differences) == []
+
+
+def _constructions(read_io: NWBHDF5IO, run: Any) -> int:
+    """How many containers ``run()`` constructs through ``read_io``'s build manager (a spy, not a stub)."""
+    calls = []
+    construct = read_io.manager.construct
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return construct(*args, **kwargs)
+
+    read_io.manager.construct = spy
+    try:
+        run()
+    finally:
+        del read_io.manager.construct
+    return len(calls)
+
+
 def test_zarr_to_zarr_export(rich_reads: Reads, tmp_path: Path) -> None:
     src = rich_reads.zarr_io.source
     zarr_out = tmp_path / "copy.nwb.zarr"

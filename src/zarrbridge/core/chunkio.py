@@ -264,10 +264,13 @@ def _read_keys(store: Store, keys: list[str], prototype: BufferPrototype) -> lis
 
 
 @_quiet
-def read_whole(array: zarr.Array[Any], *, max_bytes: int = SMALL_ARRAY_BYTES) -> np.ndarray[Any, Any] | None:
+def read_whole(array: zarr.Array[Any], *, max_bytes: int = SMALL_ARRAY_BYTES,
+               max_chunks: int = MAX_CHUNKS) -> np.ndarray[Any, Any] | None:
     """All of ``array`` as numpy, decoded in this thread; ``None`` when it must take zarr's normal path.
 
-    Missing chunks read as the fill value, as with zarr. Checksums (crc32c) are verified by the codec.
+    ``None`` for arrays above ``max_bytes`` or with more than ``max_chunks`` chunks, for zarr format 2 and
+    for codecs without a synchronous implementation. Missing chunks read as the fill value, as with zarr;
+    checksums (crc32c) are verified by the codec.
     """
     meta = array.metadata
     if not isinstance(meta, ArrayV3Metadata) or array.nbytes > max_bytes:
@@ -277,7 +280,7 @@ def read_whole(array: zarr.Array[Any], *, max_bytes: int = SMALL_ARRAY_BYTES) ->
         return None
     chunks = tuple(meta.chunk_grid.chunk_shape)  # type: ignore[attr-defined]
     coords = _grid(tuple(meta.shape), chunks)
-    if len(coords) > MAX_CHUNKS:
+    if len(coords) > max_chunks:
         return None
     aa, ab, bb = pipeline
     prototype = default_buffer_prototype()

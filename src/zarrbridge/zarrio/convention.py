@@ -74,6 +74,9 @@ def string_kind(dtype: Any) -> str | None:
         return TEXT_KINDS.get(d)
     if isinstance(d, np.dtype) and d.kind in "USOT" and d.kind != "O":
         return "ascii" if d.kind == "S" else "str"
+    vlen = dict(d.metadata or {}).get("vlen") if isinstance(d, np.dtype) and d.kind == "O" else None
+    if vlen in (str, bytes):  # h5py's variable-length strings (HDF5IO's read builders carry them)
+        return "ascii" if vlen is bytes else "str"
     return None
 
 

@@ -448,5 +448,30 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             if ns not in self.manager.namespace_catalog.namespaces:
                 self.manager.namespace_catalog.add_namespace(
                     name=ns, namespace=src_io.manager.namespace_catalog.get_namespace(ns))
+        if container is None and _same_namespaces(src_io, self.manager):
+            # the file as it is on disk, written with the specs this file will cache: its builders are
+            # copied as read, without constructing every container and building it again
+            self.write_builder(src_io.read_builder(), **write_args)
+            return
         HDMFIO.export(self, src_io=src_io, container=container, write_args=write_args,
                       clear_cache=clear_cache or not write_args.get("link_data", True))
+
+
+def _same_namespaces(src_io: HDMFIO, manager: BuildManager) -> bool:
+    """Whether ``src_io`` is an HDF5 file whose cached namespaces have the versions ``manager`` would cache.
+
+    Only then is copying its builders as read the same as hdmf's export (which builds every container
+    again, updating what older specification versions wrote).
+    """
+    from hdmf.backends.hdf5 import HDF5IO
+
+    source = getattr(src_io, "source", None)
+    if not isinstance(src_io, HDF5IO) or not isinstance(source, (str, Path)):
+        return False
+    try:
+        cached = HDF5IO.get_namespaces(path=str(source))
+    except (OSError, ValueError, KeyError):
+        return False
+    catalog = manager.namespace_catalog
+    return bool(cached) and all(name in catalog.namespaces and str(catalog.get_namespace(name).version) == str(version)
+                                for name, version in cached.items())

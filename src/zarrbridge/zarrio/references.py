@@ -9,7 +9,40 @@ import numpy as np
 import zarr
 from hdmf.query import BuilderResolver, ContainerResolver, HDMFDataset
 
+from ..core.chunkio import read_whole
+
 Resolve = Callable[[str], Any]
+
+
+def _basic(key: Any) -> bool:
+    """Whether ``key`` is a basic selection that numpy and zarr read alike (ints, forward slices, ...)."""
+    parts = key if isinstance(key, tuple) else (key,)
+    return all(part is Ellipsis
+               or (isinstance(part, (int, np.integer)) and not isinstance(part, bool))
+               or (isinstance(part, slice) and (part.step is None or (isinstance(part.step, int) and part.step > 0)))
+               for part in parts)
+
+
+def read(array: zarr.Array[Any], key: Any) -> Any:
+    """``array[key]``; a one-chunk array is decoded in this thread (:func:`zarrbridge.core.chunkio.read_whole`).
+
+    zarr's own path costs about a millisecond per call whatever the size, which dominated visiting every
+    object of a file of many small datasets; a one-chunk read decodes the same chunk either way.
+    """
+    if not isinstance(array, zarr.Array):  # (the legacy reader's zarr v2 arrays)
+        return array[key]
+    if _basic(key):
+        whole = read_whole(array, max_chunks=1)
+        if whole is not None:
+            return whole[key]
+    return zarr.Array.__getitem__(array, key)
+
+
+def _blocks(array: Any) -> Iterator[slice]:
+    """Slices along the first axis, one chunk row each."""
+    step = max(1, int(array.chunks[0]))
+    for start in range(0, int(array.shape[0]), step):
+        yield slice(start, start + step)
 
 
 def _plain(value: Any) -> Any:
@@ -39,7 +72,7 @@ class ZarrStrDataset(zarr.Array):  # type: ignore[type-arg]
         return np.dtype(object)
 
     def __getitem__(self, key: Any) -> Any:
-        value = super().__getitem__(key)
+        value = read(self, key)
         if isinstance(value, np.ndarray) and value.ndim:
             out = value.astype(object)
             if getattr(self, "_as_bytes", False):
@@ -52,8 +85,10 @@ class ZarrStrDataset(zarr.Array):  # type: ignore[type-arg]
         return np.asarray(self[...], dtype=dtype)
 
     def __iter__(self) -> Iterator[Any]:
-        for i in range(len(self)):
-            yield self[i]
+        if not self.shape:
+            raise TypeError("iteration over a 0-d array")
+        for block in _blocks(self):
+            yield from self[block]
 
     def __len__(self) -> int:
         return int(self.shape[0]) if self.shape else 0
@@ -70,7 +105,7 @@ class ZarrNumericDataset(zarr.Array):  # type: ignore[type-arg]
         super().__init__(array._async_array)
 
     def __getitem__(self, key: Any) -> Any:
-        value = super().__getitem__(key)
+        value = read(self, key)
         if isinstance(value, np.ndarray) and value.ndim == 0:
             return value[()]
         return value
@@ -121,13 +156,13 @@ class _ReferenceDataset(_ResolvingDataset):
         return "object"
 
     def __getitem__(self, key: Any) -> Any:
-        value = self.dataset[key]
+        value = read(self.dataset, key)
         if isinstance(value, np.ndarray):
             return [self._get_ref(str(v)) for v in value.reshape(-1)] if value.ndim else self._get_ref(str(value))
         return self._get_ref(str(value))
 
     def __iter__(self) -> Iterator[Any]:
-        for value in self.dataset[...]:
+        for value in read(self.dataset, ...):
             yield self._get_ref(str(value))
 
 
@@ -186,14 +221,16 @@ class _TableDataset(_ResolvingDataset):
         return out
 
     def __getitem__(self, key: Any) -> Any:
-        rows = self.dataset[key]
+        rows = read(self.dataset, key)
         if isinstance(rows, np.ndarray) and rows.ndim >= 1:
             return [self._row(r) for r in rows]
         return self._row(rows if not isinstance(rows, np.ndarray) else rows[()])
 
     def __iter__(self) -> Iterator[Any]:
-        for i in range(len(self)):
-            yield self[i]
+        if not self.dataset.shape:
+            raise TypeError("iteration over a 0-d dataset")
+        for block in _blocks(self.dataset):
+            yield from self[block]
 
 
 class BuilderZarrTableDataset(_TableDataset, BuilderResolver):  # type: ignore[misc]
