@@ -9,8 +9,12 @@ Side by side in one run, locally and on a moto S3 server started here (as ``test
 
 Throughput is array bytes / wall time; a load reads the whole array into memory. The source array is
 persisted in memory first, so the timings are of storage, not of generating data. Every method is warmed up
-on a small array, and each is run ``--repeat`` times (best kept): on small machines the first touch of fresh
-memory (page faults) otherwise dominates single runs.
+on a small array, and each is run ``--repeat`` times; the median is reported (the machine may be shared).
+
+Like with like: each serializer and its baseline write the same layout (HDF5: the dask chunks as HDF5
+chunks, no filters; Zarr: the dask chunks as zarr chunks, zarr's default zstd level 0); the script checks
+that and prints it. Both loads produce the whole array in memory: ``unpickle(...).compute()`` against
+``h5py`` ``dset[:]`` (one read into one buffer) or ``da.from_zarr(...).compute()``.
 
 Usage::
 
@@ -22,10 +26,12 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pickle
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -99,15 +105,37 @@ def moto_server() -> Iterator[dict[str, Any]]:
         proc.wait(timeout=10)
 
 
+def _hdf5_layout(path: str) -> tuple[Any, ...]:
+    with h5py.File(path, "r") as f:
+        d = f["data"]
+        return d.shape, d.dtype.str, d.chunks, d.compression, d.shuffle, d.id.get_create_plist().get_nfilters()
+
+
+def _zarr_layout(document: bytes) -> tuple[Any, ...]:
+    meta = json.loads(document)
+    return tuple(json.dumps(meta[k], sort_keys=True) for k in ("shape", "data_type", "chunk_grid", "codecs"))
+
+
+def same_layout(what: str, ours: tuple[Any, ...], theirs: tuple[Any, ...]) -> None:
+    """Stop unless the serializer and its baseline wrote the same layout (chunks, dtype, filters/codecs)."""
+    if ours != theirs:
+        raise SystemExit(f"{what}: the serializer and the baseline write different layouts: {ours} vs {theirs}")
+    LAYOUTS[what] = ours
+
+
+LAYOUTS: dict[str, tuple[Any, ...]] = {}
+
+
 def bench_local(x: da.Array, expected: np.ndarray[Any, Any], root: str) -> list[Timing]:
     out = []
     files = {FILE_PROTOCOL: LocalFiles(os.path.join(root, "serializer"))}
-
+    pids = {}
     for name, serializer in (("serializer HDF5 (files)", DaskArraySerializer), ("serializer Zarr (files)", ZarrOnFiles)):
         save_s, pid = _timed(lambda s=serializer: s.pickle(x, files))
         load_s, loaded = _timed(lambda s=serializer, p=pid: s.unpickle(p, files).compute())
         _check(loaded, expected, name)
         out.append(Timing(name, save_s, load_s))
+        pids[name] = files[FILE_PROTOCOL].local_path(pid[3])
 
     h5path = os.path.join(root, "direct.h5")
     save_s, _ = _timed(lambda: da.to_hdf5(h5path, "/data", x, chunks=x.chunksize))
@@ -132,6 +160,10 @@ def bench_local(x: da.Array, expected: np.ndarray[Any, Any], root: str) -> list[
     load_s, loaded = _timed(lambda: da.from_zarr(zpath).compute())
     _check(loaded, expected, "da.to_zarr")
     out.append(Timing("da.to_zarr / from_zarr", save_s, load_s))
+    same_layout("HDF5 on files", _hdf5_layout(pids["serializer HDF5 (files)"]), _hdf5_layout(h5path))
+    with open(os.path.join(pids["serializer Zarr (files)"], "zarr.json"), "rb") as f1, \
+            open(os.path.join(zpath, "zarr.json"), "rb") as f2:
+        same_layout("Zarr on files", _zarr_layout(f1.read()), _zarr_layout(f2.read()))
 
     ppath = os.path.join(root, "plain.pkl")
 
@@ -172,6 +204,9 @@ def bench_s3(x: da.Array, expected: np.ndarray[Any, Any]) -> list[Timing]:
         load_s, loaded = _timed(lambda: da.from_zarr(url, storage_options=options).compute())
         _check(loaded, expected, "da.to_zarr S3")
         out.append(Timing("da.to_zarr / from_zarr (S3)", save_s, load_s))
+        fs.invalidate_cache()
+        same_layout("Zarr on S3", _zarr_layout(fs.cat_file(f"{bucket}/serializer/{pid[3]}/zarr.json")),
+                    _zarr_layout(fs.cat_file(f"{bucket}/direct.zarr/zarr.json")))
 
         key = f"{bucket}/plain.pkl"
         save_s, _ = _timed(lambda: fs.pipe_file(key, pickle.dumps(x.compute(), protocol=5)))
@@ -181,10 +216,10 @@ def bench_s3(x: da.Array, expected: np.ndarray[Any, Any]) -> list[Timing]:
     return out
 
 
-def best_of(runs: list[list[Timing]]) -> list[Timing]:
-    """Per method, the best save and the best load over several runs."""
-    return [Timing(group[0].name, min(t.save_s for t in group), min(t.load_s for t in group))
-            for group in zip(*runs)]
+def median_of(runs: list[list[Timing]]) -> list[Timing]:
+    """Per method, the median save and the median load over several runs."""
+    return [Timing(group[0].name, statistics.median(t.save_s for t in group),
+                   statistics.median(t.load_s for t in group)) for group in zip(*runs)]
 
 
 def report(title: str, timings: list[Timing], nbytes: int, pairs: list[tuple[str, str]]) -> None:
@@ -205,7 +240,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="64 MiB instead of 1 GiB")
     parser.add_argument("--size-mb", type=int, default=None, help="array size in MiB (overrides --quick)")
     parser.add_argument("--chunk-mb", type=int, default=32, help="dask chunk size in MiB")
-    parser.add_argument("--repeat", type=int, default=2, help="runs per method; the best time is kept")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per method; the median is reported")
     parser.add_argument("--no-s3", action="store_true", help="skip the moto S3 comparisons")
     args = parser.parse_args(argv)
     size_mb = args.size_mb or (64 if args.quick else 1024)
@@ -228,18 +263,21 @@ def main(argv: list[str] | None = None) -> None:
                 local.append(bench_local(x, expected, root))
             finally:
                 shutil.rmtree(root, ignore_errors=True)
-        local = best_of(local)
+        local = median_of(local)
         report("local files", local, expected.nbytes, [
             ("serializer HDF5 (files)", "da.to_hdf5 + h5py"),
             ("serializer Zarr (files)", "da.to_zarr / from_zarr"),
             ("serializer HDF5 (files)", "pickle of computed array"),
         ])
         if not args.no_s3:
-            remote = best_of([bench_s3(x, expected) for _ in range(args.repeat)])
+            remote = median_of([bench_s3(x, expected) for _ in range(args.repeat)])
             report("moto S3 on 127.0.0.1", remote, expected.nbytes, [
                 ("serializer Zarr (S3)", "da.to_zarr / from_zarr (S3)"),
                 ("serializer Zarr (S3)", "pickle of computed array (S3)"),
             ])
+    print()
+    for what, layout in LAYOUTS.items():
+        print(f"same layout written by the serializer and its baseline, {what}: {layout}")
 
 
 if __name__ == "__main__":
