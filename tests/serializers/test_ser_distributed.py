@@ -87,3 +87,48 @@ def test_interrupted_save_on_cluster_is_never_complete(
     left = [f for _, _, files in os.walk(root) for f in files] if os.path.exists(root) else []
     # nothing was published: no finished HDF5 file, no zarr completion marker
     assert not any(f.endswith(".h5") or f == "zarrbridge.json" for f in left), left
+
+
+def test_hdf5_from_cluster_is_written_here_one_block_at_a_time(
+    dask_client: Any, file_protocols: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from distributed import get_task_stream
+
+    from zarrbridge.serializers import dask_hdf5
+
+    writers: list[str] = []
+    active: list[int] = [0]
+    overlaps: list[int] = []
+    original = dask_hdf5._EncodingTarget.__setitem__
+
+    def spy(self: Any, sel: Any, block: Any) -> None:
+        active[0] += 1
+        overlaps.append(active[0])
+        writers.append(threading.current_thread().name)
+        try:
+            original(self, sel, block)
+        finally:
+            active[0] -= 1
+
+    monkeypatch.setattr(dask_hdf5._EncodingTarget, "__setitem__", spy)
+    x = _source()
+    with dask.config.set(scheduler=dask_client), get_task_stream(client=dask_client) as stream:
+        pid = DaskHDF5Serializer.pickle(x, file_protocols)
+    assert not any("store" in str(e["key"]) for e in stream.data)  # no worker touched the file
+    assert len({e["worker"] for e in stream.data}) == 2  # both computed blocks
+    assert set(writers) == {threading.current_thread().name} and len(writers) == x.npartitions
+    assert max(overlaps) == 1  # one block written at a time
+    np.testing.assert_array_equal(DaskHDF5Serializer.unpickle(pid, file_protocols).compute(), x.compute())
+
+
+def test_zarr_from_cluster_is_written_by_the_workers(dask_client: Any, file_protocols: dict[str, Any]) -> None:
+    from distributed import get_task_stream
+
+    x = _source()
+    with dask.config.set(scheduler=dask_client), get_task_stream(client=dask_client) as stream:
+        DaskZarrSerializer.pickle(x, file_protocols)
+    store_tasks = [e for e in stream.data if "store-map" in str(e["key"])]  # the tasks that write blocks
+    assert {tuple(e["key"][1:]) for e in store_tasks} == {(i, 0) for i in range(x.npartitions)}
+    assert len({e["worker"] for e in store_tasks}) == 2
