@@ -256,6 +256,10 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         finally:
             store.close()
 
+    def _has_root(self) -> bool:
+        """Whether an existing file was opened (not a new one being written)."""
+        return self._root is not None or self._legacy_root is not None
+
     def load_namespaces_io(self, namespace_catalog: NamespaceCatalog | TypeMap,
                            namespaces: list[str] | None = None) -> dict[str, Any]:
         return load_cached_namespaces(cast(zarr.Group, self._read_root()), namespace_catalog, namespaces,

@@ -11,7 +11,7 @@ from hdmf.build import BuildManager, GroupBuilder, TypeMap
 from hdmf.container import Container
 
 from .._optional import import_optional
-from ..core.location import AccessMode, Location
+from ..core.location import AccessMode
 from ..errors import (
     InvalidOptionError,
     NotAnNWBFileError,
@@ -122,14 +122,19 @@ class NWBZarrIO(ZarrIO):
                                      "into the manager's type map instead)")
         if zarr_format not in (2, 3):
             raise InvalidOptionError(f"NWBZarrIO: zarr_format must be 2 or 3, not {zarr_format!r}")
+        type_map = None
         if manager is None:
             type_map = _type_map(extensions)
-            # mode 'a' creates a missing file: there is nothing to load then
-            if load_namespaces and mode not in _CREATING and (
-                    mode != "a" or Location.parse(path, storage_options=storage_options).holds_zarr()):
-                ZarrIO.load_namespaces(type_map, path, storage_options=storage_options)
             manager = BuildManager(type_map)
         super().__init__(path, mode, manager, storage_options=storage_options, zarr_format=zarr_format)
+        # mode 'a' creates a missing file: there is nothing to load then. The namespaces are read from the root
+        # this IO opened (the type map is the manager's own, so the manager sees them)
+        if type_map is not None and load_namespaces and mode not in _CREATING and self._has_root():
+            try:
+                self.load_namespaces_io(type_map)
+            except BaseException:
+                self.close()
+                raise
 
     def read_builder(self) -> GroupBuilder:
         """The file's builder tree, with integer attributes given back the width their spec declares."""

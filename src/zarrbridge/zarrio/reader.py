@@ -11,6 +11,7 @@ import numpy as np
 import zarr
 from hdmf.backends.utils import WriteStatusTracker
 from hdmf.build import Builder, DatasetBuilder, GroupBuilder, LinkBuilder, ReferenceBuilder
+from zarr.core.group import GroupMetadata
 from zarr.core.sync import sync
 
 from ..core.jsonattrs import from_json_value
@@ -106,13 +107,16 @@ class TreeReader:
         if path in self.built:
             return self.built[path]
         attrs = dict(group.attrs)
-        builder = GroupBuilder(name, attributes={}, source=self.source)
+        # references may lead back here: those attributes are resolved once the builder is registered
+        later = {k for k, v in attrs.items() if _is_reference(v)}
+        builder = GroupBuilder(name, source=self.source,
+                               attributes=self._attributes({k: v for k, v in attrs.items() if k not in later}, path))
         if path != "/":
             builder.location = posixpath.dirname(path)
         self.built[path] = builder
-        for key, value in self._attributes(attrs, path).items():
+        for key, value in self._attributes({k: attrs[k] for k in later}, path).items():
             builder.set_attribute(key, value)
-        for child_name, child in group.members():
+        for child_name, child in _members(group):
             child_path = posixpath.join(path, child_name)
             if child_path.strip("/") in self.ignore:
                 continue
@@ -182,7 +186,7 @@ class TreeReader:
     def _attribute(self, value: Any, referrer: str) -> Any:
         if isinstance(value, dict) and REFERENCE in value:
             return self._reference(value[REFERENCE], referrer)
-        if isinstance(value, list) and value and all(isinstance(v, dict) and REFERENCE in v for v in value):
+        if _is_reference(value):
             return [self._reference(v[REFERENCE], referrer) for v in value]
         return from_json_value(value)
 
@@ -199,6 +203,13 @@ class TreeReader:
         if source in (".", "", None):
             return self.read_path(link["path"], referrer)
         return self.open_external(source).read_path(link["path"], referrer)
+
+
+def _is_reference(value: Any) -> bool:
+    """Whether an attribute value is a stored reference or a list of them."""
+    if isinstance(value, dict):
+        return REFERENCE in value
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) and REFERENCE in v for v in value)
 
 
 def _links(value: Any, path: str) -> list[dict[str, Any]]:
@@ -221,3 +232,22 @@ def _string_dtype(stored: Any) -> str:
 def _field_dtype(dtype: np.dtype[Any], name: str) -> Any:
     sub = dtype.fields[name][0]  # type: ignore[index]
     return "text" if sub.kind in "UT" else sub
+
+
+def _members(group: Any) -> list[tuple[str, Any]]:
+    """The children of ``group``; from its consolidated metadata when it has some (no store request).
+
+    zarr's ``Group.members()`` costs an event-loop round trip per group even then, which added up to a
+    large part of reading files of many small groups.
+    """
+    consolidated = getattr(getattr(group, "metadata", None), "consolidated_metadata", None)
+    if not isinstance(group, zarr.Group) or consolidated is None:
+        return list(group.members())
+    out: list[tuple[str, Any]] = []
+    for name, meta in consolidated.metadata.items():
+        where = group.store_path / name
+        if isinstance(meta, GroupMetadata):
+            out.append((name, zarr.Group(zarr.AsyncGroup(metadata=meta, store_path=where))))
+        else:
+            out.append((name, zarr.Array(zarr.AsyncArray(metadata=meta, store_path=where))))
+    return out
