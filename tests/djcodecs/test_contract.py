@@ -24,6 +24,7 @@ dj = pytest.importorskip("datajoint")
 da = pytest.importorskip("dask.array")
 
 from zarrbridge.djcodecs import PhotonCodec, PhotonMovie, PhotonValue, ZarrCodec, ZarrValue  # noqa: E402
+from zarrbridge.djcodecs.base import FetchedStore  # noqa: E402
 from zarrbridge.djcodecs.stores import StoreTarget  # noqa: E402
 from zarrbridge.errors import (  # noqa: E402
     InvalidOptionError,
@@ -162,7 +163,7 @@ class _StoreReads:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, cls: type[Any]) -> None:
         self.gets: list[str] = []
         self.other: list[str] = []
-        get, exists = cls.get, cls.exists
+        get, exists = FetchedStore.get, cls.exists  # what zarr asks the fetched array's store for
 
         async def counting_get(store: Any, key: str, *args: Any, **kwargs: Any) -> Any:
             self.gets.append(key)
@@ -178,7 +179,7 @@ class _StoreReads:
             self.gets.append(key)  # fetch reads zarr.json itself, then hands the parsed metadata to zarr
             return read_object(target, path, key)
 
-        monkeypatch.setattr(cls, "get", counting_get)
+        monkeypatch.setattr(FetchedStore, "get", counting_get)
         monkeypatch.setattr(StoreTarget, "read_object", counting_read_object)
         monkeypatch.setattr(cls, "exists", counting_exists)
         for name in ("list", "list_dir", "list_prefix"):

@@ -16,6 +16,7 @@ dj = pytest.importorskip("datajoint")
 da = pytest.importorskip("dask.array")
 
 from zarrbridge.djcodecs import ZarrCodec, ZarrValue  # noqa: E402
+from zarrbridge.djcodecs.base import FetchedStore  # noqa: E402
 from zarrbridge.djcodecs.stores import StoreTarget  # noqa: E402
 from zarrbridge.errors import ReadOnlyError  # noqa: E402
 
@@ -117,8 +118,8 @@ def test_fetch_reads_one_metadata_document(postgres: Database, store_dir: Path, 
     small = np.ones((1000, 32))  # one chunk, written in memory (key c.0.0)
     chunked = ZarrValue(np.ones((100_000, 8), dtype="f4"), chunks=(10_000, 8))  # written through zarr
     Recording.insert([{"recording_id": 1, "waveform": small}, {"recording_id": 2, "waveform": chunked}])
-    reads: list[str] = []
-    original = zarr.storage.LocalStore.get
+    reads: list[str] = []  # every object zarr asks the fetched array's store for, and our zarr.json read
+    original = FetchedStore.get
 
     async def counting_get(self: Any, key: str, *args: Any, **kwargs: Any) -> Any:
         reads.append(key)
@@ -131,7 +132,7 @@ def test_fetch_reads_one_metadata_document(postgres: Database, store_dir: Path, 
         return read_object(self, path, key)
 
     listed: list[str] = []
-    monkeypatch.setattr(zarr.storage.LocalStore, "get", counting_get)
+    monkeypatch.setattr(FetchedStore, "get", counting_get)
     monkeypatch.setattr(StoreTarget, "read_object", counting_read_object)
     monkeypatch.setattr(zarr.storage.LocalStore, "list_dir", lambda *a, **k: listed.append("x") or iter(()))
     for key, start, chunk in ((1, 500, "c.0.0"), (2, 10_000, "c/1/0")):
