@@ -194,3 +194,33 @@ def test_s3_store(s3_bucket: str, s3_storage_options: dict[str, Any]) -> None:
     with ZarrIO(url, mode="r", manager=get_manager(), storage_options=s3_storage_options) as io:
         back = io.read()
         assert list(back["t"]["r"][2]) == [0, 1, 2]
+
+
+def test_reads_of_one_chunk_arrays_match_zarr(zpath: Path) -> None:
+    """One-chunk datasets are decoded in the calling thread; every selection must read what zarr reads."""
+    t = DynamicTable(name="t", description="d")
+    t.add_column("m", "matrix")
+    t.add_column("s", "strings")
+    for i in range(5):
+        t.add_row(m=[i, i + 0.5, -i], s=f"s{i}é")
+    t.add_column("big", "several chunks", data=ZarrDataIO(np.arange(5.0), chunks=(2,)))
+    _write(zpath, SimpleMultiContainer(name="root", containers=[t]))
+    with ZarrIO(zpath, mode="r", manager=get_manager()) as io:
+        back = io.read()["t"]
+        m, s, big = back["m"].data, back["s"].data, back["big"].data
+        plain = zarr.Array(m._async_array)
+        from zarrbridge.core.chunkio import read_whole
+
+        assert read_whole(m, max_chunks=1) is not None and read_whole(big, max_chunks=1) is None  # both paths
+        for key in [0, -1, 4, (1, 2), (-1, -1), slice(1, 4), slice(None, None, 2), (slice(0, 5, 3), 1),
+                    Ellipsis, (Ellipsis, 0), (), [0, 2], np.int64(3)]:
+            expected = plain[key]
+            got = m[key]
+            np.testing.assert_array_equal(got, expected)
+            if np.ndim(expected) == 0:
+                assert np.isscalar(got), key  # single elements are numpy scalars, as with h5py
+        with pytest.raises(IndexError):
+            m[5]
+        assert list(s) == [f"s{i}é" for i in range(5)] and s[1:3].tolist() == ["s1é", "s2é"]
+        assert list(big[:]) == [0.0, 1.0, 2.0, 3.0, 4.0] and big[3] == 3.0  # several chunks: zarr's own path
+        assert back.to_dataframe()["s"].tolist() == [f"s{i}é" for i in range(5)]

@@ -1,0 +1,201 @@
+"""core.chunkio: small arrays encoded and read in the calling thread must be exactly what zarr makes and reads."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numcodecs
+import numpy as np
+import pytest
+import zarr
+import zarr.codecs
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.sync import sync
+from zarr.storage import LocalStore, MemoryStore
+
+from zarrbridge.core.arrays import ArrayPolicy, create_array
+from zarrbridge.core.chunkio import (
+    MAX_CHUNKS,
+    SMALL_ARRAY_BYTES,
+    consolidated_root,
+    group_document,
+    read_whole,
+    small_array,
+)
+from zarrbridge.core.transfer import copy_store, put_many
+from zarrbridge.errors import ShapeMismatchError
+
+TEXT = np.dtypes.StringDType()
+COMPOUND = np.dtype([("a", "<i4"), ("b", "<f8")])
+
+CASES: list[tuple[tuple[int, ...], Any, ArrayPolicy]] = [
+    ((150,), "float32", ArrayPolicy()),
+    ((3, 4), "int16", ArrayPolicy(chunks=(2, 3))),  # edge chunks padded with the fill value
+    ((), "float64", ArrayPolicy()),
+    ((5,), TEXT, ArrayPolicy()),
+    ((2, 2), "str", ArrayPolicy()),
+    ((), "str", ArrayPolicy()),
+    ((4,), COMPOUND, ArrayPolicy()),
+    ((10,), "uint8", ArrayPolicy(compressors=(numcodecs.Blosc(cname="lz4", shuffle=1),))),
+    ((7,), "float64", ArrayPolicy(compressors=(zarr.codecs.GzipCodec(level=3), zarr.codecs.Crc32cCodec()))),
+    ((0, 3), "float32", ArrayPolicy()),
+    ((6,), "int64", ArrayPolicy(compressors=None)),
+    ((5,), "bool", ArrayPolicy(fill_value=True)),
+    ((4, 3), "float32", ArrayPolicy(filters=(zarr.codecs.TransposeCodec(order=(1, 0)),))),
+]
+
+
+def _values(shape: tuple[int, ...], native: np.dtype[Any], rng: np.random.Generator) -> np.ndarray[Any, Any]:
+    n = int(np.prod(shape))
+    if native.kind == "T":
+        return np.array([f"{i}é" for i in range(n)], dtype=native).reshape(shape)
+    if native.names:
+        out = np.zeros(shape, dtype=native)
+        out["a"], out["b"] = np.arange(n).reshape(shape), 1.5
+        return out
+    return (rng.random(shape) * 100).astype(native)
+
+
+def _quiet_zarr() -> Any:
+    ctx = warnings.catch_warnings()
+    ctx.__enter__()
+    warnings.filterwarnings("ignore", message=".*does not have a Zarr V3 specification.*")
+    return ctx
+
+
+@pytest.mark.parametrize(("shape", "dtype", "policy"), CASES, ids=lambda v: repr(v)[:40])
+def test_encoded_array_is_what_zarr_writes_and_reads(shape: tuple[int, ...], dtype: Any, policy: ArrayPolicy) -> None:
+    store = MemoryStore()
+    ctx = _quiet_zarr()
+    try:
+        ref = create_array(store, "ref", shape=shape, dtype=dtype, policy=policy, attributes={"a": [1, "x"]})
+        small = small_array(shape, dtype, policy, {"a": [1, "x"]})
+        assert small is not None
+        expected = ref.metadata.to_dict()
+        got = json.loads(json.dumps(small.document))
+        # the one difference: a one-chunk array keys its chunk "c.0" beside zarr.json
+        single = all(c >= s for c, s in zip(small.chunks, shape))
+        assert got.pop("chunk_key_encoding")["configuration"]["separator"] == ("." if single else "/")
+        expected.pop("chunk_key_encoding")
+        assert got == json.loads(json.dumps(expected))
+        values = _values(shape, ref.metadata.dtype.to_native_dtype(), np.random.default_rng(0))
+        put_many(store, {f"new/{k}": v for k, v in small.encode(values).items()})
+        ref[...] = values
+        new = zarr.open_array(store, path="new")
+        np.testing.assert_array_equal(new[...], values)
+        np.testing.assert_array_equal(new[...], ref[...])
+        whole = read_whole(new)
+        assert whole is not None and whole.dtype == ref.metadata.dtype.to_native_dtype()
+        np.testing.assert_array_equal(whole, values)
+        whole_ref = read_whole(ref)
+        assert whole_ref is not None
+        np.testing.assert_array_equal(whole_ref, values)
+    finally:
+        ctx.__exit__(None, None, None)
+
+
+def test_edge_chunks_are_padded_with_the_fill_value() -> None:
+    small = small_array((3,), "int32", ArrayPolicy(chunks=(2,), fill_value=-7), {})
+    assert small is not None
+    encoded = small.encode(np.array([1, 2, 3], dtype="int32"))
+    assert sorted(encoded) == ["c/0", "c/1", "zarr.json"]
+    store = MemoryStore()
+    put_many(store, encoded)
+    last = zarr.open_array(store).metadata.codecs  # the padding is visible only in the raw chunk
+    assert last
+    raw = sync(store.get("c/1", default_buffer_prototype()))
+    assert raw is not None
+    decoded = np.frombuffer(numcodecs.Zstd().decode(raw.to_bytes()), dtype="<i4")
+    assert decoded.tolist() == [3, -7]
+
+
+def test_what_takes_zarrs_own_path() -> None:
+    assert small_array((10,), "f4", ArrayPolicy(), {}, zarr_format=2) is None
+    assert small_array((10,), "f4", ArrayPolicy(chunks=(5,), shards=(10,)), {}) is None  # sharding
+    too_big = SMALL_ARRAY_BYTES // 8 + 1
+    assert small_array((too_big,), "f8", ArrayPolicy(), {}) is None
+    assert small_array((MAX_CHUNKS + 1,), "u1", ArrayPolicy(chunks=(1,)), {}) is None
+    # a numcodecs filter wrapped by zarr has no synchronous implementation
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert small_array((10,), "f8", ArrayPolicy(filters=(numcodecs.Delta(dtype="f8"),)), {}) is None
+        big = zarr.create_array(MemoryStore(), shape=(too_big,), dtype="f8")
+        assert read_whole(big) is None
+        many = zarr.create_array(MemoryStore(), shape=(10,), chunks=(2,), dtype="f8")
+        assert read_whole(many, max_chunks=1) is None
+        v2 = zarr.create_array(MemoryStore(), shape=(10,), dtype="f8", zarr_format=2)
+        assert read_whole(v2) is None
+
+
+def test_wrong_shape_is_refused() -> None:
+    small = small_array((4,), "f8", ArrayPolicy(), {})
+    assert small is not None
+    with pytest.raises(ShapeMismatchError, match=r"\(4,\)"):
+        small.encode(np.zeros(5))
+
+
+def test_missing_chunks_read_as_the_fill_value(tmp_path: Path) -> None:
+    arr = zarr.create_array(LocalStore(tmp_path / "a.zarr"), shape=(4,), chunks=(2,), dtype="i2", fill_value=9)
+    arr[:2] = [1, 2]
+    whole = read_whole(zarr.open_array(LocalStore(tmp_path / "a.zarr", read_only=True)))
+    assert whole is not None and whole.tolist() == [1, 2, 9, 9]
+
+
+def test_corrupt_chunk_is_an_error_not_wrong_data(tmp_path: Path) -> None:
+    policy = ArrayPolicy(compressors=(zarr.codecs.Crc32cCodec(),))
+    small = small_array((8,), "f8", policy, {})
+    assert small is not None
+    store = LocalStore(tmp_path / "c.zarr")
+    put_many(store, small.encode(np.arange(8.0)))
+    chunk = tmp_path / "c.zarr" / "c.0"
+    raw = bytearray(chunk.read_bytes())
+    raw[3] ^= 0xFF
+    chunk.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="checksum"):
+        read_whole(zarr.open_array(store))
+
+
+def test_consolidated_root_opens_as_zarrs_own(tmp_path: Path) -> None:
+    small = small_array((3,), "f4", ArrayPolicy(), {"units": "s"})
+    assert small is not None
+    nodes = {"g": group_document({"k": 1}), "g/x": small.document}
+    items = {f"g/x/{k}": v for k, v in small.encode(np.array([1, 2, 3], dtype="f4")).items()}
+    items["g/zarr.json"] = default_buffer_prototype().buffer.from_bytes(json.dumps(nodes["g"]).encode())
+    items.update(consolidated_root({"root": True}, nodes))
+    store = LocalStore(tmp_path / "r.zarr")
+    assert put_many(store, items) == len(items)
+    root = zarr.open_group(store, mode="r")
+    assert root.metadata.consolidated_metadata is not None
+    assert root.attrs["root"] is True and root["g"].attrs["k"] == 1
+    x = root["g/x"]
+    assert isinstance(x, zarr.Array) and x.attrs["units"] == "s" and x[:].tolist() == [1.0, 2.0, 3.0]
+
+
+def test_put_many_and_copy_store_on_directories_and_memory(tmp_path: Path) -> None:
+    buf = default_buffer_prototype().buffer.from_bytes
+    items = {"a/zarr.json": buf(b"{}"), "a/b/c.0": buf(b"xyz")}
+    local = LocalStore(tmp_path / "d")
+    assert put_many(local, items) == 2
+    assert (tmp_path / "d" / "a" / "b" / "c.0").read_bytes() == b"xyz"
+    memory = MemoryStore()
+    assert copy_store(local, memory, exclude={"a/zarr.json"}) == 1
+    got = sync(memory.get("a/b/c.0", default_buffer_prototype()))
+    assert got is not None and got.to_bytes() == b"xyz"
+    assert sync(memory.get("a/zarr.json", default_buffer_prototype())) is None
+    with pytest.raises(ValueError, match="read-only|read only"):
+        put_many(LocalStore(tmp_path / "d", read_only=True), items)
+
+
+@pytest.mark.s3
+def test_read_whole_from_s3(s3_storage_options: dict[str, Any], s3_bucket: str) -> None:
+    from zarrbridge.core.location import open_store
+
+    store = open_store(f"s3://{s3_bucket}/a.zarr", mode="w", storage_options=s3_storage_options)
+    small = small_array((2, 3), "i4", ArrayPolicy(), {})
+    assert small is not None
+    put_many(store, small.encode(np.arange(6, dtype="i4").reshape(2, 3)))
+    whole = read_whole(zarr.open_array(store, mode="r"))
+    assert whole is not None and whole.tolist() == [[0, 1, 2], [3, 4, 5]]
