@@ -49,7 +49,8 @@ try:  # zarr >= 3.1.6 names the protocol; older releases take the normal path
 except ImportError:  # pragma: no cover - depends on the installed zarr
     SupportsSyncCodec = None  # type: ignore[assignment,misc]
 
-__all__ = ["SMALL_ARRAY_BYTES", "SmallArray", "consolidated_root", "group_document", "read_whole", "small_array"]
+__all__ = ["SMALL_ARRAY_BYTES", "SmallArray", "consolidated_root", "group_document", "json_buffer", "read_whole",
+           "small_array"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -133,7 +134,7 @@ class SmallArray:
         values = np.asarray(values).astype(native, copy=False)
         if values.shape != self.shape:
             raise ShapeMismatchError("encoded values", self.shape, values.shape)
-        out = {"zarr.json": prototype.buffer.from_bytes(json.dumps(self.document, allow_nan=True).encode())}
+        out = {"zarr.json": json_buffer(self.document)}
         if 0 in self.shape:
             return out
         for coord in _grid(self.shape, self.chunks):
@@ -183,6 +184,11 @@ def small_array(shape: Sequence[int], dtype: Any, policy: ArrayPolicy, attribute
     return SmallArray(document, template, shape, chunks, separator)
 
 
+def json_buffer(document: dict[str, Any]) -> Buffer:
+    """A metadata document as zarr stores it (JSON, ``NaN``/``Infinity`` allowed as zarr writes them)."""
+    return default_buffer_prototype().buffer.from_bytes(json.dumps(document, allow_nan=True).encode())
+
+
 def group_document(attributes: dict[str, Any]) -> dict[str, Any]:
     """The ``zarr.json`` of a zarr format 3 group without consolidated metadata (``attributes`` JSON-ready)."""
     return {"attributes": attributes, "zarr_format": 3, "node_type": "group"}
@@ -201,7 +207,7 @@ def consolidated_root(attributes: dict[str, Any], nodes: dict[str, Any]) -> dict
               sorted(nodes.items(), key=lambda item: order(item[0]))}
     doc = {**group_document(attributes),
            "consolidated_metadata": {"kind": "inline", "must_understand": False, "metadata": listed}}
-    return {"zarr.json": default_buffer_prototype().buffer.from_bytes(json.dumps(doc, allow_nan=True).encode())}
+    return {"zarr.json": json_buffer(doc)}
 
 
 Pipeline = tuple[tuple[ArrayArrayCodec, ...], ArrayBytesCodec, tuple[BytesBytesCodec, ...]]

@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Literal, cast
 
+import numpy as np
 import zarr
 from hdmf.backends.errors import UnsupportedOperation
 from hdmf.backends.io import HDMFIO
@@ -20,11 +21,12 @@ from hdmf.container import Container
 from hdmf.spec import NamespaceCatalog
 from hdmf.utils import docval, getargs
 from zarr.abc.store import Store
-from zarr.core.buffer import default_buffer_prototype
+from zarr.core.buffer import Buffer, default_buffer_prototype
 from zarr.core.group import GroupMetadata
 from zarr.core.sync import sync
 
-from ..core.chunkio import consolidated_root
+from ..core.arrays import ArrayPolicy
+from ..core.chunkio import consolidated_root, group_document, json_buffer, small_array
 from ..core.location import AccessMode, Location, open_store
 from ..core.parallel import check_jobs
 from ..core.transfer import put_many
@@ -371,15 +373,29 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
                 continue
             collector = SpecCollector()
             NamespaceToBuilderHelper.convert_namespace(catalog, ns_name).export("namespace", writer=collector)
+            fast = root is None and self._zarr_format == 3  # a new file: documents encoded here, written at once
+            items: dict[str, Buffer] = {}
             for group_path in (SPEC_GROUP, f"{SPEC_GROUP}/{ns_name}", base):
-                if group_path not in writer.metadata and not (root is not None and group_path in root):
+                if group_path in writer.metadata or (root is not None and group_path in root):
+                    continue
+                if fast:
+                    writer.metadata[group_path] = document = group_document({})
+                    items[f"{group_path}/zarr.json"] = json_buffer(document)
+                else:
                     writer.metadata[group_path] = zarr.create_group(
                         self.store, path=group_path, zarr_format=self._zarr_format).metadata
             for name, text in collector.documents.items():
+                small = small_array((), "str", ArrayPolicy(), {}) if fast else None
+                if small is not None:
+                    encoded = small.encode(np.array(text, dtype=np.dtypes.StringDType()))
+                    items.update({f"{base}/{name}/{key}": value for key, value in encoded.items()})
+                    writer.metadata[f"{base}/{name}"] = small.document
+                    continue
                 arr = zarr.create_array(self.store, name=f"{base}/{name}", shape=(), dtype=str,
                                         zarr_format=self._zarr_format)
                 arr[()] = text
                 writer.metadata[f"{base}/{name}"] = arr.metadata
+            put_many(self.store, items)
 
     def _finish_root(self, writer: TreeWriter, attrs: dict[str, Any], fresh: bool) -> None:
         """Write the root document last, once, with the consolidated metadata of the whole tree."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from collections import deque
@@ -21,7 +20,7 @@ from zarr.core.group import GroupMetadata
 from zarr.storage import MemoryStore
 
 from ..core.arrays import ArrayPolicy, copy_array, create_array
-from ..core.chunkio import group_document, small_array
+from ..core.chunkio import group_document, json_buffer, small_array
 from ..core.location import Location
 from ..core.transfer import copy_store, put_many
 from ..errors import BrokenLinkError, CodecNotMappedWarning, UnsupportedDtypeError
@@ -195,7 +194,7 @@ class TreeWriter:
             name = path.strip("/")
             if self.stage is not None and self.options.zarr_format == 3:
                 self.metadata[name] = document = group_document(attrs)
-                self._put(name, {"zarr.json": _json_buffer(document)})
+                self._put(name, {"zarr.json": json_buffer(document)})
             elif self.stage is not None:
                 meta = GroupMetadata(attributes=attrs, zarr_format=self.options.zarr_format)
                 self._put(name, meta.to_buffer_dict(default_buffer_prototype()))
@@ -391,10 +390,6 @@ class _TextSource:
 
     def __getitem__(self, sel: Any) -> np.ndarray[Any, Any]:
         return text_array(self.data[sel], self.what)
-
-
-def _json_buffer(document: dict[str, Any]) -> Buffer:
-    return default_buffer_prototype().buffer.from_bytes(json.dumps(document, allow_nan=True).encode())
 
 
 def _holds_references(data: Any) -> bool:
