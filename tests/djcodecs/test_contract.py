@@ -315,3 +315,20 @@ def test_stored_arrays_open_with_plain_zarr(postgres: Database, store_dir: Path,
     np.testing.assert_array_equal(plain[:], data)
     assert plain.attrs["zarrbridge"] == {"codec": "zarr", "format_version": 1}
     assert sorted(p.name for p in (store_dir / folder / "c").iterdir()) == ["0", "1"]  # two shard objects
+
+
+@pytest.mark.parametrize("value", [np.ones((10, 2)), ZarrValue(np.ones((10, 2)), chunks=(5, 2))])
+def test_path_collision_keeps_the_existing_array(postgres: Database, store_dir: Path, make_schema: Any,
+                                                 monkeypatch: pytest.MonkeyPatch, value: Any) -> None:
+    """A folder already at the new path (a token collision: faked, it cannot be caused) is refused, not removed."""
+    import datajoint.storage
+
+    inst = postgres.instance({"main": {"protocol": "file", "location": str(store_dir)}})
+    Recording = declare_recording(make_schema(inst))
+    monkeypatch.setattr(datajoint.storage, "generate_token", lambda length=8: "SameTokn")
+    Recording.insert1({"recording_id": 1, "waveform": np.arange(3.0)})
+    before = stored_files(store_dir)
+    (Recording & {"recording_id": 1}).delete_quick()  # the row goes, its array stays (an orphan for the GC)
+    with pytest.raises(FileExistsError):
+        Recording.insert1({"recording_id": 1, "waveform": value})
+    assert stored_files(store_dir) == before and len(Recording()) == 0

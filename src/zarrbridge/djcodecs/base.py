@@ -24,6 +24,7 @@ from ..errors import (
     InvalidOptionError,
     NodeNotFoundError,
     ReadOnlyError,
+    StoreExistsError,
     StoreUnreachableError,
     UnsupportedFormatVersionError,
 )
@@ -190,8 +191,8 @@ class ArrayCodecBase(SchemaCodec, register=False):  # type: ignore[misc,call-arg
                 target.put_objects(path, objects)
             else:
                 extra = self.write_value(value, target.zarr_store(path, read_only=False))
-        except StoreUnreachableError:
-            raise  # the probe failed before anything was written
+        except (StoreUnreachableError, StoreExistsError):
+            raise  # nothing was written: the probe failed, or the folder belongs to someone else (keep it)
         except BaseException as exc:
             self._discard(target, path, exc)
             if target.protocol != "file" and is_connection_error(exc):
