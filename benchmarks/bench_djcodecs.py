@@ -8,6 +8,7 @@ Usage::
 
     .venv/bin/python benchmarks/bench_djcodecs.py          # 1,000 x (1000, 32) f8 and 10 x (1e6, 64) f4
     .venv/bin/python benchmarks/bench_djcodecs.py --quick  # 100 x (1000, 32) and 3 x (1e5, 64)
+    .venv/bin/python benchmarks/bench_djcodecs.py --repeat 5  # small rows timed 5 times (medians)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import tempfile
 import time
 import uuid
@@ -38,7 +40,7 @@ def compressible(rows: int, seed: int) -> np.ndarray[Any, Any]:
     return np.cumsum(rng.integers(-2, 3, (rows, 64), dtype=np.int16), axis=0).astype(np.float32) * 0.25
 
 
-def run(quick: bool) -> None:
+def run(quick: bool, repeat: int) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import datajoint as dj
@@ -73,24 +75,33 @@ def run(quick: bool) -> None:
         rng = np.random.default_rng(0)
         small_value = rng.standard_normal(small_shape)
 
-        def small_rows() -> Iterator[dict[str, Any]]:
-            for k in range(small_n):
-                yield {"k": k, "v": small_value + k}
+        def small_rows(rep: int) -> Iterator[dict[str, Any]]:
+            for k in range(small_n):  # new values every run, so <blob@>'s deduplication never skips a write
+                yield {"k": k, "v": small_value + (k + rep * small_n)}
 
         for codec in CODECS:  # warm-up: imports, thread pools, first queries; removed before timing
             tables[codec].insert({"k": -k - 1, "v": small_value} for k in range(3))
             tables[codec].to_dicts()
             (tables[codec] & "k < 0").delete(prompt=False)
-        results: dict[str, dict[str, float]] = {}
-        for codec in CODECS:
-            table = tables[codec]
-            t0 = time.perf_counter()
-            table.insert(small_rows())
-            t1 = time.perf_counter()
-            total = sum(float(np.asarray(r["v"])[0, 0]) for r in table.to_dicts())
-            t2 = time.perf_counter()
-            assert total > -1e300
-            results[codec] = {"small_insert": t1 - t0, "small_fetch": t2 - t1}
+        runs: dict[str, list[tuple[float, float]]] = {codec: [] for codec in CODECS}
+        for rep in range(repeat):  # codec order rotates so a load change on a shared machine hits all alike
+            for codec in CODECS[rep % 3:] + CODECS[:rep % 3]:
+                table = tables[codec]
+                if rep:
+                    table.delete_quick()  # untimed; the files stay (no GC), which only costs disk space
+                t0 = time.perf_counter()
+                table.insert(small_rows(rep))
+                t1 = time.perf_counter()
+                total = sum(float(np.asarray(r["v"])[0, 0]) for r in table.to_dicts())
+                t2 = time.perf_counter()
+                assert total > -1e300
+                runs[codec].append((t1 - t0, t2 - t1))
+        results: dict[str, dict[str, float]] = {
+            codec: {"small_insert": statistics.median(r[0] for r in runs[codec]),
+                    "small_fetch": statistics.median(r[1] for r in runs[codec])}
+            for codec in CODECS
+        }
+        ratio_runs = [(z[0] + z[1]) / (n[0] + n[1]) for z, n in zip(runs["zarr"], runs["npy"])]
 
         large = [compressible(large_rows, seed) for seed in range(large_n)]
         for codec in CODECS:
@@ -135,7 +146,8 @@ def run(quick: bool) -> None:
                   f"{r['large_fetch']:13.2f} {r['large_bytes'] / 1e6:9.1f}")
         npy, zr, blob = results["npy"], results["zarr"], results["blob"]
         small_ratio = (zr["small_insert"] + zr["small_fetch"]) / (npy["small_insert"] + npy["small_fetch"])
-        print(f"\nzarr/npy small insert+fetch time: {small_ratio:.2f}x (target <= 1.5x)")
+        print(f"\nzarr/npy small insert+fetch time: {small_ratio:.2f}x (target <= 1.5x; medians of {repeat} runs; "
+              f"per run: {', '.join(f'{r:.2f}x' for r in ratio_runs)})")
         print(f"zarr/blob small insert+fetch time: "
               f"{(zr['small_insert'] + zr['small_fetch']) / (blob['small_insert'] + blob['small_fetch']):.2f}x")
         print(f"npy/zarr large bytes stored: {npy['large_bytes'] / zr['large_bytes']:.2f}x smaller "
@@ -156,7 +168,9 @@ def run(quick: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes (seconds instead of minutes)")
-    run(parser.parse_args().quick)
+    parser.add_argument("--repeat", type=int, default=3, help="small-row runs; medians are reported (default 3)")
+    args = parser.parse_args()
+    run(args.quick, max(1, args.repeat))
 
 
 if __name__ == "__main__":

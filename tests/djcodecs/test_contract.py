@@ -192,10 +192,6 @@ class _StoreReads:
 
         return listing
 
-    def reset(self) -> None:
-        self.gets.clear()
-        self.other.clear()
-
 
 @pytest.mark.s3
 def test_s3_fetch_reads_one_metadata_document(postgres: Database, s3_store: dict[str, Any], make_schema: Any,
