@@ -43,7 +43,7 @@ from .legacy import Convention, LegacyGroup, LegacyTreeReader, open_any_root
 from .legacy.detect import LEGACY
 from .legacy.export import load_legacy_text
 from .reader import TreeReader
-from .specs import SpecCollector, load_cached_namespaces, spec_group_path
+from .specs import SpecCollector, cached_namespace_versions, load_cached_namespaces, spec_group_path
 from .writer import TreeWriter, WriteOptions
 
 __all__ = ["ZarrIO"]
@@ -478,7 +478,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
 
 
 def _same_namespaces(src_io: HDMFIO, manager: BuildManager) -> bool:
-    """Whether ``src_io`` is an HDF5 file whose cached namespaces have the versions ``manager`` would cache.
+    """Whether ``src_io`` (HDF5, or Zarr of the current convention) caches the namespace versions ``manager`` would.
 
     Only then is copying its builders as read the same as hdmf's export (which builds every container
     again, updating what older specification versions wrote).
@@ -486,11 +486,14 @@ def _same_namespaces(src_io: HDMFIO, manager: BuildManager) -> bool:
     from hdmf.backends.hdf5 import HDF5IO
 
     source = getattr(src_io, "source", None)
-    if not isinstance(src_io, HDF5IO) or not isinstance(source, (str, Path)):
-        return False
-    try:
-        cached = HDF5IO.get_namespaces(path=str(source))
-    except (OSError, ValueError, KeyError):
+    if isinstance(src_io, ZarrIO) and src_io.convention.name != LEGACY:
+        cached = cached_namespace_versions(src_io.file)
+    elif isinstance(src_io, HDF5IO) and isinstance(source, (str, Path)):
+        try:
+            cached = HDF5IO.get_namespaces(path=str(source))
+        except (OSError, ValueError, KeyError):
+            return False
+    else:
         return False
     catalog = manager.namespace_catalog
     return bool(cached) and all(name in catalog.namespaces and str(catalog.get_namespace(name).version) == str(version)
