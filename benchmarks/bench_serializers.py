@@ -258,17 +258,22 @@ def median_of(runs: list[list[Timing]]) -> list[Timing]:
                    statistics.median(t.load_s for t in group)) for group in zip(*runs)]
 
 
-def report(title: str, timings: list[Timing], nbytes: int, pairs: list[tuple[str, str]]) -> None:
+def report(title: str, runs: list[list[Timing]], nbytes: int, pairs: list[tuple[str, str]]) -> None:
+    """Median throughputs, and per pair the median over runs of the ratio within each run.
+
+    A ratio taken within one run compares two methods measured seconds apart; on a shared machine that is
+    steadier than the ratio of two medians, which may come from different runs.
+    """
     mb = nbytes / 2**20
-    print(f"\n{title}  ({mb:.0f} MiB float32)")
+    print(f"\n{title}  ({mb:.0f} MiB float32, {len(runs)} runs, medians)")
     print(f"{'method':34s} {'save MiB/s':>11s} {'load MiB/s':>11s}")
-    by_name = {t.name: t for t in timings}
-    for t in timings:
+    for t in median_of(runs):
         print(f"{t.name:34s} {mb / t.save_s:11.1f} {mb / t.load_s:11.1f}")
     for ours, base in pairs:
-        a, b = by_name[ours], by_name[base]
-        print(f"ratio {ours} / {base}: save {b.save_s / a.save_s:.2f}x, load {b.load_s / a.load_s:.2f}x "
-              "(throughput; >= 0.9 is the target)")
+        by_run = [{t.name: t for t in run} for run in runs]
+        save = statistics.median(r[base].save_s / r[ours].save_s for r in by_run)
+        load = statistics.median(r[base].load_s / r[ours].load_s for r in by_run)
+        print(f"ratio {ours} / {base}: save {save:.2f}x, load {load:.2f}x (throughput; >= 0.9 is the target)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -302,13 +307,13 @@ def main(argv: list[str] | None = None) -> None:
                     runs.append(bench_local(x, expected, root, cache))
                 finally:
                     shutil.rmtree(root, ignore_errors=True)
-            report(f"local files, loads with the files' page cache {cache}", median_of(runs), expected.nbytes, [
+            report(f"local files, loads with the files' page cache {cache}", runs, expected.nbytes, [
                 ("serializer HDF5 (files)", "da.to_hdf5 + h5py"),
                 ("serializer Zarr (files)", "da.to_zarr / from_zarr"),
                 ("serializer HDF5 (files)", "pickle of computed array"),
             ])
         if not args.no_s3:
-            remote = median_of([bench_s3(x, expected) for _ in range(args.repeat)])
+            remote = [bench_s3(x, expected) for _ in range(args.repeat)]
             report("moto S3 on 127.0.0.1", remote, expected.nbytes, [
                 ("serializer Zarr (S3)", "da.to_zarr / from_zarr (S3)"),
                 ("serializer Zarr (S3)", "pickle of computed array (S3)"),
