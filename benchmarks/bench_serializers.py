@@ -162,60 +162,71 @@ def same_layout(what: str, ours: tuple[Any, ...], theirs: tuple[Any, ...]) -> No
 LAYOUTS: dict[str, tuple[Any, ...]] = {}
 
 
-def bench_local(x: da.Array, expected: np.ndarray[Any, Any], root: str, cache: str) -> list[Timing]:
-    out = []
+def bench_local(x: da.Array, expected: np.ndarray[Any, Any], root: str, cache: str, reverse: bool) -> list[Timing]:
+    """Save and load with every local method; ``reverse`` runs them in the opposite order (alternate runs do,
+    so no method is always the first after the previous run's files were deleted)."""
     files = {FILE_PROTOCOL: LocalFiles(os.path.join(root, "serializer"))}
-    pids = {}
-    for name, serializer in (("serializer HDF5 (files)", DaskArraySerializer), ("serializer Zarr (files)", ZarrOnFiles)):
-        save_s, pid = _timed(lambda s=serializer: s.pickle(x, files))
-        pids[name] = files[FILE_PROTOCOL].local_path(pid[3])
-        load_s, loaded = _timed_load(lambda s=serializer, p=pid: s.unpickle(p, files).compute(), [pids[name]], cache)
-        _check(loaded, expected, name)
-        out.append(Timing(name, save_s, load_s))
+    h5path, zpath, ppath = (os.path.join(root, n) for n in ("direct.h5", "direct.zarr", "plain.pkl"))
+    written: dict[str, str] = {}
 
-    h5path = os.path.join(root, "direct.h5")
-    save_s, _ = _timed(lambda: da.to_hdf5(h5path, "/data", x, chunks=x.chunksize))
+    def serializer_step(name: str, serializer: type[DaskArraySerializer]) -> Callable[[], list[Timing]]:
+        def run() -> list[Timing]:
+            save_s, pid = _timed(lambda: serializer.pickle(x, files))
+            written[name] = files[FILE_PROTOCOL].local_path(pid[3])
+            load_s, loaded = _timed_load(lambda: serializer.unpickle(pid, files).compute(), [written[name]], cache)
+            _check(loaded, expected, name)
+            return [Timing(name, save_s, load_s)]
+        return run
 
-    def read_h5() -> np.ndarray[Any, Any]:
-        with h5py.File(h5path, "r") as f:
-            return np.asarray(f["data"][:])
+    def hdf5_step() -> list[Timing]:
+        save_s, _ = _timed(lambda: da.to_hdf5(h5path, "/data", x, chunks=x.chunksize))
 
-    load_s, loaded = _timed_load(read_h5, [h5path], cache)
-    _check(loaded, expected, "da.to_hdf5")
-    out.append(Timing("da.to_hdf5 + h5py", save_s, load_s))
+        def read_h5() -> np.ndarray[Any, Any]:
+            with h5py.File(h5path, "r") as f:
+                return np.asarray(f["data"][:])
 
-    def read_h5_dask() -> np.ndarray[Any, Any]:
-        with h5py.File(h5path, "r") as f:
-            return np.asarray(da.from_array(f["data"], chunks=x.chunksize).compute())
+        def read_h5_dask() -> np.ndarray[Any, Any]:
+            with h5py.File(h5path, "r") as f:
+                return np.asarray(da.from_array(f["data"], chunks=x.chunksize).compute())
 
-    load_s, loaded = _timed_load(read_h5_dask, [h5path], cache)
-    out.append(Timing("  (h5py read through dask)", save_s, load_s))
+        load_s, loaded = _timed_load(read_h5, [h5path], cache)
+        _check(loaded, expected, "da.to_hdf5")
+        del loaded
+        dask_load_s, _ = _timed_load(read_h5_dask, [h5path], cache)
+        return [Timing("da.to_hdf5 + h5py", save_s, load_s), Timing("  (h5py read through dask)", save_s, dask_load_s)]
 
-    zpath = os.path.join(root, "direct.zarr")
-    save_s, _ = _timed(lambda: da.to_zarr(x, zpath))
-    load_s, loaded = _timed_load(lambda: da.from_zarr(zpath).compute(), [zpath], cache)
-    _check(loaded, expected, "da.to_zarr")
-    out.append(Timing("da.to_zarr / from_zarr", save_s, load_s))
-    same_layout("HDF5 on files", _hdf5_layout(pids["serializer HDF5 (files)"]), _hdf5_layout(h5path))
-    with open(os.path.join(pids["serializer Zarr (files)"], "zarr.json"), "rb") as f1, \
+    def zarr_step() -> list[Timing]:
+        save_s, _ = _timed(lambda: da.to_zarr(x, zpath))
+        load_s, loaded = _timed_load(lambda: da.from_zarr(zpath).compute(), [zpath], cache)
+        _check(loaded, expected, "da.to_zarr")
+        return [Timing("da.to_zarr / from_zarr", save_s, load_s)]
+
+    def pickle_step() -> list[Timing]:
+        def save_pickle() -> None:
+            with open(ppath, "wb") as f:
+                pickle.dump(x.compute(), f, protocol=5)
+
+        def load_pickle() -> np.ndarray[Any, Any]:
+            with open(ppath, "rb") as f:
+                return np.asarray(pickle.load(f))
+
+        save_s, _ = _timed(save_pickle)
+        load_s, loaded = _timed_load(load_pickle, [ppath], cache)
+        _check(loaded, expected, "pickle")
+        return [Timing("pickle of computed array", save_s, load_s)]
+
+    steps = [serializer_step("serializer HDF5 (files)", DaskArraySerializer),
+             serializer_step("serializer Zarr (files)", ZarrOnFiles), hdf5_step, zarr_step, pickle_step]
+    results = {t.name: t for step in (steps[::-1] if reverse else steps) for t in step()}
+    same_layout("HDF5 on files", _hdf5_layout(written["serializer HDF5 (files)"]), _hdf5_layout(h5path))
+    with open(os.path.join(written["serializer Zarr (files)"], "zarr.json"), "rb") as f1, \
             open(os.path.join(zpath, "zarr.json"), "rb") as f2:
         same_layout("Zarr on files", _zarr_layout(f1.read()), _zarr_layout(f2.read()))
+    return [results[name] for name in LOCAL_METHODS]
 
-    ppath = os.path.join(root, "plain.pkl")
 
-    def save_pickle() -> None:
-        with open(ppath, "wb") as f:
-            pickle.dump(x.compute(), f, protocol=5)
-
-    def load_pickle() -> np.ndarray[Any, Any]:
-        with open(ppath, "rb") as f:
-            return np.asarray(pickle.load(f))
-
-    save_s, _ = _timed(save_pickle)
-    load_s, loaded = _timed_load(load_pickle, [ppath], cache)
-    _check(loaded, expected, "pickle")
-    out.append(Timing("pickle of computed array", save_s, load_s))
-    return out
+LOCAL_METHODS = ("serializer HDF5 (files)", "serializer Zarr (files)", "da.to_hdf5 + h5py", "  (h5py read through dask)",
+                 "da.to_zarr / from_zarr", "pickle of computed array")
 
 
 def bench_s3(x: da.Array, expected: np.ndarray[Any, Any]) -> list[Timing]:
@@ -296,15 +307,15 @@ def main(argv: list[str] | None = None) -> None:
         small = da.ones((64, cols), chunks=(16, cols), dtype="f4")
         warm = tempfile.mkdtemp(prefix="zb-bench-warmup-")
         try:  # imports, thread pools and file system caches warmed up for every method alike
-            bench_local(small, small.compute(), warm, "hot")
+            bench_local(small, small.compute(), warm, "hot", False)
         finally:
             shutil.rmtree(warm, ignore_errors=True)
         for cache in ("hot", "cold") if args.cache == "both" else (args.cache,):
             runs: list[list[Timing]] = []
-            for _ in range(args.repeat):
+            for run in range(args.repeat):
                 root = tempfile.mkdtemp(prefix="zb-bench-")
                 try:
-                    runs.append(bench_local(x, expected, root, cache))
+                    runs.append(bench_local(x, expected, root, cache, reverse=bool(run % 2)))
                 finally:
                     shutil.rmtree(root, ignore_errors=True)
             report(f"local files, loads with the files' page cache {cache}", runs, expected.nbytes, [
