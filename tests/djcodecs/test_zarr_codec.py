@@ -104,7 +104,7 @@ def test_default_chunks_are_a_few_mb_and_compressed(postgres: Database, store_di
     z = Recording.fetch1("waveform")
     chunk_bytes = np.prod(z.chunks) * 4
     assert 1 << 20 <= chunk_bytes <= 4 << 20
-    assert z.compressors[0].to_dict()["name"] == "blosc"
+    assert z.compressors[0].to_dict()["name"] == "blosc" and z.compressors[0].to_dict()["configuration"]["cname"] == "zstd"
     stored = sum(p.stat().st_size for p in store_dir.rglob("*") if p.is_file())
     assert stored < big.nbytes / 20
     row = json.loads(json.dumps(Recording.proj("waveform").cursor(as_dict=True).fetchone()["waveform"]))
