@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ def test_same_objects_as_zarr(data: np.ndarray[Any, Any]) -> None:
     ours = encode_one_chunk(data, policy, ATTRS)
     assert ours is not None
     theirs = through_zarr(data.astype(data.dtype.newbyteorder("<")), policy)
-    assert ours["zarr.json"] == theirs["zarr.json"]
+    assert json.loads(ours["zarr.json"]) == json.loads(theirs["zarr.json"])  # (ours is compact JSON)
     key = "c." + ".".join("0" for _ in data.shape)
     assert set(ours) == {"zarr.json", key} and set(theirs) <= set(ours)  # zarr skips an all-fill-value chunk
     if key in theirs:
@@ -59,7 +60,9 @@ def test_strided_and_fortran_inputs() -> None:
     base = np.arange(4000, dtype="f8").reshape(100, 40)
     for data in (base[::2, ::3], np.asfortranarray(base), base.T):
         ours = encode_one_chunk(data, default_policy(data.nbytes), ATTRS)
-        assert ours is not None and ours == through_zarr(np.ascontiguousarray(data), default_policy(data.nbytes))
+        theirs = through_zarr(np.ascontiguousarray(data), default_policy(data.nbytes))
+        assert ours is not None and json.loads(ours.pop("zarr.json")) == json.loads(theirs.pop("zarr.json"))
+        assert ours == theirs
 
 
 @pytest.mark.parametrize("data, policy", [
@@ -67,13 +70,25 @@ def test_strided_and_fortran_inputs() -> None:
     (np.ones((0, 3)), default_policy(0)),  # empty
     (np.ones((600_000,)), default_policy(4_800_000)),  # more than one chunk
     (np.ones((10, 10)), ArrayPolicy(chunks=(5, 10), compressors=default_policy(800).compressors)),
-    (np.ones((10, 10)), ArrayPolicy(compressors=(zarr.codecs.ZstdCodec(level=1),))),
-    (np.ones((10, 10)), ArrayPolicy(compressors=None)),
-    (np.ones((10, 10)), ArrayPolicy(compressors=default_policy(800).compressors, fill_value=1.0)),
+    (np.ones((10, 10)), ArrayPolicy(chunks=(5, 5), shards=(10, 10))),  # sharded
     (zarr.zeros((10,)), default_policy(80)),  # not numpy
 ])
 def test_everything_else_goes_through_zarr(data: Any, policy: ArrayPolicy) -> None:
     assert encode_one_chunk(data, policy, ATTRS) is None
+
+
+@pytest.mark.parametrize("policy", [
+    ArrayPolicy(compressors=(zarr.codecs.ZstdCodec(level=1),)),
+    ArrayPolicy(compressors=None),
+    ArrayPolicy(compressors=default_policy(800).compressors, fill_value=1.0),
+])
+def test_other_codecs_and_fill_values_are_encoded_as_zarr_does(policy: ArrayPolicy) -> None:
+    data = np.arange(100.0).reshape(10, 10)
+    ours = encode_one_chunk(data, policy, ATTRS)
+    theirs = through_zarr(data, policy)
+    assert ours is not None and json.loads(ours.pop("zarr.json"))["codecs"] == json.loads(
+        theirs.pop("zarr.json"))["codecs"]
+    assert ours == theirs
 
 
 def test_zarr_codec_uses_it_for_bare_small_arrays_only() -> None:
