@@ -7,6 +7,7 @@ so memory is bounded by one block, never by the array.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import math
@@ -86,6 +87,12 @@ class ArrayPolicy:
             object.__setattr__(self, "filters", tuple(self.filters) if self.filters else ())
         if self.target_chunk_bytes <= 0:
             raise InvalidOptionError("target_chunk_bytes must be positive")
+
+    @functools.cached_property
+    def codec_key(self) -> str:
+        """Identifies everything but the chunk shape (codec objects need not be hashable; their reprs show
+        their settings). Computed once per policy object."""
+        return repr(dataclasses.replace(self, chunks=None))
 
     def resolve_chunks(self, shape: Sequence[int], itemsize: int) -> tuple[int, ...]:
         """The chunk shape to use for an array of ``shape``."""

@@ -78,15 +78,15 @@ _TEMPLATES: dict[tuple[str, int, str], tuple[ArrayV3Metadata, dict[str, Any]] | 
 def _template(dtype: np.dtype[Any], ndim: int, policy: ArrayPolicy) -> tuple[ArrayV3Metadata, dict[str, Any]] | None:
     """zarr's own metadata for an array of this dtype and policy (shape and chunks are set per array).
 
-    Cached by the policy's ``repr`` (codec objects need not be hashable; their reprs show their settings).
+    Cached by dtype, dimensions and :attr:`ArrayPolicy.codec_key <zarrbridge.core.arrays.ArrayPolicy.codec_key>`.
     """
-    ones = (1,) * ndim
-    policy = dataclasses.replace(policy, chunks=ones if ndim else None)
-    key = (repr(dtype), ndim, repr(policy))
+    key = (dtype.str if dtype.names is None else repr(dtype), ndim, policy.codec_key)
     if key not in _TEMPLATES:
         if len(_TEMPLATES) >= 256:
             _TEMPLATES.clear()
-        meta = create_array(MemoryStore(), "t", shape=ones, dtype=dtype, policy=policy).metadata
+        ones = (1,) * ndim
+        meta = create_array(MemoryStore(), "t", shape=ones, dtype=dtype,
+                            policy=dataclasses.replace(policy, chunks=ones if ndim else None)).metadata
         _TEMPLATES[key] = None
         if isinstance(meta, ArrayV3Metadata) and _pipeline(meta) is not None \
                 and meta.chunk_key_encoding.name == "default":
