@@ -199,3 +199,17 @@ def test_read_whole_from_s3(s3_storage_options: dict[str, Any], s3_bucket: str) 
     put_many(store, small.encode(np.arange(6, dtype="i4").reshape(2, 3)))
     whole = read_whole(zarr.open_array(store, mode="r"))
     assert whole is not None and whole.tolist() == [[0, 1, 2], [3, 4, 5]]
+
+
+def test_read_selection_reads_what_zarr_reads(tmp_path: Path) -> None:
+    from zarrbridge.core.chunkio import basic_selection, read_selection
+
+    arr = zarr.create_array(LocalStore(tmp_path / "s.zarr"), shape=(5, 3), chunks=(5, 3), dtype="f8")
+    arr[...] = np.arange(15.0).reshape(5, 3)
+    keys = [0, -1, (1, 2), slice(1, 4), slice(None, None, 2), (slice(0, 5, 3), 1), Ellipsis, (Ellipsis, 0), [0, 2],
+            np.int64(3), ()]
+    for key in keys:
+        np.testing.assert_array_equal(read_selection(arr, key), arr[key])
+    assert not basic_selection([0, 2]) and not basic_selection(slice(None, None, -1)) and basic_selection((1, ...))
+    with pytest.raises(IndexError):
+        read_selection(arr, 5)

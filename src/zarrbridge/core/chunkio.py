@@ -49,8 +49,8 @@ try:  # zarr >= 3.1.6 names the protocol; older releases take the normal path
 except ImportError:  # pragma: no cover - depends on the installed zarr
     SupportsSyncCodec = None  # type: ignore[assignment,misc]
 
-__all__ = ["SMALL_ARRAY_BYTES", "SmallArray", "consolidated_root", "group_document", "json_buffer", "read_whole",
-           "small_array"]
+__all__ = ["SMALL_ARRAY_BYTES", "SmallArray", "basic_selection", "consolidated_root", "group_document", "json_buffer",
+           "read_selection", "read_whole", "small_array"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -311,3 +311,26 @@ def read_whole(array: zarr.Array[Any], *, max_bytes: int = SMALL_ARRAY_BYTES,
         region = _region(coord, chunks, shape)
         out[region] = block[tuple(slice(0, r.stop - r.start) for r in region)]
     return out
+
+
+def basic_selection(key: Any) -> bool:
+    """Whether ``key`` is a basic selection that numpy and zarr read alike (ints, forward slices, ``...``)."""
+    parts = key if isinstance(key, tuple) else (key,)
+    return all(part is Ellipsis
+               or (isinstance(part, (int, np.integer)) and not isinstance(part, bool))
+               or (isinstance(part, slice) and (part.step is None or (isinstance(part.step, int) and part.step > 0)))
+               for part in parts)
+
+
+def read_selection(array: zarr.Array[Any], key: Any, *, max_chunks: int = 1) -> Any:
+    """``array[key]``, decoded in this thread when ``array`` has at most ``max_chunks`` chunks.
+
+    zarr's own path costs a round trip through its event loop per call whatever the size; for an array of
+    one chunk both routes decode the same chunk. Other selections (lists, masks) and other arrays take zarr's
+    path, so the result is always what ``zarr.Array.__getitem__`` returns.
+    """
+    if basic_selection(key):
+        whole = read_whole(array, max_chunks=max_chunks)
+        if whole is not None:
+            return whole[key]
+    return zarr.Array.__getitem__(array, key)

@@ -27,6 +27,7 @@ from zarr.abc.store import Store
 
 from ..core.arrays import DEFAULT_CHUNK_BYTES, ArrayPolicy, copy_array, create_array
 from ..core.blockwrite import write_dask_array
+from ..core.chunkio import read_selection
 from .base import ArrayCodecBase
 from .onechunk import encode_one_chunk
 from .options import ZarrValue, check_array_input
@@ -115,8 +116,18 @@ class ZarrCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
         return {"shape": list(dest.shape), "dtype": dtype.str, "chunks": list(dest.chunks)}
 
     def wrap_fetched(self, array: zarr.Array[Any], stored: dict[str, Any]) -> zarr.Array[Any]:
-        """The read-only array itself."""
-        return array
+        """The read-only array (a :class:`FetchedArray`)."""
+        return FetchedArray(array._async_array)
+
+
+class FetchedArray(zarr.Array):  # type: ignore[type-arg]
+    """The ``zarr.Array`` a fetch returns: a one-chunk array is read in the calling thread.
+
+    Everything else is the plain ``zarr.Array`` (writes are refused by the read-only store beneath it).
+    """
+
+    def __getitem__(self, key: Any) -> Any:
+        return read_selection(self, key)
 
 
 register(ZarrCodec)

@@ -9,33 +9,16 @@ import numpy as np
 import zarr
 from hdmf.query import BuilderResolver, ContainerResolver, HDMFDataset
 
-from ..core.chunkio import read_whole
+from ..core.chunkio import read_selection
 
 Resolve = Callable[[str], Any]
 
 
-def _basic(key: Any) -> bool:
-    """Whether ``key`` is a basic selection that numpy and zarr read alike (ints, forward slices, ...)."""
-    parts = key if isinstance(key, tuple) else (key,)
-    return all(part is Ellipsis
-               or (isinstance(part, (int, np.integer)) and not isinstance(part, bool))
-               or (isinstance(part, slice) and (part.step is None or (isinstance(part.step, int) and part.step > 0)))
-               for part in parts)
-
-
-def read(array: zarr.Array[Any], key: Any) -> Any:
-    """``array[key]``; a one-chunk array is decoded in this thread (:func:`zarrbridge.core.chunkio.read_whole`).
-
-    zarr's own path costs about a millisecond per call whatever the size, which dominated visiting every
-    object of a file of many small datasets; a one-chunk read decodes the same chunk either way.
-    """
+def read(array: Any, key: Any) -> Any:
+    """``array[key]``; one-chunk zarr arrays are decoded in the calling thread (:func:`read_selection`)."""
     if not isinstance(array, zarr.Array):  # (the legacy reader's zarr v2 arrays)
         return array[key]
-    if _basic(key):
-        whole = read_whole(array, max_chunks=1)
-        if whole is not None:
-            return whole[key]
-    return zarr.Array.__getitem__(array, key)
+    return read_selection(array, key)
 
 
 def _blocks(array: Any) -> Iterator[slice]:
