@@ -5,10 +5,13 @@ size. For files of many small objects (an NWB file holds thousands of arrays of 
 fixed cost is the whole cost. This module does the same work in the calling thread for arrays of a few
 chunks:
 
-- :func:`small_array_metadata` builds the metadata :func:`~zarrbridge.core.arrays.create_array` would write
-  (from a cached template array made by zarr itself, so the document is zarr's own);
-- :func:`encode_chunks` encodes the chunks of an in-memory array with the metadata's codecs;
-- :func:`read_whole` reads and decodes every chunk of an open array.
+- :func:`small_array` gives the ``zarr.json`` :func:`~zarrbridge.core.arrays.create_array` would write (from
+  a cached template array made by zarr itself, so the document is zarr's own), and
+  :meth:`SmallArray.encode` the chunks of an in-memory array, encoded with its codecs;
+- :func:`group_document` and :func:`consolidated_root` give the group documents, so that a writer can
+  consolidate a tree without building zarr metadata objects;
+- :func:`read_whole` reads and decodes every chunk of an open array; :func:`read_selection` serves
+  ``array[key]`` from it for one-chunk arrays.
 
 Codecs run through their synchronous methods (``zarr.abc.codec.SupportsSyncCodec``: bytes, vlen-utf8, zstd,
 gzip, blosc, crc32c, transpose); any other codec (sharding, numcodecs wrappers), zarr format 2, or an array
