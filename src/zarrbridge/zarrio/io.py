@@ -365,6 +365,10 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
     def _cache_spec(self, writer: TreeWriter) -> None:
         catalog = self.manager.namespace_catalog
         root = self._root
+        # a new file: the documents are encoded here (all alike: 0-d text arrays) and written at once, at the end
+        fast = root is None and self._zarr_format == 3
+        text_array = small_array((), "str", ArrayPolicy(), {}) if fast else None
+        items: dict[str, Buffer] = {}
         for ns_name in catalog.namespaces:
             namespace = catalog.get_namespace(ns_name)
             version = str(namespace.version) if namespace.version not in (None, "None") else "unversioned"
@@ -373,8 +377,6 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
                 continue
             collector = SpecCollector()
             NamespaceToBuilderHelper.convert_namespace(catalog, ns_name).export("namespace", writer=collector)
-            fast = root is None and self._zarr_format == 3  # a new file: documents encoded here, written at once
-            items: dict[str, Buffer] = {}
             for group_path in (SPEC_GROUP, f"{SPEC_GROUP}/{ns_name}", base):
                 if group_path in writer.metadata or (root is not None and group_path in root):
                     continue
@@ -385,17 +387,16 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
                     writer.metadata[group_path] = zarr.create_group(
                         self.store, path=group_path, zarr_format=self._zarr_format).metadata
             for name, text in collector.documents.items():
-                small = small_array((), "str", ArrayPolicy(), {}) if fast else None
-                if small is not None:
-                    encoded = small.encode(np.array(text, dtype=np.dtypes.StringDType()))
+                if text_array is not None:
+                    encoded = text_array.encode(np.array(text, dtype=np.dtypes.StringDType()))
                     items.update({f"{base}/{name}/{key}": value for key, value in encoded.items()})
-                    writer.metadata[f"{base}/{name}"] = small.document
+                    writer.metadata[f"{base}/{name}"] = text_array.document
                     continue
                 arr = zarr.create_array(self.store, name=f"{base}/{name}", shape=(), dtype=str,
                                         zarr_format=self._zarr_format)
                 arr[()] = text
                 writer.metadata[f"{base}/{name}"] = arr.metadata
-            put_many(self.store, items)
+        put_many(self.store, items)
 
     def _finish_root(self, writer: TreeWriter, attrs: dict[str, Any], fresh: bool) -> None:
         """Write the root document last, once, with the consolidated metadata of the whole tree."""
