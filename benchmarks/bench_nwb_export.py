@@ -12,7 +12,7 @@ For each file, every tool runs in its own fresh subprocess, one operation per pr
 
 * export: zarrbridge ``NWBZarrIO.export(src_io=NWBHDF5IO(src), write_args={"link_data": False})`` (also with
   ``number_of_jobs=2`` for (a)); hdmf-zarr 0.13.0 through ``benchmarks/hdmf_zarr_baseline.py --export`` in
-  ``.legacy-venv`` (zarr 2); ``NWBHDF5IO.export`` HDF5 -> HDF5;
+  its own venv (zarr 2); ``NWBHDF5IO.export`` HDF5 -> HDF5;
 * read: open + ``read()`` + visit every field of every object in ``nwbfile.objects``, reading array-like fields
   in full, on each tool's own output (zarrbridge reads its Zarr, hdmf-zarr its Zarr, HDF5IO the source file).
   The visit is the baseline's ``--touch data`` visit, repeated here byte for byte so both sides do the same work;
@@ -53,7 +53,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "benchmarks" / "hdmf_zarr_baseline.py"
-LEGACY_PYTHON = ROOT / ".legacy-venv" / "bin" / "python"
+# hdmf-zarr's venv: .hdmf-zarr-venv has the same hdmf/pynwb/pandas/numpy/h5py as .venv, so only the storage
+# layer differs (benchmarks/make_baseline_venv.sh); .legacy-venv (the fixtures venv, older hdmf/pynwb) otherwise
+BASELINE_VENVS = (ROOT / ".hdmf-zarr-venv", ROOT / ".legacy-venv")
+BASELINE_PYTHON = next((v / "bin" / "python" for v in BASELINE_VENVS if (v / "bin" / "python").exists()),
+                       BASELINE_VENVS[0] / "bin" / "python")
+HOST_PACKAGES = ("hdmf", "pynwb", "pandas", "numpy", "h5py", "zarr", "numcodecs")
 N_CHANNELS = 64
 
 
@@ -262,6 +267,16 @@ def profile_worker(argv: list[str]) -> int:
 
 
 # --------------------------------------------------------------------------------------------- parent side
+def _versions(python: Path) -> str:
+    """The host packages' versions in the venv of ``python``."""
+    code = ("from importlib.metadata import version, PackageNotFoundError\n"
+            f"for n in {HOST_PACKAGES!r}:\n"
+            "    try: print(n, version(n))\n"
+            "    except PackageNotFoundError: print(n, '-')")
+    proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=False)
+    return ", ".join(line.replace(" ", "==") for line in proc.stdout.splitlines()) or "unknown"
+
+
 def _remove(path: Path) -> None:
     if path.is_dir():
         shutil.rmtree(path)
@@ -289,7 +304,7 @@ def _run(cmd: list[str]) -> dict[str, Any]:
 def _cmd(tool: str, op: str, paths: list[Path], jobs: int) -> list[str]:
     if tool == "hdmf-zarr":
         args = ["--export", *map(str, paths)] if op == "export" else ["--read", str(paths[0])]
-        return [str(LEGACY_PYTHON), str(BASELINE), *args]
+        return [str(BASELINE_PYTHON), str(BASELINE), *args]
     extra = [str(jobs)] if op == "export" else []
     return [sys.executable, str(Path(__file__).resolve()), "--worker", op, tool, *map(str, paths), *extra]
 
@@ -407,8 +422,8 @@ def targets(rows: list[Row]) -> None:
         if zb.peak_mb is not None and hz.peak_mb is not None and "jobs" not in op:
             growth = ""
             if zb.before_mb is not None and hz.before_mb is not None:
-                # the two tools run in different environments (zarr 3 vs zarr 2, and the pynwb/hdmf/numpy
-                # releases each allows): show what the imports weigh and what the operation itself adds
+                # the two tools run in different environments (zarr 3 vs zarr 2; with .legacy-venv also older
+                # hdmf/pynwb): show what the imports weigh and what the operation itself adds
                 growth = (f" (after imports {zb.before_mb:.0f} vs {hz.before_mb:.0f} MB; added by the operation "
                           f"{zb.peak_mb - zb.before_mb:.0f} vs {hz.peak_mb - hz.before_mb:.0f} MB)")
             print(f"  {label} {op}: peak RSS <= hdmf-zarr's: {zb.peak_mb:.0f} vs {hz.peak_mb:.0f} MB "
@@ -462,10 +477,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="write the sources with hdmf's default expandable table columns (maxshape None); "
                              "hdmf-zarr 0.13.0 cannot export those")
     args = parser.parse_args(argv)
-    if not LEGACY_PYTHON.exists():
-        print(f"note: {LEGACY_PYTHON} missing (scripts/legacy/make_fixtures.sh builds it); hdmf-zarr is skipped")
+    if not BASELINE_PYTHON.exists():
+        print(f"note: {BASELINE_PYTHON} missing (benchmarks/make_baseline_venv.sh builds it); hdmf-zarr is skipped")
     sizes = QUICK if args.quick else FULL
-    print(f"zarrbridge NWBZarrIO vs hdmf-zarr 0.13.0 ({LEGACY_PYTHON.parent.parent.name}) vs NWBHDF5IO; "
+    for name, python in (("zarrbridge", Path(sys.executable)), ("hdmf-zarr", BASELINE_PYTHON)):
+        print(f"{name} environment: {_versions(python)}")
+    print(f"zarrbridge NWBZarrIO vs hdmf-zarr 0.13.0 ({BASELINE_PYTHON.parent.parent.name}) vs NWBHDF5IO; "
           f"{'quick' if args.quick else 'full'} sizes: {sizes}; {os.cpu_count()} CPUs; sources written "
           f"{'with expandable table columns' if args.expandable else 'with expandable=() (fixed shapes)'}")
     if args.dir is not None:

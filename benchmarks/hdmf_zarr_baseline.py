@@ -1,4 +1,4 @@
-"""Time the hdmf-zarr 0.13.0 baseline; run with ``.legacy-venv/bin/python`` (zarr 2), one operation per process.
+"""Time the hdmf-zarr 0.13.0 baseline; run with ``.hdmf-zarr-venv/bin/python`` (zarr 2), one operation per process.
 
 Made to be called as a subprocess by zarrbridge's benchmarks, so the baseline never shares a process (or a
 zarr major version) with zarrbridge. Prints exactly one JSON line on stdout::
@@ -7,8 +7,8 @@ zarr major version) with zarrbridge. Prints exactly one JSON line on stdout::
 
 Usage::
 
-    .legacy-venv/bin/python benchmarks/hdmf_zarr_baseline.py --export SRC.nwb DST.nwb.zarr
-    .legacy-venv/bin/python benchmarks/hdmf_zarr_baseline.py --read PATH.nwb.zarr [--touch metadata|data]
+    .hdmf-zarr-venv/bin/python benchmarks/hdmf_zarr_baseline.py --export SRC.nwb DST.nwb.zarr
+    .hdmf-zarr-venv/bin/python benchmarks/hdmf_zarr_baseline.py --read PATH.nwb.zarr [--touch metadata|data]
 
 ``--export``: HDF5 -> Zarr with ``NWBZarrIO.export(src_io=NWBHDF5IO(SRC), write_args={"link_data": False})``,
 the seed's recipe; DST must not exist. ``--read``: ``NWBZarrIO(PATH, "r").read()``, then every neurodata
