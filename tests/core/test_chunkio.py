@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import zarr
 import zarr.codecs
-from zarr.core.buffer import default_buffer_prototype
+from zarr.abc.store import ByteRequest, Store
+from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 from zarr.core.sync import sync
-from zarr.storage import LocalStore, MemoryStore
+from zarr.storage import LocalStore, MemoryStore, WrapperStore
 
 from zarrbridge.core.arrays import ArrayPolicy, create_array
 from zarrbridge.core.chunkio import (
@@ -213,3 +214,62 @@ def test_read_selection_reads_what_zarr_reads(tmp_path: Path) -> None:
     assert not basic_selection([0, 2]) and not basic_selection(slice(None, None, -1)) and basic_selection((1, ...))
     with pytest.raises(IndexError):
         read_selection(arr, 5)
+
+
+def test_read_file_reads_whole_files(tmp_path: Path) -> None:
+    from zarrbridge.core.chunkio import read_file
+
+    for size in (0, 1, 553, 300_000):
+        path = tmp_path / f"f{size}"
+        data = np.random.default_rng(size).bytes(size)
+        path.write_bytes(data)
+        assert read_file(path) == data and read_file(str(path)) == data
+    with pytest.raises(FileNotFoundError):
+        read_file(tmp_path / "missing")
+    with pytest.raises(IsADirectoryError):
+        read_file(tmp_path)
+
+
+class _SyncOnlyWrapper(WrapperStore[Store]):
+    """A wrapper whose ``get`` must not be used: reads go through ``get_sync`` (in the calling thread)."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        self.sync_reads: list[str] = []
+
+    async def get(self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None) -> Buffer | None:
+        if not key.startswith("c/"):  # opening the array reads its metadata through zarr
+            return await self._store.get(key, prototype, byte_range)
+        raise AssertionError(f"chunk {key} read through the event loop")
+
+    def get_sync(self, key: str, *, prototype: BufferPrototype | None = None,
+                 byte_range: ByteRequest | None = None) -> Buffer | None:
+        self.sync_reads.append(key)
+        return sync(self._store.get(key, prototype or default_buffer_prototype(), byte_range))
+
+
+def test_stores_with_a_synchronous_read_are_read_in_the_calling_thread(tmp_path: Path) -> None:
+    from zarrbridge.core.chunkio import read_selection
+
+    arr = zarr.create_array(LocalStore(tmp_path / "s.zarr"), shape=(4, 3), chunks=(2, 3), dtype="i4", fill_value=7)
+    arr[:2] = np.arange(6, dtype="i4").reshape(2, 3)  # second chunk never written: the fill value
+    store = _SyncOnlyWrapper(LocalStore(tmp_path / "s.zarr", read_only=True))
+    opened = zarr.open_array(store, mode="r")
+    whole = read_whole(opened)
+    assert whole is not None and whole.tolist() == [[0, 1, 2], [3, 4, 5], [7, 7, 7], [7, 7, 7]]
+    assert store.sync_reads == ["c/0/0", "c/1/0"]
+    np.testing.assert_array_equal(read_selection(opened, (1, slice(0, 2)), max_chunks=2), [3, 4])
+
+
+def test_a_single_chunk_is_returned_as_an_owned_writable_copy(tmp_path: Path) -> None:
+    memory = MemoryStore()
+    for store in (LocalStore(tmp_path / "o.zarr"), memory):
+        for compressors in (None, "auto"):
+            arr = zarr.create_array(store, name=f"a{compressors}", shape=(3, 2), chunks=(3, 2), dtype="f8",
+                                    fill_value=-1.0, compressors=compressors)
+            assert read_whole(arr) is not None and read_whole(arr).tolist() == [[-1.0] * 2] * 3  # no chunk yet
+            arr[...] = np.arange(6.0).reshape(3, 2)
+            whole = read_whole(arr)
+            assert whole is not None and whole.flags.writeable and whole.flags.owndata
+            whole[0, 0] = 99.0  # must not reach the store (a memory store hands out its own buffers)
+            assert arr[0, 0] == 0.0 and whole[1].tolist() == [2.0, 3.0]

@@ -170,6 +170,12 @@ class _StoreReads:
             self.gets.append(key)
             return await get(store, key, *args, **kwargs)
 
+        get_sync = FetchedStore.get_sync
+
+        def counting_get_sync(store: Any, key: str, **kwargs: Any) -> Any:
+            self.gets.append(key)  # a one-chunk array's chunk, read in the calling thread
+            return get_sync(store, key, **kwargs)
+
         async def counting_exists(store: Any, key: str) -> bool:
             self.other.append(f"exists {key}")
             return bool(await exists(store, key))
@@ -181,6 +187,7 @@ class _StoreReads:
             return read_object(target, path, key)
 
         monkeypatch.setattr(FetchedStore, "get", counting_get)
+        monkeypatch.setattr(FetchedStore, "get_sync", counting_get_sync)
         monkeypatch.setattr(StoreTarget, "read_object", counting_read_object)
         monkeypatch.setattr(cls, "exists", counting_exists)
         for name in ("list", "list_dir", "list_prefix"):

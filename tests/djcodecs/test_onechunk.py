@@ -112,3 +112,30 @@ def test_put_objects_refuses_an_existing_folder(tmp_path: Path) -> None:
         with pytest.raises(StoreExistsError):
             target.put_objects("a/b.zarr", objects)
         np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "a" / "b.zarr"), mode="r")[:], np.arange(3.0))
+        assert sorted(p.name for p in (tmp_path / "a" / "b.zarr").iterdir()) == ["c.0", "zarr.json"]
+        assert (tmp_path / "a" / "b.zarr" / "c.0").read_bytes() == objects["c.0"]
+        target.put_objects("x/y/z/d.zarr", objects)  # parents several levels up are created too
+        assert (tmp_path / "x" / "y" / "z" / "d.zarr" / "zarr.json").read_bytes() == objects["zarr.json"]
+
+
+def test_fetched_store_reads_in_the_calling_thread_and_refuses_writes(tmp_path: Path) -> None:
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+
+    from zarrbridge.djcodecs.base import FetchedStore
+    from zarrbridge.errors import ReadOnlyError
+
+    (tmp_path / "c.0").write_bytes(b"0123456789")
+    memory = zarr.storage.MemoryStore()
+    sync(memory.set("k", default_buffer_prototype().buffer.from_bytes(b"abc")))
+    local = FetchedStore(zarr.storage.LocalStore(tmp_path, read_only=True), what="x")
+    got = local.get_sync("c.0")
+    assert got is not None and got.to_bytes() == b"0123456789"
+    assert local.get_sync("missing") is None and local.get_sync("") is None  # (a folder)
+    part = local.get_sync("c.0", byte_range=zarr.abc.store.RangeByteRequest(2, 5))
+    assert part is not None and part.to_bytes() == b"234"
+    other = FetchedStore(memory, what="x")  # not local: the wrapped store's own synchronous read
+    got = other.get_sync("k")
+    assert got is not None and got.to_bytes() == b"abc" and other.get_sync("nope") is None
+    with pytest.raises(ReadOnlyError):
+        sync(local.set("c.0", default_buffer_prototype().buffer.from_bytes(b"x")))

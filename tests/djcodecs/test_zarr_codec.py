@@ -119,11 +119,15 @@ def test_fetch_reads_one_metadata_document(postgres: Database, store_dir: Path, 
     chunked = ZarrValue(np.ones((100_000, 8), dtype="f4"), chunks=(10_000, 8))  # written through zarr
     Recording.insert([{"recording_id": 1, "waveform": small}, {"recording_id": 2, "waveform": chunked}])
     reads: list[str] = []  # every object zarr asks the fetched array's store for, and our zarr.json read
-    original = FetchedStore.get
+    original, original_sync = FetchedStore.get, FetchedStore.get_sync
 
     async def counting_get(self: Any, key: str, *args: Any, **kwargs: Any) -> Any:
         reads.append(key)
         return await original(self, key, *args, **kwargs)
+
+    def counting_get_sync(self: Any, key: str, **kwargs: Any) -> Any:
+        reads.append(f"sync {key}")  # read in the calling thread, no event-loop round trip
+        return original_sync(self, key, **kwargs)
 
     read_object = StoreTarget.read_object
 
@@ -133,9 +137,10 @@ def test_fetch_reads_one_metadata_document(postgres: Database, store_dir: Path, 
 
     listed: list[str] = []
     monkeypatch.setattr(FetchedStore, "get", counting_get)
+    monkeypatch.setattr(FetchedStore, "get_sync", counting_get_sync)
     monkeypatch.setattr(StoreTarget, "read_object", counting_read_object)
     monkeypatch.setattr(zarr.storage.LocalStore, "list_dir", lambda *a, **k: listed.append("x") or iter(()))
-    for key, start, chunk in ((1, 500, "c.0.0"), (2, 10_000, "c/1/0")):
+    for key, start, chunk in ((1, 500, "sync c.0.0"), (2, 10_000, "c/1/0")):
         reads.clear()
         z = (Recording & {"recording_id": key}).fetch1("waveform")
         assert reads == ["zarr.json"] and not listed

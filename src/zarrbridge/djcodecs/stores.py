@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from zarr.abc.store import Store
 
+from ..core.chunkio import read_file
 from ..core.location import filesystem_store, open_store
 from ..errors import LocationError, StoreExistsError, StoreUnreachableError
 
@@ -92,7 +93,13 @@ class StoreTarget:
         full = self.full_path(path).rstrip("/")
         order = sorted(objects, key=lambda key: key == "zarr.json")
         if self.protocol == "file":
-            os.makedirs(os.path.dirname(full), exist_ok=True)
+            parent = os.path.dirname(full)
+            try:  # the primary key's folder: usually new (one per row), so try it before looking further up
+                os.mkdir(parent)
+            except FileExistsError:
+                pass
+            except FileNotFoundError:
+                os.makedirs(parent, exist_ok=True)
             try:
                 os.mkdir(full)
             except FileExistsError:
@@ -101,8 +108,7 @@ class StoreTarget:
                 dest = os.path.join(full, *key.split("/"))
                 if "/" in key:
                     os.makedirs(os.path.dirname(dest), exist_ok=True)
-                with open(dest, "xb") as f:
-                    f.write(objects[key])
+                write_new_file(dest, objects[key])
             return
         self.probe()
         self.backend.fs.pipe({f"{full}/{key}": objects[key] for key in order})
@@ -111,8 +117,7 @@ class StoreTarget:
         """The bytes of ``key`` inside the folder ``path`` (one plain read); ``FileNotFoundError`` if missing."""
         full = self.full_path(path).rstrip("/")
         if self.protocol == "file":
-            with open(os.path.join(full, *key.split("/")), "rb") as f:
-                return f.read()
+            return read_file(os.path.join(full, *key.split("/")))
         return bytes(self.backend.fs.cat_file(f"{full}/{key}"))
 
     def remove(self, path: str) -> None:
@@ -159,6 +164,24 @@ class StoreTarget:
             raise StoreUnreachableError(self.label, endpoint, f"{type(exc).__name__}: {exc}") from exc
         with _probe_lock:
             _probed[(host, port)] = now
+
+
+_OPEN_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+
+
+def write_new_file(path: str, data: bytes) -> None:
+    """Create the file ``path`` (``FileExistsError`` if it exists) holding ``data``: open, write, close.
+
+    Decision: ``open(path, "xb")`` adds three system calls per file (``fstat``, ``ioctl``, ``lseek``) for a
+    buffered writer that a single write does not need.
+    """
+    fd = os.open(path, _OPEN_NEW, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
 
 def resolve_store(store_name: str | None, config: Any) -> StoreTarget:
