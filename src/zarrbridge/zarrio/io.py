@@ -43,7 +43,13 @@ from .legacy import Convention, LegacyGroup, LegacyTreeReader, open_any_root
 from .legacy.detect import LEGACY
 from .legacy.export import load_legacy_text
 from .reader import TreeReader
-from .specs import SpecCollector, cached_namespace_versions, load_cached_namespaces, spec_group_path
+from .specs import (
+    SpecCollector,
+    cached_namespace_versions,
+    load_cached_namespaces,
+    restore_integer_attributes,
+    spec_group_path,
+)
 from .writer import TreeWriter, WriteOptions
 
 __all__ = ["ZarrIO"]
@@ -269,8 +275,11 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
 
     # ------------------------------------------------------------------------------ reading
     def read_builder(self) -> GroupBuilder:
+        """The file's builder tree (read once), integer attributes given back the width their spec declares."""
         if self._builder is None:
-            self._builder = self._tree_reader().read_root()
+            builder = self._tree_reader().read_root()
+            restore_integer_attributes(builder, self.manager.namespace_catalog)
+            self._builder = builder
         return self._builder
 
     def _read_root(self) -> zarr.Group | LegacyGroup:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from hdmf.backends.io import HDMFIO
-from hdmf.build import BuildManager, GroupBuilder, TypeMap
+from hdmf.build import BuildManager, TypeMap
 from hdmf.container import Container
 
 from .._optional import import_optional
@@ -19,7 +19,6 @@ from ..errors import (
     UnsupportedValueTypeError,
 )
 from .io import ZarrIO
-from .specs import restore_integer_attributes
 
 import_optional("pynwb", extra="nwb", feature="zarrbridge.NWBZarrIO")
 
@@ -135,14 +134,6 @@ class NWBZarrIO(ZarrIO):
             except BaseException:
                 self.close()
                 raise
-
-    def read_builder(self) -> GroupBuilder:
-        """The file's builder tree, with integer attributes given back the width their spec declares."""
-        fresh = self._builder is None
-        builder = super().read_builder()
-        if fresh:
-            restore_integer_attributes(builder, self.manager.namespace_catalog)
-        return builder
 
     @property
     def nwb_version(self) -> tuple[str | None, tuple[int | str, ...] | None]:

@@ -137,23 +137,24 @@ def restore_integer_attributes(builder: Any, catalog: NamespaceCatalog) -> None:
     floats are left as they are: HDF5 keeps lists of Python ints as int64 and Python floats as float64 even where
     the spec asks for less, so casting them would make the Zarr read differ from the HDF5 read.
     """
+    type_key = catalog.group_spec_cls.type_key()  # "data_type" in hdmf, "neurodata_type" in NWB
     stack = [builder]
     while stack:
         node = stack.pop()
         attrs = node.attributes
-        nd_type, namespace = attrs.get("neurodata_type"), attrs.get("namespace")
+        nd_type, namespace = attrs.get(type_key), attrs.get("namespace")
         if isinstance(nd_type, str) and isinstance(namespace, str):
             try:
                 spec = catalog.get_spec(namespace, nd_type)
             except (KeyError, ValueError):  # a type of a namespace that is not loaded: nothing to restore
                 spec = None
             if spec is not None:
-                _restore(spec, node)
+                _restore(spec, node, type_key)
         stack.extend(getattr(node, "groups", {}).values())
         stack.extend(getattr(node, "datasets", {}).values())
 
 
-def _restore(spec: Any, node: Any) -> None:
+def _restore(spec: Any, node: Any, type_key: str) -> None:
     for attr in spec.attributes:
         value = node.attributes.get(attr.name)
         dtype = _int_dtype(attr.dtype)
@@ -163,8 +164,8 @@ def _restore(spec: Any, node: Any) -> None:
         if sub.name is None:
             continue
         child = getattr(node, "groups", {}).get(sub.name) or getattr(node, "datasets", {}).get(sub.name)
-        if child is not None and child.attributes.get("neurodata_type") is None:
-            _restore(sub, child)
+        if child is not None and child.attributes.get(type_key) is None:
+            _restore(sub, child, type_key)
 
 
 def _int_dtype(spec_dtype: Any) -> np.dtype[Any] | None:
