@@ -430,9 +430,9 @@ def targets(rows: list[Row]) -> None:
                   f"{'met' if zb.peak_mb <= hz.peak_mb else 'MISSED'}{growth}")
 
 
-def run(sizes: Sizes, repeat: int, workdir: Path, *, profile: bool, expandable: bool) -> None:
+def run(sizes: Sizes, repeat: int, workdir: Path, *, profile: bool, expandable: bool, cases: str = "ab") -> None:
     sources = [("(a) gzip4 chunked", workdir / "big_gzip.nwb", "gzip"),
-               ("(a) contiguous", workdir / "big_contig.nwb", "contiguous")]
+               ("(a) contiguous", workdir / "big_contig.nwb", "contiguous")] if "a" in cases else []
     many = workdir / "many.nwb"
     print("building source files (untimed, in subprocesses) ...", flush=True)
     for _label, path, kind in [*sources, ("", many, "many")]:
@@ -448,7 +448,8 @@ def run(sizes: Sizes, repeat: int, workdir: Path, *, profile: bool, expandable: 
     rows: list[Row] = []
     for label, path, _ in sources:
         rows += run_case(f"{label} {sizes.big_mb:.0f}MB", path, workdir, repeat, jobs2=True)
-    rows += run_case(label_b, many, workdir, repeat, jobs2=False)
+    if "b" in cases:
+        rows += run_case(label_b, many, workdir, repeat, jobs2=False)
     print_table(rows, repeat)
     targets(rows)
     if profile:
@@ -473,6 +474,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="fresh-process runs per measurement; median shown")
     parser.add_argument("--dir", type=Path, default=None, help="working directory (default: a temporary one)")
     parser.add_argument("--profile", action="store_true", help="also cProfile the zarrbridge export of (b)")
+    parser.add_argument("--cases", choices=("a", "b", "ab"), default="ab",
+                        help="(a) the ~250 MB ElectricalSeries files, (b) the file of 500+ small objects, or both")
     parser.add_argument("--expandable", action="store_true",
                         help="write the sources with hdmf's default expandable table columns (maxshape None); "
                              "hdmf-zarr 0.13.0 cannot export those")
@@ -487,10 +490,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{'with expandable table columns' if args.expandable else 'with expandable=() (fixed shapes)'}")
     if args.dir is not None:
         args.dir.mkdir(parents=True, exist_ok=True)
-        run(sizes, args.repeat, args.dir, profile=args.profile, expandable=args.expandable)
+        run(sizes, args.repeat, args.dir, profile=args.profile, expandable=args.expandable, cases=args.cases)
     else:
         with tempfile.TemporaryDirectory(prefix="bench_nwb_export_", dir="/tmp") as tmp:
-            run(sizes, args.repeat, Path(tmp), profile=args.profile, expandable=args.expandable)
+            run(sizes, args.repeat, Path(tmp), profile=args.profile, expandable=args.expandable, cases=args.cases)
     return 0
 
 
