@@ -18,12 +18,5 @@ for name in ("hdmf", "pynwb", "pandas", "numpy", "h5py"):
 PY
 )
 pins=("hdmf-zarr==0.13.0" "zarr==2.18.7" "numcodecs==0.15.1" "${host[@]}")
-stamp="$venv/.zarrbridge-baseline-pins"
-if [ ! -x "$venv/bin/python" ]; then
-  "${PYTHON:-python3}" -m venv "$venv"
-fi
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "${pins[*]}" ]; then
-  "$venv/bin/python" -m pip install --quiet "${pins[@]}"
-  echo "${pins[*]}" > "$stamp"
-fi
+bash scripts/pinned_venv.sh "$venv" "${pins[@]}"
 echo "$venv: ${pins[*]}"

@@ -18,14 +18,7 @@ pins=(
   "numpy==2.4.6"
   "h5py==3.16.0"
 )
-stamp="$venv/.zarrbridge-legacy-pins"
-if [ ! -x "$venv/bin/python" ]; then
-  "$py" -m venv "$venv"
-fi
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "${pins[*]}" ]; then
-  "$venv/bin/python" -m pip install --quiet "${pins[@]}"
-  echo "${pins[*]}" > "$stamp"
-fi
+PYTHON="$py" bash scripts/pinned_venv.sh "$venv" "${pins[@]}"
 # Keep README.md; replace everything the generator writes.
 mkdir -p "$outdir"
 find "$outdir" -mindepth 1 -maxdepth 1 -name "*.nwb.zarr" -exec rm -rf {} +
