@@ -9,6 +9,7 @@ import warnings
 from typing import Any, TextIO
 
 from ..errors import InvalidOptionError
+from .argtypes import at_least
 from .info import human_bytes
 from .opening import HDF5_SUFFIXES, detect_kind, is_url
 from .progress import ByteProgress, progress_wanted
@@ -49,34 +50,12 @@ def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
                         help="compression level for --compressor zstd (-131072..22), blosc or gzip (0..9)")
     parser.add_argument("--chunks", choices=("keep", "auto"), default="keep",
                         help="keep the source's chunk shapes, or choose about 4 MiB chunks (default: keep)")
-    parser.add_argument("--shard-size-mb", type=_non_negative(float), default=0.0, metavar="N",
+    parser.add_argument("--shard-size-mb", type=at_least(float, 0.0), default=0.0, metavar="N",
                         help="group chunks into shards of about N MiB (Zarr v3 only; 0 = no sharding)")
-    parser.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+    parser.add_argument("--jobs", type=at_least(int, 1), default=1, metavar="N",
                         help="copy chunks of large datasets with N workers (default: 1)")
     parser.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
     parser.set_defaults(run=run)
-
-
-def _non_negative(kind: type[float]) -> Any:
-    def parse(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if value < 0 or value != value:  # negative or NaN
-            raise argparse.ArgumentTypeError(f"expected 0 or more, got {text!r}")
-        return value
-    return parse
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
-    return value
 
 
 def dest_kind(dest: str) -> str:

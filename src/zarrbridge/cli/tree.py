@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any, TextIO
 
+from .argtypes import at_least
 from .opening import open_file
 from .walk import Node, walk
 
@@ -29,22 +30,12 @@ def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
         description="Print the hierarchy of an NWB/HDMF file (Zarr, legacy hdmf-zarr or HDF5).",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("path", help="the file: a .zarr directory, .zip, s3:// URL, or an HDF5 (.nwb/.h5) file")
-    parser.add_argument("--depth", type=_depth, default=None, metavar="N",
+    parser.add_argument("--depth", type=at_least(int, 0), default=None, metavar="N",
                         help="show N levels below the root (default: all)")
     parser.add_argument("--no-data-details", dest="details", action="store_false",
                         help="only names and neurodata types, no shapes/dtypes/chunks/compression")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.set_defaults(run=run)
-
-
-def _depth(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--depth must be a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"--depth must be 0 or more, got {value}")
-    return value
 
 
 def _shape(shape: tuple[int, ...] | None) -> str:
