@@ -205,8 +205,14 @@ def test_corrupt_and_unknown_version_metadata(postgres: Database, store_dir: Pat
     zjson = store_dir / meta["path"] / "zarr.json"
     doc = json.loads(zjson.read_text())
     doc["attributes"]["zarrbridge"]["format_version"] = 7
+    zjson.unlink()  # replaced, not written into: the file is read-only and may be shared by other rows
     zjson.write_text(json.dumps(doc))
     with pytest.raises(UnsupportedFormatVersionError, match="zarr.json"):
+        codec.decode(meta, context={"config": config})
+    doc["attributes"]["zarrbridge"]["format_version"] = 1
+    doc["data_type"] = "int32"
+    zjson.write_text(json.dumps(doc))
+    with pytest.raises(CorruptMetadataError, match="dtype <i4, but the row recorded '<f8'"):
         codec.decode(meta, context={"config": config})
     zjson.write_text("{ truncated")
     with pytest.raises(CorruptMetadataError):

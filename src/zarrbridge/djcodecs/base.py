@@ -14,6 +14,7 @@ from abc import abstractmethod
 from typing import Any, ClassVar
 
 import datajoint as dj
+import numpy as np
 import zarr
 from datajoint.builtin_codecs.schema import SchemaCodec
 from zarr.abc.store import ByteRequest, Store
@@ -153,6 +154,30 @@ def parse_metadata(raw: bytes, *, where: str, store_label: str) -> Any:
     return metadata
 
 
+def _check_row_matches(row: dict[str, Any], metadata: Any, *, where: str, store_label: str) -> None:
+    """Raise :class:`CorruptMetadataError` when ``zarr.json`` no longer describes the array the row recorded.
+
+    The row's ``shape`` and ``dtype`` (byte order aside) were written with the array; a document changed since
+    (by hand, or a resize) would otherwise read the row's chunk as a different array.
+    """
+    shape, dtype = row.get("shape"), row.get("dtype")
+    problem = ""
+    if isinstance(shape, list) and [int(s) for s in metadata.shape] != shape:
+        problem = f"shape {list(metadata.shape)}, but the row recorded {shape}"
+    elif isinstance(dtype, str):
+        try:
+            recorded = np.dtype(dtype).newbyteorder("<")
+        except TypeError:
+            recorded = None
+        stored = metadata.dtype.to_native_dtype()
+        if recorded is None or stored.newbyteorder("<") != recorded:
+            problem = f"dtype {stored.str}, but the row recorded {dtype!r}"
+    if problem:
+        raise CorruptMetadataError(
+            where, f"it describes {problem}: the array's metadata was changed after the insert", store_label
+        )
+
+
 class ArrayCodecBase(SchemaCodec, register=False):  # type: ignore[misc,call-arg]
     """Base of the zarrbridge DataJoint codecs: schema-addressed zarr arrays, one folder per value."""
 
@@ -284,6 +309,7 @@ class ArrayCodecBase(SchemaCodec, register=False):  # type: ignore[misc,call-arg
                 "collection that ran against another configuration); restore it from a backup or delete the row.",
             ) from exc
         metadata = parse_metadata(raw, where=f"{meta['path']}/zarr.json", store_label=target.label)
+        _check_row_matches(meta, metadata, where=f"{meta['path']}/zarr.json", store_label=target.label)
         one_chunk = getattr(metadata.chunk_grid, "chunk_shape", None) == tuple(metadata.shape)
         store = FetchedStore(target.zarr_store(meta["path"], read_only=True), what=what, inline_reads=one_chunk)
         array = zarr.Array(zarr.AsyncArray(metadata=metadata, store_path=StorePath(store)))

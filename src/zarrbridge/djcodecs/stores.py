@@ -24,6 +24,7 @@ from zarr.abc.store import Store
 from ..core.chunkio import read_file
 from ..core.location import filesystem_store, open_store
 from ..errors import LocationError, StoreExistsError, StoreUnreachableError
+from .sharedmeta import write_document
 
 __all__ = ["StoreTarget", "is_connection_error", "resolve_store"]
 
@@ -106,6 +107,9 @@ class StoreTarget:
                 raise StoreExistsError(full) from None
             for key in order:
                 dest = os.path.join(full, *key.split("/"))
+                if key == "zarr.json":  # identical documents of one table's rows: one file, hard-linked
+                    write_document(dest, objects[key], group=os.path.dirname(parent))
+                    continue
                 if "/" in key:
                     os.makedirs(os.path.dirname(dest), exist_ok=True)
                 write_new_file(dest, objects[key])
