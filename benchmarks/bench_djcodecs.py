@@ -9,6 +9,13 @@ Usage::
     .venv/bin/python benchmarks/bench_djcodecs.py          # 1,000 x (1000, 32) f8 and 10 x (1e6, 64) f4
     .venv/bin/python benchmarks/bench_djcodecs.py --quick  # 100 x (1000, 32) and 3 x (1e5, 64)
     .venv/bin/python benchmarks/bench_djcodecs.py --repeat 5  # small rows timed 5 times (medians)
+    .venv/bin/python benchmarks/bench_djcodecs.py --small-only --repeat 7  # the small-row ratio alone
+    .venv/bin/python benchmarks/bench_djcodecs.py --dir /data/scratch  # store (and database) under this folder
+
+The store lives in a new temporary folder under ``--dir`` (default: the system's temporary folder). Creating a
+file or folder is most of a small row's insert time, and its cost depends on the file system and on where in
+it the folder lies (on the 2-core benchmark machine, 100-450 us per new inode under /tmp against 15-35 us under
+/root), so say where a figure was measured.
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ def compressible(rows: int, seed: int) -> np.ndarray[Any, Any]:
     return np.cumsum(rng.integers(-2, 3, (rows, 64), dtype=np.int16), axis=0).astype(np.float32) * 0.25
 
 
-def run(quick: bool, repeat: int) -> None:
+def run(quick: bool, repeat: int, small_only: bool, where: str | None) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import datajoint as dj
@@ -48,7 +55,7 @@ def run(quick: bool, repeat: int) -> None:
 
     small_n, small_shape = (100, (1000, 32)) if quick else (1000, (1000, 32))
     large_n, large_rows = (3, 100_000) if quick else (10, 1_000_000)
-    root = Path(tempfile.mkdtemp(prefix="zb-bench-"))
+    root = Path(tempfile.mkdtemp(prefix="zb-bench-", dir=where))
     os.chmod(root, 0o755)
     server = pgserver.get_server(root / "pg", cleanup_mode="stop")
     store = root / "store"
@@ -102,6 +109,23 @@ def run(quick: bool, repeat: int) -> None:
             for codec in CODECS
         }
         ratio_runs = [(z[0] + z[1]) / (n[0] + n[1]) for z, n in zip(runs["zarr"], runs["npy"])]
+        print(f"small rows: {small_n} x {small_shape} float64, store under {root}")
+        print("per row, ms (median of runs): " + "; ".join(
+            f"{codec} insert {results[codec]['small_insert'] / small_n * 1e3:.3f} fetch "
+            f"{results[codec]['small_fetch'] / small_n * 1e3:.3f}" for codec in CODECS))
+        for what, i in (("insert", 0), ("fetch", 1)):
+            per_run = [z[i] / n[i] for z, n in zip(runs["zarr"], runs["npy"])]
+            print(f"zarr/npy small {what} time: {statistics.median(per_run):.2f}x (median; per run: "
+                  f"{', '.join(f'{r:.2f}x' for r in per_run)})")
+        small_ratio = sum(results["zarr"][k] for k in ("small_insert", "small_fetch")) / sum(
+            results["npy"][k] for k in ("small_insert", "small_fetch"))
+        print(f"zarr/npy small insert+fetch time: {small_ratio:.2f}x (target <= 1.5x; medians of {repeat} runs; "
+              f"per run: {', '.join(f'{r:.2f}x' for r in ratio_runs)}; median of per-run ratios "
+              f"{statistics.median(ratio_runs):.2f}x)")
+        if small_only:
+            schema.drop(prompt=False)
+            inst.connection.close()
+            return
 
         large = [compressible(large_rows, seed) for seed in range(large_n)]
         for codec in CODECS:
@@ -122,17 +146,23 @@ def run(quick: bool, repeat: int) -> None:
         z = (tables["large_zarr"] & {"k": 0}).fetch1("v")
         chunk_bytes = int(np.prod(z.chunks)) * 4
         keys: list[str] = []
-        get = FetchedStore.get
+        get, get_sync = FetchedStore.get, FetchedStore.get_sync
 
         async def counting_get(self: Any, key: str, *args: Any, **kwargs: Any) -> Any:
             keys.append(key)
             return await get(self, key, *args, **kwargs)
 
+        def counting_get_sync(self: Any, key: str, **kwargs: Any) -> Any:
+            keys.append(key)
+            return get_sync(self, key, **kwargs)
+
         FetchedStore.get = counting_get  # type: ignore[method-assign]
+        FetchedStore.get_sync = counting_get_sync  # type: ignore[method-assign]
         try:
             part = z[1000:2000]
         finally:
             FetchedStore.get = get  # type: ignore[method-assign]
+            FetchedStore.get_sync = get_sync  # type: ignore[method-assign]
         chunks_read = len(keys)
         assert part.shape == (1000, 64) and np.array_equal(part, large[0][1000:2000])
         raw = large[0].nbytes
@@ -169,8 +199,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes (seconds instead of minutes)")
     parser.add_argument("--repeat", type=int, default=3, help="small-row runs; medians are reported (default 3)")
+    parser.add_argument("--small-only", action="store_true", help="time the small rows only (no large rows)")
+    parser.add_argument("--dir", default=None, help="folder for the store and database (default: system temp)")
     args = parser.parse_args()
-    run(args.quick, max(1, args.repeat))
+    run(args.quick, max(1, args.repeat), args.small_only, args.dir)
 
 
 if __name__ == "__main__":
