@@ -201,3 +201,22 @@ def test_scalars_are_fetched_together(zpath: Path, roundtrip: Any) -> None:
         reader.prefetch_scalars()  # the pass finds every scalar from the consolidated metadata alone
         assert reader.scalars["/g7/x"] == 7.0 and str(reader.scalars["/g7/s"]) == "v7"
         assert len(reader.scalars) == 80
+
+
+def test_read_builders_equal_builders_made_through_set_attribute(zpath: Path, roundtrip: Any) -> None:
+    """The reader sets attributes in bulk; the builders must be the ones hdmf's own set_attribute makes."""
+    attrs = {"a": 1, "b": "text", "c": [1.5, 2.5]}
+    root = GroupBuilder("root", attributes=dict(attrs),
+                        groups={"g": GroupBuilder("g", attributes={"x": "y"})},
+                        datasets={"d": DatasetBuilder("d", np.arange(3), attributes={"unit": "m"})})
+    io, back = roundtrip(zpath, root)
+    with io:
+        expected = GroupBuilder("root")
+        for key, value in back.attributes.items():
+            expected.set_attribute(key, value)
+        assert back.obj_type == {**expected.obj_type, "g": "groups", "d": "datasets"}
+        assert back.attributes["a"] == 1 and back.attributes["b"] == "text"
+        np.testing.assert_array_equal(back.attributes["c"], attrs["c"])
+        assert back["g"].attributes["x"] == "y" and back["d"].attributes["unit"] == "m"
+        with pytest.raises(ValueError, match="already exists"):  # attribute/child name clash still refused
+            back.set_group(GroupBuilder("a"))

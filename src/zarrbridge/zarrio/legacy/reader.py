@@ -20,7 +20,7 @@ from ...core.jsonattrs import from_json_value
 from ...core.location import Location
 from ...errors import CorruptMetadataError
 from ..convention import LEGACY_DTYPE, LEGACY_LINK, RESERVED
-from ..reader import OpenExternal, TreeReader
+from ..reader import OpenExternal, TreeReader, set_attributes
 from .chunks import V2Array
 from .nodes import LegacyGroup
 from .views import (
@@ -92,7 +92,8 @@ class LegacyTreeReader(TreeReader):
         else:
             kwargs["dtype"] = array.dtype
             kwargs["data"] = array
-        builder = DatasetBuilder(name, attributes=self._attributes(dict(array.attrs), path), **kwargs)
+        builder = DatasetBuilder(name, **kwargs)
+        set_attributes(builder, self._attributes(dict(array.attrs), path))
         builder.location = posixpath.dirname(path)
         self.built[path] = builder
         self.written.set_written(builder)
