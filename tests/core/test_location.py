@@ -134,3 +134,30 @@ def test_relative_locations_are_posix(tmp_path: Path) -> None:
     assert s1.resolve("../q/b.zarr") == s2
     assert Location.parse("s3://other/b.zarr").relative_to(s1) == "s3://other/b.zarr"
     assert os.sep not in Location.parse(tmp_path).path or os.sep == "/"
+
+
+_S3_SCRIPT = """
+import json, sys, warnings
+warnings.simplefilter("default")  # ResourceWarning is hidden by default
+import s3fs, zarr
+from zarrbridge.core import filesystem_store
+options, bucket = json.loads(sys.argv[1]), sys.argv[2]
+fs = s3fs.S3FileSystem(**options)
+array = zarr.create_array(filesystem_store(fs, bucket + "/a.zarr"), shape=(4,), dtype="i4")
+array[:] = 7
+print(zarr.open_array(filesystem_store(fs, bucket + "/a.zarr", read_only=True))[:].tolist())
+"""
+
+
+@pytest.mark.s3
+def test_s3_sessions_are_closed_at_exit(s3_bucket: str, s3_storage_options: dict[str, Any]) -> None:
+    """The asynchronous s3fs instances made for zarr leave no unclosed aiohttp session behind at exit."""
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _S3_SCRIPT, json.dumps(s3_storage_options), s3_bucket],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[7, 7, 7, 7]"
+    assert "Unclosed" not in proc.stderr, proc.stderr

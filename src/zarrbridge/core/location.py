@@ -6,9 +6,11 @@ A location is a local directory, a ``.zip`` file, an in-memory store, an fsspec 
 
 from __future__ import annotations
 
+import atexit
 import os
 import posixpath
 import shutil
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any, Literal, get_args
@@ -17,6 +19,7 @@ from urllib.parse import urlsplit
 import fsspec
 import zarr
 from zarr.abc.store import Store
+from zarr.core.sync import sync
 from zarr.storage import FsspecStore, LocalStore, MemoryStore, ZipStore
 
 from ..errors import InvalidOptionError, LocationError, NotAZarrStoreError, StoreExistsError
@@ -250,11 +253,33 @@ def filesystem_store(fs: Any, path: str, *, read_only: bool = False) -> FsspecSt
         raise LocationError(fs, "expected an fsspec filesystem instance (such as s3fs.S3FileSystem)")
     if getattr(fs, "async_impl", False) and not getattr(fs, "asynchronous", False):
         fs = type(fs)(**{**fs.storage_options, "asynchronous": True})
+        _MADE_ASYNC.add(fs)
     elif not getattr(fs, "async_impl", False):
         from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
 
         fs = AsyncFileSystemWrapper(fs, asynchronous=True)
     return FsspecStore(fs, path=path.rstrip("/"), read_only=read_only)
+
+
+# Asynchronous filesystems made by filesystem_store for zarr. s3fs closes the HTTP session of a synchronous
+# instance itself (a finalizer) but leaves that of an asynchronous one to its owner, and aiohttp reports an
+# unclosed one at exit ("Unclosed client session"). They are closed at exit in zarr's event loop, where they were
+# opened, before zarr stops that loop: atexit runs the last-registered handler first, and zarr registers its
+# own when it is imported, before this module.
+_MADE_ASYNC: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_async_sessions() -> None:
+    for fs in list(_MADE_ASYNC):
+        owner = getattr(fs, "_s3creator", None)  # s3fs: the client context that holds the aiohttp session
+        if owner is None or not hasattr(owner, "__aexit__"):
+            continue  # never used (no session), or not s3fs
+        try:
+            sync(owner.__aexit__(None, None, None), timeout=5)
+        except (OSError, RuntimeError, TimeoutError):
+            pass  # the interpreter is exiting: the operating system closes what is left
+        fs._s3creator = fs._s3 = None
 
 
 __all__ += ["MemoryStore"]  # re-exported for convenience: open_store(MemoryStore(), mode="w")
