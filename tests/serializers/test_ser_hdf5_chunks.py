@@ -14,7 +14,7 @@ from dask.array.core import slices_from_chunks
 from test_ser_arrays import GzipHDF5, OpenOnlyFiles
 
 from zarrbridge.errors import MissingChunkError
-from zarrbridge.serializers import FILE_PROTOCOL, DaskHDF5Serializer, hdf5_chunks
+from zarrbridge.serializers import FILE_PROTOCOL, DaskHDF5Serializer, hdf5_chunks, mapped
 from zarrbridge.serializers.dask_hdf5 import HDF5Source
 from zarrbridge.serializers.hdf5_chunks import ChunkIndex, read_chunk
 
@@ -165,3 +165,45 @@ def test_loaded_graph_pickles_without_file_handles(file_protocols: dict[str, Any
     restored = pickle.loads(pickle.dumps(loaded))
     assert _source(restored).chunk_index == _source(loaded).chunk_index
     np.testing.assert_array_equal(restored.compute(), x.compute())
+
+
+def _drop_from_page_cache(path: str) -> None:
+    os.sync()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("populate", ["populate-read", "refused"])
+def test_blocks_read_with_the_page_cache_dropped(
+    file_protocols: dict[str, Any], populate: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if populate == "refused":  # as on kernels before 5.14: EINVAL, then MADV_WILLNEED
+        monkeypatch.setattr(mapped, "_MADV_POPULATE_READ", 0x7FFF)
+        monkeypatch.setattr(mapped, "_populate_works", True)
+    x = da.random.default_rng(5).random((300, 500), chunks=(64, 500))
+    pid, loaded = _save(x, file_protocols)
+    path = _path(file_protocols, pid)
+    with open(path, "rb") as f:
+        before = f.read()
+    _drop_from_page_cache(path)
+    np.testing.assert_array_equal(loaded.compute(), x.compute())
+    assert mapped._populate_works is (populate != "refused")
+    with open(path, "rb") as f:
+        assert f.read() == before  # loads never modify the file
+
+
+def test_map_range_whole_file_empty_file_and_cut_short(tmp_path: Any) -> None:
+    path = str(tmp_path / "bytes.bin")
+    with open(path, "wb") as f:
+        f.write(np.arange(10, dtype="<i4").tobytes())
+    whole = mapped.map_range(path, 8, None, np.dtype("<i4"), key="k", what="w")
+    np.testing.assert_array_equal(whole, np.arange(2, 10))
+    assert whole.flags.writeable
+    assert not mapped.map_range(path, 0, 40, np.dtype("u1"), key="k", what="w", writable=False).flags.writeable
+    with pytest.raises(MissingChunkError, match="'k' of w is missing .*ends 4 bytes before"):
+        mapped.map_range(path, 4, 40, np.dtype("<i4"), key="k", what="w")
+    open(str(tmp_path / "empty.bin"), "wb").close()
+    assert mapped.map_range(str(tmp_path / "empty.bin"), 0, None, np.dtype("f8"), key="k", what="w").shape == (0,)

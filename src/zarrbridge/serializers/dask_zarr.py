@@ -2,7 +2,8 @@
 
 Every block is aligned to a zarr chunk (or shard), so workers of a ``distributed`` cluster write their blocks
 directly and in parallel. A small ``zarrbridge.json`` document, written after the last chunk, marks the
-array complete and carries the format version; an array without it is never read as complete.
+array complete and carries the format version; an array without it is never read as complete. Loaded
+arrays in local folders read their blocks through :mod:`.zarr_chunks` where the codecs allow it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
 import dask.array
@@ -24,7 +26,8 @@ from ..core.blockwrite import write_dask_array
 from ..errors import BrokenLinkError, CorruptMetadataError, InvalidOptionError, WriteInterruptedError
 from .base import parse_array_id
 from .dask_format import DaskFormatSerializer, stored_dtype
-from .protocols import FILE_PROTOCOL, S3_PROTOCOL, remove_tree, zarr_store_for
+from .protocols import FILE_PROTOCOL, S3_PROTOCOL, DirectoryCapable, remove_tree, zarr_store_for
+from .zarr_chunks import ChunkReader
 
 da: Any = dask.array  # dask's functions are untyped: call them through Any
 
@@ -65,6 +68,33 @@ def _read_marker(store: Store, name: str) -> dict[str, Any]:
 
 def _saved_dtype(marker: dict[str, Any], name: str) -> np.dtype[Any] | None:
     return stored_dtype(marker["dtype"], f"{name}/{MARKER_KEY}") if "dtype" in marker else None
+
+
+@dataclass(frozen=True)
+class LocalZarrSource:
+    """A picklable zarr array in a local folder, read block by block by ``da.from_array``.
+
+    A selection inside one chunk is decoded straight from the chunk file (:class:`ChunkReader`); any other
+    opens the array read-only and reads it through zarr. Holds no open file or store.
+    """
+
+    files: Any
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+    reader: ChunkReader
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __getitem__(self, sel: Any) -> np.ndarray[Any, Any]:
+        sel = sel if isinstance(sel, tuple) else (sel,)
+        found = self.reader.locate(sel)
+        if found is not None:
+            return self.reader.read(*found)
+        store = zarr_store_for(FILE_PROTOCOL, {FILE_PROTOCOL: self.files}, self.name, read_only=True)
+        return np.asarray(zarr.open_array(store, mode="r")[sel])
 
 
 class DaskZarrSerializer(DaskFormatSerializer):
@@ -157,7 +187,16 @@ class DaskZarrSerializer(DaskFormatSerializer):
     def unpickle(cls, pid: Any, protocols: Mapping[str, Any]) -> dask.array.Array:
         """A lazy dask array over the zarr array of ``pid``, chunked like the array."""
         arr = cls.open_array(pid, protocols)
-        result: dask.array.Array = da.from_zarr(arr, name=f"zarrbridge-zarr-{pid[3]}")
+        protocol, name = pid[2], pid[3]
+        files = protocols[FILE_PROTOCOL] if protocol == FILE_PROTOCOL else None
+        reader = ChunkReader.of(arr, files.local_path(name)) if isinstance(files, DirectoryCapable) else None
+        result: dask.array.Array
+        if reader is not None:  # one new buffer per block instead of zarr's three (see .zarr_chunks)
+            source = LocalZarrSource(files, name, tuple(arr.shape), reader.dtype, reader)
+            result = da.from_array(source, chunks=arr.chunks, name=f"zarrbridge-zarr-{name}", lock=False,
+                                   fancy=False, asarray=False, meta=np.empty((0,) * arr.ndim, dtype=reader.dtype))
+        else:
+            result = da.from_zarr(arr, name=f"zarrbridge-zarr-{name}")
         saved = _saved_dtype(cls.open_marker(pid, protocols), pid[3])
         if saved is not None and saved != result.dtype:
             result = cast(Any, result).astype(saved)  # zarr reads e.g. big-endian data in native order

@@ -4,9 +4,10 @@ h5py runs every HDF5 call behind one process-wide lock, so the blocks of a loade
 time however many threads dask had, each through its own ``h5py.File`` open. A chunk of a dataset stored
 without filters (no compression, shuffle or checksum) is simply its bytes, in C order of the chunk shape, at
 a file offset HDF5 reports. :class:`ChunkIndex` records those offsets once, when a result is loaded; a block
-that is (part of) one chunk is then read from the plain file: memory-mapped when the file is local (no copy:
-the only copy is dask's own, into the computed result), else read with ``readinto``. No HDF5 handle or lock
-is involved, and the index pickles to ``distributed`` workers as plain data. Anything else goes through h5py.
+that is (part of) one chunk is then read from the plain file: memory-mapped when the file is local, and read
+in by the worker that maps it (:mod:`.mapped`; no copy: the only copy is dask's own, into the computed
+result), else read with ``readinto``. No HDF5 handle or lock is involved, and the index pickles to
+``distributed`` workers as plain data. Anything else goes through h5py.
 
 Array files are never modified after they are published (a new save writes a new file; removing one unlinks
 it), so a mapping stays valid for as long as a block uses it.
@@ -15,8 +16,6 @@ it), so a mapping stays valid for as long as a block uses it.
 from __future__ import annotations
 
 import math
-import mmap
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import MissingChunkError
+from .mapped import cut_short, map_range
 from .protocols import DirectoryCapable
 
 __all__ = ["MAX_INDEXED_CHUNKS", "ChunkIndex", "read_chunk"]
@@ -117,7 +117,8 @@ def read_chunk(files: Any, name: str, index: ChunkIndex, offset: int, inner: tup
         start, shape = offset, index.chunk_shape
     nbytes = math.prod(shape) * itemsize
     if isinstance(files, DirectoryCapable):
-        out = _map(files.local_path(name), name, start, nbytes, index.dtype).reshape(shape)
+        out = map_range(files.local_path(name), start, nbytes, index.dtype, key=f"at byte {start}",
+                        what=f"HDF5 array file {name!r}").reshape(shape)
     else:
         out = np.empty(shape, dtype=index.dtype)
         with files.open(name, "rb") as handle:
@@ -131,19 +132,5 @@ def read_chunk(files: Any, name: str, index: ChunkIndex, offset: int, inner: tup
     return out if whole_rows else out[inner]
 
 
-def _map(path: str, name: str, start: int, nbytes: int, dtype: np.dtype[Any]) -> np.ndarray[Any, Any]:
-    """``nbytes`` of the file at ``path`` from ``start``, memory-mapped copy-on-write, as a flat array."""
-    aligned = start - start % mmap.ALLOCATIONGRANULARITY
-    with open(path, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        if size < start + nbytes:  # mapping past the end would crash the process on access (SIGBUS)
-            raise _cut_short(name, start, start + nbytes - size)
-        mapped = mmap.mmap(handle.fileno(), start - aligned + nbytes, access=mmap.ACCESS_COPY, offset=aligned)
-    if hasattr(mapped, "madvise"):
-        mapped.madvise(mmap.MADV_WILLNEED)  # start reading the whole block from disk now, not page by page
-    return np.frombuffer(mapped, dtype=dtype, count=nbytes // dtype.itemsize, offset=start - aligned)
-
-
 def _cut_short(name: str, start: int, missing: int) -> MissingChunkError:
-    return MissingChunkError(f"at byte {start}", f"HDF5 array file {name!r}",
-                             reason=f"the file ends {missing} bytes before the chunk does")
+    return cut_short(f"at byte {start}", f"HDF5 array file {name!r}", missing)
