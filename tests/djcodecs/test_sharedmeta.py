@@ -31,18 +31,21 @@ def test_identical_documents_of_a_group_are_linked(tmp_path: Path) -> None:
     assert Path(second).read_bytes() == DOC and Path(third).read_bytes() == DOC + b" "
     other = tmp_path / "other" / "x"
     other.mkdir(parents=True)
-    assert write_document(str(other / "zarr.json"), DOC, group=str(tmp_path / "other")) is False  # other group
+    # another group (table folder): not linked
+    assert write_document(str(other / "zarr.json"), DOC, group=str(tmp_path / "other")) is False
     with pytest.raises(FileExistsError):
         write_document(second, DOC, group=group)
     if os.name == "posix":
-        assert stat.S_IMODE(os.stat(first).st_mode) == 0o444  # writing into a shared file is refused (not root)
+        # writing into a shared file is refused (except for root)
+        assert stat.S_IMODE(os.stat(first).st_mode) == 0o444
 
 
 def test_a_removed_replaced_or_changed_source_is_not_linked(tmp_path: Path) -> None:
     group = str(tmp_path / "table")
     source = _new(tmp_path, "a")
     assert write_document(source, DOC, group=group) is False
-    os.unlink(source)  # removed (garbage collection): the next row writes its own file, which later rows share
+    # removed (garbage collection): the next row writes its own file, which later rows share
+    os.unlink(source)
     fresh = _new(tmp_path, "b")
     assert write_document(fresh, DOC, group=group) is False and Path(fresh).read_bytes() == DOC
     assert write_document(_new(tmp_path, "c"), DOC, group=group) is True

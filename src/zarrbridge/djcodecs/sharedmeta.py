@@ -55,7 +55,7 @@ def _new_file(path: str, data: bytes) -> os.stat_result:
     try:
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
         return os.fstat(fd)
     finally:
         os.close(fd)
