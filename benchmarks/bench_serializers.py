@@ -10,8 +10,9 @@ Side by side in one run, locally and on a moto S3 server started here (as ``test
 Throughput is array bytes / wall time; a load reads the whole array into memory. The source array is
 persisted in memory first, so the timings are of storage, not of generating data. Every method is warmed up
 on a small array, and each is run ``--repeat`` times; the median is reported (the machine may be shared).
-Before each timed step, earlier writes are flushed to disk (``os.sync``, not timed), for every method alike;
-local loads are timed with the loaded files all in the page cache (``hot``: read once just before) or all
+Before each timed step, earlier writes are flushed to disk (``os.sync``, not timed) and three times the
+array's size of memory is touched and freed (``_pretouch``, not timed; ``--no-pretouch`` to skip), for every
+method alike; local loads are timed with the loaded files all in the page cache (``hot``: read once just before) or all
 dropped from it (``cold``), see ``_timed_load``.
 
 Like with like: each serializer and its baseline write the same layout (HDF5: the dask chunks as HDF5
@@ -71,11 +72,28 @@ class Timing:
     load_s: float
 
 
+PRETOUCH_BYTES = 0  # set by main(): anonymous memory touched and freed before every timed step
+
+
+def _pretouch() -> None:
+    """Touch and free ``PRETOUCH_BYTES`` of anonymous memory (not timed).
+
+    This VM's balloon hands freed guest memory back to the host a few seconds after it is freed; the next
+    step to allocate it then pays a host page fault per page (measured: the final copy of a 1 GiB dask load
+    took 1.19 s in the first of two back-to-back loads and 0.10 s in the second, whichever method ran
+    first). Touching as much memory as a load allocates, just before every timed step, gives each method
+    memory in the same state.
+    """
+    if PRETOUCH_BYTES:
+        np.ones(PRETOUCH_BYTES, dtype=np.uint8)
+
+
 def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     """Wall time of ``fn()``; earlier writes are flushed to disk first (not timed), so that no step shares the
-    cores with the kernel's writeback of the step before it."""
+    cores with the kernel's writeback of the step before it, and memory is pretouched (:func:`_pretouch`)."""
     os.sync()
     gc.collect()
+    _pretouch()
     start = time.perf_counter()
     out = fn()
     return time.perf_counter() - start, out
@@ -215,8 +233,8 @@ def bench_local(x: da.Array, expected: np.ndarray[Any, Any], root: str, cache: s
         _check(loaded, expected, "pickle")
         return [Timing("pickle of computed array", save_s, load_s)]
 
-    steps = [serializer_step("serializer HDF5 (files)", DaskArraySerializer),
-             serializer_step("serializer Zarr (files)", ZarrOnFiles), hdf5_step, zarr_step, pickle_step]
+    steps = [serializer_step("serializer HDF5 (files)", DaskArraySerializer), hdf5_step,  # pairs side by side:
+             serializer_step("serializer Zarr (files)", ZarrOnFiles), zarr_step, pickle_step]  # seconds apart
     results = {t.name: t for step in (steps[::-1] if reverse else steps) for t in step()}
     same_layout("HDF5 on files", _hdf5_layout(written["serializer HDF5 (files)"]), _hdf5_layout(h5path))
     with open(os.path.join(written["serializer Zarr (files)"], "zarr.json"), "rb") as f1, \
@@ -285,6 +303,8 @@ def report(title: str, runs: list[list[Timing]], nbytes: int, pairs: list[tuple[
         save = statistics.median(r[base].save_s / r[ours].save_s for r in by_run)
         load = statistics.median(r[base].load_s / r[ours].load_s for r in by_run)
         print(f"ratio {ours} / {base}: save {save:.2f}x, load {load:.2f}x (throughput; >= 0.9 is the target)")
+        print(f"    per run: save {' '.join(f'{r[base].save_s / r[ours].save_s:.2f}' for r in by_run)}; "
+              f"load {' '.join(f'{r[base].load_s / r[ours].load_s:.2f}' for r in by_run)}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -296,8 +316,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache", choices=("hot", "cold", "both"), default="both",
                         help="local loads with the files in the page cache, dropped from it, or both")
     parser.add_argument("--no-s3", action="store_true", help="skip the moto S3 comparisons")
+    parser.add_argument("--no-pretouch", action="store_true",
+                        help="do not touch 3x the array's size of memory before each timed step (see _pretouch)")
     args = parser.parse_args(argv)
     size_mb = args.size_mb or (64 if args.quick else 1024)
+    global PRETOUCH_BYTES
+    PRETOUCH_BYTES = 0 if args.no_pretouch else 3 * size_mb * 2**20
     cols = 1024
     rows = size_mb * 2**20 // (4 * cols)
     chunk_rows = max(1, min(rows, args.chunk_mb * 2**20 // (4 * cols)))
