@@ -176,23 +176,56 @@ def _drop_from_page_cache(path: str) -> None:
         os.close(fd)
 
 
-@pytest.mark.parametrize("populate", ["populate-read", "refused"])
-def test_blocks_read_with_the_page_cache_dropped(
-    file_protocols: dict[str, Any], populate: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("route", ["o-direct", "populate", "willneed", "cached"])
+def test_every_read_route_returns_the_saved_blocks(
+    file_protocols: dict[str, Any], route: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if populate == "refused":  # as on kernels before 5.14: EINVAL, then MADV_WILLNEED
+    """Blocks dropped from the page cache are read with O_DIRECT; where it is refused (tmpfs), the mapping is
+    populated, or on kernels before 5.14 advised WILLNEED; blocks in the page cache are mapped and populated."""
+    calls: list[str] = []
+    read_direct, populate = mapped._read_direct, mapped._populate
+    monkeypatch.setattr(mapped, "_read_direct", lambda *a: calls.append("direct") or read_direct(*a))
+    monkeypatch.setattr(mapped, "_populate", lambda m: calls.append("populate") or populate(m))
+    if route in ("populate", "willneed"):
+        monkeypatch.setattr(mapped, "_O_DIRECT", 0)
+    if route == "willneed":  # EINVAL, then MADV_WILLNEED
         monkeypatch.setattr(mapped, "_MADV_POPULATE_READ", 0x7FFF)
         monkeypatch.setattr(mapped, "_populate_works", True)
     x = da.random.default_rng(5).random((300, 500), chunks=(64, 500))
     pid, loaded = _save(x, file_protocols)
     path = _path(file_protocols, pid)
     with open(path, "rb") as f:
-        before = f.read()
-    _drop_from_page_cache(path)
+        before = f.read()  # (also puts the file in the page cache)
+    if route != "cached":
+        _drop_from_page_cache(path)
     np.testing.assert_array_equal(loaded.compute(), x.compute())
-    assert mapped._populate_works is (populate != "refused")
+    if route == "o-direct":
+        assert calls == ["direct"] * 5  # every block, none through the page cache
+    elif route == "cached":
+        assert calls == ["populate"] * 5  # mapped, page tables filled by the worker
+    else:  # the first block populated reads the small file around it into the page cache: the rest is mapped
+        assert set(calls) == {"direct", "populate"}
+    assert mapped._populate_works is (route != "willneed")
+    block = loaded.blocks[1].compute()
+    assert block.flags.writeable and block.flags.aligned
     with open(path, "rb") as f:
         assert f.read() == before  # loads never modify the file
+
+
+def test_direct_read_of_a_misaligned_range_or_a_file_cut_short(tmp_path: Any) -> None:
+    path = str(tmp_path / "bytes.bin")
+    values = np.arange(3000, dtype="<f8")
+    with open(path, "wb") as f:
+        f.write(b"\0" * 5 + values.tobytes())
+    _drop_from_page_cache(path)
+    got = mapped.read_range(path, 5 + 8 * 100, 8 * 2000, np.dtype("<f8"), key="k", what="w")  # not 8-aligned
+    np.testing.assert_array_equal(got, values[100:2100])
+    direct = mapped._read_direct(path, 5 + 8 * 100, 8 * 2000, np.dtype("u1"))
+    if direct is not None:  # (None where the file system refuses O_DIRECT)
+        assert direct.tobytes() == values[100:2100].tobytes()
+        assert mapped._read_direct(path, 4096, 8 * 4000, np.dtype("u1")) is None  # past the end: cut short
+    with pytest.raises(MissingChunkError, match="ends 8 bytes before"):
+        mapped.read_range(path, 5 + 8, 8 * 3000, np.dtype("<f8"), key="k", what="w")
 
 
 def test_map_range_whole_file_empty_file_and_cut_short(tmp_path: Any) -> None:

@@ -4,10 +4,11 @@ h5py runs every HDF5 call behind one process-wide lock, so the blocks of a loade
 time however many threads dask had, each through its own ``h5py.File`` open. A chunk of a dataset stored
 without filters (no compression, shuffle or checksum) is simply its bytes, in C order of the chunk shape, at
 a file offset HDF5 reports. :class:`ChunkIndex` records those offsets once, when a result is loaded; a block
-that is (part of) one chunk is then read from the plain file: memory-mapped when the file is local, and read
-in by the worker that maps it (:mod:`.mapped`; no copy: the only copy is dask's own, into the computed
-result), else read with ``readinto``. No HDF5 handle or lock is involved, and the index pickles to
-``distributed`` workers as plain data. Anything else goes through h5py.
+that is (part of) one chunk is then read from the plain file: when the file is local, memory-mapped if it is
+in the page cache (no copy: the only copy is dask's own, into the computed result), else read with
+``O_DIRECT`` (:func:`.mapped.read_range`); through other file protocols, read with ``readinto``. No HDF5
+handle or lock is involved, and the index pickles to ``distributed`` workers as plain data. Anything else
+goes through h5py.
 
 Array files are never modified after they are published (a new save writes a new file; removing one unlinks
 it), so a mapping stays valid for as long as a block uses it.
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import MissingChunkError
-from .mapped import cut_short, map_range
+from .mapped import cut_short, read_range
 from .protocols import DirectoryCapable
 
 __all__ = ["MAX_INDEXED_CHUNKS", "ChunkIndex", "read_chunk"]
@@ -117,8 +118,8 @@ def read_chunk(files: Any, name: str, index: ChunkIndex, offset: int, inner: tup
         start, shape = offset, index.chunk_shape
     nbytes = math.prod(shape) * itemsize
     if isinstance(files, DirectoryCapable):
-        out = map_range(files.local_path(name), start, nbytes, index.dtype, key=f"at byte {start}",
-                        what=f"HDF5 array file {name!r}").reshape(shape)
+        out = read_range(files.local_path(name), start, nbytes, index.dtype, key=f"at byte {start}",
+                         what=f"HDF5 array file {name!r}").reshape(shape)
     else:
         out = np.empty(shape, dtype=index.dtype)
         with files.open(name, "rb") as handle:
