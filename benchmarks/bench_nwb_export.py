@@ -62,6 +62,7 @@ BASELINE = ROOT / "benchmarks" / "hdmf_zarr_baseline.py"
 BASELINE_VENVS = (ROOT / ".hdmf-zarr-venv", ROOT / ".legacy-venv")
 BASELINE_PYTHON = next((v / "bin" / "python" for v in BASELINE_VENVS if (v / "bin" / "python").exists()),
                        BASELINE_VENVS[0] / "bin" / "python")
+_baseline_python = BASELINE_PYTHON  # --baseline-venv overrides it
 HOST_PACKAGES = ("hdmf", "pynwb", "pandas", "numpy", "h5py", "zarr", "numcodecs")
 N_CHANNELS = 64
 
@@ -312,7 +313,7 @@ def _run(cmd: list[str]) -> dict[str, Any]:
 def _cmd(tool: str, op: str, paths: list[Path], jobs: int) -> list[str]:
     if tool == "hdmf-zarr":
         args = ["--export", *map(str, paths)] if op == "export" else ["--read", str(paths[0])]
-        return [str(BASELINE_PYTHON), str(BASELINE), *args]
+        return [str(_baseline_python), str(BASELINE), *args]
     extra = [str(jobs)] if op == "export" else []
     return [sys.executable, str(Path(__file__).resolve()), "--worker", op, tool, *map(str, paths), *extra]
 
@@ -491,18 +492,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="fresh-process runs per measurement; median shown")
     parser.add_argument("--dir", type=Path, default=None, help="working directory (default: a temporary one)")
     parser.add_argument("--profile", action="store_true", help="also cProfile the zarrbridge export of (b)")
+    parser.add_argument("--baseline-venv", type=Path, default=None,
+                        help="the venv hdmf-zarr 0.13.0 runs in (default: .hdmf-zarr-venv, same hdmf/pynwb as .venv; "
+                             "else .legacy-venv, the fixtures venv with the older hdmf 4.3.1 / pynwb 3.1.3)")
     parser.add_argument("--cases", choices=("a", "b", "ab"), default="ab",
                         help="(a) the ~250 MB ElectricalSeries files, (b) the file of 500+ small objects, or both")
     parser.add_argument("--expandable", action="store_true",
                         help="write the sources with hdmf's default expandable table columns (maxshape None); "
                              "hdmf-zarr 0.13.0 cannot export those")
     args = parser.parse_args(argv)
-    if not BASELINE_PYTHON.exists():
-        print(f"note: {BASELINE_PYTHON} missing (benchmarks/make_baseline_venv.sh builds it); hdmf-zarr is skipped")
+    global _baseline_python
+    if args.baseline_venv is not None:
+        _baseline_python = args.baseline_venv / "bin" / "python"
+    if not _baseline_python.exists():
+        print(f"note: {_baseline_python} missing (benchmarks/make_baseline_venv.sh builds it); hdmf-zarr is skipped")
     sizes = QUICK if args.quick else FULL
-    for name, python in (("zarrbridge", Path(sys.executable)), ("hdmf-zarr", BASELINE_PYTHON)):
+    for name, python in (("zarrbridge", Path(sys.executable)), ("hdmf-zarr", _baseline_python)):
         print(f"{name} environment: {_versions(python)}")
-    print(f"zarrbridge NWBZarrIO vs hdmf-zarr 0.13.0 ({BASELINE_PYTHON.parent.parent.name}) vs NWBHDF5IO; "
+    print(f"zarrbridge NWBZarrIO vs hdmf-zarr 0.13.0 ({_baseline_python.parent.parent.name}) vs NWBHDF5IO; "
           f"{'quick' if args.quick else 'full'} sizes: {sizes}; {os.cpu_count()} CPUs; sources written "
           f"{'with expandable table columns' if args.expandable else 'with expandable=() (fixed shapes)'}")
     if args.dir is not None:
