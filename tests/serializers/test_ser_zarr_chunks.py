@@ -63,6 +63,7 @@ def test_blocks_decoded_directly_match_zarr(
     source = _source(loaded)
     assert source is not None  # the direct path is taken
     assert source.reader.compressor == ("none" if serializer is RawZarr else "zstd")
+    assert source.array.read_only  # other selections read through zarr, never able to write
     np.testing.assert_array_equal(loaded.compute(), values)  # edge chunks in both axes included
     assert loaded.dtype == values.dtype and loaded.compute().dtype == values.dtype
     np.testing.assert_array_equal(loaded[3:17, 1:].compute(), values[3:17, 1:])  # selections across chunks

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, cast
 
 import dask.array
@@ -75,11 +75,10 @@ class LocalZarrSource:
     """A picklable zarr array in a local folder, read block by block by ``da.from_array``.
 
     A selection inside one chunk is decoded straight from the chunk file (:class:`ChunkReader`); any other
-    opens the array read-only and reads it through zarr. Holds no open file or store.
+    is read through ``array``, the read-only zarr array (as ``da.from_zarr`` would). Holds no open file.
     """
 
-    files: Any
-    name: str
+    array: zarr.Array[Any] = field(compare=False)
     shape: tuple[int, ...]
     dtype: np.dtype[Any]
     reader: ChunkReader
@@ -93,8 +92,7 @@ class LocalZarrSource:
         found = self.reader.locate(sel)
         if found is not None:
             return self.reader.read(*found)
-        store = zarr_store_for(FILE_PROTOCOL, {FILE_PROTOCOL: self.files}, self.name, read_only=True)
-        return np.asarray(zarr.open_array(store, mode="r")[sel])
+        return np.asarray(self.array[sel])
 
 
 class DaskZarrSerializer(DaskFormatSerializer):
@@ -192,7 +190,7 @@ class DaskZarrSerializer(DaskFormatSerializer):
         reader = ChunkReader.of(arr, files.local_path(name)) if isinstance(files, DirectoryCapable) else None
         result: dask.array.Array
         if reader is not None:  # one new buffer per block instead of zarr's three (see .zarr_chunks)
-            source = LocalZarrSource(files, name, tuple(arr.shape), reader.dtype, reader)
+            source = LocalZarrSource(arr, tuple(arr.shape), reader.dtype, reader)
             result = da.from_array(source, chunks=arr.chunks, name=f"zarrbridge-zarr-{name}", lock=False,
                                    fancy=False, asarray=False, meta=np.empty((0,) * arr.ndim, dtype=reader.dtype))
         else:
