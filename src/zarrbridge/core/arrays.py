@@ -25,7 +25,16 @@ from zarr.abc.store import Store
 from ..errors import InvalidOptionError, ShapeMismatchError, UnsupportedDtypeError
 from .parallel import TaskClient, map_bounded
 
-__all__ = ["ArrayPolicy", "auto_chunks", "copy_array", "copy_block", "create_array", "iter_blocks", "to_zarr_codecs"]
+__all__ = [
+    "ArrayPolicy",
+    "auto_chunks",
+    "chunk_containing",
+    "copy_array",
+    "copy_block",
+    "create_array",
+    "iter_blocks",
+    "to_zarr_codecs",
+]
 
 DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024
 AnyCodec = Any
@@ -254,6 +263,30 @@ def iter_blocks(shape: Sequence[int], block: Sequence[int]) -> Iterator[Selectio
     ranges = [range(0, s, b) for s, b in zip(shape, block)]
     for starts in itertools.product(*ranges):
         yield tuple(slice(a, min(a + b, s)) for a, b, s in zip(starts, block, shape))
+
+
+def chunk_containing(sel: tuple[Any, ...], shape: Sequence[int],
+                     chunk_shape: Sequence[int]) -> tuple[tuple[int, ...], Selection] | None:
+    """``(chunk grid position, selection inside that chunk)`` when the basic selection ``sel`` lies in one chunk.
+
+    ``None`` when it does not: another number of axes than ``shape``, an integer or stepped index, an empty
+    range, or a range that crosses a chunk boundary. Used by the readers that take a whole block from one
+    stored chunk file (HDF5 and zarr) without going through h5py or zarr.
+    """
+    if len(sel) != len(shape):
+        return None
+    grid: list[int] = []
+    inner: list[slice] = []
+    for s, chunk, size in zip(sel, chunk_shape, shape):
+        if not isinstance(s, slice) or s.step not in (None, 1):
+            return None
+        start, stop, _ = s.indices(size)
+        position = start // chunk
+        if stop <= start or stop > (position + 1) * chunk:
+            return None
+        grid.append(position)
+        inner.append(slice(start - position * chunk, stop - position * chunk))
+    return tuple(grid), tuple(inner)
 
 
 def write_block_shape(dest: zarr.Array[Any], max_block_bytes: int) -> tuple[int, ...]:

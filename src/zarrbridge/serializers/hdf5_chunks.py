@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from ..core.arrays import chunk_containing
+from ..core.h5chunks import stored_chunks
 from ..errors import MissingChunkError
 from .mapped import cut_short, read_range
 from .protocols import DirectoryCapable
@@ -69,31 +71,17 @@ class ChunkIndex:
             or dset.id.get_num_chunks() > MAX_INDEXED_CHUNKS
         ):
             return None
-        offsets: dict[tuple[int, ...], int] = {}
-
-        def visit(info: Any) -> None:
-            offsets[tuple(o // c for o, c in zip(info.chunk_offset, chunks))] = int(info.byte_offset)
-
-        dset.id.chunk_iter(visit)
+        offsets = {tuple(o // c for o, c in zip(chunk.offset, chunks)): chunk.byte_offset
+                   for chunk in stored_chunks(dset)}
         return cls(tuple(dset.shape), tuple(chunks), dtype, offsets)
 
     def locate(self, sel: tuple[Any, ...]) -> tuple[int, tuple[slice, ...]] | None:
         """``(file offset of the chunk, selection inside it)`` when ``sel`` lies inside one stored chunk."""
-        if len(sel) != len(self.shape):
+        found = chunk_containing(sel, self.shape, self.chunk_shape)
+        if found is None:
             return None
-        grid: list[int] = []
-        inner: list[slice] = []
-        for s, chunk, size in zip(sel, self.chunk_shape, self.shape):
-            if not isinstance(s, slice) or s.step not in (None, 1):
-                return None
-            start, stop, _ = s.indices(size)
-            position = start // chunk
-            if stop <= start or stop > (position + 1) * chunk:
-                return None
-            grid.append(position)
-            inner.append(slice(start - position * chunk, stop - position * chunk))
-        offset = self.offsets.get(tuple(grid))
-        return None if offset is None else (offset, tuple(inner))
+        offset = self.offsets.get(found[0])
+        return None if offset is None else (offset, found[1])
 
 
 def read_chunk(files: Any, name: str, index: ChunkIndex, offset: int, inner: tuple[slice, ...]) -> np.ndarray[Any, Any]:

@@ -23,6 +23,7 @@ import numpy as np
 import zarr
 from zarr.core.metadata.v3 import ArrayV3Metadata
 
+from ..core.arrays import chunk_containing
 from ..errors import BrokenLinkError, MissingChunkError
 from .mapped import map_range
 
@@ -98,20 +99,7 @@ class ChunkReader:
 
     def locate(self, sel: tuple[Any, ...]) -> tuple[tuple[int, ...], tuple[slice, ...]] | None:
         """``(chunk grid position, selection inside the chunk)`` when ``sel`` lies inside one chunk."""
-        if len(sel) != len(self.shape):
-            return None
-        grid: list[int] = []
-        inner: list[slice] = []
-        for s, chunk, size in zip(sel, self.chunk_shape, self.shape):
-            if not isinstance(s, slice) or s.step not in (None, 1):
-                return None
-            start, stop, _ = s.indices(size)
-            position = start // chunk
-            if stop <= start or stop > (position + 1) * chunk:
-                return None
-            grid.append(position)
-            inner.append(slice(start - position * chunk, stop - position * chunk))
-        return tuple(grid), tuple(inner)
+        return chunk_containing(sel, self.shape, self.chunk_shape)
 
     def read(self, position: tuple[int, ...], inner: tuple[slice, ...]) -> np.ndarray[Any, Any]:
         """The part ``inner`` of the chunk at grid ``position`` (a view of the decoded chunk).

@@ -16,7 +16,6 @@ import struct
 import threading
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,6 +24,7 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
 from ..core.arrays import copy_array
+from ..core.h5chunks import StoredChunk, stored_chunks
 from ..core.parallel import TaskClient, map_bounded
 from .h5layout import RawMode
 
@@ -74,26 +74,6 @@ def local_hdf5_file(dataset: Any) -> str | None:
     return name if driver in ("sec2", "stdio") and os.path.isfile(name) else None
 
 
-@dataclass(frozen=True)
-class _Chunk:
-    offset: tuple[int, ...]
-    filter_mask: int
-    byte_offset: int
-    size: int
-
-
-def _chunk_infos(dataset: Any) -> list[_Chunk]:
-    out: list[_Chunk] = []
-    dsid = dataset.id
-    if hasattr(dsid, "chunk_iter"):
-        dsid.chunk_iter(lambda i: out.append(_Chunk(tuple(i.chunk_offset), i.filter_mask, i.byte_offset, i.size)))
-        return out
-    for index in range(dsid.get_num_chunks()):  # pragma: no cover - HDF5 < 1.12.3
-        i = dsid.get_chunk_info(index)
-        out.append(_Chunk(tuple(i.chunk_offset), i.filter_mask, i.byte_offset, i.size))
-    return out
-
-
 def zlib_to_gzip(stream: bytes) -> bytes | None:
     """Re-frame a zlib (RFC 1950) stream as gzip (RFC 1952) without recompressing; ``None`` if impossible."""
     if len(stream) < 6 or stream[0] & 0x0F != 8 or stream[1] & 0x20 or (stream[0] << 8 | stream[1]) % 31:
@@ -104,7 +84,7 @@ def zlib_to_gzip(stream: bytes) -> bytes | None:
 
 
 def _copy_raw_batch(filename: str, source: H5DatasetSource, dest: zarr.Array[Any], mode: RawMode,
-                    batch: list[_Chunk]) -> int:
+                    batch: list[StoredChunk]) -> int:
     chunks = dest.chunks
     store = dest.store_path.store
     prefix = dest.path.strip("/")
@@ -132,7 +112,7 @@ def _copy_raw_batch(filename: str, source: H5DatasetSource, dest: zarr.Array[Any
     return copied
 
 
-def _batches(infos: list[_Chunk], chunk_bytes: int) -> Iterator[list[_Chunk]]:
+def _batches(infos: list[StoredChunk], chunk_bytes: int) -> Iterator[list[StoredChunk]]:
     per_task = max(1, TASK_BYTES // max(1, chunk_bytes))
     for start in range(0, len(infos), per_task):
         yield infos[start:start + per_task]
@@ -151,7 +131,7 @@ def copy_hdf5_dataset(dataset: Any, dest: zarr.Array[Any], *, raw: RawMode | Non
         readable: Any = source if (client is not None or workers > 1) else dataset
         return copy_array(readable, dest, max_block_bytes=max_block_bytes, workers=workers, client=client,
                           progress=progress)
-    infos = _chunk_infos(dataset)
+    infos = stored_chunks(dataset)
     chunk_bytes = math.prod(dest.chunks) * dest.dtype.itemsize
     task = functools.partial(_copy_raw_batch, filename, source, dest, raw)
     total = 0
