@@ -24,7 +24,8 @@ backend, since ``read()`` returns pynwb containers) is also timed, and the targe
 did nothing but that construct would be against hdmf-zarr.
 
 ``seconds`` covers only the operation (interpreter start and imports are excluded, as in the baseline);
-``peak RSS`` is ``getrusage`` ``ru_maxrss`` of the process (imports included, as in the baseline). Each
+Runs of the three tools are interleaved, the order rotated from round to round (see ``measure``), and the targets
+also show the speed-up of every round (paired runs). ``peak RSS`` is ``getrusage`` ``ru_maxrss`` of the process (imports included, as in the baseline). Each
 measurement is repeated ``--repeat`` times and the median is reported. The machine may run other work; medians
 damp that but do not remove it.
 
@@ -329,34 +330,51 @@ class Result:
     info: str | None = None  # read: objects, fields, elements read, to_dataframe() check
     before_mb: float | None = None  # RSS after imports, before the operation (median)
     construct_s: float | None = None  # read: the part of it that is hdmf's construct of the containers (median)
+    times: tuple[float, ...] = ()  # every run's seconds, in round order (paired with the other tools' runs)
 
 
-def measure(tool: str, op: str, src: Path, dst: Path | None, repeat: int, *, jobs: int = 1) -> Result:
-    """``repeat`` fresh-process runs; for exports ``dst`` is removed before each run and kept after the last."""
-    times: list[float] = []
-    peaks: list[float] = []
-    befores: list[float] = []
-    constructs: list[float] = []
-    record: dict[str, Any] = {}
-    for _ in range(repeat):
-        if dst is not None:
-            _remove(dst)
-        record = _run(_cmd(tool, op, [src] if dst is None else [src, dst], jobs))
-        if "error" in record:
-            return Result(None, None, error=record["error"])
-        times.append(record["seconds"])
-        peaks.append(record["peak_rss_bytes"] / 2**20)
-        befores.append(record["rss_before_bytes"] / 2**20)
-        if "construct_seconds" in record:
-            constructs.append(record["construct_seconds"])
+Spec = tuple[str, str, Path, "Path | None", int]  # tool, op, source, destination (exports), jobs
+
+
+def _summary(op: str, records: list[dict[str, Any]], dst: Path | None) -> Result:
+    """The medians of one spec's runs."""
+    record = records[-1]
     out = _size_mb(dst) if dst is not None and dst.exists() else None
     info = None
     if op == "read":
         info = (f"{record.get('objects')} objects, {record.get('fields')} fields, {record.get('elements_read')} "
                 f"elements read" + (f"; to_dataframe rows {record['table_rows']}" if "table_rows" in record else ""))
-    return Result(statistics.median(times), statistics.median(peaks), out_mb=out, info=info,
-                  before_mb=statistics.median(befores),
-                  construct_s=statistics.median(constructs) if constructs else None)
+    constructs = [r["construct_seconds"] for r in records if "construct_seconds" in r]
+    times = tuple(r["seconds"] for r in records)
+    return Result(statistics.median(times), statistics.median(r["peak_rss_bytes"] / 2**20 for r in records),
+                  out_mb=out, info=info, before_mb=statistics.median(r["rss_before_bytes"] / 2**20 for r in records),
+                  construct_s=statistics.median(constructs) if constructs else None, times=times)
+
+
+def measure(specs: list[Spec], repeat: int) -> list[Result]:
+    """Every spec run ``repeat`` times in fresh processes, interleaved: one run of each per round, the order
+    rotated from round to round, so that the state of a shared machine's disk and memory at any moment (file
+    creation on this VM costs 0.05-0.9 ms, and more after large deletions) weighs on every tool alike.
+
+    Exports remove their destination before each run and keep it after the last.
+    """
+    records: list[list[dict[str, Any]]] = [[] for _ in specs]
+    errors: dict[int, str] = {}
+    for round_ in range(repeat):
+        shift = round_ % len(specs)
+        for i in [*range(shift, len(specs)), *range(shift)]:
+            if i in errors:
+                continue
+            tool, op, src, dst, jobs = specs[i]
+            if dst is not None:
+                _remove(dst)
+            record = _run(_cmd(tool, op, [src] if dst is None else [src, dst], jobs))
+            if "error" in record:
+                errors[i] = record["error"]
+            else:
+                records[i].append(record)
+    return [Result(None, None, error=errors[i]) if i in errors else _summary(spec[1], records[i], spec[3])
+            for i, spec in enumerate(specs)]
 
 
 Row = tuple[str, str, Result, Result, Result]  # case, op, zarrbridge, hdmf-zarr, HDF5IO
@@ -365,21 +383,24 @@ Row = tuple[str, str, Result, Result, Result]  # case, op, zarrbridge, hdmf-zarr
 def run_case(label: str, src: Path, workdir: Path, repeat: int, *, jobs2: bool) -> list[Row]:
     stem = src.stem
     zb, hz, h5 = workdir / f"{stem}.zb.nwb.zarr", workdir / f"{stem}.hz.nwb.zarr", workdir / f"{stem}.copy.nwb"
+    zb2 = workdir / f"{stem}.zb2.nwb.zarr"
     rows: list[Row] = []
     print(f"  {label}: exporting ...", flush=True)
-    exports = (measure("zarrbridge", "export", src, zb, repeat), measure("hdmf-zarr", "export", src, hz, repeat),
-               measure("hdf5io", "export", src, h5, repeat))
-    rows.append((label, "export", *exports))
+    specs: list[Spec] = [("zarrbridge", "export", src, zb, 1), ("hdmf-zarr", "export", src, hz, 1),
+                         ("hdf5io", "export", src, h5, 1)]
     if jobs2:
-        zb2 = workdir / f"{stem}.zb2.nwb.zarr"
-        rows.append((label, "export jobs=2", measure("zarrbridge", "export", src, zb2, repeat, jobs=2),
-                     exports[1], exports[2]))
+        specs.append(("zarrbridge", "export", src, zb2, 2))
+    exports = measure(specs, repeat)
+    rows.append((label, "export", *exports[:3]))
+    if jobs2:
+        rows.append((label, "export jobs=2", exports[3], exports[1], exports[2]))
         _remove(zb2)
     print(f"  {label}: reading ...", flush=True)
-    reads = (measure("zarrbridge", "read", zb, None, repeat) if zb.exists() else Result(None, None, "no export"),
-             measure("hdmf-zarr", "read", hz, None, repeat) if hz.exists() else Result(None, None, "no export"),
-             measure("hdf5io", "read", src, None, repeat))
-    rows.append((label, "open+read+touch", *reads))
+    readable = [(tool, path) for tool, path in (("zarrbridge", zb), ("hdmf-zarr", hz), ("hdf5io", src))]
+    found = measure([(tool, "read", path, None, 1) for tool, path in readable if path.exists()], repeat)
+    by_tool = dict(zip([tool for tool, path in readable if path.exists()], found, strict=True))
+    rows.append((label, "open+read+touch", *(by_tool.get(tool, Result(None, None, "no export"))
+                                             for tool, _ in readable)))
     for path in (zb, hz, h5):
         _remove(path)
     return rows
@@ -430,8 +451,11 @@ def targets(rows: list[Row]) -> None:
             print(f"  {start} {op}: >= {want:.0f}x faster than hdmf-zarr: not measured")
             continue
         got = row[3].seconds / row[2].seconds
+        pairs = [h / z for z, h in zip(row[2].times, row[3].times)]
+        per_run = (f" (per round: {', '.join(f'{r:.2f}x' for r in pairs)}; median {statistics.median(pairs):.2f}x)"
+                   if len(pairs) > 1 else "")
         print(f"  {start} {op}: >= {want:.0f}x faster than hdmf-zarr: {got:.2f}x "
-              f"{'met' if got >= want else 'MISSED'}")
+              f"{'met' if got >= want else 'MISSED'}{per_run}")
         construct = row[2].construct_s
         if construct:  # read() returns containers: hdmf's construct of them is common to every backend
             print(f"    of zarrbridge's {row[2].seconds:.2f} s, hdmf's construct of the containers took {construct:.2f} s;"
