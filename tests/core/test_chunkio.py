@@ -217,7 +217,7 @@ def test_read_selection_reads_what_zarr_reads(tmp_path: Path) -> None:
 
 
 def test_read_file_reads_whole_files(tmp_path: Path) -> None:
-    from zarrbridge.core.chunkio import read_file
+    from zarrbridge.core.localfiles import read_file
 
     for size in (0, 1, 553, 300_000):
         path = tmp_path / f"f{size}"
@@ -228,6 +228,35 @@ def test_read_file_reads_whole_files(tmp_path: Path) -> None:
         read_file(tmp_path / "missing")
     with pytest.raises(IsADirectoryError):
         read_file(tmp_path)
+
+
+def test_write_file_creates_or_replaces_whole_files(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from zarrbridge.core.localfiles import read_file, write_file
+
+    path = tmp_path / "f"
+    write_file(path, b"a longer first content", exclusive=True, mode=0o444)
+    assert read_file(path) == b"a longer first content"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o444 & ~_umask()
+    with pytest.raises(FileExistsError):  # exclusive never touches an existing file
+        write_file(path, b"x", exclusive=True)
+    assert read_file(path) == b"a longer first content"
+    other = tmp_path / "g"
+    write_file(other, b"a longer first content")
+    write_file(other, memoryview(b"short"))  # rewritten whole: no tail of the old content left
+    assert read_file(other) == b"short"
+    with pytest.raises(FileNotFoundError):  # the folder must exist
+        write_file(tmp_path / "missing" / "f", b"x")
+
+
+def _umask() -> int:
+    import os
+
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 class _SyncOnlyWrapper(WrapperStore[Store]):

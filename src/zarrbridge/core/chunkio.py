@@ -46,6 +46,7 @@ from zarr.storage import LocalStore, MemoryStore
 
 from ..errors import ShapeMismatchError
 from .arrays import ArrayPolicy, create_array
+from .localfiles import read_file
 
 try:  # zarr >= 3.1.6 names the protocol; older releases take the normal path
     from zarr.abc.codec import SupportsSyncCodec
@@ -53,7 +54,7 @@ except ImportError:  # pragma: no cover - depends on the installed zarr
     SupportsSyncCodec = None  # type: ignore[assignment,misc]
 
 __all__ = ["SMALL_ARRAY_BYTES", "SmallArray", "basic_selection", "consolidated_root", "group_document", "json_buffer",
-           "read_file", "read_selection", "read_whole", "small_array"]
+           "read_selection", "read_whole", "small_array"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -253,33 +254,6 @@ def _grid(shape: tuple[int, ...], chunks: tuple[int, ...]) -> list[tuple[int, ..
 
 def _region(coords: tuple[int, ...], chunks: tuple[int, ...], shape: tuple[int, ...]) -> tuple[slice, ...]:
     return tuple(slice(i * c, min((i + 1) * c, s)) for i, c, s in zip(coords, chunks, shape))
-
-
-_OPEN_READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-
-
-def read_file(path: str | os.PathLike[str]) -> bytes:
-    """The whole content of the local file ``path``: open, fstat, read, close (``FileNotFoundError`` if missing).
-
-    Decision: ``Path.read_bytes`` (``open(...).read()``) costs nine system calls per file (buffered-reader
-    set-up: two more ``fstat``, ``ioctl``, two ``lseek``, a final empty ``read``); a one-chunk array read costs
-    two files, so this is most of the system calls of a fetched row. A file shorter than ``fstat`` said is read
-    to its end; one that grew while being read is returned as it was when opened (chunks are written once).
-    """
-    fd = os.open(path, _OPEN_READ)
-    try:
-        size = os.fstat(fd).st_size
-        parts = [os.read(fd, size)] if size else []
-        got = len(parts[0]) if parts else 0
-        while got < size or not size:
-            part = os.read(fd, max(size - got, 1 << 16))
-            if not part:
-                break
-            parts.append(part)
-            got += len(part)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
-    finally:
-        os.close(fd)
 
 
 _GET_SYNC: dict[type, bool] = {}

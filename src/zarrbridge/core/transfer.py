@@ -17,6 +17,8 @@ from zarr.core.buffer import Buffer, default_buffer_prototype
 from zarr.core.sync import sync
 from zarr.storage import LocalStore
 
+from .localfiles import write_file
+
 __all__ = ["copy_store", "put_many"]
 
 CONCURRENCY = 32  # keys in flight at once
@@ -34,7 +36,7 @@ def put_many(dest: Store, items: Mapping[str, Buffer], *, concurrency: int = CON
             if path.parent not in made:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 made.add(path.parent)
-            path.write_bytes(value.to_bytes())
+            write_file(path, value.to_bytes())
         return len(items)
     return sync(_put_many(dest, items, concurrency))
 

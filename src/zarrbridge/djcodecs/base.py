@@ -22,7 +22,7 @@ from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 from zarr.core.sync import sync
 from zarr.storage import LocalStore, StorePath, WrapperStore
 
-from ..core.chunkio import read_file
+from ..core.localfiles import read_file
 from ..errors import (
     CorruptMetadataError,
     InvalidOptionError,

@@ -27,9 +27,10 @@ import os
 import threading
 from dataclasses import dataclass
 
+from ..core.localfiles import write_file
+
 __all__ = ["write_document"]
 
-_OPEN_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 _MODE = 0o444 if os.name == "posix" else 0o666  # (Windows cannot delete read-only files)
 _CACHE_SIZE = 256
 
@@ -48,17 +49,6 @@ _lock = threading.Lock()
 
 def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
-
-
-def _new_file(path: str, data: bytes) -> os.stat_result:
-    fd = os.open(path, _OPEN_NEW, _MODE)  # (the mode applies to later opens: this descriptor may write)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        return os.fstat(fd)
-    finally:
-        os.close(fd)
 
 
 def write_document(path: str, data: bytes, *, group: str) -> bool:
@@ -92,7 +82,8 @@ def write_document(path: str, data: bytes, *, group: str) -> bool:
             if _identity(os.stat(path)) == source.identity:
                 return True
             os.unlink(path)  # the source was replaced or changed since it was written: not ours to share
-    identity = _identity(_new_file(path, data))
+    write_file(path, data, exclusive=True, mode=_MODE)  # (the mode applies to later opens, not to this write)
+    identity = _identity(os.stat(path))
     with _lock:
         if len(_written) >= _CACHE_SIZE:
             _written.clear()
