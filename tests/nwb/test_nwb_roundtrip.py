@@ -164,11 +164,11 @@ def test_export_modified_file_with_nwbfile_argument(h5_file: Path, tmp_path: Pat
 def test_export_copies_builders_only_when_the_cached_specs_match(h5_file: Path, tmp_path: Path) -> None:
     """A whole-file export of a file written with this pynwb's specs copies its builders as read; the
     result is the same as hdmf's export, which constructs every container and builds it again."""
-    from zarrbridge.zarrio.io import _same_namespaces
+    from zarrbridge.zarrio.specs import same_cached_namespaces
 
     fast, rebuilt = tmp_path / "fast.nwb.zarr", tmp_path / "rebuilt.nwb.zarr"
     with NWBHDF5IO(h5_file, "r") as read_io, NWBZarrIO(fast, mode="w") as export_io:
-        assert _same_namespaces(read_io, export_io.manager)
+        assert same_cached_namespaces(read_io, export_io.manager)
         assert _constructions(read_io, lambda: export_io.export(src_io=read_io, write_args=dict(link_data=False))) == 0
     with NWBHDF5IO(h5_file, "r") as read_io, NWBZarrIO(rebuilt, mode="w") as export_io:
         export_io.export(src_io=read_io, nwbfile=read_io.read(), write_args=dict(link_data=False))
@@ -178,7 +178,7 @@ def test_export_copies_builders_only_when_the_cached_specs_match(h5_file: Path, 
 
     again = tmp_path / "again.nwb.zarr"  # Zarr -> Zarr takes the same route
     with NWBZarrIO(fast, "r") as read_io, NWBZarrIO(again, mode="w") as export_io:
-        assert _same_namespaces(read_io, export_io.manager)
+        assert same_cached_namespaces(read_io, export_io.manager)
         assert _constructions(read_io, lambda: export_io.export(src_io=read_io, write_args=dict(link_data=False))) == 0
     with NWBZarrIO(again, "r") as a, NWBZarrIO(rebuilt, "r") as b:
         assert compare_builders(a.read_builder(), b.read_builder()).differences == []
@@ -193,7 +193,7 @@ def test_export_copies_builders_only_when_the_cached_specs_match(h5_file: Path, 
         f.move(f"specifications/core/{version}", "specifications/core/2.0.0")  # hdmf reads versions from here
     with NWBHDF5IO(older, "r", load_namespaces=False) as read_io, \
             NWBZarrIO(tmp_path / "older.nwb.zarr", mode="w") as export_io:
-        assert not _same_namespaces(read_io, export_io.manager)
+        assert not same_cached_namespaces(read_io, export_io.manager)
         assert _constructions(read_io, lambda: export_io.export(src_io=read_io, write_args=dict(link_data=False))) > 0
     with NWBZarrIO(tmp_path / "older.nwb.zarr", "r") as back, NWBZarrIO(rebuilt, "r") as again:
         assert _unexpected(compare_nwbfiles(back.read(), again.read()).differences) == []

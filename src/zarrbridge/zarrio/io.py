@@ -45,9 +45,9 @@ from .legacy.export import load_legacy_text
 from .reader import TreeReader
 from .specs import (
     SpecCollector,
-    cached_namespace_versions,
     load_cached_namespaces,
     restore_integer_attributes,
+    same_cached_namespaces,
     spec_group_path,
 )
 from .writer import TreeWriter, WriteOptions
@@ -478,33 +478,10 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             if ns not in self.manager.namespace_catalog.namespaces:
                 self.manager.namespace_catalog.add_namespace(
                     name=ns, namespace=src_io.manager.namespace_catalog.get_namespace(ns))
-        if container is None and _same_namespaces(src_io, self.manager):
+        if container is None and same_cached_namespaces(src_io, self.manager):
             # the file as it is on disk, written with the specs this file will cache: its builders are
             # copied as read, without constructing every container and building it again
             self.write_builder(src_io.read_builder(), **write_args)
             return
         HDMFIO.export(self, src_io=src_io, container=container, write_args=write_args,
                       clear_cache=clear_cache or not write_args.get("link_data", True))
-
-
-def _same_namespaces(src_io: HDMFIO, manager: BuildManager) -> bool:
-    """Whether ``src_io`` (HDF5, or Zarr of the current convention) caches the namespace versions ``manager`` would.
-
-    Only then is copying its builders as read the same as hdmf's export (which builds every container
-    again, updating what older specification versions wrote).
-    """
-    from hdmf.backends.hdf5 import HDF5IO
-
-    source = getattr(src_io, "source", None)
-    if isinstance(src_io, ZarrIO) and src_io.convention.name != LEGACY:
-        cached = cached_namespace_versions(src_io.file)
-    elif isinstance(src_io, HDF5IO) and isinstance(source, (str, Path)):
-        try:
-            cached = HDF5IO.get_namespaces(path=str(source))
-        except (OSError, ValueError, KeyError):
-            return False
-    else:
-        return False
-    catalog = manager.namespace_catalog
-    return bool(cached) and all(name in catalog.namespaces and str(catalog.get_namespace(name).version) == str(version)
-                                for name, version in cached.items())

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import zarr
+from hdmf.backends.io import HDMFIO
+from hdmf.build import BuildManager
 from hdmf.spec import NamespaceCatalog, SpecReader, SpecWriter
 
 from ..errors import CorruptMetadataError
@@ -182,3 +185,29 @@ def _cast(value: Any, dtype: np.dtype[Any]) -> Any:
     if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
         return dtype.type(value) if info.min <= value <= info.max else value
     return value
+
+
+def same_cached_namespaces(src_io: HDMFIO, manager: BuildManager) -> bool:
+    """Whether ``src_io`` (HDF5, or Zarr of the current convention) caches the namespace versions ``manager`` would.
+
+    Only then is copying its builders as read the same as hdmf's export (which builds every container
+    again, updating what older specification versions wrote).
+    """
+    from hdmf.backends.hdf5 import HDF5IO
+
+    from .io import ZarrIO  # (io imports this module)
+    from .legacy.detect import LEGACY
+
+    source = getattr(src_io, "source", None)
+    if isinstance(src_io, ZarrIO) and src_io.convention.name != LEGACY:
+        cached = cached_namespace_versions(src_io.file)
+    elif isinstance(src_io, HDF5IO) and isinstance(source, (str, Path)):
+        try:
+            cached = HDF5IO.get_namespaces(path=str(source))
+        except (OSError, ValueError, KeyError):
+            return False
+    else:
+        return False
+    catalog = manager.namespace_catalog
+    return bool(cached) and all(name in catalog.namespaces and str(catalog.get_namespace(name).version) == str(version)
+                                for name, version in cached.items())
