@@ -57,15 +57,9 @@ class FetchedStore(WrapperStore[Store]):
         hands every read to ``asyncio.to_thread``): one thread switch less per fetched row. Arrays of several
         chunks keep the threaded reads, which overlap.
         """
-        prototype = prototype or default_buffer_prototype()
         if not self._inline or byte_range is not None:
-            return await self._store.get(key, prototype, byte_range)
-        assert isinstance(self._store, LocalStore)
-        try:
-            data = read_file(os.path.join(self._store.root, key))
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            return None
-        return prototype.buffer.from_bytes(data)
+            return await self._store.get(key, prototype or default_buffer_prototype(), byte_range)
+        return self.get_sync(key, prototype=prototype)  # (a plain file read: the store is local)
 
     def get_sync(self, key: str, *, prototype: BufferPrototype | None = None,
                  byte_range: ByteRequest | None = None) -> Buffer | None:
