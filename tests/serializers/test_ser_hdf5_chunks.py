@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from dask.array.core import slices_from_chunks
 from test_ser_arrays import GzipHDF5, OpenOnlyFiles
+from tests.serializers.conftest import drop_from_page_cache
 
 from zarrbridge.errors import MissingChunkError
 from zarrbridge.serializers import FILE_PROTOCOL, DaskHDF5Serializer, hdf5_chunks, mapped
@@ -167,15 +168,6 @@ def test_loaded_graph_pickles_without_file_handles(file_protocols: dict[str, Any
     np.testing.assert_array_equal(restored.compute(), x.compute())
 
 
-def _drop_from_page_cache(path: str) -> None:
-    os.sync()
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
-
-
 @pytest.mark.parametrize("route", ["o-direct", "populate", "willneed", "cached"])
 def test_every_read_route_returns_the_saved_blocks(
     file_protocols: dict[str, Any], route: str, monkeypatch: pytest.MonkeyPatch
@@ -197,7 +189,7 @@ def test_every_read_route_returns_the_saved_blocks(
     with open(path, "rb") as f:
         before = f.read()  # (also puts the file in the page cache)
     if route != "cached":
-        _drop_from_page_cache(path)
+        drop_from_page_cache(path)
     np.testing.assert_array_equal(loaded.compute(), x.compute())
     if route == "o-direct":
         assert calls == ["direct"] * 5  # every block, none through the page cache
@@ -217,7 +209,7 @@ def test_direct_read_of_a_misaligned_range_or_a_file_cut_short(tmp_path: Any) ->
     values = np.arange(3000, dtype="<f8")
     with open(path, "wb") as f:
         f.write(b"\0" * 5 + values.tobytes())
-    _drop_from_page_cache(path)
+    drop_from_page_cache(path)
     got = mapped.read_range(path, 5 + 8 * 100, 8 * 2000, np.dtype("<f8"), key="k", what="w")  # not 8-aligned
     np.testing.assert_array_equal(got, values[100:2100])
     direct = mapped._read_direct(path, 5 + 8 * 100, 8 * 2000, np.dtype("u1"))
@@ -228,15 +220,18 @@ def test_direct_read_of_a_misaligned_range_or_a_file_cut_short(tmp_path: Any) ->
         mapped.read_range(path, 5 + 8, 8 * 3000, np.dtype("<f8"), key="k", what="w")
 
 
-def test_map_range_whole_file_empty_file_and_cut_short(tmp_path: Any) -> None:
+@pytest.mark.parametrize("cache", ["hot", "cold"])
+def test_read_range_whole_file_empty_file_and_cut_short(tmp_path: Any, cache: str) -> None:
     path = str(tmp_path / "bytes.bin")
     with open(path, "wb") as f:
         f.write(np.arange(10, dtype="<i4").tobytes())
-    whole = mapped.map_range(path, 8, None, np.dtype("<i4"), key="k", what="w")
+    if cache == "cold":
+        drop_from_page_cache(path)
+    whole = mapped.read_range(path, 8, None, np.dtype("<i4"), key="k", what="w")
     np.testing.assert_array_equal(whole, np.arange(2, 10))
-    assert whole.flags.writeable
-    assert not mapped.map_range(path, 0, 40, np.dtype("u1"), key="k", what="w", writable=False).flags.writeable
+    whole[0] = -1  # a private copy: the file never changes
+    np.testing.assert_array_equal(mapped.read_range(path, 0, None, np.dtype("<i4"), key="k", what="w"), np.arange(10))
     with pytest.raises(MissingChunkError, match="'k' of w is missing .*ends 4 bytes before"):
-        mapped.map_range(path, 4, 40, np.dtype("<i4"), key="k", what="w")
+        mapped.read_range(path, 4, 40, np.dtype("<i4"), key="k", what="w")
     open(str(tmp_path / "empty.bin"), "wb").close()
-    assert mapped.map_range(str(tmp_path / "empty.bin"), 0, None, np.dtype("f8"), key="k", what="w").shape == (0,)
+    assert mapped.read_range(str(tmp_path / "empty.bin"), 0, None, np.dtype("f8"), key="k", what="w").shape == (0,)

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import zarr
 from dask.array.core import slices_from_chunks
+from tests.serializers.conftest import drop_from_page_cache
 
 from zarrbridge.core import ArrayPolicy
 from zarrbridge.errors import BrokenLinkError, MissingChunkError
-from zarrbridge.serializers import FILE_PROTOCOL, DaskZarrSerializer
+from zarrbridge.serializers import FILE_PROTOCOL, DaskZarrSerializer, mapped
 from zarrbridge.serializers.dask_zarr import LocalZarrSource
 from zarrbridge.serializers.zarr_chunks import ChunkReader, zstd_content_size
 
@@ -76,6 +77,31 @@ def test_blocks_decoded_directly_match_zarr(
     inner = (slice(8, 10), slice(5, 7))  # inside one chunk, not whole
     assert source.reader.locate(inner) == ((1, 1), (slice(1, 3), slice(1, 3)))
     np.testing.assert_array_equal(source[inner], values[inner])
+
+
+@pytest.mark.parametrize("serializer", [DaskZarrSerializer, RawZarr], ids=["zstd", "uncompressed"])
+def test_chunk_files_not_in_the_page_cache_are_read_directly(
+    file_protocols: dict[str, Any], serializer: type[DaskZarrSerializer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunk files dropped from the page cache are read with O_DIRECT (where the file system allows it) and
+    decoded into the block; cached ones are mapped. Both give zarr's values."""
+    values = da.random.default_rng(3).random((300, 700), chunks=(100, 700))
+    pid = serializer.pickle(values, file_protocols)
+    calls: list[str] = []
+    read_direct = mapped._read_direct
+    monkeypatch.setattr(mapped, "_read_direct", lambda *a: calls.append("direct") or read_direct(*a))
+    chunk_files = [_chunk_file(file_protocols, pid, i, 0) for i in range(3)]
+    drop_from_page_cache(*chunk_files)
+    loaded = serializer.unpickle(pid, file_protocols)
+    np.testing.assert_array_equal(loaded.compute(), values.compute())
+    if read_direct(chunk_files[0], 0, 1, np.dtype("u1")) is not None:  # (None: refused, as on tmpfs)
+        assert calls == ["direct"] * 3
+    for path in chunk_files:  # read into the page cache (an O_DIRECT read leaves it out)
+        with open(path, "rb") as f:
+            f.read()
+    calls.clear()
+    np.testing.assert_array_equal(loaded.compute(), values.compute())
+    assert calls == []  # cached: mapped
 
 
 def test_other_codecs_go_through_zarr(file_protocols: dict[str, Any]) -> None:

@@ -1,10 +1,9 @@
 """Byte ranges of local array files as numpy arrays, for the blocks of loaded arrays.
 
-:func:`read_range` gives a block stored as plain bytes (HDF5 chunks without filters): mapped when it is in
-the page cache, else read with ``O_DIRECT``. :func:`map_range` maps a range and reads it in (Zarr chunk files,
-decoded straight from the mapping). Both run in the dask worker that computes the block. Array files are
-never modified after they are published (a new save writes a new file; removing one unlinks it), so a
-mapping stays valid for as long as a block uses it."""
+:func:`read_range` gives a range of a file (an HDF5 chunk stored without filters, a Zarr chunk file): mapped
+when it is in the page cache, else read with ``O_DIRECT``. It runs in the dask worker that computes the block.
+Array files are never modified after they are published (a new save writes a new file; removing one unlinks
+it), so a mapping stays valid for as long as a block uses it."""
 
 from __future__ import annotations
 
@@ -19,7 +18,7 @@ import numpy as np
 
 from ..errors import MissingChunkError
 
-__all__ = ["cut_short", "map_range", "read_range"]
+__all__ = ["cut_short", "read_range"]
 
 _MADV_POPULATE_READ: int | None = getattr(mmap, "MADV_POPULATE_READ", 22 if sys.platform.startswith("linux") else None)
 _populate_works = _MADV_POPULATE_READ is not None
@@ -28,30 +27,10 @@ _DIRECT_ALIGN = 4096  # offsets, lengths and buffer addresses of O_DIRECT reads 
 _LIBC: Any = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 
-def map_range(path: str, start: int, nbytes: int | None, dtype: np.dtype[Any], *, key: str, what: str,
-              writable: bool = True) -> np.ndarray[Any, Any]:
-    """``nbytes`` of the file at ``path`` from ``start`` (``None``: to its end), memory-mapped, as a flat array.
-
-    ``writable`` maps copy-on-write (the block can be modified, the file never is); otherwise read-only.
-    The range is read into memory before this returns (see :func:`_populate`).
-
-    Raises
-    ------
-    MissingChunkError
-        The file ends before the range does (it was cut short after it was written); ``key`` and ``what``
-        name the chunk and the array file in the message.
-    """
-    with open(path, "rb") as handle:
-        mapped, offset, nbytes = _map(handle.fileno(), start, nbytes, key=key, what=what, writable=writable)
-    if mapped is None:
-        return np.empty(0, dtype=dtype)
-    _populate(mapped)
-    return np.frombuffer(mapped, dtype=dtype, count=nbytes // dtype.itemsize, offset=offset)
-
-
-def read_range(path: str, start: int, nbytes: int, dtype: np.dtype[Any], *, key: str,
+def read_range(path: str, start: int, nbytes: int | None, dtype: np.dtype[Any], *, key: str,
                what: str) -> np.ndarray[Any, Any]:
-    """``nbytes`` of the file at ``path`` from ``start`` as a private, writable flat array, read the fastest way.
+    """``nbytes`` of the file at ``path`` from ``start`` (``None``: to its end) as a private, writable flat
+    array, read the fastest way.
 
     Decision, measured on 1 GiB in 32 MiB blocks (two threads; the result is copied once more by dask):
 
@@ -75,7 +54,7 @@ def read_range(path: str, start: int, nbytes: int, dtype: np.dtype[Any], *, key:
         The file ends before the range does.
     """
     with open(path, "rb") as handle:
-        mapped, offset, nbytes = _map(handle.fileno(), start, nbytes, key=key, what=what, writable=True)
+        mapped, offset, nbytes = _map(handle.fileno(), start, nbytes, key=key, what=what)
     if mapped is None:
         return np.empty(0, dtype=dtype)
     if not _resident(mapped) and start % dtype.alignment == 0:
@@ -87,9 +66,9 @@ def read_range(path: str, start: int, nbytes: int, dtype: np.dtype[Any], *, key:
     return np.frombuffer(mapped, dtype=dtype, count=nbytes // dtype.itemsize, offset=offset)
 
 
-def _map(fd: int, start: int, nbytes: int | None, *, key: str, what: str,
-         writable: bool) -> tuple[mmap.mmap | None, int, int]:
-    """``(mapping or None when empty, offset of start in it, nbytes)`` of a range of the open file ``fd``."""
+def _map(fd: int, start: int, nbytes: int | None, *, key: str, what: str) -> tuple[mmap.mmap | None, int, int]:
+    """``(copy-on-write mapping or None when empty, offset of start in it, nbytes)`` of a range of the open
+    file ``fd``: the array made from it is writable, the file never changes."""
     size = os.fstat(fd).st_size
     nbytes = max(0, size - start) if nbytes is None else nbytes
     if nbytes == 0:
@@ -97,8 +76,7 @@ def _map(fd: int, start: int, nbytes: int | None, *, key: str, what: str,
     if size < start + nbytes:  # mapping past the end would crash the process on access (SIGBUS)
         raise cut_short(key, what, start + nbytes - size)
     aligned = start - start % mmap.ALLOCATIONGRANULARITY
-    mapped = mmap.mmap(fd, start - aligned + nbytes, offset=aligned,
-                       access=mmap.ACCESS_COPY if writable else mmap.ACCESS_READ)
+    mapped = mmap.mmap(fd, start - aligned + nbytes, offset=aligned, access=mmap.ACCESS_COPY)
     return mapped, start - aligned, nbytes
 
 

@@ -3,9 +3,12 @@
 ``da.from_zarr`` reads each block through zarr's event loop into three new buffers: the chunk file's bytes,
 the decoded chunk, and the selection it is copied into. On this project's VM new memory is the dominant cost
 of a load (the host backs freed guest memory again page by page), so for a block that is one chunk of an
-array stored with the ``bytes`` codec (native byte order) and, optionally, zstd, :class:`ChunkReader` maps
-the chunk file (:mod:`.mapped`, read in by the worker) and decodes it with numcodecs into the block itself:
-the decoded block is the only new memory, and an uncompressed chunk is the mapping itself (copy-on-write).
+array stored with the ``bytes`` codec (native byte order) and, optionally, zstd, :class:`ChunkReader` reads
+the chunk file in the worker (:func:`.mapped.read_range`: mapped when it is in the page cache, else read with
+``O_DIRECT``) and decodes it with numcodecs into the block itself: the decoded block is the only new memory
+of a cached chunk, and an uncompressed chunk is the file's bytes themselves. Measured on 1 GiB in 32 MiB
+zstd chunks, page cache dropped: 0.85 s with ``O_DIRECT`` reads against 1.2 s with populated mappings
+(``da.from_zarr``: 1.5-2.0 s).
 The bytes read are the ones zarr reads; anything else (sharding, other codecs, zarr format 2, selections
 across chunks) goes through zarr.
 """
@@ -25,7 +28,7 @@ from zarr.core.metadata.v3 import ArrayV3Metadata
 
 from ..core.arrays import chunk_containing
 from ..errors import BrokenLinkError, MissingChunkError
-from .mapped import map_range
+from .mapped import read_range
 
 __all__ = ["ChunkReader", "zstd_content_size"]
 
@@ -117,7 +120,7 @@ class ChunkReader:
         what = f"zarr array {self.folder!r}"
         try:
             if self.compressor == "none":
-                chunk = map_range(path, 0, nbytes, self.dtype, key=key, what=what)
+                chunk = read_range(path, 0, nbytes, self.dtype, key=key, what=what)
             else:
                 chunk = self._decode_zstd(path, nbytes, key, what)
         except FileNotFoundError as exc:
@@ -130,7 +133,7 @@ class ChunkReader:
         return chunk.reshape(self.chunk_shape)[inner]
 
     def _decode_zstd(self, path: str, nbytes: int, key: str, what: str) -> np.ndarray[Any, Any]:
-        frame = map_range(path, 0, None, np.dtype("u1"), key=key, what=what, writable=False)
+        frame = read_range(path, 0, None, np.dtype("u1"), key=key, what=what)
         declared = zstd_content_size(frame)
         if declared != nbytes:
             raise MissingChunkError(key, what, reason=f"its zstd frame declares {declared} bytes, not {nbytes}")
