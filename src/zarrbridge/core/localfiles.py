@@ -1,15 +1,16 @@
-"""Whole local files read and written with bare system calls, for the many small files of zarr hierarchies.
+"""Local files read and written with bare system calls.
 
-Python's buffered file objects cost extra system calls per file (``fstat``, ``ioctl``, ``lseek``, a final
-empty ``read``) that a single whole-file read or write does not need; for files of a few hundred bytes (zarr
-metadata documents, one-chunk arrays) those calls are most of the cost.
+Whole files, for the many small files of zarr hierarchies: Python's buffered file objects cost extra system
+calls per file (``fstat``, ``ioctl``, ``lseek``, a final empty ``read``) that a single whole-file read or
+write does not need; for files of a few hundred bytes (zarr metadata documents, one-chunk arrays) those calls
+are most of the cost. And ranges of open files (:func:`write_at`), which threads can write at once.
 """
 
 from __future__ import annotations
 
 import os
 
-__all__ = ["read_file", "write_file"]
+__all__ = ["read_file", "write_at", "write_file"]
 
 _OPEN_READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
@@ -65,3 +66,16 @@ def write_file(path: str | os.PathLike[str], data: bytes | memoryview, *, exclus
             view = view[os.write(fd, view):]
     finally:
         os.close(fd)
+
+
+def write_at(fd: int, data: object, offset: int) -> None:
+    """Write all of ``data`` (a C-contiguous buffer: bytes, memoryview, ndarray) to the open file ``fd`` from
+    byte ``offset``.
+
+    ``os.pwrite`` moves no file position, so several threads can write different ranges of one file at once;
+    a short write (Linux writes at most 2 GiB - 4 KiB per call) is continued.
+    """
+    view = memoryview(data).cast("B")  # type: ignore[arg-type]
+    while view:
+        done = os.pwrite(fd, view, offset)
+        view, offset = view[done:], offset + done

@@ -10,6 +10,10 @@ in the page cache (no copy: the only copy is dask's own, into the computed resul
 handle or lock is involved, and the index pickles to ``distributed`` workers as plain data. Anything else
 goes through h5py.
 
+Saves use the same index the other way (:class:`ChunkWriter`): a dataset created with its chunks allocated
+up front has every chunk's offset known before any data is written, and each block is then written as the
+bytes of its chunk, by the thread that computed it, with no HDF5 call at all.
+
 Array files are never modified after they are published (a new save writes a new file; removing one unlinks
 it), so a mapping stays valid for as long as a block uses it.
 """
@@ -17,6 +21,7 @@ it), so a mapping stays valid for as long as a block uses it.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,11 +30,12 @@ import numpy as np
 
 from ..core.arrays import chunk_containing
 from ..core.h5chunks import stored_chunks
+from ..core.localfiles import write_at
 from ..errors import MissingChunkError
 from .mapped import cut_short, read_range
 from .protocols import DirectoryCapable
 
-__all__ = ["MAX_INDEXED_CHUNKS", "ChunkIndex", "read_chunk"]
+__all__ = ["MAX_INDEXED_CHUNKS", "ChunkIndex", "ChunkWriter", "read_chunk"]
 
 MAX_INDEXED_CHUNKS = 200_000
 """Datasets with more chunks than this are read through h5py (the index would be a large graph object)."""
@@ -82,6 +88,49 @@ class ChunkIndex:
             return None
         offset = self.offsets.get(found[0])
         return None if offset is None else (offset, found[1])
+
+
+@dataclass(frozen=True)
+class ChunkWriter:
+    """A ``da.store`` target that writes each block as the stored bytes of its HDF5 chunk.
+
+    Every block must start on a chunk boundary and lie inside that chunk (dask chunks equal to the HDF5
+    chunks), and every chunk must be allocated (early allocation). Threads write different chunks at once.
+
+    Parameters
+    ----------
+    fd
+        The HDF5 file, open for writing, after h5py closed it.
+    index
+        The dataset's chunk index.
+    """
+
+    fd: int
+    index: ChunkIndex
+
+    def __setitem__(self, sel: tuple[slice, ...], block: np.ndarray[Any, Any]) -> None:
+        found = self.index.locate(sel)
+        if found is None or any(s.start for s in found[1]):
+            raise ValueError(f"block {sel} is not the start of one allocated chunk of {self.index.chunk_shape}")
+        offset, inner = found
+        data = np.ascontiguousarray(block, dtype=self.index.dtype)
+        if any(s.stop != c for s, c in zip(inner[1:], self.index.chunk_shape[1:])):  # an edge chunk, padded
+            padded = np.zeros(self.index.chunk_shape, dtype=self.index.dtype)
+            padded[inner] = data
+            data = padded
+        write_at(self.fd, data, offset)
+
+    def reserve(self) -> None:
+        """Give the chunks' file range its disk blocks before the writes (measured on 1 GiB: 0.18 s of writes
+        against 0.24 s into the sparse range HDF5 leaves); file systems that cannot are left as they are."""
+        if not hasattr(os, "posix_fallocate") or not self.index.offsets:
+            return
+        start = min(self.index.offsets.values())
+        end = max(self.index.offsets.values()) + math.prod(self.index.chunk_shape) * self.index.dtype.itemsize
+        try:
+            os.posix_fallocate(self.fd, start, end - start)
+        except OSError:
+            pass  # (EOPNOTSUPP, EINVAL: some network and FUSE file systems) the writes allocate instead
 
 
 def read_chunk(files: Any, name: str, index: ChunkIndex, offset: int, inner: tuple[slice, ...]) -> np.ndarray[Any, Any]:
