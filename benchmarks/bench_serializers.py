@@ -145,7 +145,10 @@ def moto_server() -> Iterator[dict[str, Any]]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    # moto spools every object over 5 MiB to a temporary file on this machine's disk, whose writeback swings
+    # 2-3x from minute to minute here; a real S3 endpoint does not share our disk. Objects stay in memory.
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(4 << 30)}
     proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 from typing import Any
@@ -15,7 +16,7 @@ from dask.array.core import slices_from_chunks
 from tests.serializers.conftest import drop_from_page_cache
 
 from zarrbridge.core import ArrayPolicy
-from zarrbridge.errors import BrokenLinkError, MissingChunkError
+from zarrbridge.errors import BrokenLinkError, CorruptMetadataError, MissingChunkError
 from zarrbridge.serializers import FILE_PROTOCOL, DaskZarrSerializer, mapped
 from zarrbridge.serializers.dask_zarr import LocalZarrSource
 from zarrbridge.serializers.zarr_chunks import ChunkReader, zstd_content_size
@@ -216,3 +217,39 @@ def test_zstd_content_size_of_other_data() -> None:
     frame[4] &= 0x3F  # no content size field (and not single-segment)
     frame[4] &= ~0x20
     assert zstd_content_size(bytes(frame)) is None
+
+
+class ZarrV2(DaskZarrSerializer):
+    zarr_format = 2
+
+
+def _edit_marker(protocols: dict[str, Any], pid: Any, **changes: Any) -> None:
+    path = os.path.join(_folder(protocols, pid), "zarrbridge.json")
+    with open(path, encoding="utf-8") as f:
+        marker = json.load(f)
+    marker.update(changes)
+    for key in [k for k, v in changes.items() if v is None]:
+        del marker[key]
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(marker, f)
+
+
+@pytest.mark.parametrize("serializer", [DaskZarrSerializer, ZarrV2], ids=["v3", "v2"])
+def test_marker_names_the_zarr_format_and_older_markers_still_load(
+    file_protocols: dict[str, Any], serializer: type[DaskZarrSerializer]
+) -> None:
+    x = da.arange(12, chunks=5, dtype="i4")
+    pid = serializer.pickle(x, file_protocols)
+    assert serializer.open_marker(pid, file_protocols)["zarr_format"] == serializer.zarr_format
+    assert serializer.open_array(pid, file_protocols).metadata.zarr_format == serializer.zarr_format
+    _edit_marker(file_protocols, pid, zarr_format=None)  # as saved before markers named the format
+    assert "zarr_format" not in serializer.open_marker(pid, file_protocols)
+    np.testing.assert_array_equal(serializer.unpickle(pid, file_protocols).compute(), np.arange(12))
+
+
+@pytest.mark.parametrize("value", [4, "3", [3]])
+def test_unknown_zarr_format_in_the_marker_is_an_error(file_protocols: dict[str, Any], value: Any) -> None:
+    pid = DaskZarrSerializer.pickle(da.arange(12, chunks=5), file_protocols)
+    _edit_marker(file_protocols, pid, zarr_format=value)
+    with pytest.raises(CorruptMetadataError, match=r"zarrbridge\.json.*unknown zarr format"):
+        DaskZarrSerializer.unpickle(pid, file_protocols)
