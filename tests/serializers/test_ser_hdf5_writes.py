@@ -132,6 +132,19 @@ def test_refused_preallocation_still_saves(file_protocols: dict[str, Any], monke
     np.testing.assert_array_equal(_read_with_h5py(file_protocols, pid)[0], x.compute())
 
 
+def test_full_disk_is_reported_before_any_block_and_leaves_no_file(
+    file_protocols: dict[str, Any], monkeypatch: pytest.MonkeyPatch, raw_blocks: list[Any]
+) -> None:
+    def full(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full, raising=False)
+    with pytest.raises(OSError, match="No space left"):
+        DaskHDF5Serializer.pickle(da.ones((40, 30), chunks=(8, 30)), file_protocols)
+    assert raw_blocks == []  # nothing was computed or written
+    assert os.listdir(file_protocols[FILE_PROTOCOL].root) == []
+
+
 def test_chunk_writer_refuses_a_block_that_is_not_one_chunk(tmp_path: Any) -> None:
     path = str(tmp_path / "f.h5")
     with h5py.File(path, "w") as f:
