@@ -28,7 +28,7 @@ from ..core.blockwrite import compute_side_effects, is_aligned
 from ..errors import BrokenLinkError, CorruptMetadataError, InvalidOptionError, WriteInterruptedError
 from .base import active_client, parse_array_id, require_protocol
 from .dask_format import DaskFormatSerializer, stored_dtype
-from .hdf5_chunks import MAX_INDEXED_CHUNKS, ChunkIndex, ChunkWriter, read_chunk
+from .hdf5_chunks import MAX_INDEXED_CHUNKS, RAW_KINDS, ChunkIndex, ChunkWriter, read_chunk
 from .protocols import FILE_PROTOCOL, DirectoryCapable
 
 da: Any = dask.array  # dask's functions are untyped: call them through Any
@@ -273,8 +273,7 @@ class DaskHDF5Serializer(DaskFormatSerializer):
         partial = name + ".partial"
         chunks = _hdf5_chunks(darr, extra)
         client = active_client()
-        raw = client is None and cls._writes_raw_chunks(darr, encoding, chunks, files)
-        index: ChunkIndex | None = None
+        raw = client is None and cls._writes_raw_chunks(darr, chunks, files)
         with _open_h5(files, partial, "w") as h5:
             dset = h5.create_dataset(
                 cls.datapath, shape=tuple(darr.shape) + ((extra,) if extra else ()), dtype=stored,
@@ -288,13 +287,11 @@ class DaskHDF5Serializer(DaskFormatSerializer):
                 "zarrbridge_encoding": encoding,
             })
             index = ChunkIndex.of(dset) if raw else None
-            if index is not None and len(index.offsets) < dset.id.get_num_chunks():
+            if index is not None and len(index.offsets) != darr.npartitions:
                 index = None  # (not expected: early allocation allocates every chunk)
             target = _EncodingTarget(dset, encoding, dtype)
-            if index is not None:
-                pass  # written below, once h5py has closed the file
-            elif darr.size == 0:
-                pass
+            if index is not None or darr.size == 0:
+                pass  # (raw chunks are written below, once h5py has closed the file)
             elif darr.ndim == 0:
                 target[()] = darr.compute()
             elif client is not None:
@@ -306,19 +303,18 @@ class DaskHDF5Serializer(DaskFormatSerializer):
         files.rename(partial, name)
 
     @classmethod
-    def _writes_raw_chunks(cls, darr: Any, encoding: Encoding, chunks: tuple[int, ...] | None, files: Any) -> bool:
+    def _writes_raw_chunks(cls, darr: Any, chunks: tuple[int, ...] | None, files: Any) -> bool:
         """Whether a save can write its blocks as raw chunk bytes (:class:`.hdf5_chunks.ChunkWriter`): a local
-        file, no filters, numbers stored as they are, and every dask block one HDF5 chunk."""
+        file, no filters, numbers whose file layout is numpy's, and every dask block one HDF5 chunk."""
         return (
             isinstance(files, DirectoryCapable)
-            and encoding == "none"
-            and darr.dtype.kind in "iuf"
+            and darr.dtype.kind in RAW_KINDS
             and cls.options.compression is None
             and not cls.options.shuffle
             and chunks is not None
             and chunks == tuple(int(c) for c in darr.chunksize)
             and is_aligned(darr.chunks, chunks)
-            and math.prod(len(c) for c in darr.chunks) <= MAX_INDEXED_CHUNKS
+            and darr.npartitions <= MAX_INDEXED_CHUNKS
         )
 
     @classmethod

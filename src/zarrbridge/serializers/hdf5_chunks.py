@@ -36,13 +36,14 @@ from ..errors import MissingChunkError
 from .mapped import cut_short, read_range
 from .protocols import DirectoryCapable
 
-__all__ = ["MAX_INDEXED_CHUNKS", "ChunkIndex", "ChunkWriter", "read_chunk"]
+__all__ = ["MAX_INDEXED_CHUNKS", "RAW_KINDS", "ChunkIndex", "ChunkWriter", "read_chunk"]
 
 MAX_INDEXED_CHUNKS = 200_000
 """Datasets with more chunks than this are read through h5py (the index would be a large graph object)."""
 
 _CANNOT_RESERVE = {errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL, errno.ENOSYS}
-_RAW_KINDS = "iuf"  # numeric types whose HDF5 file layout is numpy's; bool, complex, compounds go through h5py
+RAW_KINDS = "iuf"
+"""Numeric types whose HDF5 file layout is numpy's; bool, complex and compound types go through h5py."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class ChunkIndex:
         dtype = np.dtype(dset.dtype)
         if (
             chunks is None
-            or dtype.kind not in _RAW_KINDS
+            or dtype.kind not in RAW_KINDS
             or dset.file.userblock_size  # offsets would be relative to the end of the user block
             or dset.id.get_create_plist().get_nfilters()
             or dset.id.get_num_chunks() > MAX_INDEXED_CHUNKS
