@@ -16,6 +16,7 @@ from zarrbridge.serializers import (
     DaskArraySerializer,
     DaskHDF5Serializer,
     DaskZarrSerializer,
+    HDF5Options,
     PersistentSerializer,
 )
 from zarrbridge.serializers.base import active_client
@@ -89,8 +90,14 @@ def test_interrupted_save_on_cluster_is_never_complete(
     assert not any(f.endswith(".h5") or f == "zarrbridge.json" for f in left), left
 
 
+class GzipHDF5(DaskHDF5Serializer):
+    options = HDF5Options(compression="gzip")
+
+
+@pytest.mark.parametrize(("serializer", "route"), [(DaskHDF5Serializer, "raw chunks"), (GzipHDF5, "h5py")])
 def test_hdf5_from_cluster_is_written_here_one_block_at_a_time(
-    dask_client: Any, file_protocols: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    dask_client: Any, file_protocols: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+    serializer: type[DaskHDF5Serializer], route: str,
 ) -> None:
     import threading
 
@@ -101,7 +108,8 @@ def test_hdf5_from_cluster_is_written_here_one_block_at_a_time(
     writers: list[str] = []
     active: list[int] = [0]
     overlaps: list[int] = []
-    original = dask_hdf5._EncodingTarget.__setitem__
+    target = dask_hdf5.ChunkWriter if route == "raw chunks" else dask_hdf5._EncodingTarget
+    original = target.__setitem__
 
     def spy(self: Any, sel: Any, block: Any) -> None:
         active[0] += 1
@@ -112,15 +120,15 @@ def test_hdf5_from_cluster_is_written_here_one_block_at_a_time(
         finally:
             active[0] -= 1
 
-    monkeypatch.setattr(dask_hdf5._EncodingTarget, "__setitem__", spy)
+    monkeypatch.setattr(target, "__setitem__", spy)
     x = _source()
     with dask.config.set(scheduler=dask_client), get_task_stream(client=dask_client) as stream:
-        pid = DaskHDF5Serializer.pickle(x, file_protocols)
+        pid = serializer.pickle(x, file_protocols)
     assert not any("store" in str(e["key"]) for e in stream.data)  # no worker touched the file
     assert len({e["worker"] for e in stream.data}) == 2  # both computed blocks
     assert set(writers) == {threading.current_thread().name} and len(writers) == x.npartitions
     assert max(overlaps) == 1  # one block written at a time
-    np.testing.assert_array_equal(DaskHDF5Serializer.unpickle(pid, file_protocols).compute(), x.compute())
+    np.testing.assert_array_equal(serializer.unpickle(pid, file_protocols).compute(), x.compute())
 
 
 def test_zarr_from_cluster_is_written_by_the_workers(dask_client: Any, file_protocols: dict[str, Any]) -> None:
