@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import dask.array
+import numpy as np
 
 from ..errors import CorruptMetadataError, InvalidOptionError
 from .base import ArrayId, PersistentSerializer
@@ -91,6 +92,12 @@ class DaskArraySerializer(PersistentSerializer):
         """A lazy dask array over the stored array of ``pid``."""
         result: dask.array.Array = cls.reader_for(pid).unpickle(pid, protocols)
         return result
+
+    @classmethod
+    def load(cls, pid: Any, protocols: Mapping[str, Any]) -> np.ndarray[Any, Any]:
+        """The stored array of ``pid`` read whole into memory, the fastest way its format allows."""
+        reader: Any = cls.reader_for(pid)
+        return np.asarray(reader.load(pid, protocols))
 
     @classmethod
     def remove(cls, pid: Any, protocols: Mapping[str, Any]) -> None:

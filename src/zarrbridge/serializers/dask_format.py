@@ -82,6 +82,12 @@ class DaskFormatSerializer(PersistentSerializer):
         return (cls.format_name, cls.format_version, protocol, name)
 
     @classmethod
+    def load(cls, pid: Any, protocols: Mapping[str, Any]) -> np.ndarray[Any, Any]:
+        """The stored array of ``pid`` read whole into memory (what ``unpickle(...).compute()`` gives)."""
+        lazy: Any = cls.unpickle(pid, protocols)
+        return np.asarray(lazy.compute(scheduler="threads"))
+
+    @classmethod
     def check_stored_format(cls, where: str, fmt: Any, version: Any) -> None:
         """Check the format name and version an array file records about itself."""
         if fmt != cls.format_name:

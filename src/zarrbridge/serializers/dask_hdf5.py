@@ -29,7 +29,8 @@ from ..core.blockwrite import compute_side_effects, is_aligned
 from ..errors import BrokenLinkError, CorruptMetadataError, InvalidOptionError, WriteInterruptedError
 from .base import active_client, parse_array_id, require_protocol
 from .dask_format import DaskFormatSerializer, stored_dtype
-from .hdf5_chunks import MAX_INDEXED_CHUNKS, RAW_KINDS, ChunkIndex, ChunkWriter, read_chunk
+from .hdf5_chunks import MAX_INDEXED_CHUNKS, RAW_KINDS, ChunkIndex, ChunkWriter, read_chunk, read_rows_into
+from .mapped import in_page_cache
 from .protocols import FILE_PROTOCOL, DirectoryCapable
 
 da: Any = dask.array  # dask's functions are untyped: call them through Any
@@ -340,6 +341,43 @@ class DaskHDF5Serializer(DaskFormatSerializer):
     @classmethod
     def unpickle(cls, pid: Any, protocols: Mapping[str, Any]) -> dask.array.Array:
         """A lazy dask array over the HDF5 file of ``pid``, one block per HDF5 chunk."""
+        source, chunks = cls._source(pid, protocols)
+        result: dask.array.Array = da.from_array(
+            source, chunks=chunks or source.shape, name=f"zarrbridge-hdf5-{source.name}", lock=False, fancy=False,
+            asarray=False, meta=np.empty((0,) * len(source.shape), dtype=source.dtype),
+        )
+        return result
+
+    @classmethod
+    def load(cls, pid: Any, protocols: Mapping[str, Any]) -> np.ndarray[Any, Any]:
+        """The stored array of ``pid`` read whole into memory.
+
+        Decision: an unfiltered local dataset whose chunks span every axis after the first is read chunk by
+        chunk straight into its rows of the result, by parallel threads (:func:`.hdf5_chunks.read_rows_into`),
+        instead of into blocks that ``compute()`` then copies into the result. Measured on 1 GiB in the page
+        cache (two threads): 0.08 s against 0.10 s for h5py's ``dset[:]`` and 0.15 s through dask. A file not
+        in the page cache is read by one thread, chunk after chunk: two streams at once were slower.
+        """
+        source, _ = cls._source(pid, protocols)
+        index = source.chunk_index
+        if (
+            index is not None
+            and index.offsets
+            and source.encoding == "none"
+            and source.dtype == index.dtype
+            and isinstance(source.files, DirectoryCapable)
+        ):
+            path = source.files.local_path(source.name)
+            cached = in_page_cache(path, min(index.offsets.values()), index.chunk_bytes)  # (the first chunk tells)
+            out = np.empty(source.shape, dtype=source.dtype)
+            if read_rows_into(path, index, out, what=f"HDF5 array file {source.name!r}",
+                              workers=None if cached else 1):  # from the disk: one sequential stream
+                return out
+        return super().load(pid, protocols)
+
+    @classmethod
+    def _source(cls, pid: Any, protocols: Mapping[str, Any]) -> tuple[HDF5Source, tuple[int, ...] | None]:
+        """The readable dataset of ``pid`` and its (HDF5) chunk shape, after every check of the file."""
         _, name = parse_array_id(pid, format_name=cls.format_name, supported=cls.supported_versions)
         files = require_protocol(protocols, FILE_PROTOCOL, cls.__name__)
         if not files.exists(name):
@@ -361,12 +399,7 @@ class DaskHDF5Serializer(DaskFormatSerializer):
             raise CorruptMetadataError(name, f"unknown value encoding {encoding!r}")
         if encoding == "utf32":
             shape, chunks = shape[:-1], chunks[:-1] if chunks else None
-        source = HDF5Source(files, name, cls.datapath, shape, dt, encoding, index)
-        result: dask.array.Array = da.from_array(
-            source, chunks=chunks or shape, name=f"zarrbridge-hdf5-{name}", lock=False, fancy=False,
-            asarray=False, meta=np.empty((0,) * len(shape), dtype=dt),
-        )
-        return result
+        return HDF5Source(files, name, cls.datapath, shape, dt, encoding, index), chunks
 
     @classmethod
     def remove(cls, pid: Any, protocols: Mapping[str, Any]) -> None:

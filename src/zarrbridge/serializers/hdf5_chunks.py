@@ -24,6 +24,7 @@ import errno
 import math
 import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +37,7 @@ from ..errors import MissingChunkError
 from .mapped import cut_short, read_range
 from .protocols import DirectoryCapable
 
-__all__ = ["MAX_INDEXED_CHUNKS", "RAW_KINDS", "ChunkIndex", "ChunkWriter", "read_chunk"]
+__all__ = ["MAX_INDEXED_CHUNKS", "RAW_KINDS", "ChunkIndex", "ChunkWriter", "read_chunk", "read_rows_into"]
 
 MAX_INDEXED_CHUNKS = 200_000
 """Datasets with more chunks than this are read through h5py (the index would be a large graph object)."""
@@ -83,6 +84,11 @@ class ChunkIndex:
         offsets = {tuple(o // c for o, c in zip(chunk.offset, chunks)): chunk.byte_offset
                    for chunk in stored_chunks(dset)}
         return cls(tuple(dset.shape), tuple(chunks), dtype, offsets)
+
+    @property
+    def chunk_bytes(self) -> int:
+        """The stored size of one chunk."""
+        return math.prod(self.chunk_shape) * self.dtype.itemsize
 
     def locate(self, sel: tuple[Any, ...]) -> tuple[int, tuple[slice, ...]] | None:
         """``(file offset of the chunk, selection inside it)`` when ``sel`` lies inside one stored chunk."""
@@ -135,13 +141,59 @@ class ChunkWriter:
         if not hasattr(os, "posix_fallocate") or not self.index.offsets:
             return
         start = min(self.index.offsets.values())
-        end = max(self.index.offsets.values()) + math.prod(self.index.chunk_shape) * self.index.dtype.itemsize
+        end = max(self.index.offsets.values()) + self.index.chunk_bytes
         try:
             os.posix_fallocate(self.fd, start, end - start)
         except OSError as exc:
             if exc.errno not in _CANNOT_RESERVE:
                 raise
             # some network and FUSE file systems: the writes allocate instead
+
+
+def read_rows_into(path: str, index: ChunkIndex, out: np.ndarray[Any, Any], *, what: str,
+                   workers: int | None = None) -> bool:
+    """Read every chunk of the dataset of ``index`` in the local file ``path`` straight into ``out``.
+
+    Possible when each chunk spans every axis after the first (its rows are then one contiguous range of a
+    C-ordered ``out``) and every chunk is allocated; returns ``False``, having read nothing, otherwise.
+    Chunks are read with ``preadv`` by ``workers`` threads at once (``None``: dask's ``num_workers``, else the
+    CPU count).
+
+    Raises
+    ------
+    MissingChunkError
+        The file ends before a chunk does.
+    """
+    rows = index.chunk_shape[0] if index.chunk_shape else 1
+    if (
+        out.shape != index.shape or out.dtype != index.dtype or not out.flags.c_contiguous or not out.ndim
+        or index.chunk_shape[1:] != index.shape[1:] or len(index.offsets) != -(-index.shape[0] // rows)
+    ):
+        return False
+    row_bytes = math.prod(index.shape[1:]) * index.dtype.itemsize
+    flat = out.reshape(-1).view(np.uint8)
+
+    def read(item: tuple[tuple[int, ...], int]) -> None:
+        first = item[0][0] * rows
+        view = memoryview(flat[first * row_bytes:min(first + rows, index.shape[0]) * row_bytes])  # type: ignore[arg-type]
+        done = 0
+        while done < len(view):
+            got = os.preadv(fd, [view[done:]], item[1] + done)
+            if not got:
+                raise cut_short(f"at byte {item[1]}", what, len(view) - done)
+            done += got
+
+    if workers is None:
+        import dask
+
+        workers = int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        with ThreadPoolExecutor(max(1, min(workers, len(index.offsets)))) as pool:
+            list(pool.map(read, index.offsets.items()))
+    finally:
+        os.close(fd)
+    return True
 
 
 def read_chunk(files: Any, name: str, index: ChunkIndex, offset: int, inner: tuple[slice, ...]) -> np.ndarray[Any, Any]:

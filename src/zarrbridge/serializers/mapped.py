@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import MissingChunkError
 
-__all__ = ["cut_short", "read_range"]
+__all__ = ["cut_short", "in_page_cache", "read_range"]
 
 _MADV_POPULATE_READ: int | None = getattr(mmap, "MADV_POPULATE_READ", 22 if sys.platform.startswith("linux") else None)
 _populate_works = _MADV_POPULATE_READ is not None
@@ -78,6 +78,21 @@ def _map(fd: int, start: int, nbytes: int | None, *, key: str, what: str) -> tup
     aligned = start - start % mmap.ALLOCATIONGRANULARITY
     mapped = mmap.mmap(fd, start - aligned + nbytes, offset=aligned, access=mmap.ACCESS_COPY)
     return mapped, start - aligned, nbytes
+
+
+def in_page_cache(path: str, start: int, nbytes: int) -> bool:
+    """Whether ``nbytes`` of the file at ``path`` from ``start`` are all in the page cache (``False`` when
+    unknown to ``mincore``: for files this process could not write, or ranges past the end of the file)."""
+    with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size < start + nbytes or not nbytes:
+            return False
+        mapped, _, _ = _map(handle.fileno(), start, nbytes, key="", what=path)
+    if mapped is None or _LIBC is None:
+        return False
+    try:
+        return _resident(mapped)
+    finally:
+        mapped.close()
 
 
 def _resident(mapped: mmap.mmap) -> bool:

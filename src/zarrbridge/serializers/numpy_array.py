@@ -56,8 +56,7 @@ class NumpyArraySerializer(PersistentSerializer):
     @classmethod
     def unpickle(cls, pid: Any, protocols: Mapping[str, Any]) -> np.ndarray[Any, Any]:
         """The stored array of ``pid``, read into memory."""
-        lazy: Any = cls.dask_serializer.unpickle(pid, protocols)
-        return np.asarray(lazy.compute(scheduler="threads"))
+        return cls.dask_serializer.load(pid, protocols)
 
     @classmethod
     def remove(cls, pid: Any, protocols: Mapping[str, Any]) -> None:
