@@ -6,6 +6,7 @@ Side by side in one run, locally and on a moto S3 server started here (as ``test
 - the Zarr serializer on files vs ``da.to_zarr`` / ``da.from_zarr``
 - ``DaskArraySerializer`` on S3 (Zarr) vs ``da.to_zarr`` / ``da.from_zarr`` on ``s3://``
 - plain pickling of the computed array (to a file / one S3 object)
+- ``NumpyArraySerializer`` saving and loading the computed array (an ndarray), against ``dset[:]``
 
 Throughput is array bytes / wall time; a load reads the whole array into memory. The source array is
 persisted in memory first, so the timings are of storage, not of generating data. Every method is warmed up
@@ -64,11 +65,16 @@ from zarrbridge.serializers import (
     DaskArraySerializer,
     DaskZarrSerializer,
     LocalFiles,
+    NumpyArraySerializer,
 )
 
 
 class ZarrOnFiles(DaskArraySerializer):
     formats = {FILE_PROTOCOL: DaskZarrSerializer, S3_PROTOCOL: DaskZarrSerializer}
+
+
+class WholeArrays(NumpyArraySerializer):
+    chunk_bytes = 32 << 20  # the dask arrays' chunk size, for a like-for-like file
 
 
 @dataclass(frozen=True)
@@ -245,7 +251,14 @@ def bench_local(x: da.Array, expected: np.ndarray[Any, Any], root: str, cache: s
         _check(loaded, expected, "pickle")
         return [Timing("pickle of computed array", save_s, load_s)]
 
-    steps = [serializer_step("serializer HDF5 (files)", DaskArraySerializer), hdf5_step,  # pairs side by side:
+    def numpy_step() -> list[Timing]:
+        save_s, pid = _timed(lambda: WholeArrays.pickle(expected, files))
+        load_s, loaded = _timed_load(lambda: WholeArrays.unpickle(pid, files), [files[FILE_PROTOCOL].local_path(pid[3])],
+                                     cache)
+        _check(loaded, expected, "NumpyArraySerializer")
+        return [Timing(NUMPY, save_s, load_s)]
+
+    steps = [serializer_step("serializer HDF5 (files)", DaskArraySerializer), hdf5_step, numpy_step,  # side by side:
              serializer_step("serializer Zarr (files)", ZarrOnFiles), zarr_step, pickle_step]  # seconds apart
     results = {t.name: t for step in (steps[::-1] if reverse else steps) for t in step()}
     same_layout("HDF5 on files", _hdf5_layout(written["serializer HDF5 (files)"]), _hdf5_layout(h5path))
@@ -256,8 +269,9 @@ def bench_local(x: da.Array, expected: np.ndarray[Any, Any], root: str, cache: s
 
 
 FINAL_COPY = "  (dask's final copy alone)"
-LOCAL_METHODS = ("serializer HDF5 (files)", "serializer Zarr (files)", "da.to_hdf5 + h5py", "  (h5py read through dask)",
-                 FINAL_COPY, "da.to_zarr / from_zarr", "pickle of computed array")
+NUMPY = "NumpyArraySerializer (ndarray, HDF5)"
+LOCAL_METHODS = ("serializer HDF5 (files)", "serializer Zarr (files)", NUMPY, "da.to_hdf5 + h5py",
+                 "  (h5py read through dask)", FINAL_COPY, "da.to_zarr / from_zarr", "pickle of computed array")
 
 
 def bench_s3(x: da.Array, expected: np.ndarray[Any, Any], reverse: bool) -> list[Timing]:
@@ -339,7 +353,7 @@ def report(title: str, runs: list[list[Timing]], nbytes: int, pairs: list[tuple[
         print(f"ratio {ours} / {base}: save {save:.2f}x, load {load:.2f}x (throughput; >= 0.9 is the target)")
         print(f"    per run: save {' '.join(f'{r[base].save_s / r[ours].save_s:.2f}' for r in by_run)}; "
               f"load {' '.join(f'{r[base].load_s / r[ours].load_s:.2f}' for r in by_run)}")
-        if base == "da.to_hdf5 + h5py" and FINAL_COPY in by_run[0]:
+        if ours == "serializer HDF5 (files)" and base == "da.to_hdf5 + h5py" and FINAL_COPY in by_run[0]:
             ceiling = statistics.median(r[base].load_s / r[FINAL_COPY].load_s for r in by_run)
             print(f"    load ceiling of any loader that returns a chunked dask array: {ceiling:.2f}x (dset[:] time / "
                   f"the time of the copy into one array that compute() makes of the blocks, alone)")
@@ -384,6 +398,7 @@ def main(argv: list[str] | None = None) -> None:
             report(f"local files, loads with the files' page cache {cache}", runs, expected.nbytes, [
                 ("serializer HDF5 (files)", "da.to_hdf5 + h5py"),
                 ("serializer HDF5 (files)", "  (h5py read through dask)"),
+                (NUMPY, "da.to_hdf5 + h5py"),
                 ("serializer Zarr (files)", "da.to_zarr / from_zarr"),
                 ("serializer HDF5 (files)", "pickle of computed array"),
             ])
