@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from test_ser_arrays import GzipHDF5, OpenOnlyFiles
 
-from zarrbridge.core.localfiles import write_at
+from zarrbridge.core.localfiles import read_at, write_at
 from zarrbridge.serializers import FILE_PROTOCOL, DaskHDF5Serializer, HDF5Options, dask_hdf5
 from zarrbridge.serializers.hdf5_chunks import ChunkIndex, ChunkWriter
 
@@ -185,3 +185,27 @@ def test_write_at_continues_short_writes(tmp_path: Any, monkeypatch: pytest.Monk
     assert calls == [10, 17, 24]
     with open(path, "rb") as back:
         assert back.read() == b"\0" * 10 + np.arange(5, dtype="<i4").tobytes() + b"\0" * 10
+
+
+def test_read_at_fills_the_view_or_stops_at_the_end_of_the_file(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = str(tmp_path / "f.bin")
+    with open(path, "wb") as f:
+        f.write(bytes(range(40)))
+    preadv = os.preadv
+    asked: list[int] = []
+
+    def short(fd: int, buffers: Any, offset: int) -> int:  # at most 7 bytes a call: a short read mid-file
+        asked.append(offset)
+        return preadv(fd, [memoryview(buffers[0])[:7]], offset)
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        view = memoryview(bytearray(20))
+        assert read_at(fd, view, 10) == 20 and bytes(view) == bytes(range(10, 30))
+        view = memoryview(bytearray(20))
+        assert read_at(fd, view, 30) == 10 and bytes(view[:10]) == bytes(range(30, 40))  # the file ended
+        monkeypatch.setattr(os, "preadv", short)
+        view = memoryview(bytearray(14))
+        assert read_at(fd, view, 0) == 7 and asked == [0]  # a short read is taken as the end of the file
+    finally:
+        os.close(fd)

@@ -24,6 +24,7 @@ __all__ = [
     "active_client",
     "align_chunks",
     "compute_side_effects",
+    "default_workers",
     "is_aligned",
     "resolve_unknown_chunks",
     "write_dask_array",
@@ -47,6 +48,13 @@ def active_client() -> Any:
     return None
 
 
+def default_workers() -> int:
+    """How many threads dask's threaded scheduler would use: ``dask.config`` ``num_workers``, else the CPU count."""
+    import dask
+
+    return int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
+
+
 def compute_side_effects(collection: Any, *, client: Any = None) -> None:
     """Compute a dask collection made of writes, so that a failure leaves no write running behind it.
 
@@ -56,7 +64,6 @@ def compute_side_effects(collection: Any, *, client: Any = None) -> None:
     shut down, waiting for the tasks still running, before the error propagates: the caller can then remove
     what was written without racing with late writes.
     """
-    import dask
     from dask.base import compute
 
     client = client if client is not None else active_client()
@@ -68,8 +75,7 @@ def compute_side_effects(collection: Any, *, client: Any = None) -> None:
             future.cancel()
             raise
         return
-    workers = int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zarrbridge-write")
+    pool = ThreadPoolExecutor(max_workers=default_workers(), thread_name_prefix="zarrbridge-write")
     try:
         cast(Any, compute)(collection, scheduler=pool)
     finally:

@@ -31,8 +31,9 @@ from typing import Any
 import numpy as np
 
 from ..core.arrays import chunk_containing
+from ..core.blockwrite import default_workers
 from ..core.h5chunks import stored_chunks
-from ..core.localfiles import write_at
+from ..core.localfiles import read_at, write_at
 from ..errors import MissingChunkError
 from .mapped import cut_short, read_range
 from .protocols import DirectoryCapable
@@ -176,17 +177,11 @@ def read_rows_into(path: str, index: ChunkIndex, out: np.ndarray[Any, Any], *, w
     def read(item: tuple[tuple[int, ...], int]) -> None:
         first = item[0][0] * rows
         view = memoryview(flat[first * row_bytes:min(first + rows, index.shape[0]) * row_bytes])  # type: ignore[arg-type]
-        done = 0
-        while done < len(view):
-            got = os.preadv(fd, [view[done:]], item[1] + done)
-            if not got:
-                raise cut_short(f"at byte {item[1]}", what, len(view) - done)
-            done += got
+        got = read_at(fd, view, item[1])
+        if got < len(view):
+            raise cut_short(f"at byte {item[1]}", what, len(view) - got)
 
-    if workers is None:
-        import dask
-
-        workers = int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
+    workers = default_workers() if workers is None else workers
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     try:
         with ThreadPoolExecutor(max(1, min(workers, len(index.offsets)))) as pool:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.localfiles import read_at
 from ..errors import MissingChunkError
 
 __all__ = ["cut_short", "in_page_cache", "read_range"]
@@ -126,12 +127,8 @@ def _read_direct(path: str, start: int, nbytes: int, dtype: np.dtype[Any]) -> np
             return None
         raise
     try:
-        done = 0
-        while done < need:
-            got = os.preadv(fd, [view[done:]], first + done)
-            if not got:
-                return None  # cut short since it was mapped: the mapping route reports it
-            done += got
+        if read_at(fd, view, first) < need:
+            return None  # cut short since it was mapped: the mapping route reports it
     except OSError as exc:
         if exc.errno in (errno.EINVAL, errno.EOPNOTSUPP):
             return None
