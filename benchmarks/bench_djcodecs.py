@@ -63,22 +63,40 @@ def run(quick: bool, repeat: int, small_only: bool, where: str | None) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            inst = dj.Instance(host=str(root / "pg"), user="postgres", password="", port=5432, backend="postgresql")
+            inst = dj.Instance(
+                host=str(root / "pg"), user="postgres", password="", port=5432, backend="postgresql"
+            )
         inst.config.safemode = False
         inst.config.stores = {"main": {"protocol": "file", "location": str(store)}}
         schema = inst.Schema(f"zb_bench_{uuid.uuid4().hex[:8]}")
         tables: dict[str, Any] = {}
         for codec in CODECS:
-            tables[codec] = schema(type(f"Small{codec.title()}", (dj.Manual,), {"definition": f"""
+            tables[codec] = schema(
+                type(
+                    f"Small{codec.title()}",
+                    (dj.Manual,),
+                    {
+                        "definition": f"""
                 k : int32
                 ---
                 v : <{codec}@main>
-                """}))
-            tables["large_" + codec] = schema(type(f"Large{codec.title()}", (dj.Manual,), {"definition": f"""
+                """
+                    },
+                )
+            )
+            tables["large_" + codec] = schema(
+                type(
+                    f"Large{codec.title()}",
+                    (dj.Manual,),
+                    {
+                        "definition": f"""
                 k : int32
                 ---
                 v : <{codec}@main>
-                """}))
+                """
+                    },
+                )
+            )
         rng = np.random.default_rng(0)
         small_value = rng.standard_normal(small_shape)
 
@@ -92,7 +110,7 @@ def run(quick: bool, repeat: int, small_only: bool, where: str | None) -> None:
             (tables[codec] & "k < 0").delete(prompt=False)
         runs: dict[str, list[tuple[float, float]]] = {codec: [] for codec in CODECS}
         for rep in range(repeat):  # codec order rotates so a load change on a shared machine hits all alike
-            for codec in CODECS[rep % 3:] + CODECS[:rep % 3]:
+            for codec in CODECS[rep % 3 :] + CODECS[: rep % 3]:
                 table = tables[codec]
                 if rep:
                     table.delete_quick()  # untimed; the files stay (no GC), which only costs disk space
@@ -104,24 +122,36 @@ def run(quick: bool, repeat: int, small_only: bool, where: str | None) -> None:
                 assert total > -1e300
                 runs[codec].append((t1 - t0, t2 - t1))
         results: dict[str, dict[str, float]] = {
-            codec: {"small_insert": statistics.median(r[0] for r in runs[codec]),
-                    "small_fetch": statistics.median(r[1] for r in runs[codec])}
+            codec: {
+                "small_insert": statistics.median(r[0] for r in runs[codec]),
+                "small_fetch": statistics.median(r[1] for r in runs[codec]),
+            }
             for codec in CODECS
         }
         ratio_runs = [(z[0] + z[1]) / (n[0] + n[1]) for z, n in zip(runs["zarr"], runs["npy"])]
         print(f"small rows: {small_n} x {small_shape} float64, store under {root}")
-        print("per row, ms (median of runs): " + "; ".join(
-            f"{codec} insert {results[codec]['small_insert'] / small_n * 1e3:.3f} fetch "
-            f"{results[codec]['small_fetch'] / small_n * 1e3:.3f}" for codec in CODECS))
+        print(
+            "per row, ms (median of runs): "
+            + "; ".join(
+                f"{codec} insert {results[codec]['small_insert'] / small_n * 1e3:.3f} fetch "
+                f"{results[codec]['small_fetch'] / small_n * 1e3:.3f}"
+                for codec in CODECS
+            )
+        )
         for what, i in (("insert", 0), ("fetch", 1)):
             per_run = [z[i] / n[i] for z, n in zip(runs["zarr"], runs["npy"])]
-            print(f"zarr/npy small {what} time: {statistics.median(per_run):.2f}x (median; per run: "
-                  f"{', '.join(f'{r:.2f}x' for r in per_run)})")
+            print(
+                f"zarr/npy small {what} time: {statistics.median(per_run):.2f}x (median; per run: "
+                f"{', '.join(f'{r:.2f}x' for r in per_run)})"
+            )
         small_ratio = sum(results["zarr"][k] for k in ("small_insert", "small_fetch")) / sum(
-            results["npy"][k] for k in ("small_insert", "small_fetch"))
-        print(f"zarr/npy small insert+fetch time: {small_ratio:.2f}x (target <= 1.5x; medians of {repeat} runs; "
-              f"per run: {', '.join(f'{r:.2f}x' for r in ratio_runs)}; median of per-run ratios "
-              f"{statistics.median(ratio_runs):.2f}x)")
+            results["npy"][k] for k in ("small_insert", "small_fetch")
+        )
+        print(
+            f"zarr/npy small insert+fetch time: {small_ratio:.2f}x (target <= 1.5x; medians of {repeat} runs; "
+            f"per run: {', '.join(f'{r:.2f}x' for r in ratio_runs)}; median of per-run ratios "
+            f"{statistics.median(ratio_runs):.2f}x)"
+        )
         if small_only:
             schema.drop(prompt=False)
             inst.connection.close()
@@ -138,8 +168,9 @@ def run(quick: bool, repeat: int, small_only: bool, where: str | None) -> None:
             for row in table.to_dicts():
                 np.asarray(row["v"])
             t2 = time.perf_counter()
-            results[codec].update(large_insert=t1 - t0, large_fetch=t2 - t1,
-                                  large_bytes=folder_bytes(store) - before)
+            results[codec].update(
+                large_insert=t1 - t0, large_fetch=t2 - t1, large_bytes=folder_bytes(store) - before
+            )
         # slice of one large value: the objects the fetched array's store is asked for, counted
         from zarrbridge.djcodecs.base import FetchedStore
 
@@ -167,27 +198,43 @@ def run(quick: bool, repeat: int, small_only: bool, where: str | None) -> None:
         assert part.shape == (1000, 64) and np.array_equal(part, large[0][1000:2000])
         raw = large[0].nbytes
 
-        print(f"small rows: {small_n} x {small_shape} float64; large rows: {large_n} x ({large_rows}, 64) float32")
-        print(f"{'codec':6} {'small ins s':>11} {'small fetch s':>13} {'large ins s':>11} {'large fetch s':>13} "
-              f"{'large MB':>9}")
+        print(
+            f"small rows: {small_n} x {small_shape} float64; large rows: {large_n} x ({large_rows}, 64) float32"
+        )
+        print(
+            f"{'codec':6} {'small ins s':>11} {'small fetch s':>13} {'large ins s':>11} {'large fetch s':>13} "
+            f"{'large MB':>9}"
+        )
         for codec in CODECS:
             r = results[codec]
-            print(f"{codec:6} {r['small_insert']:11.2f} {r['small_fetch']:13.2f} {r['large_insert']:11.2f} "
-                  f"{r['large_fetch']:13.2f} {r['large_bytes'] / 1e6:9.1f}")
+            print(
+                f"{codec:6} {r['small_insert']:11.2f} {r['small_fetch']:13.2f} {r['large_insert']:11.2f} "
+                f"{r['large_fetch']:13.2f} {r['large_bytes'] / 1e6:9.1f}"
+            )
         npy, zr, blob = results["npy"], results["zarr"], results["blob"]
         small_ratio = (zr["small_insert"] + zr["small_fetch"]) / (npy["small_insert"] + npy["small_fetch"])
-        print(f"\nzarr/npy small insert+fetch time: {small_ratio:.2f}x (target <= 1.5x; medians of {repeat} runs; "
-              f"per run: {', '.join(f'{r:.2f}x' for r in ratio_runs)})")
-        print(f"zarr/blob small insert+fetch time: "
-              f"{(zr['small_insert'] + zr['small_fetch']) / (blob['small_insert'] + blob['small_fetch']):.2f}x")
-        print(f"npy/zarr large bytes stored: {npy['large_bytes'] / zr['large_bytes']:.2f}x smaller "
-              "(target >= 3x)")
+        print(
+            f"\nzarr/npy small insert+fetch time: {small_ratio:.2f}x (target <= 1.5x; medians of {repeat} runs; "
+            f"per run: {', '.join(f'{r:.2f}x' for r in ratio_runs)})"
+        )
+        print(
+            f"zarr/blob small insert+fetch time: "
+            f"{(zr['small_insert'] + zr['small_fetch']) / (blob['small_insert'] + blob['small_fetch']):.2f}x"
+        )
+        print(
+            f"npy/zarr large bytes stored: {npy['large_bytes'] / zr['large_bytes']:.2f}x smaller "
+            "(target >= 3x)"
+        )
         print(f"blob/zarr large bytes stored: {blob['large_bytes'] / zr['large_bytes']:.2f}x smaller")
-        print(f"zarr/npy large insert+fetch time: "
-              f"{(zr['large_insert'] + zr['large_fetch']) / (npy['large_insert'] + npy['large_fetch']):.2f}x")
-        print(f"slice [1000:2000] of a large value: zarr reads {chunks_read} chunk(s) {keys} "
-              f"(<= {chunks_read * chunk_bytes / 1e6:.1f} MB uncompressed) of {raw / 1e6:.0f} MB; "
-              "npy reads the whole file")
+        print(
+            f"zarr/npy large insert+fetch time: "
+            f"{(zr['large_insert'] + zr['large_fetch']) / (npy['large_insert'] + npy['large_fetch']):.2f}x"
+        )
+        print(
+            f"slice [1000:2000] of a large value: zarr reads {chunks_read} chunk(s) {keys} "
+            f"(<= {chunks_read * chunk_bytes / 1e6:.1f} MB uncompressed) of {raw / 1e6:.0f} MB; "
+            "npy reads the whole file"
+        )
         schema.drop(prompt=False)
         inst.connection.close()
     finally:
@@ -196,11 +243,17 @@ def run(quick: bool, repeat: int, small_only: bool, where: str | None) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes (seconds instead of minutes)")
-    parser.add_argument("--repeat", type=int, default=3, help="small-row runs; medians are reported (default 3)")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="small-row runs; medians are reported (default 3)"
+    )
     parser.add_argument("--small-only", action="store_true", help="time the small rows only (no large rows)")
-    parser.add_argument("--dir", default=None, help="folder for the store and database (default: system temp)")
+    parser.add_argument(
+        "--dir", default=None, help="folder for the store and database (default: system temp)"
+    )
     args = parser.parse_args()
     run(args.quick, max(1, args.repeat), args.small_only, args.dir)
 

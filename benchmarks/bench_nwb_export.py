@@ -61,8 +61,10 @@ BASELINE = ROOT / "benchmarks" / "hdmf_zarr_baseline.py"
 # hdmf-zarr's venv: .hdmf-zarr-venv has the same hdmf/pynwb/pandas/numpy/h5py as .venv, so only the storage
 # layer differs (benchmarks/make_baseline_venv.sh); .legacy-venv (the fixtures venv, older hdmf/pynwb) otherwise
 BASELINE_VENVS = (ROOT / ".hdmf-zarr-venv", ROOT / ".legacy-venv")
-BASELINE_PYTHON = next((v / "bin" / "python" for v in BASELINE_VENVS if (v / "bin" / "python").exists()),
-                       BASELINE_VENVS[0] / "bin" / "python")
+BASELINE_PYTHON = next(
+    (v / "bin" / "python" for v in BASELINE_VENVS if (v / "bin" / "python").exists()),
+    BASELINE_VENVS[0] / "bin" / "python",
+)
 _baseline_python = BASELINE_PYTHON  # --baseline-venv overrides it
 HOST_PACKAGES = ("hdmf", "pynwb", "pandas", "numpy", "h5py", "zarr", "numcodecs")
 N_CHANNELS = 64
@@ -91,8 +93,11 @@ FULL = Sizes(samples=1_966_080, chunk_rows=32_768, n_series=500, n_units=100, n_
 def _nwbfile(name: str) -> Any:
     from pynwb import NWBFile
 
-    return NWBFile(session_description=f"zarrbridge export benchmark: {name}", identifier=f"bench-{name}",
-                   session_start_time=dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
+    return NWBFile(
+        session_description=f"zarrbridge export benchmark: {name}",
+        identifier=f"bench-{name}",
+        session_start_time=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+    )
 
 
 def _add_electrodes(nwbfile: Any) -> Any:
@@ -121,13 +126,21 @@ def make_big(path: Path, sizes: Sizes, *, compressed: bool, expandable: bool) ->
 
     rng = np.random.default_rng(1)
     # band-limited noise compresses like real ephys (gzip ~ 60-70%), unlike white noise
-    data = np.cumsum(rng.integers(-8, 9, size=(sizes.samples, N_CHANNELS), dtype=np.int16), axis=0, dtype=np.int16)
+    data = np.cumsum(
+        rng.integers(-8, 9, size=(sizes.samples, N_CHANNELS), dtype=np.int16), axis=0, dtype=np.int16
+    )
     nwbfile = _nwbfile("big")
     region = _add_electrodes(nwbfile)
-    wrapped = (H5DataIO(data, chunks=(sizes.chunk_rows, N_CHANNELS), compression="gzip", compression_opts=4)
-               if compressed else H5DataIO(data))
-    nwbfile.add_acquisition(ElectricalSeries(name="ElectricalSeries", data=wrapped, electrodes=region,
-                                             rate=30_000.0, conversion=1e-6))
+    wrapped = (
+        H5DataIO(data, chunks=(sizes.chunk_rows, N_CHANNELS), compression="gzip", compression_opts=4)
+        if compressed
+        else H5DataIO(data)
+    )
+    nwbfile.add_acquisition(
+        ElectricalSeries(
+            name="ElectricalSeries", data=wrapped, electrodes=region, rate=30_000.0, conversion=1e-6
+        )
+    )
     _write(path, nwbfile, expandable=expandable)
 
 
@@ -142,8 +155,15 @@ def make_many(path: Path, sizes: Sizes, *, expandable: bool) -> None:
     module = nwbfile.create_processing_module(name="behavior", description="many small series")
     for i in range(sizes.n_series):
         n = int(rng.integers(50, 200))
-        module.add(TimeSeries(name=f"series{i:04d}", data=rng.standard_normal(n).astype(np.float32),
-                              timestamps=np.cumsum(rng.random(n)), unit="a.u.", description=f"series {i}"))
+        module.add(
+            TimeSeries(
+                name=f"series{i:04d}",
+                data=rng.standard_normal(n).astype(np.float32),
+                timestamps=np.cumsum(rng.random(n)),
+                unit="a.u.",
+                description=f"series {i}",
+            )
+        )
     nwbfile.add_unit_column(name="quality", description="isolation quality")
     for u in range(sizes.n_units):
         spikes = np.sort(rng.random(int(rng.integers(10, 500))) * 1000.0)
@@ -151,8 +171,9 @@ def make_many(path: Path, sizes: Sizes, *, expandable: bool) -> None:
     nwbfile.add_trial_column(name="correct", description="answer was correct")
     nwbfile.add_trial_column(name="stimulus", description="stimulus name")
     for t in range(sizes.n_trials):
-        nwbfile.add_trial(start_time=2.0 * t, stop_time=2.0 * t + 1.5, correct=bool(t % 3),
-                          stimulus=f"stim{t % 7}")
+        nwbfile.add_trial(
+            start_time=2.0 * t, stop_time=2.0 * t + 1.5, correct=bool(t % 3), stimulus=f"stim{t % 7}"
+        )
     _write(path, nwbfile, expandable=expandable)
 
 
@@ -236,9 +257,15 @@ def _read(tool: str, path: Path) -> dict[str, Any]:
                 rows[name] = len(table.to_dataframe())
             except (TypeError, ValueError, KeyError, IndexError) as exc:
                 rows[name] = f"to_dataframe() failed: {type(exc).__name__}: {exc}"
-    return {"seconds": seconds, "construct_seconds": construct, "rss_before_bytes": before,
-            "objects": len(objects), "fields": fields,
-            "elements_read": elements, "table_rows": rows}
+    return {
+        "seconds": seconds,
+        "construct_seconds": construct,
+        "rss_before_bytes": before,
+        "objects": len(objects),
+        "fields": fields,
+        "elements_read": elements,
+        "table_rows": rows,
+    }
 
 
 def worker(argv: list[str]) -> int:
@@ -279,10 +306,12 @@ def profile_worker(argv: list[str]) -> int:
 # --------------------------------------------------------------------------------------------- parent side
 def _versions(python: Path) -> str:
     """The host packages' versions in the venv of ``python``."""
-    code = ("from importlib.metadata import version, PackageNotFoundError\n"
-            f"for n in {HOST_PACKAGES!r}:\n"
-            "    try: print(n, version(n))\n"
-            "    except PackageNotFoundError: print(n, '-')")
+    code = (
+        "from importlib.metadata import version, PackageNotFoundError\n"
+        f"for n in {HOST_PACKAGES!r}:\n"
+        "    try: print(n, version(n))\n"
+        "    except PackageNotFoundError: print(n, '-')"
+    )
     proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=False)
     return ", ".join(line.replace(" ", "==") for line in proc.stdout.splitlines()) or "unknown"
 
@@ -329,7 +358,9 @@ class Result:
     out_mb: float | None = None
     info: str | None = None  # read: objects, fields, elements read, to_dataframe() check
     before_mb: float | None = None  # RSS after imports, before the operation (median)
-    construct_s: float | None = None  # read: the part of it that is hdmf's construct of the containers (median)
+    construct_s: float | None = (
+        None  # read: the part of it that is hdmf's construct of the containers (median)
+    )
     times: tuple[float, ...] = ()  # every run's seconds, in round order (paired with the other tools' runs)
 
 
@@ -342,13 +373,22 @@ def _summary(op: str, records: list[dict[str, Any]], dst: Path | None) -> Result
     out = _size_mb(dst) if dst is not None and dst.exists() else None
     info = None
     if op == "read":
-        info = (f"{record.get('objects')} objects, {record.get('fields')} fields, {record.get('elements_read')} "
-                f"elements read" + (f"; to_dataframe rows {record['table_rows']}" if "table_rows" in record else ""))
+        info = (
+            f"{record.get('objects')} objects, {record.get('fields')} fields, {record.get('elements_read')} "
+            f"elements read"
+            + (f"; to_dataframe rows {record['table_rows']}" if "table_rows" in record else "")
+        )
     constructs = [r["construct_seconds"] for r in records if "construct_seconds" in r]
     times = tuple(r["seconds"] for r in records)
-    return Result(statistics.median(times), statistics.median(r["peak_rss_bytes"] / 2**20 for r in records),
-                  out_mb=out, info=info, before_mb=statistics.median(r["rss_before_bytes"] / 2**20 for r in records),
-                  construct_s=statistics.median(constructs) if constructs else None, times=times)
+    return Result(
+        statistics.median(times),
+        statistics.median(r["peak_rss_bytes"] / 2**20 for r in records),
+        out_mb=out,
+        info=info,
+        before_mb=statistics.median(r["rss_before_bytes"] / 2**20 for r in records),
+        construct_s=statistics.median(constructs) if constructs else None,
+        times=times,
+    )
 
 
 def measure(specs: list[Spec], repeat: int) -> list[Result]:
@@ -373,8 +413,10 @@ def measure(specs: list[Spec], repeat: int) -> list[Result]:
                 errors[i] = record["error"]
             else:
                 records[i].append(record)
-    return [Result(None, None, error=errors[i]) if i in errors else _summary(spec[1], records[i], spec[3])
-            for i, spec in enumerate(specs)]
+    return [
+        Result(None, None, error=errors[i]) if i in errors else _summary(spec[1], records[i], spec[3])
+        for i, spec in enumerate(specs)
+    ]
 
 
 Row = tuple[str, str, Result, Result, Result]  # case, op, zarrbridge, hdmf-zarr, HDF5IO
@@ -382,12 +424,19 @@ Row = tuple[str, str, Result, Result, Result]  # case, op, zarrbridge, hdmf-zarr
 
 def run_case(label: str, src: Path, workdir: Path, repeat: int, *, jobs2: bool) -> list[Row]:
     stem = src.stem
-    zb, hz, h5 = workdir / f"{stem}.zb.nwb.zarr", workdir / f"{stem}.hz.nwb.zarr", workdir / f"{stem}.copy.nwb"
+    zb, hz, h5 = (
+        workdir / f"{stem}.zb.nwb.zarr",
+        workdir / f"{stem}.hz.nwb.zarr",
+        workdir / f"{stem}.copy.nwb",
+    )
     zb2 = workdir / f"{stem}.zb2.nwb.zarr"
     rows: list[Row] = []
     print(f"  {label}: exporting ...", flush=True)
-    specs: list[Spec] = [("zarrbridge", "export", src, zb, 1), ("hdmf-zarr", "export", src, hz, 1),
-                         ("hdf5io", "export", src, h5, 1)]
+    specs: list[Spec] = [
+        ("zarrbridge", "export", src, zb, 1),
+        ("hdmf-zarr", "export", src, hz, 1),
+        ("hdf5io", "export", src, h5, 1),
+    ]
     if jobs2:
         specs.append(("zarrbridge", "export", src, zb2, 2))
     exports = measure(specs, repeat)
@@ -399,8 +448,13 @@ def run_case(label: str, src: Path, workdir: Path, repeat: int, *, jobs2: bool) 
     readable = [(tool, path) for tool, path in (("zarrbridge", zb), ("hdmf-zarr", hz), ("hdf5io", src))]
     found = measure([(tool, "read", path, None, 1) for tool, path in readable if path.exists()], repeat)
     by_tool = dict(zip([tool for tool, path in readable if path.exists()], found, strict=True))
-    rows.append((label, "open+read+touch", *(by_tool.get(tool, Result(None, None, "no export"))
-                                             for tool, _ in readable)))
+    rows.append(
+        (
+            label,
+            "open+read+touch",
+            *(by_tool.get(tool, Result(None, None, "no export")) for tool, _ in readable),
+        )
+    )
     for path in (zb, hz, h5):
         _remove(path)
     return rows
@@ -415,18 +469,26 @@ def _ratio(num: float | None, den: float | None) -> str:
 
 
 def print_table(rows: list[Row], repeat: int) -> None:
-    print(f"\nmedian of {repeat} fresh-process runs; s = seconds, MB = peak RSS (ru_maxrss, imports included)")
-    print("speedup = hdmf-zarr s / zarrbridge s (higher is better); zb/HDF5IO = zarrbridge s / HDF5IO s; "
-          "RSS ratio = zarrbridge MB / hdmf-zarr MB")
-    head = (f"{'case':<34} {'op':<16} {'zb s':>8} {'zb MB':>7} {'hz s':>8} {'hz MB':>7} {'h5 s':>7} "
-            f"{'h5 MB':>7} {'speedup':>8} {'zb/HDF5IO':>9} {'RSS zb/hz':>9}")
+    print(
+        f"\nmedian of {repeat} fresh-process runs; s = seconds, MB = peak RSS (ru_maxrss, imports included)"
+    )
+    print(
+        "speedup = hdmf-zarr s / zarrbridge s (higher is better); zb/HDF5IO = zarrbridge s / HDF5IO s; "
+        "RSS ratio = zarrbridge MB / hdmf-zarr MB"
+    )
+    head = (
+        f"{'case':<34} {'op':<16} {'zb s':>8} {'zb MB':>7} {'hz s':>8} {'hz MB':>7} {'h5 s':>7} "
+        f"{'h5 MB':>7} {'speedup':>8} {'zb/HDF5IO':>9} {'RSS zb/hz':>9}"
+    )
     print(head)
     print("-" * len(head))
     for label, op, zb, hz, h5 in rows:
-        print(f"{label:<34} {op:<16} {_fmt(zb.seconds, '8.2f')} {_fmt(zb.peak_mb, '7.0f')} "
-              f"{_fmt(hz.seconds, '8.2f')} {_fmt(hz.peak_mb, '7.0f')} {_fmt(h5.seconds, '7.2f')} "
-              f"{_fmt(h5.peak_mb, '7.0f')} {_ratio(hz.seconds, zb.seconds):>8} {_ratio(zb.seconds, h5.seconds):>9} "
-              f"{_ratio(zb.peak_mb, hz.peak_mb):>9}")
+        print(
+            f"{label:<34} {op:<16} {_fmt(zb.seconds, '8.2f')} {_fmt(zb.peak_mb, '7.0f')} "
+            f"{_fmt(hz.seconds, '8.2f')} {_fmt(hz.peak_mb, '7.0f')} {_fmt(h5.seconds, '7.2f')} "
+            f"{_fmt(h5.peak_mb, '7.0f')} {_ratio(hz.seconds, zb.seconds):>8} {_ratio(zb.seconds, h5.seconds):>9} "
+            f"{_ratio(zb.peak_mb, hz.peak_mb):>9}"
+        )
     for label, op, *results in rows:
         for tool, result in zip(("zarrbridge", "hdmf-zarr", "HDF5IO"), results, strict=True):
             if result.error:
@@ -439,11 +501,16 @@ def print_table(rows: list[Row], repeat: int) -> None:
 
 def targets(rows: list[Row]) -> None:
     """Print each issue target with the measured value and met / MISSED."""
+
     def find(label_start: str, op: str) -> Row | None:
         return next((r for r in rows if r[0].startswith(label_start) and r[1] == op), None)
 
-    checks = [("(a) gzip", "export", 3.0), ("(a) contiguous", "export", 3.0), ("(b)", "export", 5.0),
-              ("(b)", "open+read+touch", 5.0)]
+    checks = [
+        ("(a) gzip", "export", 3.0),
+        ("(a) contiguous", "export", 3.0),
+        ("(b)", "export", 5.0),
+        ("(b)", "open+read+touch", 5.0),
+    ]
     print("\ntargets (issue #3):")
     for start, op, want in checks:
         row = find(start, op)
@@ -452,40 +519,71 @@ def targets(rows: list[Row]) -> None:
             continue
         got = row[3].seconds / row[2].seconds
         pairs = [h / z for z, h in zip(row[2].times, row[3].times)]
-        per_run = (f" (per round: {', '.join(f'{r:.2f}x' for r in pairs)}; median {statistics.median(pairs):.2f}x)"
-                   if len(pairs) > 1 else "")
-        print(f"  {start} {op}: >= {want:.0f}x faster than hdmf-zarr: {got:.2f}x "
-              f"{'met' if got >= want else 'MISSED'}{per_run}")
+        per_run = (
+            f" (per round: {', '.join(f'{r:.2f}x' for r in pairs)}; median {statistics.median(pairs):.2f}x)"
+            if len(pairs) > 1
+            else ""
+        )
+        print(
+            f"  {start} {op}: >= {want:.0f}x faster than hdmf-zarr: {got:.2f}x "
+            f"{'met' if got >= want else 'MISSED'}{per_run}"
+        )
         construct = row[2].construct_s
         if construct:  # read() returns containers: hdmf's construct of them is common to every backend
-            print(f"    of zarrbridge's {row[2].seconds:.2f} s, hdmf's construct of the containers took {construct:.2f} s;"
-                  f" a backend doing nothing else would be {row[3].seconds / construct:.2f}x faster than hdmf-zarr")
+            print(
+                f"    of zarrbridge's {row[2].seconds:.2f} s, hdmf's construct of the containers took {construct:.2f} s;"
+                f" a backend doing nothing else would be {row[3].seconds / construct:.2f}x faster than hdmf-zarr"
+            )
     for label, op, zb, hz, _h5 in rows:
         if zb.peak_mb is not None and hz.peak_mb is not None and "jobs" not in op:
             growth = ""
             if zb.before_mb is not None and hz.before_mb is not None:
                 # the two tools run in different environments (zarr 3 vs zarr 2; with .legacy-venv also older
                 # hdmf/pynwb): show what the imports weigh and what the operation itself adds
-                growth = (f" (after imports {zb.before_mb:.0f} vs {hz.before_mb:.0f} MB; added by the operation "
-                          f"{zb.peak_mb - zb.before_mb:.0f} vs {hz.peak_mb - hz.before_mb:.0f} MB)")
-            print(f"  {label} {op}: peak RSS <= hdmf-zarr's: {zb.peak_mb:.0f} vs {hz.peak_mb:.0f} MB "
-                  f"{'met' if zb.peak_mb <= hz.peak_mb else 'MISSED'}{growth}")
+                growth = (
+                    f" (after imports {zb.before_mb:.0f} vs {hz.before_mb:.0f} MB; added by the operation "
+                    f"{zb.peak_mb - zb.before_mb:.0f} vs {hz.peak_mb - hz.before_mb:.0f} MB)"
+                )
+            print(
+                f"  {label} {op}: peak RSS <= hdmf-zarr's: {zb.peak_mb:.0f} vs {hz.peak_mb:.0f} MB "
+                f"{'met' if zb.peak_mb <= hz.peak_mb else 'MISSED'}{growth}"
+            )
 
 
-def run(sizes: Sizes, repeat: int, workdir: Path, *, profile: bool, expandable: bool, cases: str = "ab") -> None:
-    sources = [("(a) gzip4 chunked", workdir / "big_gzip.nwb", "gzip"),
-               ("(a) contiguous", workdir / "big_contig.nwb", "contiguous")] if "a" in cases else []
+def run(
+    sizes: Sizes, repeat: int, workdir: Path, *, profile: bool, expandable: bool, cases: str = "ab"
+) -> None:
+    sources = (
+        [
+            ("(a) gzip4 chunked", workdir / "big_gzip.nwb", "gzip"),
+            ("(a) contiguous", workdir / "big_contig.nwb", "contiguous"),
+        ]
+        if "a" in cases
+        else []
+    )
     many = workdir / "many.nwb"
     print("building source files (untimed, in subprocesses) ...", flush=True)
     for _label, path, kind in [*sources, ("", many, "many")]:
-        subprocess.run([sys.executable, str(Path(__file__).resolve()), "--make-worker", kind, str(path),
-                        "quick" if sizes == QUICK else "full", "expandable" if expandable else "fixed"],
-                       check=True, cwd=ROOT)
+        subprocess.run(
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--make-worker",
+                kind,
+                str(path),
+                "quick" if sizes == QUICK else "full",
+                "expandable" if expandable else "fixed",
+            ],
+            check=True,
+            cwd=ROOT,
+        )
     n_objects = _run(_cmd("hdf5io", "read", [many], 1)).get("objects")
     label_b = f"(b) {n_objects} objects"
     for label, path, _ in sources:
-        print(f"  {label}: {sizes.big_mb:.0f} MB int16 (samples {sizes.samples} x {N_CHANNELS}), "
-              f"file {_size_mb(path):.1f} MB")
+        print(
+            f"  {label}: {sizes.big_mb:.0f} MB int16 (samples {sizes.samples} x {N_CHANNELS}), "
+            f"file {_size_mb(path):.1f} MB"
+        )
     print(f"  {label_b}: file {_size_mb(many):.1f} MB")
     rows: list[Row] = []
     for label, path, _ in sources:
@@ -497,8 +595,13 @@ def run(sizes: Sizes, repeat: int, workdir: Path, *, profile: bool, expandable: 
     if profile:
         dst = workdir / "profile.nwb.zarr"
         print("\ncProfile of the zarrbridge export of (b) (one run, in a subprocess):", flush=True)
-        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--profile-worker", str(many),
-                               str(dst)], capture_output=True, text=True, cwd=ROOT, check=False)
+        proc = subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), "--profile-worker", str(many), str(dst)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=False,
+        )
         print(proc.stdout if proc.returncode == 0 else proc.stderr)
         _remove(dst)
 
@@ -513,35 +616,59 @@ def main(argv: list[str] | None = None) -> int:
         return profile_worker(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (~25 MB, ~100 objects)")
-    parser.add_argument("--repeat", type=int, default=3, help="fresh-process runs per measurement; median shown")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="fresh-process runs per measurement; median shown"
+    )
     parser.add_argument("--dir", type=Path, default=None, help="working directory (default: a temporary one)")
     parser.add_argument("--profile", action="store_true", help="also cProfile the zarrbridge export of (b)")
-    parser.add_argument("--baseline-venv", type=Path, default=None,
-                        help="the venv hdmf-zarr 0.13.0 runs in (default: .hdmf-zarr-venv, same hdmf/pynwb as .venv; "
-                             "else .legacy-venv, the fixtures venv with the older hdmf 4.3.1 / pynwb 3.1.3)")
-    parser.add_argument("--cases", choices=("a", "b", "ab"), default="ab",
-                        help="(a) the ~250 MB ElectricalSeries files, (b) the file of 500+ small objects, or both")
-    parser.add_argument("--expandable", action="store_true",
-                        help="write the sources with hdmf's default expandable table columns (maxshape None); "
-                             "hdmf-zarr 0.13.0 cannot export those")
+    parser.add_argument(
+        "--baseline-venv",
+        type=Path,
+        default=None,
+        help="the venv hdmf-zarr 0.13.0 runs in (default: .hdmf-zarr-venv, same hdmf/pynwb as .venv; "
+        "else .legacy-venv, the fixtures venv with the older hdmf 4.3.1 / pynwb 3.1.3)",
+    )
+    parser.add_argument(
+        "--cases",
+        choices=("a", "b", "ab"),
+        default="ab",
+        help="(a) the ~250 MB ElectricalSeries files, (b) the file of 500+ small objects, or both",
+    )
+    parser.add_argument(
+        "--expandable",
+        action="store_true",
+        help="write the sources with hdmf's default expandable table columns (maxshape None); "
+        "hdmf-zarr 0.13.0 cannot export those",
+    )
     args = parser.parse_args(argv)
     global _baseline_python
     if args.baseline_venv is not None:
         _baseline_python = args.baseline_venv / "bin" / "python"
     if not _baseline_python.exists():
-        print(f"note: {_baseline_python} missing (benchmarks/make_baseline_venv.sh builds it); hdmf-zarr is skipped")
+        print(
+            f"note: {_baseline_python} missing (benchmarks/make_baseline_venv.sh builds it); hdmf-zarr is skipped"
+        )
     sizes = QUICK if args.quick else FULL
     for name, python in (("zarrbridge", Path(sys.executable)), ("hdmf-zarr", _baseline_python)):
         print(f"{name} environment: {_versions(python)}")
-    print(f"zarrbridge NWBZarrIO vs hdmf-zarr 0.13.0 ({_baseline_python.parent.parent.name}) vs NWBHDF5IO; "
-          f"{'quick' if args.quick else 'full'} sizes: {sizes}; {os.cpu_count()} CPUs; sources written "
-          f"{'with expandable table columns' if args.expandable else 'with expandable=() (fixed shapes)'}")
+    print(
+        f"zarrbridge NWBZarrIO vs hdmf-zarr 0.13.0 ({_baseline_python.parent.parent.name}) vs NWBHDF5IO; "
+        f"{'quick' if args.quick else 'full'} sizes: {sizes}; {os.cpu_count()} CPUs; sources written "
+        f"{'with expandable table columns' if args.expandable else 'with expandable=() (fixed shapes)'}"
+    )
     if args.dir is not None:
         args.dir.mkdir(parents=True, exist_ok=True)
         run(sizes, args.repeat, args.dir, profile=args.profile, expandable=args.expandable, cases=args.cases)
     else:
         with tempfile.TemporaryDirectory(prefix="bench_nwb_export_", dir="/tmp") as tmp:
-            run(sizes, args.repeat, Path(tmp), profile=args.profile, expandable=args.expandable, cases=args.cases)
+            run(
+                sizes,
+                args.repeat,
+                Path(tmp),
+                profile=args.profile,
+                expandable=args.expandable,
+                cases=args.cases,
+            )
     return 0
 
 

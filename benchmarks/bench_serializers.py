@@ -140,8 +140,9 @@ def _timed_load(fn: Callable[[], Any], paths: list[str], cache: str) -> tuple[fl
 
 
 def _check(loaded: np.ndarray[Any, Any], expected: np.ndarray[Any, Any], name: str) -> None:
-    if loaded.shape != expected.shape or not np.array_equal(loaded[:: max(1, len(loaded) // 7)],
-                                                           expected[:: max(1, len(expected) // 7)]):
+    if loaded.shape != expected.shape or not np.array_equal(
+        loaded[:: max(1, len(loaded) // 7)], expected[:: max(1, len(expected) // 7)]
+    ):
         raise SystemExit(f"{name}: the loaded array differs from the saved one")
 
 
@@ -153,10 +154,18 @@ def moto_server() -> Iterator[dict[str, Any]]:
         port = int(s.getsockname()[1])
     # moto spools every object over 5 MiB to a temporary file on this machine's disk, whose writeback swings
     # 2-3x from minute to minute here; a real S3 endpoint does not share our disk. Objects stay in memory.
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(4 << 30)}
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(4 << 30),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -167,8 +176,12 @@ def moto_server() -> Iterator[dict[str, Any]]:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("moto server did not start") from None
                 time.sleep(0.1)
-        yield {"endpoint_url": f"http://127.0.0.1:{port}", "key": "testing", "secret": "testing",
-               "client_kwargs": {"region_name": "us-east-1"}}
+        yield {
+            "endpoint_url": f"http://127.0.0.1:{port}",
+            "key": "testing",
+            "secret": "testing",
+            "client_kwargs": {"region_name": "us-east-1"},
+        }
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -177,7 +190,14 @@ def moto_server() -> Iterator[dict[str, Any]]:
 def _hdf5_layout(path: str) -> tuple[Any, ...]:
     with h5py.File(path, "r") as f:
         d = f["data"]
-        return d.shape, d.dtype.str, d.chunks, d.compression, d.shuffle, d.id.get_create_plist().get_nfilters()
+        return (
+            d.shape,
+            d.dtype.str,
+            d.chunks,
+            d.compression,
+            d.shuffle,
+            d.id.get_create_plist().get_nfilters(),
+        )
 
 
 def _zarr_layout(document: bytes) -> tuple[Any, ...]:
@@ -188,14 +208,18 @@ def _zarr_layout(document: bytes) -> tuple[Any, ...]:
 def same_layout(what: str, ours: tuple[Any, ...], theirs: tuple[Any, ...]) -> None:
     """Stop unless the serializer and its baseline wrote the same layout (chunks, dtype, filters/codecs)."""
     if ours != theirs:
-        raise SystemExit(f"{what}: the serializer and the baseline write different layouts: {ours} vs {theirs}")
+        raise SystemExit(
+            f"{what}: the serializer and the baseline write different layouts: {ours} vs {theirs}"
+        )
     LAYOUTS[what] = ours
 
 
 LAYOUTS: dict[str, tuple[Any, ...]] = {}
 
 
-def bench_local(x: da.Array, expected: np.ndarray[Any, Any], root: str, cache: str, reverse: bool) -> list[Timing]:
+def bench_local(
+    x: da.Array, expected: np.ndarray[Any, Any], root: str, cache: str, reverse: bool
+) -> list[Timing]:
     """Save and load with every local method; ``reverse`` runs them in the opposite order (alternate runs do,
     so no method is always the first after the previous run's files were deleted)."""
     files = {FILE_PROTOCOL: LocalFiles(os.path.join(root, "serializer"))}
@@ -206,9 +230,12 @@ def bench_local(x: da.Array, expected: np.ndarray[Any, Any], root: str, cache: s
         def run() -> list[Timing]:
             save_s, pid = _timed(lambda: serializer.pickle(x, files))
             written[name] = files[FILE_PROTOCOL].local_path(pid[3])
-            load_s, loaded = _timed_load(lambda: serializer.unpickle(pid, files).compute(), [written[name]], cache)
+            load_s, loaded = _timed_load(
+                lambda: serializer.unpickle(pid, files).compute(), [written[name]], cache
+            )
             _check(loaded, expected, name)
             return [Timing(name, save_s, load_s)]
+
         return run
 
     def hdf5_step() -> list[Timing]:
@@ -228,8 +255,11 @@ def bench_local(x: da.Array, expected: np.ndarray[Any, Any], root: str, cache: s
         dask_load_s, _ = _timed_load(read_h5_dask, [h5path], cache)
         blocks = [[expected[sel]] for sel in slices_from_chunks(x.chunks)]  # (2-d arrays of one column block)
         copy_s, _ = _timed(lambda: concatenate3(blocks))
-        return [Timing("da.to_hdf5 + h5py", save_s, load_s), Timing("  (h5py read through dask)", save_s, dask_load_s),
-                Timing(FINAL_COPY, math.nan, copy_s)]
+        return [
+            Timing("da.to_hdf5 + h5py", save_s, load_s),
+            Timing("  (h5py read through dask)", save_s, dask_load_s),
+            Timing(FINAL_COPY, math.nan, copy_s),
+        ]
 
     def zarr_step() -> list[Timing]:
         save_s, _ = _timed(lambda: da.to_zarr(x, zpath))
@@ -253,25 +283,42 @@ def bench_local(x: da.Array, expected: np.ndarray[Any, Any], root: str, cache: s
 
     def numpy_step() -> list[Timing]:
         save_s, pid = _timed(lambda: WholeArrays.pickle(expected, files))
-        load_s, loaded = _timed_load(lambda: WholeArrays.unpickle(pid, files), [files[FILE_PROTOCOL].local_path(pid[3])],
-                                     cache)
+        load_s, loaded = _timed_load(
+            lambda: WholeArrays.unpickle(pid, files), [files[FILE_PROTOCOL].local_path(pid[3])], cache
+        )
         _check(loaded, expected, "NumpyArraySerializer")
         return [Timing(NUMPY, save_s, load_s)]
 
-    steps = [serializer_step("serializer HDF5 (files)", DaskArraySerializer), hdf5_step, numpy_step,  # side by side:
-             serializer_step("serializer Zarr (files)", ZarrOnFiles), zarr_step, pickle_step]  # seconds apart
+    steps = [
+        serializer_step("serializer HDF5 (files)", DaskArraySerializer),
+        hdf5_step,
+        numpy_step,  # side by side:
+        serializer_step("serializer Zarr (files)", ZarrOnFiles),
+        zarr_step,
+        pickle_step,
+    ]  # seconds apart
     results = {t.name: t for step in (steps[::-1] if reverse else steps) for t in step()}
     same_layout("HDF5 on files", _hdf5_layout(written["serializer HDF5 (files)"]), _hdf5_layout(h5path))
-    with open(os.path.join(written["serializer Zarr (files)"], "zarr.json"), "rb") as f1, \
-            open(os.path.join(zpath, "zarr.json"), "rb") as f2:
+    with (
+        open(os.path.join(written["serializer Zarr (files)"], "zarr.json"), "rb") as f1,
+        open(os.path.join(zpath, "zarr.json"), "rb") as f2,
+    ):
         same_layout("Zarr on files", _zarr_layout(f1.read()), _zarr_layout(f2.read()))
     return [results[name] for name in LOCAL_METHODS]
 
 
 FINAL_COPY = "  (dask's final copy alone)"
 NUMPY = "NumpyArraySerializer (ndarray, HDF5)"
-LOCAL_METHODS = ("serializer HDF5 (files)", "serializer Zarr (files)", NUMPY, "da.to_hdf5 + h5py",
-                 "  (h5py read through dask)", FINAL_COPY, "da.to_zarr / from_zarr", "pickle of computed array")
+LOCAL_METHODS = (
+    "serializer HDF5 (files)",
+    "serializer Zarr (files)",
+    NUMPY,
+    "da.to_hdf5 + h5py",
+    "  (h5py read through dask)",
+    FINAL_COPY,
+    "da.to_zarr / from_zarr",
+    "pickle of computed array",
+)
 
 
 def bench_s3(x: da.Array, expected: np.ndarray[Any, Any], reverse: bool) -> list[Timing]:
@@ -288,8 +335,13 @@ def bench_s3(x: da.Array, expected: np.ndarray[Any, Any], reverse: bool) -> list
         bucket = f"bench-{uuid.uuid4().hex[:8]}"
         import boto3
 
-        boto3.client("s3", endpoint_url=options["endpoint_url"], aws_access_key_id="testing",
-                     aws_secret_access_key="testing", region_name="us-east-1").create_bucket(Bucket=bucket)
+        boto3.client(
+            "s3",
+            endpoint_url=options["endpoint_url"],
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+        ).create_bucket(Bucket=bucket)
         written: dict[str, str] = {}
 
         def serializer_step(folder: str) -> Timing:
@@ -320,8 +372,11 @@ def bench_s3(x: da.Array, expected: np.ndarray[Any, Any], reverse: bool) -> list
         pair = [zarr_step, serializer_step] if reverse else [serializer_step, zarr_step]
         results = {t.name: t for t in (step("timed") for step in (*pair, pickle_step))}
         fs.invalidate_cache()
-        same_layout("Zarr on S3", _zarr_layout(fs.cat_file(f"{written['serializer']}/zarr.json")),
-                    _zarr_layout(fs.cat_file(f"{bucket}/timed/direct.zarr/zarr.json")))
+        same_layout(
+            "Zarr on S3",
+            _zarr_layout(fs.cat_file(f"{written['serializer']}/zarr.json")),
+            _zarr_layout(fs.cat_file(f"{bucket}/timed/direct.zarr/zarr.json")),
+        )
     return [results[name] for name in S3_METHODS]
 
 
@@ -330,8 +385,14 @@ S3_METHODS = ("serializer Zarr (S3)", "da.to_zarr / from_zarr (S3)", "pickle of 
 
 def median_of(runs: list[list[Timing]]) -> list[Timing]:
     """Per method, the median save and the median load over several runs."""
-    return [Timing(group[0].name, statistics.median(t.save_s for t in group),
-                   statistics.median(t.load_s for t in group)) for group in zip(*runs)]
+    return [
+        Timing(
+            group[0].name,
+            statistics.median(t.save_s for t in group),
+            statistics.median(t.load_s for t in group),
+        )
+        for group in zip(*runs)
+    ]
 
 
 def report(title: str, runs: list[list[Timing]], nbytes: int, pairs: list[tuple[str, str]]) -> None:
@@ -351,26 +412,39 @@ def report(title: str, runs: list[list[Timing]], nbytes: int, pairs: list[tuple[
         save = statistics.median(r[base].save_s / r[ours].save_s for r in by_run)
         load = statistics.median(r[base].load_s / r[ours].load_s for r in by_run)
         print(f"ratio {ours} / {base}: save {save:.2f}x, load {load:.2f}x (throughput; >= 0.9 is the target)")
-        print(f"    per run: save {' '.join(f'{r[base].save_s / r[ours].save_s:.2f}' for r in by_run)}; "
-              f"load {' '.join(f'{r[base].load_s / r[ours].load_s:.2f}' for r in by_run)}")
+        print(
+            f"    per run: save {' '.join(f'{r[base].save_s / r[ours].save_s:.2f}' for r in by_run)}; "
+            f"load {' '.join(f'{r[base].load_s / r[ours].load_s:.2f}' for r in by_run)}"
+        )
         if ours == "serializer HDF5 (files)" and base == "da.to_hdf5 + h5py" and FINAL_COPY in by_run[0]:
             ceiling = statistics.median(r[base].load_s / r[FINAL_COPY].load_s for r in by_run)
-            print(f"    load ceiling of any loader that returns a chunked dask array: {ceiling:.2f}x (dset[:] time / "
-                  f"the time of the copy into one array that compute() makes of the blocks, alone)")
+            print(
+                f"    load ceiling of any loader that returns a chunked dask array: {ceiling:.2f}x (dset[:] time / "
+                f"the time of the copy into one array that compute() makes of the blocks, alone)"
+            )
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="64 MiB instead of 1 GiB")
     parser.add_argument("--size-mb", type=int, default=None, help="array size in MiB (overrides --quick)")
     parser.add_argument("--chunk-mb", type=int, default=32, help="dask chunk size in MiB")
     parser.add_argument("--repeat", type=int, default=5, help="runs per method; the median is reported")
-    parser.add_argument("--cache", choices=("hot", "cold", "both"), default="both",
-                        help="local loads with the files in the page cache, dropped from it, or both")
+    parser.add_argument(
+        "--cache",
+        choices=("hot", "cold", "both"),
+        default="both",
+        help="local loads with the files in the page cache, dropped from it, or both",
+    )
     parser.add_argument("--no-s3", action="store_true", help="skip the moto S3 comparisons")
     parser.add_argument("--no-local", action="store_true", help="skip the local file comparisons")
-    parser.add_argument("--no-pretouch", action="store_true",
-                        help="do not touch 3x the array's size of memory before each timed step (see _pretouch)")
+    parser.add_argument(
+        "--no-pretouch",
+        action="store_true",
+        help="do not touch 3x the array's size of memory before each timed step (see _pretouch)",
+    )
     args = parser.parse_args(argv)
     size_mb = args.size_mb or (64 if args.quick else 1024)
     global PRETOUCH_BYTES
@@ -395,19 +469,29 @@ def main(argv: list[str] | None = None) -> None:
                     runs.append(bench_local(x, expected, root, cache, reverse=bool(run % 2)))
                 finally:
                     shutil.rmtree(root, ignore_errors=True)
-            report(f"local files, loads with the files' page cache {cache}", runs, expected.nbytes, [
-                ("serializer HDF5 (files)", "da.to_hdf5 + h5py"),
-                ("serializer HDF5 (files)", "  (h5py read through dask)"),
-                (NUMPY, "da.to_hdf5 + h5py"),
-                ("serializer Zarr (files)", "da.to_zarr / from_zarr"),
-                ("serializer HDF5 (files)", "pickle of computed array"),
-            ])
+            report(
+                f"local files, loads with the files' page cache {cache}",
+                runs,
+                expected.nbytes,
+                [
+                    ("serializer HDF5 (files)", "da.to_hdf5 + h5py"),
+                    ("serializer HDF5 (files)", "  (h5py read through dask)"),
+                    (NUMPY, "da.to_hdf5 + h5py"),
+                    ("serializer Zarr (files)", "da.to_zarr / from_zarr"),
+                    ("serializer HDF5 (files)", "pickle of computed array"),
+                ],
+            )
         if not args.no_s3:
             remote = [bench_s3(x, expected, reverse=bool(run % 2)) for run in range(args.repeat)]
-            report("moto S3 on 127.0.0.1", remote, expected.nbytes, [
-                ("serializer Zarr (S3)", "da.to_zarr / from_zarr (S3)"),
-                ("serializer Zarr (S3)", "pickle of computed array (S3)"),
-            ])
+            report(
+                "moto S3 on 127.0.0.1",
+                remote,
+                expected.nbytes,
+                [
+                    ("serializer Zarr (S3)", "da.to_zarr / from_zarr (S3)"),
+                    ("serializer Zarr (S3)", "pickle of computed array (S3)"),
+                ],
+            )
     print()
     for what, layout in LAYOUTS.items():
         print(f"same layout written by the serializer and its baseline, {what}: {layout}")

@@ -83,25 +83,39 @@ class CountingStore(WrapperStore[LocalStore]):
 
     def summary(self) -> str:
         written = self.sets + self.created
-        meta = {k: n for k, n in written.items() if k.endswith(("zarr.json", ".zattrs", ".zgroup", ".zarray"))}
+        meta = {
+            k: n for k, n in written.items() if k.endswith(("zarr.json", ".zattrs", ".zgroup", ".zarray"))
+        }
         top_key, top_n = written.most_common(1)[0]
-        return (f"{sum(self.sets.values())} set + {sum(self.if_not_exists.values())} set_if_not_exists calls "
-                f"({sum(self.created.values())} of which wrote) = {sum(written.values())} writes to "
-                f"{len(written)} keys, {sum(meta.values())} of them to {len(meta)} metadata documents; "
-                f"most written key {top_key!r} x{top_n}")
+        return (
+            f"{sum(self.sets.values())} set + {sum(self.if_not_exists.values())} set_if_not_exists calls "
+            f"({sum(self.created.values())} of which wrote) = {sum(written.values())} writes to "
+            f"{len(written)} keys, {sum(meta.values())} of them to {len(meta)} metadata documents; "
+            f"most written key {top_key!r} x{top_n}"
+        )
 
 
 # --------------------------------------------------------------------------------------------- workloads
 def _nwbfile(name: str) -> NWBFile:
-    return NWBFile(session_description=f"zarrbridge benchmark: {name}", identifier=f"bench-{name}",
-                   session_start_time=dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
+    return NWBFile(
+        session_description=f"zarrbridge benchmark: {name}",
+        identifier=f"bench-{name}",
+        session_start_time=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+    )
 
 
 def tree_file(arrays: list[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]]) -> NWBFile:
     nwbfile = _nwbfile("tree")
     for i, (data, stamps) in enumerate(arrays):
-        nwbfile.add_acquisition(TimeSeries(name=f"series{i:04d}", data=data, timestamps=stamps, unit="a.u.",
-                                           description=f"small series {i}"))
+        nwbfile.add_acquisition(
+            TimeSeries(
+                name=f"series{i:04d}",
+                data=data,
+                timestamps=stamps,
+                unit="a.u.",
+                description=f"small series {i}",
+            )
+        )
     return nwbfile
 
 
@@ -163,9 +177,15 @@ def layout_of(path: Path) -> list[Node]:
         if isinstance(node, zarr.Group):
             nodes.append(Node(sub, attrs))
         else:
-            kwargs = {"shape": node.shape, "dtype": node.metadata.data_type, "chunks": node.chunks,
-                      "shards": node.shards, "compressors": node.compressors, "filters": node.filters,
-                      "fill_value": node.metadata.fill_value}
+            kwargs = {
+                "shape": node.shape,
+                "dtype": node.metadata.data_type,
+                "chunks": node.chunks,
+                "shards": node.shards,
+                "compressors": node.compressors,
+                "filters": node.filters,
+                "fill_value": node.metadata.fill_value,
+            }
             nodes.append(Node(sub, attrs, np.asarray(node[...]), kwargs))
     return nodes
 
@@ -193,8 +213,13 @@ def plain_read_tree(path: Path) -> int:
 
 
 def plain_write_big(path: Path, data: np.ndarray[Any, Any], sizes: Sizes, *, compress: bool) -> None:
-    arr = zarr.create_array(LocalStore(path), shape=data.shape, dtype=data.dtype,
-                            chunks=(sizes.chunk_rows, N_CHANNELS), compressors="auto" if compress else None)
+    arr = zarr.create_array(
+        LocalStore(path),
+        shape=data.shape,
+        dtype=data.dtype,
+        chunks=(sizes.chunk_rows, N_CHANNELS),
+        compressors="auto" if compress else None,
+    )
     arr[...] = data
 
 
@@ -234,8 +259,10 @@ Row = tuple[str, float, float, float]
 def tree_rows(sizes: Sizes, repeat: int, workdir: Path) -> tuple[list[Row], list[str]]:
     """Workload (a): timings, and notes (sizes on disk, store-write counts)."""
     rng = np.random.default_rng(0)
-    small = [(rng.standard_normal(sizes.series_len).astype(np.float32),
-              np.cumsum(rng.random(sizes.series_len))) for _ in range(sizes.n_series)]
+    small = [
+        (rng.standard_normal(sizes.series_len).astype(np.float32), np.cumsum(rng.random(sizes.series_len)))
+        for _ in range(sizes.n_series)
+    ]
     zb, pz, h5 = workdir / "tree.nwb.zarr", workdir / "tree.plain.zarr", workdir / "tree.nwb"
     label = f"(a) {sizes.n_series} TimeSeries"
     # files are built outside the timings; a container is written by one IO only, so build one per run
@@ -247,14 +274,24 @@ def tree_rows(sizes: Sizes, repeat: int, workdir: Path) -> tuple[list[Row], list
     for reader, target in ((zb_read, zb), (plain_read_tree, pz), (h5_read, h5)):
         got = reader(target)
         assert got == expected, f"{reader.__name__} read {got} bytes, expected {expected}"
-    rows = [(f"{label}: write", t_zb, t_pz, t_h5),
-            (f"{label}: read", best_of(repeat, zb, lambda: zb_read(zb), fresh=False),
-             best_of(repeat, pz, lambda: plain_read_tree(pz), fresh=False),
-             best_of(repeat, h5, lambda: h5_read(h5), fresh=False))]
-    notes = [f"(a) {len(layout)} zarr nodes; on disk: zarrbridge {_size_mb(zb):.1f} MB, plain zarr "
-             f"{_size_mb(pz):.1f} MB, HDF5 {_size_mb(h5):.1f} MB", "(a) store writes:"]
-    for name, write in (("zarrbridge", lambda s: zb_write(s, tree_file(small))),
-                        ("plain zarr", lambda s: plain_write(s, layout))):
+    rows = [
+        (f"{label}: write", t_zb, t_pz, t_h5),
+        (
+            f"{label}: read",
+            best_of(repeat, zb, lambda: zb_read(zb), fresh=False),
+            best_of(repeat, pz, lambda: plain_read_tree(pz), fresh=False),
+            best_of(repeat, h5, lambda: h5_read(h5), fresh=False),
+        ),
+    ]
+    notes = [
+        f"(a) {len(layout)} zarr nodes; on disk: zarrbridge {_size_mb(zb):.1f} MB, plain zarr "
+        f"{_size_mb(pz):.1f} MB, HDF5 {_size_mb(h5):.1f} MB",
+        "(a) store writes:",
+    ]
+    for name, write in (
+        ("zarrbridge", lambda s: zb_write(s, tree_file(small))),
+        ("plain zarr", lambda s: plain_write(s, layout)),
+    ):
         target = workdir / f"count-{name.replace(' ', '-')}.zarr"
         _remove(target)
         target.mkdir()  # an existing empty directory, as a user would hand over a store
@@ -273,23 +310,33 @@ def big_rows(sizes: Sizes, repeat: int, workdir: Path, *, compress: bool) -> tup
     label = f"(b) {sizes.big_mb:.0f} MB int16, zarr {'zstd' if compress else 'uncompressed'}"
 
     def zb_wrap(data: np.ndarray[Any, Any]) -> ZarrDataIO:
-        return ZarrDataIO(data, chunks=chunks) if compress else ZarrDataIO(data, chunks=chunks, compressors=())
+        return (
+            ZarrDataIO(data, chunks=chunks) if compress else ZarrDataIO(data, chunks=chunks, compressors=())
+        )
 
     t_zb = best_of(repeat, zb, lambda: zb_write(zb, big_file(big, zb_wrap)), fresh=True)
     t_pz = best_of(repeat, pz, lambda: plain_write_big(pz, big, sizes, compress=compress), fresh=True)
-    t_h5 = best_of(repeat, h5, lambda: h5_write(h5, big_file(big, lambda d: H5DataIO(d, chunks=chunks))),
-                   fresh=True)
+    t_h5 = best_of(
+        repeat, h5, lambda: h5_write(h5, big_file(big, lambda d: H5DataIO(d, chunks=chunks))), fresh=True
+    )
     for reader, target in ((zb_read, zb), (plain_read_big, pz), (h5_read, h5)):
         got = reader(target)
         assert got == big.nbytes, f"{reader.__name__} read {got} bytes, expected {big.nbytes}"
-    rows = [(f"{label}: write", t_zb, t_pz, t_h5),
-            (f"{label}: read", best_of(repeat, zb, lambda: zb_read(zb), fresh=False),
-             best_of(repeat, pz, lambda: plain_read_big(pz), fresh=False),
-             best_of(repeat, h5, lambda: h5_read(h5), fresh=False))]
+    rows = [
+        (f"{label}: write", t_zb, t_pz, t_h5),
+        (
+            f"{label}: read",
+            best_of(repeat, zb, lambda: zb_read(zb), fresh=False),
+            best_of(repeat, pz, lambda: plain_read_big(pz), fresh=False),
+            best_of(repeat, h5, lambda: h5_read(h5), fresh=False),
+        ),
+    ]
     zb_codecs = zarr.open_group(zb, mode="r")["acquisition/big/data"].compressors  # type: ignore[union-attr]
     pz_codecs = zarr.open_array(pz, mode="r").compressors
-    notes = [f"{label}: {sizes.samples}x{N_CHANNELS}, chunks {chunks}; on disk: zarrbridge {_size_mb(zb):.1f} MB "
-             f"{zb_codecs}, plain zarr {_size_mb(pz):.1f} MB {pz_codecs}, HDF5 {_size_mb(h5):.1f} MB (no filter)"]
+    notes = [
+        f"{label}: {sizes.samples}x{N_CHANNELS}, chunks {chunks}; on disk: zarrbridge {_size_mb(zb):.1f} MB "
+        f"{zb_codecs}, plain zarr {_size_mb(pz):.1f} MB {pz_codecs}, HDF5 {_size_mb(h5):.1f} MB (no filter)"
+    ]
     return rows, notes
 
 
@@ -301,22 +348,28 @@ def run(sizes: Sizes, repeat: int, workdir: Path) -> None:
         notes += more_notes
     print(f"best of {repeat} runs each, seconds; ratio = zarrbridge time / baseline time (lower is better)")
     width = max(len(r[0]) for r in rows)
-    print(f"{'case':<{width}}  {'zarrbridge':>10}  {'plain zarr':>10}  {'HDF5IO':>10}  {'zb/zarr':>8}  "
-          f"{'zb/HDF5IO':>9}")
+    print(
+        f"{'case':<{width}}  {'zarrbridge':>10}  {'plain zarr':>10}  {'HDF5IO':>10}  {'zb/zarr':>8}  "
+        f"{'zb/HDF5IO':>9}"
+    )
     for name, zb, pz, h5 in rows:
         print(f"{name:<{width}}  {zb:>10.3f}  {pz:>10.3f}  {h5:>10.3f}  {zb / pz:>7.2f}x  {zb / h5:>8.2f}x")
     print("\n".join(notes))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes (~20 MB, 100 objects)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per timing; the best is reported")
     parser.add_argument("--dir", type=Path, default=None, help="working directory (default: a temporary one)")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
-    print(f"zarrbridge ZarrIO vs plain zarr {zarr.__version__} vs pynwb {pynwb.__version__} NWBHDF5IO; "
-          f"{'quick' if args.quick else 'full'} sizes: {sizes}")
+    print(
+        f"zarrbridge ZarrIO vs plain zarr {zarr.__version__} vs pynwb {pynwb.__version__} NWBHDF5IO; "
+        f"{'quick' if args.quick else 'full'} sizes: {sizes}"
+    )
     if args.dir is not None:
         args.dir.mkdir(parents=True, exist_ok=True)
         run(sizes, args.repeat, args.dir)

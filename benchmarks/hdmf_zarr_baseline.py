@@ -53,8 +53,15 @@ def export(src: Path, dst: Path) -> dict[str, Any]:
     seconds = time.perf_counter() - start
     size = sum(p.stat().st_size for p in dst.rglob("*") if p.is_file())
     n_files = sum(1 for p in dst.rglob("*") if p.is_file())
-    return {"op": "export", "src": str(src), "dst": str(dst), "seconds": seconds, "rss_before_bytes": before,
-            "dst_bytes": size, "dst_files": n_files}
+    return {
+        "op": "export",
+        "src": str(src),
+        "dst": str(dst),
+        "seconds": seconds,
+        "rss_before_bytes": before,
+        "dst_bytes": size,
+        "dst_files": n_files,
+    }
 
 
 def _touch(value: Any, *, data: bool) -> int:
@@ -88,18 +95,35 @@ def read(path: Path, *, touch: str) -> dict[str, Any]:
                 fields += 1
                 elements += _touch(value, data=touch == "data")
     seconds = time.perf_counter() - start
-    return {"op": "read", "path": str(path), "touch": touch, "seconds": seconds, "rss_before_bytes": before,
-            "objects": len(objects), "fields": fields, "elements_read": elements}
+    return {
+        "op": "read",
+        "path": str(path),
+        "touch": touch,
+        "seconds": seconds,
+        "rss_before_bytes": before,
+        "objects": len(objects),
+        "fields": fields,
+        "elements_read": elements,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--export", nargs=2, metavar=("SRC", "DST"), type=Path,
-                       help="export the NWB HDF5 file SRC to the new Zarr store DST")
+    group.add_argument(
+        "--export",
+        nargs=2,
+        metavar=("SRC", "DST"),
+        type=Path,
+        help="export the NWB HDF5 file SRC to the new Zarr store DST",
+    )
     group.add_argument("--read", metavar="PATH", type=Path, help="open, read() and touch a Zarr NWB file")
-    parser.add_argument("--touch", choices=("metadata", "data"), default="data",
-                        help="with --read: visit fields only, or also read every array in full (default)")
+    parser.add_argument(
+        "--touch",
+        choices=("metadata", "data"),
+        default="data",
+        help="with --read: visit fields only, or also read every array in full (default)",
+    )
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")  # the baseline's deprecation chatter must not reach the caller's stdout
     try:
@@ -107,8 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
         print(f"hdmf_zarr_baseline: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    record.update(tool="hdmf-zarr", version=version("hdmf-zarr"), zarr=version("zarr"),
-                  peak_rss_bytes=_rss_bytes())
+    record.update(
+        tool="hdmf-zarr", version=version("hdmf-zarr"), zarr=version("zarr"), peak_rss_bytes=_rss_bytes()
+    )
     print(json.dumps(record, sort_keys=True))
     return 0
 

@@ -31,7 +31,9 @@ def s3_endpoint() -> Iterator[str]:
     env = {**os.environ, "AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET}
     proc = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -62,7 +64,12 @@ def s3_endpoint() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def s3_storage_options(s3_endpoint: str) -> dict[str, Any]:
     """fsspec/s3fs storage options pointing at the moto server."""
-    return {"endpoint_url": s3_endpoint, "key": S3_KEY, "secret": S3_SECRET, "client_kwargs": {"region_name": S3_REGION}}
+    return {
+        "endpoint_url": s3_endpoint,
+        "key": S3_KEY,
+        "secret": S3_SECRET,
+        "client_kwargs": {"region_name": S3_REGION},
+    }
 
 
 @pytest.fixture()
@@ -72,8 +79,11 @@ def s3_bucket(s3_storage_options: dict[str, Any]) -> str:
 
     name = f"zb-{uuid.uuid4().hex[:12]}"
     client = boto3.client(
-        "s3", endpoint_url=s3_storage_options["endpoint_url"], aws_access_key_id=S3_KEY,
-        aws_secret_access_key=S3_SECRET, region_name=S3_REGION,
+        "s3",
+        endpoint_url=s3_storage_options["endpoint_url"],
+        aws_access_key_id=S3_KEY,
+        aws_secret_access_key=S3_SECRET,
+        region_name=S3_REGION,
     )
     client.create_bucket(Bucket=name)
     return name

@@ -42,14 +42,26 @@ def test_main_succeeds_and_prints_every_object(demo_run: tuple[Path, int, list[s
     target = outdir / demo.FILE_NAME
     assert lines[0] == f"wrote {target}"
     assert _line(lines, "/") == ["/", "NWBFile"]
-    assert _line(lines, "/acquisition/ElectricalSeries/") == ["/acquisition/ElectricalSeries/", "ElectricalSeries"]
+    assert _line(lines, "/acquisition/ElectricalSeries/") == [
+        "/acquisition/ElectricalSeries/",
+        "ElectricalSeries",
+    ]
     assert _line(lines, "/acquisition/ElectricalSeries/data") == [
-        "/acquisition/ElectricalSeries/data", f"({demo.N_SAMPLES},", f"{demo.N_CHANNELS})", "int16", "chunks",
-        f"10000x{demo.N_CHANNELS}"]
+        "/acquisition/ElectricalSeries/data",
+        f"({demo.N_SAMPLES},",
+        f"{demo.N_CHANNELS})",
+        "int16",
+        "chunks",
+        f"10000x{demo.N_CHANNELS}",
+    ]
     assert _line(lines, "/general/devices/probe/")[1] == "Device"
     assert _line(lines, "/general/extracellular_ephys/electrodes/")[1] == "ElectrodesTable"
     assert _line(lines, "/general/extracellular_ephys/electrodes/group")[1:5] == [
-        "VectorData", "(8,)", "string", "(object"]
+        "VectorData",
+        "(8,)",
+        "string",
+        "(object",
+    ]
     assert _line(lines, "/units/")[1] == "Units"
     spike_times = _line(lines, "/units/spike_times")
     assert spike_times[1] == "VectorData" and spike_times[3] == "float64"
@@ -103,7 +115,9 @@ def test_written_file_holds_the_recording(demo_run: tuple[Path, int, list[str]])
         assert read.devices["probe"].name == "probe"
 
 
-def test_rerun_replaces_the_file(demo_run: tuple[Path, int, list[str]], capsys: pytest.CaptureFixture[str]) -> None:
+def test_rerun_replaces_the_file(
+    demo_run: tuple[Path, int, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
     outdir, _, first = demo_run
     (outdir / demo.FILE_NAME / "stray_leftover").mkdir()
     assert demo.main([str(outdir)]) == 0
@@ -112,7 +126,9 @@ def test_rerun_replaces_the_file(demo_run: tuple[Path, int, list[str]], capsys: 
     assert not (outdir / demo.FILE_NAME / "stray_leftover").exists()
 
 
-def test_accepts_a_path_object_and_creates_missing_dirs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_accepts_a_path_object_and_creates_missing_dirs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     outdir = tmp_path / "a" / "b"
     assert demo.main([outdir]) == 0
     assert (outdir / demo.FILE_NAME / "zarr.json").is_file()
@@ -129,7 +145,9 @@ def test_outdir_that_is_a_file_is_refused(tmp_path: Path, capsys: pytest.Capture
 
 
 @pytest.mark.parametrize("argv", [[], ["a", "b"]])
-def test_wrong_number_of_arguments_is_a_usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_wrong_number_of_arguments_is_a_usage_error(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exc:
         demo.main(argv)
     assert exc.value.code == 2
@@ -163,8 +181,14 @@ def test_tree_of_plain_zarr_group(tmp_path: Path) -> None:
 
 
 def test_module_runs_as_a_script(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "zarrbridge.examples.demo", str(tmp_path / "out")],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "zarrbridge.examples.demo", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1].startswith(f"read back NWBFile {demo.IDENTIFIER!r} with 21 objects")
     meta = json.loads((tmp_path / "out" / demo.FILE_NAME / "zarr.json").read_text())

@@ -111,9 +111,13 @@ def build_extension(directory: Path) -> Path:
         shape=[None],
     )
     datasets.append(
-        NWBDatasetSpec(name="compound_ref", doc="compound with references", neurodata_type_inc=COMPOUND_REFS_TYPE)
+        NWBDatasetSpec(
+            name="compound_ref", doc="compound with references", neurodata_type_inc=COMPOUND_REFS_TYPE
+        )
     )
-    datasets.append(NWBDatasetSpec(name="ref_data", doc="object references", neurodata_type_inc=REFERENCES_TYPE))
+    datasets.append(
+        NWBDatasetSpec(name="ref_data", doc="object references", neurodata_type_inc=REFERENCES_TYPE)
+    )
     datasets.append(
         NWBDatasetSpec(
             name="data_with_attrs",
@@ -124,7 +128,9 @@ def build_extension(directory: Path) -> Path:
             attributes=[
                 NWBAttributeSpec(name="unit", doc="a text attribute", dtype="text"),
                 NWBAttributeSpec(
-                    name="source_series", doc="a reference attribute", dtype=NWBRefSpec("TimeSeries", "object")
+                    name="source_series",
+                    doc="a reference attribute",
+                    dtype=NWBRefSpec("TimeSeries", "object"),
                 ),
             ],
         )

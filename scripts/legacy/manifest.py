@@ -132,9 +132,9 @@ def describe_dataset(builder: DatasetBuilder, root: zarr.Group, directory: Path)
         record["anchor_read_error"] = f"{type(exc).__name__}: {exc}"
         record.update(_typed(builder.attributes, home))
         return record
-    record["shape"] = list(np.shape(values)) if record["value_kind"] not in ("compound", "references") else [
-        len(values)
-    ]
+    record["shape"] = (
+        list(np.shape(values)) if record["value_kind"] not in ("compound", "references") else [len(values)]
+    )
     if record["value_kind"] == "scalar":
         record["shape"] = []
     record["sha256"] = value_sha256(values, array)

@@ -72,7 +72,11 @@ def build_ecephys() -> NWBFile:
     rng = np.random.default_rng(1234)
     nwbfile = new_file(identifier="zarrbridge-legacy-ecephys", description="legacy ecephys fixture")
     nwbfile.subject = Subject(
-        subject_id="mouse-1", species="Mus musculus", sex="F", age="P90D", description="a mock mouse",
+        subject_id="mouse-1",
+        species="Mus musculus",
+        sex="F",
+        age="P90D",
+        description="a mock mouse",
         date_of_birth=dt.datetime(2023, 10, 4, tzinfo=tzutc()),
     )
     add_electrodes(nwbfile, n_groups=2, per_group=3)
@@ -98,15 +102,21 @@ def build_ecephys() -> NWBFile:
     nwbfile.add_acquisition(es_blosc)
     # timestamps=<another TimeSeries> writes the timestamps as a soft link to that series' dataset.
     nwbfile.add_acquisition(
-        TimeSeries(name="SharedTimestamps", data=np.arange(64, dtype=np.uint8), unit="a.u.", timestamps=es_blosc)
+        TimeSeries(
+            name="SharedTimestamps", data=np.arange(64, dtype=np.uint8), unit="a.u.", timestamps=es_blosc
+        )
     )
     nwbfile.add_acquisition(
         AnnotationSeries(name="Annotations", data=["start", "middle", "end"], timestamps=[0.0, 0.1, 0.2])
     )
     nwbfile.add_acquisition(
         ImageSeries(
-            name="ExternalMovie", external_file=["movie_a.avi", "movie_b.avi"], starting_frame=[0, 10],
-            format="external", rate=30.0, unit="n.a.",
+            name="ExternalMovie",
+            external_file=["movie_a.avi", "movie_b.avi"],
+            starting_frame=[0, 10],
+            format="external",
+            rate=30.0,
+            unit="n.a.",
         )
     )
     _add_units(nwbfile, rng)
@@ -115,13 +125,18 @@ def build_ecephys() -> NWBFile:
     position = Position(name="Position")
     position.add_spatial_series(
         SpatialSeries(
-            name="position", data=np.round(rng.uniform(0, 1, size=(30, 2)), 4), reference_frame="top left",
-            rate=10.0, starting_time=0.5,
+            name="position",
+            data=np.round(rng.uniform(0, 1, size=(30, 2)), 4),
+            reference_frame="top left",
+            rate=10.0,
+            starting_time=0.5,
         )
     )
     behavior.add(position)
     images = Images(name="Images", description="two small images")
-    img_a = GrayscaleImage(name="img_a", data=rng.integers(0, 255, size=(4, 5), dtype=np.uint8), resolution=1.5)
+    img_a = GrayscaleImage(
+        name="img_a", data=rng.integers(0, 255, size=(4, 5), dtype=np.uint8), resolution=1.5
+    )
     img_b = GrayscaleImage(name="img_b", data=np.eye(4, dtype=np.uint8) * 255)
     images.add_image(img_a)
     images.add_image(img_b)
@@ -150,7 +165,10 @@ def _add_intervals(nwbfile: NWBFile, es_a: TimeSeries, es_b: TimeSeries) -> None
     for trial in range(4):
         start = 0.05 + 0.04 * trial
         nwbfile.add_trial(
-            start_time=start, stop_time=start + 0.03, correct=bool(trial % 2), stimulus=f"stim{trial}",
+            start_time=start,
+            stop_time=start + 0.03,
+            correct=bool(trial % 2),
+            stimulus=f"stim{trial}",
             timeseries=[es_a, es_b] if trial % 2 else [es_a],
         )
     nwbfile.add_epoch(start_time=0.0, stop_time=0.1, tags=["baseline", "quiet"], timeseries=[es_a])
@@ -165,7 +183,10 @@ def build_kinds(classes: dict[str, type[Any]]) -> NWBFile:
     ts2 = TimeSeries(name="ts2", data=np.arange(3, dtype=np.int32), unit="s", timestamps=[0.0, 1.5, 3.0])
     nwbfile.add_acquisition(ts)
     nwbfile.add_acquisition(ts2)
-    when = [dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=tzutc()), dt.datetime(2020, 2, 29, 23, 59, 59, tzinfo=tzutc())]
+    when = [
+        dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=tzutc()),
+        dt.datetime(2020, 2, 29, 23, 59, 59, tzinfo=tzutc()),
+    ]
     kinds = classes["LegacyKinds"](
         name="kinds",
         int8_data=np.array([-128, -1, 0, 127], dtype=np.int8),
@@ -220,8 +241,10 @@ def build_link_target() -> NWBFile:
     add_electrodes(nwbfile, n_groups=2, per_group=2)
     nwbfile.add_acquisition(
         ElectricalSeries(
-            name="ElectricalSeries", data=np.arange(12, dtype=np.int16).reshape(3, 4),
-            electrodes=_region(nwbfile, [0, 1, 2, 3]), rate=100.0,
+            name="ElectricalSeries",
+            data=np.arange(12, dtype=np.int16).reshape(3, 4),
+            electrodes=_region(nwbfile, [0, 1, 2, 3]),
+            rate=100.0,
         )
     )
     nwbfile.add_acquisition(TimeSeries(name="target_series", data=np.linspace(0, 1, 5), unit="m", rate=5.0))

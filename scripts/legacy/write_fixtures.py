@@ -137,38 +137,57 @@ def main(outdir: Path) -> None:
         object_codec="Pickle",
     )
     write_json_codec(outdir / "json_codec.nwb.zarr", nwb_builders.build_ecephys())
-    add("json_codec.nwb.zarr", "Same content as ecephys.nwb.zarr, written with the JSON object codec.",
-        object_codec="JSON", same_content_as="ecephys.nwb.zarr")
+    add(
+        "json_codec.nwb.zarr",
+        "Same content as ecephys.nwb.zarr, written with the JSON object codec.",
+        object_codec="JSON",
+        same_content_as="ecephys.nwb.zarr",
+    )
     _write(outdir / "link_target.nwb.zarr", nwb_builders.build_link_target())
-    add("link_target.nwb.zarr", "Small file with an electrodes table; target of external_link.nwb.zarr.",
-        object_codec="Pickle")
+    add(
+        "link_target.nwb.zarr",
+        "Small file with an electrodes table; target of external_link.nwb.zarr.",
+        object_codec="Pickle",
+    )
     write_external_link(outdir / "link_target.nwb.zarr", outdir / "external_link.nwb.zarr")
-    add("external_link.nwb.zarr",
+    add(
+        "external_link.nwb.zarr",
         "External links into link_target.nwb.zarr: to the group /acquisition/target_series and to its data.",
-        object_codec="Pickle")
+        object_codec="Pickle",
+    )
 
     with tempfile.TemporaryDirectory() as spec_dir:
         namespace_file = legacy_extension.build_extension(Path(spec_dir))
         load_namespaces(str(namespace_file))
         classes = {
             name: get_class(name, legacy_extension.NAMESPACE)
-            for name in (legacy_extension.TYPE_NAME, legacy_extension.COMPOUND_REFS_TYPE,
-                         legacy_extension.REFERENCES_TYPE)
+            for name in (
+                legacy_extension.TYPE_NAME,
+                legacy_extension.COMPOUND_REFS_TYPE,
+                legacy_extension.REFERENCES_TYPE,
+            )
         }
         _write(outdir / "kinds.nwb.zarr", nwb_builders.build_kinds(classes))
-    add("kinds.nwb.zarr",
+    add(
+        "kinds.nwb.zarr",
         f"Extension namespace {legacy_extension.NAMESPACE} {legacy_extension.VERSION}: one LegacyKinds object "
         "with numeric, bool, string, scalar, empty, compound (with and without references), reference "
-        "datasets, attributes of every kind and a soft link.", object_codec="Pickle",
-        extension={"namespace": legacy_extension.NAMESPACE, "version": legacy_extension.VERSION})
+        "datasets, attributes of every kind and a soft link.",
+        object_codec="Pickle",
+        extension={"namespace": legacy_extension.NAMESPACE, "version": legacy_extension.VERSION},
+    )
 
     for name in list(files):
         files[name].update(manifest.describe(outdir / name))
 
     crafted = write_crafted(outdir / "link_target.nwb.zarr", outdir / "crafted_pickle.nwb.zarr")
-    add("crafted_pickle.nwb.zarr",
+    add(
+        "crafted_pickle.nwb.zarr",
         "Copy of link_target.nwb.zarr whose electrodes/group chunk is a malicious pickle. Readers must refuse "
-        "it without running it. Not read back by the generator.", object_codec="Pickle", crafted=crafted)
+        "it without running it. Not read back by the generator.",
+        object_codec="Pickle",
+        crafted=crafted,
+    )
 
     document = {
         "manifest_format_version": MANIFEST_FORMAT_VERSION,

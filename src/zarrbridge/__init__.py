@@ -33,7 +33,6 @@ _LAZY: dict[str, tuple[str, str]] = {
 __all__ = ["ArrayPolicy", "Location", "ZarrBridgeError", "__version__", "errors", "open_store", *_LAZY]
 
 
-
 def __getattr__(name: str) -> Any:
     try:
         module_name, _extra = _LAZY[name]

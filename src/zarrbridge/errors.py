@@ -296,8 +296,13 @@ class CodecNotMappedWarning(ZarrBridgeWarning):
     The data is decoded and stored with the default zarr compressor instead; nothing is lost.
     """
 
-    def __init__(self, dataset: str, filter_name: str, target: str = "zarr",
-                 instead: str = "the default zarr compressor") -> None:
+    def __init__(
+        self,
+        dataset: str,
+        filter_name: str,
+        target: str = "zarr",
+        instead: str = "the default zarr compressor",
+    ) -> None:
         self.dataset = dataset
         self.filter_name = filter_name
         super().__init__(
@@ -311,4 +316,6 @@ class PathNotFoundError(ZarrBridgeError, FileNotFoundError):
 
     def __init__(self, path: Any, what: str = "input") -> None:
         self.path = path
-        super().__init__(f"{what} {str(path)!r} does not exist; check the path (and storage options for URLs)")
+        super().__init__(
+            f"{what} {str(path)!r} does not exist; check the path (and storage options for URLs)"
+        )

@@ -29,8 +29,10 @@ def table_h5(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # hdmf: "lzf compression may not be available ..."
         lzf = H5DataIO(COLUMN, chunks=(100, 6), compression="lzf")
-    columns = [VectorData(name="gz", description="gzip", data=H5DataIO(COLUMN, chunks=(100, 6), compression="gzip")),
-               VectorData(name="lz", description="lzf", data=lzf)]
+    columns = [
+        VectorData(name="gz", description="gzip", data=H5DataIO(COLUMN, chunks=(100, 6), compression="gzip")),
+        VectorData(name="lz", description="lzf", data=lzf),
+    ]
     table = DynamicTable(name="table", description="cli convert test", columns=columns)
     with HDF5IO(str(path), mode="w", manager=get_manager()) as h5io:
         h5io.write(table)
@@ -43,7 +45,9 @@ def _nodes(cli: Run, path: Path) -> dict[str, dict[str, object]]:
     return {n["path"]: n for n in json.loads(result.out)["nodes"]}
 
 
-def test_hdmf_table_to_zarr_summary_and_unmapped_codec_warning(cli: Run, table_h5: Path, tmp_path: Path) -> None:
+def test_hdmf_table_to_zarr_summary_and_unmapped_codec_warning(
+    cli: Run, table_h5: Path, tmp_path: Path
+) -> None:
     dest = tmp_path / "table.zarr"
     result = cli("convert", table_h5, dest)
     assert result.code == 0, result.err
@@ -64,8 +68,9 @@ def test_hdmf_table_to_zarr_summary_and_unmapped_codec_warning(cli: Run, table_h
 def test_zarr_to_zarr_options_reach_the_destination(cli: Run, table_h5: Path, tmp_path: Path) -> None:
     mid, v2, sharded = tmp_path / "mid.zarr", tmp_path / "v2.zarr", tmp_path / "sharded.zarr"
     assert cli("convert", table_h5, mid, "-q").code == 0
-    result = cli("convert", mid, v2, "--zarr-format", "2", "--compressor", "zstd", "--level", "3",
-                 "--jobs", "2")
+    result = cli(
+        "convert", mid, v2, "--zarr-format", "2", "--compressor", "zstd", "--level", "3", "--jobs", "2"
+    )
     assert result.code == 0, result.err
     info = json.loads(cli("info", v2, "--json").out)
     assert info["convention"]["zarr_format"] == 2
@@ -122,18 +127,24 @@ def test_example_to_zarr_and_back(cli: Run, example_h5: Path, tmp_path: Path) ->
     assert data["codecs"] and not any("zstd" in c for c in data["codecs"])  # gzip mapped, not recompressed
     assert cli("validate", dest).code == 0
     with h5py.File(example_h5, "r") as f:
-        np.testing.assert_array_equal(zarr.open_array(dest / ES_DATA.strip("/"), mode="r")[...], f[ES_DATA][...])
+        np.testing.assert_array_equal(
+            zarr.open_array(dest / ES_DATA.strip("/"), mode="r")[...], f[ES_DATA][...]
+        )
     assert cli("convert", dest, back).code == 0
     assert cli("validate", back).code == 0
     assert _nodes(cli, back)[ES_DATA]["chunks"] == [10_000, 8]
 
 
 @pytest.mark.s3
-def test_convert_to_s3_then_tree_and_info(cli: Run, table_h5: Path, s3_storage_options: dict[str, object],
-                                          s3_bucket: str) -> None:
+def test_convert_to_s3_then_tree_and_info(
+    cli: Run, table_h5: Path, s3_storage_options: dict[str, object], s3_bucket: str
+) -> None:
     url = f"s3://{s3_bucket}/table.zarr"
-    options = [arg for key, value in s3_storage_options.items()
-               for arg in ("--storage-option", f"{key}={json.dumps(value) if not isinstance(value, str) else value}")]
+    options = [
+        arg
+        for key, value in s3_storage_options.items()
+        for arg in ("--storage-option", f"{key}={json.dumps(value) if not isinstance(value, str) else value}")
+    ]
     result = cli("convert", table_h5, url, *options)
     assert result.code == 0, result.err
     tree = cli("tree", url, "--json", *options)

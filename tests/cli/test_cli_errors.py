@@ -19,7 +19,8 @@ READERS = ["tree", "info", "validate"]
 def _commands(path: Path, tmp_path: Path) -> list[list[str]]:
     """Every command that reads ``path``."""
     return [[c, str(path)] for c in READERS] + [
-        ["tree", str(path), "--json"], ["info", str(path), "--json"],
+        ["tree", str(path), "--json"],
+        ["info", str(path), "--json"],
         ["convert", str(path), str(tmp_path / "out.nwb.zarr")],
         ["convert", str(path), str(tmp_path / "out.nwb")],
     ]
@@ -67,48 +68,56 @@ def test_debug_shows_the_traceback_then_the_error_line(cli: Run, marker_999: Pat
     assert after.code == 1 and "Traceback" in after.err
 
 
-@pytest.mark.parametrize("args, fragment", [
-    ([], "the following arguments are required: COMMAND"),
-    (["frobnicate", "x"], "invalid choice: 'frobnicate'"),
-    (["tree"], "the following arguments are required: path"),
-    (["tree", "x", "--depth", "-1"], "argument --depth: expected 0 or more"),
-    (["tree", "x", "--depth", "two"], "argument --depth: expected a whole number"),
-    (["tree", "x", "--bogus"], "unrecognized arguments: --bogus"),
-    (["convert", "a"], "the following arguments are required: DST"),
-    (["convert", "a", "b", "--zarr-format", "4"], "invalid choice: 4"),
-    (["convert", "a", "b", "--compressor", "lz77"], "invalid choice: 'lz77'"),
-    (["convert", "a", "b", "--chunks", "big"], "invalid choice: 'big'"),
-    (["convert", "a", "b", "--jobs", "0"], "argument --jobs: expected 1 or more"),
-    (["convert", "a", "b", "--jobs", "2.5"], "argument --jobs: expected a whole number"),
-    (["convert", "a", "b", "--level", "high"], "invalid int value: 'high'"),
-    (["convert", "a", "b", "--shard-size-mb", "-5"], "expected 0.0 or more"),
-    (["convert", "a", "b", "--shard-size-mb", "nan"], "expected 0.0 or more"),
-    (["convert", "a", "b", "--shard-size-mb", "big"], "argument --shard-size-mb: expected a number"),
-    (["info", "x", "--storage-option", "novalue"], "expected KEY=VALUE"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        ([], "the following arguments are required: COMMAND"),
+        (["frobnicate", "x"], "invalid choice: 'frobnicate'"),
+        (["tree"], "the following arguments are required: path"),
+        (["tree", "x", "--depth", "-1"], "argument --depth: expected 0 or more"),
+        (["tree", "x", "--depth", "two"], "argument --depth: expected a whole number"),
+        (["tree", "x", "--bogus"], "unrecognized arguments: --bogus"),
+        (["convert", "a"], "the following arguments are required: DST"),
+        (["convert", "a", "b", "--zarr-format", "4"], "invalid choice: 4"),
+        (["convert", "a", "b", "--compressor", "lz77"], "invalid choice: 'lz77'"),
+        (["convert", "a", "b", "--chunks", "big"], "invalid choice: 'big'"),
+        (["convert", "a", "b", "--jobs", "0"], "argument --jobs: expected 1 or more"),
+        (["convert", "a", "b", "--jobs", "2.5"], "argument --jobs: expected a whole number"),
+        (["convert", "a", "b", "--level", "high"], "invalid int value: 'high'"),
+        (["convert", "a", "b", "--shard-size-mb", "-5"], "expected 0.0 or more"),
+        (["convert", "a", "b", "--shard-size-mb", "nan"], "expected 0.0 or more"),
+        (["convert", "a", "b", "--shard-size-mb", "big"], "argument --shard-size-mb: expected a number"),
+        (["info", "x", "--storage-option", "novalue"], "expected KEY=VALUE"),
+    ],
+)
 def test_usage_errors_exit_2_with_one_line(cli: Run, args: list[str], fragment: str) -> None:
     result = cli(*args)
     assert_one_line_error(result, fragment, code=2)
     assert "--help" in result.err_lines[0]  # says where to look
 
 
-@pytest.mark.parametrize("extra, fragment", [
-    (["--level", "5"], "--level 5 needs --compressor zstd, blosc or gzip"),
-    (["--compressor", "none", "--level", "5"], "--level 5 needs --compressor"),
-    (["--compressor", "zstd", "--level", "23"], "out of range for zstd"),
-    (["--compressor", "gzip", "--level", "10"], "out of range for gzip: use 0..9"),
-    (["--compressor", "blosc", "--level", "-1"], "out of range for blosc"),
-])
-def test_convert_bad_option_values_exit_1(cli: Run, example_h5: Path, tmp_path: Path, extra: list[str],
-                                         fragment: str) -> None:
+@pytest.mark.parametrize(
+    "extra, fragment",
+    [
+        (["--level", "5"], "--level 5 needs --compressor zstd, blosc or gzip"),
+        (["--compressor", "none", "--level", "5"], "--level 5 needs --compressor"),
+        (["--compressor", "zstd", "--level", "23"], "out of range for zstd"),
+        (["--compressor", "gzip", "--level", "10"], "out of range for gzip: use 0..9"),
+        (["--compressor", "blosc", "--level", "-1"], "out of range for blosc"),
+    ],
+)
+def test_convert_bad_option_values_exit_1(
+    cli: Run, example_h5: Path, tmp_path: Path, extra: list[str], fragment: str
+) -> None:
     dest = tmp_path / "out.nwb.zarr"
     assert_one_line_error(cli("convert", example_h5, dest, *extra), fragment)
     assert not dest.exists()
 
 
 def test_convert_sharding_needs_a_zarr_destination(cli: Run, example_zarr: Path, tmp_path: Path) -> None:
-    assert_one_line_error(cli("convert", example_zarr, tmp_path / "o.h5", "--shard-size-mb", "8"),
-                          "Zarr destinations only")
+    assert_one_line_error(
+        cli("convert", example_zarr, tmp_path / "o.h5", "--shard-size-mb", "8"), "Zarr destinations only"
+    )
 
 
 def test_convert_dest_exists_without_overwrite(cli: Run, example_h5: Path, tmp_path: Path) -> None:
@@ -148,6 +157,8 @@ def test_help_and_version_exit_0(cli: Run) -> None:
     assert shown.code == 0 and shown.err == "" and "Exit status:" in shown.out
     for command in ("tree", "info", "validate", "convert", "example"):
         sub = cli(command, "--help")
-        assert sub.code == 0 and sub.out.startswith(f"usage: zarrbridge {command} ") and "examples:" in sub.out
+        assert (
+            sub.code == 0 and sub.out.startswith(f"usage: zarrbridge {command} ") and "examples:" in sub.out
+        )
     version = cli("--version")
     assert (version.code, version.out.strip()) == (0, f"zarrbridge {zarrbridge.__version__}")

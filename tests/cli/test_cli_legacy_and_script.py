@@ -28,7 +28,10 @@ def test_tree_on_legacy_file_lists_every_object_the_writer_wrote(cli: Run) -> No
     assert blosc["shape"] == [64, 2] and blosc["chunks"] == [16, 2] and blosc["dtype"] == "float32"
     assert blosc["codecs"] and blosc["codecs"][0].startswith("blosc(") and blosc["stored_bytes"] > 0
     assert nodes["/acquisition/ElectricalSeriesGzip/data"]["codecs"] == ["gzip(level=4)"]
-    assert nodes["/acquisition/SharedTimestamps/timestamps"]["target"] == "/acquisition/ElectricalSeriesBlosc/timestamps"
+    assert (
+        nodes["/acquisition/SharedTimestamps/timestamps"]["target"]
+        == "/acquisition/ElectricalSeriesBlosc/timestamps"
+    )
     text = cli("tree", path).out
     assert "ElectricalSeries (core)" in text and "blosc(" in text
 
@@ -71,10 +74,12 @@ def test_installed_script_help_and_one_line_failure(tmp_path: Path) -> None:
         assert f"    {command} " in shown.stdout
     assert "examples:" in shown.stdout and "Exit status:" in shown.stdout
     missing = tmp_path / "missing.nwb.zarr"
-    failed = subprocess.run([_script(), "tree", str(missing)], capture_output=True, text=True, env=env,
-                            timeout=120)
+    failed = subprocess.run(
+        [_script(), "tree", str(missing)], capture_output=True, text=True, env=env, timeout=120
+    )
     assert failed.returncode == 1 and failed.stdout == ""
     assert failed.stderr.splitlines() == [
-        f"zarrbridge: error: cannot use location {str(missing)!r}: no such file or directory; check the path"]
+        f"zarrbridge: error: cannot use location {str(missing)!r}: no such file or directory; check the path"
+    ]
     usage = subprocess.run([_script(), "tree"], capture_output=True, text=True, env=env, timeout=120)
     assert usage.returncode == 2 and len(usage.stderr.splitlines()) == 1

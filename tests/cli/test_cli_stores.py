@@ -46,7 +46,9 @@ def test_tree_info_validate_on_s3(cli: Run, s3_storage_options: dict[str, Any], 
     nodes = {n["path"]: n for n in json.loads(tree.out)["nodes"]}
     assert nodes[ES_DATA]["shape"] == [demo.N_SAMPLES, demo.N_CHANNELS] and nodes[ES_DATA]["stored_bytes"] > 0
     info = json.loads(cli("info", url, "--json", *options).out)
-    assert info["stored_bytes"] > nodes[ES_DATA]["stored_bytes"] and info["convention"]["name"] == "zarrbridge"
+    assert (
+        info["stored_bytes"] > nodes[ES_DATA]["stored_bytes"] and info["convention"]["name"] == "zarrbridge"
+    )
     assert cli("validate", url, *options).code == 0
     # without the options the server cannot be reached: one line, exit 1
     missing = cli("info", f"s3://{s3_bucket}/nothing-here.zarr", *options)
@@ -57,16 +59,18 @@ def test_storage_options_on_a_local_path_are_refused(cli: Run, example_zarr: Pat
     assert_one_line_error(cli("info", example_zarr, "--storage-option", "anon=true"), "URLs only")
 
 
-def test_interrupted_convert_leaves_no_complete_destination(cli: Run, tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_convert_leaves_no_complete_destination(
+    cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from hdmf.backends.hdf5 import HDF5IO, H5DataIO
     from hdmf.common import DynamicTable, VectorData, get_manager
 
     source = tmp_path / "t.h5"
     import numpy as np
 
-    column = VectorData(name="x", description="x", data=H5DataIO(np.arange(4000.0), chunks=(500,),
-                                                                   compression="gzip"))
+    column = VectorData(
+        name="x", description="x", data=H5DataIO(np.arange(4000.0), chunks=(500,), compression="gzip")
+    )
     with HDF5IO(str(source), mode="w", manager=get_manager()) as h5io:
         h5io.write(DynamicTable(name="t", description="interrupt test", columns=[column]))
 

@@ -21,8 +21,9 @@ def _line(out: str, name: str) -> str:
 
 
 @pytest.mark.parametrize("which", ["example_zarr", "example_h5"])
-def test_tree_text_shows_types_shapes_chunks_and_compression(cli: Run, which: str,
-                                                             request: pytest.FixtureRequest) -> None:
+def test_tree_text_shows_types_shapes_chunks_and_compression(
+    cli: Run, which: str, request: pytest.FixtureRequest
+) -> None:
     path: Path = request.getfixturevalue(which)
     result = cli("tree", path)
     assert result.code == 0, result.err
@@ -57,8 +58,13 @@ def test_tree_json_is_machine_readable_and_reports_storage(cli: Run, example_zar
     assert data["codecs"] and data["codecs"][0].startswith("zstd")
     assert nodes["/"]["neurodata_type"] == "NWBFile" and nodes["/"]["namespace"] == "core"
     assert nodes["/general/extracellular_ephys/shank0/device"] == {
-        "path": "/general/extracellular_ephys/shank0/device", "kind": "link", "neurodata_type": None,
-        "namespace": None, "references": 0, "target": "/general/devices/probe"}
+        "path": "/general/extracellular_ephys/shank0/device",
+        "kind": "link",
+        "neurodata_type": None,
+        "namespace": None,
+        "references": 0,
+        "target": "/general/devices/probe",
+    }
     group_col = nodes["/general/extracellular_ephys/electrodes/group"]
     assert group_col["dtype"] == "object reference" and group_col["references"] == 1
     assert not any(p.startswith("/specifications") for p in nodes)
@@ -68,8 +74,9 @@ def test_tree_json_hdf5_matches_zarr_hierarchy(cli: Run, example_zarr: Path, exa
     z = json.loads(cli("tree", example_zarr, "--json").out)
     h = json.loads(cli("tree", example_h5, "--json").out)
     assert h["format"] == "hdf5"
-    assert [(n["path"], n["kind"], n["neurodata_type"]) for n in z["nodes"]] == \
-        [(n["path"], n["kind"], n["neurodata_type"]) for n in h["nodes"]]
+    assert [(n["path"], n["kind"], n["neurodata_type"]) for n in z["nodes"]] == [
+        (n["path"], n["kind"], n["neurodata_type"]) for n in h["nodes"]
+    ]
     data = {n["path"]: n for n in h["nodes"]}[ES_DATA]
     assert data["codecs"] == ["shuffle", "gzip(level=4)"] and data["chunks"] == [10_000, demo.N_CHANNELS]
     assert data["ratio"] > 1.2  # gzip on int16 noise does compress
@@ -102,15 +109,21 @@ def test_tree_never_reads_array_data(cli: Run, zarr_copy: Path) -> None:
 
 
 @pytest.mark.parametrize("which", ["example_zarr", "example_h5"])
-def test_info_json_counts_versions_and_namespaces(cli: Run, which: str, request: pytest.FixtureRequest) -> None:
+def test_info_json_counts_versions_and_namespaces(
+    cli: Run, which: str, request: pytest.FixtureRequest
+) -> None:
     path: Path = request.getfixturevalue(which)
     result = cli("info", path, "--json")
     assert result.code == 0, result.err
     doc = json.loads(result.out)
     tree = json.loads(cli("tree", path, "--json").out)["nodes"]
     kinds = [n["kind"] for n in tree]
-    assert doc["counts"] == {"groups": kinds.count("group"), "datasets": kinds.count("dataset"),
-                             "links": kinds.count("link"), "references": sum(n["references"] for n in tree)}
+    assert doc["counts"] == {
+        "groups": kinds.count("group"),
+        "datasets": kinds.count("dataset"),
+        "links": kinds.count("link"),
+        "references": sum(n["references"] for n in tree),
+    }
     assert doc["counts"]["links"] == 1 and doc["counts"]["references"] >= 2
     assert doc["nwb_version"] == "2.11.0" or doc["nwb_version"].startswith("2.")
     assert doc["neurodata_types"]["VectorData"] >= 5 and doc["neurodata_types"]["NWBFile"] == 1

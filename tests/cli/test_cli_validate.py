@@ -36,8 +36,10 @@ def test_broken_zarr_reports_each_problem_with_its_path(cli: Run, zarr_copy: Pat
     result = cli("validate", zarr_copy)
     assert result.code == 1
     lines = result.out.splitlines()
-    assert lines[:-1] == ["/: session_description: argument missing",
-                          "/acquisition/ElectricalSeries/data: unit: argument missing"]
+    assert lines[:-1] == [
+        "/: session_description: argument missing",
+        "/acquisition/ElectricalSeries/data: unit: argument missing",
+    ]
     assert lines[-1].startswith(f"{zarr_copy}: 2 problem(s) (checked against core ")
     quiet = cli("validate", zarr_copy, "--quiet")
     assert quiet.code == 1 and quiet.out.splitlines() == lines[:-1]
@@ -68,8 +70,10 @@ def test_broken_hdf5_uses_pynwb_and_reports_paths(cli: Run, example_h5: Path, tm
         del f["acquisition/ElectricalSeries/data"].attrs["unit"]
     result = cli("validate", broken)
     assert result.code == 1
-    assert result.out.splitlines()[:-1] == ["/: session_description: argument missing",
-                                            "/acquisition/ElectricalSeries/data: unit: argument missing"]
+    assert result.out.splitlines()[:-1] == [
+        "/: session_description: argument missing",
+        "/acquisition/ElectricalSeries/data: unit: argument missing",
+    ]
 
 
 def test_file_without_cached_spec_is_checked_against_installed_core(cli: Run, zarr_copy: Path) -> None:
@@ -91,8 +95,11 @@ def test_plain_hdmf_file_is_checked_against_hdmf_common(cli: Run, tmp_path: Path
     from hdmf.common import DynamicTable, VectorData, get_manager
 
     path = tmp_path / "table.h5"
-    table = DynamicTable(name="t", description="plain hdmf", columns=[VectorData(name="x", description="x",
-                                                                                 data=[1.0, 2.0, 3.0])])
+    table = DynamicTable(
+        name="t",
+        description="plain hdmf",
+        columns=[VectorData(name="x", description="x", data=[1.0, 2.0, 3.0])],
+    )
     with HDF5IO(str(path), mode="w", manager=get_manager()) as io:
         io.write(table)
     good = cli("validate", path)

@@ -40,8 +40,11 @@ def _meta(store: MemoryStore, key: str) -> dict:
 
 def test_numcodecs_compressors_become_v3_codecs() -> None:
     store = MemoryStore()
-    policy = ArrayPolicy(chunks=(5,), compressors=numcodecs.Blosc(cname="zstd", clevel=3, shuffle=2),
-                         filters=(numcodecs.Delta(dtype="i4"), numcodecs.Shuffle(elementsize=4)))
+    policy = ArrayPolicy(
+        chunks=(5,),
+        compressors=numcodecs.Blosc(cname="zstd", clevel=3, shuffle=2),
+        filters=(numcodecs.Delta(dtype="i4"), numcodecs.Shuffle(elementsize=4)),
+    )
     a = create_array(store, "a", shape=(10,), dtype="i4", policy=policy)
     a[:] = np.arange(10)
     codecs = [c["name"] for c in _meta(store, "a/zarr.json")["codecs"]]
@@ -55,10 +58,18 @@ def test_numcodecs_compressors_become_v3_codecs() -> None:
 
 def test_sharded_and_v2_arrays() -> None:
     store = MemoryStore()
-    a = create_array(store, "s", shape=(100, 4), dtype="f4", policy=ArrayPolicy(chunks=(10, 4), shards=(50, 4)))
+    a = create_array(
+        store, "s", shape=(100, 4), dtype="f4", policy=ArrayPolicy(chunks=(10, 4), shards=(50, 4))
+    )
     assert a.shards == (50, 4) and a.chunks == (10, 4)
-    b = create_array(store, "v2", shape=(6,), dtype="u1", zarr_format=2,
-                     policy=ArrayPolicy(compressors=numcodecs.Zlib(1), fill_value=7))
+    b = create_array(
+        store,
+        "v2",
+        shape=(6,),
+        dtype="u1",
+        zarr_format=2,
+        policy=ArrayPolicy(compressors=numcodecs.Zlib(1), fill_value=7),
+    )
     assert b.metadata.zarr_format == 2 and b[0] == 7
     with pytest.raises(InvalidOptionError, match="multiple"):
         ArrayPolicy(chunks=(3,), shards=(4,))
@@ -72,7 +83,9 @@ def test_sharded_and_v2_arrays() -> None:
 def test_copy_array_bounded_blocks(workers: int) -> None:
     src = np.random.default_rng(0).normal(size=(1000, 7)).astype("f8")
     seen: list[int] = []
-    dest = create_array(MemoryStore(), "d", shape=src.shape, dtype=src.dtype, policy=ArrayPolicy(chunks=(64, 7)))
+    dest = create_array(
+        MemoryStore(), "d", shape=src.shape, dtype=src.dtype, policy=ArrayPolicy(chunks=(64, 7))
+    )
     n = copy_array(src, dest, max_block_bytes=8 * 64 * 7 * 4, workers=workers, progress=seen.append)
     np.testing.assert_array_equal(dest[:], src)
     assert n == src.nbytes and sum(seen) == src.nbytes

@@ -13,17 +13,20 @@ from zarrbridge.core.arrays import chunk_containing
 from zarrbridge.core.h5chunks import StoredChunk, stored_chunks
 
 
-@pytest.mark.parametrize("sel, expected", [
-    ((slice(0, 10), slice(0, 4)), ((0, 0), (slice(0, 10), slice(0, 4)))),
-    ((slice(12, 18), slice(4, 8)), ((1, 1), (slice(2, 8), slice(0, 4)))),
-    ((slice(20, 25), slice(None)), None),  # the whole second axis spans two chunks
-    ((slice(20, 25), slice(4, None)), ((2, 1), (slice(0, 5), slice(0, 4)))),  # the clipped last chunk
-    ((slice(5, 15), slice(0, 4)), None),  # crosses a chunk boundary
-    ((slice(3, 3), slice(0, 4)), None),  # empty
-    ((slice(0, 10, 2), slice(0, 4)), None),  # stepped
-    ((3, slice(0, 4)), None),  # an integer index
-    ((slice(0, 10),), None),  # too few axes
-])
+@pytest.mark.parametrize(
+    "sel, expected",
+    [
+        ((slice(0, 10), slice(0, 4)), ((0, 0), (slice(0, 10), slice(0, 4)))),
+        ((slice(12, 18), slice(4, 8)), ((1, 1), (slice(2, 8), slice(0, 4)))),
+        ((slice(20, 25), slice(None)), None),  # the whole second axis spans two chunks
+        ((slice(20, 25), slice(4, None)), ((2, 1), (slice(0, 5), slice(0, 4)))),  # the clipped last chunk
+        ((slice(5, 15), slice(0, 4)), None),  # crosses a chunk boundary
+        ((slice(3, 3), slice(0, 4)), None),  # empty
+        ((slice(0, 10, 2), slice(0, 4)), None),  # stepped
+        ((3, slice(0, 4)), None),  # an integer index
+        ((slice(0, 10),), None),  # too few axes
+    ],
+)
 def test_chunk_containing(sel: tuple[Any, ...], expected: Any) -> None:
     assert chunk_containing(sel, (25, 8), (10, 4)) == expected
 
@@ -42,7 +45,11 @@ def test_stored_chunks_are_the_ones_hdf5_reports(tmp_path: Path) -> None:
         assert sorted(c.offset for c in chunks) == [(0, 0), (20, 4)]
         assert sorted(chunks, key=lambda c: c.offset) == sorted(
             (StoredChunk(tuple(i.chunk_offset), i.filter_mask, i.byte_offset, i.size) for i in reported),
-            key=lambda c: c.offset)
+            key=lambda c: c.offset,
+        )
         for chunk in chunks:  # the bytes at byte_offset are the stored (compressed) chunk
             assert chunk.size > 0 and chunk.filter_mask == 0
-            assert raw[chunk.byte_offset:chunk.byte_offset + chunk.size] == dset.id.read_direct_chunk(chunk.offset)[1]
+            assert (
+                raw[chunk.byte_offset : chunk.byte_offset + chunk.size]
+                == dset.id.read_direct_chunk(chunk.offset)[1]
+            )

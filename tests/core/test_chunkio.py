@@ -68,7 +68,9 @@ def _quiet_zarr() -> Any:
 
 
 @pytest.mark.parametrize(("shape", "dtype", "policy"), CASES, ids=lambda v: repr(v)[:40])
-def test_encoded_array_is_what_zarr_writes_and_reads(shape: tuple[int, ...], dtype: Any, policy: ArrayPolicy) -> None:
+def test_encoded_array_is_what_zarr_writes_and_reads(
+    shape: tuple[int, ...], dtype: Any, policy: ArrayPolicy
+) -> None:
     store = MemoryStore()
     ctx = _quiet_zarr()
     try:
@@ -139,7 +141,9 @@ def test_wrong_shape_is_refused() -> None:
 
 
 def test_missing_chunks_read_as_the_fill_value(tmp_path: Path) -> None:
-    arr = zarr.create_array(LocalStore(tmp_path / "a.zarr"), shape=(4,), chunks=(2,), dtype="i2", fill_value=9)
+    arr = zarr.create_array(
+        LocalStore(tmp_path / "a.zarr"), shape=(4,), chunks=(2,), dtype="i2", fill_value=9
+    )
     arr[:2] = [1, 2]
     whole = read_whole(zarr.open_array(LocalStore(tmp_path / "a.zarr", read_only=True)))
     assert whole is not None and whole.tolist() == [1, 2, 9, 9]
@@ -207,11 +211,26 @@ def test_read_selection_reads_what_zarr_reads(tmp_path: Path) -> None:
 
     arr = zarr.create_array(LocalStore(tmp_path / "s.zarr"), shape=(5, 3), chunks=(5, 3), dtype="f8")
     arr[...] = np.arange(15.0).reshape(5, 3)
-    keys = [0, -1, (1, 2), slice(1, 4), slice(None, None, 2), (slice(0, 5, 3), 1), Ellipsis, (Ellipsis, 0), [0, 2],
-            np.int64(3), ()]
+    keys = [
+        0,
+        -1,
+        (1, 2),
+        slice(1, 4),
+        slice(None, None, 2),
+        (slice(0, 5, 3), 1),
+        Ellipsis,
+        (Ellipsis, 0),
+        [0, 2],
+        np.int64(3),
+        (),
+    ]
     for key in keys:
         np.testing.assert_array_equal(read_selection(arr, key), arr[key])
-    assert not basic_selection([0, 2]) and not basic_selection(slice(None, None, -1)) and basic_selection((1, ...))
+    assert (
+        not basic_selection([0, 2])
+        and not basic_selection(slice(None, None, -1))
+        and basic_selection((1, ...))
+    )
     with pytest.raises(IndexError):
         read_selection(arr, 5)
 
@@ -266,13 +285,16 @@ class _SyncOnlyWrapper(WrapperStore[Store]):
         super().__init__(store)
         self.sync_reads: list[str] = []
 
-    async def get(self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None) -> Buffer | None:
+    async def get(
+        self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None
+    ) -> Buffer | None:
         if not key.startswith("c/"):  # opening the array reads its metadata through zarr
             return await self._store.get(key, prototype, byte_range)
         raise AssertionError(f"chunk {key} read through the event loop")
 
-    def get_sync(self, key: str, *, prototype: BufferPrototype | None = None,
-                 byte_range: ByteRequest | None = None) -> Buffer | None:
+    def get_sync(
+        self, key: str, *, prototype: BufferPrototype | None = None, byte_range: ByteRequest | None = None
+    ) -> Buffer | None:
         self.sync_reads.append(key)
         return sync(self._store.get(key, prototype or default_buffer_prototype(), byte_range))
 
@@ -280,7 +302,9 @@ class _SyncOnlyWrapper(WrapperStore[Store]):
 def test_stores_with_a_synchronous_read_are_read_in_the_calling_thread(tmp_path: Path) -> None:
     from zarrbridge.core.chunkio import read_selection
 
-    arr = zarr.create_array(LocalStore(tmp_path / "s.zarr"), shape=(4, 3), chunks=(2, 3), dtype="i4", fill_value=7)
+    arr = zarr.create_array(
+        LocalStore(tmp_path / "s.zarr"), shape=(4, 3), chunks=(2, 3), dtype="i4", fill_value=7
+    )
     arr[:2] = np.arange(6, dtype="i4").reshape(2, 3)  # second chunk never written: the fill value
     store = _SyncOnlyWrapper(LocalStore(tmp_path / "s.zarr", read_only=True))
     opened = zarr.open_array(store, mode="r")
@@ -294,9 +318,18 @@ def test_a_single_chunk_is_returned_as_an_owned_writable_copy(tmp_path: Path) ->
     memory = MemoryStore()
     for store in (LocalStore(tmp_path / "o.zarr"), memory):
         for compressors in (None, "auto"):
-            arr = zarr.create_array(store, name=f"a{compressors}", shape=(3, 2), chunks=(3, 2), dtype="f8",
-                                    fill_value=-1.0, compressors=compressors)
-            assert read_whole(arr) is not None and read_whole(arr).tolist() == [[-1.0] * 2] * 3  # no chunk yet
+            arr = zarr.create_array(
+                store,
+                name=f"a{compressors}",
+                shape=(3, 2),
+                chunks=(3, 2),
+                dtype="f8",
+                fill_value=-1.0,
+                compressors=compressors,
+            )
+            assert (
+                read_whole(arr) is not None and read_whole(arr).tolist() == [[-1.0] * 2] * 3
+            )  # no chunk yet
             arr[...] = np.arange(6.0).reshape(3, 2)
             whole = read_whole(arr)
             assert whole is not None and whole.flags.writeable and whole.flags.owndata

@@ -156,8 +156,13 @@ def test_s3_sessions_are_closed_at_exit(s3_bucket: str, s3_storage_options: dict
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-c", _S3_SCRIPT, json.dumps(s3_storage_options), s3_bucket],
-                          capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", _S3_SCRIPT, json.dumps(s3_storage_options), s3_bucket],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[7, 7, 7, 7]"
     assert "Unclosed" not in proc.stderr, proc.stderr

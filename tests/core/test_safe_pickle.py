@@ -20,7 +20,11 @@ class _Evil:
 
 
 def test_plain_data_and_numpy_arrays_load() -> None:
-    value = {"a": [1, 2.5, "x"], "arr": np.arange(6, dtype="i2").reshape(2, 3), "obj": np.array([{"p": 1}], dtype=object)}
+    value = {
+        "a": [1, 2.5, "x"],
+        "arr": np.arange(6, dtype="i2").reshape(2, 3),
+        "obj": np.array([{"p": 1}], dtype=object),
+    }
     out = restricted_loads(pickle.dumps(value))
     assert out["a"] == [1, 2.5, "x"]
     np.testing.assert_array_equal(out["arr"], value["arr"])

@@ -43,9 +43,17 @@ class Database:
         """A ``dj.Instance`` (own config and connection) with ``stores`` configured."""
         with warnings.catch_warnings():
             # CI runs MariaDB from Debian packages on purpose; DataJoint warns it is best-effort there
-            warnings.filterwarnings("ignore", message="MariaDB is not officially supported", category=UserWarning)
-            inst = dj.Instance(host=self.host, user=self.user, password=self.password, port=self.port,
-                               backend=self.backend, **overrides)
+            warnings.filterwarnings(
+                "ignore", message="MariaDB is not officially supported", category=UserWarning
+            )
+            inst = dj.Instance(
+                host=self.host,
+                user=self.user,
+                password=self.password,
+                port=self.port,
+                backend=self.backend,
+                **overrides,
+            )
         inst.config.safemode = False
         inst.config.stores = stores
         return inst
@@ -76,7 +84,9 @@ def mysql() -> Database:
         with socket.create_connection((MYSQL_HOST, MYSQL_PORT), timeout=1):
             pass
     except OSError:
-        pytest.skip(f"no MariaDB/MySQL server at {MYSQL_HOST}:{MYSQL_PORT}; run scripts/start_mariadb.sh as root")
+        pytest.skip(
+            f"no MariaDB/MySQL server at {MYSQL_HOST}:{MYSQL_PORT}; run scripts/start_mariadb.sh as root"
+        )
     import pymysql
 
     pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, password=MYSQL_PASSWORD).close()
@@ -100,9 +110,15 @@ def store_dir(tmp_path: Path) -> Path:
 @pytest.fixture()
 def s3_store(s3_endpoint: str, s3_bucket: str, s3_storage_options: dict[str, Any]) -> dict[str, Any]:
     """An ``s3`` store spec exactly as DataJoint documents it (host:port endpoint), pointing at moto."""
-    return {"protocol": "s3", "endpoint": s3_endpoint.removeprefix("http://"), "bucket": s3_bucket,
-            "location": "dj", "access_key": s3_storage_options["key"],
-            "secret_key": s3_storage_options["secret"], "secure": False}
+    return {
+        "protocol": "s3",
+        "endpoint": s3_endpoint.removeprefix("http://"),
+        "bucket": s3_bucket,
+        "location": "dj",
+        "access_key": s3_storage_options["key"],
+        "secret_key": s3_storage_options["secret"],
+        "secure": False,
+    }
 
 
 @pytest.fixture()

@@ -33,9 +33,16 @@ from zarrbridge.errors import (  # noqa: E402
 )
 
 
-@pytest.mark.parametrize("value", [np.array(["a", "b"]), np.array([{"a": 1}], dtype=object),
-                                   np.array([b"x"]), np.array(["2020-01-01"], dtype="M8[D]"),
-                                   np.zeros(2, dtype=[("a", "i4")])])
+@pytest.mark.parametrize(
+    "value",
+    [
+        np.array(["a", "b"]),
+        np.array([{"a": 1}], dtype=object),
+        np.array([b"x"]),
+        np.array(["2020-01-01"], dtype="M8[D]"),
+        np.zeros(2, dtype=[("a", "i4")]),
+    ],
+)
 def test_unstorable_dtypes(value: np.ndarray[Any, Any]) -> None:
     with pytest.raises(UnsupportedDtypeError, match="Only numeric and bool arrays"):
         ZarrCodec().validate(value)
@@ -58,8 +65,9 @@ def test_bad_zarr_value_options() -> None:
         ZarrValue([1, 2])
 
 
-def test_zarr_without_store_is_refused_at_declaration(postgres: Database, store_dir: Path,
-                                                      make_schema: Any) -> None:
+def test_zarr_without_store_is_refused_at_declaration(
+    postgres: Database, store_dir: Path, make_schema: Any
+) -> None:
     inst = postgres.instance({"main": {"protocol": "file", "location": str(store_dir)}})
     schema = make_schema(inst)
 
@@ -124,8 +132,21 @@ def test_primary_keys_cannot_escape_the_store(postgres: Database, tmp_path: Path
     assert len(array_dirs(location)) == 5
 
 
-@pytest.mark.parametrize("path", ["/abs/x.zarr", "a/../b.zarr", "a//b", "./a", "a\\b", "a/\nb", "", "C:/x",
-                                  "a/" + "x" * 256, "/".join(["abcdefgh"] * 120)])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/abs/x.zarr",
+        "a/../b.zarr",
+        "a//b",
+        "./a",
+        "a\\b",
+        "a/\nb",
+        "",
+        "C:/x",
+        "a/" + "x" * 256,
+        "/".join(["abcdefgh"] * 120),
+    ],
+)
 def test_check_object_path_refuses(path: str) -> None:
     with pytest.raises(LocationError):
         check_object_path(path)
@@ -137,7 +158,9 @@ def test_name_clash_names_both_owners() -> None:
 
     Other.__module__ = "dj_zarr_codecs"
     registry: dict[str, Any] = {"zarr": Other()}
-    with pytest.raises(CodecNameClashError, match=r"dj_zarr_codecs:.*Other.*zarrbridge\.djcodecs\.zarr_codec:ZarrCodec"):
+    with pytest.raises(
+        CodecNameClashError, match=r"dj_zarr_codecs:.*Other.*zarrbridge\.djcodecs\.zarr_codec:ZarrCodec"
+    ):
         register(ZarrCodec, registry=registry)
     same: dict[str, Any] = {}
     register(PhotonCodec, registry=same)
@@ -183,7 +206,9 @@ def test_missing_datajoint_names_the_extra() -> None:
     lines = out.splitlines()
     assert len(lines) == 2
     for line in lines:
-        assert line.startswith(MissingDependencyError.__name__) and 'pip install "zarrbridge[datajoint]"' in line
+        assert (
+            line.startswith(MissingDependencyError.__name__) and 'pip install "zarrbridge[datajoint]"' in line
+        )
 
 
 def test_corrupt_and_unknown_version_metadata(postgres: Database, store_dir: Path, make_schema: Any) -> None:

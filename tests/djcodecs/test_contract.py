@@ -96,13 +96,23 @@ def test_fresh_process_uses_the_codec_without_importing_zarrbridge(
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout.strip().splitlines()[-1])
-    assert out == {"zarr_array": True, "shape": [1000, 32], "chunks": [1000, 32], "dtype": "float64",
-                   "read_only": True, "refused": "ReadOnlyError", "mean_ok": True, "duplicate": True,
-                   "unchanged": True}
+    assert out == {
+        "zarr_array": True,
+        "shape": [1000, 32],
+        "chunks": [1000, 32],
+        "dtype": "float64",
+        "read_only": True,
+        "refused": "ReadOnlyError",
+        "mean_ok": True,
+        "duplicate": True,
+        "unchanged": True,
+    }
     assert len(array_dirs(store_dir)) == 1  # the duplicate's array was removed in that process too
 
 
-def test_context_argument_ready_for_datajoint_24(postgres: Database, store_dir: Path, make_schema: Any) -> None:
+def test_context_argument_ready_for_datajoint_24(
+    postgres: Database, store_dir: Path, make_schema: Any
+) -> None:
     """DataJoint 2.3.5 offers ``context`` to codecs that declare it; 2.4 drops the underscore keys from ``key``."""
     from datajoint.codecs import _accepts_kwarg
 
@@ -122,9 +132,12 @@ def test_context_argument_ready_for_datajoint_24(postgres: Database, store_dir: 
     codec = ZarrCodec()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        meta = codec.encode(np.arange(4), key={"recording_id": 7}, store_name="main",
-                            context={"schema": schema.database, "table": "recording", "field": "waveform",
-                                     "config": config})
+        meta = codec.encode(
+            np.arange(4),
+            key={"recording_id": 7},
+            store_name="main",
+            context={"schema": schema.database, "table": "recording", "field": "waveform", "config": config},
+        )
         got = codec.decode(meta, context={"config": config})
     assert meta["path"].startswith(f"_schema/{schema.database}/recording/recording_id=7/waveform_")
     np.testing.assert_array_equal(got[:], np.arange(4))
@@ -139,14 +152,18 @@ def _peak_bytes(action: Any) -> int:
         tracemalloc.stop()
 
 
-def test_zarr_and_dask_inputs_written_chunk_by_chunk(postgres: Database, store_dir: Path, make_schema: Any) -> None:
+def test_zarr_and_dask_inputs_written_chunk_by_chunk(
+    postgres: Database, store_dir: Path, make_schema: Any
+) -> None:
     """A 64 MB zarr or dask source is inserted holding only a few chunks in memory (traced numpy allocations)."""
     inst = postgres.instance({"main": {"protocol": "file", "location": str(store_dir)}})
     Recording = declare_recording(make_schema(inst))
     shape, size = (1 << 20, 8), 64 << 20  # float64
     source = zarr.create_array(zarr.storage.MemoryStore(), shape=shape, chunks=(1 << 16, 8), dtype="f8")
     for start in range(0, shape[0], 1 << 17):
-        source[start:start + (1 << 17)] = np.arange(start * 8, (start + (1 << 17)) * 8, dtype="f8").reshape(-1, 8)
+        source[start : start + (1 << 17)] = np.arange(start * 8, (start + (1 << 17)) * 8, dtype="f8").reshape(
+            -1, 8
+        )
     lazy = da.arange(shape[0] * 8, chunks=1 << 17, dtype="f8").reshape(shape)
     peak_zarr = _peak_bytes(lambda: Recording.insert1({"recording_id": 1, "waveform": source}))
     peak_dask = _peak_bytes(lambda: Recording.insert1({"recording_id": 2, "waveform": lazy}))
@@ -155,7 +172,9 @@ def test_zarr_and_dask_inputs_written_chunk_by_chunk(postgres: Database, store_d
     for k in (1, 2):
         z = (Recording & {"recording_id": k}).fetch1("waveform")
         assert z.shape == shape and z.nchunks > 8
-        np.testing.assert_array_equal(z[-3:], np.arange(shape[0] * 8 - 24, shape[0] * 8, dtype="f8").reshape(3, 8))
+        np.testing.assert_array_equal(
+            z[-3:], np.arange(shape[0] * 8 - 24, shape[0] * 8, dtype="f8").reshape(3, 8)
+        )
 
 
 class _StoreReads:
@@ -202,8 +221,9 @@ class _StoreReads:
 
 
 @pytest.mark.s3
-def test_s3_fetch_reads_one_metadata_document(postgres: Database, s3_store: dict[str, Any], make_schema: Any,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_s3_fetch_reads_one_metadata_document(
+    postgres: Database, s3_store: dict[str, Any], make_schema: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from zarr.storage import FsspecStore
 
     inst = postgres.instance({"main": s3_store})
@@ -217,14 +237,19 @@ def test_s3_fetch_reads_one_metadata_document(postgres: Database, s3_store: dict
     assert reads.gets[1:] == ["c/2/0"] and reads.other == []  # only the chunk the slice needs
 
 
-def test_photon_fetch_is_lazy(postgres: Database, store_dir: Path, make_schema: Any,
-                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_photon_fetch_is_lazy(
+    postgres: Database, store_dir: Path, make_schema: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     inst = postgres.instance({"main": {"protocol": "file", "location": str(store_dir)}})
     Scan = declare_recording(make_schema(inst), codec="photon")
     rng = np.random.default_rng(3)
     movie = (20.0 * rng.poisson(5.0, (40, 16, 16)) + 100).astype("u2")
-    Scan.insert1({"recording_id": 1, "waveform": PhotonValue(movie, sensitivity=20.0, zero_level=100.0,
-                                                             frames_per_chunk=10)})
+    Scan.insert1(
+        {
+            "recording_id": 1,
+            "waveform": PhotonValue(movie, sensitivity=20.0, zero_level=100.0, frames_per_chunk=10),
+        }
+    )
     reads = _StoreReads(monkeypatch, zarr.storage.LocalStore)
     got = Scan.fetch1("waveform")
     assert isinstance(got, PhotonMovie) and reads.gets == ["zarr.json"] and reads.other == []
@@ -233,10 +258,14 @@ def test_photon_fetch_is_lazy(postgres: Database, store_dir: Path, make_schema: 
     assert frame.dtype == np.float32 and np.abs(frame - movie[12]).max() <= 20.0 * 0.5 * np.sqrt(30)
 
 
-def test_photon_codec_version_in_zarr_json_is_checked(postgres: Database, store_dir: Path, make_schema: Any) -> None:
+def test_photon_codec_version_in_zarr_json_is_checked(
+    postgres: Database, store_dir: Path, make_schema: Any
+) -> None:
     inst = postgres.instance({"main": {"protocol": "file", "location": str(store_dir)}})
     Scan = declare_recording(make_schema(inst), codec="photon")
-    Scan.insert1({"recording_id": 1, "waveform": PhotonValue(np.ones((3, 4, 4)), sensitivity=1.0, zero_level=0.0)})
+    Scan.insert1(
+        {"recording_id": 1, "waveform": PhotonValue(np.ones((3, 4, 4)), sensitivity=1.0, zero_level=0.0)}
+    )
     row = Scan.proj("waveform").cursor(as_dict=True).fetchone()["waveform"]
     meta = row if isinstance(row, dict) else json.loads(row)
     zjson = store_dir / meta["path"] / "zarr.json"
@@ -264,8 +293,10 @@ BAD_PHOTON_VALUES = [
 ]
 
 
-@pytest.mark.parametrize("codec, value, error", [("zarr", v, e) for v, e in BAD_ZARR_VALUES]
-                         + [("photon", v, e) for v, e in BAD_PHOTON_VALUES])
+@pytest.mark.parametrize(
+    "codec, value, error",
+    [("zarr", v, e) for v, e in BAD_ZARR_VALUES] + [("photon", v, e) for v, e in BAD_PHOTON_VALUES],
+)
 def test_bad_values_refused_at_insert_with_nothing_written(
     postgres: Database, store_dir: Path, make_schema: Any, codec: str, value: Any, error: type[Exception]
 ) -> None:
@@ -322,8 +353,9 @@ def test_stored_arrays_open_with_plain_zarr(postgres: Database, store_dir: Path,
 
 
 @pytest.mark.parametrize("value", [np.ones((10, 2)), ZarrValue(np.ones((10, 2)), chunks=(5, 2))])
-def test_path_collision_keeps_the_existing_array(postgres: Database, store_dir: Path, make_schema: Any,
-                                                 monkeypatch: pytest.MonkeyPatch, value: Any) -> None:
+def test_path_collision_keeps_the_existing_array(
+    postgres: Database, store_dir: Path, make_schema: Any, monkeypatch: pytest.MonkeyPatch, value: Any
+) -> None:
     """A folder already at the new path (a token collision: faked, it cannot be caused) is refused, not removed."""
     import datajoint.storage
 

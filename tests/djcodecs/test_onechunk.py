@@ -27,9 +27,15 @@ ATTRS = {"zarrbridge": {"codec": "zarr", "format_version": 1}}
 
 def through_zarr(data: np.ndarray[Any, Any], policy: ArrayPolicy) -> dict[str, bytes]:
     objects: dict[str, Any] = {}
-    dest = zarr.create_array(zarr.storage.MemoryStore(store_dict=objects), shape=data.shape, dtype=data.dtype,
-                             chunks=data.shape, compressors=policy.compressors, attributes=ATTRS,
-                             chunk_key_encoding=CHUNK_KEY_ENCODING)
+    dest = zarr.create_array(
+        zarr.storage.MemoryStore(store_dict=objects),
+        shape=data.shape,
+        dtype=data.dtype,
+        chunks=data.shape,
+        compressors=policy.compressors,
+        attributes=ATTRS,
+        chunk_key_encoding=CHUNK_KEY_ENCODING,
+    )
     dest[...] = data
     return {k: v.to_bytes() for k, v in objects.items()}
 
@@ -38,9 +44,15 @@ DTYPES = st.sampled_from(["<f8", ">f8", "<f4", "<i2", ">u4", "u1", "i1", "?", "<
 
 
 @settings(max_examples=60, deadline=None)
-@given(data=DTYPES.flatmap(lambda dt: hnp.arrays(
-    np.dtype(dt), hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=40),
-    elements=None if np.dtype(dt).kind in "fc" else hnp.from_dtype(np.dtype(dt)))))
+@given(
+    data=DTYPES.flatmap(
+        lambda dt: hnp.arrays(
+            np.dtype(dt),
+            hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=40),
+            elements=None if np.dtype(dt).kind in "fc" else hnp.from_dtype(np.dtype(dt)),
+        )
+    )
+)
 def test_same_objects_as_zarr(data: np.ndarray[Any, Any]) -> None:
     policy = default_policy(data.nbytes)
     ours = encode_one_chunk(data, policy, ATTRS)
@@ -51,8 +63,12 @@ def test_same_objects_as_zarr(data: np.ndarray[Any, Any]) -> None:
     assert set(ours) == {"zarr.json", key} and set(theirs) <= set(ours)  # zarr skips an all-fill-value chunk
     if key in theirs:
         assert ours[key] == theirs[key]
-    back = zarr.open_array(zarr.storage.MemoryStore(store_dict={k: zarr.core.buffer.cpu.Buffer.from_bytes(v)
-                                                                for k, v in ours.items()}), mode="r")
+    back = zarr.open_array(
+        zarr.storage.MemoryStore(
+            store_dict={k: zarr.core.buffer.cpu.Buffer.from_bytes(v) for k, v in ours.items()}
+        ),
+        mode="r",
+    )
     np.testing.assert_array_equal(back[...], data)
 
 
@@ -65,29 +81,37 @@ def test_strided_and_fortran_inputs() -> None:
         assert ours == theirs
 
 
-@pytest.mark.parametrize("data, policy", [
-    (np.ones(()), default_policy(8)),  # 0-d
-    (np.ones((0, 3)), default_policy(0)),  # empty
-    (np.ones((600_000,)), default_policy(4_800_000)),  # more than one chunk
-    (np.ones((10, 10)), ArrayPolicy(chunks=(5, 10), compressors=default_policy(800).compressors)),
-    (np.ones((10, 10)), ArrayPolicy(chunks=(5, 5), shards=(10, 10))),  # sharded
-    (zarr.zeros((10,)), default_policy(80)),  # not numpy
-])
+@pytest.mark.parametrize(
+    "data, policy",
+    [
+        (np.ones(()), default_policy(8)),  # 0-d
+        (np.ones((0, 3)), default_policy(0)),  # empty
+        (np.ones((600_000,)), default_policy(4_800_000)),  # more than one chunk
+        (np.ones((10, 10)), ArrayPolicy(chunks=(5, 10), compressors=default_policy(800).compressors)),
+        (np.ones((10, 10)), ArrayPolicy(chunks=(5, 5), shards=(10, 10))),  # sharded
+        (zarr.zeros((10,)), default_policy(80)),  # not numpy
+    ],
+)
 def test_everything_else_goes_through_zarr(data: Any, policy: ArrayPolicy) -> None:
     assert encode_one_chunk(data, policy, ATTRS) is None
 
 
-@pytest.mark.parametrize("policy", [
-    ArrayPolicy(compressors=(zarr.codecs.ZstdCodec(level=1),)),
-    ArrayPolicy(compressors=None),
-    ArrayPolicy(compressors=default_policy(800).compressors, fill_value=1.0),
-])
+@pytest.mark.parametrize(
+    "policy",
+    [
+        ArrayPolicy(compressors=(zarr.codecs.ZstdCodec(level=1),)),
+        ArrayPolicy(compressors=None),
+        ArrayPolicy(compressors=default_policy(800).compressors, fill_value=1.0),
+    ],
+)
 def test_other_codecs_and_fill_values_are_encoded_as_zarr_does(policy: ArrayPolicy) -> None:
     data = np.arange(100.0).reshape(10, 10)
     ours = encode_one_chunk(data, policy, ATTRS)
     theirs = through_zarr(data, policy)
-    assert ours is not None and json.loads(ours.pop("zarr.json"))["codecs"] == json.loads(
-        theirs.pop("zarr.json"))["codecs"]
+    assert (
+        ours is not None
+        and json.loads(ours.pop("zarr.json"))["codecs"] == json.loads(theirs.pop("zarr.json"))["codecs"]
+    )
     assert ours == theirs
 
 
@@ -111,7 +135,9 @@ def test_put_objects_refuses_an_existing_folder(tmp_path: Path) -> None:
         target.put_objects("a/b.zarr", objects)
         with pytest.raises(StoreExistsError):
             target.put_objects("a/b.zarr", objects)
-        np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "a" / "b.zarr"), mode="r")[:], np.arange(3.0))
+        np.testing.assert_array_equal(
+            zarr.open_array(str(tmp_path / "a" / "b.zarr"), mode="r")[:], np.arange(3.0)
+        )
         assert sorted(p.name for p in (tmp_path / "a" / "b.zarr").iterdir()) == ["c.0", "zarr.json"]
         assert (tmp_path / "a" / "b.zarr" / "c.0").read_bytes() == objects["c.0"]
         target.put_objects("x/y/z/d.zarr", objects)  # parents several levels up are created too

@@ -28,7 +28,9 @@ from zarrbridge.errors import (  # noqa: E402
 GAIN, ZERO = 30.0, 500.0
 
 
-def poisson_movie(frames: int = 120, size: int = 48, seed: int = 0) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+def poisson_movie(
+    frames: int = 120, size: int = 48, seed: int = 0
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """(readings as uint16, expected readings): gain 30 units/photon, offset 500, 0.5-30 photons/pixel."""
     rng = np.random.default_rng(seed)
     rate = rng.uniform(0.5, 30, (size, size)) * (1 + 0.5 * np.sin(np.arange(frames) / 10))[:, None, None]
@@ -48,8 +50,11 @@ def test_estimated_sensitivity_and_zero_level() -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(photons=st.lists(st.integers(0, 5000), min_size=1, max_size=50),
-       beta=st.floats(0.1, 1.0), gain=st.floats(0.5, 50))
+@given(
+    photons=st.lists(st.integers(0, 5000), min_size=1, max_size=50),
+    beta=st.floats(0.1, 1.0),
+    gain=st.floats(0.5, 50),
+)
 def test_quantisation_error_is_bounded_by_beta(photons: list[int], beta: float, gain: float) -> None:
     params = AnscombeParams(gain, 100.0, beta)
     x = np.asarray(photons, dtype="f8") * gain + 100.0
@@ -59,8 +64,7 @@ def test_quantisation_error_is_bounded_by_beta(photons: list[int], beta: float, 
     assert np.all(np.abs(back - x) <= bound)
 
 
-def test_error_stays_under_photon_noise(postgres: Database, store_dir: Path,
-                                                                make_schema: Any) -> None:
+def test_error_stays_under_photon_noise(postgres: Database, store_dir: Path, make_schema: Any) -> None:
     inst = postgres.instance({"main": {"protocol": "file", "location": str(store_dir)}})
     schema = make_schema(inst)
     Scan = declare_recording(schema, codec="photon")
@@ -91,7 +95,9 @@ def test_photon_vs_zarr_compression(postgres: Database, store_dir: Path, make_sc
     movie, _ = poisson_movie()
     # <zarr@>'s default for this one-chunk movie is Blosc-lz4; above one chunk it uses Blosc-zstd level 3
     zstd = zarr.codecs.BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
-    Scan.insert1({"scan": 1, "photon": movie, "plain": movie, "plainzstd": ZarrValue(movie, compressors=zstd)})
+    Scan.insert1(
+        {"scan": 1, "photon": movie, "plain": movie, "plainzstd": ZarrValue(movie, compressors=zstd)}
+    )
     sizes = {p.name.split("_")[0]: folder_bytes(p) for p in store_dir.rglob("*.zarr")}
     # measured 2.8x and 2.3x; documented in docs/djcodecs.md
     assert sizes["plain"] / sizes["photon"] > 2.5 and sizes["plainzstd"] / sizes["photon"] > 2.0
@@ -105,9 +111,15 @@ def test_lazy_read_only_and_metadata(postgres: Database, store_dir: Path, make_s
     Scan = declare_recording(make_schema(inst), codec="photon")
     movie, _ = poisson_movie(frames=60, size=32)
     lazy = da.from_array(movie, chunks=(7, 32, 32))
-    Scan.insert([{"recording_id": 1, "waveform": PhotonValue(movie, sensitivity=GAIN, zero_level=ZERO,
-                                                                  frames_per_chunk=10)},
-                 {"recording_id": 2, "waveform": lazy}])
+    Scan.insert(
+        [
+            {
+                "recording_id": 1,
+                "waveform": PhotonValue(movie, sensitivity=GAIN, zero_level=ZERO, frames_per_chunk=10),
+            },
+            {"recording_id": 2, "waveform": lazy},
+        ]
+    )
     one = (Scan & {"recording_id": 1}).fetch1("waveform")
     assert one.chunks == (10, 32, 32) and one.params == AnscombeParams(GAIN, ZERO, 0.5)
     np.testing.assert_allclose(one[5], movie[5], atol=GAIN * 3)
@@ -133,11 +145,14 @@ def test_lazy_read_only_and_metadata(postgres: Database, store_dir: Path, make_s
         codec.decode(meta, context=config)
 
 
-@pytest.mark.parametrize("value, error", [
-    (np.zeros((4, 4)), InvalidOptionError),  # not (frames, height, width)
-    (np.zeros((2, 2, 2), dtype="c8"), UnsupportedDtypeError),
-    (np.zeros((2, 2, 2), dtype="U1"), UnsupportedDtypeError),
-])
+@pytest.mark.parametrize(
+    "value, error",
+    [
+        (np.zeros((4, 4)), InvalidOptionError),  # not (frames, height, width)
+        (np.zeros((2, 2, 2), dtype="c8"), UnsupportedDtypeError),
+        (np.zeros((2, 2, 2), dtype="U1"), UnsupportedDtypeError),
+    ],
+)
 def test_photon_bad_values(value: Any, error: type[Exception]) -> None:
     with pytest.raises(error):
         PhotonCodec().validate(value)

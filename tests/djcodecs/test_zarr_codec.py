@@ -27,9 +27,11 @@ def test_entry_point_registers_without_import() -> None:
     import subprocess
     import sys
 
-    code = ("import warnings; warnings.simplefilter('ignore'); import sys, datajoint as dj; "
-            "ok = 'zarr' in dj.list_codecs() and 'photon' in dj.list_codecs(); "
-            "print(ok, type(dj.codecs.get_codec('zarr')).__module__)")
+    code = (
+        "import warnings; warnings.simplefilter('ignore'); import sys, datajoint as dj; "
+        "ok = 'zarr' in dj.list_codecs() and 'photon' in dj.list_codecs(); "
+        "print(ok, type(dj.codecs.get_codec('zarr')).__module__)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["True", "zarrbridge.djcodecs.zarr_codec"]
     assert isinstance(dj.codecs.get_codec("zarr"), ZarrCodec)
@@ -37,9 +39,15 @@ def test_entry_point_registers_without_import() -> None:
 
 def test_seed_document_flow_with_global_config(postgres: Database, store_dir: Path) -> None:
     """The seed document, as written: dj.config['stores'], dj.Schema, insert1, fetch1, numpy on the result."""
-    with dj.config.override(stores={"mystore": {"protocol": "file", "location": str(store_dir)}},
-                            safemode=False, database__backend="postgresql", database__host=postgres.host,
-                            database__user="postgres", database__password="", database__port=5432):
+    with dj.config.override(
+        stores={"mystore": {"protocol": "file", "location": str(store_dir)}},
+        safemode=False,
+        database__backend="postgresql",
+        database__host=postgres.host,
+        database__user="postgres",
+        database__password="",
+        database__port=5432,
+    ):
         conn = dj.conn(reset=True)
         schema = dj.Schema("zbt_seed_doc", connection=conn)
         try:
@@ -67,13 +75,18 @@ def test_roundtrip_inputs_and_options(database: Database, store_dir: Path, make_
     source = zarr.create_array(zarr.storage.MemoryStore(), shape=(200, 5), chunks=(30, 5), dtype="i2")
     source[:] = np.arange(1000, dtype="i2").reshape(200, 5)
     lazy = da.arange(4000, chunks=700, dtype="u4").reshape(1000, 4)
-    Recording.insert([
-        {"recording_id": 1, "waveform": a},
-        {"recording_id": 2, "waveform": source},
-        {"recording_id": 3, "waveform": lazy},
-        {"recording_id": 4, "waveform": ZarrValue(a, chunks=(100, 4), compressors=numcodecs.Zstd(level=3))},
-        {"recording_id": 5, "waveform": np.array(True)},
-    ])
+    Recording.insert(
+        [
+            {"recording_id": 1, "waveform": a},
+            {"recording_id": 2, "waveform": source},
+            {"recording_id": 3, "waveform": lazy},
+            {
+                "recording_id": 4,
+                "waveform": ZarrValue(a, chunks=(100, 4), compressors=numcodecs.Zstd(level=3)),
+            },
+            {"recording_id": 5, "waveform": np.array(True)},
+        ]
+    )
     got = {r["recording_id"]: r["waveform"] for r in Recording.to_dicts(order_by="recording_id")}
     np.testing.assert_array_equal(got[1][:], a)
     np.testing.assert_array_equal(got[2][:], source[:])
@@ -96,7 +109,9 @@ def test_fetched_array_is_read_only(postgres: Database, store_dir: Path, make_sc
     np.testing.assert_array_equal(z[:], 0)
 
 
-def test_default_chunks_are_a_few_mb_and_compressed(postgres: Database, store_dir: Path, make_schema: Any) -> None:
+def test_default_chunks_are_a_few_mb_and_compressed(
+    postgres: Database, store_dir: Path, make_schema: Any
+) -> None:
     inst = postgres.instance({"main": {"protocol": "file", "location": str(store_dir)}})
     Recording = declare_recording(make_schema(inst))
     big = np.tile(np.arange(64, dtype="f4"), (40_000, 1))  # 10 MB, very compressible
@@ -104,15 +119,21 @@ def test_default_chunks_are_a_few_mb_and_compressed(postgres: Database, store_di
     z = Recording.fetch1("waveform")
     chunk_bytes = np.prod(z.chunks) * 4
     assert 1 << 20 <= chunk_bytes <= 4 << 20
-    assert z.compressors[0].to_dict()["name"] == "blosc" and z.compressors[0].to_dict()["configuration"]["cname"] == "zstd"
+    assert (
+        z.compressors[0].to_dict()["name"] == "blosc"
+        and z.compressors[0].to_dict()["configuration"]["cname"] == "zstd"
+    )
     stored = sum(p.stat().st_size for p in store_dir.rglob("*") if p.is_file())
     assert stored < big.nbytes / 20
     row = json.loads(json.dumps(Recording.proj("waveform").cursor(as_dict=True).fetchone()["waveform"]))
-    assert {"path", "store", "codec", "format_version", "shape", "dtype", "chunks"} <= set(json.loads(row) if isinstance(row, str) else row)
+    assert {"path", "store", "codec", "format_version", "shape", "dtype", "chunks"} <= set(
+        json.loads(row) if isinstance(row, str) else row
+    )
 
 
-def test_fetch_reads_one_metadata_document(postgres: Database, store_dir: Path, make_schema: Any,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fetch_reads_one_metadata_document(
+    postgres: Database, store_dir: Path, make_schema: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     inst = postgres.instance({"main": {"protocol": "file", "location": str(store_dir)}})
     Recording = declare_recording(make_schema(inst))
     small = np.ones((1000, 32))  # one chunk, written in memory (key c.0.0)
@@ -144,7 +165,7 @@ def test_fetch_reads_one_metadata_document(postgres: Database, store_dir: Path, 
         reads.clear()
         z = (Recording & {"recording_id": key}).fetch1("waveform")
         assert reads == ["zarr.json"] and not listed
-        np.testing.assert_array_equal(z[start:start + 10], 1)
+        np.testing.assert_array_equal(z[start : start + 10], 1)
         assert reads[1:] == [chunk]  # a slice reads only the chunk it needs
 
 
@@ -211,16 +232,24 @@ def test_failed_inserts_leave_no_array(database: Database, store_dir: Path, make
         Recording.insert1({"recording_id": 1, "waveform": np.ones(7)})
     with pytest.raises(dj.errors.IntegrityError):  # foreign-key constraint
         Spikes.insert1({"recording_id": 99, "unit": 1, "times": np.ones(3)})
-    with pytest.raises(dj.errors.DuplicateError):  # second row of a batch fails: the first row's array goes too
-        Recording.insert([{"recording_id": 2, "waveform": np.ones(4)}, {"recording_id": 1, "waveform": np.ones(4)}])
+    with pytest.raises(
+        dj.errors.DuplicateError
+    ):  # second row of a batch fails: the first row's array goes too
+        Recording.insert(
+            [{"recording_id": 2, "waveform": np.ones(4)}, {"recording_id": 1, "waveform": np.ones(4)}]
+        )
     assert stored_files(store_dir) == live
-    Recording.insert([{"recording_id": 1, "waveform": np.ones(9)}, {"recording_id": 3, "waveform": np.ones(9)}],
-                     skip_duplicates=True)
+    Recording.insert(
+        [{"recording_id": 1, "waveform": np.ones(9)}, {"recording_id": 3, "waveform": np.ones(9)}],
+        skip_duplicates=True,
+    )
     assert len(array_dirs(store_dir)) == 2  # the skipped duplicate's array was removed, row 3's kept
     assert (Recording & {"recording_id": 1}).fetch1("waveform").shape == (5,)
 
 
-def test_cancelled_transaction_removes_its_arrays(postgres: Database, store_dir: Path, make_schema: Any) -> None:
+def test_cancelled_transaction_removes_its_arrays(
+    postgres: Database, store_dir: Path, make_schema: Any
+) -> None:
     inst = postgres.instance({"main": {"protocol": "file", "location": str(store_dir)}})
     Recording = declare_recording(make_schema(inst))
     with pytest.raises(RuntimeError, match="make failed"):
@@ -255,8 +284,9 @@ def test_database_down_leaves_no_array(database: Database, store_dir: Path, make
 
 
 @pytest.mark.s3
-def test_s3_store_as_documented(database: Database, s3_store: dict[str, Any], s3_storage_options: dict[str, Any],
-                                make_schema: Any) -> None:
+def test_s3_store_as_documented(
+    database: Database, s3_store: dict[str, Any], s3_storage_options: dict[str, Any], make_schema: Any
+) -> None:
     import s3fs
 
     inst = database.instance({"main": s3_store})

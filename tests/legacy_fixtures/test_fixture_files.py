@@ -185,12 +185,36 @@ def test_every_legacy_data_kind_is_covered() -> None:
                 seen.add(record["compressor"]["id"])
             if _object_filter(record):
                 seen.add(f"filter:{_object_filter(record)}")
-    expected = {"int8", "uint8", "int16", "uint16", "int32", "int64", "uint64", "float32", "float64", "bool",
-                "str", "bytes", "scalar", "object", "compound_with_refs", "compound_plain", "empty", "blosc",
-                "gzip", "filter:pickle", "filter:json2"}
+    expected = {
+        "int8",
+        "uint8",
+        "int16",
+        "uint16",
+        "int32",
+        "int64",
+        "uint64",
+        "float32",
+        "float64",
+        "bool",
+        "str",
+        "bytes",
+        "scalar",
+        "object",
+        "compound_with_refs",
+        "compound_plain",
+        "empty",
+        "blosc",
+        "gzip",
+        "filter:pickle",
+        "filter:json2",
+    }
     assert expected <= seen, sorted(expected - seen)
-    links = {(o["target_kind"], o["source"] == ".") for n in READ_BACK for o in FILES[n]["objects"]
-             if o["kind"] == "link"}
+    links = {
+        (o["target_kind"], o["source"] == ".")
+        for n in READ_BACK
+        for o in FILES[n]["objects"]
+        if o["kind"] == "link"
+    }
     assert links == {("group", True), ("dataset", True), ("group", False), ("dataset", False)}
 
 
@@ -224,8 +248,10 @@ def test_numeric_and_string_values_match_what_hdmf_zarr_read(name: str) -> None:
 
 def _json_equal(actual: Any, expected: Any) -> bool:
     if isinstance(expected, list):
-        return isinstance(actual, list) and len(actual) == len(expected) and all(
-            _json_equal(a, e) for a, e in zip(actual, expected)
+        return (
+            isinstance(actual, list)
+            and len(actual) == len(expected)
+            and all(_json_equal(a, e) for a, e in zip(actual, expected))
         )
     if isinstance(expected, str) and isinstance(actual, float):
         return repr(actual) == expected or (expected == "nan" and math.isnan(actual))
@@ -317,7 +343,8 @@ def test_crafted_file_differs_from_its_source_only_in_that_chunk() -> None:
     crafted = FIXTURES / "crafted_pickle.nwb.zarr"
     source = FIXTURES / CRAFTED["source_file"]
     changed = [
-        str(p.relative_to(crafted)) for p in crafted.rglob("*")
+        str(p.relative_to(crafted))
+        for p in crafted.rglob("*")
         if p.is_file() and p.read_bytes() != (source / p.relative_to(crafted)).read_bytes()
     ]
     assert changed == [f"{CRAFTED['dataset'].strip('/')}/{CRAFTED['chunk_key']}"]

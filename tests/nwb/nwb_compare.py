@@ -28,8 +28,11 @@ def _materialize(value: Any) -> Any:
         return value
     shape = tuple(value.shape)
     if len(shape) == 0:
-        return _materialize(np.asarray(value[()])) if getattr(value, "dtype", None) is not None \
-            and getattr(value.dtype, "names", None) else value[()]
+        return (
+            _materialize(np.asarray(value[()]))
+            if getattr(value, "dtype", None) is not None and getattr(value.dtype, "names", None)
+            else value[()]
+        )
     out = value[:] if shape[0] else value[0:0]
     if hasattr(out, "asstr"):
         out = out[()]
@@ -42,8 +45,11 @@ def _contains_objects(values: Any) -> bool:
             return False
         values = values.reshape(-1).tolist()
     if isinstance(values, (list, tuple)):
-        return any(isinstance(v, (AbstractContainer, Builder, list, tuple, np.void, np.ndarray)) or _contains_objects(v)
-                   for v in values)
+        return any(
+            isinstance(v, (AbstractContainer, Builder, list, tuple, np.void, np.ndarray))
+            or _contains_objects(v)
+            for v in values
+        )
     return False
 
 
@@ -101,11 +107,20 @@ class Comparer:
         a, b = _materialize(a), _materialize(b)
         if isinstance(a, np.void) or isinstance(b, np.void):  # one compound row: h5py np.void, zarr a list
             a, b = (list(a) if isinstance(a, np.void) else a), (list(b) if isinstance(b, np.void) else b)
-        if isinstance(a, (list, tuple, np.ndarray)) and _contains_objects(a) or \
-                isinstance(b, (list, tuple, np.ndarray)) and _contains_objects(b):
+        if (
+            isinstance(a, (list, tuple, np.ndarray))
+            and _contains_objects(a)
+            or isinstance(b, (list, tuple, np.ndarray))
+            and _contains_objects(b)
+        ):
             self.sequence(a, b, path)
             return
-        if _is_array_like(a) or _is_array_like(b) or isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+        if (
+            _is_array_like(a)
+            or _is_array_like(b)
+            or isinstance(a, (list, tuple))
+            or isinstance(b, (list, tuple))
+        ):
             self.array(a, b, path)
             return
         self.scalar(a, b, path)
@@ -132,7 +147,9 @@ class Comparer:
                 return
             equal = np.array_equal(x, y, equal_nan=x.dtype.kind == "f")
         else:
-            equal = x.shape == y.shape and all(_text(p) == _text(q) for p, q in zip(x.reshape(-1), y.reshape(-1)))
+            equal = x.shape == y.shape and all(
+                _text(p) == _text(q) for p, q in zip(x.reshape(-1), y.reshape(-1))
+            )
         if not equal:
             self.diff(path, f"values differ: {x.reshape(-1)[:6]!r} vs {y.reshape(-1)[:6]!r}")
 
@@ -143,11 +160,19 @@ class Comparer:
                 self.diff(path, f"datetime {a!r} != {b!r}")
             return
         if isinstance(a, (str, bool, type(None))) or isinstance(b, (str, bool, type(None))):
-            if a != b or type(a) is not type(b) and not isinstance(a, np.bool_) and not isinstance(b, np.bool_):
+            if (
+                a != b
+                or type(a) is not type(b)
+                and not isinstance(a, np.bool_)
+                and not isinstance(b, np.bool_)
+            ):
                 self.diff(path, f"{a!r} != {b!r}")
             return
         if isinstance(a, (int, float, np.number)) and isinstance(b, (int, float, np.number)):
-            if isinstance(a, float) != isinstance(b, float) and np.asarray(a).dtype.kind != np.asarray(b).dtype.kind:
+            if (
+                isinstance(a, float) != isinstance(b, float)
+                and np.asarray(a).dtype.kind != np.asarray(b).dtype.kind
+            ):
                 self.diff(path, f"kind {type(a).__name__} != {type(b).__name__}")
             elif not (a == b or (np.isnan(a) and np.isnan(b))):
                 self.diff(path, f"{a!r} != {b!r}")

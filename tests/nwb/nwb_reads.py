@@ -27,7 +27,9 @@ class Reads:
         containers = compare_nwbfiles(self.h5, self.zarr)
         builders = compare_builders(self.h5_io.read_builder(), self.zarr_io.read_builder())
         assert containers.objects > 5 and builders.objects > 20  # the comparers really walked the files
-        return [f"container {d}" for d in containers.differences] + [f"builder {d}" for d in builders.differences]
+        return [f"container {d}" for d in containers.differences] + [
+            f"builder {d}" for d in builders.differences
+        ]
 
 
 class ReadPair:

@@ -88,13 +88,16 @@ def test_skip_version_check(nwb_path: Path) -> None:
         assert io.read(skip_version_check=True).identifier == "errors"  # the escape hatch pynwb has too
 
 
-@pytest.mark.parametrize(("value", "error", "match"), [
-    ("1.0.5", UnsupportedFormatVersionError, "2.x"),
-    ("3.0.0", UnsupportedFormatVersionError, "2.x"),
-    ("beta", NotAnNWBFileError, "does not start with a number"),
-    ("", NotAnNWBFileError, "not a version string"),
-    (2.5, NotAnNWBFileError, "not a version string"),
-])
+@pytest.mark.parametrize(
+    ("value", "error", "match"),
+    [
+        ("1.0.5", UnsupportedFormatVersionError, "2.x"),
+        ("3.0.0", UnsupportedFormatVersionError, "2.x"),
+        ("beta", NotAnNWBFileError, "does not start with a number"),
+        ("", NotAnNWBFileError, "not a version string"),
+        (2.5, NotAnNWBFileError, "not a version string"),
+    ],
+)
 def test_unknown_nwb_version(nwb_path: Path, value: object, error: type[Exception], match: str) -> None:
     _set_root_attr(nwb_path, "nwb_version", value)
     with NWBZarrIO(nwb_path, mode="r") as io, pytest.raises(error, match=match):
@@ -134,10 +137,16 @@ def test_interrupted_write_is_not_a_file(tmp_path: Path) -> None:
 def test_mode_errors(nwb_path: Path, tmp_path: Path) -> None:
     with NWBZarrIO(nwb_path, mode="r") as io, pytest.raises(ReadOnlyError, match="mode 'r'"):
         io.write(new_file("again"))
-    with NWBZarrIO(tmp_path / "new.nwb.zarr", mode="w") as io, pytest.raises(UnsupportedOperation, match="mode"):
+    with (
+        NWBZarrIO(tmp_path / "new.nwb.zarr", mode="w") as io,
+        pytest.raises(UnsupportedOperation, match="mode"),
+    ):
         io.read()
     with pytest.raises(FileExistsError):
         NWBZarrIO(nwb_path, mode="w-")
-    with NWBZarrIO(nwb_path, mode="r") as src, NWBZarrIO(tmp_path / "x.nwb.zarr", mode="a") as dst, \
-            pytest.raises(UnsupportedOperation, match="mode 'w'"):
+    with (
+        NWBZarrIO(nwb_path, mode="r") as src,
+        NWBZarrIO(tmp_path / "x.nwb.zarr", mode="a") as dst,
+        pytest.raises(UnsupportedOperation, match="mode 'w'"),
+    ):
         dst.export(src_io=src)

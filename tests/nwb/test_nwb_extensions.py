@@ -27,13 +27,21 @@ def extension(tmp_path_factory: pytest.TempPathFactory) -> Path:
     builder.include_type("LabMetaData", namespace="core")
     builder.include_type("TimeSeries", namespace="core")
     lab = NWBGroupSpec(
-        neurodata_type_def="RigInfo", neurodata_type_inc="LabMetaData", doc="rig",
-        attributes=[NWBAttributeSpec(name="rig_name", doc="name", dtype="text"),
-                    NWBAttributeSpec(name="channels", doc="count", dtype="uint16")],
+        neurodata_type_def="RigInfo",
+        neurodata_type_inc="LabMetaData",
+        doc="rig",
+        attributes=[
+            NWBAttributeSpec(name="rig_name", doc="name", dtype="text"),
+            NWBAttributeSpec(name="channels", doc="count", dtype="uint16"),
+        ],
         datasets=[NWBDatasetSpec(name="gains", doc="gains", dtype="float32", shape=(None,))],
     )
-    series = NWBGroupSpec(neurodata_type_def="TemperatureSeries", neurodata_type_inc="TimeSeries", doc="temp",
-                          attributes=[NWBAttributeSpec(name="sensor", doc="sensor", dtype="text")])
+    series = NWBGroupSpec(
+        neurodata_type_def="TemperatureSeries",
+        neurodata_type_inc="TimeSeries",
+        doc="temp",
+        attributes=[NWBAttributeSpec(name="sensor", doc="sensor", dtype="text")],
+    )
     builder.add_spec(f"{NS}.extensions.yaml", lab)
     builder.add_spec(f"{NS}.extensions.yaml", series)
     builder.export(f"{NS}.namespace.yaml", outdir=str(folder))
@@ -52,8 +60,11 @@ def ext_file(extension: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     rig_cls = type_map.get_dt_container_cls("RigInfo", NS)
     temp_cls = type_map.get_dt_container_cls("TemperatureSeries", NS)
     nwb = new_file("ext")
-    nwb.add_lab_meta_data(rig_cls(name="rig", rig_name="rig A", channels=np.uint16(64),
-                                  gains=np.array([1.5, 2.5], dtype=np.float32)))
+    nwb.add_lab_meta_data(
+        rig_cls(
+            name="rig", rig_name="rig A", channels=np.uint16(64), gains=np.array([1.5, 2.5], dtype=np.float32)
+        )
+    )
     nwb.add_acquisition(temp_cls(name="temp", data=[36.5, 37.0], unit="C", rate=1.0, sensor="probe"))
     path = tmp_path_factory.mktemp("extfile") / "ext.nwb.zarr"
     with NWBZarrIO(path, mode="w", manager=BuildManager(type_map)) as io:
@@ -77,13 +88,26 @@ with NWBZarrIO(sys.argv[1], mode="r") as io:
 
 
 def test_extension_is_cached_and_loaded_in_a_fresh_process(ext_file: Path) -> None:
-    run = subprocess.run([sys.executable, "-c", READ_SCRIPT.format(ns=NS), str(ext_file)], capture_output=True,
-                         text=True, timeout=120, check=False)
+    run = subprocess.run(
+        [sys.executable, "-c", READ_SCRIPT.format(ns=NS), str(ext_file)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr
     got = json.loads(run.stdout.strip().splitlines()[-1])
-    assert got == {"rig": "RigInfo", "rig_name": "rig A", "channels": 64, "channels_dtype": "uint16",
-                   "gains": [1.5, 2.5], "gains_dtype": "float32", "temp": "TemperatureSeries", "sensor": "probe",
-                   "data": [36.5, 37.0]}
+    assert got == {
+        "rig": "RigInfo",
+        "rig_name": "rig A",
+        "channels": 64,
+        "channels_dtype": "uint16",
+        "gains": [1.5, 2.5],
+        "gains_dtype": "float32",
+        "temp": "TemperatureSeries",
+        "sensor": "probe",
+        "data": [36.5, 37.0],
+    }
     assert (ext_file / "specifications" / NS / "0.1.0").is_dir()
 
 

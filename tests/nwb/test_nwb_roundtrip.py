@@ -26,8 +26,10 @@ KNOWN: list[re.Pattern[str]] = []
 # core types no test file holds, and why
 NOT_COVERED = {
     "BaseImage": "abstract base of Image/GrayscaleImage/RGBImage/RGBAImage/ExternalImage (all covered)",
-    "Container": "hdmf base type", "Data": "hdmf base type",
-    "NWBContainer": "abstract base type", "NWBData": "abstract base type",
+    "Container": "hdmf base type",
+    "Data": "hdmf base type",
+    "NWBContainer": "abstract base type",
+    "NWBData": "abstract base type",
     "SimpleMultiContainer": "hdmf-common type that no NWBFile slot accepts (covered in tests/zarrio)",
     "HERD": "stored next to the file (herd_path zip), not inside it",
     "CSRMatrix": "hdmf needs scipy to create one; scipy is not a dependency here",
@@ -71,9 +73,17 @@ def test_mock_enumeration_finds_every_mock_module() -> None:
     # 33 mocks take an nwbfile in pynwb 4.2 (all but mock_NWBFile); fewer means the enumeration broke, more is a new pynwb (fine)
     assert len(mocks) >= 33
     modules = {name.split(".")[0] for name, _ in mocks}
-    with_mocks = {info.name for info in pkgutil.iter_modules(mock_pkg.__path__)
-                  if any(n.startswith("mock_") for n in dir(importlib.import_module(f"{mock_pkg.__name__}.{info.name}")))}
-    assert modules == with_mocks and {"ecephys", "icephys", "ophys", "ogen", "behavior", "file", "device"} <= modules
+    with_mocks = {
+        info.name
+        for info in pkgutil.iter_modules(mock_pkg.__path__)
+        if any(
+            n.startswith("mock_") for n in dir(importlib.import_module(f"{mock_pkg.__name__}.{info.name}"))
+        )
+    }
+    assert (
+        modules == with_mocks
+        and {"ecephys", "icephys", "ophys", "ogen", "behavior", "file", "device"} <= modules
+    )
 
 
 def test_every_mock_round_trips(mock_reads: list[Reads]) -> None:
@@ -83,8 +93,11 @@ def test_every_mock_round_trips(mock_reads: list[Reads]) -> None:
     # the types the mocks make are in the Zarr reads
     types = set().union(*(_types(r.zarr_io.read_builder(), set()) for r in mock_reads))
     for name, _ in mock_functions():
-        expected = name.split(".mock_")[1].replace("ElectrodeTable", "ElectrodesTable").replace(
-            "electrodes", "DynamicTableRegion")
+        expected = (
+            name.split(".mock_")[1]
+            .replace("ElectrodeTable", "ElectrodesTable")
+            .replace("electrodes", "DynamicTableRegion")
+        )
         assert expected in types, name
 
 
@@ -115,7 +128,12 @@ def test_rich_file_details(rich_reads: Reads) -> None:
     assert list(nwb.epochs["tags"][0]) == ["a", "b"]
     assert nwb.stimulus["index"].indexed_images is nwb.stimulus_template["stim_images"]
     assert [i.name for i in nwb.stimulus_template["stim_images"].order_of_images.data[:]] == [
-        "rgb", "gray", "rgba", "ext_png", "plain"]
+        "rgb",
+        "gray",
+        "rgba",
+        "ext_png",
+        "plain",
+    ]
     movie = nwb.acquisition["movie_ext"]
     assert list(movie.external_file[:])[1] == "other.avi" and list(movie.starting_frame[:]) == [0, 5]
     rec = nwb.intracellular_recordings
@@ -169,7 +187,12 @@ def test_export_copies_builders_only_when_the_cached_specs_match(h5_file: Path, 
     fast, rebuilt = tmp_path / "fast.nwb.zarr", tmp_path / "rebuilt.nwb.zarr"
     with NWBHDF5IO(h5_file, "r") as read_io, NWBZarrIO(fast, mode="w") as export_io:
         assert same_cached_namespaces(read_io, export_io.manager)
-        assert _constructions(read_io, lambda: export_io.export(src_io=read_io, write_args=dict(link_data=False))) == 0
+        assert (
+            _constructions(
+                read_io, lambda: export_io.export(src_io=read_io, write_args=dict(link_data=False))
+            )
+            == 0
+        )
     with NWBHDF5IO(h5_file, "r") as read_io, NWBZarrIO(rebuilt, mode="w") as export_io:
         export_io.export(src_io=read_io, nwbfile=read_io.read(), write_args=dict(link_data=False))
     with NWBZarrIO(fast, "r") as a, NWBZarrIO(rebuilt, "r") as b:
@@ -179,7 +202,12 @@ def test_export_copies_builders_only_when_the_cached_specs_match(h5_file: Path, 
     again = tmp_path / "again.nwb.zarr"  # Zarr -> Zarr takes the same route
     with NWBZarrIO(fast, "r") as read_io, NWBZarrIO(again, mode="w") as export_io:
         assert same_cached_namespaces(read_io, export_io.manager)
-        assert _constructions(read_io, lambda: export_io.export(src_io=read_io, write_args=dict(link_data=False))) == 0
+        assert (
+            _constructions(
+                read_io, lambda: export_io.export(src_io=read_io, write_args=dict(link_data=False))
+            )
+            == 0
+        )
     with NWBZarrIO(again, "r") as a, NWBZarrIO(rebuilt, "r") as b:
         assert compare_builders(a.read_builder(), b.read_builder()).differences == []
 
@@ -191,10 +219,17 @@ def test_export_copies_builders_only_when_the_cached_specs_match(h5_file: Path, 
     with h5py.File(older, "r+") as f:
         (version,) = f["specifications/core"].keys()
         f.move(f"specifications/core/{version}", "specifications/core/2.0.0")  # hdmf reads versions from here
-    with NWBHDF5IO(older, "r", load_namespaces=False) as read_io, \
-            NWBZarrIO(tmp_path / "older.nwb.zarr", mode="w") as export_io:
+    with (
+        NWBHDF5IO(older, "r", load_namespaces=False) as read_io,
+        NWBZarrIO(tmp_path / "older.nwb.zarr", mode="w") as export_io,
+    ):
         assert not same_cached_namespaces(read_io, export_io.manager)
-        assert _constructions(read_io, lambda: export_io.export(src_io=read_io, write_args=dict(link_data=False))) > 0
+        assert (
+            _constructions(
+                read_io, lambda: export_io.export(src_io=read_io, write_args=dict(link_data=False))
+            )
+            > 0
+        )
     with NWBZarrIO(tmp_path / "older.nwb.zarr", "r") as back, NWBZarrIO(rebuilt, "r") as again:
         assert _unexpected(compare_nwbfiles(back.read(), again.read()).differences) == []
 
@@ -236,4 +271,7 @@ def test_read_nwb_keeps_the_file_open(rich_reads: Reads) -> None:
         assert NWBZarrIO.read_nwb(rich_reads.zarr_io.source).identifier == "rich-1"
     finally:
         nwb.read_io.close()
-    assert rich_reads.zarr_io.nwb_version[0] == pynwb.get_type_map().namespace_catalog.get_namespace("core").version
+    assert (
+        rich_reads.zarr_io.nwb_version[0]
+        == pynwb.get_type_map().namespace_catalog.get_namespace("core").version
+    )

@@ -45,7 +45,9 @@ def nan_chunked() -> da.Array:
 
 CASES: dict[str, Any] = {
     "float32-2d": lambda: da.random.default_rng(1).random((30, 7), chunks=(8, 4)).astype("f4"),
-    "irregular-chunks": lambda: da.from_array(np.arange(50, dtype="i8").reshape(10, 5), chunks=((3, 1, 6), (2, 3))),
+    "irregular-chunks": lambda: da.from_array(
+        np.arange(50, dtype="i8").reshape(10, 5), chunks=((3, 1, 6), (2, 3))
+    ),
     "zero-dim": lambda: da.from_array(np.float64(2.5)),
     "zero-length": lambda: da.zeros((0,), chunks=5, dtype="f8"),
     "zero-length-2d": lambda: da.zeros((3, 0), chunks=(2, 1), dtype="i2"),
@@ -57,7 +59,9 @@ CASES: dict[str, Any] = {
     "datetime": lambda: da.from_array(np.array(["2024-01-02T03:04", "NaT"], dtype="M8[m]"), chunks=1),
     "timedelta": lambda: da.from_array(np.array([1, -5], dtype="m8[ms]"), chunks=1),
     "big-endian": lambda: da.from_array(np.arange(6, dtype=">i4"), chunks=4),
-    "structured": lambda: da.from_array(np.array([(1, 2.5), (3, -1.0)], dtype=[("a", "<i4"), ("b", "<f8")]), chunks=1),
+    "structured": lambda: da.from_array(
+        np.array([(1, 2.5), (3, -1.0)], dtype=[("a", "<i4"), ("b", "<f8")]), chunks=1
+    ),
     "nan-chunks": nan_chunked,
 }
 
@@ -78,7 +82,7 @@ class SerializerTests:
         if S3_PROTOCOL in protocols:
             client, folder = protocols[S3_PROTOCOL]["client"], protocols[S3_PROTOCOL]["folder"]
             client.invalidate_cache()
-            return sorted(p[len(folder) + 1:] for p in client.find(folder))
+            return sorted(p[len(folder) + 1 :] for p in client.find(folder))
         import os
 
         root = protocols[FILE_PROTOCOL].root

@@ -80,7 +80,8 @@ def test_killed_save_keeps_previous_result(tmp_path: Any, fmt: str) -> None:
         pid: tuple[Any, ...] = ("zarrbridge.dask-hdf5", 1, FILE_PROTOCOL, name[: -len(".partial")])
     else:
         assert sorted(os.listdir(os.path.join(arrays, name))) and "zarrbridge.json" not in os.listdir(
-            os.path.join(arrays, name))
+            os.path.join(arrays, name)
+        )
         pid = ("zarrbridge.dask-zarr", 1, FILE_PROTOCOL, name)
     with pytest.raises(WriteInterruptedError):  # were an id to name it, it would not be read as complete
         serializer.unpickle(pid, storage.protocols)

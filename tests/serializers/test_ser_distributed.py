@@ -37,7 +37,9 @@ def test_active_client_follows_the_scheduler(dask_client: Any) -> None:
 
 
 @pytest.mark.parametrize("serializer", [DaskZarrSerializer, DaskHDF5Serializer])
-def test_save_from_cluster(dask_client: Any, file_protocols: dict[str, Any], serializer: type[PersistentSerializer]) -> None:
+def test_save_from_cluster(
+    dask_client: Any, file_protocols: dict[str, Any], serializer: type[PersistentSerializer]
+) -> None:
     from distributed import get_task_stream
 
     x = _source()
@@ -96,8 +98,11 @@ class GzipHDF5(DaskHDF5Serializer):
 
 @pytest.mark.parametrize(("serializer", "route"), [(DaskHDF5Serializer, "raw chunks"), (GzipHDF5, "h5py")])
 def test_hdf5_from_cluster_is_written_here_one_block_at_a_time(
-    dask_client: Any, file_protocols: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
-    serializer: type[DaskHDF5Serializer], route: str,
+    dask_client: Any,
+    file_protocols: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    serializer: type[DaskHDF5Serializer],
+    route: str,
 ) -> None:
     import threading
 
@@ -131,7 +136,9 @@ def test_hdf5_from_cluster_is_written_here_one_block_at_a_time(
     np.testing.assert_array_equal(serializer.unpickle(pid, file_protocols).compute(), x.compute())
 
 
-def test_zarr_from_cluster_is_written_by_the_workers(dask_client: Any, file_protocols: dict[str, Any]) -> None:
+def test_zarr_from_cluster_is_written_by_the_workers(
+    dask_client: Any, file_protocols: dict[str, Any]
+) -> None:
     from distributed import get_task_stream
 
     x = _source()

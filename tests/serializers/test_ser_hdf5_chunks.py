@@ -25,14 +25,18 @@ def _source(loaded: da.Array) -> HDF5Source:
     return sources[0]
 
 
-def _save(x: da.Array, protocols: dict[str, Any], serializer: type[DaskHDF5Serializer] = DaskHDF5Serializer) -> Any:
+def _save(
+    x: da.Array, protocols: dict[str, Any], serializer: type[DaskHDF5Serializer] = DaskHDF5Serializer
+) -> Any:
     pid = serializer.pickle(x, protocols)
     return pid, serializer.unpickle(pid, protocols)
 
 
 def _path(protocols: dict[str, Any], pid: Any) -> str:
     files = protocols[FILE_PROTOCOL]
-    return str(files.local_path(pid[3]) if hasattr(files, "local_path") else files.local_path_for_tests(pid[3]))
+    return str(
+        files.local_path(pid[3]) if hasattr(files, "local_path") else files.local_path_for_tests(pid[3])
+    )
 
 
 @pytest.mark.parametrize(
@@ -47,7 +51,9 @@ def _path(protocols: dict[str, Any], pid: Any) -> str:
     ids=["f4", "big-endian-i2", "u8", "unicode", "datetime"],
 )
 @pytest.mark.parametrize("protocol_kind", ["local", "open-only"])
-def test_chunks_read_directly_match_h5py(values: np.ndarray[Any, Any], protocol_kind: str, tmp_path: Any) -> None:
+def test_chunks_read_directly_match_h5py(
+    values: np.ndarray[Any, Any], protocol_kind: str, tmp_path: Any
+) -> None:
     files = OpenOnlyFiles(str(tmp_path)) if protocol_kind == "open-only" else None
     protocols = {FILE_PROTOCOL: files} if files is not None else {FILE_PROTOCOL: _local(tmp_path)}
     x = da.from_array(values, chunks=(7, 4) if values.shape[1] > 2 else (4, 1))
@@ -63,7 +69,9 @@ def test_chunks_read_directly_match_h5py(values: np.ndarray[Any, Any], protocol_
     blocks = slices_from_chunks(loaded.chunks)
     first, middle, last = blocks[0], blocks[len(blocks) // 2], blocks[-1]  # the last is an edge chunk
     inner = (slice(first[0].start + 1, first[0].start + 2), first[1])  # one row inside a chunk
-    partial = (first[0], slice(first[1].start, first[1].stop - 1)) if first[1].stop > 1 else first  # not whole rows
+    partial = (
+        (first[0], slice(first[1].start, first[1].stop - 1)) if first[1].stop > 1 else first
+    )  # not whole rows
     extra = (slice(None),) if stored.ndim == 3 else ()
     for sel in (first, middle, last, inner, partial):
         found = index.locate(sel + extra)
@@ -93,10 +101,13 @@ def test_mapped_blocks_are_private_and_writable(file_protocols: dict[str, Any]) 
 
 
 @pytest.mark.parametrize(
-    "values", [np.array([True, False] * 5), np.arange(10, dtype="c8"), np.zeros(10, dtype=[("a", "i4"), ("b", "f8")])],
+    "values",
+    [np.array([True, False] * 5), np.arange(10, dtype="c8"), np.zeros(10, dtype=[("a", "i4"), ("b", "f8")])],
     ids=["bool", "complex", "structured"],
 )
-def test_types_without_numpy_layout_go_through_h5py(file_protocols: dict[str, Any], values: np.ndarray[Any, Any]) -> None:
+def test_types_without_numpy_layout_go_through_h5py(
+    file_protocols: dict[str, Any], values: np.ndarray[Any, Any]
+) -> None:
     _, loaded = _save(da.from_array(values, chunks=3), file_protocols)
     assert _source(loaded).chunk_index is None
     np.testing.assert_array_equal(loaded.compute(), values)
@@ -124,7 +135,9 @@ def test_files_with_a_user_block_or_no_chunks_are_not_indexed(tmp_path: Any) -> 
     assert index is not None and sorted(index.offsets) == [(0,), (1,)]
 
 
-def test_too_many_chunks_go_through_h5py(file_protocols: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_too_many_chunks_go_through_h5py(
+    file_protocols: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(hdf5_chunks, "MAX_INDEXED_CHUNKS", 3)
     _, loaded = _save(da.arange(40, chunks=10), file_protocols)
     assert _source(loaded).chunk_index is None
@@ -231,8 +244,12 @@ def test_read_range_whole_file_empty_file_and_cut_short(tmp_path: Any, cache: st
     whole = mapped.read_range(path, 8, None, np.dtype("<i4"), key="k", what="w")
     np.testing.assert_array_equal(whole, np.arange(2, 10))
     whole[0] = -1  # a private copy: the file never changes
-    np.testing.assert_array_equal(mapped.read_range(path, 0, None, np.dtype("<i4"), key="k", what="w"), np.arange(10))
+    np.testing.assert_array_equal(
+        mapped.read_range(path, 0, None, np.dtype("<i4"), key="k", what="w"), np.arange(10)
+    )
     with pytest.raises(MissingChunkError, match="'k' of w is missing .*ends 4 bytes before"):
         mapped.read_range(path, 4, 40, np.dtype("<i4"), key="k", what="w")
     open(str(tmp_path / "empty.bin"), "wb").close()
-    assert mapped.read_range(str(tmp_path / "empty.bin"), 0, None, np.dtype("f8"), key="k", what="w").shape == (0,)
+    assert mapped.read_range(
+        str(tmp_path / "empty.bin"), 0, None, np.dtype("f8"), key="k", what="w"
+    ).shape == (0,)

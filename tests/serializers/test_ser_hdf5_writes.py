@@ -59,7 +59,10 @@ def _read_with_h5py(protocols: dict[str, Any], pid: Any) -> tuple[np.ndarray[Any
     ids=["whole", "edges", "1-d", "3-d", "big-endian"],
 )
 def test_blocks_are_written_as_raw_chunks(
-    file_protocols: dict[str, Any], raw_blocks: list[Any], values: np.ndarray[Any, Any], chunks: tuple[int, ...]
+    file_protocols: dict[str, Any],
+    raw_blocks: list[Any],
+    values: np.ndarray[Any, Any],
+    chunks: tuple[int, ...],
 ) -> None:
     x = da.from_array(values, chunks=chunks)
     pid = DaskHDF5Serializer.pickle(x, file_protocols)
@@ -93,7 +96,11 @@ def test_blocks_are_written_by_several_threads(file_protocols: dict[str, Any], r
     ],
 )
 def test_other_arrays_are_written_through_h5py(
-    file_protocols: dict[str, Any], raw_blocks: list[Any], case: str, serializer: type[DaskHDF5Serializer], x: Any
+    file_protocols: dict[str, Any],
+    raw_blocks: list[Any],
+    case: str,
+    serializer: type[DaskHDF5Serializer],
+    x: Any,
 ) -> None:
     pid = serializer.pickle(x, file_protocols)
     assert raw_blocks == []
@@ -120,8 +127,9 @@ def test_failed_block_leaves_no_file_and_keeps_nothing_partial(file_protocols: d
     assert os.listdir(file_protocols[FILE_PROTOCOL].root) == []  # the partial file was removed
 
 
-def test_refused_preallocation_still_saves(file_protocols: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
-                                           raw_blocks: list[Any]) -> None:
+def test_refused_preallocation_still_saves(
+    file_protocols: dict[str, Any], monkeypatch: pytest.MonkeyPatch, raw_blocks: list[Any]
+) -> None:
     def refuse(fd: int, offset: int, length: int) -> None:
         raise OSError(errno.EOPNOTSUPP, "Operation not supported")
 
@@ -148,7 +156,9 @@ def test_full_disk_is_reported_before_any_block_and_leaves_no_file(
 def test_chunk_writer_refuses_a_block_that_is_not_one_chunk(tmp_path: Any) -> None:
     path = str(tmp_path / "f.h5")
     with h5py.File(path, "w") as f:
-        dset = f.create_dataset("d", shape=(40,), dtype="f8", chunks=(10,), dcpl=dask_hdf5._early_allocation())
+        dset = f.create_dataset(
+            "d", shape=(40,), dtype="f8", chunks=(10,), dcpl=dask_hdf5._early_allocation()
+        )
         index = ChunkIndex.of(dset)
     assert index is not None and len(index.offsets) == 4  # every chunk allocated before any write
     fd = os.open(path, os.O_WRONLY)
@@ -187,7 +197,9 @@ def test_write_at_continues_short_writes(tmp_path: Any, monkeypatch: pytest.Monk
         assert back.read() == b"\0" * 10 + np.arange(5, dtype="<i4").tobytes() + b"\0" * 10
 
 
-def test_read_at_fills_the_view_or_stops_at_the_end_of_the_file(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_read_at_fills_the_view_or_stops_at_the_end_of_the_file(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = str(tmp_path / "f.bin")
     with open(path, "wb") as f:
         f.write(bytes(range(40)))

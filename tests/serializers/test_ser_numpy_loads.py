@@ -93,7 +93,11 @@ def test_files_not_in_the_page_cache_are_read_by_one_thread(
 @pytest.mark.parametrize(
     ("case", "serializer", "values"),
     [
-        ("chunks split the columns", DaskArraySerializer, da.random.default_rng(2).random((20, 3000), chunks=(10, 1000))),
+        (
+            "chunks split the columns",
+            DaskArraySerializer,
+            da.random.default_rng(2).random((20, 3000), chunks=(10, 1000)),
+        ),
         ("gzip", GzipEverywhere, da.arange(3000.0, chunks=1000)),
         ("unicode", DaskArraySerializer, da.from_array(np.array(["ab", "c", "déf"] * 500), chunks=500)),
         ("datetime", DaskArraySerializer, da.from_array(np.arange(2000).astype("M8[ms]"), chunks=500)),
@@ -101,7 +105,10 @@ def test_files_not_in_the_page_cache_are_read_by_one_thread(
     ],
 )
 def test_other_arrays_load_through_dask(
-    file_protocols: dict[str, Any], direct_reads: list[Any], case: str, serializer: type[DaskArraySerializer],
+    file_protocols: dict[str, Any],
+    direct_reads: list[Any],
+    case: str,
+    serializer: type[DaskArraySerializer],
     values: Any,
 ) -> None:
     pid = serializer.pickle(values, file_protocols)
@@ -114,7 +121,9 @@ def test_other_arrays_load_through_dask(
 def test_file_protocols_without_local_paths_load_through_dask(tmp_path: Any, direct_reads: list[Any]) -> None:
     protocols = {FILE_PROTOCOL: OpenOnlyFiles(str(tmp_path))}
     values = np.arange(3000.0)
-    np.testing.assert_array_equal(EveryArray.unpickle(EveryArray.pickle(values, protocols), protocols), values)
+    np.testing.assert_array_equal(
+        EveryArray.unpickle(EveryArray.pickle(values, protocols), protocols), values
+    )
     assert direct_reads == []
 
 

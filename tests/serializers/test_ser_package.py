@@ -58,10 +58,17 @@ def test_docstring_examples_run() -> None:
     import doctest
     import importlib
 
-    names = ["zarrbridge.core.blockwrite", "zarrbridge.serializers", "zarrbridge.serializers.memoize",
-             "zarrbridge.serializers.storage", "zarrbridge.serializers.dask_zarr", "zarrbridge.serializers.dask_hdf5",
-             "zarrbridge.serializers.protocols", "zarrbridge.serializers.dask_array",
-             "zarrbridge.serializers.numpy_array"]
+    names = [
+        "zarrbridge.core.blockwrite",
+        "zarrbridge.serializers",
+        "zarrbridge.serializers.memoize",
+        "zarrbridge.serializers.storage",
+        "zarrbridge.serializers.dask_zarr",
+        "zarrbridge.serializers.dask_hdf5",
+        "zarrbridge.serializers.protocols",
+        "zarrbridge.serializers.dask_array",
+        "zarrbridge.serializers.numpy_array",
+    ]
     for name in names:
         result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
         assert result.attempted > 0 and result.failed == 0, name

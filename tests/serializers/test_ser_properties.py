@@ -29,7 +29,9 @@ def chunked_arrays(draw: Any) -> tuple[np.ndarray[Any, Any], tuple[tuple[int, ..
     if dtype.kind == "S":
         elements = st.binary(max_size=2).filter(lambda b: not b.endswith(b"\x00"))
     if dtype.kind in "fc":
-        elements = st.floats(-1e6, 1e6, width=32 if dtype == np.dtype("f4") else 64) if dtype.kind == "f" else None
+        elements = (
+            st.floats(-1e6, 1e6, width=32 if dtype == np.dtype("f4") else 64) if dtype.kind == "f" else None
+        )
     return draw(hnp.arrays(dtype, shape, elements=elements)), _chunks(draw, shape)
 
 

@@ -23,8 +23,13 @@ from zarrbridge.serializers.protocols import check_name, s3_folder
 
 @pytest.mark.parametrize(
     "protocol",
-    [{"folder": "b/p"}, {"client": object()}, {"client": object(), "folder": "/"}, {"client": object(), "folder": 3},
-     "s3://b/p"],
+    [
+        {"folder": "b/p"},
+        {"client": object()},
+        {"client": object(), "folder": "/"},
+        {"client": object(), "folder": 3},
+        "s3://b/p",
+    ],
     ids=["no-client", "no-folder", "empty-folder", "folder-not-str", "not-a-dict"],
 )
 def test_malformed_s3_protocol(protocol: Any) -> None:
@@ -67,7 +72,9 @@ def test_local_files(tmp_path: Any) -> None:
         LocalFiles(3)  # type: ignore[arg-type]
 
 
-def test_storage_with_both_protocols_follows_protocol_order(tmp_path: Any, s3_protocols: dict[str, Any]) -> None:
+def test_storage_with_both_protocols_follows_protocol_order(
+    tmp_path: Any, s3_protocols: dict[str, Any]
+) -> None:
     both = {FILE_PROTOCOL: LocalFiles(str(tmp_path)), **s3_protocols}
     pid = DaskArraySerializer.pickle(da.arange(4), both)
     assert pid[:3] == (DaskZarrSerializer.format_name, 1, S3_PROTOCOL)  # S3 first by default
@@ -90,7 +97,9 @@ def test_format_missing_for_the_offered_protocol(tmp_path: Any) -> None:
         DaskArraySerializer.pickle(da.ones(3), {"ftp": object()})
 
 
-def test_array_written_through_a_protocol_the_storage_lacks(tmp_path: Any, s3_protocols: dict[str, Any]) -> None:
+def test_array_written_through_a_protocol_the_storage_lacks(
+    tmp_path: Any, s3_protocols: dict[str, Any]
+) -> None:
     pid = DaskArraySerializer.pickle(da.ones(3), s3_protocols)
     with pytest.raises(InvalidOptionError, match="'s3' protocol, which the storage does not offer"):
         DaskArraySerializer.unpickle(pid, {FILE_PROTOCOL: LocalFiles(str(tmp_path))})

@@ -71,8 +71,13 @@ class TestFileStorageWithZarr(TestFileStorage):
 @pytest.mark.s3
 class TestS3Storage(StorageTests):
     @pytest.fixture()
-    def storage_factory_args(self, s3_storage_options: dict[str, Any], s3_bucket: str) -> Callable[[], ResultStorage]:
-        spec = {"kind": "s3", "options": {"bucket": s3_bucket, "prefix": "runs/a", "storage_options": s3_storage_options}}
+    def storage_factory_args(
+        self, s3_storage_options: dict[str, Any], s3_bucket: str
+    ) -> Callable[[], ResultStorage]:
+        spec = {
+            "kind": "s3",
+            "options": {"bucket": s3_bucket, "prefix": "runs/a", "storage_options": s3_storage_options},
+        }
         return lambda: storage_factory(spec)
 
     @pytest.fixture()

@@ -135,15 +135,21 @@ def test_chunks_never_written_read_as_the_fill_value(
 
 
 @pytest.mark.parametrize("serializer", [DaskZarrSerializer, RawZarr], ids=["zstd", "uncompressed"])
-def test_chunk_file_cut_short_after_loading(file_protocols: dict[str, Any], serializer: type[DaskZarrSerializer]) -> None:
+def test_chunk_file_cut_short_after_loading(
+    file_protocols: dict[str, Any], serializer: type[DaskZarrSerializer]
+) -> None:
     pid = serializer.pickle(da.random.default_rng(0).random((64, 64), chunks=(16, 64)), file_protocols)
     loaded = serializer.unpickle(pid, file_protocols)
     path = _chunk_file(file_protocols, pid, 1, 0)
     with open(path, "r+b") as f:
         f.truncate(os.path.getsize(path) - 100)
-    with pytest.raises(MissingChunkError, match=r"'c/1/0'.*is missing \(.*(ends 100 bytes before|cannot be decoded)"):
+    with pytest.raises(
+        MissingChunkError, match=r"'c/1/0'.*is missing \(.*(ends 100 bytes before|cannot be decoded)"
+    ):
         loaded.compute()
-    np.testing.assert_array_equal(loaded[:16].compute(), serializer.unpickle(pid, file_protocols)[:16].compute())
+    np.testing.assert_array_equal(
+        loaded[:16].compute(), serializer.unpickle(pid, file_protocols)[:16].compute()
+    )
 
 
 def test_garbled_zstd_chunk_is_an_error(file_protocols: dict[str, Any]) -> None:

@@ -15,7 +15,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-NUMERIC = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64", "bool"]
+NUMERIC = [
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float32",
+    "float64",
+    "bool",
+]
 
 
 def _meta(path: Path, key: str) -> dict:
@@ -25,7 +37,9 @@ def _meta(path: Path, key: str) -> dict:
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(dtype=st.sampled_from(NUMERIC), data=st.data())
 def test_numeric_roundtrip(tmp_path: Path, dtype: str, data: st.DataObject, roundtrip: Any) -> None:
-    arr = data.draw(hnp.arrays(np.dtype(dtype), hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5)))
+    arr = data.draw(
+        hnp.arrays(np.dtype(dtype), hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5))
+    )
     path = tmp_path / f"n{data.draw(st.integers(0, 10**9))}.zarr"
     root = GroupBuilder("root", datasets={"d": DatasetBuilder("d", arr, dtype=dtype)})
     io, back = roundtrip(path, root)
@@ -56,13 +70,16 @@ def test_strings_multidim_bytes_scalar_and_datetime(zpath: Path, roundtrip: Any)
     import datetime as dt
 
     when = dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
-    root = GroupBuilder("root", datasets={
-        "m": DatasetBuilder("m", [["a", "bb"], ["ccc", "é"]], dtype="text"),
-        "b": DatasetBuilder("b", [b"x", b"yz"], dtype="ascii"),
-        "sc": DatasetBuilder("sc", "hello", dtype="text"),
-        "t": DatasetBuilder("t", [when, when], dtype="isodatetime"),
-        "t0": DatasetBuilder("t0", when, dtype="isodatetime"),
-    })
+    root = GroupBuilder(
+        "root",
+        datasets={
+            "m": DatasetBuilder("m", [["a", "bb"], ["ccc", "é"]], dtype="text"),
+            "b": DatasetBuilder("b", [b"x", b"yz"], dtype="ascii"),
+            "sc": DatasetBuilder("sc", "hello", dtype="text"),
+            "t": DatasetBuilder("t", [when, when], dtype="isodatetime"),
+            "t0": DatasetBuilder("t0", when, dtype="isodatetime"),
+        },
+    )
     io, back = roundtrip(zpath, root)
     with io:
         assert back["m"].data[:].tolist() == [["a", "bb"], ["ccc", "é"]]
@@ -74,11 +91,14 @@ def test_strings_multidim_bytes_scalar_and_datetime(zpath: Path, roundtrip: Any)
 
 
 def test_empty_and_scalar_numeric(zpath: Path, roundtrip: Any) -> None:
-    root = GroupBuilder("root", datasets={
-        "e": DatasetBuilder("e", np.zeros((0,), "f4"), dtype="float32"),
-        "e2": DatasetBuilder("e2", [], dtype="int32"),
-        "z": DatasetBuilder("z", 3.5, dtype="float64"),
-    })
+    root = GroupBuilder(
+        "root",
+        datasets={
+            "e": DatasetBuilder("e", np.zeros((0,), "f4"), dtype="float32"),
+            "e2": DatasetBuilder("e2", [], dtype="int32"),
+            "z": DatasetBuilder("z", 3.5, dtype="float64"),
+        },
+    )
     io, back = roundtrip(zpath, root)
     with io:
         assert back["e"].data.shape == (0,)
@@ -90,12 +110,23 @@ def test_empty_and_scalar_numeric(zpath: Path, roundtrip: Any) -> None:
 
 def test_attributes_of_every_kind(zpath: Path, roundtrip: Any) -> None:
     target = DatasetBuilder("target", np.arange(3), dtype="int64")
-    g = GroupBuilder("g", attributes={
-        "i": 3, "f": np.float32(2.5), "s": "text", "b": True, "arr": np.arange(4, dtype="i2"),
-        "farr": np.array([1.5, np.nan, np.inf, -np.inf]), "sarr": np.array(["a", "b"]), "l2": [[1, 2], [3, 4]],
-        "nan": float("nan"), "bytes": b"raw", "ref": ReferenceBuilder(target),
-        "refs": [ReferenceBuilder(target), ReferenceBuilder(target)],
-    })
+    g = GroupBuilder(
+        "g",
+        attributes={
+            "i": 3,
+            "f": np.float32(2.5),
+            "s": "text",
+            "b": True,
+            "arr": np.arange(4, dtype="i2"),
+            "farr": np.array([1.5, np.nan, np.inf, -np.inf]),
+            "sarr": np.array(["a", "b"]),
+            "l2": [[1, 2], [3, 4]],
+            "nan": float("nan"),
+            "bytes": b"raw",
+            "ref": ReferenceBuilder(target),
+            "refs": [ReferenceBuilder(target), ReferenceBuilder(target)],
+        },
+    )
     root = GroupBuilder("root", groups={"g": g}, datasets={"target": target})
     io, back = roundtrip(zpath, root)
     with io:
@@ -130,7 +161,11 @@ def test_reference_datasets(zpath: Path, roundtrip: Any) -> None:
 
 
 def _compound_spec(with_ref: bool) -> list[dict]:
-    spec = [{"name": "a", "dtype": "int32"}, {"name": "x", "dtype": "float64"}, {"name": "s", "dtype": "text"}]
+    spec = [
+        {"name": "a", "dtype": "int32"},
+        {"name": "x", "dtype": "float64"},
+        {"name": "s", "dtype": "text"},
+    ]
     if with_ref:
         spec.append({"name": "r", "dtype": RefSpec("Data", "object")})
     return spec
@@ -174,8 +209,9 @@ def test_soft_and_external_links(tmp_path: Path, roundtrip: Any) -> None:
     io, ext_root = roundtrip(other, GroupBuilder("root", datasets={"data": ext_target}))
     with io:
         target = DatasetBuilder("d", np.arange(3), dtype="int64")
-        g = GroupBuilder("g", links={"soft": LinkBuilder(target, "soft"),
-                                     "ext": LinkBuilder(ext_root["data"], "ext")})
+        g = GroupBuilder(
+            "g", links={"soft": LinkBuilder(target, "soft"), "ext": LinkBuilder(ext_root["data"], "ext")}
+        )
         main = tmp_path / "main.zarr"
         io2, back = roundtrip(main, GroupBuilder("root", groups={"g": g}, datasets={"d": target}))
     with io2:
@@ -188,10 +224,19 @@ def test_soft_and_external_links(tmp_path: Path, roundtrip: Any) -> None:
 
 def test_scalars_are_fetched_together(zpath: Path, roundtrip: Any) -> None:
     """All 0-d datasets are read in one concurrent pass when the file is opened (consolidated metadata)."""
-    root = GroupBuilder("root", groups={
-        f"g{i}": GroupBuilder(f"g{i}", datasets={"x": DatasetBuilder("x", float(i)),
-                                                 "s": DatasetBuilder("s", f"v{i}", dtype="text")})
-        for i in range(40)})
+    root = GroupBuilder(
+        "root",
+        groups={
+            f"g{i}": GroupBuilder(
+                f"g{i}",
+                datasets={
+                    "x": DatasetBuilder("x", float(i)),
+                    "s": DatasetBuilder("s", f"v{i}", dtype="text"),
+                },
+            )
+            for i in range(40)
+        },
+    )
     io, back = roundtrip(zpath, root)
     with io:
         assert [back[f"g{i}"]["x"].data for i in range(40)] == [float(i) for i in range(40)]
@@ -206,9 +251,12 @@ def test_scalars_are_fetched_together(zpath: Path, roundtrip: Any) -> None:
 def test_read_builders_equal_builders_made_through_set_attribute(zpath: Path, roundtrip: Any) -> None:
     """The reader sets attributes in bulk; the builders must be the ones hdmf's own set_attribute makes."""
     attrs = {"a": 1, "b": "text", "c": [1.5, 2.5]}
-    root = GroupBuilder("root", attributes=dict(attrs),
-                        groups={"g": GroupBuilder("g", attributes={"x": "y"})},
-                        datasets={"d": DatasetBuilder("d", np.arange(3), attributes={"unit": "m"})})
+    root = GroupBuilder(
+        "root",
+        attributes=dict(attrs),
+        groups={"g": GroupBuilder("g", attributes={"x": "y"})},
+        datasets={"d": DatasetBuilder("d", np.arange(3), attributes={"unit": "m"})},
+    )
     io, back = roundtrip(zpath, root)
     with io:
         expected = GroupBuilder("root")

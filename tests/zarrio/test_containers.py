@@ -47,9 +47,15 @@ def test_dynamic_table_region_enum_aligned(zpath: Path) -> None:
     terms = VectorData(name="terms", description="enum values", data=["a", "b"])
     enum = EnumData(name="e", description="enum", data=[1, 0], elements=terms)
     t2 = DynamicTable(name="t2", description="d2", columns=[reg, enum, terms])
-    cat = DynamicTable(name="cat", description="category", columns=[VectorData(name="v", description="v", data=[1, 2])])
-    aligned = AlignedDynamicTable(name="aligned", description="a", category_tables=[cat],
-                                  columns=[VectorData(name="main", description="m", data=[9, 8])])
+    cat = DynamicTable(
+        name="cat", description="category", columns=[VectorData(name="v", description="v", data=[1, 2])]
+    )
+    aligned = AlignedDynamicTable(
+        name="aligned",
+        description="a",
+        category_tables=[cat],
+        columns=[VectorData(name="main", description="m", data=[9, 8])],
+    )
     _write(zpath, SimpleMultiContainer(name="root", containers=[t, t2, aligned]))
     with ZarrIO(zpath, mode="r", manager=get_manager()) as io:
         back = io.read()
@@ -85,13 +91,28 @@ def test_read_is_lazy(zpath: Path) -> None:
 
 def test_zarr_data_io_options(zpath: Path) -> None:
     cols = [
-        VectorData(name="a", description="chunked", data=ZarrDataIO(np.arange(100, dtype="i4"), chunks=(10,),
-                                                                   compressor=numcodecs.Blosc(cname="zstd", clevel=3))),
-        VectorData(name="b", description="filters", data=ZarrDataIO(np.arange(100, dtype="i8"), chunks=(50,),
-                                                                   filters=[numcodecs.Delta(dtype="i8")],
-                                                                   compressors=[zarr.codecs.GzipCodec(level=2)])),
-        VectorData(name="c", description="sharded", data=ZarrDataIO(np.arange(1000, dtype="f4"), chunks=(10,),
-                                                                   shards=(100,), fillvalue=-1.0)),
+        VectorData(
+            name="a",
+            description="chunked",
+            data=ZarrDataIO(
+                np.arange(100, dtype="i4"), chunks=(10,), compressor=numcodecs.Blosc(cname="zstd", clevel=3)
+            ),
+        ),
+        VectorData(
+            name="b",
+            description="filters",
+            data=ZarrDataIO(
+                np.arange(100, dtype="i8"),
+                chunks=(50,),
+                filters=[numcodecs.Delta(dtype="i8")],
+                compressors=[zarr.codecs.GzipCodec(level=2)],
+            ),
+        ),
+        VectorData(
+            name="c",
+            description="sharded",
+            data=ZarrDataIO(np.arange(1000, dtype="f4"), chunks=(10,), shards=(100,), fillvalue=-1.0),
+        ),
         VectorData(name="d", description="auto", data=np.zeros(3_000_000, dtype="f8")),
     ]
     _write(zpath, SimpleMultiContainer(name="root", containers=cols))
@@ -136,8 +157,10 @@ def test_data_chunk_iterators_bounded_memory(zpath: Path) -> None:
         return chunk
 
     dci.__next__ = tracking_next  # type: ignore[method-assign]
-    cols = [VectorData(name="it", description="iter", data=dci),
-            VectorData(name="gen", description="generic", data=Gen(chunk_shape=(100, 4), buffer_shape=(200, 4)))]
+    cols = [
+        VectorData(name="it", description="iter", data=dci),
+        VectorData(name="gen", description="generic", data=Gen(chunk_shape=(100, 4), buffer_shape=(200, 4))),
+    ]
     with ZarrIO(zpath, mode="w", manager=get_manager()) as io:
         io.write(SimpleMultiContainer(name="root", containers=cols), exhaust_dci=False)
     with ZarrIO(zpath, mode="r", manager=get_manager()) as io:
@@ -167,8 +190,10 @@ def test_link_data_for_zarr_arrays(tmp_path: Path) -> None:
     src = zarr.create_group(str(tmp_path / "raw.zarr")).create_array("data", shape=(6,), dtype="i4")
     src[:] = np.arange(6)
     main = tmp_path / "main.zarr"
-    cols = [VectorData(name="linked", description="l", data=ZarrDataIO(src, link_data=True)),
-            VectorData(name="copied", description="c", data=ZarrDataIO(src, link_data=False))]
+    cols = [
+        VectorData(name="linked", description="l", data=ZarrDataIO(src, link_data=True)),
+        VectorData(name="copied", description="c", data=ZarrDataIO(src, link_data=False)),
+    ]
     _write(main, SimpleMultiContainer(name="root", containers=cols))
     links = json.loads((main / "zarr.json").read_text())["attributes"]["_LINKS"]
     assert links == [{"name": "linked", "source": "raw.zarr", "path": "/data"}]
@@ -212,8 +237,21 @@ def test_reads_of_one_chunk_arrays_match_zarr(zpath: Path) -> None:
         from zarrbridge.core.chunkio import read_whole
 
         assert read_whole(m, max_chunks=1) is not None and read_whole(big, max_chunks=1) is None  # both paths
-        for key in [0, -1, 4, (1, 2), (-1, -1), slice(1, 4), slice(None, None, 2), (slice(0, 5, 3), 1),
-                    Ellipsis, (Ellipsis, 0), (), [0, 2], np.int64(3)]:
+        for key in [
+            0,
+            -1,
+            4,
+            (1, 2),
+            (-1, -1),
+            slice(1, 4),
+            slice(None, None, 2),
+            (slice(0, 5, 3), 1),
+            Ellipsis,
+            (Ellipsis, 0),
+            (),
+            [0, 2],
+            np.int64(3),
+        ]:
             expected = plain[key]
             got = m[key]
             np.testing.assert_array_equal(got, expected)

@@ -29,7 +29,9 @@ from zarrbridge.zarrio.specs import newest_version
 
 
 def _table(name: str, n: int = 2) -> DynamicTable:
-    return DynamicTable(name=name, description="d", columns=[VectorData(name="v", description="v", data=list(range(n)))])
+    return DynamicTable(
+        name=name, description="d", columns=[VectorData(name="v", description="v", data=list(range(n)))]
+    )
 
 
 def _write_ok(path: Path) -> None:
@@ -96,8 +98,9 @@ def test_broken_link_target(zpath: Path) -> None:
         io.read_builder()
 
 
-@pytest.mark.parametrize("bad", [np.array([object(), object()], dtype=object), np.array([1 + 2j]),
-                                 [{"a": 1}, {"b": 2}]])
+@pytest.mark.parametrize(
+    "bad", [np.array([object(), object()], dtype=object), np.array([1 + 2j]), [{"a": 1}, {"b": 2}]]
+)
 def test_unsupported_data_leaves_no_file(zpath: Path, bad: Any) -> None:
     ok = DatasetBuilder("ok", np.arange(3), dtype="int64")
     root = GroupBuilder("root", datasets={"ok": ok, "bad": DatasetBuilder("bad", bad)})
@@ -118,7 +121,9 @@ def test_interrupted_write_is_marked_incomplete(zpath: Path) -> None:
 
     from hdmf.data_utils import DataChunkIterator
 
-    root = GroupBuilder("root", datasets={"it": DatasetBuilder("it", DataChunkIterator(gen()), dtype="int64")})
+    root = GroupBuilder(
+        "root", datasets={"it": DatasetBuilder("it", DataChunkIterator(gen()), dtype="int64")}
+    )
     with ZarrIO(zpath, mode="w") as io, pytest.raises(Boom):
         io.write_builder(root)
     assert not ZarrIO.can_read(zpath)

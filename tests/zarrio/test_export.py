@@ -41,8 +41,11 @@ DATA = np.random.default_rng(7).integers(0, 50, size=(1000, 6)).astype("<f8")
 
 
 def _h5_table(path: Path, columns: dict[str, Any]) -> None:
-    table = DynamicTable(name="table", description="export test",
-                         columns=[VectorData(name=k, description=k, data=v) for k, v in columns.items()])
+    table = DynamicTable(
+        name="table",
+        description="export test",
+        columns=[VectorData(name=k, description=k, data=v) for k, v in columns.items()],
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # h5py: plugin filters "may not be available"
         with HDF5IO(str(path), mode="w", manager=get_manager()) as io:
@@ -66,14 +69,23 @@ def _h5_chunk(src: Path, name: str, offset: tuple[int, ...]) -> bytes:
     return bytes(data)
 
 
-@pytest.mark.parametrize(("name", "h5_kwargs", "codec_type", "raw"), [
-    ("gzip", dict(compression="gzip", compression_opts=6), zarr.codecs.GzipCodec, True),
-    ("blosc", dict(allow_plugin_filters=True, **hdf5plugin.Blosc(cname="zstd", clevel=3)), zarr.codecs.BloscCodec, True),
-    ("zstd", dict(allow_plugin_filters=True, **hdf5plugin.Zstd(clevel=5)), zarr.codecs.ZstdCodec, True),
-    ("shuffle_gzip", dict(compression="gzip", shuffle=True), zarr.codecs.BloscCodec, False),
-])
-def test_hdf5_compression_maps_to_zarr_codecs(tmp_path: Path, name: str, h5_kwargs: dict[str, Any],
-                                             codec_type: type, raw: bool) -> None:
+@pytest.mark.parametrize(
+    ("name", "h5_kwargs", "codec_type", "raw"),
+    [
+        ("gzip", dict(compression="gzip", compression_opts=6), zarr.codecs.GzipCodec, True),
+        (
+            "blosc",
+            dict(allow_plugin_filters=True, **hdf5plugin.Blosc(cname="zstd", clevel=3)),
+            zarr.codecs.BloscCodec,
+            True,
+        ),
+        ("zstd", dict(allow_plugin_filters=True, **hdf5plugin.Zstd(clevel=5)), zarr.codecs.ZstdCodec, True),
+        ("shuffle_gzip", dict(compression="gzip", shuffle=True), zarr.codecs.BloscCodec, False),
+    ],
+)
+def test_hdf5_compression_maps_to_zarr_codecs(
+    tmp_path: Path, name: str, h5_kwargs: dict[str, Any], codec_type: type, raw: bool
+) -> None:
     src, dst = tmp_path / "s.h5", tmp_path / "d.zarr"
     _h5_table(src, {"col": H5DataIO(DATA, chunks=(128, 6), **h5_kwargs)})
     _export(src, dst)
@@ -92,9 +104,18 @@ def test_hdf5_compression_maps_to_zarr_codecs(tmp_path: Path, name: str, h5_kwar
 
 def test_levels_and_blosc_settings_are_kept(tmp_path: Path) -> None:
     src, dst = tmp_path / "s.h5", tmp_path / "d.zarr"
-    _h5_table(src, {"a": H5DataIO(DATA, chunks=(100, 6), compression="gzip", compression_opts=2),
-                    "b": H5DataIO(DATA, chunks=(100, 6), allow_plugin_filters=True,
-                                  **hdf5plugin.Blosc(cname="lz4", clevel=7, shuffle=hdf5plugin.Blosc.BITSHUFFLE))})
+    _h5_table(
+        src,
+        {
+            "a": H5DataIO(DATA, chunks=(100, 6), compression="gzip", compression_opts=2),
+            "b": H5DataIO(
+                DATA,
+                chunks=(100, 6),
+                allow_plugin_filters=True,
+                **hdf5plugin.Blosc(cname="lz4", clevel=7, shuffle=hdf5plugin.Blosc.BITSHUFFLE),
+            ),
+        },
+    )
     _export(src, dst)
     group = zarr.open_group(dst, mode="r")
     assert group["a"].compressors[0].level == 2
@@ -105,8 +126,10 @@ def test_levels_and_blosc_settings_are_kept(tmp_path: Path) -> None:
 def test_zarr_format_2_copies_shuffled_deflate_chunks_unchanged(tmp_path: Path) -> None:
     src, dst = tmp_path / "s.h5", tmp_path / "d.zarr"
     _h5_table(src, {"col": H5DataIO(DATA, chunks=(100, 6), compression="gzip", shuffle=True)})
-    with HDF5IO(str(src), mode="r", manager=get_manager()) as read_io, \
-            ZarrIO(dst, mode="w", zarr_format=2) as export_io:
+    with (
+        HDF5IO(str(src), mode="r", manager=get_manager()) as read_io,
+        ZarrIO(dst, mode="w", zarr_format=2) as export_io,
+    ):
         export_io.export(src_io=read_io, write_args=dict(link_data=False))
     arr = zarr.open_array(dst / "col", mode="r", zarr_format=2)
     np.testing.assert_array_equal(arr[:], DATA)
@@ -157,8 +180,13 @@ def test_zlib_to_gzip_refuses_streams_it_cannot_reframe() -> None:
 def test_parallel_copy_with_threads(tmp_path: Path, jobs: int) -> None:
     src, dst = tmp_path / "s.h5", tmp_path / "d.zarr"
     big = np.random.default_rng(1).normal(size=(200_000, 8)).astype("f4")
-    _h5_table(src, {"raw": H5DataIO(big, chunks=(5000, 8), compression="gzip"),
-                    "decoded": H5DataIO(big, chunks=(5000, 8), compression="lzf")})
+    _h5_table(
+        src,
+        {
+            "raw": H5DataIO(big, chunks=(5000, 8), compression="gzip"),
+            "decoded": H5DataIO(big, chunks=(5000, 8), compression="lzf"),
+        },
+    )
     with pytest.warns(CodecNotMappedWarning):
         _export(src, dst, number_of_jobs=jobs)
     group = zarr.open_group(dst, mode="r")
@@ -179,14 +207,22 @@ def test_parallel_copy_on_a_dask_cluster(tmp_path: Path) -> None:
     src, dst, dst2 = tmp_path / "s.h5", tmp_path / "d.zarr", tmp_path / "e.zarr"
     big = np.random.default_rng(2).normal(size=(400_000, 8)).astype("f4")
     _h5_table(src, {"raw": H5DataIO(big, chunks=(20000, 8), compression="gzip")})
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  silence_logs=50) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         with distributed.get_task_stream(client) as stream:
             _export(src, dst, client=client)
         with distributed.get_task_stream(client) as stream2:  # zarr -> zarr, recompressed, on the workers
             with ZarrIO(dst, mode="r") as read_io, ZarrIO(dst2, mode="w") as export_io:
-                export_io.export(src_io=read_io, client=client, write_args=dict(link_data=False),
-                                 copy_settings=CopySettings(compressor="zstd", chunks="auto"))
+                export_io.export(
+                    src_io=read_io,
+                    client=client,
+                    write_args=dict(link_data=False),
+                    copy_settings=CopySettings(compressor="zstd", chunks="auto"),
+                )
     assert len(stream.data) >= 2 and len({t["worker"] for t in stream.data}) == 2
     assert len(stream2.data) >= 1
     np.testing.assert_array_equal(zarr.open_group(dst, mode="r")["raw"][:], big)
@@ -215,8 +251,9 @@ def test_zarr_to_zarr_with_other_layout(tmp_path: Path) -> None:
     src, mid, dst = tmp_path / "s.h5", tmp_path / "m.zarr", tmp_path / "d.zarr"
     _h5_table(src, {"col": H5DataIO(DATA, chunks=(50, 6), compression="gzip")})
     convert(src, mid)
-    report = convert(mid, dst, options=ConvertOptions(compressor="gzip", level=1, chunks="auto",
-                                                      shard_bytes=1 << 20))
+    report = convert(
+        mid, dst, options=ConvertOptions(compressor="gzip", level=1, chunks="auto", shard_bytes=1 << 20)
+    )
     arr = zarr.open_group(dst, mode="r")["col"]
     assert arr.chunks == (1000, 6) and arr.shards is None  # one chunk holds it all: no shard needed
     assert isinstance(arr.compressors[0], zarr.codecs.GzipCodec) and arr.compressors[0].level == 1
@@ -235,9 +272,14 @@ def test_sharding_groups_kept_chunks(tmp_path: Path) -> None:
 
 def test_convert_zarr_to_hdf5_keeps_chunks_and_gzip(tmp_path: Path) -> None:
     src, mid, back = tmp_path / "s.h5", tmp_path / "m.zarr", tmp_path / "back.h5"
-    _h5_table(src, {"gz": H5DataIO(DATA, chunks=(100, 6), compression="gzip", compression_opts=3),
-                    "zs": H5DataIO(DATA, chunks=(100, 6), allow_plugin_filters=True, **hdf5plugin.Zstd()),
-                    "sg": H5DataIO(DATA, chunks=(100, 6), compression="gzip", compression_opts=2, shuffle=True)})
+    _h5_table(
+        src,
+        {
+            "gz": H5DataIO(DATA, chunks=(100, 6), compression="gzip", compression_opts=3),
+            "zs": H5DataIO(DATA, chunks=(100, 6), allow_plugin_filters=True, **hdf5plugin.Zstd()),
+            "sg": H5DataIO(DATA, chunks=(100, 6), compression="gzip", compression_opts=2, shuffle=True),
+        },
+    )
     convert(src, mid)
     with pytest.warns(CodecNotMappedWarning) as record:  # zstd (and blosc-lz4 of the id column)
         report = convert(mid, back)
@@ -282,11 +324,19 @@ def test_convert_bad_input(tmp_path: Path) -> None:
         convert(src, tmp_path / "e.zarr", options="fast")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(compressor="lz77"), dict(compressor="zstd", level=99), dict(compressor="keep", level=3),
-    dict(zarr_format=4), dict(zarr_format=2, shard_bytes=1000), dict(chunks="big"), dict(shard_bytes=-1),
-    dict(number_of_jobs=0),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(compressor="lz77"),
+        dict(compressor="zstd", level=99),
+        dict(compressor="keep", level=3),
+        dict(zarr_format=4),
+        dict(zarr_format=2, shard_bytes=1000),
+        dict(chunks="big"),
+        dict(shard_bytes=-1),
+        dict(number_of_jobs=0),
+    ],
+)
 def test_convert_options_are_validated(kwargs: dict[str, Any]) -> None:
     with pytest.raises(InvalidOptionError):
         ConvertOptions(**kwargs)
@@ -329,18 +379,26 @@ convert(src, dst, progress=tick)
 def test_killed_conversion_never_looks_complete(tmp_path: Path, dest_name: str) -> None:
     src, dst = tmp_path / "s.h5", tmp_path / dest_name
     if dest_name.endswith(".nwb"):  # HDF5 destination: from a zarr source
-        code = _KILLED.replace("convert(src, dst, progress=tick)",
-                               "convert(src, dst + '.zarr'); convert(dst + '.zarr', dst)")
+        code = _KILLED.replace(
+            "convert(src, dst, progress=tick)", "convert(src, dst + '.zarr'); convert(dst + '.zarr', dst)"
+        )
         code = code.replace("import time; time.sleep(0.05)", "pass")
     else:
         code = _KILLED
-    with subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), str(src), str(dst)],
-                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
+    with subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), str(src), str(dst)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as proc:
         assert proc.stdout is not None
         if dest_name.endswith(".nwb"):
             deadline = time.monotonic() + 60
-            while not os.path.exists(str(dst) + ".partial") and time.monotonic() < deadline and \
-                    proc.poll() is None:
+            while (
+                not os.path.exists(str(dst) + ".partial")
+                and time.monotonic() < deadline
+                and proc.poll() is None
+            ):
                 time.sleep(0.01)
         else:
             proc.stdout.readline()  # the copy has started
@@ -396,8 +454,13 @@ print(before // 1024, peak // 1024)
 def test_export_of_2gb_dataset_stays_under_500mb(tmp_path: Path) -> None:
     src, dst = tmp_path / "big.h5", tmp_path / "big.zarr"
     rows = _make_2gb_source(src)
-    out = subprocess.run([sys.executable, "-c", _BIG, str(src), str(dst)], capture_output=True, text=True,
-                         timeout=600, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _BIG, str(src), str(dst)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
     before_mb, peak_mb = (int(v) for v in out.stdout.split())
     assert os.path.getsize(src) >= 2 * 1024**3
     assert peak_mb < 500, f"peak RSS {peak_mb} MB (before the export: {before_mb} MB)"
@@ -405,7 +468,7 @@ def test_export_of_2gb_dataset_stays_under_500mb(tmp_path: Path) -> None:
     assert arr.shape == (rows, 64)
     for start in (0, rows // 2, rows - 5):
         expected = (np.arange(start, start + 5, dtype="f4")[:, None] % 977) + np.arange(64, dtype="f4")
-        np.testing.assert_array_equal(arr[start:start + 5], expected)
+        np.testing.assert_array_equal(arr[start : start + 5], expected)
 
 
 LEGACY = Path(__file__).resolve().parents[1] / "fixtures" / "legacy"
@@ -415,8 +478,9 @@ LEGACY = Path(__file__).resolve().parents[1] / "fixtures" / "legacy"
 # hdmf notes that the legacy file's empty dataset (read as an empty list) is stored as the spec's float64
 @pytest.mark.filterwarnings("ignore:Spec 'LegacyKinds/empty_:hdmf.build.warnings.DtypeConversionWarning")
 @pytest.mark.parametrize("name", ["ecephys", "kinds", "json_codec"])
-def test_legacy_files_convert_to_valid_current_files(tmp_path: Path, name: str,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_legacy_files_convert_to_valid_current_files(
+    tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     from zarrbridge import NWBZarrIO
     from zarrbridge.cli.main import main
 

@@ -22,8 +22,11 @@ CONVERTED = ["ecephys.nwb.zarr", "json_codec.nwb.zarr", "kinds.nwb.zarr", "link_
 
 
 def _records(name: str) -> list[dict[str, Any]]:
-    return [o for o in FILES[name]["objects"] if o["kind"] == "dataset" and "values" in o
-            and not o["path"].startswith("/specifications")]
+    return [
+        o
+        for o in FILES[name]["objects"]
+        if o["kind"] == "dataset" and "values" in o and not o["path"].startswith("/specifications")
+    ]
 
 
 @pytest.mark.parametrize("name", CONVERTED)
@@ -44,7 +47,9 @@ def test_export_converts_to_the_current_convention(tmp_path: Path, name: str) ->
                 assert tuple(builder.data.chunks) == tuple(record["chunks"]), record["path"]  # chunking kept
             checked += 1
         assert checked > 10
-        if name != "kinds.nwb.zarr":  # the current reader returns ascii scalars as str (an extension wants bytes)
+        if (
+            name != "kinds.nwb.zarr"
+        ):  # the current reader returns ascii scalars as str (an extension wants bytes)
             assert io.read().identifier
 
 
@@ -92,13 +97,20 @@ def test_legacy_file_in_a_zip(tmp_path: Path) -> None:
 def test_legacy_files_on_s3(s3_storage_options: dict[str, Any], s3_bucket: str) -> None:
     import s3fs
 
-    fs = s3fs.S3FileSystem(key=s3_storage_options["key"], secret=s3_storage_options["secret"],
-                           client_kwargs={"endpoint_url": s3_storage_options["endpoint_url"],
-                                          **s3_storage_options["client_kwargs"]})
+    fs = s3fs.S3FileSystem(
+        key=s3_storage_options["key"],
+        secret=s3_storage_options["secret"],
+        client_kwargs={
+            "endpoint_url": s3_storage_options["endpoint_url"],
+            **s3_storage_options["client_kwargs"],
+        },
+    )
     for name in ("external_link.nwb.zarr", "link_target.nwb.zarr"):
         fs.put(str(FIXTURES / name), f"{s3_bucket}/{name}", recursive=True)
     url = f"s3://{s3_bucket}/external_link.nwb.zarr"
-    with ZarrIO(url, "r", manager=_s3_manager(url, s3_storage_options), storage_options=s3_storage_options) as io:
+    with ZarrIO(
+        url, "r", manager=_s3_manager(url, s3_storage_options), storage_options=s3_storage_options
+    ) as io:
         assert io.convention.legacy
         nwbfile = io.read()
         linked = nwbfile.acquisition["target_series"]
@@ -154,8 +166,9 @@ def selections(draw: Any) -> tuple[Any, ...]:
 
 @settings(max_examples=150, deadline=None)
 @given(key=selections())
-def test_selections_match_numpy_orthogonal_indexing(grid: tuple[V2Array, np.ndarray[Any, Any]],
-                                                    key: tuple[Any, ...]) -> None:
+def test_selections_match_numpy_orthogonal_indexing(
+    grid: tuple[V2Array, np.ndarray[Any, Any]], key: tuple[Any, ...]
+) -> None:
     array, values = grid
     expected = values
     for axis in reversed(range(3)):  # orthogonal: one axis at a time (numpy would broadcast array pairs)
@@ -167,7 +180,12 @@ def test_selections_match_numpy_orthogonal_indexing(grid: tuple[V2Array, np.ndar
 def test_array_basics(grid: tuple[V2Array, np.ndarray[Any, Any]]) -> None:
     array, values = grid
     assert (array.shape, array.chunks, array.dtype, array.ndim, array.size) == (
-        (23, 17, 5), (4, 5, 3), np.dtype("<f8"), 3, values.size)
+        (23, 17, 5),
+        (4, 5, 3),
+        np.dtype("<f8"),
+        3,
+        values.size,
+    )
     assert len(array) == 23 and array[3, 4, 2] == values[3, 4, 2]
     np.testing.assert_array_equal(np.asarray(array), values)
     np.testing.assert_array_equal(np.stack(list(array)), values)

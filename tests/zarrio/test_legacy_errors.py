@@ -101,14 +101,17 @@ def test_without_consolidated_metadata_the_tree_is_listed(ecephys: Path) -> None
         assert len(io.read().electrodes) == 6
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("shape", [200], "chunks .* do not match shape"),
-    ("chunks", [0, 4], "non-positive"),
-    ("dtype", "<x9", "unknown dtype"),
-    ("order", "Z", "'order'"),
-    ("fill_value", "not a number", "fill_value"),
-    ("filters", {"id": "x"}, "'filters'"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("shape", [200], "chunks .* do not match shape"),
+        ("chunks", [0, 4], "non-positive"),
+        ("dtype", "<x9", "unknown dtype"),
+        ("order", "Z", "'order'"),
+        ("fill_value", "not a number", "fill_value"),
+        ("filters", {"id": "x"}, "'filters'"),
+    ],
+)
 def test_invalid_zarray_fields(ecephys: Path, field: str, value: Any, message: str) -> None:
     edit_metadata(ecephys, f"{SERIES}/.zarray", lambda d: d.update({field: value}))
     with open_legacy(ecephys) as io, pytest.raises(CorruptMetadataError, match=message):
@@ -125,8 +128,11 @@ def test_malformed_zarr_link_and_reference_attribute(ecephys: Path) -> None:
 def test_reference_to_a_missing_object(ecephys: Path) -> None:
     shutil.rmtree(ecephys / "general" / "extracellular_ephys" / "shank1")
     consolidated = json.loads((ecephys / ".zmetadata").read_text())
-    consolidated["metadata"] = {k: v for k, v in consolidated["metadata"].items()
-                                if not k.startswith("general/extracellular_ephys/shank1/")}
+    consolidated["metadata"] = {
+        k: v
+        for k, v in consolidated["metadata"].items()
+        if not k.startswith("general/extracellular_ephys/shank1/")
+    }
     (ecephys / ".zmetadata").write_text(json.dumps(consolidated))
     with open_legacy(ecephys) as io:
         refs = io.get_builder(f"/{GROUP_REFS}").data
@@ -175,14 +181,22 @@ def test_pickle_is_never_a_compressor_or_a_numeric_filter(ecephys: Path) -> None
     edit_metadata(ecephys, f"{SERIES}/.zarray", lambda d: d.update(compressor={"id": "pickle"}))
     with open_legacy(ecephys) as io, pytest.raises(UnknownCodecError, match="restricted unpickler"):
         io.get_builder(SERIES).data[0]
-    edit_metadata(ecephys, f"{SERIES}/.zarray", lambda d: d.update(compressor=None, filters=[{"id": "pickle"}]))
-    with open_legacy(ecephys) as io, pytest.raises(CorruptMetadataError, match="object codec 'pickle' on a int16"):
+    edit_metadata(
+        ecephys, f"{SERIES}/.zarray", lambda d: d.update(compressor=None, filters=[{"id": "pickle"}])
+    )
+    with (
+        open_legacy(ecephys) as io,
+        pytest.raises(CorruptMetadataError, match="object codec 'pickle' on a int16"),
+    ):
         io.get_builder(SERIES).data[0]
 
 
 def test_corrupt_chunk_bytes(ecephys: Path) -> None:
     (ecephys / SERIES / "0.0").write_bytes(b"definitely not gzip")
-    with open_legacy(ecephys) as io, pytest.raises(CorruptMetadataError, match=r"chunk 0\.0.*cannot be decoded"):
+    with (
+        open_legacy(ecephys) as io,
+        pytest.raises(CorruptMetadataError, match=r"chunk 0\.0.*cannot be decoded"),
+    ):
         io.get_builder(SERIES).data[:10]
 
 
@@ -190,7 +204,10 @@ def test_chunk_of_the_wrong_size(ecephys: Path) -> None:
     import numcodecs
 
     (ecephys / SERIES / "0.0").write_bytes(numcodecs.GZip(level=4).encode(b"\0" * 10))
-    with open_legacy(ecephys) as io, pytest.raises(CorruptMetadataError, match="holds 10 bytes, expected 400"):
+    with (
+        open_legacy(ecephys) as io,
+        pytest.raises(CorruptMetadataError, match="holds 10 bytes, expected 400"),
+    ):
         io.get_builder(SERIES).data[:10]
 
 
@@ -199,7 +216,9 @@ def test_pickle_chunk_that_is_not_an_array(ecephys: Path) -> None:
 
     import numcodecs
 
-    (ecephys / GROUP_REFS / "0").write_bytes(numcodecs.Blosc().encode(pickle.dumps({"path": "/x"}, protocol=5)))
+    (ecephys / GROUP_REFS / "0").write_bytes(
+        numcodecs.Blosc().encode(pickle.dumps({"path": "/x"}, protocol=5))
+    )
     with open_legacy(ecephys) as io, pytest.raises(CorruptMetadataError, match="holds a dict, not an array"):
         io.get_builder(GROUP_REFS).data[:]
 
@@ -216,8 +235,11 @@ def test_missing_external_link_target(tmp_path: Path) -> None:
 def test_external_source_relative_to_the_parent_in_old_files(tmp_path: Path) -> None:
     path = copy_fixture("external_link.nwb.zarr", tmp_path)
     copy_fixture("link_target.nwb.zarr", tmp_path)
-    edit_metadata(path, "acquisition/.zattrs",
-                  lambda d: [link.update(source="link_target.nwb.zarr") for link in d["zarr_link"]])
+    edit_metadata(
+        path,
+        "acquisition/.zattrs",
+        lambda d: [link.update(source="link_target.nwb.zarr") for link in d["zarr_link"]],
+    )
     with open_legacy(path) as io:
         linked = io.get_builder("/acquisition").links["target_series"].builder
         assert Path(linked.source).name == "link_target.nwb.zarr"

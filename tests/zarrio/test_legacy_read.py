@@ -53,7 +53,9 @@ def test_every_group_dataset_and_link_reads_as_hdmf_zarr_read_it(name: str) -> N
                 assert (Path(link.builder.source).name != name) == external, where
                 continue
             builder = io.get_builder(record["path"])
-            assert {k: jsonable(v, name) for k, v in builder.attributes.items()} == record["attributes"], where
+            assert {k: jsonable(v, name) for k, v in builder.attributes.items()} == record["attributes"], (
+                where
+            )
             if record["kind"] == "dataset" and "anchor_read_error" not in record:
                 _check_dataset(builder, record, name)
 
@@ -108,8 +110,11 @@ def test_reading_touches_no_chunk_but_those_of_scalars(tmp_path: Path) -> None:
     with ZarrIO(store, "r", manager=manager_for(FIXTURES / "kinds.nwb.zarr")) as io:
         io.read_builder()
     chunks = {k for k in fetched if not k.rsplit("/", 1)[-1].startswith(".") and k != "zarr.json"}
-    scalars = {o["path"].strip("/") + "/0" for o in FILES["kinds.nwb.zarr"]["objects"]
-               if o["kind"] == "dataset" and o["zarr_dtype"] == "scalar"}
+    scalars = {
+        o["path"].strip("/") + "/0"
+        for o in FILES["kinds.nwb.zarr"]["objects"]
+        if o["kind"] == "dataset" and o["zarr_dtype"] == "scalar"
+    }
     assert chunks and chunks <= scalars, sorted(chunks - scalars)
     assert {k for k in fetched if k.endswith(".zarray")} == set()  # all metadata came from .zmetadata
 
@@ -126,7 +131,10 @@ def test_read_builds_the_containers_hdmf_zarr_built(name: str) -> None:
             obj = by_id[record["object_id"]]
             # (the manifest's container namespaces depend on the generator's type map; builders carry the
             # stored namespace, compared above)
-            assert (obj.name, getattr(type(obj), "neurodata_type", obj.data_type)) == (record["name"], record["neurodata_type"]), record["path"]
+            assert (obj.name, getattr(type(obj), "neurodata_type", obj.data_type)) == (
+                record["name"],
+                record["neurodata_type"],
+            ), record["path"]
 
 
 def test_container_values_resolve_references_and_links() -> None:
@@ -166,7 +174,9 @@ def test_load_namespaces_finds_the_cached_extension() -> None:
     type_map = pynwb.get_type_map()
     loaded = ZarrIO.load_namespaces(type_map, FIXTURES / "kinds.nwb.zarr")
     assert "ndx-legacy-kinds" in loaded
-    assert "LegacyKinds" in type_map.namespace_catalog.get_namespace("ndx-legacy-kinds").get_registered_types()
+    assert (
+        "LegacyKinds" in type_map.namespace_catalog.get_namespace("ndx-legacy-kinds").get_registered_types()
+    )
     with ZarrIO(FIXTURES / "kinds.nwb.zarr", "r", manager=manager_for(FIXTURES / "kinds.nwb.zarr")) as io:
         again = io.load_namespaces_io(pynwb.get_type_map())
         assert "ndx-legacy-kinds" in again
@@ -210,7 +220,9 @@ def test_legacy_files_are_never_modified(tmp_path: Path, mode: str) -> None:
     with ZarrIO(path, "r") as io:
         with pytest.raises(ReadOnlyError):
             io.write_builder(GroupBuilder("root"))
-        root = io.file  # zarr-python 3 cannot open it: a read-only LegacyGroup with the zarr.Group reading API
+        root = (
+            io.file
+        )  # zarr-python 3 cannot open it: a read-only LegacyGroup with the zarr.Group reading API
         assert isinstance(root, LegacyGroup) and root.attrs["nwb_version"] == "2.9.0"
         assert "general/extracellular_ephys/electrodes/group" in root
         assert not hasattr(root, "create_group")
@@ -257,8 +269,11 @@ def test_any_other_global_is_refused_before_it_is_called(tmp_path: Path, functio
     path = copy_fixture("link_target.nwb.zarr", tmp_path)
     sentinel = tmp_path / "RAN"
     call: Any = {"mkdir": os.mkdir, "eval": builtins.eval, "system": os.system}[function]
-    argument = {"mkdir": str(sentinel), "eval": f"__import__('os').mkdir({str(sentinel)!r})",
-                "system": f"mkdir {sentinel}"}[function]
+    argument = {
+        "mkdir": str(sentinel),
+        "eval": f"__import__('os').mkdir({str(sentinel)!r})",
+        "system": f"mkdir {sentinel}",
+    }[function]
     payload = np.empty(6, dtype=object)
     for i in range(6):
         payload[i] = _Runs(call, argument)

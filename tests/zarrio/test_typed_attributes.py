@@ -24,10 +24,14 @@ def counter_type(tmp_path: Path) -> tuple[TypeMap, Any]:
     ns = NamespaceBuilder(doc="test extension", name="counters", version="0.1.0")
     ns.include_namespace("hdmf-common")
     spec = GroupSpec(
-        doc="a group with fixed-width integer attributes", data_type_def="Counter", data_type_inc="Container",
-        attributes=[AttributeSpec(name="count", doc="a count", dtype="uint16"),
-                    AttributeSpec(name="offset", doc="an offset", dtype="int8"),
-                    AttributeSpec(name="gain", doc="a float", dtype="float32")],
+        doc="a group with fixed-width integer attributes",
+        data_type_def="Counter",
+        data_type_inc="Container",
+        attributes=[
+            AttributeSpec(name="count", doc="a count", dtype="uint16"),
+            AttributeSpec(name="offset", doc="an offset", dtype="int8"),
+            AttributeSpec(name="gain", doc="a float", dtype="float32"),
+        ],
     )
     ns.add_spec("counters.extensions.yaml", spec)
     ns.export("counters.namespace.yaml", outdir=str(tmp_path))
@@ -41,7 +45,9 @@ def test_zarrio_restores_integer_attribute_widths(tmp_path: Path, counter_type: 
     assert {a["name"] for a in get_docval(counter_cls.__init__)} >= {"count", "offset", "gain"}
     path = tmp_path / "c.zarr"
     with ZarrIO(path, mode="w", manager=BuildManager(type_map)) as io:
-        counter = counter_cls(name="counter", count=np.uint16(60000), offset=np.int8(-3), gain=np.float32(0.5))
+        counter = counter_cls(
+            name="counter", count=np.uint16(60000), offset=np.int8(-3), gain=np.float32(0.5)
+        )
         io.write(SimpleMultiContainer(name="root", containers=[counter]))
     with ZarrIO(path, mode="r", manager=BuildManager(type_map)) as io:
         builder = io.read_builder()["counter"]

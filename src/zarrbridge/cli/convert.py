@@ -36,24 +36,59 @@ have no zarr equivalent are reported as warnings. A destination that exists is o
 
 def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "convert", parents=parents, help="convert HDF5 <-> Zarr and Zarr -> Zarr",
+        "convert",
+        parents=parents,
+        help="convert HDF5 <-> Zarr and Zarr -> Zarr",
         description="Copy an NWB/HDMF file into another format or layout, chunk by chunk with bounded memory.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("source", metavar="SRC", help="the file to read (HDF5 file, .zarr directory, .zip, URL)")
-    parser.add_argument("dest", metavar="DST",
-                        help="the file to write: HDF5 if it ends in .nwb/.h5/.hdf5, Zarr otherwise")
-    parser.add_argument("--zarr-format", type=int, choices=(2, 3), default=3,
-                        help="zarr format of a Zarr destination (default: 3)")
-    parser.add_argument("--compressor", choices=("keep", "zstd", "blosc", "gzip", "none"), default="keep",
-                        help="compression of the destination's datasets (default: keep the source's)")
-    parser.add_argument("--level", type=int, default=None, metavar="N",
-                        help="compression level for --compressor zstd (-131072..22), blosc or gzip (0..9)")
-    parser.add_argument("--chunks", choices=("keep", "auto"), default="keep",
-                        help="keep the source's chunk shapes, or choose about 4 MiB chunks (default: keep)")
-    parser.add_argument("--shard-size-mb", type=at_least(float, 0.0), default=0.0, metavar="N",
-                        help="group chunks into shards of about N MiB (Zarr v3 only; 0 = no sharding)")
-    parser.add_argument("--jobs", type=at_least(int, 1), default=1, metavar="N",
-                        help="copy chunks of large datasets with N workers (default: 1)")
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "source", metavar="SRC", help="the file to read (HDF5 file, .zarr directory, .zip, URL)"
+    )
+    parser.add_argument(
+        "dest", metavar="DST", help="the file to write: HDF5 if it ends in .nwb/.h5/.hdf5, Zarr otherwise"
+    )
+    parser.add_argument(
+        "--zarr-format",
+        type=int,
+        choices=(2, 3),
+        default=3,
+        help="zarr format of a Zarr destination (default: 3)",
+    )
+    parser.add_argument(
+        "--compressor",
+        choices=("keep", "zstd", "blosc", "gzip", "none"),
+        default="keep",
+        help="compression of the destination's datasets (default: keep the source's)",
+    )
+    parser.add_argument(
+        "--level",
+        type=int,
+        default=None,
+        metavar="N",
+        help="compression level for --compressor zstd (-131072..22), blosc or gzip (0..9)",
+    )
+    parser.add_argument(
+        "--chunks",
+        choices=("keep", "auto"),
+        default="keep",
+        help="keep the source's chunk shapes, or choose about 4 MiB chunks (default: keep)",
+    )
+    parser.add_argument(
+        "--shard-size-mb",
+        type=at_least(float, 0.0),
+        default=0.0,
+        metavar="N",
+        help="group chunks into shards of about N MiB (Zarr v3 only; 0 = no sharding)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=at_least(int, 1),
+        default=1,
+        metavar="N",
+        help="copy chunks of large datasets with N workers (default: 1)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
     parser.set_defaults(run=run)
 
@@ -67,11 +102,13 @@ def _check(args: argparse.Namespace) -> None:
     if args.level is not None:
         if args.compressor not in LEVELS:
             raise InvalidOptionError(
-                f"--level {args.level} needs --compressor zstd, blosc or gzip (got --compressor {args.compressor})")
+                f"--level {args.level} needs --compressor zstd, blosc or gzip (got --compressor {args.compressor})"
+            )
         low, high = LEVELS[args.compressor]
         if not low <= args.level <= high:
-            raise InvalidOptionError(f"--level {args.level} is out of range for {args.compressor}: "
-                                     f"use {low}..{high}")
+            raise InvalidOptionError(
+                f"--level {args.level} is out of range for {args.compressor}: use {low}..{high}"
+            )
     if dest_kind(args.dest) == "hdf5" and args.shard_size_mb:
         raise InvalidOptionError("--shard-size-mb applies to Zarr destinations only; DST is an HDF5 file")
     source = os.path.abspath(args.source) if not is_url(args.source) else args.source
@@ -90,7 +127,9 @@ def unmapped_lines(unmapped: tuple[tuple[str, str], ...], dest_format: str) -> l
     for codec in sorted({c for _, c in unmapped}):
         paths = sorted(p for p, c in unmapped if c == codec)
         where = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
-        lines.append(f"codec {codec!r} has no {dest_format} counterpart; {where} stored with {instead} instead")
+        lines.append(
+            f"codec {codec!r} has no {dest_format} counterpart; {where} stored with {instead} instead"
+        )
     return lines
 
 
@@ -100,19 +139,34 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     from ..zarrio.convert import ConvertOptions, convert
 
     options = ConvertOptions(
-        zarr_format=args.zarr_format, compressor=args.compressor, level=args.level, chunks=args.chunks,
-        shard_bytes=int(args.shard_size_mb * MIB) or None, number_of_jobs=args.jobs, overwrite=args.overwrite)
+        zarr_format=args.zarr_format,
+        compressor=args.compressor,
+        level=args.level,
+        chunks=args.chunks,
+        shard_bytes=int(args.shard_size_mb * MIB) or None,
+        number_of_jobs=args.jobs,
+        overwrite=args.overwrite,
+    )
     show = progress_wanted(forced=args.progress, quiet=args.quiet)
-    with ByteProgress(f"{os.path.basename(args.dest.rstrip('/'))}", enabled=show) as progress, \
-            warnings.catch_warnings():
+    with (
+        ByteProgress(f"{os.path.basename(args.dest.rstrip('/'))}", enabled=show) as progress,
+        warnings.catch_warnings(),
+    ):
         warnings.simplefilter("ignore", CodecNotMappedWarning)  # reported below from the report, grouped
-        report = convert(args.source, args.dest, options=options, storage_options=args.storage_options or None,
-                         progress=progress)
+        report = convert(
+            args.source,
+            args.dest,
+            options=options,
+            storage_options=args.storage_options or None,
+            progress=progress,
+        )
     if not args.quiet:
         for line in unmapped_lines(report.unmapped, report.dest_format):
             sys.stderr.write(f"zarrbridge: warning: {line}\n")
         rate = report.bytes_copied / report.seconds / 1e6 if report.seconds > 0 else float("inf")
-        out.write(f"converted {args.source} ({report.source_format}) -> {args.dest} ({report.dest_format}): "
-                  f"{report.datasets} datasets, {human_bytes(report.bytes_copied)} in {report.seconds:.2f} s "
-                  f"({rate:.1f} MB/s)\n")
+        out.write(
+            f"converted {args.source} ({report.source_format}) -> {args.dest} ({report.dest_format}): "
+            f"{report.datasets} datasets, {human_bytes(report.bytes_copied)} in {report.seconds:.2f} s "
+            f"({rate:.1f} MB/s)\n"
+        )
     return 0

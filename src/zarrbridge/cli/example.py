@@ -27,10 +27,16 @@ FEATURE = "zarrbridge example"
 
 def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "example", parents=parents, help="write the built-in example NWB recording",
+        "example",
+        parents=parents,
+        help="write the built-in example NWB recording",
         description="Write the built-in example NWB recording, to try the other commands on.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("path", help="where to write it: a Zarr directory if it ends in .zarr, HDF5 otherwise")
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "path", help="where to write it: a Zarr directory if it ends in .zarr, HDF5 otherwise"
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace PATH if it exists")
     parser.set_defaults(run=run)
 

@@ -26,12 +26,18 @@ examples:
 
 def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "info", parents=parents, help="print convention, versions, size and object counts",
+        "info",
+        parents=parents,
+        help="print convention, versions, size and object counts",
         description="Summarise an NWB/HDMF file: storage convention and version, NWB version, total stored "
-                    "size, numbers of groups/datasets/links/references, the most common neurodata types and "
-                    "the cached namespaces.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("path", help="the file: a .zarr directory, .zip, s3:// URL, or an HDF5 (.nwb/.h5) file")
+        "size, numbers of groups/datasets/links/references, the most common neurodata types and "
+        "the cached namespaces.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "path", help="the file: a .zarr directory, .zip, s3:// URL, or an HDF5 (.nwb/.h5) file"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.set_defaults(run=run)
 
@@ -48,8 +54,11 @@ def convention(opened: OpenFile) -> dict[str, Any]:
     marker = root.attrs.get("_ZARRBRIDGE")
     if isinstance(marker, dict) and "version" in marker:
         return {"name": "zarrbridge", "zarr_format": zarr_format, "version": str(marker["version"])}
-    return {"name": "hdmf-zarr" if zarr_format == 3 else "hdmf-zarr-legacy", "zarr_format": zarr_format,
-            "version": None}
+    return {
+        "name": "hdmf-zarr" if zarr_format == 3 else "hdmf-zarr-legacy",
+        "zarr_format": zarr_format,
+        "version": None,
+    }
 
 
 def cached_namespaces(opened: OpenFile) -> dict[str, list[str]]:
@@ -72,9 +81,14 @@ def cached_namespaces(opened: OpenFile) -> dict[str, list[str]]:
         try:
             spec_group = f[ref]
         except (ValueError, KeyError, TypeError) as exc:
-            raise CorruptMetadataError(".specloc", f"it does not point at a group ({exc})", opened.path) from exc
-        return {name: sorted(group.keys()) for name, group in sorted(spec_group.items())
-                if isinstance(group, h5py.Group)}
+            raise CorruptMetadataError(
+                ".specloc", f"it does not point at a group ({exc})", opened.path
+            ) from exc
+        return {
+            name: sorted(group.keys())
+            for name, group in sorted(spec_group.items())
+            if isinstance(group, h5py.Group)
+        }
 
 
 def stored_bytes(opened: OpenFile) -> int:
@@ -84,7 +98,7 @@ def stored_bytes(opened: OpenFile) -> int:
 
         fs, root = fsspec.core.url_to_fs(opened.path, **opened.storage_options)
         return int(fs.du(root, total=True))
-    path = opened.path[len("file://"):] if opened.path.startswith("file://") else opened.path
+    path = opened.path[len("file://") :] if opened.path.startswith("file://") else opened.path
     if os.path.isfile(path):
         return os.path.getsize(path)
     total = 0
@@ -106,8 +120,12 @@ def collect(opened: OpenFile) -> dict[str, Any]:
         "convention": convention(opened),
         "nwb_version": str(nwb_version) if nwb_version is not None else None,
         "stored_bytes": stored_bytes(opened),
-        "counts": {"groups": counts["group"], "datasets": counts["dataset"], "links": counts["link"],
-                   "references": sum(n.references for n in nodes)},
+        "counts": {
+            "groups": counts["group"],
+            "datasets": counts["dataset"],
+            "links": counts["link"],
+            "references": sum(n.references for n in nodes),
+        },
         "neurodata_types": dict(types.most_common(TOP_TYPES)),
         "neurodata_types_total": len(types),
         "namespaces": cached_namespaces(opened),

@@ -63,22 +63,46 @@ def _common_options(*, suppress: bool) -> argparse.ArgumentParser:
     default = argparse.SUPPRESS if suppress else None
     parent = _Parser(add_help=False)
     group = parent.add_argument_group("common options")
-    group.add_argument("--debug", action="store_true", default=default if suppress else False,
-                       help="show the full traceback on errors")
-    group.add_argument("-q", "--quiet", action="store_true", default=default if suppress else False,
-                       help="print only results and errors (no summaries, progress or warnings)")
-    group.add_argument("--progress", action="store_true", default=default if suppress else False,
-                       help="show progress bars even when stderr is not a terminal")
-    group.add_argument("--storage-option", dest="storage_option", action="append", type=_storage_option,
-                       default=default if suppress else [], metavar="KEY=VALUE",
-                       help="fsspec option for s3:// and other URLs (repeatable; VALUE may be JSON)")
+    group.add_argument(
+        "--debug",
+        action="store_true",
+        default=default if suppress else False,
+        help="show the full traceback on errors",
+    )
+    group.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default if suppress else False,
+        help="print only results and errors (no summaries, progress or warnings)",
+    )
+    group.add_argument(
+        "--progress",
+        action="store_true",
+        default=default if suppress else False,
+        help="show progress bars even when stderr is not a terminal",
+    )
+    group.add_argument(
+        "--storage-option",
+        dest="storage_option",
+        action="append",
+        type=_storage_option,
+        default=default if suppress else [],
+        metavar="KEY=VALUE",
+        help="fsspec option for s3:// and other URLs (repeatable; VALUE may be JSON)",
+    )
     return parent
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``zarrbridge`` argument parser with all subcommands."""
-    parser = _Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG, parents=[_common_options(suppress=False)],
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(
+        prog=PROG,
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        parents=[_common_options(suppress=False)],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND", required=True)
     parents = [_common_options(suppress=True)]
@@ -88,15 +112,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # warnings that say nothing a user of the command can act on (zarr's notes about its own spec status)
-_NOISE = ("Consolidated metadata is currently not part", "Numcodecs codecs are not in the Zarr version 3",
-          "The data type .* does not have a Zarr V3 specification")
+_NOISE = (
+    "Consolidated metadata is currently not part",
+    "Numcodecs codecs are not in the Zarr version 3",
+    "The data type .* does not have a Zarr V3 specification",
+)
 
 
 # after a failed command, an io whose opening failed is collected unclosed; its warning repeats the error
 _AFTER_ERROR = "was not closed before being garbage collected"
 
 
-def _report_warnings(caught: list[warnings.WarningMessage], *, quiet: bool, debug: bool, failed: bool) -> None:
+def _report_warnings(
+    caught: list[warnings.WarningMessage], *, quiet: bool, debug: bool, failed: bool
+) -> None:
     if quiet:
         return
     seen = set()

@@ -35,7 +35,7 @@ def detect_kind(path: str) -> FileKind:
         if path.lower().endswith(HDF5_SUFFIXES):
             raise LocationError(path, "HDF5 files are read from local paths only; download it first")
         return "zarr"
-    local = path[len("file://"):] if path.startswith("file://") else path
+    local = path[len("file://") :] if path.startswith("file://") else path
     if not os.path.exists(local):
         raise LocationError(path, "no such file or directory; check the path")
     if os.path.isdir(local) or local.lower().endswith(".zip"):
@@ -78,21 +78,25 @@ def _io_class(kind: FileKind) -> Any:
     return HDF5IO
 
 
-def load_cached(kind: FileKind, path: str, catalog_or_type_map: Any,
-                storage_options: dict[str, Any]) -> dict[str, Any]:
+def load_cached(
+    kind: FileKind, path: str, catalog_or_type_map: Any, storage_options: dict[str, Any]
+) -> dict[str, Any]:
     """Load the namespaces cached in the file into ``catalog_or_type_map``; return their dependencies."""
     if kind == "zarr":
         from ..zarrio import ZarrIO
 
-        return dict(ZarrIO.load_namespaces(catalog_or_type_map, path, storage_options=storage_options or None))
+        return dict(
+            ZarrIO.load_namespaces(catalog_or_type_map, path, storage_options=storage_options or None)
+        )
     from hdmf.backends.hdf5 import HDF5IO
 
     return dict(HDF5IO.load_namespaces(catalog_or_type_map, path=path))
 
 
 @contextmanager
-def open_file(path: str, *, storage_options: dict[str, Any] | None = None,
-              manager: Any = None) -> Iterator[OpenFile]:
+def open_file(
+    path: str, *, storage_options: dict[str, Any] | None = None, manager: Any = None
+) -> Iterator[OpenFile]:
     """Open ``path`` (zarr or HDF5) for reading, with a manager built from the namespaces it caches.
 
     Parameters

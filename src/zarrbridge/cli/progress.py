@@ -47,9 +47,16 @@ class ByteProgress:
         if not self.enabled:
             return
         if self._bar is None:
-            self._bar = self._tqdm(total=total, desc=self.description, unit="B", unit_scale=True,
-                                   unit_divisor=1024, file=self.stream if self.stream is not None else sys.stderr,
-                                   dynamic_ncols=True, leave=False)
+            self._bar = self._tqdm(
+                total=total,
+                desc=self.description,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                file=self.stream if self.stream is not None else sys.stderr,
+                dynamic_ncols=True,
+                leave=False,
+            )
         elif self._bar.total != total:
             self._bar.total = total
         self._bar.update(increment)
@@ -57,8 +64,9 @@ class ByteProgress:
     def __enter__(self) -> ByteProgress:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._bar is not None:
             self._bar.close()
             self._bar = None

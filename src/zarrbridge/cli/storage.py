@@ -18,10 +18,28 @@ import numpy as np
 __all__ = ["StorageDetails", "codec_label", "storage_details", "underlying_array"]
 
 # filter codes of HDF5 filters that h5py names poorly or not at all (registered plug-in ids)
-_H5_FILTER_NAMES = {1: "gzip", 2: "shuffle", 3: "fletcher32", 4: "szip", 5: "nbit", 6: "scaleoffset",
-                    32000: "lzf", 32001: "blosc", 32004: "lz4", 32008: "bitshuffle", 32015: "zstd"}
-_TEXT = {"text": "string", "utf": "string", "utf8": "string", "utf-8": "string", "ascii": "ascii",
-         "bytes": "ascii", "isodatetime": "string"}
+_H5_FILTER_NAMES = {
+    1: "gzip",
+    2: "shuffle",
+    3: "fletcher32",
+    4: "szip",
+    5: "nbit",
+    6: "scaleoffset",
+    32000: "lzf",
+    32001: "blosc",
+    32004: "lz4",
+    32008: "bitshuffle",
+    32015: "zstd",
+}
+_TEXT = {
+    "text": "string",
+    "utf": "string",
+    "utf8": "string",
+    "utf-8": "string",
+    "ascii": "ascii",
+    "bytes": "ascii",
+    "isodatetime": "string",
+}
 _QUIET_KEYS = frozenset({"typesize", "blocksize", "checksum", "endian", "id", "name"})
 
 
@@ -46,11 +64,16 @@ class StorageDetails:
 
     def to_dict(self) -> dict[str, Any]:
         ratio = self.ratio
-        return {"shape": list(self.shape) if self.shape is not None else None, "dtype": self.dtype,
-                "chunks": list(self.chunks) if self.chunks is not None else None,
-                "shards": list(self.shards) if self.shards is not None else None,
-                "codecs": list(self.codecs), "nbytes": self.nbytes, "stored_bytes": self.stored_bytes,
-                "ratio": round(ratio, 3) if ratio is not None else None}
+        return {
+            "shape": list(self.shape) if self.shape is not None else None,
+            "dtype": self.dtype,
+            "chunks": list(self.chunks) if self.chunks is not None else None,
+            "shards": list(self.shards) if self.shards is not None else None,
+            "codecs": list(self.codecs),
+            "nbytes": self.nbytes,
+            "stored_bytes": self.stored_bytes,
+            "ratio": round(ratio, 3) if ratio is not None else None,
+        }
 
 
 def underlying_array(data: Any) -> Any:
@@ -114,8 +137,13 @@ def _dtype_text(dtype: Any) -> str | None:
             return _h5_string_kind(dtype) or "object"
         return str(dtype)
     if isinstance(dtype, list):
-        return "compound(" + ", ".join(str(f.get("name", "?")) if isinstance(f, dict) else str(getattr(f, "name", f))
-                                       for f in dtype) + ")"
+        return (
+            "compound("
+            + ", ".join(
+                str(f.get("name", "?")) if isinstance(f, dict) else str(getattr(f, "name", f)) for f in dtype
+            )
+            + ")"
+        )
     return str(dtype)
 
 
@@ -154,9 +182,14 @@ def _zarr_details(array: Any) -> StorageDetails:
     zarr_codecs = [*getattr(array, "filters", ()), *getattr(array, "compressors", ())]
     shards = _tuple(getattr(array, "shards", None))
     return StorageDetails(
-        shape=_tuple(array.shape), dtype=_dtype_text(array.dtype), chunks=_tuple(array.chunks), shards=shards,
-        codecs=tuple(codec_label(c) for c in zarr_codecs), nbytes=_nbytes(array.dtype, array.nbytes),
-        stored_bytes=_zarr_chunk_bytes(array))
+        shape=_tuple(array.shape),
+        dtype=_dtype_text(array.dtype),
+        chunks=_tuple(array.chunks),
+        shards=shards,
+        codecs=tuple(codec_label(c) for c in zarr_codecs),
+        nbytes=_nbytes(array.dtype, array.nbytes),
+        stored_bytes=_zarr_chunk_bytes(array),
+    )
 
 
 def _h5_details(dataset: Any) -> StorageDetails:
@@ -169,9 +202,13 @@ def _h5_details(dataset: Any) -> StorageDetails:
             label = f"gzip(level={values[0]})"
         codecs.append(label)
     return StorageDetails(
-        shape=_tuple(dataset.shape), dtype=_dtype_text(dataset.dtype), chunks=_tuple(dataset.chunks),
-        codecs=tuple(codecs), nbytes=_nbytes(dataset.dtype, dataset.size * dataset.dtype.itemsize),
-        stored_bytes=int(dataset.id.get_storage_size()))
+        shape=_tuple(dataset.shape),
+        dtype=_dtype_text(dataset.dtype),
+        chunks=_tuple(dataset.chunks),
+        codecs=tuple(codecs),
+        nbytes=_nbytes(dataset.dtype, dataset.size * dataset.dtype.itemsize),
+        stored_bytes=int(dataset.id.get_storage_size()),
+    )
 
 
 def _generic_details(array: Any) -> StorageDetails:
@@ -184,9 +221,13 @@ def _generic_details(array: Any) -> StorageDetails:
     else:
         codecs = [*(getattr(array, "filters", None) or ()), *(getattr(array, "compressors", None) or ())]
     return StorageDetails(
-        shape=_tuple(getattr(array, "shape", None)), dtype=_dtype_text(getattr(array, "dtype", None)),
-        chunks=_tuple(getattr(array, "chunks", None)), codecs=tuple(codec_label(c) for c in codecs),
-        nbytes=_nbytes(getattr(array, "dtype", None), nbytes), stored_bytes=stored)
+        shape=_tuple(getattr(array, "shape", None)),
+        dtype=_dtype_text(getattr(array, "dtype", None)),
+        chunks=_tuple(getattr(array, "chunks", None)),
+        codecs=tuple(codec_label(c) for c in codecs),
+        nbytes=_nbytes(getattr(array, "dtype", None), nbytes),
+        stored_bytes=stored,
+    )
 
 
 def storage_details(data: Any, builder_dtype: Any = None) -> StorageDetails:

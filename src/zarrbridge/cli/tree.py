@@ -26,14 +26,29 @@ ratio (bytes in memory / bytes stored). Array data is never read.
 
 def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "tree", parents=parents, help="print the hierarchy with types, shapes, chunking and compression",
+        "tree",
+        parents=parents,
+        help="print the hierarchy with types, shapes, chunking and compression",
         description="Print the hierarchy of an NWB/HDMF file (Zarr, legacy hdmf-zarr or HDF5).",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("path", help="the file: a .zarr directory, .zip, s3:// URL, or an HDF5 (.nwb/.h5) file")
-    parser.add_argument("--depth", type=at_least(int, 0), default=None, metavar="N",
-                        help="show N levels below the root (default: all)")
-    parser.add_argument("--no-data-details", dest="details", action="store_false",
-                        help="only names and neurodata types, no shapes/dtypes/chunks/compression")
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "path", help="the file: a .zarr directory, .zip, s3:// URL, or an HDF5 (.nwb/.h5) file"
+    )
+    parser.add_argument(
+        "--depth",
+        type=at_least(int, 0),
+        default=None,
+        metavar="N",
+        help="show N levels below the root (default: all)",
+    )
+    parser.add_argument(
+        "--no-data-details",
+        dest="details",
+        action="store_false",
+        help="only names and neurodata types, no shapes/dtypes/chunks/compression",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.set_defaults(run=run)
 

@@ -25,10 +25,16 @@ without a cached specification is checked against the NWB core that pynwb instal
 
 def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "validate", parents=parents, help="check the file against its cached specification",
+        "validate",
+        parents=parents,
+        help="check the file against its cached specification",
         description="Validate an NWB/HDMF file (Zarr or HDF5) against the specification cached in it.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("path", help="the file: a .zarr directory, .zip, s3:// URL, or an HDF5 (.nwb/.h5) file")
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "path", help="the file: a .zarr directory, .zip, s3:// URL, or an HDF5 (.nwb/.h5) file"
+    )
     parser.set_defaults(run=run)
 
 
@@ -64,8 +70,9 @@ def _catalog(*, nwb: bool) -> Any:
         from pynwb.spec import NWBDatasetSpec, NWBGroupSpec, NWBNamespace
     except ImportError:
         return NamespaceCatalog()
-    return NamespaceCatalog(group_spec_cls=NWBGroupSpec, dataset_spec_cls=NWBDatasetSpec,
-                            spec_namespace_cls=NWBNamespace)
+    return NamespaceCatalog(
+        group_spec_cls=NWBGroupSpec, dataset_spec_cls=NWBDatasetSpec, spec_namespace_cls=NWBNamespace
+    )
 
 
 def _most_specific(dependencies: dict[str, Any]) -> list[str]:
@@ -80,7 +87,9 @@ def _most_specific(dependencies: dict[str, Any]) -> list[str]:
     return sorted(candidates)
 
 
-def find_problems(path: str, *, storage_options: dict[str, Any] | None = None) -> tuple[list[str], list[Problem]]:
+def find_problems(
+    path: str, *, storage_options: dict[str, Any] | None = None
+) -> tuple[list[str], list[Problem]]:
     """Validate ``path``; return the namespaces checked (``"core 2.9.0"``) and the problems found, by path."""
     from hdmf.build import BuildManager, TypeMap
     from hdmf.validate import ValidatorMap
@@ -96,8 +105,11 @@ def find_problems(path: str, *, storage_options: dict[str, Any] | None = None) -
     if not namespaces:
         from .opening import new_type_map
 
-        warnings.warn(f"{path} caches no specification; checking it against the installed NWB core",
-                      UserWarning, stacklevel=2)
+        warnings.warn(
+            f"{path} caches no specification; checking it against the installed NWB core",
+            UserWarning,
+            stacklevel=2,
+        )
         catalog = new_type_map().namespace_catalog
         namespaces = ["core"] if "core" in catalog.namespaces else ["hdmf-common"]
     manager = BuildManager(TypeMap(catalog))

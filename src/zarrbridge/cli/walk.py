@@ -32,8 +32,13 @@ class Node:
     references: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"path": self.path, "kind": self.kind, "neurodata_type": self.neurodata_type,
-                               "namespace": self.namespace, "references": self.references}
+        out: dict[str, Any] = {
+            "path": self.path,
+            "kind": self.kind,
+            "neurodata_type": self.neurodata_type,
+            "namespace": self.namespace,
+            "references": self.references,
+        }
         if self.kind == "link":
             out["target"] = self.target
         if self.storage is not None:
@@ -78,8 +83,11 @@ def _is_reference_dataset(builder: Any) -> bool:
     if (isinstance(dtype, str) and dtype in ("object", "region")) or hasattr(dtype, "reftype"):
         return True
     if isinstance(dtype, list):  # compound: any reference field
-        return any(isinstance(f, dict) and (f.get("dtype") in ("object", "region")
-                                            or hasattr(f.get("dtype"), "reftype")) for f in dtype)
+        return any(
+            isinstance(f, dict)
+            and (f.get("dtype") in ("object", "region") or hasattr(f.get("dtype"), "reftype"))
+            for f in dtype
+        )
     return _is_reference(builder.data)
 
 

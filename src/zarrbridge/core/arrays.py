@@ -114,7 +114,9 @@ class ArrayPolicy:
         return auto_chunks(shape, itemsize, self.target_chunk_bytes)
 
 
-def auto_chunks(shape: Sequence[int], itemsize: int, target_bytes: int = DEFAULT_CHUNK_BYTES) -> tuple[int, ...]:
+def auto_chunks(
+    shape: Sequence[int], itemsize: int, target_bytes: int = DEFAULT_CHUNK_BYTES
+) -> tuple[int, ...]:
     """A chunk shape of about ``target_bytes``, halving the longest axis (relative) until it fits.
 
     Leading axes (time in most recordings) are split first when axes are equally long; an empty axis gets a
@@ -136,7 +138,10 @@ def auto_chunks(shape: Sequence[int], itemsize: int, target_bytes: int = DEFAULT
 
 
 _BLOSC_SHUFFLE: dict[int, Literal["noshuffle", "shuffle", "bitshuffle"]] = {
-    0: "noshuffle", 1: "shuffle", 2: "bitshuffle", -1: "shuffle",
+    0: "noshuffle",
+    1: "shuffle",
+    2: "bitshuffle",
+    -1: "shuffle",
 }
 _V3_FOR_NUMCODECS: dict[str, Callable[[dict[str, Any]], AnyCodec]] = {
     "zstd": lambda c: zarr.codecs.ZstdCodec(level=c.get("level", 0), checksum=c.get("checksum", False)),
@@ -189,8 +194,12 @@ def to_zarr_codecs(codecs: Any, *, zarr_format: int = 3) -> Any:
 def check_storable_dtype(dtype: np.dtype[Any], what: str) -> None:
     """Raise :class:`UnsupportedDtypeError` for dtypes zarr cannot hold faithfully (objects, complex...)."""
     if dtype.kind == "O":
-        raise UnsupportedDtypeError(what, dtype, "Object arrays of arbitrary Python objects cannot be stored; "
-                                    "convert them to str, numbers or a structured dtype.")
+        raise UnsupportedDtypeError(
+            what,
+            dtype,
+            "Object arrays of arbitrary Python objects cannot be stored; "
+            "convert them to str, numbers or a structured dtype.",
+        )
     if dtype.kind in "cmMV" and dtype.names is None:
         raise UnsupportedDtypeError(what, dtype)
 
@@ -242,14 +251,26 @@ def create_array(
         kwargs["filters"] = filters
     if isinstance(store, zarr.Group):
         return store.create_array(
-            path, shape=shape, dtype=zdtype, chunks=chunks, attributes=attributes or {}, overwrite=overwrite,
+            path,
+            shape=shape,
+            dtype=zdtype,
+            chunks=chunks,
+            attributes=attributes or {},
+            overwrite=overwrite,
             **kwargs,
         )
     if zarr_format == 2 and "compressor" in kwargs:
         kwargs["compressors"] = kwargs.pop("compressor")
     return zarr.create_array(
-        store, name=path, shape=shape, dtype=zdtype, chunks=chunks, zarr_format=zarr_format,  # type: ignore[arg-type]
-        attributes=attributes or {}, overwrite=overwrite, **kwargs,
+        store,
+        name=path,
+        shape=shape,
+        dtype=zdtype,
+        chunks=chunks,
+        zarr_format=zarr_format,  # type: ignore[arg-type]
+        attributes=attributes or {},
+        overwrite=overwrite,
+        **kwargs,
     )
 
 
@@ -265,8 +286,9 @@ def iter_blocks(shape: Sequence[int], block: Sequence[int]) -> Iterator[Selectio
         yield tuple(slice(a, min(a + b, s)) for a, b, s in zip(starts, block, shape))
 
 
-def chunk_containing(sel: tuple[Any, ...], shape: Sequence[int],
-                     chunk_shape: Sequence[int]) -> tuple[tuple[int, ...], Selection] | None:
+def chunk_containing(
+    sel: tuple[Any, ...], shape: Sequence[int], chunk_shape: Sequence[int]
+) -> tuple[tuple[int, ...], Selection] | None:
     """``(chunk grid position, selection inside that chunk)`` when the basic selection ``sel`` lies in one chunk.
 
     ``None`` when it does not: another number of axes than ``shape``, an integer or stepped index, an empty

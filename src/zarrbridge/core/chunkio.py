@@ -53,8 +53,17 @@ try:  # zarr >= 3.1.6 names the protocol; older releases take the normal path
 except ImportError:  # pragma: no cover - depends on the installed zarr
     SupportsSyncCodec = None  # type: ignore[assignment,misc]
 
-__all__ = ["SMALL_ARRAY_BYTES", "SmallArray", "basic_selection", "consolidated_root", "group_document", "json_buffer",
-           "read_selection", "read_whole", "small_array"]
+__all__ = [
+    "SMALL_ARRAY_BYTES",
+    "SmallArray",
+    "basic_selection",
+    "consolidated_root",
+    "group_document",
+    "json_buffer",
+    "read_selection",
+    "read_whole",
+    "small_array",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -79,7 +88,9 @@ def _quiet(func: Callable[P, R]) -> Callable[P, R]:
 _TEMPLATES: dict[tuple[str, int, str], tuple[ArrayV3Metadata, dict[str, Any]] | None] = {}
 
 
-def _template(dtype: np.dtype[Any], ndim: int, policy: ArrayPolicy) -> tuple[ArrayV3Metadata, dict[str, Any]] | None:
+def _template(
+    dtype: np.dtype[Any], ndim: int, policy: ArrayPolicy
+) -> tuple[ArrayV3Metadata, dict[str, Any]] | None:
     """zarr's own metadata for an array of this dtype and policy (shape and chunks are set per array).
 
     Cached by dtype, dimensions and :attr:`ArrayPolicy.codec_key <zarrbridge.core.arrays.ArrayPolicy.codec_key>`.
@@ -89,11 +100,19 @@ def _template(dtype: np.dtype[Any], ndim: int, policy: ArrayPolicy) -> tuple[Arr
         if len(_TEMPLATES) >= 256:
             _TEMPLATES.clear()
         ones = (1,) * ndim
-        meta = create_array(MemoryStore(), "t", shape=ones, dtype=dtype,
-                            policy=dataclasses.replace(policy, chunks=ones if ndim else None)).metadata
+        meta = create_array(
+            MemoryStore(),
+            "t",
+            shape=ones,
+            dtype=dtype,
+            policy=dataclasses.replace(policy, chunks=ones if ndim else None),
+        ).metadata
         _TEMPLATES[key] = None
-        if isinstance(meta, ArrayV3Metadata) and _pipeline(meta) is not None \
-                and meta.chunk_key_encoding.name == "default":
+        if (
+            isinstance(meta, ArrayV3Metadata)
+            and _pipeline(meta) is not None
+            and meta.chunk_key_encoding.name == "default"
+        ):
             # the document in JSON types (lists, not tuples), fill value encoded
             _TEMPLATES[key] = (meta, json.loads(json.dumps(meta.to_dict(), allow_nan=True)))
     return _TEMPLATES[key]
@@ -159,8 +178,9 @@ class SmallArray:
 
 
 @_quiet
-def small_array(shape: Sequence[int], dtype: Any, policy: ArrayPolicy, attributes: dict[str, Any],
-                *, zarr_format: int = 3) -> SmallArray | None:
+def small_array(
+    shape: Sequence[int], dtype: Any, policy: ArrayPolicy, attributes: dict[str, Any], *, zarr_format: int = 3
+) -> SmallArray | None:
     """The array :func:`~zarrbridge.core.arrays.create_array` would make, ready to encode, or ``None``.
 
     ``None`` (take zarr's normal path) for zarr format 2, sharded layouts, codecs without a synchronous
@@ -182,9 +202,13 @@ def small_array(shape: Sequence[int], dtype: Any, policy: ArrayPolicy, attribute
         return None
     template, template_doc = found
     separator = "." if all(c >= s for c, s in zip(chunks, shape)) else "/"
-    document = dict(template_doc, shape=list(shape), attributes=attributes,
-                    chunk_grid={"name": "regular", "configuration": {"chunk_shape": list(chunks)}},
-                    chunk_key_encoding={"name": "default", "configuration": {"separator": separator}})
+    document = dict(
+        template_doc,
+        shape=list(shape),
+        attributes=attributes,
+        chunk_grid={"name": "regular", "configuration": {"chunk_shape": list(chunks)}},
+        chunk_key_encoding={"name": "default", "configuration": {"separator": separator}},
+    )
     return SmallArray(document, template, shape, chunks, separator)
 
 
@@ -204,13 +228,18 @@ def consolidated_root(attributes: dict[str, Any], nodes: dict[str, Any]) -> dict
     ``nodes`` maps paths to zarr metadata objects or to documents from :class:`SmallArray` /
     :func:`group_document`; they are listed parents first, as zarr orders them.
     """
+
     def order(path: str) -> tuple[int, str]:
         return path.count("/"), unicodedata.normalize("NFKC", path).casefold()
 
-    listed = {path: (node if isinstance(node, dict) else node.to_dict()) for path, node in
-              sorted(nodes.items(), key=lambda item: order(item[0]))}
-    doc = {**group_document(attributes),
-           "consolidated_metadata": {"kind": "inline", "must_understand": False, "metadata": listed}}
+    listed = {
+        path: (node if isinstance(node, dict) else node.to_dict())
+        for path, node in sorted(nodes.items(), key=lambda item: order(item[0]))
+    }
+    doc = {
+        **group_document(attributes),
+        "consolidated_metadata": {"kind": "inline", "must_understand": False, "metadata": listed},
+    }
     return {"zarr.json": json_buffer(doc)}
 
 
@@ -236,11 +265,16 @@ def _pipeline(meta: ArrayV3Metadata) -> Pipeline | None:
     return aa, ab[0], bb
 
 
-def _specs(meta: ArrayV3Metadata, chunks: tuple[int, ...], aa: tuple[ArrayArrayCodec, ...],
-           prototype: BufferPrototype) -> list[ArraySpec]:
+def _specs(
+    meta: ArrayV3Metadata,
+    chunks: tuple[int, ...],
+    aa: tuple[ArrayArrayCodec, ...],
+    prototype: BufferPrototype,
+) -> list[ArraySpec]:
     """The chunk spec seen by each array-to-array codec, then by the array-to-bytes codec (all chunks alike)."""
-    spec = ArraySpec(shape=chunks, dtype=meta.dtype, fill_value=meta.fill_value, config=_CONFIG,
-                     prototype=prototype)
+    spec = ArraySpec(
+        shape=chunks, dtype=meta.dtype, fill_value=meta.fill_value, config=_CONFIG, prototype=prototype
+    )
     specs = [spec]
     for codec in aa:
         spec = codec.resolve_metadata(spec)
@@ -286,8 +320,9 @@ def _read_keys(store: Store, keys: list[str], prototype: BufferPrototype) -> lis
 
 
 @_quiet
-def read_whole(array: zarr.Array[Any], *, max_bytes: int = SMALL_ARRAY_BYTES,
-               max_chunks: int = MAX_CHUNKS) -> np.ndarray[Any, Any] | None:
+def read_whole(
+    array: zarr.Array[Any], *, max_bytes: int = SMALL_ARRAY_BYTES, max_chunks: int = MAX_CHUNKS
+) -> np.ndarray[Any, Any] | None:
     """All of ``array`` as numpy, decoded in this thread; ``None`` when it must take zarr's normal path.
 
     ``None`` for arrays above ``max_bytes`` or with more than ``max_chunks`` chunks, for zarr format 2 and
@@ -335,10 +370,12 @@ def read_whole(array: zarr.Array[Any], *, max_bytes: int = SMALL_ARRAY_BYTES,
 def basic_selection(key: Any) -> bool:
     """Whether ``key`` is a basic selection that numpy and zarr read alike (ints, forward slices, ``...``)."""
     parts = key if isinstance(key, tuple) else (key,)
-    return all(part is Ellipsis
-               or (isinstance(part, (int, np.integer)) and not isinstance(part, bool))
-               or (isinstance(part, slice) and (part.step is None or (isinstance(part.step, int) and part.step > 0)))
-               for part in parts)
+    return all(
+        part is Ellipsis
+        or (isinstance(part, (int, np.integer)) and not isinstance(part, bool))
+        or (isinstance(part, slice) and (part.step is None or (isinstance(part.step, int) and part.step > 0)))
+        for part in parts
+    )
 
 
 def read_selection(array: zarr.Array[Any], key: Any, *, max_chunks: int = 1) -> Any:

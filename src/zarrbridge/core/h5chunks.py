@@ -41,8 +41,11 @@ def stored_chunks(dataset: Any) -> list[StoredChunk]:
     out: list[StoredChunk] = []
 
     def add(info: Any) -> None:
-        out.append(StoredChunk(tuple(info.chunk_offset), int(info.filter_mask), int(info.byte_offset),
-                               int(info.size)))
+        out.append(
+            StoredChunk(
+                tuple(info.chunk_offset), int(info.filter_mask), int(info.byte_offset), int(info.size)
+            )
+        )
 
     dsid = dataset.id
     if hasattr(dsid, "chunk_iter"):

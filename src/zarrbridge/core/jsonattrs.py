@@ -41,8 +41,10 @@ def to_json_value(value: Any, *, what: str = "attribute") -> JSON:
         if value.dtype.kind in "biufSUT" or (value.dtype.kind == "O" and value.size == 0):
             return to_json_value(value.tolist(), what=what)
         if value.dtype.kind == "O":
-            return [to_json_value(v, what=what) for v in value.tolist()] if value.ndim else to_json_value(
-                value.item(), what=what
+            return (
+                [to_json_value(v, what=what) for v in value.tolist()]
+                if value.ndim
+                else to_json_value(value.item(), what=what)
             )
         raise UnsupportedDtypeError(what, value.dtype)
     if isinstance(value, Mapping):
@@ -51,14 +53,18 @@ def to_json_value(value: Any, *, what: str = "attribute") -> JSON:
         return [to_json_value(v, what=what) for v in value]
     if isinstance(value, complex):
         raise UnsupportedDtypeError(what, "complex", "Store real and imaginary parts separately.")
-    raise UnsupportedDtypeError(what, type(value).__name__, "Attributes hold numbers, bools, text and lists of them.")
+    raise UnsupportedDtypeError(
+        what, type(value).__name__, "Attributes hold numbers, bools, text and lists of them."
+    )
 
 
 def _bytes_to_text(value: bytes, what: str) -> str:
     try:
         return value.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise UnsupportedDtypeError(what, "bytes", "The bytes are not valid UTF-8 text; store them as uint8.") from exc
+        raise UnsupportedDtypeError(
+            what, "bytes", "The bytes are not valid UTF-8 text; store them as uint8."
+        ) from exc
 
 
 def from_json_value(value: JSON) -> Any:

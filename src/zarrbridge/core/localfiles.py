@@ -43,8 +43,9 @@ def read_file(path: str | os.PathLike[str]) -> bytes:
 _OPEN_WRITE = os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
-def write_file(path: str | os.PathLike[str], data: bytes | memoryview, *, exclusive: bool = False,
-               mode: int = 0o666) -> None:
+def write_file(
+    path: str | os.PathLike[str], data: bytes | memoryview, *, exclusive: bool = False, mode: int = 0o666
+) -> None:
     """Write ``data`` as the whole content of the local file ``path``: open, write, close.
 
     Parameters
@@ -64,7 +65,7 @@ def write_file(path: str | os.PathLike[str], data: bytes | memoryview, *, exclus
     try:
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
 

@@ -122,7 +122,9 @@ class Location:
     def resolve(self, relative: str) -> Location:
         """The location that ``relative`` (as written by :meth:`relative_to`) names, seen from this one."""
         if "://" in relative or relative.startswith("/") or (len(relative) > 1 and relative[1] == ":"):
-            return Location.parse(relative, storage_options=self.storage_options if "://" in relative else None)
+            return Location.parse(
+                relative, storage_options=self.storage_options if "://" in relative else None
+            )
         if self.kind == "store":
             raise LocationError(relative, "cannot resolve a relative location from a store object")
         relative = relative.replace("\\", "/")  # files written on Windows by older tools

@@ -117,7 +117,9 @@ def restricted_loads(
         The payload is not a valid pickle.
     """
     try:
-        return RestrictedUnpickler(io.BytesIO(data), allowed=allowed, substitutes=substitutes, what=what).load()
+        return RestrictedUnpickler(
+            io.BytesIO(data), allowed=allowed, substitutes=substitutes, what=what
+        ).load()
     except UnsafePickleError:
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:

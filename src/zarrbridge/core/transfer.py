@@ -52,7 +52,9 @@ async def _put_many(dest: Store, items: Mapping[str, Buffer], concurrency: int) 
     return len(items)
 
 
-def copy_store(source: Store, dest: Store, *, exclude: Collection[str] = (), concurrency: int = CONCURRENCY) -> int:
+def copy_store(
+    source: Store, dest: Store, *, exclude: Collection[str] = (), concurrency: int = CONCURRENCY
+) -> int:
     """Copy all keys of ``source`` except ``exclude`` into ``dest`` (overwriting); return how many were copied."""
     return put_many(dest, sync(_read_all(source, frozenset(exclude), concurrency)), concurrency=concurrency)
 

@@ -62,14 +62,21 @@ class AnscombeParams:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, as stored in the array's attributes and the table row."""
-        return {"name": "anscombe", "sensitivity": self.sensitivity, "zero_level": self.zero_level,
-                "beta": self.beta, "inverse": "algebraic"}
+        return {
+            "name": "anscombe",
+            "sensitivity": self.sensitivity,
+            "zero_level": self.zero_level,
+            "beta": self.beta,
+            "inverse": "algebraic",
+        }
 
     @classmethod
     def from_dict(cls, data: Any) -> AnscombeParams:
         """Read parameters written by :meth:`to_dict`; raise :class:`CorruptMetadataError` otherwise."""
         if not isinstance(data, dict) or data.get("name") != "anscombe" or data.get("inverse") != "algebraic":
-            raise CorruptMetadataError("transform", f"expected an anscombe transform description, got {data!r}")
+            raise CorruptMetadataError(
+                "transform", f"expected an anscombe transform description, got {data!r}"
+            )
         try:
             return cls(sensitivity=data["sensitivity"], zero_level=data["zero_level"], beta=data["beta"])
         except (KeyError, InvalidOptionError) as exc:
@@ -148,7 +155,9 @@ def estimate_sensitivity(frames: Any, *, bins: int = 50) -> tuple[float, float]:
             centres.append(float(np.median(mean[sel])))
             medians.append(float(np.median(var[sel])))
     if len(centres) < 2:
-        raise InvalidOptionError("too few pixels to estimate the photon sensitivity; pass sensitivity= explicitly")
+        raise InvalidOptionError(
+            "too few pixels to estimate the photon sensitivity; pass sensitivity= explicitly"
+        )
     slope, intercept = np.polyfit(np.asarray(centres), np.asarray(medians), 1)
     if not (np.isfinite(slope) and slope > 0):
         raise InvalidOptionError(

@@ -49,8 +49,9 @@ class FetchedStore(WrapperStore[Store]):
         self._what = what
         self._inline = inline_reads and isinstance(store, LocalStore)
 
-    async def get(self, key: str, prototype: BufferPrototype | None = None,
-                  byte_range: ByteRequest | None = None) -> Buffer | None:
+    async def get(
+        self, key: str, prototype: BufferPrototype | None = None, byte_range: ByteRequest | None = None
+    ) -> Buffer | None:
         """Read ``key``; a whole local object is read in place when ``inline_reads`` was asked for.
 
         Decision: a small array's one chunk is read directly instead of on zarr's file thread (``LocalStore``
@@ -61,8 +62,9 @@ class FetchedStore(WrapperStore[Store]):
             return await self._store.get(key, prototype or default_buffer_prototype(), byte_range)
         return self.get_sync(key, prototype=prototype)  # (a plain file read: the store is local)
 
-    def get_sync(self, key: str, *, prototype: BufferPrototype | None = None,
-                 byte_range: ByteRequest | None = None) -> Buffer | None:
+    def get_sync(
+        self, key: str, *, prototype: BufferPrototype | None = None, byte_range: ByteRequest | None = None
+    ) -> Buffer | None:
         """Read ``key`` in the calling thread (zarr's ``SupportsGetSync``): a plain file read on a local store.
 
         Decision: :func:`zarrbridge.core.chunkio.read_selection` reads a one-chunk array's chunk through this,
@@ -274,7 +276,9 @@ class ArrayCodecBase(SchemaCodec, register=False):  # type: ignore[misc,call-arg
             except ValueError as exc:
                 raise CorruptMetadataError(f"<{self.name}> column", f"not JSON ({exc})") from exc
         if not isinstance(stored, dict) or not isinstance(stored.get("path"), str):
-            raise CorruptMetadataError(f"<{self.name}> column", f"expected an object with a 'path', got {stored!r}")
+            raise CorruptMetadataError(
+                f"<{self.name}> column", f"expected an object with a 'path', got {stored!r}"
+            )
         if stored.get("codec") != self.name:
             raise CorruptMetadataError(
                 f"<{self.name}> column", f"it was written by codec {stored.get('codec')!r}, not {self.name!r}"
@@ -298,19 +302,23 @@ class ArrayCodecBase(SchemaCodec, register=False):  # type: ignore[misc,call-arg
             raw = target.read_object(meta["path"], "zarr.json")
         except FileNotFoundError as exc:
             raise NodeNotFoundError(
-                meta["path"], target.label,
+                meta["path"],
+                target.label,
                 "The row references an array that is no longer in the store (removed by hand, or by a garbage "
                 "collection that ran against another configuration); restore it from a backup or delete the row.",
             ) from exc
         metadata = parse_metadata(raw, where=f"{meta['path']}/zarr.json", store_label=target.label)
         _check_row_matches(meta, metadata, where=f"{meta['path']}/zarr.json", store_label=target.label)
         one_chunk = getattr(metadata.chunk_grid, "chunk_shape", None) == tuple(metadata.shape)
-        store = FetchedStore(target.zarr_store(meta["path"], read_only=True), what=what, inline_reads=one_chunk)
+        store = FetchedStore(
+            target.zarr_store(meta["path"], read_only=True), what=what, inline_reads=one_chunk
+        )
         array = zarr.Array(zarr.AsyncArray(metadata=metadata, store_path=StorePath(store)))
         attrs = array.attrs.get(ATTRIBUTE_KEY)
         if not isinstance(attrs, dict) or attrs.get("codec") != self.name:
             raise CorruptMetadataError(
-                f"{meta['path']}/zarr.json", f"attribute {ATTRIBUTE_KEY!r} does not describe a <{self.name}> array",
+                f"{meta['path']}/zarr.json",
+                f"attribute {ATTRIBUTE_KEY!r} does not describe a <{self.name}> array",
                 target.label,
             )
         self._check_version(attrs.get("format_version"), f"{what} (zarr.json)")

@@ -39,7 +39,9 @@ class PhotonMovie:
 
     __slots__ = ("_original_dtype", "_params", "_q")
 
-    def __init__(self, quantised: zarr.Array[Any], params: AnscombeParams, original_dtype: np.dtype[Any]) -> None:
+    def __init__(
+        self, quantised: zarr.Array[Any], params: AnscombeParams, original_dtype: np.dtype[Any]
+    ) -> None:
         self._q = quantised
         self._params = params
         self._original_dtype = np.dtype(original_dtype)
@@ -102,5 +104,7 @@ class PhotonMovie:
 
     def __repr__(self) -> str:
         p = self._params
-        return (f"PhotonMovie(shape={self.shape}, chunks={self.chunks}, sensitivity={p.sensitivity:.4g}, "
-                f"zero_level={p.zero_level:.4g}, beta={p.beta})")
+        return (
+            f"PhotonMovie(shape={self.shape}, chunks={self.chunks}, sensitivity={p.sensitivity:.4g}, "
+            f"zero_level={p.zero_level:.4g}, beta={p.beta})"
+        )

@@ -24,7 +24,11 @@ _STORABLE_KINDS = "biufc"  # bool, signed, unsigned, float, complex
 
 
 def _is_dask(value: Any) -> bool:
-    return type(value).__module__.startswith("dask.array") and hasattr(value, "dask") and hasattr(value, "chunks")
+    return (
+        type(value).__module__.startswith("dask.array")
+        and hasattr(value, "dask")
+        and hasattr(value, "chunks")
+    )
 
 
 def check_array_input(value: Any, *, what: str) -> None:
@@ -53,7 +57,8 @@ def check_array_input(value: Any, *, what: str) -> None:
         raise UnsupportedDtypeError(what, dtype, "Only numeric and bool arrays can be stored.") from None
     if dtype.kind not in _STORABLE_KINDS or dtype.names is not None:
         raise UnsupportedDtypeError(
-            what, str(dtype),
+            what,
+            str(dtype),
             "Only numeric and bool arrays can be stored: object, string, bytes, datetime and record arrays "
             "cannot. Store strings in a varchar/json attribute, or convert to numbers first.",
         )
@@ -99,7 +104,10 @@ class ZarrValue:
         check_array_input(self.data, what="ZarrValue")
         # ArrayPolicy validates chunks/shards/compressors and raises InvalidOptionError naming the bad one
         policy = ArrayPolicy(
-            chunks=self.chunks, shards=self.shards, compressors=self.compressors, filters=tuple(self.filters),
+            chunks=self.chunks,
+            shards=self.shards,
+            compressors=self.compressors,
+            filters=tuple(self.filters),
             target_chunk_bytes=self.target_chunk_bytes,
         )
         if policy.chunks is not None and len(policy.chunks) != len(self.data.shape):
@@ -148,17 +156,24 @@ class PhotonValue:
                 "Use <zarr@store> for other arrays."
             )
         if np.dtype(self.data.dtype).kind == "c":
-            raise UnsupportedDtypeError("PhotonValue", str(self.data.dtype), "Photon counts are real numbers.")
+            raise UnsupportedDtypeError(
+                "PhotonValue", str(self.data.dtype), "Photon counts are real numbers."
+            )
         if self.sensitivity is not None and not (np.isfinite(self.sensitivity) and self.sensitivity > 0):
             raise InvalidOptionError(f"sensitivity must be a positive number, got {self.sensitivity!r}")
         if self.zero_level is not None and not np.isfinite(self.zero_level):
             raise InvalidOptionError(f"zero_level must be a finite number, got {self.zero_level!r}")
         if (self.sensitivity is None) != (self.zero_level is None):
-            raise InvalidOptionError("give both sensitivity and zero_level, or neither (both are then estimated)")
+            raise InvalidOptionError(
+                "give both sensitivity and zero_level, or neither (both are then estimated)"
+            )
         if not (np.isfinite(self.beta) and 0 < self.beta <= 2):
             raise InvalidOptionError(f"beta must be in (0, 2] (units of photon noise), got {self.beta!r}")
         if self.frames_per_chunk is not None and (
-            isinstance(self.frames_per_chunk, bool) or not isinstance(self.frames_per_chunk, int)
+            isinstance(self.frames_per_chunk, bool)
+            or not isinstance(self.frames_per_chunk, int)
             or self.frames_per_chunk < 1
         ):
-            raise InvalidOptionError(f"frames_per_chunk must be a positive integer, got {self.frames_per_chunk!r}")
+            raise InvalidOptionError(
+                f"frames_per_chunk must be a positive integer, got {self.frames_per_chunk!r}"
+            )

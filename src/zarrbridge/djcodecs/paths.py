@@ -79,17 +79,20 @@ def check_object_path(path: str) -> str:
     for segment in path.split("/"):
         if segment in ("", ".", ".."):
             raise LocationError(
-                path, f"segment {segment!r} would leave the store's location or make the path ambiguous; "
+                path,
+                f"segment {segment!r} would leave the store's location or make the path ambiguous; "
                 "check the store's schema_prefix/partition_pattern settings and the primary-key values",
             )
         if len(segment.encode()) > MAX_SEGMENT_BYTES:
             raise LocationError(
-                path, f"segment {segment[:40]!r}... is longer than {MAX_SEGMENT_BYTES} bytes; shorten the "
+                path,
+                f"segment {segment[:40]!r}... is longer than {MAX_SEGMENT_BYTES} bytes; shorten the "
                 "table, attribute or key names",
             )
     if len(path.encode()) > MAX_OBJECT_PATH_BYTES:
         raise LocationError(
-            path[:80] + "...", f"the path is {len(path.encode())} bytes long, more than the "
+            path[:80] + "...",
+            f"the path is {len(path.encode())} bytes long, more than the "
             f"{MAX_OBJECT_PATH_BYTES} bytes object stores allow for an array's folder; use fewer or shorter "
             "primary-key attributes, or a shorter schema_prefix",
         )

@@ -43,7 +43,7 @@ def _max_reading(data: Any) -> float:
         return float(np.iinfo(dtype).max) if dtype.kind != "b" else 1.0  # bound: no extra pass over the data
     if isinstance(data, zarr.Array):
         step = _frames_block(data.shape, 1)
-        return max((float(np.max(data[t:t + step])) for t in range(0, data.shape[0], step)), default=0.0)
+        return max((float(np.max(data[t : t + step])) for t in range(0, data.shape[0], step)), default=0.0)
     return float(data.max().compute())
 
 
@@ -80,22 +80,36 @@ class PhotonCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
             )
         params = AnscombeParams(sensitivity=sensitivity, zero_level=zero_level, beta=opts.beta)
         dtype = storage_dtype(_max_reading(data), params)
-        frames = opts.frames_per_chunk or max(1, DEFAULT_CHUNK_BYTES // max(1, shape[1] * shape[2] * dtype.itemsize))
-        policy = ArrayPolicy(chunks=(min(frames, max(1, shape[0])), max(1, shape[1]), max(1, shape[2])),
-                             compressors=_COMPRESSORS)
+        frames = opts.frames_per_chunk or max(
+            1, DEFAULT_CHUNK_BYTES // max(1, shape[1] * shape[2] * dtype.itemsize)
+        )
+        policy = ArrayPolicy(
+            chunks=(min(frames, max(1, shape[0])), max(1, shape[1]), max(1, shape[2])),
+            compressors=_COMPRESSORS,
+        )
         original = np.dtype(data.dtype).str
         dest = create_array(
-            store, "", shape=shape, dtype=dtype, policy=policy, dimension_names=("time", "y", "x"),
+            store,
+            "",
+            shape=shape,
+            dtype=dtype,
+            policy=policy,
+            dimension_names=("time", "y", "x"),
             attributes=self.array_attributes(transform=params.to_dict(), original_dtype=original),
         )
         if isinstance(data, (np.ndarray, zarr.Array)):
             step = _frames_block(shape, dest.chunks[0])
             for t in range(0, shape[0], step):
-                dest[t:t + step] = forward(data[t:t + step], params, dtype)
+                dest[t : t + step] = forward(data[t : t + step], params, dtype)
         else:
             write_dask_array(data.map_blocks(forward, params, dtype, dtype=dtype), dest)
-        return {"shape": list(shape), "dtype": dtype.str, "chunks": list(dest.chunks),
-                "original_dtype": original, "transform": params.to_dict()}
+        return {
+            "shape": list(shape),
+            "dtype": dtype.str,
+            "chunks": list(dest.chunks),
+            "original_dtype": original,
+            "transform": params.to_dict(),
+        }
 
     def wrap_fetched(self, array: zarr.Array[Any], stored: dict[str, Any]) -> PhotonMovie:
         """A lazy movie that inverse-transforms what is sliced; parameters come from ``zarr.json``."""
@@ -105,7 +119,9 @@ class PhotonCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
         try:
             original = np.dtype(str(attrs.get("original_dtype")))
         except TypeError as exc:
-            raise CorruptMetadataError("original_dtype", f"{attrs.get('original_dtype')!r} is not a dtype") from exc
+            raise CorruptMetadataError(
+                "original_dtype", f"{attrs.get('original_dtype')!r} is not a dtype"
+            ) from exc
         return PhotonMovie(array, params, original)
 
 

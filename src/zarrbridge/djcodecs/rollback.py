@@ -43,7 +43,9 @@ class Written:
     primary_key: dict[str, Any] = dc_field(hash=False)
 
 
-_journal: contextvars.ContextVar[list[Written] | None] = contextvars.ContextVar("zarrbridge_dj_journal", default=None)
+_journal: contextvars.ContextVar[list[Written] | None] = contextvars.ContextVar(
+    "zarrbridge_dj_journal", default=None
+)
 # DataJoint connections define __eq__ without __hash__: key by id, and keep a weak reference to check identity
 _in_transaction: dict[int, tuple[weakref.ref[Any], list[Written]]] = {}
 _install_lock = threading.Lock()
@@ -95,7 +97,9 @@ def _unreferenced(table: Any, entries: list[Written]) -> list[Written]:
 
 def _guard_insert(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
-    def _insert_rows(self: Any, rows: Any, replace: Any, skip_duplicates: Any, ignore_extra_fields: Any) -> Any:
+    def _insert_rows(
+        self: Any, rows: Any, replace: Any, skip_duplicates: Any, ignore_extra_fields: Any
+    ) -> Any:
         journal: list[Written] = []
         token = _journal.set(journal)
         try:
@@ -104,7 +108,9 @@ def _guard_insert(original: Callable[..., Any]) -> Callable[..., Any]:
             _journal.reset(token)
             failures = remove_written(journal)
             if failures:
-                exc.add_note("zarrbridge could not remove arrays written for the failed insert: " + "; ".join(failures))
+                exc.add_note(
+                    "zarrbridge could not remove arrays written for the failed insert: " + "; ".join(failures)
+                )
             raise
         _journal.reset(token)
         if not journal:
@@ -159,15 +165,21 @@ def install_insert_guard() -> bool:
     from datajoint.connection import Connection
     from datajoint.table import Table
 
-    targets = [(Table, "_insert_rows", _guard_insert), (Connection, "cancel_transaction", _guard_cancel),
-               (Connection, "commit_transaction", _guard_commit)]
+    targets = [
+        (Table, "_insert_rows", _guard_insert),
+        (Connection, "cancel_transaction", _guard_cancel),
+        (Connection, "commit_transaction", _guard_commit),
+    ]
     with _install_lock:
-        missing = [f"{cls.__name__}.{name}" for cls, name, _ in targets if not callable(getattr(cls, name, None))]
+        missing = [
+            f"{cls.__name__}.{name}" for cls, name, _ in targets if not callable(getattr(cls, name, None))
+        ]
         if missing:
             warnings.warn(
                 f"this DataJoint version has no {', '.join(missing)}; arrays written by failed inserts will "
                 "stay in the store until dj.gc.GarbageCollector removes them",
-                RuntimeWarning, stacklevel=2,
+                RuntimeWarning,
+                stacklevel=2,
             )
             return False
         for cls, name, wrap in targets:

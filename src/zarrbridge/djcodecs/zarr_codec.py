@@ -103,13 +103,20 @@ class ZarrCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
             policy = value.policy
             if policy.compressors == "default":
                 policy = ArrayPolicy(
-                    chunks=policy.chunks, shards=policy.shards, compressors=default.compressors,
-                    filters=policy.filters, target_chunk_bytes=policy.target_chunk_bytes,
+                    chunks=policy.chunks,
+                    shards=policy.shards,
+                    compressors=default.compressors,
+                    filters=policy.filters,
+                    target_chunk_bytes=policy.target_chunk_bytes,
                 )
         else:
             policy = default
         dest = create_array(
-            store, "", shape=tuple(int(s) for s in data.shape), dtype=dtype, policy=policy,
+            store,
+            "",
+            shape=tuple(int(s) for s in data.shape),
+            dtype=dtype,
+            policy=policy,
             attributes=self.array_attributes(),
         )
         write_any(data, dest)

@@ -43,8 +43,11 @@ def build_recording(*, wrap: Callable[[np.ndarray[Any, Any], tuple[int, int]], A
     from ..zarrio import ZarrDataIO
 
     rng = np.random.default_rng(seed=42)
-    nwbfile = mock_NWBFile(identifier=IDENTIFIER, session_description="zarrbridge demo: one shank, one second",
-                           session_start_time=dt.datetime(2024, 1, 1, 12, 0, tzinfo=dt.UTC))
+    nwbfile = mock_NWBFile(
+        identifier=IDENTIFIER,
+        session_description="zarrbridge demo: one shank, one second",
+        session_start_time=dt.datetime(2024, 1, 1, 12, 0, tzinfo=dt.UTC),
+    )
     probe = mock_Device(name="probe", nwbfile=nwbfile)
     shank = mock_ElectrodeGroup(name="shank0", device=probe, nwbfile=nwbfile)
     mock_ElectrodesTable(n_rows=N_CHANNELS, group=shank, nwbfile=nwbfile)
@@ -52,8 +55,14 @@ def build_recording(*, wrap: Callable[[np.ndarray[Any, Any], tuple[int, int]], A
     voltage = (rng.standard_normal((N_SAMPLES, N_CHANNELS)) * 50).astype(np.int16)
     chunks = (10_000, N_CHANNELS)
     data = wrap(voltage, chunks) if wrap is not None else ZarrDataIO(voltage, chunks=chunks)
-    mock_Series(name="ElectricalSeries", data=data,
-                rate=30_000.0, electrodes=electrodes, conversion=1e-6, nwbfile=nwbfile)
+    mock_Series(
+        name="ElectricalSeries",
+        data=data,
+        rate=30_000.0,
+        electrodes=electrodes,
+        conversion=1e-6,
+        nwbfile=nwbfile,
+    )
     mock_Units(num_units=6, max_spikes_per_unit=20, nwbfile=nwbfile)
     for start in range(4):
         nwbfile.add_trial(start_time=start * 0.25, stop_time=start * 0.25 + 0.2)
@@ -110,8 +119,10 @@ def tree_lines(path: Path) -> list[str]:
             chunks = "x".join(map(str, node.chunks)) if node.chunks else "-"
             rows.append((f"/{node_path}", kind, str(node.shape), _dtype_name(node), f"chunks {chunks}"))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, [*widths, 0], strict=True)).rstrip()
-            for row in rows]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, [*widths, 0], strict=True)).rstrip()
+        for row in rows
+    ]
 
 
 def main(argv: Sequence[str | os.PathLike[str]] | None = None) -> int:

@@ -81,7 +81,9 @@ def new_name(suffix: str = "") -> str:
 def require_protocol(protocols: Mapping[str, Any], protocol: str, serializer: str) -> Any:
     """``protocols[protocol]``, or a clear error when the storage does not provide it."""
     if not isinstance(protocols, Mapping):
-        raise InvalidOptionError(f"protocols must be a dict such as {{FILE_PROTOCOL: ...}}, got {protocols!r}")
+        raise InvalidOptionError(
+            f"protocols must be a dict such as {{FILE_PROTOCOL: ...}}, got {protocols!r}"
+        )
     if protocol not in protocols:
         raise InvalidOptionError(
             f"{serializer} needs the {protocol!r} protocol, but the storage offers {sorted(protocols)}; "
@@ -124,7 +126,8 @@ def check_array_dtype(dtype: Any, what: str) -> np.dtype[Any]:
     dt: np.dtype[Any] = np.dtype(dtype)
     if dt.hasobject:
         raise UnsupportedDtypeError(
-            what, dt,
+            what,
+            dt,
             "Arrays of Python objects cannot be written to array files. Convert them to str "
             "(x.astype('U')), numbers or a structured dtype, or keep them out of the result.",
         )
@@ -152,6 +155,8 @@ def discard_after_failure(remove: Callable[[], None], name: str, error: BaseExce
             return
         except OSError as exc:
             if attempt == 4:
-                error.add_note(f"zarrbridge: could not remove the unfinished array {name!r} ({exc}); it is "
-                               "not marked complete and is never read; delete it when convenient")
+                error.add_note(
+                    f"zarrbridge: could not remove the unfinished array {name!r} ({exc}); it is "
+                    "not marked complete and is never read; delete it when convenient"
+                )
             time.sleep(0.1 * (attempt + 1))

@@ -56,11 +56,15 @@ class DaskArraySerializer(PersistentSerializer):
     def writer_for(cls, protocols: Mapping[str, Any]) -> type[PersistentSerializer]:
         """The serializer class that writes through the first offered protocol of ``protocol_order``."""
         if not isinstance(protocols, Mapping):
-            raise InvalidOptionError(f"protocols must be a dict such as {{FILE_PROTOCOL: ...}}, got {protocols!r}")
+            raise InvalidOptionError(
+                f"protocols must be a dict such as {{FILE_PROTOCOL: ...}}, got {protocols!r}"
+            )
         for protocol in cls.protocol_order:
             if protocol in protocols:
                 if protocol not in cls.formats:
-                    raise InvalidOptionError(f"{cls.__name__}.formats has no format for the {protocol!r} protocol")
+                    raise InvalidOptionError(
+                        f"{cls.__name__}.formats has no format for the {protocol!r} protocol"
+                    )
                 return cls.formats[protocol]
         raise InvalidOptionError(
             f"{cls.__name__} needs one of the protocols {cls.protocol_order}, but the storage offers "
@@ -103,4 +107,3 @@ class DaskArraySerializer(PersistentSerializer):
     def remove(cls, pid: Any, protocols: Mapping[str, Any]) -> None:
         """Remove the stored array of ``pid``."""
         cls.reader_for(pid).remove(pid, protocols)
-

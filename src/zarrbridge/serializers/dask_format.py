@@ -58,7 +58,9 @@ class DaskFormatSerializer(PersistentSerializer):
 
     @classmethod
     @abstractmethod
-    def _write(cls, darr: Any, dtype: np.dtype[Any], protocol: str, protocols: Mapping[str, Any], name: str) -> None:
+    def _write(
+        cls, darr: Any, dtype: np.dtype[Any], protocol: str, protocols: Mapping[str, Any], name: str
+    ) -> None:
         """Write ``darr`` (known chunk sizes, storable ``dtype``) as ``name``, published only when complete."""
 
     @classmethod

@@ -61,9 +61,12 @@ class HDF5Options:
 
     def __post_init__(self) -> None:
         if self.compression not in (None, "gzip", "lzf"):
-            raise InvalidOptionError(f"HDF5 compression must be None, 'gzip' or 'lzf', got {self.compression!r}")
+            raise InvalidOptionError(
+                f"HDF5 compression must be None, 'gzip' or 'lzf', got {self.compression!r}"
+            )
         if self.compression_opts is not None and (
-            self.compression != "gzip" or not isinstance(self.compression_opts, int)
+            self.compression != "gzip"
+            or not isinstance(self.compression_opts, int)
             or not 0 <= self.compression_opts <= 9
         ):
             raise InvalidOptionError("compression_opts is a gzip level 0-9 and needs compression='gzip'")
@@ -162,7 +165,9 @@ class HDF5Source:
         sel = sel + (slice(None),) if self.encoding == "utf32" else sel
         index = self.chunk_index
         found = index.locate(sel) if index is not None else None
-        if index is not None and found is not None:  # (part of) one unfiltered chunk: a plain read, no h5py lock
+        if (
+            index is not None and found is not None
+        ):  # (part of) one unfiltered chunk: a plain read, no h5py lock
             raw = read_chunk(self.files, self.name, index, *found)
         else:
             with _open_h5(self.files, self.name, "r") as h5:
@@ -274,7 +279,9 @@ class DaskHDF5Serializer(DaskFormatSerializer):
         return FILE_PROTOCOL
 
     @classmethod
-    def _write(cls, darr: Any, dtype: np.dtype[Any], protocol: str, protocols: Mapping[str, Any], name: str) -> None:
+    def _write(
+        cls, darr: Any, dtype: np.dtype[Any], protocol: str, protocols: Mapping[str, Any], name: str
+    ) -> None:
         files = protocols[FILE_PROTOCOL]
         encoding, stored, extra = _encoding(dtype)
         partial = name + ".partial"
@@ -283,16 +290,21 @@ class DaskHDF5Serializer(DaskFormatSerializer):
         raw = cls._writes_raw_chunks(darr, chunks, files)
         with _open_h5(files, partial, "w") as h5:
             dset = h5.create_dataset(
-                cls.datapath, shape=tuple(darr.shape) + ((extra,) if extra else ()), dtype=stored,
-                chunks=chunks, **(cls._filters() if darr.ndim and darr.size else {}),
+                cls.datapath,
+                shape=tuple(darr.shape) + ((extra,) if extra else ()),
+                dtype=stored,
+                chunks=chunks,
+                **(cls._filters() if darr.ndim and darr.size else {}),
                 **({"dcpl": _early_allocation()} if raw else {}),
             )
-            dset.attrs.update({
-                "zarrbridge_format": cls.format_name,
-                "zarrbridge_format_version": cls.format_version,
-                "zarrbridge_dtype": json.dumps(np.lib.format.dtype_to_descr(dtype)),
-                "zarrbridge_encoding": encoding,
-            })
+            dset.attrs.update(
+                {
+                    "zarrbridge_format": cls.format_name,
+                    "zarrbridge_format_version": cls.format_version,
+                    "zarrbridge_dtype": json.dumps(np.lib.format.dtype_to_descr(dtype)),
+                    "zarrbridge_encoding": encoding,
+                }
+            )
             index = ChunkIndex.of(dset) if raw else None
             if index is not None and len(index.offsets) != darr.npartitions:
                 index = None  # (not expected: early allocation allocates every chunk)
@@ -343,8 +355,13 @@ class DaskHDF5Serializer(DaskFormatSerializer):
         """A lazy dask array over the HDF5 file of ``pid``, one block per HDF5 chunk."""
         source, chunks = cls._source(pid, protocols)
         result: dask.array.Array = da.from_array(
-            source, chunks=chunks or source.shape, name=f"zarrbridge-hdf5-{source.name}", lock=False, fancy=False,
-            asarray=False, meta=np.empty((0,) * len(source.shape), dtype=source.dtype),
+            source,
+            chunks=chunks or source.shape,
+            name=f"zarrbridge-hdf5-{source.name}",
+            lock=False,
+            fancy=False,
+            asarray=False,
+            meta=np.empty((0,) * len(source.shape), dtype=source.dtype),
         )
         return result
 
@@ -368,10 +385,13 @@ class DaskHDF5Serializer(DaskFormatSerializer):
             and isinstance(source.files, DirectoryCapable)
         ):
             path = source.files.local_path(source.name)
-            cached = in_page_cache(path, min(index.offsets.values()), index.chunk_bytes)  # (the first chunk tells)
+            cached = in_page_cache(
+                path, min(index.offsets.values()), index.chunk_bytes
+            )  # (the first chunk tells)
             out = np.empty(source.shape, dtype=source.dtype)
-            if read_rows_into(path, index, out, what=f"HDF5 array file {source.name!r}",
-                              workers=None if cached else 1):  # from the disk: one sequential stream
+            if read_rows_into(
+                path, index, out, what=f"HDF5 array file {source.name!r}", workers=None if cached else 1
+            ):  # from the disk: one sequential stream
                 return out
         return super().load(pid, protocols)
 
@@ -383,7 +403,9 @@ class DaskHDF5Serializer(DaskFormatSerializer):
         if not files.exists(name):
             if files.exists(name + ".partial"):
                 raise WriteInterruptedError(name, "the HDF5 file was never completed")
-            raise BrokenLinkError("stored result", name, hint="The array file was removed; save the result again.")
+            raise BrokenLinkError(
+                "stored result", name, hint="The array file was removed; save the result again."
+            )
         try:
             with _open_h5(files, name, "r") as h5:
                 dset = h5[cls.datapath]
@@ -391,7 +413,9 @@ class DaskHDF5Serializer(DaskFormatSerializer):
                 shape, chunks = tuple(dset.shape), dset.chunks
                 index = ChunkIndex.of(dset)
         except (OSError, KeyError) as exc:
-            raise CorruptMetadataError(name, f"not a readable HDF5 file with dataset {cls.datapath!r} ({exc})") from exc
+            raise CorruptMetadataError(
+                name, f"not a readable HDF5 file with dataset {cls.datapath!r} ({exc})"
+            ) from exc
         cls.check_stored_format(name, attrs.get("zarrbridge_format"), attrs.get("zarrbridge_format_version"))
         dt = stored_dtype(_json_attr(attrs.get("zarrbridge_dtype"), name), name)
         encoding = attrs.get("zarrbridge_encoding")

@@ -55,8 +55,12 @@ def _read_marker(store: Store, name: str) -> dict[str, Any]:
         buf = None
     if buf is None:
         if _exists(store, "zarr.json"):
-            raise WriteInterruptedError(name, "the zarr array has no completion marker: its save was interrupted")
-        raise BrokenLinkError("stored result", name, hint="The array files were removed; save the result again.")
+            raise WriteInterruptedError(
+                name, "the zarr array has no completion marker: its save was interrupted"
+            )
+        raise BrokenLinkError(
+            "stored result", name, hint="The array files were removed; save the result again."
+        )
     try:
         document = json.loads(buf.to_bytes())
     except ValueError as exc:
@@ -122,7 +126,9 @@ class DaskZarrSerializer(DaskFormatSerializer):
     @classmethod
     def _protocol(cls, protocols: Mapping[str, Any]) -> str:
         if not isinstance(protocols, Mapping):
-            raise InvalidOptionError(f"protocols must be a dict such as {{S3_PROTOCOL: ...}}, got {protocols!r}")
+            raise InvalidOptionError(
+                f"protocols must be a dict such as {{S3_PROTOCOL: ...}}, got {protocols!r}"
+            )
         for name in cls.protocol_order:
             if name in protocols:
                 return name
@@ -132,24 +138,35 @@ class DaskZarrSerializer(DaskFormatSerializer):
         )
 
     @classmethod
-    def _write(cls, darr: Any, dtype: np.dtype[Any], protocol: str, protocols: Mapping[str, Any], name: str) -> None:
-        chunks = cls.policy.chunks or tuple(max(1, min(int(c), int(s)) if s else 1)
-                                            for c, s in zip(darr.chunksize, darr.shape))
+    def _write(
+        cls, darr: Any, dtype: np.dtype[Any], protocol: str, protocols: Mapping[str, Any], name: str
+    ) -> None:
+        chunks = cls.policy.chunks or tuple(
+            max(1, min(int(c), int(s)) if s else 1) for c, s in zip(darr.chunksize, darr.shape)
+        )
         policy = ArrayPolicy(
-            chunks=chunks or None, shards=cls.policy.shards, compressors=cls.policy.compressors,
-            filters=cls.policy.filters, fill_value=cls.policy.fill_value,
+            chunks=chunks or None,
+            shards=cls.policy.shards,
+            compressors=cls.policy.compressors,
+            filters=cls.policy.filters,
+            fill_value=cls.policy.fill_value,
         )
         store = zarr_store_for(protocol, protocols, name, read_only=False)
-        dest = create_array(store, "", shape=darr.shape, dtype=dtype, policy=policy, zarr_format=cls.zarr_format)
+        dest = create_array(
+            store, "", shape=darr.shape, dtype=dtype, policy=policy, zarr_format=cls.zarr_format
+        )
         write_dask_array(darr, dest)
-        _write_marker(store, {
-            "format": cls.format_name,
-            "format_version": cls.format_version,
-            "shape": list(darr.shape),
-            "dtype": np.lib.format.dtype_to_descr(dtype),
-            "zarr_format": dest.metadata.zarr_format,  # (optional: earlier saves have none)
-            "complete": True,
-        })
+        _write_marker(
+            store,
+            {
+                "format": cls.format_name,
+                "format_version": cls.format_version,
+                "shape": list(darr.shape),
+                "dtype": np.lib.format.dtype_to_descr(dtype),
+                "zarr_format": dest.metadata.zarr_format,  # (optional: earlier saves have none)
+                "complete": True,
+            },
+        )
 
     @classmethod
     def _discard(cls, protocol: str, protocols: Mapping[str, Any], name: str) -> None:
@@ -160,8 +177,10 @@ class DaskZarrSerializer(DaskFormatSerializer):
         """The completion marker of ``pid``'s array, its format and version checked."""
         protocol, name = parse_array_id(pid, format_name=cls.format_name, supported=cls.supported_versions)
         if protocol not in protocols:
-            raise InvalidOptionError(f"{name!r} was written through the {protocol!r} protocol, which the "
-                                     f"storage does not offer (it has {sorted(protocols)})")
+            raise InvalidOptionError(
+                f"{name!r} was written through the {protocol!r} protocol, which the "
+                f"storage does not offer (it has {sorted(protocols)})"
+            )
         store = zarr_store_for(protocol, protocols, name, read_only=True)
         marker = _read_marker(store, name)
         cls.check_stored_format(f"{name}/{MARKER_KEY}", marker.get("format"), marker.get("format_version"))
@@ -184,15 +203,18 @@ class DaskZarrSerializer(DaskFormatSerializer):
         protocol, name = pid[2], pid[3]
         zarr_format = marker.get("zarr_format")
         if zarr_format not in (None, 2, 3):
-            raise CorruptMetadataError(f"{name}/{MARKER_KEY}", f"unknown zarr format {zarr_format!r} (2 or 3)")
+            raise CorruptMetadataError(
+                f"{name}/{MARKER_KEY}", f"unknown zarr format {zarr_format!r} (2 or 3)"
+            )
         store = zarr_store_for(protocol, protocols, name, read_only=True)
         try:
             arr = zarr.open_array(store, mode="r", zarr_format=zarr_format)
         except (ValueError, KeyError, TypeError, FileNotFoundError) as exc:
             raise CorruptMetadataError(f"{name}/zarr.json", f"cannot open the array ({exc})") from exc
         if list(arr.shape) != marker.get("shape"):
-            raise CorruptMetadataError(f"{name}/zarr.json", f"shape {arr.shape} differs from the marker's "
-                                       f"{marker.get('shape')}")
+            raise CorruptMetadataError(
+                f"{name}/zarr.json", f"shape {arr.shape} differs from the marker's {marker.get('shape')}"
+            )
         return marker, arr
 
     @classmethod
@@ -205,16 +227,24 @@ class DaskZarrSerializer(DaskFormatSerializer):
         result: dask.array.Array
         if reader is not None:  # one new buffer per block instead of zarr's three (see .zarr_chunks)
             source = LocalZarrSource(arr, tuple(arr.shape), reader.dtype, reader)
-            result = da.from_array(source, chunks=arr.chunks, name=f"zarrbridge-zarr-{name}", lock=False,
-                                   fancy=False, asarray=False, meta=np.empty((0,) * arr.ndim, dtype=reader.dtype))
+            result = da.from_array(
+                source,
+                chunks=arr.chunks,
+                name=f"zarrbridge-zarr-{name}",
+                lock=False,
+                fancy=False,
+                asarray=False,
+                meta=np.empty((0,) * arr.ndim, dtype=reader.dtype),
+            )
         else:
             result = da.from_zarr(arr, name=f"zarrbridge-zarr-{name}")
         saved = _saved_dtype(marker, name)
         if saved is not None and saved != result.dtype:
             result = cast(Any, result).astype(saved)  # zarr reads e.g. big-endian data in native order
         if result.ndim == 0:  # zarr returns a scalar for arr[()]: np.str_("") would come back as "<U1"
-            result = cast(Any, result).map_blocks(functools.partial(np.asarray, dtype=result.dtype),
-                                                  dtype=result.dtype)
+            result = cast(Any, result).map_blocks(
+                functools.partial(np.asarray, dtype=result.dtype), dtype=result.dtype
+            )
         return result
 
     @classmethod

@@ -82,8 +82,10 @@ class ChunkIndex:
             or dset.id.get_num_chunks() > MAX_INDEXED_CHUNKS
         ):
             return None
-        offsets = {tuple(o // c for o, c in zip(chunk.offset, chunks)): chunk.byte_offset
-                   for chunk in stored_chunks(dset)}
+        offsets = {
+            tuple(o // c for o, c in zip(chunk.offset, chunks)): chunk.byte_offset
+            for chunk in stored_chunks(dset)
+        }
         return cls(tuple(dset.shape), tuple(chunks), dtype, offsets)
 
     @property
@@ -121,7 +123,9 @@ class ChunkWriter:
     def __setitem__(self, sel: tuple[slice, ...], block: np.ndarray[Any, Any]) -> None:
         found = self.index.locate(sel)
         if found is None or any(s.start for s in found[1]):
-            raise ValueError(f"block {sel} is not the start of one allocated chunk of {self.index.chunk_shape}")
+            raise ValueError(
+                f"block {sel} is not the start of one allocated chunk of {self.index.chunk_shape}"
+            )
         offset, inner = found
         data = np.ascontiguousarray(block, dtype=self.index.dtype)
         if any(s.stop != c for s, c in zip(inner[1:], self.index.chunk_shape[1:])):  # an edge chunk, padded
@@ -151,8 +155,9 @@ class ChunkWriter:
             # some network and FUSE file systems: the writes allocate instead
 
 
-def read_rows_into(path: str, index: ChunkIndex, out: np.ndarray[Any, Any], *, what: str,
-                   workers: int | None = None) -> bool:
+def read_rows_into(
+    path: str, index: ChunkIndex, out: np.ndarray[Any, Any], *, what: str, workers: int | None = None
+) -> bool:
     """Read every chunk of the dataset of ``index`` in the local file ``path`` straight into ``out``.
 
     Possible when each chunk spans every axis after the first (its rows are then one contiguous range of a
@@ -167,8 +172,12 @@ def read_rows_into(path: str, index: ChunkIndex, out: np.ndarray[Any, Any], *, w
     """
     rows = index.chunk_shape[0] if index.chunk_shape else 1
     if (
-        out.shape != index.shape or out.dtype != index.dtype or not out.flags.c_contiguous or not out.ndim
-        or index.chunk_shape[1:] != index.shape[1:] or len(index.offsets) != -(-index.shape[0] // rows)
+        out.shape != index.shape
+        or out.dtype != index.dtype
+        or not out.flags.c_contiguous
+        or not out.ndim
+        or index.chunk_shape[1:] != index.shape[1:]
+        or len(index.offsets) != -(-index.shape[0] // rows)
     ):
         return False
     row_bytes = math.prod(index.shape[1:]) * index.dtype.itemsize
@@ -176,7 +185,7 @@ def read_rows_into(path: str, index: ChunkIndex, out: np.ndarray[Any, Any], *, w
 
     def read(item: tuple[tuple[int, ...], int]) -> None:
         first = item[0][0] * rows
-        view = memoryview(flat[first * row_bytes:min(first + rows, index.shape[0]) * row_bytes])  # type: ignore[arg-type]
+        view = memoryview(flat[first * row_bytes : min(first + rows, index.shape[0]) * row_bytes])  # type: ignore[arg-type]
         got = read_at(fd, view, item[1])
         if got < len(view):
             raise cut_short(f"at byte {item[1]}", what, len(view) - got)
@@ -191,7 +200,9 @@ def read_rows_into(path: str, index: ChunkIndex, out: np.ndarray[Any, Any], *, w
     return True
 
 
-def read_chunk(files: Any, name: str, index: ChunkIndex, offset: int, inner: tuple[slice, ...]) -> np.ndarray[Any, Any]:
+def read_chunk(
+    files: Any, name: str, index: ChunkIndex, offset: int, inner: tuple[slice, ...]
+) -> np.ndarray[Any, Any]:
     """The part ``inner`` of the chunk at ``offset`` of the file ``name`` (reached through ``files``).
 
     Local files are memory-mapped (copy-on-write: the block is writable, the file never changes), so the
@@ -213,8 +224,14 @@ def read_chunk(files: Any, name: str, index: ChunkIndex, offset: int, inner: tup
         start, shape = offset, index.chunk_shape
     nbytes = math.prod(shape) * itemsize
     if isinstance(files, DirectoryCapable):
-        out = read_range(files.local_path(name), start, nbytes, index.dtype, key=f"at byte {start}",
-                         what=f"HDF5 array file {name!r}").reshape(shape)
+        out = read_range(
+            files.local_path(name),
+            start,
+            nbytes,
+            index.dtype,
+            key=f"at byte {start}",
+            what=f"HDF5 array file {name!r}",
+        ).reshape(shape)
     else:
         out = np.empty(shape, dtype=index.dtype)
         with files.open(name, "rb") as handle:

@@ -21,15 +21,20 @@ from ..errors import MissingChunkError
 
 __all__ = ["cut_short", "in_page_cache", "read_range"]
 
-_MADV_POPULATE_READ: int | None = getattr(mmap, "MADV_POPULATE_READ", 22 if sys.platform.startswith("linux") else None)
+_MADV_POPULATE_READ: int | None = getattr(
+    mmap, "MADV_POPULATE_READ", 22 if sys.platform.startswith("linux") else None
+)
 _populate_works = _MADV_POPULATE_READ is not None
 _O_DIRECT: int = getattr(os, "O_DIRECT", 0)
-_DIRECT_ALIGN = 4096  # offsets, lengths and buffer addresses of O_DIRECT reads (any logical block size up to it)
+_DIRECT_ALIGN = (
+    4096  # offsets, lengths and buffer addresses of O_DIRECT reads (any logical block size up to it)
+)
 _LIBC: Any = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 
-def read_range(path: str, start: int, nbytes: int | None, dtype: np.dtype[Any], *, key: str,
-               what: str) -> np.ndarray[Any, Any]:
+def read_range(
+    path: str, start: int, nbytes: int | None, dtype: np.dtype[Any], *, key: str, what: str
+) -> np.ndarray[Any, Any]:
     """``nbytes`` of the file at ``path`` from ``start`` (``None``: to its end) as a private, writable flat
     array, read the fastest way.
 
@@ -67,7 +72,9 @@ def read_range(path: str, start: int, nbytes: int | None, dtype: np.dtype[Any], 
     return np.frombuffer(mapped, dtype=dtype, count=nbytes // dtype.itemsize, offset=offset)
 
 
-def _map(fd: int, start: int, nbytes: int | None, *, key: str, what: str) -> tuple[mmap.mmap | None, int, int]:
+def _map(
+    fd: int, start: int, nbytes: int | None, *, key: str, what: str
+) -> tuple[mmap.mmap | None, int, int]:
     """``(copy-on-write mapping or None when empty, offset of start in it, nbytes)`` of a range of the open
     file ``fd``: the array made from it is writable, the file never changes."""
     size = os.fstat(fd).st_size
@@ -103,8 +110,11 @@ def _resident(mapped: mmap.mmap) -> bool:
     vec = np.empty(-(-len(mapped) // mmap.PAGESIZE), dtype=np.uint8)
     anchor = ctypes.c_char.from_buffer(mapped)  # the mapping's address (released below)
     try:
-        failed = _LIBC.mincore(ctypes.c_void_p(ctypes.addressof(anchor)), ctypes.c_size_t(len(mapped)),
-                               vec.ctypes.data_as(ctypes.c_void_p))
+        failed = _LIBC.mincore(
+            ctypes.c_void_p(ctypes.addressof(anchor)),
+            ctypes.c_size_t(len(mapped)),
+            vec.ctypes.data_as(ctypes.c_void_p),
+        )
     finally:
         del anchor
     return bool(failed) or bool((vec & 1).all())
@@ -118,7 +128,7 @@ def _read_direct(path: str, start: int, nbytes: int, dtype: np.dtype[Any]) -> np
     length = -(-(start + nbytes - first) // _DIRECT_ALIGN) * _DIRECT_ALIGN
     raw = np.empty(length + _DIRECT_ALIGN, dtype=np.uint8)
     shift = -raw.ctypes.data % _DIRECT_ALIGN
-    view = memoryview(raw[shift:shift + length])  # type: ignore[arg-type]
+    view = memoryview(raw[shift : shift + length])  # type: ignore[arg-type]
     need = start + nbytes - first
     try:
         fd = os.open(path, os.O_RDONLY | _O_DIRECT | getattr(os, "O_CLOEXEC", 0))
@@ -136,7 +146,7 @@ def _read_direct(path: str, start: int, nbytes: int, dtype: np.dtype[Any]) -> np
     finally:
         os.close(fd)
     begin = shift + start - first
-    return raw[begin:begin + nbytes].view(dtype)
+    return raw[begin : begin + nbytes].view(dtype)
 
 
 def _populate(mapped: mmap.mmap) -> None:

@@ -39,11 +39,15 @@ def _code_token(func: Callable[..., Any]) -> str:
 class MemoizedFunction(Generic[P, R]):
     """A function whose results are cached in a :class:`ResultStorage`; see :func:`memoize`."""
 
-    def __init__(self, func: Callable[P, R], *, storage: ResultStorage, prefix: str, restricted: bool) -> None:
+    def __init__(
+        self, func: Callable[P, R], *, storage: ResultStorage, prefix: str, restricted: bool
+    ) -> None:
         if not callable(func):
             raise InvalidOptionError(f"memoize decorates functions, got {func!r}")
         if not isinstance(storage, ResultStorage):
-            raise InvalidOptionError(f"memoize needs a result storage (storage_factory(...)), got {storage!r}")
+            raise InvalidOptionError(
+                f"memoize needs a result storage (storage_factory(...)), got {storage!r}"
+            )
         self.func = func
         self.storage = storage
         self.restricted = restricted

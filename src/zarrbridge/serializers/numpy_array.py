@@ -40,7 +40,9 @@ class NumpyArraySerializer(PersistentSerializer):
     @classmethod
     def accepts(cls, obj: object) -> bool:
         """Plain ndarrays (and memmaps) of at least ``min_bytes`` that hold no Python objects."""
-        if not isinstance(obj, np.ndarray) or (type(obj) is not np.ndarray and not isinstance(obj, np.memmap)):
+        if not isinstance(obj, np.ndarray) or (
+            type(obj) is not np.ndarray and not isinstance(obj, np.memmap)
+        ):
             return False
         return not obj.dtype.hasobject and obj.nbytes >= cls.min_bytes
 

@@ -40,7 +40,9 @@ def restricted_load(
     CorruptMetadataError
         ``data`` is not a valid pickle.
     """
-    unpickler = RestrictedUnpickler(io.BytesIO(data), allowed=allowed, persistent_load=persistent_load, what=what)
+    unpickler = RestrictedUnpickler(
+        io.BytesIO(data), allowed=allowed, persistent_load=persistent_load, what=what
+    )
     try:
         return unpickler.load()
     except ZarrBridgeError:

@@ -201,7 +201,7 @@ class ResultStorage(ABC):
         out = []
         for key in self._keys("results"):
             if key.startswith("results/") and key.endswith(".json"):
-                name = key[len("results/"):-len(".json")]
+                name = key[len("results/") : -len(".json")]
                 if name.startswith(prefix):
                     out.append(name)
         return sorted(out)
@@ -251,7 +251,9 @@ class ResultStorage(ABC):
                 error.add_note(f"zarrbridge: could not remove array {pid!r}: {exc}")
         self._delete(pickle_key)
 
-    def load(self, name: str, *, restricted: bool = False, allowed: frozenset[tuple[str, str]] = frozenset()) -> Any:
+    def load(
+        self, name: str, *, restricted: bool = False, allowed: frozenset[tuple[str, str]] = frozenset()
+    ) -> Any:
         """Load the result ``name``; its arrays come back as the serializers read them (lazy dask arrays...).
 
         Parameters
@@ -278,8 +280,9 @@ class ResultStorage(ABC):
             raise BrokenLinkError(f"result {name!r}", manifest["pickle"], self.location) from None
         what = f"result {name!r} in {self.location}"
         if restricted:
-            return restricted_load(data, persistent_load=self._persistent_load, allowed=DEFAULT_ALLOWED | allowed,
-                                   what=what)
+            return restricted_load(
+                data, persistent_load=self._persistent_load, allowed=DEFAULT_ALLOWED | allowed, what=what
+            )
         return unrestricted_load(data, persistent_load=self._persistent_load, what=what)
 
     def collect_garbage(self, *, older_than: float = 3600.0) -> list[str]:
@@ -301,7 +304,7 @@ class ResultStorage(ABC):
         removed = []
         for folder in ("pickles", "arrays"):
             for key, age in sorted(self._ages(folder).items()):
-                stem = key[:-len(".partial")] if key.endswith(".partial") else key
+                stem = key[: -len(".partial")] if key.endswith(".partial") else key
                 if key not in used and stem not in used and age >= older_than:
                     self._remove_entry(key)
                     removed.append(key)

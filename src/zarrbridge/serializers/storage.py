@@ -76,7 +76,9 @@ class S3StorageOptions:
         if not isinstance(self.prefix, str):
             raise InvalidOptionError(f"S3 storage 'prefix' must be a string, got {self.prefix!r}")
         if not isinstance(self.storage_options, Mapping):
-            raise InvalidOptionError("S3 storage 'storage_options' must be a dict of s3fs.S3FileSystem arguments")
+            raise InvalidOptionError(
+                "S3 storage 'storage_options' must be a dict of s3fs.S3FileSystem arguments"
+            )
         object.__setattr__(self, "prefix", self.prefix.strip("/"))
         object.__setattr__(self, "storage_options", dict(self.storage_options))
 
@@ -95,8 +97,11 @@ class S3StorageOptions:
         data = _only_keys(data, {"bucket", "prefix", "storage_options"}, "S3 storage options")
         if "bucket" not in data:
             raise InvalidOptionError('S3 storage options need "bucket"')
-        return cls(bucket=data["bucket"], prefix=data.get("prefix", ""),
-                   storage_options=data.get("storage_options", {}))
+        return cls(
+            bucket=data["bucket"],
+            prefix=data.get("prefix", ""),
+            storage_options=data.get("storage_options", {}),
+        )
 
 
 class FileStorage(ResultStorage):
@@ -232,7 +237,7 @@ class S3Storage(ResultStorage):
         now = time.time()
         newest: dict[str, float] = {}
         for path, info in self.client.find(top, detail=True).items():
-            entry = path[len(top) + 1:].split("/")[0]
+            entry = path[len(top) + 1 :].split("/")[0]
             stamp = info.get("LastModified")
             seconds = stamp.timestamp() if hasattr(stamp, "timestamp") else now
             newest[f"{prefix}/{entry}"] = max(newest.get(f"{prefix}/{entry}", 0.0), seconds)
@@ -248,7 +253,7 @@ class S3Storage(ResultStorage):
         top = self._path(prefix)
         self.client.invalidate_cache(top)
         root = self.options.root + "/"
-        return [p[len(root):] for p in self.client.find(top)]
+        return [p[len(root) :] for p in self.client.find(top)]
 
 
 def storage_factory(options: Mapping[str, Any]) -> ResultStorage:

@@ -47,7 +47,7 @@ def zstd_content_size(frame: Any) -> int | None:
     width = (1 if single_segment else 0, 2, 4, 8)[fcs_flag]
     if not width or len(head) < at + width:
         return None
-    size = int.from_bytes(head[at:at + width], "little")
+    size = int.from_bytes(head[at : at + width], "little")
     return size + 256 if width == 2 else size
 
 
@@ -97,8 +97,15 @@ class ChunkReader:
         rest = [c.get("name") for c in codecs[1:]]
         if rest not in ([], ["zstd"]):
             return None
-        return cls(folder, tuple(meta.shape), tuple(chunk_shape), dtype, meta.fill_value, meta.chunk_key_encoding,
-                   "zstd" if rest else "none")
+        return cls(
+            folder,
+            tuple(meta.shape),
+            tuple(chunk_shape),
+            dtype,
+            meta.fill_value,
+            meta.chunk_key_encoding,
+            "zstd" if rest else "none",
+        )
 
     def locate(self, sel: tuple[Any, ...]) -> tuple[tuple[int, ...], tuple[slice, ...]] | None:
         """``(chunk grid position, selection inside the chunk)`` when ``sel`` lies inside one chunk."""
@@ -127,8 +134,9 @@ class ChunkReader:
             if isinstance(exc, MissingChunkError):
                 raise
             if not os.path.exists(os.path.join(self.folder, "zarr.json")):
-                raise BrokenLinkError("stored result", self.folder,
-                                      hint="The array files were removed; save the result again.") from exc
+                raise BrokenLinkError(
+                    "stored result", self.folder, hint="The array files were removed; save the result again."
+                ) from exc
             chunk = np.full(self.chunk_shape, self.fill_value, dtype=self.dtype)  # never written: zarr's rule
         return chunk.reshape(self.chunk_shape)[inner]
 
@@ -136,11 +144,12 @@ class ChunkReader:
         frame = read_range(path, 0, None, np.dtype("u1"), key=key, what=what)
         declared = zstd_content_size(frame)
         if declared != nbytes:
-            raise MissingChunkError(key, what, reason=f"its zstd frame declares {declared} bytes, not {nbytes}")
+            raise MissingChunkError(
+                key, what, reason=f"its zstd frame declares {declared} bytes, not {nbytes}"
+            )
         out = np.empty(self.chunk_shape, dtype=self.dtype)
         try:
             numcodecs.Zstd().decode(frame, out=out)
         except (RuntimeError, ValueError) as exc:
             raise MissingChunkError(key, what, reason=f"it cannot be decoded ({exc})") from exc
         return out
-

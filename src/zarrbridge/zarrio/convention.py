@@ -31,13 +31,35 @@ LEGACY_LINK = "zarr_link"
 RESERVED = frozenset({LINKS, DTYPE, REFERENCE_FIELDS, SPECLOC, MARKER, LEGACY_DTYPE, LEGACY_LINK})
 MIN_COMPOUND_STR = 512
 
-TEXT_KINDS = {"text": "str", "utf": "str", "utf8": "str", "utf-8": "str", "str": "str",
-              "ascii": "ascii", "bytes": "ascii", "isodatetime": "isodatetime", "datetime": "isodatetime"}
+TEXT_KINDS = {
+    "text": "str",
+    "utf": "str",
+    "utf8": "str",
+    "utf-8": "str",
+    "str": "str",
+    "ascii": "ascii",
+    "bytes": "ascii",
+    "isodatetime": "isodatetime",
+    "datetime": "isodatetime",
+}
 NUMERIC = {
-    "float": np.float32, "float32": np.float32, "double": np.float64, "float64": np.float64,
-    "long": np.int64, "int64": np.int64, "int": np.int32, "int32": np.int32, "short": np.int16,
-    "int16": np.int16, "int8": np.int8, "uint64": np.uint64, "uint": np.uint32, "uint32": np.uint32,
-    "uint16": np.uint16, "uint8": np.uint8, "bool": np.bool_,
+    "float": np.float32,
+    "float32": np.float32,
+    "double": np.float64,
+    "float64": np.float64,
+    "long": np.int64,
+    "int64": np.int64,
+    "int": np.int32,
+    "int32": np.int32,
+    "short": np.int16,
+    "int16": np.int16,
+    "int8": np.int8,
+    "uint64": np.uint64,
+    "uint": np.uint32,
+    "uint32": np.uint32,
+    "uint16": np.uint16,
+    "uint8": np.uint8,
+    "bool": np.bool_,
 }
 REF_NAMES = frozenset({"object", "region", OBJECT_REFERENCE})
 
@@ -53,9 +75,12 @@ def spec_dtype_name(dtype: Any) -> Any:
     if isinstance(dtype, dict) or hasattr(dtype, "reftype"):
         reftype = dtype["reftype"] if isinstance(dtype, dict) else dtype.reftype
         if reftype == "region":
-            raise UnsupportedDtypeError("a region reference", "region",
-                                        "Region references are not supported by the Zarr convention; "
-                                        "store a DynamicTableRegion (indices) instead.")
+            raise UnsupportedDtypeError(
+                "a region reference",
+                "region",
+                "Region references are not supported by the Zarr convention; "
+                "store a DynamicTableRegion (indices) instead.",
+            )
         return "object"
     if isinstance(dtype, (list, tuple)):
         return list(dtype)
@@ -88,7 +113,9 @@ def to_text(value: Any, what: str) -> str:
         try:
             return value.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise UnsupportedDtypeError(what, "bytes", "Its bytes are not valid UTF-8; store them as uint8.") from exc
+            raise UnsupportedDtypeError(
+                what, "bytes", "Its bytes are not valid UTF-8; store them as uint8."
+            ) from exc
     if isinstance(value, (_dt.datetime, _dt.date)):
         return value.isoformat()
     if isinstance(value, np.str_):
@@ -106,8 +133,13 @@ def numpy_dtype_for(spec: Any, data: Any, what: str) -> np.dtype[Any]:
     elif isinstance(d, str) and d in NUMERIC:
         out = np.dtype(NUMERIC[d])
         data_dtype = getattr(data, "dtype", None)
-        if isinstance(data_dtype, np.dtype) and data_dtype.kind in "biuf" and np.can_cast(out, data_dtype) \
-                and data_dtype.itemsize > out.itemsize and data_dtype.kind == out.kind:
+        if (
+            isinstance(data_dtype, np.dtype)
+            and data_dtype.kind in "biuf"
+            and np.can_cast(out, data_dtype)
+            and data_dtype.itemsize > out.itemsize
+            and data_dtype.kind == out.kind
+        ):
             out = data_dtype  # hdmf allows wider types than the spec minimum
     else:
         data_dtype = getattr(data, "dtype", None)
@@ -116,8 +148,12 @@ def numpy_dtype_for(spec: Any, data: Any, what: str) -> np.dtype[Any]:
         else:
             out = np.asarray(data).dtype
     if out.kind == "O":
-        raise UnsupportedDtypeError(what, out, "Object arrays of arbitrary Python objects cannot be stored; "
-                                    "give the data a numeric, bool or string dtype.")
+        raise UnsupportedDtypeError(
+            what,
+            out,
+            "Object arrays of arbitrary Python objects cannot be stored; "
+            "give the data a numeric, bool or string dtype.",
+        )
     if out.kind in "cmMV" and out.names is None:
         raise UnsupportedDtypeError(what, out)
     return out

@@ -60,8 +60,14 @@ class ConvertOptions:
         self.copy_settings()  # validates compressor, level, chunks, shard_bytes, number_of_jobs
 
     def copy_settings(self, progress: Callable[[int], None] | None = None) -> CopySettings:
-        return CopySettings(compressor=self.compressor, level=self.level, chunks=self.chunks,
-                            shard_bytes=self.shard_bytes, number_of_jobs=self.number_of_jobs, progress=progress)
+        return CopySettings(
+            compressor=self.compressor,
+            level=self.level,
+            chunks=self.chunks,
+            shard_bytes=self.shard_bytes,
+            number_of_jobs=self.number_of_jobs,
+            progress=progress,
+        )
 
 
 @dataclass(frozen=True)
@@ -97,9 +103,14 @@ def dest_format(path: str | os.PathLike[str]) -> FileFormat:
     return "hdf5" if name.endswith(HDF5_SUFFIXES) else "zarr"
 
 
-def convert(source: str | os.PathLike[str], dest: str | os.PathLike[str], *,
-            options: ConvertOptions = ConvertOptions(), storage_options: dict[str, Any] | None = None,
-            progress: Callable[[int, int], None] | None = None) -> ConvertReport:
+def convert(
+    source: str | os.PathLike[str],
+    dest: str | os.PathLike[str],
+    *,
+    options: ConvertOptions = ConvertOptions(),
+    storage_options: dict[str, Any] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ConvertReport:
     """Convert the HDMF/NWB file ``source`` into ``dest`` (HDF5 -> Zarr, Zarr -> HDF5, Zarr -> Zarr).
 
     Parameters
@@ -125,12 +136,16 @@ def convert(source: str | os.PathLike[str], dest: str | os.PathLike[str], *,
     src_fmt = file_format(source, storage_options=src_options)
     dst_fmt = dest_format(dest)
     if src_fmt == "hdf5" and dst_fmt == "hdf5":
-        raise InvalidOptionError(f"{os.fspath(source)!r} and {os.fspath(dest)!r} are both HDF5; convert writes "
-                                 "Zarr from HDF5 or Zarr (give the destination a .zarr name)")
-    if Location.parse(os.fspath(source), storage_options=src_options) == \
-            Location.parse(os.fspath(dest), storage_options=dst_options):
-        raise InvalidOptionError(f"source and destination are the same file ({os.fspath(dest)!r}); "
-                                 "convert into a new path")
+        raise InvalidOptionError(
+            f"{os.fspath(source)!r} and {os.fspath(dest)!r} are both HDF5; convert writes "
+            "Zarr from HDF5 or Zarr (give the destination a .zarr name)"
+        )
+    if Location.parse(os.fspath(source), storage_options=src_options) == Location.parse(
+        os.fspath(dest), storage_options=dst_options
+    ):
+        raise InvalidOptionError(
+            f"source and destination are the same file ({os.fspath(dest)!r}); convert into a new path"
+        )
     _check_dest(dest, options.overwrite, dst_options)
     done = [0]
     with _open_source(source, src_fmt, src_options) as src_io:
@@ -157,20 +172,25 @@ def convert(source: str | os.PathLike[str], dest: str | os.PathLike[str], *,
     return ConvertReport(src_fmt, dst_fmt, datasets, done[0], time.perf_counter() - started, unmapped)
 
 
-def _url_options(path: str | os.PathLike[str], storage_options: dict[str, Any] | None) -> dict[str, Any] | None:
+def _url_options(
+    path: str | os.PathLike[str], storage_options: dict[str, Any] | None
+) -> dict[str, Any] | None:
     """``storage_options`` apply to the URL side(s) of a conversion only."""
     return storage_options if "://" in os.fspath(path) else None
 
 
-def _check_dest(dest: str | os.PathLike[str], overwrite: bool, storage_options: dict[str, Any] | None) -> None:
+def _check_dest(
+    dest: str | os.PathLike[str], overwrite: bool, storage_options: dict[str, Any] | None
+) -> None:
     location = Location.parse(os.fspath(dest), storage_options=storage_options)
     if location.exists() and not overwrite:
         raise StoreExistsError(os.fspath(dest))
 
 
 @contextlib.contextmanager
-def _open_source(source: str | os.PathLike[str], fmt: FileFormat,
-                 storage_options: dict[str, Any] | None) -> Iterator[HDMFIO]:
+def _open_source(
+    source: str | os.PathLike[str], fmt: FileFormat, storage_options: dict[str, Any] | None
+) -> Iterator[HDMFIO]:
     path = os.fspath(source)
     type_map = _type_map_for(path, fmt, storage_options)
     manager = BuildManager(type_map)
@@ -219,12 +239,27 @@ def _is_nwb(path: str, fmt: FileFormat, storage_options: dict[str, Any] | None) 
         return "nwb_version" in io.file.attrs
 
 
-def _to_zarr(src_io: HDMFIO, container: Any, dest: str | os.PathLike[str], options: ConvertOptions,
-             tick: Callable[[int], None], storage_options: dict[str, Any] | None) -> tuple[tuple[str, str], ...]:
-    with ZarrIO(os.fspath(dest), mode="w", manager=BuildManager(src_io.manager.type_map),
-                storage_options=storage_options, zarr_format=options.zarr_format) as dst:
-        dst.export(src_io=src_io, container=container, write_args={"link_data": False},
-                   copy_settings=options.copy_settings(progress=tick))
+def _to_zarr(
+    src_io: HDMFIO,
+    container: Any,
+    dest: str | os.PathLike[str],
+    options: ConvertOptions,
+    tick: Callable[[int], None],
+    storage_options: dict[str, Any] | None,
+) -> tuple[tuple[str, str], ...]:
+    with ZarrIO(
+        os.fspath(dest),
+        mode="w",
+        manager=BuildManager(src_io.manager.type_map),
+        storage_options=storage_options,
+        zarr_format=options.zarr_format,
+    ) as dst:
+        dst.export(
+            src_io=src_io,
+            container=container,
+            write_args={"link_data": False},
+            copy_settings=options.copy_settings(progress=tick),
+        )
         unmapped: tuple[tuple[str, str], ...] = tuple(dst.unmapped_codecs)
         return unmapped
 

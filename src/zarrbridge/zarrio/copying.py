@@ -65,22 +65,34 @@ class CopySettings:
 
     def __post_init__(self) -> None:
         if self.compressor not in COMPRESSOR_CHOICES:
-            raise InvalidOptionError(f"compressor must be one of {', '.join(COMPRESSOR_CHOICES)}; "
-                                     f"got {self.compressor!r}")
+            raise InvalidOptionError(
+                f"compressor must be one of {', '.join(COMPRESSOR_CHOICES)}; got {self.compressor!r}"
+            )
         if self.level is not None:
             bounds = _LEVELS.get(self.compressor)
             if bounds is None:
-                raise InvalidOptionError(f"a compression level needs compressor zstd, blosc or gzip, "
-                                         f"not {self.compressor!r}")
-            if isinstance(self.level, bool) or not isinstance(self.level, int) or \
-                    not bounds[0] <= self.level <= bounds[1]:
-                raise InvalidOptionError(f"level for {self.compressor} must be an integer in "
-                                         f"{bounds[0]}..{bounds[1]}, got {self.level!r}")
+                raise InvalidOptionError(
+                    f"a compression level needs compressor zstd, blosc or gzip, not {self.compressor!r}"
+                )
+            if (
+                isinstance(self.level, bool)
+                or not isinstance(self.level, int)
+                or not bounds[0] <= self.level <= bounds[1]
+            ):
+                raise InvalidOptionError(
+                    f"level for {self.compressor} must be an integer in "
+                    f"{bounds[0]}..{bounds[1]}, got {self.level!r}"
+                )
         if self.chunks not in ("keep", "auto"):
             raise InvalidOptionError(f"chunks must be 'keep' or 'auto', got {self.chunks!r}")
-        if self.shard_bytes is not None and (isinstance(self.shard_bytes, bool) or
-                                             not isinstance(self.shard_bytes, int) or self.shard_bytes <= 0):
-            raise InvalidOptionError(f"shard_bytes must be a positive integer or None, got {self.shard_bytes!r}")
+        if self.shard_bytes is not None and (
+            isinstance(self.shard_bytes, bool)
+            or not isinstance(self.shard_bytes, int)
+            or self.shard_bytes <= 0
+        ):
+            raise InvalidOptionError(
+                f"shard_bytes must be a positive integer or None, got {self.shard_bytes!r}"
+            )
         check_jobs(self.number_of_jobs)
 
 
@@ -101,8 +113,13 @@ def plan_copy(data: Any, *, dtype: np.dtype[Any], settings: CopySettings, zarr_f
     source_chunks: tuple[int, ...] | None
     if is_hdf5_dataset(data):
         layout = hdf5_layout(data, zarr_format=zarr_format)
-        source_chunks, compressors, filters, raw, unmapped = (layout.chunks, layout.compressors, layout.filters,
-                                                              layout.raw, layout.unmapped)
+        source_chunks, compressors, filters, raw, unmapped = (
+            layout.chunks,
+            layout.compressors,
+            layout.filters,
+            layout.raw,
+            layout.unmapped,
+        )
     elif isinstance(data, zarr.Array):
         source_chunks = tuple(data.chunks)
         compressors, filters = _zarr_codecs(data, zarr_format)
@@ -118,11 +135,14 @@ def plan_copy(data: Any, *, dtype: np.dtype[Any], settings: CopySettings, zarr_f
     if settings.shard_bytes is not None and zarr_format == 3 and shape:
         shards = shard_shape(chunks, shape, itemsize, settings.shard_bytes)
         raw = None if shards is not None else raw
-    return CopyPlan(ArrayPolicy(chunks=chunks, shards=shards, compressors=compressors, filters=filters),
-                    raw, unmapped)
+    return CopyPlan(
+        ArrayPolicy(chunks=chunks, shards=shards, compressors=compressors, filters=filters), raw, unmapped
+    )
 
 
-def shard_shape(chunks: Sequence[int], shape: Sequence[int], itemsize: int, target: int) -> tuple[int, ...] | None:
+def shard_shape(
+    chunks: Sequence[int], shape: Sequence[int], itemsize: int, target: int
+) -> tuple[int, ...] | None:
     """Shards of whole chunks, about ``target`` bytes, grown along leading axes; ``None`` if one chunk fits."""
     shard = list(chunks)
     for axis in range(len(shard)):
@@ -137,15 +157,24 @@ def shard_shape(chunks: Sequence[int], shape: Sequence[int], itemsize: int, targ
 def copy_source(data: Any, dest: zarr.Array[Any], *, raw: RawMode | None, settings: CopySettings) -> int:
     """Copy the on-disk array ``data`` into ``dest``; return the uncompressed bytes copied."""
     if is_hdf5_dataset(data):
-        return copy_hdf5_dataset(data, dest, raw=raw, workers=settings.number_of_jobs, client=settings.client,
-                                 progress=settings.progress)
+        return copy_hdf5_dataset(
+            data,
+            dest,
+            raw=raw,
+            workers=settings.number_of_jobs,
+            client=settings.client,
+            progress=settings.progress,
+        )
     client = settings.client if isinstance(data, (zarr.Array, H5DatasetSource)) else None
     return copy_array(data, dest, workers=settings.number_of_jobs, client=client, progress=settings.progress)
 
 
 def _regular_chunks(chunks: Any, shape: tuple[int, ...]) -> tuple[int, ...] | None:
-    if isinstance(chunks, tuple) and len(chunks) == len(shape) and \
-            all(isinstance(c, (int, np.integer)) and c > 0 for c in chunks):
+    if (
+        isinstance(chunks, tuple)
+        and len(chunks) == len(shape)
+        and all(isinstance(c, (int, np.integer)) and c > 0 for c in chunks)
+    ):
         return tuple(int(c) for c in chunks)
     return None
 
@@ -173,7 +202,13 @@ def _chosen(settings: CopySettings, itemsize: int, zarr_format: int) -> Any:
     if settings.compressor == "gzip":
         return (numcodecs.GZip(level=level if level is not None else 5),)
     if zarr_format == 2:
-        return (numcodecs.Blosc(cname="zstd", clevel=level if level is not None else 5,
-                                shuffle=numcodecs.Blosc.SHUFFLE),)
-    return (zarr.codecs.BloscCodec(cname="zstd", clevel=level if level is not None else 5, shuffle="shuffle",
-                                   typesize=itemsize),)
+        return (
+            numcodecs.Blosc(
+                cname="zstd", clevel=level if level is not None else 5, shuffle=numcodecs.Blosc.SHUFFLE
+            ),
+        )
+    return (
+        zarr.codecs.BloscCodec(
+            cname="zstd", clevel=level if level is not None else 5, shuffle="shuffle", typesize=itemsize
+        ),
+    )

@@ -94,8 +94,13 @@ class ZarrDataIO(DataIO):  # type: ignore[misc]
     def io_settings(self) -> dict[str, Any]:
         """The settings as a plain dict (for display)."""
         p = self.policy
-        return {"chunks": p.chunks, "shards": p.shards, "compressors": p.compressors, "filters": p.filters,
-                "fillvalue": p.fill_value}
+        return {
+            "chunks": p.chunks,
+            "shards": p.shards,
+            "compressors": p.compressors,
+            "filters": p.filters,
+            "fillvalue": p.fill_value,
+        }
 
 
 def _is_zarr_array(data: Any) -> bool:

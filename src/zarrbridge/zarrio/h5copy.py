@@ -39,14 +39,25 @@ class H5DatasetSource:
     dask workers can read blocks themselves.
     """
 
-    def __init__(self, filename: str, name: str, shape: tuple[int, ...], dtype: np.dtype[Any],
-                 chunks: tuple[int, ...] | None) -> None:
+    def __init__(
+        self,
+        filename: str,
+        name: str,
+        shape: tuple[int, ...],
+        dtype: np.dtype[Any],
+        chunks: tuple[int, ...] | None,
+    ) -> None:
         self.filename, self.name, self.shape, self.dtype, self.chunks = filename, name, shape, dtype, chunks
 
     @classmethod
     def of(cls, dataset: Any) -> H5DatasetSource:
-        return cls(str(dataset.file.filename), str(dataset.name), tuple(dataset.shape), np.dtype(dataset.dtype),
-                   tuple(dataset.chunks) if dataset.chunks else None)
+        return cls(
+            str(dataset.file.filename),
+            str(dataset.name),
+            tuple(dataset.shape),
+            np.dtype(dataset.dtype),
+            tuple(dataset.chunks) if dataset.chunks else None,
+        )
 
     def _dataset(self) -> Any:
         files: dict[str, Any] = _local.__dict__.setdefault("h5files", {})
@@ -83,8 +94,9 @@ def zlib_to_gzip(stream: bytes) -> bytes | None:
     return header + stream[2:-4] + struct.pack("<II", zlib.crc32(raw) & 0xFFFFFFFF, len(raw) & 0xFFFFFFFF)
 
 
-def _copy_raw_batch(filename: str, source: H5DatasetSource, dest: zarr.Array[Any], mode: RawMode,
-                    batch: list[StoredChunk]) -> int:
+def _copy_raw_batch(
+    filename: str, source: H5DatasetSource, dest: zarr.Array[Any], mode: RawMode, batch: list[StoredChunk]
+) -> int:
     chunks = dest.chunks
     store = dest.store_path.store
     prefix = dest.path.strip("/")
@@ -115,12 +127,19 @@ def _copy_raw_batch(filename: str, source: H5DatasetSource, dest: zarr.Array[Any
 def _batches(infos: list[StoredChunk], chunk_bytes: int) -> Iterator[list[StoredChunk]]:
     per_task = max(1, TASK_BYTES // max(1, chunk_bytes))
     for start in range(0, len(infos), per_task):
-        yield infos[start:start + per_task]
+        yield infos[start : start + per_task]
 
 
-def copy_hdf5_dataset(dataset: Any, dest: zarr.Array[Any], *, raw: RawMode | None, workers: int = 1,
-                      client: TaskClient | None = None, progress: Callable[[int], None] | None = None,
-                      max_block_bytes: int = 64 * 1024 * 1024) -> int:
+def copy_hdf5_dataset(
+    dataset: Any,
+    dest: zarr.Array[Any],
+    *,
+    raw: RawMode | None,
+    workers: int = 1,
+    client: TaskClient | None = None,
+    progress: Callable[[int], None] | None = None,
+    max_block_bytes: int = 64 * 1024 * 1024,
+) -> int:
     """Copy an h5py dataset into ``dest`` (same shape); return the uncompressed bytes copied."""
     filename = local_hdf5_file(dataset)
     if filename is None:
@@ -129,8 +148,9 @@ def copy_hdf5_dataset(dataset: Any, dest: zarr.Array[Any], *, raw: RawMode | Non
     source = H5DatasetSource.of(dataset)
     if raw is None or dest.shards is not None or dest.chunks != source.chunks:
         readable: Any = source if (client is not None or workers > 1) else dataset
-        return copy_array(readable, dest, max_block_bytes=max_block_bytes, workers=workers, client=client,
-                          progress=progress)
+        return copy_array(
+            readable, dest, max_block_bytes=max_block_bytes, workers=workers, client=client, progress=progress
+        )
     infos = stored_chunks(dataset)
     chunk_bytes = math.prod(dest.chunks) * dest.dtype.itemsize
     task = functools.partial(_copy_raw_batch, filename, source, dest, raw)

@@ -67,7 +67,9 @@ def hdf5_options(array: zarr.Array[Any]) -> tuple[dict[str, Any], str | None]:
         elif isinstance(codec, zarr.codecs.Crc32cCodec):
             options.update(fletcher32=True)  # HDF5's own per-chunk checksum
         elif getattr(codec, "codec_id", None) in ("zlib", "gzip"):
-            options.update(compression="gzip", compression_opts=int(getattr(codec, "level", DEFAULT_GZIP_LEVEL)))
+            options.update(
+                compression="gzip", compression_opts=int(getattr(codec, "level", DEFAULT_GZIP_LEVEL))
+            )
         else:
             options.update(compression="gzip", compression_opts=DEFAULT_GZIP_LEVEL)
             unmapped = _codec_name(codec)

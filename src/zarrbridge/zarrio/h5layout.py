@@ -22,12 +22,26 @@ RawMode = Literal["copy", "zlib-to-gzip"]
 # HDF5 filter ids (H5Zpublic.h and the registered third-party filters)
 DEFLATE, SHUFFLE, FLETCHER32, SZIP, NBIT, SCALEOFFSET = 1, 2, 3, 4, 5, 6
 LZF, BLOSC, LZ4, BITSHUFFLE, ZSTD, BLOSC2 = 32000, 32001, 32004, 32008, 32015, 32026
-FILTER_NAMES = {DEFLATE: "gzip", SHUFFLE: "shuffle", FLETCHER32: "fletcher32", SZIP: "szip", NBIT: "nbit",
-                SCALEOFFSET: "scaleoffset", LZF: "lzf", BLOSC: "blosc", LZ4: "lz4", BITSHUFFLE: "bitshuffle",
-                ZSTD: "zstd", BLOSC2: "blosc2"}
+FILTER_NAMES = {
+    DEFLATE: "gzip",
+    SHUFFLE: "shuffle",
+    FLETCHER32: "fletcher32",
+    SZIP: "szip",
+    NBIT: "nbit",
+    SCALEOFFSET: "scaleoffset",
+    LZF: "lzf",
+    BLOSC: "blosc",
+    LZ4: "lz4",
+    BITSHUFFLE: "bitshuffle",
+    ZSTD: "zstd",
+    BLOSC2: "blosc2",
+}
 _BLOSC_CNAMES = {0: "blosclz", 1: "lz4", 2: "lz4hc", 3: "snappy", 4: "zlib", 5: "zstd"}
 _BLOSC_SHUFFLES: dict[int, Literal["noshuffle", "shuffle", "bitshuffle"]] = {
-    0: "noshuffle", 1: "shuffle", 2: "bitshuffle"}
+    0: "noshuffle",
+    1: "shuffle",
+    2: "bitshuffle",
+}
 
 
 @dataclass(frozen=True)
@@ -60,8 +74,10 @@ class SourceLayout:
 def hdf5_filters(dataset: Any) -> list[tuple[int, tuple[int, ...]]]:
     """The (filter id, client values) pipeline of an h5py dataset, in the order HDF5 applies it."""
     plist = dataset.id.get_create_plist()
-    return [(int(f[0]), tuple(int(v) for v in f[2])) for f in (plist.get_filter(i) for i in
-                                                                  range(plist.get_nfilters()))]
+    return [
+        (int(f[0]), tuple(int(v) for v in f[2]))
+        for f in (plist.get_filter(i) for i in range(plist.get_nfilters()))
+    ]
 
 
 def is_hdf5_dataset(data: Any) -> bool:
@@ -80,8 +96,11 @@ def hdf5_layout(dataset: Any, *, zarr_format: int) -> SourceLayout:
     fallback = (_fast_default(max(1, dtype.itemsize), zarr_format),) if dtype.kind in "biuf" else "default"
     if not pipeline:
         return SourceLayout(chunks, fallback, (), None, ())
-    unmapped = tuple(FILTER_NAMES.get(fid, f"hdf5 filter {fid}") for fid in ids
-                     if fid not in (DEFLATE, SHUFFLE, FLETCHER32, BLOSC, ZSTD))
+    unmapped = tuple(
+        FILTER_NAMES.get(fid, f"hdf5 filter {fid}")
+        for fid in ids
+        if fid not in (DEFLATE, SHUFFLE, FLETCHER32, BLOSC, ZSTD)
+    )
     if unmapped:
         return SourceLayout(chunks, fallback, (), None, unmapped)
     checksum = FLETCHER32 in ids
@@ -100,16 +119,24 @@ def hdf5_layout(dataset: Any, *, zarr_format: int) -> SourceLayout:
     elif ids_wo_check == [SHUFFLE, DEFLATE]:
         level = _first(values[DEFLATE], 4)
         if zarr_format == 2:
-            filters, compressors, raw = (numcodecs.Shuffle(elementsize=itemsize),), (numcodecs.Zlib(level=level),), \
-                "copy"
+            filters, compressors, raw = (
+                (numcodecs.Shuffle(elementsize=itemsize),),
+                (numcodecs.Zlib(level=level),),
+                "copy",
+            )
         else:  # byte shuffle + deflate, as a spec codec (recompressed: blosc frames differ from HDF5's)
-            compressors = (zarr.codecs.BloscCodec(cname="zlib", clevel=min(level, 9), shuffle="shuffle",
-                                                  typesize=itemsize),)
+            compressors = (
+                zarr.codecs.BloscCodec(
+                    cname="zlib", clevel=min(level, 9), shuffle="shuffle", typesize=itemsize
+                ),
+            )
     elif ids_wo_check == [BLOSC]:
         compressors, raw = (_blosc(values[BLOSC], itemsize, zarr_format),), "copy"
     elif ids_wo_check == [ZSTD]:
         level = _first(values[ZSTD], 3)
-        compressors = (numcodecs.Zstd(level=level),) if zarr_format == 2 else (zarr.codecs.ZstdCodec(level=level),)
+        compressors = (
+            (numcodecs.Zstd(level=level),) if zarr_format == 2 else (zarr.codecs.ZstdCodec(level=level),)
+        )
         raw = "copy"
     elif ids_wo_check == [SHUFFLE]:
         compressors = (_shuffled_zstd(itemsize, zarr_format),)
@@ -138,8 +165,12 @@ def _blosc(values: tuple[int, ...], itemsize: int, zarr_format: int) -> Any:
     typesize = values[2] if len(values) > 2 and values[2] > 0 else itemsize
     if zarr_format == 2:
         return numcodecs.Blosc(cname=cname, clevel=clevel, shuffle=shuffle)
-    return zarr.codecs.BloscCodec(cname=cname, clevel=clevel, shuffle=_BLOSC_SHUFFLES.get(shuffle, "shuffle"),  # type: ignore[arg-type]
-                                  typesize=typesize)
+    return zarr.codecs.BloscCodec(
+        cname=cname,
+        clevel=clevel,
+        shuffle=_BLOSC_SHUFFLES.get(shuffle, "shuffle"),  # type: ignore[arg-type]
+        typesize=typesize,
+    )
 
 
 def _fast_default(itemsize: int, zarr_format: int) -> Any:

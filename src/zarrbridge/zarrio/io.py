@@ -74,8 +74,9 @@ def check_marker(root: zarr.Group, where: str) -> None:
     if not isinstance(marker, dict) or "version" not in marker:
         raise CorruptMetadataError(MARKER, f"expected {{'version': int}}, got {marker!r}", where)
     if marker["version"] not in SUPPORTED_MARKER_VERSIONS:
-        raise UnsupportedFormatVersionError(f"{where} (zarrbridge convention marker)", marker["version"],
-                                            SUPPORTED_MARKER_VERSIONS)
+        raise UnsupportedFormatVersionError(
+            f"{where} (zarrbridge convention marker)", marker["version"], SUPPORTED_MARKER_VERSIONS
+        )
     if marker.get("incomplete"):
         raise WriteInterruptedError(where, "the file is marked incomplete: its write was interrupted")
 
@@ -116,8 +117,15 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
     ...     io.write(table)
     """
 
-    def __init__(self, path: Any, mode: AccessMode = "r", manager: BuildManager | None = None, *,
-                 storage_options: dict[str, Any] | None = None, zarr_format: Literal[2, 3] = 3) -> None:
+    def __init__(
+        self,
+        path: Any,
+        mode: AccessMode = "r",
+        manager: BuildManager | None = None,
+        *,
+        storage_options: dict[str, Any] | None = None,
+        zarr_format: Literal[2, 3] = 3,
+    ) -> None:
         self._location = Location.parse(path, storage_options=storage_options)
         self._mode = mode
         self._zarr_format = zarr_format
@@ -187,7 +195,8 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         if self._is_zip() and self._mode in ("r+", "a") and self._location.holds_zarr():
             raise UnsupportedOperation(
                 f"{self._location}: a .zip file cannot be modified in place (zip entries cannot be replaced); "
-                "write a new file with mode 'w', or use a directory store for appending")
+                "write a new file with mode 'w', or use a directory store for appending"
+            )
         if self._is_zip() and self._mode != "r":
             # zip entries cannot be replaced: stage the hierarchy in a directory, pack it on close()
             if self._mode in ("w-", "x") and self._location.exists():
@@ -213,7 +222,8 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
                         f"{self._location} (a legacy hdmf-zarr Zarr v2 file)",
                         hint="zarrbridge reads legacy files but never modifies them; open it with mode 'r' and "
                         "convert it to the current convention with ZarrIO(dst, 'w').export(src_io=...) or "
-                        "`zarrbridge convert SRC DST`, then modify the copy")
+                        "`zarrbridge convert SRC DST`, then modify the copy",
+                    )
                 self._legacy_root = root
             else:
                 self._root = root
@@ -248,9 +258,15 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
 
     # ------------------------------------------------------------------------------ namespaces
     @classmethod
-    def load_namespaces(cls, namespace_catalog: NamespaceCatalog | TypeMap, path: Any = None,
-                        namespaces: list[str] | None = None, io: ZarrIO | None = None,
-                        storage_options: dict[str, Any] | None = None, **_: Any) -> dict[str, Any]:
+    def load_namespaces(
+        cls,
+        namespace_catalog: NamespaceCatalog | TypeMap,
+        path: Any = None,
+        namespaces: list[str] | None = None,
+        io: ZarrIO | None = None,
+        storage_options: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> dict[str, Any]:
         """Load the newest cached version of each namespace in the file into ``namespace_catalog``."""
         if io is not None:
             return io.load_namespaces_io(namespace_catalog, namespaces)
@@ -268,10 +284,12 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         """Whether an existing file was opened (not a new one being written)."""
         return self._root is not None or self._legacy_root is not None
 
-    def load_namespaces_io(self, namespace_catalog: NamespaceCatalog | TypeMap,
-                           namespaces: list[str] | None = None) -> dict[str, Any]:
-        return load_cached_namespaces(cast(zarr.Group, self._read_root()), namespace_catalog, namespaces,
-                                      str(self._location))
+    def load_namespaces_io(
+        self, namespace_catalog: NamespaceCatalog | TypeMap, namespaces: list[str] | None = None
+    ) -> dict[str, Any]:
+        return load_cached_namespaces(
+            cast(zarr.Group, self._read_root()), namespace_catalog, namespaces, str(self._location)
+        )
 
     # ------------------------------------------------------------------------------ reading
     def read_builder(self) -> GroupBuilder:
@@ -294,8 +312,12 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             specloc = spec_group_path(cast(zarr.Group, root))
             reader_class = LegacyTreeReader if isinstance(root, LegacyGroup) else TreeReader
             self._reader = reader_class(
-                root, location=self._location, source=self.source, written=self._written,  # type: ignore[arg-type]
-                open_external=self._open_external, to_container=self.manager.construct,
+                root,
+                location=self._location,
+                source=self.source,
+                written=self._written,  # type: ignore[arg-type]
+                open_external=self._open_external,
+                to_container=self.manager.construct,
                 ignore={specloc} if specloc else set(),
             )
         return self._reader
@@ -304,14 +326,16 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         target = self._location.resolve(relative)
         key = str(target)
         if key not in self._external:
-            self._external[key] = ZarrIO(target, mode="r", manager=self.manager,
-                                         storage_options=target.storage_options or None)
+            self._external[key] = ZarrIO(
+                target, mode="r", manager=self.manager, storage_options=target.storage_options or None
+            )
         return self._external[key]._tree_reader()
 
     def read(self, **kwargs: Any) -> Container:
         if self._mode in ("w", "w-", "x"):
-            raise UnsupportedOperation(f"cannot read {self._location} opened with mode {self._mode!r}; "
-                                       "use mode 'r', 'r+' or 'a'")
+            raise UnsupportedOperation(
+                f"cannot read {self._location} opened with mode {self._mode!r}; use mode 'r', 'r+' or 'a'"
+            )
         return super().read(**kwargs)
 
     def get_builder(self, path: str) -> Any:
@@ -319,34 +343,63 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         return self._tree_reader().read_path(path)
 
     # ------------------------------------------------------------------------------ writing
-    @docval({"name": "container", "type": Container, "doc": "the Container to write"},
-            {"name": "cache_spec", "type": bool, "doc": "cache the specifications in the file", "default": True},
-            {"name": "link_data", "type": bool, "doc": "link (True) or copy (False) zarr arrays", "default": True},
-            {"name": "exhaust_dci", "type": bool, "doc": "exhaust iterators one at a time", "default": True})  # type: ignore[untyped-decorator]
+    @docval(
+        {"name": "container", "type": Container, "doc": "the Container to write"},
+        {"name": "cache_spec", "type": bool, "doc": "cache the specifications in the file", "default": True},
+        {
+            "name": "link_data",
+            "type": bool,
+            "doc": "link (True) or copy (False) zarr arrays",
+            "default": True,
+        },
+        {"name": "exhaust_dci", "type": bool, "doc": "exhaust iterators one at a time", "default": True},
+    )  # type: ignore[untyped-decorator]
     def write(self, **kwargs: Any) -> None:
         """Write ``container``; see :meth:`write_container` for the typed signature."""
-        container, cache_spec, link_data, exhaust_dci = getargs("container", "cache_spec", "link_data",
-                                                                "exhaust_dci", kwargs)
+        container, cache_spec, link_data, exhaust_dci = getargs(
+            "container", "cache_spec", "link_data", "exhaust_dci", kwargs
+        )
         self.write_container(container, cache_spec=cache_spec, link_data=link_data, exhaust_dci=exhaust_dci)
 
-    def write_container(self, container: Container, *, cache_spec: bool = True, link_data: bool = True,
-                        exhaust_dci: bool = True) -> None:
+    def write_container(
+        self,
+        container: Container,
+        *,
+        cache_spec: bool = True,
+        link_data: bool = True,
+        exhaust_dci: bool = True,
+    ) -> None:
         if self._mode == "r":
             raise ZarrReadOnlyError(f"{self._location} (opened with mode 'r')")
-        HDMFIO.write(self, container=container, cache_spec=cache_spec, link_data=link_data,
-                     exhaust_dci=exhaust_dci)
+        HDMFIO.write(
+            self, container=container, cache_spec=cache_spec, link_data=link_data, exhaust_dci=exhaust_dci
+        )
 
-    def write_builder(self, builder: GroupBuilder, cache_spec: bool = False, link_data: bool = True,
-                      exhaust_dci: bool = True, export_source: str | None = None,
-                      copy_settings: CopySettings | None = None, **_: Any) -> None:
+    def write_builder(
+        self,
+        builder: GroupBuilder,
+        cache_spec: bool = False,
+        link_data: bool = True,
+        exhaust_dci: bool = True,
+        export_source: str | None = None,
+        copy_settings: CopySettings | None = None,
+        **_: Any,
+    ) -> None:
         if self._mode == "r":
             raise ZarrReadOnlyError(f"{self._location} (opened with mode 'r')")
         existing = self.file if self._root_written else self._root
         fresh = existing is None
         writer = TreeWriter(
-            store=self.store, location=self._location, written=self._written,
-            options=WriteOptions(link_data=link_data, exhaust_dci=exhaust_dci, export_source=export_source,
-                                 zarr_format=self._zarr_format, copy=copy_settings or CopySettings()),
+            store=self.store,
+            location=self._location,
+            written=self._written,
+            options=WriteOptions(
+                link_data=link_data,
+                exhaust_dci=exhaust_dci,
+                export_source=export_source,
+                zarr_format=self._zarr_format,
+                copy=copy_settings or CopySettings(),
+            ),
             existing=existing,
         )
         writer.container_path = self.manager.get_builder
@@ -356,8 +409,11 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             with zarr.config.set({"json_indent": None}):
                 if fresh and not self._is_zip():
                     # a placeholder root marked incomplete: an interrupted write never opens as a valid file
-                    zarr.create_group(self.store, zarr_format=self._zarr_format,
-                                      attributes={MARKER: {"version": MARKER_VERSION, "incomplete": True}})
+                    zarr.create_group(
+                        self.store,
+                        zarr_format=self._zarr_format,
+                        attributes={MARKER: {"version": MARKER_VERSION, "incomplete": True}},
+                    )
                 root_attrs = writer.write_root(builder, {MARKER: {"version": MARKER_VERSION}})
                 if cache_spec:
                     self._cache_spec(writer)
@@ -394,15 +450,17 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
                     items[f"{group_path}/zarr.json"] = json_buffer(document)
                 else:
                     writer.metadata[group_path] = zarr.create_group(
-                        self.store, path=group_path, zarr_format=self._zarr_format).metadata
+                        self.store, path=group_path, zarr_format=self._zarr_format
+                    ).metadata
             for name, text in collector.documents.items():
                 if text_array is not None:
                     encoded = text_array.encode(np.array(text, dtype=np.dtypes.StringDType()))
                     items.update({f"{base}/{name}/{key}": value for key, value in encoded.items()})
                     writer.metadata[f"{base}/{name}"] = text_array.document
                     continue
-                arr = zarr.create_array(self.store, name=f"{base}/{name}", shape=(), dtype=str,
-                                        zarr_format=self._zarr_format)
+                arr = zarr.create_array(
+                    self.store, name=f"{base}/{name}", shape=(), dtype=str, zarr_format=self._zarr_format
+                )
                 arr[()] = text
                 writer.metadata[f"{base}/{name}"] = arr.metadata
         put_many(self.store, items)
@@ -431,9 +489,18 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         self._root, self._root_written = None, True
 
     # ------------------------------------------------------------------------------ export
-    def export(self, src_io: HDMFIO, container: Container | None = None, write_args: dict[str, Any] | None = None,
-               cache_spec: bool = True, clear_cache: bool = False, *, number_of_jobs: int = 1,
-               client: Any = None, copy_settings: CopySettings | None = None) -> None:
+    def export(
+        self,
+        src_io: HDMFIO,
+        container: Container | None = None,
+        write_args: dict[str, Any] | None = None,
+        cache_spec: bool = True,
+        clear_cache: bool = False,
+        *,
+        number_of_jobs: int = 1,
+        client: Any = None,
+        copy_settings: CopySettings | None = None,
+    ) -> None:
         """Export everything ``src_io`` reads (HDF5 or Zarr) into this file (opened with mode ``'w'``).
 
         Parameters
@@ -456,20 +523,27 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             :class:`~zarrbridge.errors.CodecNotMappedWarning` and listed in :attr:`unmapped_codecs`).
         """
         if self._mode != "w":
-            raise UnsupportedOperation(f"cannot export to {self._location} in mode {self._mode!r}; use mode 'w'")
+            raise UnsupportedOperation(
+                f"cannot export to {self._location} in mode {self._mode!r}; use mode 'w'"
+            )
         write_args = dict(write_args or {})
         if not isinstance(src_io, ZarrIO) and write_args.get("link_data", True):
             raise UnsupportedOperation(
                 f"cannot export from {type(src_io).__name__} to Zarr with link_data=True: links between "
-                "backends are not possible; pass write_args=dict(link_data=False)")
+                "backends are not possible; pass write_args=dict(link_data=False)"
+            )
         settings = copy_settings or CopySettings()
         if check_jobs(number_of_jobs) != 1 or client is not None:
-            settings = dataclasses.replace(settings, number_of_jobs=number_of_jobs,
-                                           client=client if client is not None else settings.client)
+            settings = dataclasses.replace(
+                settings,
+                number_of_jobs=number_of_jobs,
+                client=client if client is not None else settings.client,
+            )
         write_args["copy_settings"] = settings
         src = getattr(src_io, "source", None)
-        write_args["export_source"] = os.path.abspath(src) if isinstance(src, (str, Path)) and "://" not in str(src) \
-            else src
+        write_args["export_source"] = (
+            os.path.abspath(src) if isinstance(src, (str, Path)) and "://" not in str(src) else src
+        )
         write_args["cache_spec"] = cache_spec
         if isinstance(src_io, ZarrIO) and src_io.convention.name == LEGACY:
             container = container if container is not None else src_io.read()
@@ -477,11 +551,17 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         for ns in src_io.manager.namespace_catalog.namespaces:
             if ns not in self.manager.namespace_catalog.namespaces:
                 self.manager.namespace_catalog.add_namespace(
-                    name=ns, namespace=src_io.manager.namespace_catalog.get_namespace(ns))
+                    name=ns, namespace=src_io.manager.namespace_catalog.get_namespace(ns)
+                )
         if container is None and same_cached_namespaces(src_io, self.manager):
             # the file as it is on disk, written with the specs this file will cache: its builders are
             # copied as read, without constructing every container and building it again
             self.write_builder(src_io.read_builder(), **write_args)
             return
-        HDMFIO.export(self, src_io=src_io, container=container, write_args=write_args,
-                      clear_cache=clear_cache or not write_args.get("link_data", True))
+        HDMFIO.export(
+            self,
+            src_io=src_io,
+            container=container,
+            write_args=write_args,
+            clear_cache=clear_cache or not write_args.get("link_data", True),
+        )

@@ -42,11 +42,15 @@ def parse_nwb_version(value: Any, where: str) -> tuple[str, tuple[int | str, ...
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="replace")
     if not isinstance(value, str) or not value.strip():
-        raise NotAnNWBFileError(where, f"its {NWB_VERSION_ATTR!r} attribute is {value!r}, not a version string")
+        raise NotAnNWBFileError(
+            where, f"its {NWB_VERSION_ATTR!r} attribute is {value!r}, not a version string"
+        )
     parts = value.replace("NWB-", "").replace("-", ".").replace("_", ".").split(".")
     parsed = tuple(int(p) if p.isnumeric() else p for p in parts)
     if not isinstance(parsed[0], int):
-        raise NotAnNWBFileError(where, f"its {NWB_VERSION_ATTR!r} attribute {value!r} does not start with a number")
+        raise NotAnNWBFileError(
+            where, f"its {NWB_VERSION_ATTR!r} attribute {value!r} does not start with a number"
+        )
     return value, parsed
 
 
@@ -66,12 +70,17 @@ def _type_map(extensions: Extension | Sequence[Extension] | None) -> TypeMap:
         elif isinstance(ext, (str, os.PathLike)):
             path = os.fspath(ext)
             if not os.path.isfile(path):
-                raise FileNotFoundError(f"extension namespace file {path!r} does not exist; pass the path of the "
-                                        "extension's *.namespace.yaml")
+                raise FileNotFoundError(
+                    f"extension namespace file {path!r} does not exist; pass the path of the "
+                    "extension's *.namespace.yaml"
+                )
             type_map.load_namespaces(path)
         else:
-            raise UnsupportedValueTypeError("NWBZarrIO(extensions=...)", type(ext).__name__,
-                                            "namespace yaml paths (str, pathlib.Path) and hdmf TypeMaps")
+            raise UnsupportedValueTypeError(
+                "NWBZarrIO(extensions=...)",
+                type(ext).__name__,
+                "namespace yaml paths (str, pathlib.Path) and hdmf TypeMaps",
+            )
     return type_map
 
 
@@ -106,19 +115,34 @@ class NWBZarrIO(ZarrIO):
     ...     nwbfile = io.read()
     """
 
-    def __init__(self, path: Any, mode: AccessMode = "r", *, manager: BuildManager | None = None,
-                 load_namespaces: bool = True, extensions: Extension | Sequence[Extension] | None = None,
-                 storage_options: dict[str, Any] | None = None, zarr_format: Literal[2, 3] = 3) -> None:
+    def __init__(
+        self,
+        path: Any,
+        mode: AccessMode = "r",
+        *,
+        manager: BuildManager | None = None,
+        load_namespaces: bool = True,
+        extensions: Extension | Sequence[Extension] | None = None,
+        storage_options: dict[str, Any] | None = None,
+        zarr_format: Literal[2, 3] = 3,
+    ) -> None:
         if not isinstance(mode, str) or mode not in _MODES:
             raise InvalidOptionError(f"NWBZarrIO: mode must be one of {_MODES}, not {mode!r}")
         if not isinstance(load_namespaces, bool):
-            raise InvalidOptionError(f"NWBZarrIO: load_namespaces must be True or False, not {load_namespaces!r}")
+            raise InvalidOptionError(
+                f"NWBZarrIO: load_namespaces must be True or False, not {load_namespaces!r}"
+            )
         if manager is not None and not isinstance(manager, BuildManager):
-            raise UnsupportedValueTypeError("NWBZarrIO(manager=...)", type(manager).__name__,
-                                            "an hdmf.build.BuildManager (e.g. pynwb.get_manager())")
+            raise UnsupportedValueTypeError(
+                "NWBZarrIO(manager=...)",
+                type(manager).__name__,
+                "an hdmf.build.BuildManager (e.g. pynwb.get_manager())",
+            )
         if manager is not None and extensions is not None:
-            raise InvalidOptionError("NWBZarrIO: give either manager or extensions, not both (load the extensions "
-                                     "into the manager's type map instead)")
+            raise InvalidOptionError(
+                "NWBZarrIO: give either manager or extensions, not both (load the extensions "
+                "into the manager's type map instead)"
+            )
         if zarr_format not in (2, 3):
             raise InvalidOptionError(f"NWBZarrIO: zarr_format must be 2 or 3, not {zarr_format!r}")
         type_map = None
@@ -158,9 +182,19 @@ class NWBZarrIO(ZarrIO):
             self.check_nwb_version()
         return super().read(**kwargs)
 
-    def export(self, src_io: HDMFIO, container: Container | None = None, write_args: dict[str, Any] | None = None,
-               cache_spec: bool = True, clear_cache: bool = False, *, nwbfile: Container | None = None,
-               number_of_jobs: int = 1, client: Any = None, copy_settings: CopySettings | None = None) -> None:
+    def export(
+        self,
+        src_io: HDMFIO,
+        container: Container | None = None,
+        write_args: dict[str, Any] | None = None,
+        cache_spec: bool = True,
+        clear_cache: bool = False,
+        *,
+        nwbfile: Container | None = None,
+        number_of_jobs: int = 1,
+        client: Any = None,
+        copy_settings: CopySettings | None = None,
+    ) -> None:
         """Export what ``src_io`` reads (NWBHDF5IO, NWBZarrIO) into this file, opened with mode ``'w'``.
 
         ``nwbfile`` is pynwb's name for ``container``: the (possibly modified) file read through ``src_io``.
@@ -176,8 +210,14 @@ class NWBZarrIO(ZarrIO):
             parallel["client"] = client
         if copy_settings is not None:
             parallel["copy_settings"] = copy_settings
-        super().export(src_io, container=nwbfile if nwbfile is not None else container, write_args=write_args,
-                       cache_spec=cache_spec, clear_cache=clear_cache, **parallel)
+        super().export(
+            src_io,
+            container=nwbfile if nwbfile is not None else container,
+            write_args=write_args,
+            cache_spec=cache_spec,
+            clear_cache=clear_cache,
+            **parallel,
+        )
 
     @staticmethod
     def read_nwb(path: Any, *, storage_options: dict[str, Any] | None = None) -> pynwb.NWBFile:

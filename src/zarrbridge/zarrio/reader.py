@@ -31,8 +31,17 @@ OpenExternal = Callable[[str], "TreeReader"]
 class TreeReader:
     """Builds :class:`GroupBuilder`/:class:`DatasetBuilder` objects from one zarr hierarchy."""
 
-    def __init__(self, root: zarr.Group, *, location: Location, source: str | None, written: WriteStatusTracker,
-                 open_external: OpenExternal, to_container: Callable[[Any], Any], ignore: set[str]) -> None:
+    def __init__(
+        self,
+        root: zarr.Group,
+        *,
+        location: Location,
+        source: str | None,
+        written: WriteStatusTracker,
+        open_external: OpenExternal,
+        to_container: Callable[[Any], Any],
+        ignore: set[str],
+    ) -> None:
         self.root = root
         self.location = location
         self.source = source
@@ -75,9 +84,13 @@ class TreeReader:
         consolidated = getattr(getattr(self.root, "metadata", None), "consolidated_metadata", None)
         if consolidated is None:
             return
-        paths = [key for key, meta in consolidated.flattened_metadata.items()
-                 if getattr(meta, "shape", None) == () and key.strip("/") not in self.ignore
-                 and not any(key.startswith(f"{ig}/") for ig in self.ignore)]
+        paths = [
+            key
+            for key, meta in consolidated.flattened_metadata.items()
+            if getattr(meta, "shape", None) == ()
+            and key.strip("/") not in self.ignore
+            and not any(key.startswith(f"{ig}/") for ig in self.ignore)
+        ]
         arrays = [cast(zarr.Array[Any], self.root[p]) for p in paths]
 
         async def fetch() -> list[Any]:
@@ -147,11 +160,17 @@ class TreeReader:
                 kwargs["data"] = BuilderZarrReferenceDataset(array, self._resolver(path), self.to_container)
         elif array.dtype.names is not None:
             ref_fields = [str(f) for f in cast(list[Any], attrs.get(REFERENCE_FIELDS, []))]
-            kwargs["dtype"] = [{"name": n, "dtype": "object" if n in ref_fields else _field_dtype(array.dtype, n)}
-                               for n in array.dtype.names]
+            kwargs["dtype"] = [
+                {"name": n, "dtype": "object" if n in ref_fields else _field_dtype(array.dtype, n)}
+                for n in array.dtype.names
+            ]
             table = BuilderZarrTableDataset(array, ref_fields, self._resolver(path), self.to_container)
-            if array.ndim == 0 and not ref_fields:  # a scalar compound of plain fields: a 0-d structured array
-                kwargs["data"] = np.asarray(self._scalar_value(array, path))  # (as h5py returns it; keeps the field dtypes)
+            if (
+                array.ndim == 0 and not ref_fields
+            ):  # a scalar compound of plain fields: a 0-d structured array
+                kwargs["data"] = np.asarray(
+                    self._scalar_value(array, path)
+                )  # (as h5py returns it; keeps the field dtypes)
             else:
                 kwargs["data"] = table[()] if array.ndim == 0 else table
         elif _is_string(array):
@@ -223,12 +242,15 @@ def _is_reference(value: Any) -> bool:
     """Whether an attribute value is a stored reference or a list of them."""
     if isinstance(value, dict):
         return REFERENCE in value
-    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) and REFERENCE in v for v in value)
+    return (
+        isinstance(value, list) and bool(value) and all(isinstance(v, dict) and REFERENCE in v for v in value)
+    )
 
 
 def _links(value: Any, path: str) -> list[dict[str, Any]]:
     if not isinstance(value, list) or not all(
-        isinstance(v, dict) and isinstance(v.get("name"), str) and isinstance(v.get("path"), str) for v in value
+        isinstance(v, dict) and isinstance(v.get("name"), str) and isinstance(v.get("path"), str)
+        for v in value
     ):
         raise CorruptMetadataError(f"{path}/{LINKS}", "expected a list of {name, source, path} objects")
     return value

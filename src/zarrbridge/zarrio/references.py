@@ -59,7 +59,9 @@ class ZarrStrDataset(zarr.Array):  # type: ignore[type-arg]
         if isinstance(value, np.ndarray) and value.ndim:
             out = value.astype(object)
             if getattr(self, "_as_bytes", False):
-                out = np.array([str(v).encode("utf-8") for v in out.reshape(-1)], dtype=object).reshape(out.shape)
+                out = np.array([str(v).encode("utf-8") for v in out.reshape(-1)], dtype=object).reshape(
+                    out.shape
+                )
             return out
         text = str(value[()] if isinstance(value, np.ndarray) else value)
         return text.encode("utf-8") if getattr(self, "_as_bytes", False) else text
@@ -141,7 +143,11 @@ class _ReferenceDataset(_ResolvingDataset):
     def __getitem__(self, key: Any) -> Any:
         value = read(self.dataset, key)
         if isinstance(value, np.ndarray):
-            return [self._get_ref(str(v)) for v in value.reshape(-1)] if value.ndim else self._get_ref(str(value))
+            return (
+                [self._get_ref(str(v)) for v in value.reshape(-1)]
+                if value.ndim
+                else self._get_ref(str(value))
+            )
         return self._get_ref(str(value))
 
     def __iter__(self) -> Iterator[Any]:
@@ -170,13 +176,16 @@ class ContainerZarrReferenceDataset(_ReferenceDataset, ContainerResolver):  # ty
 class _TableDataset(_ResolvingDataset):
     """A compound dataset whose reference fields resolve lazily."""
 
-    def __init__(self, array: Any, ref_fields: list[str], resolve_builder: Resolve,
-                 to_container: Callable[[Any], Any]) -> None:
+    def __init__(
+        self, array: Any, ref_fields: list[str], resolve_builder: Resolve, to_container: Callable[[Any], Any]
+    ) -> None:
         super().__init__(array, resolve_builder, to_container)
         self._ref_fields = ref_fields
         names = list(array.dtype.names)
         self._ref_idx = [names.index(f) for f in ref_fields if f in names]
-        self._str_idx = [i for i, n in enumerate(names) if array.dtype.fields[n][0].kind in "UT" and i not in self._ref_idx]
+        self._str_idx = [
+            i for i, n in enumerate(names) if array.dtype.fields[n][0].kind in "UT" and i not in self._ref_idx
+        ]
 
     def _init_args(self) -> tuple[Any, ...]:
         return (self.dataset, self._ref_fields, self._resolve_builder, self._to_container)

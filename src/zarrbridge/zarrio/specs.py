@@ -16,7 +16,13 @@ from hdmf.spec import NamespaceCatalog, SpecReader, SpecWriter
 from ..errors import CorruptMetadataError
 from .convention import NAMESPACE_DOC, SPEC_GROUP, SPECLOC
 
-__all__ = ["SpecCollector", "ZarrSpecReader", "cached_namespace_versions", "newest_version", "spec_group_path"]
+__all__ = [
+    "SpecCollector",
+    "ZarrSpecReader",
+    "cached_namespace_versions",
+    "newest_version",
+    "spec_group_path",
+]
 
 
 class SpecCollector(SpecWriter):  # type: ignore[misc]
@@ -209,5 +215,7 @@ def same_cached_namespaces(src_io: HDMFIO, manager: BuildManager) -> bool:
     else:
         return False
     catalog = manager.namespace_catalog
-    return bool(cached) and all(name in catalog.namespaces and str(catalog.get_namespace(name).version) == str(version)
-                                for name, version in cached.items())
+    return bool(cached) and all(
+        name in catalog.namespaces and str(catalog.get_namespace(name).version) == str(version)
+        for name, version in cached.items()
+    )

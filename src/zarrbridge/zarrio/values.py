@@ -44,7 +44,9 @@ def attribute_json(value: Any, path_of: PathOf, what: str) -> Any:
         return value.isoformat()
     if isinstance(value, np.ndarray) and value.dtype.kind == "O":
         return [attribute_json(v, path_of, what) for v in value.tolist()]
-    if isinstance(value, (list, tuple)) and any(isinstance(v, (_dt.datetime, _dt.date, bytes)) for v in value):
+    if isinstance(value, (list, tuple)) and any(
+        isinstance(v, (_dt.datetime, _dt.date, bytes)) for v in value
+    ):
         return [attribute_json(v, path_of, what) for v in value]
     return to_json_value(value, what=what)
 
@@ -57,7 +59,9 @@ def _rows(data: Any) -> list[Any]:
     return list(data)
 
 
-def compound_array(spec: list[Any], data: Any, path_of: PathOf, what: str) -> tuple[np.ndarray[Any, Any], list[str]]:
+def compound_array(
+    spec: list[Any], data: Any, path_of: PathOf, what: str
+) -> tuple[np.ndarray[Any, Any], list[str]]:
     """Build a structured array from compound rows; reference fields become target paths."""
     fields = [(f["name"], spec_dtype_name(f["dtype"])) for f in spec]
     scalar = isinstance(data, (tuple, np.void)) or (isinstance(data, np.ndarray) and data.ndim == 0)
@@ -67,7 +71,9 @@ def compound_array(spec: list[Any], data: Any, path_of: PathOf, what: str) -> tu
     widths = {name: MIN_COMPOUND_STR for name, d in fields if is_ref_dtype(d) or string_kind(d)}
     for row in rows:
         if len(row) != len(fields):
-            raise UnsupportedDtypeError(what, f"row with {len(row)} fields", f"Rows need {len(fields)} fields.")
+            raise UnsupportedDtypeError(
+                what, f"row with {len(row)} fields", f"Rows need {len(fields)} fields."
+            )
         out = []
         for (name, d), v in zip(fields, row):
             if is_ref_dtype(d):
@@ -118,5 +124,10 @@ def reference_paths(data: Any, path_of: PathOf) -> np.ndarray[Any, Any]:
     if isinstance(data, (ReferenceBuilder, Builder, Container)):
         return np.array(path_of(data), dtype=STRING_DTYPE)
     items = _rows(data) if hasattr(data, "resolve") else list(data)
-    return np.array([path_of(v) if not isinstance(v, (list, tuple)) else list(reference_paths(v, path_of))
-                     for v in items], dtype=STRING_DTYPE)
+    return np.array(
+        [
+            path_of(v) if not isinstance(v, (list, tuple)) else list(reference_paths(v, path_of))
+            for v in items
+        ],
+        dtype=STRING_DTYPE,
+    )

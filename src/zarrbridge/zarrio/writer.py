@@ -94,12 +94,16 @@ class TreeWriter:
         if isinstance(value, ReferenceBuilder):
             value = value.builder
         if not isinstance(value, Builder):
-            raise UnsupportedDtypeError("a reference", type(value).__name__,
-                                        "References must point to HDMF containers or builders.")
+            raise UnsupportedDtypeError(
+                "a reference", type(value).__name__, "References must point to HDMF containers or builders."
+            )
         return builder_path(value)
 
     def _attrs(self, builder: Builder, path: str) -> dict[str, Any]:
-        return {k: attribute_json(v, self.path_of, f"attribute {k!r} of {path!r}") for k, v in builder.attributes.items()}
+        return {
+            k: attribute_json(v, self.path_of, f"attribute {k!r} of {path!r}")
+            for k, v in builder.attributes.items()
+        }
 
     def _exists(self, path: str) -> bool:
         return self.existing is not None and path.strip("/") in self.existing
@@ -137,8 +141,9 @@ class TreeWriter:
         put_many(self.store, self.pending)
         self.pending, self.pending_bytes = {}, 0
 
-    def _write_values(self, name: str, values: np.ndarray[Any, Any], dtype: Any, policy: ArrayPolicy,
-                      attrs: dict[str, Any]) -> None:
+    def _write_values(
+        self, name: str, values: np.ndarray[Any, Any], dtype: Any, policy: ArrayPolicy, attrs: dict[str, Any]
+    ) -> None:
         """Create ``name`` holding the in-memory ``values`` (in the staging store when there is one).
 
         In a fresh write, small arrays are encoded in this thread (:mod:`zarrbridge.core.chunkio`) and queued;
@@ -200,8 +205,13 @@ class TreeWriter:
                 self._put(name, meta.to_buffer_dict(default_buffer_prototype()))
                 self.metadata[name] = meta
             else:
-                group = zarr.create_group(self.store, path=name, attributes=attrs,
-                                          zarr_format=self.options.zarr_format, overwrite=self._exists(path))
+                group = zarr.create_group(
+                    self.store,
+                    path=name,
+                    attributes=attrs,
+                    zarr_format=self.options.zarr_format,
+                    overwrite=self._exists(path),
+                )
                 self.metadata[name] = group.metadata
             self.written.set_written(builder)
         self._children(builder, path)
@@ -209,8 +219,11 @@ class TreeWriter:
     def _link(self, builder: LinkBuilder) -> dict[str, str]:
         target = builder.builder
         target_path = builder_path(target)
-        same = target.source is None or target.source in (builder.source, self.options.export_source,
-                                                         str(self.location))
+        same = target.source is None or target.source in (
+            builder.source,
+            self.options.export_source,
+            str(self.location),
+        )
         if same or self.location.kind == "store":
             return {"name": builder.name, "source": ".", "path": target_path}
         src = Location.parse(target.source)
@@ -247,7 +260,11 @@ class TreeWriter:
             arr = self._iterator_array(name, data, dtype, policy, attrs, what)
         elif data is None:
             shape = builder.data.shape if isinstance(builder.data, DataIO) else ()
-            np_dtype = STRING_DTYPE if string_kind(dtype) else numpy_dtype_for(dtype or builder.data.dtype, None, what)
+            np_dtype = (
+                STRING_DTYPE
+                if string_kind(dtype)
+                else numpy_dtype_for(dtype or builder.data.dtype, None, what)
+            )
             attrs[DTYPE] = _dtype_label(dtype, np_dtype)
             arr = self._create(name, tuple(shape or ()), np_dtype, policy, attrs)
         elif string_kind(dtype) or _is_text(data):
@@ -277,8 +294,9 @@ class TreeWriter:
         if self.options.exhaust_dci:
             self._exhaust()
 
-    def _copy_on_disk(self, name: str, data: Any, np_dtype: np.dtype[Any], policy: ArrayPolicy,
-                      attrs: dict[str, Any]) -> zarr.Array[Any] | None:
+    def _copy_on_disk(
+        self, name: str, data: Any, np_dtype: np.dtype[Any], policy: ArrayPolicy, attrs: dict[str, Any]
+    ) -> zarr.Array[Any] | None:
         """Create ``name`` laid out like the on-disk source ``data`` (unless ``policy`` says otherwise), copy it."""
         settings = self.options.copy
         plan = plan_copy(data, dtype=np_dtype, settings=settings, zarr_format=self.options.zarr_format)
@@ -307,36 +325,75 @@ class TreeWriter:
             return {"name": name, "source": ".", "path": target}
         other = _store_location(data.store)
         if other is None:
-            raise BrokenLinkError(name, target, hint="Linking needs the target array to live at a path or URL; "
-                                  "use ZarrDataIO(..., link_data=False) to copy it instead.")
+            raise BrokenLinkError(
+                name,
+                target,
+                hint="Linking needs the target array to live at a path or URL; "
+                "use ZarrDataIO(..., link_data=False) to copy it instead.",
+            )
         if other == self.location:
             return {"name": name, "source": ".", "path": target}
         return {"name": name, "source": other.relative_to(self.location), "path": target}
 
-    def _create(self, name: str, shape: tuple[int, ...], dtype: Any, policy: ArrayPolicy,
-                attrs: dict[str, Any], *, store: Store | None = None) -> zarr.Array[Any]:
+    def _create(
+        self,
+        name: str,
+        shape: tuple[int, ...],
+        dtype: Any,
+        policy: ArrayPolicy,
+        attrs: dict[str, Any],
+        *,
+        store: Store | None = None,
+    ) -> zarr.Array[Any]:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*does not have a Zarr V3 specification.*")
-            return create_array(store or self.store, name, shape=shape, dtype=dtype, policy=policy,
-                                attributes=attrs, zarr_format=self.options.zarr_format,
-                                overwrite=self._exists(name))
+            return create_array(
+                store or self.store,
+                name,
+                shape=shape,
+                dtype=dtype,
+                policy=policy,
+                attributes=attrs,
+                zarr_format=self.options.zarr_format,
+                overwrite=self._exists(name),
+            )
 
     # ----------------------------------------------------------------------------------------- iterators
-    def _iterator_array(self, name: str, dci: AbstractDataChunkIterator, dtype: Any, policy: ArrayPolicy,
-                        attrs: dict[str, Any], what: str) -> zarr.Array[Any]:
-        np_dtype = STRING_DTYPE if string_kind(dtype) else numpy_dtype_for(dtype or dci.dtype, _Typed(dci.dtype), what)
+    def _iterator_array(
+        self,
+        name: str,
+        dci: AbstractDataChunkIterator,
+        dtype: Any,
+        policy: ArrayPolicy,
+        attrs: dict[str, Any],
+        what: str,
+    ) -> zarr.Array[Any]:
+        np_dtype = (
+            STRING_DTYPE
+            if string_kind(dtype)
+            else numpy_dtype_for(dtype or dci.dtype, _Typed(dci.dtype), what)
+        )
         maxshape = tuple(dci.maxshape)
         start = tuple(int(m) if m is not None else 0 for m in maxshape)
         if policy.chunks is None:
             rec = dci.recommended_chunk_shape()
             if rec is not None:
-                policy = ArrayPolicy(chunks=tuple(rec), shards=policy.shards, compressors=policy.compressors,
-                                     filters=policy.filters, fill_value=policy.fill_value)
+                policy = ArrayPolicy(
+                    chunks=tuple(rec),
+                    shards=policy.shards,
+                    compressors=policy.compressors,
+                    filters=policy.filters,
+                    fill_value=policy.fill_value,
+                )
             elif None in maxshape:
                 buf = dci.recommended_data_shape()
-                policy = ArrayPolicy(chunks=tuple(max(1, int(b)) for b in buf), shards=policy.shards,
-                                     compressors=policy.compressors, filters=policy.filters,
-                                     fill_value=policy.fill_value)
+                policy = ArrayPolicy(
+                    chunks=tuple(max(1, int(b)) for b in buf),
+                    shards=policy.shards,
+                    compressors=policy.compressors,
+                    filters=policy.filters,
+                    fill_value=policy.fill_value,
+                )
         attrs[DTYPE] = _dtype_label(dtype, np_dtype)
         arr = self._create(name, start, np_dtype, policy, attrs)
         self.dci_queue.append((arr, dci))
@@ -432,10 +489,19 @@ def _keep_chunks(policy: ArrayPolicy, data: Any) -> ArrayPolicy:
     if policy.chunks is not None:
         return policy
     chunks = getattr(data, "chunks", None)
-    if isinstance(chunks, tuple) and chunks and all(isinstance(c, int) and c > 0 for c in chunks) \
-            and len(chunks) == len(data.shape):
-        return ArrayPolicy(chunks=chunks, shards=policy.shards, compressors=policy.compressors,
-                           filters=policy.filters, fill_value=policy.fill_value)
+    if (
+        isinstance(chunks, tuple)
+        and chunks
+        and all(isinstance(c, int) and c > 0 for c in chunks)
+        and len(chunks) == len(data.shape)
+    ):
+        return ArrayPolicy(
+            chunks=chunks,
+            shards=policy.shards,
+            compressors=policy.compressors,
+            filters=policy.filters,
+            fill_value=policy.fill_value,
+        )
     return policy
 
 
@@ -459,5 +525,8 @@ def policy_from_dataio(dataio: DataIO) -> ArrayPolicy:
         import numcodecs
 
         comp = (numcodecs.GZip(level=int(settings.get("compression_opts") or 4)),)
-    return ArrayPolicy(chunks=tuple(chunks) if isinstance(chunks, tuple) else None, compressors=comp,
-                       fill_value=settings.get("fillvalue"))
+    return ArrayPolicy(
+        chunks=tuple(chunks) if isinstance(chunks, tuple) else None,
+        compressors=comp,
+        fill_value=settings.get("fillvalue"),
+    )

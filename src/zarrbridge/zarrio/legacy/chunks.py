@@ -105,7 +105,9 @@ class V2Array(HDMFDataset):  # type: ignore[misc]
         return np.asarray(self[...], dtype=dtype)
 
     def __repr__(self) -> str:
-        return f"<legacy zarr v2 array {self.path} shape={self.shape} dtype={self.dtype} in {self._store.where}>"
+        return (
+            f"<legacy zarr v2 array {self.path} shape={self.shape} dtype={self.dtype} in {self._store.where}>"
+        )
 
     # ------------------------------------------------------------------------------ reading
     @property
@@ -140,7 +142,10 @@ class V2Array(HDMFDataset):  # type: ignore[misc]
 
     def _missing(self, out: np.ndarray[Any, Any], name: str, parts: Any) -> None:
         if self.meta.fill_value is None:
-            reason = ("an object array has no fill value" if self.dtype.hasobject
-                      else "the array has no fill value (fill_value: null)")
+            reason = (
+                "an object array has no fill value"
+                if self.dtype.hasobject
+                else "the array has no fill value (fill_value: null)"
+            )
             raise MissingChunkError(name, self.path, self._store.where, reason)
         place(out, np.full(self.chunks, self.meta.fill_value, dtype=self.dtype), parts)

@@ -45,8 +45,9 @@ def unpickle_legacy(data: bytes, *, what: str) -> Any:
         The payload names any other global (nothing of it ran). The message names ``what``.
     """
     try:
-        return restricted_loads(data, allowed=LEGACY_PICKLE_GLOBALS,
-                                substitutes={ZARR_REFERENCE: LegacyReference}, what=what)
+        return restricted_loads(
+            data, allowed=LEGACY_PICKLE_GLOBALS, substitutes={ZARR_REFERENCE: LegacyReference}, what=what
+        )
     except UnsafePickleError as exc:
         raise UnsafePickleError(
             f"{what} (a legacy hdmf-zarr Pickle chunk; zarrbridge decodes only numpy arrays of reference "
@@ -65,11 +66,13 @@ def _codec(config: dict[str, Any], what: str, where: str) -> Codec:
     except ValueError as exc:
         if "codec not available" in str(exc):
             raise UnknownCodecError(codec_id, what, where) from exc
-        raise CorruptMetadataError(f"{what}/.zarray", f"bad configuration of codec {codec_id!r} ({exc})",
-                                   where) from exc
+        raise CorruptMetadataError(
+            f"{what}/.zarray", f"bad configuration of codec {codec_id!r} ({exc})", where
+        ) from exc
     except TypeError as exc:
-        raise CorruptMetadataError(f"{what}/.zarray", f"bad configuration of codec {codec_id!r} ({exc})",
-                                   where) from exc
+        raise CorruptMetadataError(
+            f"{what}/.zarray", f"bad configuration of codec {codec_id!r} ({exc})", where
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -90,14 +93,18 @@ class ChunkCodecs:
             codec_id = str(config["id"])
             if codec_id in ("pickle", "json2", "json"):
                 if not meta.dtype.hasobject:
-                    raise CorruptMetadataError(f"{what}/.zarray", f"object codec {codec_id!r} on a "
-                                               f"{meta.dtype} array", where)
+                    raise CorruptMetadataError(
+                        f"{what}/.zarray", f"object codec {codec_id!r} on a {meta.dtype} array", where
+                    )
                 filters.append(None)
             else:
                 filters.append(_codec(config, what, where))
         if meta.dtype.hasobject and not any(f in OBJECT_CODECS for f in meta.filter_ids):
-            raise CorruptMetadataError(f"{what}/.zarray", "an object array without an object codec filter "
-                                       f"(filters: {list(meta.filter_ids)})", where)
+            raise CorruptMetadataError(
+                f"{what}/.zarray",
+                f"an object array without an object codec filter (filters: {list(meta.filter_ids)})",
+                where,
+            )
         return cls(meta, compressor, tuple(filters), what, where)
 
     def decode(self, raw: bytes, key: str) -> np.ndarray[Any, Any]:
@@ -117,8 +124,9 @@ class ChunkCodecs:
             raise
         except (RuntimeError, ValueError, TypeError, OverflowError, OSError, EOFError, zlib.error) as exc:
             # what numcodecs' codecs raise on damaged bytes (gzip: OSError, zlib: zlib.error, blosc: RuntimeError)
-            raise CorruptMetadataError(label, f"cannot be decoded ({type(exc).__name__}: {exc})",
-                                       self.where) from exc
+            raise CorruptMetadataError(
+                label, f"cannot be decoded ({type(exc).__name__}: {exc})", self.where
+            ) from exc
         return self._shaped(data, label)
 
     def _shaped(self, data: Any, label: str) -> np.ndarray[Any, Any]:
@@ -131,11 +139,13 @@ class ChunkCodecs:
             elif arr.dtype.kind != "O" and meta.dtype.names is None:
                 raise CorruptMetadataError(label, f"decodes to {arr.dtype}, not objects", self.where)
         else:
-            buffer = np.frombuffer(memoryview(data).cast("B") if not isinstance(data, np.ndarray) else data.view("B"),
-                                   dtype="B")
+            buffer = np.frombuffer(
+                memoryview(data).cast("B") if not isinstance(data, np.ndarray) else data.view("B"), dtype="B"
+            )
             if buffer.size != count * meta.dtype.itemsize:
-                raise CorruptMetadataError(label, f"holds {buffer.size} bytes, expected "
-                                           f"{count * meta.dtype.itemsize}", self.where)
+                raise CorruptMetadataError(
+                    label, f"holds {buffer.size} bytes, expected {count * meta.dtype.itemsize}", self.where
+                )
             arr = buffer.view(meta.dtype)
         if arr.size != count:
             raise CorruptMetadataError(label, f"decodes to {arr.size} items, expected {count}", self.where)
@@ -145,23 +155,27 @@ class ChunkCodecs:
         if codec_id == "pickle":
             value = unpickle_legacy(payload, what=label)
             if not isinstance(value, np.ndarray):
-                raise CorruptMetadataError(label, f"the pickle holds a {type(value).__name__}, not an array",
-                                           self.where)
+                raise CorruptMetadataError(
+                    label, f"the pickle holds a {type(value).__name__}, not an array", self.where
+                )
             return value
         try:
             items = json.loads(payload)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise CorruptMetadataError(label, f"not valid JSON ({exc})", self.where) from exc
         if not isinstance(items, list) or len(items) < 2:
-            raise CorruptMetadataError(label, "expected the numcodecs JSON layout [*items, dtype, shape]",
-                                       self.where)
+            raise CorruptMetadataError(
+                label, "expected the numcodecs JSON layout [*items, dtype, shape]", self.where
+            )
         out = np.empty(len(items) - 2, dtype=object)
         for i, item in enumerate(items[:-2]):
             out[i] = item
         return out
 
 
-def _records(values: np.ndarray[Any, Any], dtype: np.dtype[Any], label: str, where: str) -> np.ndarray[Any, Any]:
+def _records(
+    values: np.ndarray[Any, Any], dtype: np.dtype[Any], label: str, where: str
+) -> np.ndarray[Any, Any]:
     """Object elements (JSON lists, tuples) as a structured array of ``dtype``."""
     out = np.empty(values.size, dtype=dtype)
     width = len(dtype.names or ())

@@ -55,7 +55,7 @@ def _expand(key: Any, ndim: int) -> tuple[Any, ...]:
         raise IndexError("a selection can hold only one Ellipsis")
     if ellipses:
         i = next(i for i, k in enumerate(key) if k is Ellipsis)
-        key = key[:i] + (slice(None),) * (ndim - len(key) + 1) + key[i + 1:]
+        key = key[:i] + (slice(None),) * (ndim - len(key) + 1) + key[i + 1 :]
     if len(key) > ndim:
         raise IndexError(f"too many indices: {len(key)} for an array of {ndim} dimensions")
     expanded: tuple[Any, ...] = key + (slice(None),) * (ndim - len(key))
@@ -113,7 +113,9 @@ def _axis(key: Any, n: int, c: int, axis: int) -> tuple[tuple[AxisPart, ...], in
             raise IndexError(f"boolean index of shape {arr.shape} does not match axis {axis} of size {n}")
         arr = np.nonzero(arr)[0]
     elif arr.dtype.kind not in "iu" or arr.ndim != 1:
-        raise IndexError(f"unsupported selection {key!r} on axis {axis}: use ints, slices, or 1-D int/bool arrays")
+        raise IndexError(
+            f"unsupported selection {key!r} on axis {axis}: use ints, slices, or 1-D int/bool arrays"
+        )
     if arr.size and (arr.min() < -n or arr.max() >= n):
         raise IndexError(f"index array {key!r} is out of bounds for axis {axis} with size {n}")
     arr = np.where(arr < 0, arr + n, arr).astype(np.int64)

@@ -65,8 +65,9 @@ def _int_tuple(value: Any, name: str, key: str, where: str, *, positive: bool) -
     if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
         raise CorruptMetadataError(key, f"{name!r} must be a list of integers, got {value!r}", where)
     if any(v < (1 if positive else 0) for v in value):
-        raise CorruptMetadataError(key, f"{name!r} has a {'non-positive' if positive else 'negative'} entry: "
-                                   f"{value!r}", where)
+        raise CorruptMetadataError(
+            key, f"{name!r} has a {'non-positive' if positive else 'negative'} entry: {value!r}", where
+        )
     return tuple(value)
 
 
@@ -75,8 +76,10 @@ def _dtype(value: Any, key: str, where: str) -> np.dtype[Any]:
     if isinstance(value, list):
         if not all(isinstance(f, list) and len(f) in (2, 3) and isinstance(f[0], str) for f in value):
             raise CorruptMetadataError(key, f"malformed structured dtype {value!r}", where)
-        spec = [(f[0], _dtype(f[1], key, where), tuple(f[2])) if len(f) == 3 else (f[0], _dtype(f[1], key, where))
-                for f in value]
+        spec = [
+            (f[0], _dtype(f[1], key, where), tuple(f[2])) if len(f) == 3 else (f[0], _dtype(f[1], key, where))
+            for f in value
+        ]
     elif not isinstance(value, str):
         raise CorruptMetadataError(key, f"'dtype' must be a string or a field list, got {value!r}", where)
     try:
@@ -146,11 +149,18 @@ class ArrayMeta:
             raise CorruptMetadataError(key, f"'order' must be 'C' or 'F', got {order!r}", where)
         separator = doc.get("dimension_separator") or "."
         if separator not in (".", "/"):
-            raise CorruptMetadataError(key, f"'dimension_separator' must be '.' or '/', got {separator!r}", where)
+            raise CorruptMetadataError(
+                key, f"'dimension_separator' must be '.' or '/', got {separator!r}", where
+            )
         return cls(
-            shape=shape, chunks=chunks, dtype=dtype, compressor=compressor,
+            shape=shape,
+            chunks=chunks,
+            dtype=dtype,
+            compressor=compressor,
             filters=tuple(_codec_config(f, "each filter", key, where) for f in filters),
-            fill_value=_fill_value(doc.get("fill_value"), dtype, key, where), order=order, separator=separator,
+            fill_value=_fill_value(doc.get("fill_value"), dtype, key, where),
+            order=order,
+            separator=separator,
         )
 
     @property
@@ -184,4 +194,6 @@ def _fill_value(value: Any, dtype: np.dtype[Any], key: str, where: str) -> Any:
             return np.array(int(value), dtype="i8").view(dtype)[()]
         return np.array(value, dtype=dtype)[()]
     except (TypeError, ValueError, KeyError, OverflowError) as exc:
-        raise CorruptMetadataError(key, f"fill_value {value!r} does not fit dtype {dtype} ({exc})", where) from exc
+        raise CorruptMetadataError(
+            key, f"fill_value {value!r} does not fit dtype {dtype} ({exc})", where
+        ) from exc

@@ -97,8 +97,9 @@ class LegacyGroup:
         return f"<legacy zarr v2 group {self.name} in {self.v2.where}>"
 
 
-def open_legacy_root(store: Store, *, where: str, root_doc: dict[str, Any] | None = None,
-                     consolidated: bool = True) -> LegacyGroup:
+def open_legacy_root(
+    store: Store, *, where: str, root_doc: dict[str, Any] | None = None, consolidated: bool = True
+) -> LegacyGroup:
     """The root group of the zarr v2 hierarchy in ``store`` (its ``.zgroup`` is validated).
 
     Raises

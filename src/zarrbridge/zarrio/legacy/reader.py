@@ -34,17 +34,43 @@ from .views import (
 
 __all__ = ["LegacyTreeReader"]
 
-_TEXT = {"str": "text", "str_": "text", "text": "text", "utf": "text", "utf8": "text", "utf-8": "text",
-         "bytes": "ascii", "bytes_": "ascii", "ascii": "ascii", "isodatetime": "isodatetime"}
+_TEXT = {
+    "str": "text",
+    "str_": "text",
+    "text": "text",
+    "utf": "text",
+    "utf8": "text",
+    "utf-8": "text",
+    "bytes": "ascii",
+    "bytes_": "ascii",
+    "ascii": "ascii",
+    "isodatetime": "isodatetime",
+}
 
 
 class LegacyTreeReader(TreeReader):
     """Builds builders from a :class:`LegacyGroup` root; same interface as :class:`TreeReader`."""
 
-    def __init__(self, root: LegacyGroup, *, location: Location, source: str | None, written: WriteStatusTracker,
-                 open_external: OpenExternal, to_container: Callable[[Any], Any], ignore: set[str]) -> None:
-        super().__init__(cast(Any, root), location=location, source=source, written=written,
-                         open_external=open_external, to_container=to_container, ignore=ignore)
+    def __init__(
+        self,
+        root: LegacyGroup,
+        *,
+        location: Location,
+        source: str | None,
+        written: WriteStatusTracker,
+        open_external: OpenExternal,
+        to_container: Callable[[Any], Any],
+        ignore: set[str],
+    ) -> None:
+        super().__init__(
+            cast(Any, root),
+            location=location,
+            source=source,
+            written=written,
+            open_external=open_external,
+            to_container=to_container,
+            ignore=ignore,
+        )
         self.legacy_root = root
         self._sources: dict[str, str | None] = {}
 
@@ -81,13 +107,17 @@ class LegacyTreeReader(TreeReader):
             if array.dtype != np.dtype(object):
                 raise self._corrupt(path, f"zarr_dtype 'object' on a {array.dtype} array")
             kwargs["dtype"] = "object"
-            kwargs["data"] = LegacyBuilderReferenceDataset(ReferencePathView(array), self._resolver(path),
-                                                         self.to_container)
+            kwargs["data"] = LegacyBuilderReferenceDataset(
+                ReferencePathView(array), self._resolver(path), self.to_container
+            )
         elif isinstance(kind, list):
             kwargs.update(self._compound(array, kind, path))
         elif array.dtype.hasobject:
-            kwargs["dtype"] = _TEXT.get(kind, "ascii" if "vlen-bytes" in array.meta.filter_ids else "text") \
-                if isinstance(kind, str) else "text"
+            kwargs["dtype"] = (
+                _TEXT.get(kind, "ascii" if "vlen-bytes" in array.meta.filter_ids else "text")
+                if isinstance(kind, str)
+                else "text"
+            )
             kwargs["data"] = array
         else:
             kwargs["dtype"] = array.dtype
@@ -104,8 +134,12 @@ class LegacyTreeReader(TreeReader):
             raise self._corrupt(path, f"zarr_dtype 'scalar' on an array of shape {list(array.shape)}")
         value = array[0] if array.shape else array[()]
         if isinstance(value, dict):  # a scalar reference record
-            return {"dtype": "object", "data": ReferenceBuilder(self.read_path(
-                reference_target(value, path, str(self.location)), path))}
+            return {
+                "dtype": "object",
+                "data": ReferenceBuilder(
+                    self.read_path(reference_target(value, path, str(self.location)), path)
+                ),
+            }
         if array.dtype.hasobject:
             return {"dtype": "ascii" if "vlen-bytes" in array.meta.filter_ids else "text", "data": value}
         return {"dtype": array.dtype, "data": value}
@@ -144,8 +178,11 @@ class LegacyTreeReader(TreeReader):
         return lambda p: self.read_path(p, referrer)
 
     def _attributes(self, attrs: dict[str, Any], path: str) -> dict[str, Any]:
-        return {key: self._attribute(value, f"attribute {key!r} of {path!r}")
-                for key, value in attrs.items() if key not in RESERVED}
+        return {
+            key: self._attribute(value, f"attribute {key!r} of {path!r}")
+            for key, value in attrs.items()
+            if key not in RESERVED
+        }
 
     def _attribute(self, value: Any, referrer: str) -> Any:
         if _is_reference(value):
@@ -185,7 +222,10 @@ class LegacyTreeReader(TreeReader):
             candidate = posixpath.normpath(posixpath.join(self.location.name, source.replace("\\", "/")))
             if candidate == self.location.name:
                 resolved = None
-            elif self.location.resolve(candidate).holds_zarr() or not self.location.resolve(source).holds_zarr():
+            elif (
+                self.location.resolve(candidate).holds_zarr()
+                or not self.location.resolve(source).holds_zarr()
+            ):
                 resolved = candidate
             else:
                 resolved = source
@@ -199,8 +239,10 @@ def _is_reference(value: Any) -> bool:
 
 def _links(value: Any, path: str, where: str) -> list[dict[str, Any]]:
     if not isinstance(value, list) or not all(
-        isinstance(v, dict) and isinstance(v.get("name"), str) and isinstance(v.get("path"), str) for v in value
+        isinstance(v, dict) and isinstance(v.get("name"), str) and isinstance(v.get("path"), str)
+        for v in value
     ):
-        raise CorruptMetadataError(f"{path}/.zattrs {LEGACY_LINK}", "expected a list of {name, source, path} "
-                                   "objects", where)
+        raise CorruptMetadataError(
+            f"{path}/.zattrs {LEGACY_LINK}", "expected a list of {name, source, path} objects", where
+        )
     return value

@@ -59,6 +59,7 @@ class V2Store:
 
     def get_many(self, keys: Iterable[str]) -> list[bytes | None]:
         """Fetch several keys concurrently (one round trip's latency on remote stores)."""
+
         async def fetch() -> list[Any]:
             proto = default_buffer_prototype()
             return list(await asyncio.gather(*(self.store.get(k, prototype=proto) for k in keys)))

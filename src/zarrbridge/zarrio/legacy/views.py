@@ -22,8 +22,14 @@ from ..references import (
 )
 from .chunks import V2Array
 
-__all__ = ["EXTERNAL", "LegacyBuilderReferenceDataset", "LegacyBuilderTableDataset", "RecordView", "ReferencePathView",
-           "reference_target"]
+__all__ = [
+    "EXTERNAL",
+    "LegacyBuilderReferenceDataset",
+    "LegacyBuilderTableDataset",
+    "RecordView",
+    "ReferencePathView",
+    "reference_target",
+]
 
 EXTERNAL = "\x00"  # never part of a path: separates an external source from the target path
 
@@ -118,8 +124,11 @@ class RecordView(_View):
         names = list(dtype.names or ())
         self._ref_idx = [names.index(f) for f in ref_fields]
         if array.dtype.names is not None and len(array.dtype.names) != len(names):
-            raise CorruptMetadataError(f"{array.path}/.zattrs", f"zarr_dtype names {len(names)} fields, the "
-                                       f"array has {len(array.dtype.names)}", array.codecs.where)
+            raise CorruptMetadataError(
+                f"{array.path}/.zattrs",
+                f"zarr_dtype names {len(names)} fields, the array has {len(array.dtype.names)}",
+                array.codecs.where,
+            )
 
     @property
     def dtype(self) -> np.dtype[Any]:
@@ -127,11 +136,15 @@ class RecordView(_View):
 
     def _record(self, row: Any, index: int) -> tuple[Any, ...]:
         what = f"{self.array.path} row {index}"
-        fields = list(row.tolist() if isinstance(row, np.void) else row) if isinstance(row, (np.void, list, tuple)) \
+        fields = (
+            list(row.tolist() if isinstance(row, np.void) else row)
+            if isinstance(row, (np.void, list, tuple))
             else None
+        )
         if fields is None or len(fields) != len(self._dtype.names or ()):
-            raise CorruptMetadataError(what, f"expected {len(self._dtype.names or ())} fields, got {row!r}",
-                                       self.array.codecs.where)
+            raise CorruptMetadataError(
+                what, f"expected {len(self._dtype.names or ())} fields, got {row!r}", self.array.codecs.where
+            )
         for i in self._ref_idx:
             fields[i] = reference_target(fields[i], what, self.array.codecs.where)
         return tuple(v.decode("utf-8") if isinstance(v, bytes) else v for v in fields)
