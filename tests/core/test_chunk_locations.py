@@ -1,4 +1,4 @@
-"""Chunk locations shared by the HDF5 export and the serializers: core.arrays.chunk_containing, core.h5chunks."""
+"""Chunk locations shared by the HDF5 export and the serializers: core.arrays.chunk_containing, h5chunks."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from zarrbridge.core.arrays import chunk_containing
-from zarrbridge.core.h5chunks import StoredChunk, stored_chunks
+from zarrbridge.h5chunks import StoredChunk, stored_chunks
 
 
 @pytest.mark.parametrize(

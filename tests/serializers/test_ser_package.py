@@ -43,7 +43,7 @@ def test_missing_dask_names_the_extra() -> None:
 
 
 def test_core_does_not_import_dask() -> None:
-    proc = _run("import sys, zarrbridge, zarrbridge.core.blockwrite; print('dask' in sys.modules)")
+    proc = _run("import sys, zarrbridge, zarrbridge.daskwrite; print('dask' in sys.modules)")
     assert proc.stdout.strip() == "False", proc.stderr
 
 
@@ -59,7 +59,7 @@ def test_docstring_examples_run() -> None:
     import importlib
 
     names = [
-        "zarrbridge.core.blockwrite",
+        "zarrbridge.daskwrite",
         "zarrbridge.serializers",
         "zarrbridge.serializers.memoize",
         "zarrbridge.serializers.storage",

@@ -1,6 +1,8 @@
 """Host-agnostic core: locations and stores, array writing, JSON attributes, restricted unpickling.
 
-The core imports only zarr, numpy, numcodecs and fsspec.
+The core imports only zarr, numpy, numcodecs and fsspec (``tests/core/test_core_imports.py`` checks it).
+What two hosts share beyond zarr lives beside it: ``zarrbridge.daskwrite`` (dask -> zarr block writes) and
+``zarrbridge.h5chunks`` (HDF5 chunk locations).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import zarr.codecs
 from zarr.abc.store import Store
 
 from ..core.arrays import DEFAULT_CHUNK_BYTES, ArrayPolicy, create_array
-from ..core.blockwrite import write_dask_array
+from ..daskwrite import write_dask_array
 from ..errors import CorruptMetadataError
 from .anscombe import AnscombeParams, estimate_sensitivity, forward, storage_dtype
 from .base import ATTRIBUTE_KEY, ArrayCodecBase

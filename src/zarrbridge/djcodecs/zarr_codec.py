@@ -26,8 +26,8 @@ import zarr.codecs
 from zarr.abc.store import Store
 
 from ..core.arrays import DEFAULT_CHUNK_BYTES, ArrayPolicy, copy_array, create_array
-from ..core.blockwrite import write_dask_array
 from ..core.chunkio import read_selection
+from ..daskwrite import write_dask_array
 from .base import ArrayCodecBase
 from .onechunk import encode_one_chunk
 from .options import ZarrValue, check_array_input

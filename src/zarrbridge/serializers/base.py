@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..core.blockwrite import active_client
+from ..daskwrite import active_client
 from ..errors import (
     CorruptMetadataError,
     InvalidOptionError,

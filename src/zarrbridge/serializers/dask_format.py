@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import dask.array
 import numpy as np
 
-from ..core.blockwrite import resolve_unknown_chunks
+from ..daskwrite import resolve_unknown_chunks
 from ..errors import CorruptMetadataError, UnsupportedFormatVersionError
 from .base import (
     ArrayId,

@@ -25,7 +25,7 @@ import dask.array
 import h5py
 import numpy as np
 
-from ..core.blockwrite import compute_side_effects, is_aligned
+from ..daskwrite import compute_side_effects, is_aligned
 from ..errors import BrokenLinkError, CorruptMetadataError, InvalidOptionError, WriteInterruptedError
 from .base import active_client, parse_array_id, require_protocol
 from .dask_format import DaskFormatSerializer, stored_dtype

@@ -22,7 +22,7 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
 from ..core.arrays import ArrayPolicy, create_array
-from ..core.blockwrite import write_dask_array
+from ..daskwrite import write_dask_array
 from ..errors import BrokenLinkError, CorruptMetadataError, InvalidOptionError, WriteInterruptedError
 from .base import parse_array_id
 from .dask_format import DaskFormatSerializer, stored_dtype

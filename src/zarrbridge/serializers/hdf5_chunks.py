@@ -31,10 +31,10 @@ from typing import Any
 import numpy as np
 
 from ..core.arrays import chunk_containing
-from ..core.blockwrite import default_workers
-from ..core.h5chunks import stored_chunks
 from ..core.localfiles import read_at, write_at
+from ..daskwrite import default_workers
 from ..errors import MissingChunkError
+from ..h5chunks import stored_chunks
 from .mapped import cut_short, read_range
 from .protocols import DirectoryCapable
 

@@ -24,8 +24,8 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
 from ..core.arrays import copy_array
-from ..core.h5chunks import StoredChunk, stored_chunks
 from ..core.parallel import TaskClient, map_bounded
+from ..h5chunks import StoredChunk, stored_chunks
 from .h5layout import RawMode
 
 TASK_BYTES = 16 * 1024 * 1024  # uncompressed bytes handled by one copy task

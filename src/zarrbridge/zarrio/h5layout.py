@@ -166,9 +166,9 @@ def _blosc(values: tuple[int, ...], itemsize: int, zarr_format: int) -> Any:
     if zarr_format == 2:
         return numcodecs.Blosc(cname=cname, clevel=clevel, shuffle=shuffle)
     return zarr.codecs.BloscCodec(
-        cname=cname,
+        cname=cname,  # type: ignore[arg-type]
         clevel=clevel,
-        shuffle=_BLOSC_SHUFFLES.get(shuffle, "shuffle"),  # type: ignore[arg-type]
+        shuffle=_BLOSC_SHUFFLES.get(shuffle, "shuffle"),
         typesize=typesize,
     )
 

@@ -312,10 +312,10 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             specloc = spec_group_path(cast(zarr.Group, root))
             reader_class = LegacyTreeReader if isinstance(root, LegacyGroup) else TreeReader
             self._reader = reader_class(
-                root,
+                root,  # type: ignore[arg-type]
                 location=self._location,
                 source=self.source,
-                written=self._written,  # type: ignore[arg-type]
+                written=self._written,
                 open_external=self._open_external,
                 to_container=self.manager.construct,
                 ignore={specloc} if specloc else set(),

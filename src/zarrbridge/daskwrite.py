@@ -17,8 +17,8 @@ from typing import Any, cast
 
 import zarr
 
-from .._optional import import_optional
-from ..errors import ShapeMismatchError
+from ._optional import import_optional
+from .errors import ShapeMismatchError
 
 __all__ = [
     "active_client",

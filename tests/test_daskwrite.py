@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import zarr
 
-from zarrbridge.core.blockwrite import align_chunks, is_aligned, resolve_unknown_chunks, write_dask_array
+from zarrbridge.daskwrite import align_chunks, is_aligned, resolve_unknown_chunks, write_dask_array
 from zarrbridge.errors import ShapeMismatchError
 
 
