@@ -12,21 +12,25 @@ __all__ = [
     "BrokenLinkError",
     "CodecNameClashError",
     "CodecNotMappedWarning",
+    "CorruptChunkError",
     "CorruptMetadataError",
     "InvalidOptionError",
     "LocationError",
     "MissingChunkError",
     "MissingDependencyError",
     "NodeNotFoundError",
-    "NotAnNWBFileError",
     "NotAZarrStoreError",
+    "NotAnNWBFileError",
     "PathNotFoundError",
     "ReadOnlyError",
+    "ResourceLimitError",
     "ResultNotFoundError",
     "ShapeMismatchError",
     "StoreExistsError",
+    "StoreInUseError",
     "StoreUnreachableError",
     "UnknownCodecError",
+    "UnsafeNameError",
     "UnsafePickleError",
     "UnsupportedDtypeError",
     "UnsupportedFormatVersionError",
@@ -318,4 +322,57 @@ class PathNotFoundError(ZarrBridgeError, FileNotFoundError):
         self.path = path
         super().__init__(
             f"{what} {str(path)!r} does not exist; check the path (and storage options for URLs)"
+        )
+
+
+class UnsafeNameError(LocationError):
+    """A name that would become part of a path could leave its store (``..``, absolute, NUL, separators)."""
+
+    def __init__(self, name: Any, what: str, reason: str) -> None:
+        self.name = name
+        self.what = what
+        LocationError.__init__(
+            self,
+            name,
+            f"{what} {name!r} {reason}; names that become paths must stay inside the store. "
+            "Rename the object (or the key) and try again.",
+        )
+
+
+class CorruptChunkError(ZarrBridgeError, ValueError):
+    """A stored chunk cannot be decoded (garbled, truncated, or of the wrong size for its array)."""
+
+    def __init__(self, key: str, what: str, location: Any = None, reason: str = "") -> None:
+        self.key = key
+        self.what = what
+        self.location = location
+        where = f" in {location!r}" if location is not None else ""
+        super().__init__(
+            f"chunk {key!r} of {what}{where} is corrupt{f' ({reason})' if reason else ''}. The file is damaged; "
+            "restore the chunk from a copy of the file (`zarrbridge validate --data` lists every bad chunk)."
+        )
+
+
+class StoreInUseError(ZarrBridgeError, BlockingIOError):
+    """Another writer holds the destination's lock."""
+
+    def __init__(self, location: Any, lock: str) -> None:
+        self.location = location
+        self.lock = lock
+        super().__init__(
+            f"{location!r} is being written by another process (lock {lock!r}). Wait for it to finish; if no "
+            "writer is running (it was killed), remove the lock file and write again."
+        )
+
+
+class ResourceLimitError(ZarrBridgeError, MemoryError):
+    """Untrusted bytes ask for more memory (or objects) than zarrbridge allows for them."""
+
+    def __init__(self, what: str, requested: int, limit: int, hint: str = "") -> None:
+        self.what = what
+        self.requested = requested
+        self.limit = limit
+        super().__init__(
+            f"{what} asks for {requested:,} bytes, more than the {limit:,} allowed. "
+            f"{hint or 'The data is damaged or hostile; if it is genuine, read it with a larger limit.'}"
         )
