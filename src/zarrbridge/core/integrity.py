@@ -209,7 +209,7 @@ class CheckedPipeline:
             if self.verify is not None:
                 # both run to their end (a request left pending would be destroyed with the event loop's task);
                 # a metadata disagreement explains any decoding error, so it is reported first
-                outcomes: list[Any] = await asyncio.gather(
+                outcomes: tuple[Any, ...] = await asyncio.gather(
                     self._verify(), self.inner.read(infos, out, drop_axes), return_exceptions=True
                 )
                 for outcome in outcomes:
