@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pytest
 import zarr
-from nwb_compare import compare_nwbfiles
 from hdmf.build import BuildManager
+from nwb_compare import compare_nwbfiles
 from pynwb import NWBHDF5IO
 
 from zarrbridge import NWBZarrIO, read_nwb
