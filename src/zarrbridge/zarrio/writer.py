@@ -32,6 +32,7 @@ from .convention import (
     is_ref_dtype,
     numpy_dtype_for,
     spec_dtype_name,
+    store_relative,
     string_kind,
 )
 from .copying import CopySettings, copy_source, plan_copy
@@ -246,7 +247,7 @@ class TreeWriter:
         if same or self.location.kind == "store":
             return {"name": builder.name, "source": ".", "path": target_path}
         src = Location.parse(target.source)
-        return {"name": builder.name, "source": src.relative_to(self.location), "path": target_path}
+        return {"name": builder.name, "source": self._source_of(src), "path": target_path}
 
     # ----------------------------------------------------------------------------------------- datasets
     def _dataset(self, builder: DatasetBuilder, path: str) -> None:
@@ -352,7 +353,11 @@ class TreeWriter:
             )
         if other == self.location:
             return {"name": name, "source": ".", "path": target}
-        return {"name": name, "source": other.relative_to(self.location), "path": target}
+        return {"name": name, "source": self._source_of(other), "path": target}
+
+    def _source_of(self, other: Location) -> str:
+        """The ``source`` of an external link to ``other``: relative to this store itself (the convention)."""
+        return store_relative(other.relative_to(self.location), self.location.name)
 
     def _create(
         self,
