@@ -215,9 +215,12 @@ class HDF5Source:
                     "loaded array", self.name, hint="The array file was removed; save the result again."
                 ) from exc
             if self.identity is not None and isinstance(self.files, DirectoryCapable):
-                with open(self.files.local_path(self.name), "rb") as handle:
-                    if file_identity(handle.fileno()) != self.identity:
-                        raise self._changed(key) from exc
+                try:
+                    changed = file_identity(self.files.local_path(self.name)) != self.identity
+                except FileNotFoundError:
+                    changed = True
+                if changed:
+                    raise self._changed(key) from exc
             raise CorruptChunkError(
                 key, f"HDF5 array file {self.name!r}", reason=f"HDF5 cannot read it: {exc}"
             ) from exc

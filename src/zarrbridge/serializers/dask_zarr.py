@@ -3,9 +3,9 @@
 Every block is aligned to a zarr chunk (or shard), so workers of a ``distributed`` cluster write their blocks
 directly and in parallel. A small ``zarrbridge.json`` document, written after the last chunk, marks the
 array complete and carries the format version; an array without it is never read as complete. Loaded
-arrays read their blocks through zarr (:class:`ZarrSource`), which turns chunks it cannot decode into
-:class:`~zarrbridge.errors.CorruptChunkError` and, in local folders, a folder removed after loading into
-:class:`~zarrbridge.errors.BrokenLinkError` instead of fill values.
+arrays read their blocks through zarr (:class:`ZarrSource`, as ``da.from_zarr`` does), which turns chunks
+zarr cannot decode into :class:`~zarrbridge.errors.CorruptChunkError` and, in local folders, a folder
+removed or replaced after loading into an error instead of fill values or another array's values.
 """
 
 from __future__ import annotations
