@@ -12,6 +12,7 @@ import pytest
 from dask.array.core import slices_from_chunks
 from test_ser_arrays import GzipHDF5, OpenOnlyFiles
 
+from zarrbridge.errors import BrokenLinkError, CorruptChunkError
 from zarrbridge.serializers import FILE_PROTOCOL, DaskHDF5Serializer, LocalFiles
 from zarrbridge.serializers.dask_hdf5 import HDF5Source
 from zarrbridge.serializers.hdf5_chunks import has_plain_chunks, read_chunk_block
@@ -165,3 +166,19 @@ def test_loaded_graph_pickles_without_file_handles(file_protocols: dict[str, Any
     restored = pickle.loads(pickle.dumps(loaded))
     assert _source(restored) == _source(loaded)
     np.testing.assert_array_equal(restored.compute(), x.compute())
+
+
+def test_files_changed_behind_an_open_only_protocol_are_errors(tmp_path: Any) -> None:
+    """Without local paths there is no file identity to compare: HDF5's own checks (a file shorter than its
+    superblock says) and the protocol's open() (a missing file) report the change."""
+    files = OpenOnlyFiles(str(tmp_path))
+    protocols = {FILE_PROTOCOL: files}
+    pid, loaded = _save(da.ones((64, 64), chunks=(16, 64), dtype="f8"), protocols)
+    path = files.local_path_for_tests(pid[3])
+    with open(path, "r+b") as f:
+        f.truncate(4096)
+    with pytest.raises(CorruptChunkError, match="HDF5 cannot read it: .*truncated file"):
+        loaded.compute()
+    files.remove(pid[3])
+    with pytest.raises(BrokenLinkError, match="The array file was removed"):
+        loaded.compute()

@@ -210,7 +210,7 @@ class HDF5Source:
         except ZarrBridgeError:
             raise
         except (OSError, KeyError, RuntimeError) as exc:
-            if not self.files.exists(self.name):
+            if _removed(self.files, self.name):
                 raise BrokenLinkError(
                     "loaded array", self.name, hint="The array file was removed; save the result again."
                 ) from exc
@@ -224,6 +224,15 @@ class HDF5Source:
             raise CorruptChunkError(
                 key, f"HDF5 array file {self.name!r}", reason=f"HDF5 cannot read it: {exc}"
             ) from exc
+
+
+def _removed(files: Any, name: str) -> bool:
+    """Whether the file ``name`` is gone (through ``open()``, which every file protocol has)."""
+    try:
+        with files.open(name, "rb"):
+            return False
+    except FileNotFoundError:
+        return True
 
 
 def _hdf5_chunks(darr: dask.array.Array, extra: int) -> tuple[int, ...] | None:
