@@ -15,7 +15,7 @@ import zarr
 from dask.array.core import slices_from_chunks
 
 from zarrbridge.core import ArrayPolicy
-from zarrbridge.errors import BrokenLinkError, CorruptChunkError, CorruptMetadataError
+from zarrbridge.errors import BrokenLinkError, CorruptChunkError, CorruptMetadataError, MissingChunkError
 from zarrbridge.serializers import FILE_PROTOCOL, DaskZarrSerializer
 from zarrbridge.serializers.dask_zarr import ZarrSource
 
@@ -119,11 +119,20 @@ def test_chunk_file_cut_short_after_loading(
     path = _chunk_file(file_protocols, pid, 1, 0)
     with open(path, "r+b") as f:
         f.truncate(os.path.getsize(path) - 100)
-    with pytest.raises(CorruptChunkError, match=r"chunk 'c/1/0' of zarr array .* is corrupt"):
+    with pytest.raises(CorruptChunkError, match=r"chunk 'c/1/0' of array .* is corrupt"):
         loaded.compute()
     np.testing.assert_array_equal(
         loaded[:16].compute(), serializer.unpickle(pid, file_protocols)[:16].compute()
     )
+
+
+def test_chunk_file_removed_after_saving_is_missing_not_fill_values(file_protocols: dict[str, Any]) -> None:
+    pid = DaskZarrSerializer.pickle(da.ones((32, 8), chunks=(16, 8)), file_protocols)
+    loaded = DaskZarrSerializer.unpickle(pid, file_protocols)
+    os.remove(_chunk_file(file_protocols, pid, 1, 0))
+    with pytest.raises(MissingChunkError, match="'c/1/0'.*is missing"):
+        loaded.compute()
+    np.testing.assert_array_equal(loaded[:16].compute(), np.ones((16, 8)))
 
 
 def test_garbled_zstd_chunk_is_an_error(file_protocols: dict[str, Any]) -> None:

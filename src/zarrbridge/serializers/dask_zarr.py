@@ -3,9 +3,11 @@
 Every block is aligned to a zarr chunk (or shard), so workers of a ``distributed`` cluster write their blocks
 directly and in parallel. A small ``zarrbridge.json`` document, written after the last chunk, marks the
 array complete and carries the format version; an array without it is never read as complete. Loaded
-arrays read their blocks through zarr (:class:`ZarrSource`, as ``da.from_zarr`` does), which turns chunks
-zarr cannot decode into :class:`~zarrbridge.errors.CorruptChunkError` and, in local folders, a folder
-removed or replaced after loading into an error instead of fill values or another array's values.
+arrays read their blocks through zarr (:class:`ZarrSource`, as ``da.from_zarr`` does), made strict by
+:func:`zarrbridge.core.integrity.strict_array`: a chunk zarr cannot decode is a
+:class:`~zarrbridge.errors.CorruptChunkError`, a missing chunk of a complete array a
+:class:`~zarrbridge.errors.MissingChunkError`; in local folders, a folder removed or replaced after loading
+is an error too, instead of fill values or another array's values.
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
 from ..core.arrays import ArrayPolicy, chunk_containing, create_array
+from ..core.integrity import strict_array
 from ..daskwrite import write_dask_array
 from ..errors import (
     BrokenLinkError,
     CorruptChunkError,
     CorruptMetadataError,
     InvalidOptionError,
+    MissingChunkError,
     WriteInterruptedError,
 )
 from .base import parse_array_id
@@ -85,11 +89,10 @@ def _saved_dtype(marker: dict[str, Any], name: str) -> np.dtype[Any] | None:
 class ZarrSource:
     """A picklable, read-only zarr array, read block by block by ``da.from_array`` (as ``da.from_zarr`` does).
 
-    zarr reads a chunk that has no file as the fill value (zarr writes no chunk that holds only the fill
-    value); a block read after the array's folder was removed or replaced would be fill values or another
-    array's values. With ``folder`` (a local array), a block is returned only if the array's completion marker
-    is still the one it had when the array was loaded (``marker``, its :data:`.dask_format.FileIdentity`)
-    after the read. Holds no open file.
+    ``array`` is strict (:func:`~zarrbridge.core.integrity.strict_array`). A block read after the array's
+    folder was replaced by another saved array would be that array's values; so with ``folder`` (a local
+    array), a block is returned only if the array's completion marker is still the one it had when the array
+    was loaded (``marker``, its :data:`.dask_format.FileIdentity`) after the read. Holds no open file.
     """
 
     array: zarr.Array[Any] = field(compare=False)
@@ -107,30 +110,30 @@ class ZarrSource:
         sel = sel if isinstance(sel, tuple) else (sel,)
         try:
             block = np.asarray(self.array[sel], dtype=self.dtype)  # (0-d: zarr returns a scalar)
-        except (ValueError, RuntimeError, TypeError) as exc:  # what zarr's codecs raise on garbled chunks
-            raise CorruptChunkError(self._key(sel), f"zarr array {self.name!r}", reason=str(exc)) from exc
-        if self.folder is not None:
-            try:
-                marker = file_identity(os.path.join(self.folder, MARKER_KEY))
-            except FileNotFoundError as exc:
-                raise BrokenLinkError(
-                    "loaded array", self.name, hint="The array files were removed; save the result again."
-                ) from exc
-            if marker != self.marker:
-                raise CorruptChunkError(
-                    self._key(sel),
-                    f"zarr array {self.name!r}",
-                    reason="the array's folder was replaced after the array was loaded from it; saved arrays "
-                    "never change, so load the result again or restore the folder",
-                )
+        except MissingChunkError:
+            self._check_folder(sel)  # a folder removed or replaced since the load says more
+            raise
+        self._check_folder(sel)
         return block
 
-    def _key(self, sel: tuple[Any, ...]) -> str:
-        """The chunk key of ``sel`` when it lies in one chunk, else the selection."""
-        found = chunk_containing(sel, self.shape, self.array.chunks) if self.shape else None
-        if found is None:
-            return f"block {sel}"
-        return str(self.array.metadata.encode_chunk_key(found[0]))
+    def _check_folder(self, sel: tuple[Any, ...]) -> None:
+        """Raise unless the array's folder still holds the completion marker it had when it was loaded."""
+        if self.folder is None:
+            return
+        try:
+            marker = file_identity(os.path.join(self.folder, MARKER_KEY))
+        except FileNotFoundError as exc:
+            raise BrokenLinkError(
+                "loaded array", self.name, hint="The array files were removed; save the result again."
+            ) from exc
+        if marker != self.marker:
+            found = chunk_containing(sel, self.shape, self.array.chunks) if self.shape else None
+            raise CorruptChunkError(
+                f"block {sel}" if found is None else str(self.array.metadata.encode_chunk_key(found[0])),
+                f"zarr array {self.name!r}",
+                reason="the array's folder was replaced after the array was loaded from it; saved arrays "
+                "never change, so load the result again or restore the folder",
+            )
 
 
 class DaskZarrSerializer(DaskFormatSerializer):
@@ -242,7 +245,7 @@ class DaskZarrSerializer(DaskFormatSerializer):
             )
         store = zarr_store_for(protocol, protocols, name, read_only=True)
         try:
-            arr = zarr.open_array(store, mode="r", zarr_format=zarr_format)
+            arr = strict_array(zarr.open_array(store, mode="r", zarr_format=zarr_format), location=name)
         except (ValueError, KeyError, TypeError, FileNotFoundError) as exc:
             raise CorruptMetadataError(f"{name}/zarr.json", f"cannot open the array ({exc})") from exc
         if list(arr.shape) != marker.get("shape"):
