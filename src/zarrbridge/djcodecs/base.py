@@ -179,7 +179,8 @@ class ArrayCodecBase(SchemaCodec, register=False):  # type: ignore[misc,call-arg
     """Base of the zarrbridge DataJoint codecs: schema-addressed zarr arrays, one folder per value."""
 
     name: ClassVar[str]
-    format_version: ClassVar[int] = 1
+    format_version: ClassVar[int] = 1  # written
+    read_versions: ClassVar[tuple[int, ...]] = (1,)  # read
     ext: ClassVar[str] = ".zarr"
 
     # ---- declaration --------------------------------------------------------------------------------------
@@ -300,8 +301,8 @@ class ArrayCodecBase(SchemaCodec, register=False):  # type: ignore[misc,call-arg
         raise refuse_row(row, codec=self.name)
 
     def _check_version(self, found: Any, what: str) -> None:
-        if found != self.format_version:
-            raise UnsupportedFormatVersionError(what, found, [self.format_version])
+        if isinstance(found, bool) or found not in self.read_versions:
+            raise UnsupportedFormatVersionError(what, found, list(self.read_versions))
 
     def decode(
         self, stored: Any, *, key: dict[str, Any] | None = None, context: dict[str, Any] | None = None
@@ -350,6 +351,13 @@ class ArrayCodecBase(SchemaCodec, register=False):  # type: ignore[misc,call-arg
                 target.label,
             )
         self._check_version(attrs.get("format_version"), f"{what} (zarr.json)")
+        if attrs.get("format_version") != meta.get("format_version"):
+            raise CorruptMetadataError(
+                f"{meta['path']}/zarr.json",
+                f"it has format version {attrs.get('format_version')}, but the row recorded "
+                f"{meta.get('format_version')}: the array was replaced after the insert",
+                target.label,
+            )
         return self.wrap_fetched(array, meta)
 
     def array_attributes(self, **extra: Any) -> dict[str, Any]:
