@@ -13,7 +13,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["StoredChunk", "read_stored_chunk", "stored_chunks"]
+__all__ = ["FILTER_NAMES", "StoredChunk", "read_stored_chunk", "stored_chunks"]
+
+# HDF5 filter ids (H5Zpublic.h and the registered third-party filters), and the names zarrbridge reports them by
+DEFLATE, SHUFFLE, FLETCHER32, SZIP, NBIT, SCALEOFFSET = 1, 2, 3, 4, 5, 6
+LZF, BLOSC, LZ4, BITSHUFFLE, ZSTD, BLOSC2 = 32000, 32001, 32004, 32008, 32015, 32026
+FILTER_NAMES = {
+    DEFLATE: "gzip",
+    SHUFFLE: "shuffle",
+    FLETCHER32: "fletcher32",
+    SZIP: "szip",
+    NBIT: "nbit",
+    SCALEOFFSET: "scaleoffset",
+    LZF: "lzf",
+    BLOSC: "blosc",
+    LZ4: "lz4",
+    BITSHUFFLE: "bitshuffle",
+    ZSTD: "zstd",
+    BLOSC2: "blosc2",
+}
 
 
 @dataclass(frozen=True)

@@ -15,22 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from ..h5chunks import DEFLATE, FILTER_NAMES
+
 __all__ = ["StorageDetails", "codec_label", "storage_details", "underlying_array"]
 
-# filter codes of HDF5 filters that h5py names poorly or not at all (registered plug-in ids)
-_H5_FILTER_NAMES = {
-    1: "gzip",
-    2: "shuffle",
-    3: "fletcher32",
-    4: "szip",
-    5: "nbit",
-    6: "scaleoffset",
-    32000: "lzf",
-    32001: "blosc",
-    32004: "lz4",
-    32008: "bitshuffle",
-    32015: "zstd",
-}
 _TEXT = {
     "text": "string",
     "utf": "string",
@@ -197,8 +185,8 @@ def _h5_details(dataset: Any) -> StorageDetails:
     codecs = []
     for index in range(dcpl.get_nfilters()):
         code, _flags, values, name = dcpl.get_filter(index)
-        label = _H5_FILTER_NAMES.get(int(code), name.decode() if isinstance(name, bytes) else str(name))
-        if int(code) == 1 and values:
+        label = FILTER_NAMES.get(int(code), name.decode() if isinstance(name, bytes) else str(name))
+        if int(code) == DEFLATE and values:
             label = f"gzip(level={values[0]})"
         codecs.append(label)
     return StorageDetails(

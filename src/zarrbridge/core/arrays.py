@@ -11,9 +11,9 @@ import dataclasses
 import functools
 import itertools
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numcodecs
 import numpy as np
@@ -94,8 +94,11 @@ class ArrayPolicy:
                 raise InvalidOptionError(f"shards {self.shards} must be a multiple of chunks {self.chunks}")
         if self.compressors not in ("default", None) and not isinstance(self.compressors, (tuple, list)):
             object.__setattr__(self, "compressors", (self.compressors,))
-        if not isinstance(self.filters, tuple):
-            object.__setattr__(self, "filters", tuple(self.filters) if self.filters else ())
+        filters: object = self.filters  # untyped callers pass a list, or None for none
+        if filters is None:
+            object.__setattr__(self, "filters", ())
+        elif not isinstance(filters, tuple):
+            object.__setattr__(self, "filters", tuple(cast("Iterable[Any]", filters)))
         if self.target_chunk_bytes <= 0:
             raise InvalidOptionError("target_chunk_bytes must be positive")
 

@@ -47,6 +47,7 @@ from zarr.storage import LocalStore, MemoryStore
 
 from ..errors import CorruptChunkError, MissingChunkError, ShapeMismatchError, ZarrBridgeError
 from .arrays import ArrayPolicy, create_array
+from .cache import BoundedCache
 from .integrity import (
     array_what,
     blosc_frame_problem,
@@ -95,7 +96,9 @@ def _quiet(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-_TEMPLATES: dict[tuple[str, int, str], tuple[ArrayV3Metadata, dict[str, Any]] | None] = {}
+_TEMPLATES: BoundedCache[tuple[str, int, str], tuple[ArrayV3Metadata, dict[str, Any]] | None] = BoundedCache(
+    256
+)
 
 
 def _template(
@@ -106,26 +109,28 @@ def _template(
     Cached by dtype, dimensions and :attr:`ArrayPolicy.codec_key <zarrbridge.core.arrays.ArrayPolicy.codec_key>`.
     """
     key = (dtype.str if dtype.names is None else repr(dtype), ndim, policy.codec_key)
-    if key not in _TEMPLATES:
-        if len(_TEMPLATES) >= 256:
-            _TEMPLATES.clear()
-        ones = (1,) * ndim
-        meta = create_array(
-            MemoryStore(),
-            "t",
-            shape=ones,
-            dtype=dtype,
-            policy=dataclasses.replace(policy, chunks=ones if ndim else None),
-        ).metadata
-        _TEMPLATES[key] = None
-        if (
-            isinstance(meta, ArrayV3Metadata)
-            and _pipeline(meta) is not None
-            and meta.chunk_key_encoding.name == "default"
-        ):
-            # the document in JSON types (lists, not tuples), fill value encoded
-            _TEMPLATES[key] = (meta, json.loads(json.dumps(meta.to_dict(), allow_nan=True)))
-    return _TEMPLATES[key]
+    return _TEMPLATES.get_or_create(key, lambda: _make_template(dtype, ndim, policy))
+
+
+def _make_template(
+    dtype: np.dtype[Any], ndim: int, policy: ArrayPolicy
+) -> tuple[ArrayV3Metadata, dict[str, Any]] | None:
+    ones = (1,) * ndim
+    meta = create_array(
+        MemoryStore(),
+        "t",
+        shape=ones,
+        dtype=dtype,
+        policy=dataclasses.replace(policy, chunks=ones if ndim else None),
+    ).metadata
+    if (
+        isinstance(meta, ArrayV3Metadata)
+        and _pipeline(meta) is not None
+        and meta.chunk_key_encoding.name == "default"
+    ):
+        # the document in JSON types (lists, not tuples), fill value encoded
+        return meta, json.loads(json.dumps(meta.to_dict(), allow_nan=True))
+    return None
 
 
 def _normal_dtype(dtype: Any) -> np.dtype[Any]:

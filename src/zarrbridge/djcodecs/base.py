@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from abc import abstractmethod
 from typing import Any, ClassVar
 
@@ -33,6 +32,7 @@ from ..errors import (
     UnsupportedFormatVersionError,
 )
 from .foreign import open_plain_array, refuse_row
+from .metadata import parse_metadata
 from .paths import check_object_path, check_primary_key
 from .rollback import Written, record_write
 from .stores import StoreTarget, is_connection_error, resolve_store
@@ -112,43 +112,6 @@ class FetchedStore(WrapperStore[Store]):
 
     async def clear(self) -> None:
         raise self._refuse()
-
-
-_parsed: dict[bytes, Any] = {}  # zarr.json bytes -> ArrayV3Metadata (immutable): rows of a table share them
-_parsed_lock = threading.Lock()
-_PARSED_CACHE_SIZE = 256
-
-
-def parse_metadata(raw: bytes, *, where: str, store_label: str) -> Any:
-    """zarr's ``ArrayV3Metadata`` for the ``zarr.json`` bytes ``raw``, cached per distinct document.
-
-    Decision: fetch reads ``zarr.json`` itself (one plain read) and builds the array from the parsed metadata,
-    instead of ``zarr.open_array``, which costs a round trip through zarr's event-loop thread per row. Parsing
-    costs 0.4 ms; rows of one table usually share the document, so it is parsed once.
-
-    Raises
-    ------
-    CorruptMetadataError
-        ``raw`` is not the JSON metadata document of a zarr v3 array.
-    """
-    from zarr.core.metadata.v3 import ArrayV3Metadata
-
-    with _parsed_lock:
-        hit = _parsed.get(raw)
-    if hit is not None:
-        return hit
-    try:
-        doc = json.loads(raw)
-        if not isinstance(doc, dict) or doc.get("zarr_format") != 3 or doc.get("node_type") != "array":
-            raise ValueError(f"not the metadata of a zarr v3 array: {str(doc)[:200]}")
-        metadata = ArrayV3Metadata.from_dict(dict(doc))
-    except (ValueError, TypeError, KeyError) as exc:
-        raise CorruptMetadataError(where, f"{type(exc).__name__}: {exc}", store_label) from exc
-    with _parsed_lock:
-        if len(_parsed) >= _PARSED_CACHE_SIZE:
-            _parsed.clear()
-        _parsed[raw] = metadata
-    return metadata
 
 
 def _check_row_matches(row: dict[str, Any], metadata: Any, *, where: str, store_label: str) -> None:

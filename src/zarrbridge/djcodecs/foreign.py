@@ -23,6 +23,7 @@ from zarr.abc.store import Store
 from zarr.storage import StorePath
 
 from ..errors import CorruptMetadataError, ForeignRowError, NodeNotFoundError
+from .metadata import parse_metadata
 from .stores import StoreTarget
 
 __all__ = ["DJ_ZARR_CODECS", "foreign_row_reason", "is_dj_zarr_codecs_row", "open_plain_array", "refuse_row"]
@@ -76,8 +77,6 @@ def open_plain_array(
     CorruptMetadataError
         The metadata document is not a zarr array's.
     """
-    from .base import parse_metadata
-
     try:
         raw = target.read_object(path, "zarr.json")
     except FileNotFoundError:

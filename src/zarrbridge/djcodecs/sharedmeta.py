@@ -24,9 +24,9 @@ Safety:
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass
 
+from ..core.cache import BoundedCache
 from ..core.localfiles import write_file
 
 __all__ = ["write_document"]
@@ -43,8 +43,7 @@ class _Written:
     identity: tuple[int, int, int, int]  # st_dev, st_ino, st_size, st_mtime_ns
 
 
-_written: dict[tuple[str, bytes], _Written] = {}
-_lock = threading.Lock()
+_written: BoundedCache[tuple[str, bytes], _Written] = BoundedCache(_CACHE_SIZE)
 
 
 def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
@@ -69,8 +68,7 @@ def write_document(path: str, data: bytes, *, group: str) -> bool:
         Whether ``path`` is a link to an earlier document (``False``: a new file was written).
     """
     key = (group, data)
-    with _lock:
-        source = _written.get(key)
+    source = _written.get(key)
     if source is not None:
         try:
             os.link(source.path, path)
@@ -84,8 +82,5 @@ def write_document(path: str, data: bytes, *, group: str) -> bool:
             os.unlink(path)  # the source was replaced or changed since it was written: not ours to share
     write_file(path, data, exclusive=True, mode=_MODE)  # (the mode applies to later opens, not to this write)
     identity = _identity(os.stat(path))
-    with _lock:
-        if len(_written) >= _CACHE_SIZE:
-            _written.clear()
-        _written[key] = _Written(path, identity)
+    _written.put(key, _Written(path, identity))
     return False

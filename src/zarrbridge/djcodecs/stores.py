@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from zarr.abc.store import Store
 
+from ..core.cache import BoundedCache
 from ..core.localfiles import read_file, write_file
 from ..core.location import filesystem_store, open_store
 from ..errors import LocationError, StoreExistsError, StoreUnreachableError
@@ -33,9 +34,7 @@ _PROBE_TIMEOUT_S = 3.0
 _probed: dict[tuple[str, int], float] = {}
 # DataJoint builds (and validates) a new StorageBackend per call, 0.2 ms a row; a store whose resolved
 # specification is unchanged reuses its target. Any change to the store's settings gives a new key.
-_targets: dict[tuple[str | None, str], StoreTarget] = {}
-_targets_lock = threading.Lock()
-_TARGET_CACHE_SIZE = 64
+_targets: BoundedCache[tuple[str | None, str], StoreTarget] = BoundedCache(64)
 _probe_lock = threading.Lock()
 
 
@@ -196,8 +195,7 @@ def resolve_store(store_name: str | None, config: Any) -> StoreTarget:
     try:
         spec = config.get_store_spec(name)
         key = (name, json.dumps(spec, sort_keys=True, default=repr))
-        with _targets_lock:
-            cached = _targets.get(key)
+        cached = _targets.get(key)
         if cached is not None:
             return cached
         backend = get_store_backend(name, config=config)
@@ -209,10 +207,7 @@ def resolve_store(store_name: str | None, config: Any) -> StoreTarget:
             "(protocol, location, and for s3: endpoint, bucket, access_key, secret_key) or use one of these",
         ) from exc
     target = StoreTarget(name=name, spec=spec, backend=backend)
-    with _targets_lock:
-        if len(_targets) >= _TARGET_CACHE_SIZE:
-            _targets.clear()
-        _targets[key] = target
+    _targets.put(key, target)
     return target
 
 

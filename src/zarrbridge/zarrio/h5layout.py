@@ -17,25 +17,17 @@ import numcodecs
 import numpy as np
 import zarr.codecs
 
+from ..h5chunks import (
+    BLOSC,
+    DEFLATE,
+    FILTER_NAMES,
+    FLETCHER32,
+    SHUFFLE,
+    ZSTD,
+)
+
 RawMode = Literal["copy", "zlib-to-gzip"]
 
-# HDF5 filter ids (H5Zpublic.h and the registered third-party filters)
-DEFLATE, SHUFFLE, FLETCHER32, SZIP, NBIT, SCALEOFFSET = 1, 2, 3, 4, 5, 6
-LZF, BLOSC, LZ4, BITSHUFFLE, ZSTD, BLOSC2 = 32000, 32001, 32004, 32008, 32015, 32026
-FILTER_NAMES = {
-    DEFLATE: "gzip",
-    SHUFFLE: "shuffle",
-    FLETCHER32: "fletcher32",
-    SZIP: "szip",
-    NBIT: "nbit",
-    SCALEOFFSET: "scaleoffset",
-    LZF: "lzf",
-    BLOSC: "blosc",
-    LZ4: "lz4",
-    BITSHUFFLE: "bitshuffle",
-    ZSTD: "zstd",
-    BLOSC2: "blosc2",
-}
 _BLOSC_CNAMES = {0: "blosclz", 1: "lz4", 2: "lz4hc", 3: "snappy", 4: "zlib", 5: "zstd"}
 _BLOSC_SHUFFLES: dict[int, Literal["noshuffle", "shuffle", "bitshuffle"]] = {
     0: "noshuffle",

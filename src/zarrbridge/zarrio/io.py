@@ -45,6 +45,7 @@ from .legacy.export import load_legacy_text
 from .reader import TreeReader
 from .specs import (
     SpecCollector,
+    cached_namespace_versions,
     load_cached_namespaces,
     restore_integer_attributes,
     same_cached_namespaces,
@@ -60,11 +61,15 @@ class ZarrReadOnlyError(ReadOnlyError, UnsupportedOperation):  # type: ignore[mi
 
 
 def _open_root(store: Store, where: str) -> zarr.Group:
-    """The root group: a zarr group, or for a legacy hdmf-zarr file (which zarr-python 3 cannot open) a
-    read-only :class:`LegacyGroup` offering the reading part of the zarr.Group API (``attrs``, ``[path]``,
-    ``in``, ``members()``, ``groups()``, ``arrays()``)."""
+    """The root zarr group of a file of the current convention (legacy files are opened for reading only,
+    by :meth:`ZarrIO.open`, as a :class:`LegacyGroup`)."""
     _convention, root = open_any_root(store, where)
-    return cast(zarr.Group, root)
+    if isinstance(root, LegacyGroup):
+        raise ZarrReadOnlyError(
+            f"{where} (a legacy hdmf-zarr Zarr v2 file)",
+            hint="zarrbridge reads legacy files but never modifies them; open it with mode 'r'",
+        )
+    return root
 
 
 def check_marker(root: zarr.Group, where: str) -> None:
@@ -179,8 +184,15 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         return self._store
 
     @property
-    def file(self) -> zarr.Group:
-        """The root zarr group (after a write or for existing files)."""
+    def file(self) -> zarr.Group | LegacyGroup:
+        """The root group (after a write or for existing files): a zarr group, or the read-only
+        :class:`~zarrbridge.zarrio.legacy.LegacyGroup` of a legacy hdmf-zarr (Zarr v2) file."""
+        if self._legacy_root is not None and self._store is not None:
+            return self._legacy_root
+        return self._zarr_root()
+
+    def _zarr_root(self) -> zarr.Group:
+        """The root zarr group of a file of the current convention, opened once."""
         if self._root is None:
             self._root = _open_root(self.store, str(self._location))
             self._root_written = False
@@ -275,10 +287,15 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         store = open_store(path, mode="r", storage_options=storage_options)
         try:
             _convention, root = open_any_root(store, str(path))
-            # a LegacyGroup offers the part of the zarr.Group API the spec loader uses
-            return load_cached_namespaces(cast(zarr.Group, root), namespace_catalog, namespaces, str(path))
+            return load_cached_namespaces(root, namespace_catalog, namespaces, str(path))
         finally:
             store.close()
+
+    def cached_namespace_versions(self) -> dict[str, str]:
+        """Each namespace the file caches with its newest version; empty for a legacy file (never copied as read)."""
+        if self.convention.name == LEGACY:
+            return {}
+        return cached_namespace_versions(self.file)
 
     def _has_root(self) -> bool:
         """Whether an existing file was opened (not a new one being written)."""
@@ -287,9 +304,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
     def load_namespaces_io(
         self, namespace_catalog: NamespaceCatalog | TypeMap, namespaces: list[str] | None = None
     ) -> dict[str, Any]:
-        return load_cached_namespaces(
-            cast(zarr.Group, self._read_root()), namespace_catalog, namespaces, str(self._location)
-        )
+        return load_cached_namespaces(self._read_root(), namespace_catalog, namespaces, str(self._location))
 
     # ------------------------------------------------------------------------------ reading
     def read_builder(self) -> GroupBuilder:
@@ -302,24 +317,33 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
 
     def _read_root(self) -> zarr.Group | LegacyGroup:
         """The root to read from: the legacy root of a legacy file, else the zarr group."""
-        if self._legacy_root is not None and self._store is not None:
-            return self._legacy_root
         return self.file
 
     def _tree_reader(self) -> TreeReader:
         if self._reader is None:
             root = self._read_root()
-            specloc = spec_group_path(cast(zarr.Group, root))
-            reader_class = LegacyTreeReader if isinstance(root, LegacyGroup) else TreeReader
-            self._reader = reader_class(
-                root,  # type: ignore[arg-type]
-                location=self._location,
-                source=self.source,
-                written=self._written,
-                open_external=self._open_external,
-                to_container=self.manager.construct,
-                ignore={specloc} if specloc else set(),
-            )
+            specloc = spec_group_path(root)
+            ignore = {specloc} if specloc else set()
+            if isinstance(root, LegacyGroup):
+                self._reader = LegacyTreeReader(
+                    root,
+                    location=self._location,
+                    source=self.source,
+                    written=self._written,
+                    open_external=self._open_external,
+                    to_container=self.manager.construct,
+                    ignore=ignore,
+                )
+            else:
+                self._reader = TreeReader(
+                    root,
+                    location=self._location,
+                    source=self.source,
+                    written=self._written,
+                    open_external=self._open_external,
+                    to_container=self.manager.construct,
+                    ignore=ignore,
+                )
         return self._reader
 
     def _open_external(self, relative: str) -> TreeReader:
@@ -388,7 +412,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
     ) -> None:
         if self._mode == "r":
             raise ZarrReadOnlyError(f"{self._location} (opened with mode 'r')")
-        existing = self.file if self._root_written else self._root
+        existing = self._zarr_root() if self._root_written else self._root
         fresh = existing is None
         writer = TreeWriter(
             store=self.store,
@@ -470,7 +494,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
     def _finish_root(self, writer: TreeWriter, attrs: dict[str, Any], fresh: bool) -> None:
         """Write the root document last, once, with the consolidated metadata of the whole tree."""
         if not fresh:
-            root = self.file
+            root = self._zarr_root()
             merged = {**dict(root.attrs), **attrs}
             if "_LINKS" in attrs and "_LINKS" in root.attrs:
                 old = cast(list[Any], root.attrs["_LINKS"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import zarr
@@ -15,6 +15,7 @@ from hdmf.spec import NamespaceCatalog, SpecReader, SpecWriter
 
 from ..errors import CorruptMetadataError
 from .convention import NAMESPACE_DOC, SPEC_GROUP, SPECLOC
+from .legacy.nodes import LegacyGroup
 
 __all__ = [
     "SpecCollector",
@@ -45,7 +46,7 @@ def _strip_ext(path: str) -> str:
 class ZarrSpecReader(SpecReader):  # type: ignore[misc]
     """Reads cached JSON specifications from a zarr group (current and legacy layouts)."""
 
-    def __init__(self, group: zarr.Group, source: str) -> None:
+    def __init__(self, group: zarr.Group | LegacyGroup, source: str) -> None:
         super().__init__(source=source)
         self._group = group
         self._namespace: Any = None
@@ -91,7 +92,7 @@ def newest_version(versions: list[str]) -> str:
     return max(versions, key=_version_key)
 
 
-def spec_group_path(root: zarr.Group) -> str | None:
+def spec_group_path(root: zarr.Group | LegacyGroup) -> str | None:
     """Where the cached specifications live, from the root's ``.specloc`` (string or reference form)."""
     loc = root.attrs.get(SPECLOC)
     if loc is None:
@@ -104,7 +105,7 @@ def spec_group_path(root: zarr.Group) -> str | None:
     return loc.strip("/") or SPEC_GROUP
 
 
-def cached_namespace_versions(root: zarr.Group) -> dict[str, str]:
+def cached_namespace_versions(root: zarr.Group | LegacyGroup) -> dict[str, str]:
     """Map each cached namespace to its newest cached version."""
     path = spec_group_path(root)
     if path is None or path not in root:
@@ -119,7 +120,7 @@ def cached_namespace_versions(root: zarr.Group) -> dict[str, str]:
 
 
 def load_cached_namespaces(
-    root: zarr.Group, catalog: NamespaceCatalog, namespaces: list[str] | None, source: str
+    root: zarr.Group | LegacyGroup, catalog: NamespaceCatalog, namespaces: list[str] | None, source: str
 ) -> dict[str, Any]:
     """Load the newest cached version of each namespace into ``catalog``."""
     versions = cached_namespace_versions(root)
@@ -193,6 +194,15 @@ def _cast(value: Any, dtype: np.dtype[Any]) -> Any:
     return value
 
 
+@runtime_checkable
+class CachesNamespaces(Protocol):
+    """An IO that tells the namespace versions its file caches (:class:`~zarrbridge.ZarrIO` does)."""
+
+    def cached_namespace_versions(self) -> dict[str, str]:
+        """Each cached namespace with its newest cached version; empty when the file cannot be copied as read."""
+        ...
+
+
 def same_cached_namespaces(src_io: HDMFIO, manager: BuildManager) -> bool:
     """Whether ``src_io`` (HDF5, or Zarr of the current convention) caches the namespace versions ``manager`` would.
 
@@ -201,12 +211,9 @@ def same_cached_namespaces(src_io: HDMFIO, manager: BuildManager) -> bool:
     """
     from hdmf.backends.hdf5 import HDF5IO
 
-    from .io import ZarrIO  # (io imports this module)
-    from .legacy.detect import LEGACY
-
     source = getattr(src_io, "source", None)
-    if isinstance(src_io, ZarrIO) and src_io.convention.name != LEGACY:
-        cached = cached_namespace_versions(src_io.file)
+    if isinstance(src_io, CachesNamespaces):
+        cached = src_io.cached_namespace_versions()
     elif isinstance(src_io, HDF5IO) and isinstance(source, (str, Path)):
         try:
             cached = HDF5IO.get_namespaces(path=str(source))
