@@ -1,7 +1,7 @@
 """The ``ndx-legacy-kinds`` NWB extension used by the legacy fixtures (runs in the legacy venv only).
 
 One neurodata type, ``LegacyKinds``, holds one dataset or attribute of every HDMF data kind that the legacy
-hdmf-zarr convention encodes differently (see ``/work/shared/FORMAT.md`` section 2): numeric types, bool,
+hdmf-zarr convention encodes differently (see ``docs/format.md``, "Reading legacy hdmf-zarr files"): numeric types, bool,
 text/ascii/isodatetime strings, scalars, empty datasets, compound types with and without reference fields,
 datasets of object references, attributes of every dtype including a reference, and a soft link.
 """

@@ -1,6 +1,6 @@
 """Small arrays encoded and decoded whole, synchronously, without zarr's per-array machinery.
 
-zarr 3 creates, writes and reads every array through its event loop: about 1-3 ms per array, whatever its
+zarr 3 creates, writes and reads every array through its event loop: a fixed cost per array, whatever its
 size. For files of many small objects (an NWB file holds thousands of arrays of a few hundred values) that
 fixed cost is the whole cost. This module does the same work in the calling thread for arrays of a few
 chunks:
