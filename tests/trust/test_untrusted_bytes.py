@@ -48,6 +48,14 @@ CHILD = textwrap.dedent(
     resource.setrlimit(resource.RLIMIT_DATA, ({limit}, {limit}))
     entry, workdir, names = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 
+    def peak_mb():
+        # this process's own high-water mark: ru_maxrss would include the parent's, kept through fork and exec
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) // 1024
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
     def run(name, payload):
         if entry == "loads":
             from zarrbridge.core.safe_pickle import restricted_loads
@@ -85,7 +93,7 @@ CHILD = textwrap.dedent(
                 "from_memory_error": isinstance(exc.__cause__, MemoryError),
             }}
         out["name"] = name
-        out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        out["peak_mb"] = peak_mb()
         print(json.dumps(out), flush=True)
     """
 ).format(limit=DATA_LIMIT, references=REFERENCES)
