@@ -10,6 +10,7 @@ import h5py
 import numpy as np
 import pytest
 from dask.array.core import slices_from_chunks
+from ser_conformance import inner
 from test_ser_arrays import GzipHDF5, OpenOnlyFiles
 from tests.serializers.conftest import drop_from_page_cache
 
@@ -35,7 +36,9 @@ def _save(
 def _path(protocols: dict[str, Any], pid: Any) -> str:
     files = protocols[FILE_PROTOCOL]
     return str(
-        files.local_path(pid[3]) if hasattr(files, "local_path") else files.local_path_for_tests(pid[3])
+        files.local_path(inner(pid)[3])
+        if hasattr(files, "local_path")
+        else files.local_path_for_tests(inner(pid)[3])
     )
 
 
@@ -76,7 +79,7 @@ def test_chunks_read_directly_match_h5py(
     for sel in (first, middle, last, inner, partial):
         found = index.locate(sel + extra)
         assert found is not None
-        got = read_chunk(protocols[FILE_PROTOCOL], pid[3], index, *found)
+        got = read_chunk(protocols[FILE_PROTOCOL], pid[1][3], index, *found)
         np.testing.assert_array_equal(got, stored[sel])
 
 
@@ -92,7 +95,7 @@ def test_mapped_blocks_are_private_and_writable(file_protocols: dict[str, Any]) 
     assert index is not None
     found = index.locate((slice(25, 50),))
     assert found is not None
-    block = read_chunk(file_protocols[FILE_PROTOCOL], pid[3], index, *found)
+    block = read_chunk(file_protocols[FILE_PROTOCOL], inner(pid)[3], index, *found)
     assert block.flags.writeable
     block[:] = -1  # copy-on-write: the file does not change
     np.testing.assert_array_equal(loaded.compute(), np.arange(100))

@@ -16,6 +16,7 @@ import dask.array as da
 import h5py
 import numpy as np
 import pytest
+from ser_conformance import inner
 from test_ser_arrays import GzipHDF5, OpenOnlyFiles
 
 from zarrbridge.core.localfiles import read_at, write_at
@@ -42,7 +43,7 @@ def raw_blocks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[tuple[slice, ...],
 
 
 def _read_with_h5py(protocols: dict[str, Any], pid: Any) -> tuple[np.ndarray[Any, Any], Any]:
-    with h5py.File(protocols[FILE_PROTOCOL].local_path(pid[3]), "r") as f:
+    with h5py.File(protocols[FILE_PROTOCOL].local_path(inner(pid)[3]), "r") as f:
         dset = f[DaskHDF5Serializer.datapath]
         return dset[()], (dset.chunks, dset.compression, dset.shuffle, dset.dtype)
 

@@ -8,6 +8,7 @@ from typing import Any
 import dask.array as da
 import numpy as np
 import pytest
+from ser_conformance import inner
 from test_ser_arrays import GzipHDF5, OpenOnlyFiles
 from tests.serializers.conftest import drop_from_page_cache
 
@@ -81,7 +82,7 @@ def test_files_not_in_the_page_cache_are_read_by_one_thread(
 ) -> None:
     values = np.random.default_rng(3).random((512, 1024))  # 4 MiB in four chunks
     pid = MiBChunks.pickle(values, file_protocols)
-    path = file_protocols[FILE_PROTOCOL].local_path(pid[3])
+    path = file_protocols[FILE_PROTOCOL].local_path(inner(pid)[3])
     with open(path, "rb") as f:
         f.read()
     if cache == "cold":
@@ -129,7 +130,7 @@ def test_file_protocols_without_local_paths_load_through_dask(tmp_path: Any, dir
 
 def test_a_file_cut_short_is_an_error(file_protocols: dict[str, Any]) -> None:
     pid = EveryArray.pickle(np.arange(3000.0), file_protocols)
-    path = file_protocols[FILE_PROTOCOL].local_path(pid[3])
+    path = file_protocols[FILE_PROTOCOL].local_path(inner(pid)[3])
     with open(path, "r+b") as f:
         f.truncate(os.path.getsize(path) - 100)
     with pytest.raises(CorruptMetadataError, match="truncated file"):  # HDF5 itself notices

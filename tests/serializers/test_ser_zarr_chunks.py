@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import zarr
 from dask.array.core import slices_from_chunks
+from ser_conformance import inner
 from tests.serializers.conftest import drop_from_page_cache
 
 from zarrbridge.core import ArrayPolicy
@@ -37,7 +38,7 @@ def _source(loaded: da.Array) -> LocalZarrSource | None:
 
 
 def _folder(protocols: dict[str, Any], pid: Any) -> str:
-    return str(protocols[FILE_PROTOCOL].local_path(pid[3]))
+    return str(protocols[FILE_PROTOCOL].local_path(inner(pid)[3]))
 
 
 def _chunk_file(protocols: dict[str, Any], pid: Any, *position: int) -> str:

@@ -1,7 +1,9 @@
 """Dask arrays as HDF5 files through the file protocol, the dask chunks kept as HDF5 chunks.
 
 A save writes ``<name>.h5.partial`` and renames it to ``<name>.h5`` only after the last block is written,
-so a crash never leaves a file that looks complete. A local, unfiltered numeric dataset whose dask chunks are
+so a crash never leaves a file that looks complete. Through a file protocol with ``open()`` alone (no
+``rename``), the file is written under its final, fresh name: nothing refers to it until the save returns
+its id, and the result that keeps the id is written after it. A local, unfiltered numeric dataset whose dask chunks are
 its HDF5 chunks is created with every chunk allocated, and its blocks are then written as plain bytes at
 their chunks' offsets, by several threads at once (:class:`.hdf5_chunks.ChunkWriter`); anything else is
 written through h5py, one block at a time. HDF5 files cannot be written by several processes at once: from
@@ -31,7 +33,14 @@ from .base import active_client, parse_array_id, require_protocol
 from .dask_format import DaskFormatSerializer, stored_dtype
 from .hdf5_chunks import MAX_INDEXED_CHUNKS, RAW_KINDS, ChunkIndex, ChunkWriter, read_chunk, read_rows_into
 from .mapped import in_page_cache
-from .protocols import FILE_PROTOCOL, DirectoryCapable
+from .protocols import (
+    FILE_PROTOCOL,
+    DirectoryCapable,
+    check_file_protocol,
+    has_operation,
+    normalize_protocols,
+    remove_file,
+)
 
 da: Any = dask.array  # dask's functions are untyped: call them through Any
 
@@ -262,12 +271,12 @@ class DaskHDF5Serializer(DaskFormatSerializer):
     >>> import tempfile, dask.array as da
     >>> from zarrbridge.serializers import FILE_PROTOCOL, LocalFiles
     >>> protocols = {FILE_PROTOCOL: LocalFiles(tempfile.mkdtemp())}
-    >>> pid = DaskHDF5Serializer.pickle(da.ones(10, chunks=5), protocols)
-    >>> float(DaskHDF5Serializer.unpickle(pid, protocols).sum())
+    >>> tag, inner = DaskHDF5Serializer.pickle(da.ones(10, chunks=5), protocols)
+    >>> float(DaskHDF5Serializer.unpickle(inner, protocols).sum())
     10.0
     """
 
-    key: ClassVar[str] = "dask-hdf5"
+    name: ClassVar[str] = "dask-hdf5"
     format_name: ClassVar[str] = "zarrbridge.dask-hdf5"
     suffix: ClassVar[str] = ".h5"
     datapath: ClassVar[str] = "data"
@@ -275,7 +284,7 @@ class DaskHDF5Serializer(DaskFormatSerializer):
 
     @classmethod
     def _protocol(cls, protocols: Mapping[str, Any]) -> str:
-        require_protocol(protocols, FILE_PROTOCOL, cls.__name__)
+        check_file_protocol(require_protocol(protocols, FILE_PROTOCOL, cls.__name__), cls.__name__)
         return FILE_PROTOCOL
 
     @classmethod
@@ -284,7 +293,7 @@ class DaskHDF5Serializer(DaskFormatSerializer):
     ) -> None:
         files = protocols[FILE_PROTOCOL]
         encoding, stored, extra = _encoding(dtype)
-        partial = name + ".partial"
+        partial = name + ".partial" if has_operation(files, "rename") else name  # (see the module docstring)
         chunks = _hdf5_chunks(darr, extra)
         client = active_client()
         raw = cls._writes_raw_chunks(darr, chunks, files)
@@ -319,7 +328,8 @@ class DaskHDF5Serializer(DaskFormatSerializer):
                 compute_side_effects(da.store(darr, target, lock=True, compute=False))
         if index is not None:
             _write_raw_chunks(files.local_path(partial), darr, index, client)
-        files.rename(partial, name)
+        if partial != name:
+            files.rename(partial, name)
 
     @classmethod
     def _writes_raw_chunks(cls, darr: Any, chunks: tuple[int, ...] | None, files: Any) -> bool:
@@ -338,7 +348,11 @@ class DaskHDF5Serializer(DaskFormatSerializer):
 
     @classmethod
     def _discard(cls, protocol: str, protocols: Mapping[str, Any], name: str) -> None:
-        protocols[FILE_PROTOCOL].remove(name + ".partial")
+        files = protocols[FILE_PROTOCOL]
+        for leftover in (name + ".partial", name):
+            if not remove_file(files, leftover) and leftover == name:
+                with files.open(name, "wb"):  # no remove(): at least give the space back
+                    pass
 
     @classmethod
     def _filters(cls) -> dict[str, Any]:
@@ -398,10 +412,11 @@ class DaskHDF5Serializer(DaskFormatSerializer):
     @classmethod
     def _source(cls, pid: Any, protocols: Mapping[str, Any]) -> tuple[HDF5Source, tuple[int, ...] | None]:
         """The readable dataset of ``pid`` and its (HDF5) chunk shape, after every check of the file."""
+        pid = cls.inner_id(pid)
         _, name = parse_array_id(pid, format_name=cls.format_name, supported=cls.supported_versions)
-        files = require_protocol(protocols, FILE_PROTOCOL, cls.__name__)
-        if not files.exists(name):
-            if files.exists(name + ".partial"):
+        files = check_file_protocol(require_protocol(protocols, FILE_PROTOCOL, cls.__name__), cls.__name__)
+        if not _exists(files, name):
+            if has_operation(files, "exists") and files.exists(name + ".partial"):
                 raise WriteInterruptedError(name, "the HDF5 file was never completed")
             raise BrokenLinkError(
                 "stored result", name, hint="The array file was removed; save the result again."
@@ -428,10 +443,22 @@ class DaskHDF5Serializer(DaskFormatSerializer):
     @classmethod
     def remove(cls, pid: Any, protocols: Mapping[str, Any]) -> None:
         """Remove the HDF5 file of ``pid`` (and any unfinished one)."""
+        pid = cls.inner_id(pid)
         _, name = parse_array_id(pid, format_name=cls.format_name, supported=cls.supported_versions)
-        files = require_protocol(protocols, FILE_PROTOCOL, cls.__name__)
-        files.remove(name)
-        files.remove(name + ".partial")
+        files = require_protocol(normalize_protocols(protocols), FILE_PROTOCOL, cls.__name__)
+        remove_file(files, name)  # (a protocol without remove() keeps the file: nothing can delete it)
+        remove_file(files, name + ".partial")
+
+
+def _exists(files: Any, name: str) -> bool:
+    """Whether the file ``name`` exists, through ``exists()`` or, without it, by opening it."""
+    if has_operation(files, "exists"):
+        return bool(files.exists(name))
+    try:
+        with files.open(name, "rb"):
+            return True
+    except FileNotFoundError:
+        return False
 
 
 def _json_attr(value: Any, name: str) -> Any:
