@@ -133,8 +133,56 @@ def _open_h5(files: Any, name: str, mode: Literal["r", "w"]) -> Iterator[h5py.Fi
         with h5py.File(path, mode) as h5:
             yield h5
         return
-    with files.open(name, "rb" if mode == "r" else "w+b") as handle, h5py.File(handle, mode) as h5:
-        yield h5
+    if mode == "r":
+        with files.open(name, "rb") as handle, h5py.File(handle, "r") as h5:
+            yield h5
+        return
+    with files.open(name, "w+b") as handle:
+        guarded = _GuardedFile(handle)
+        with h5py.File(guarded, "w") as h5:
+            yield h5
+        if guarded.failure is not None:
+            raise guarded.failure
+
+
+class _GuardedFile:
+    """A protocol's file handed to h5py, whose write errors HDF5 never sees.
+
+    Decision: when a write of h5py's file-object driver fails (a full disk), HDF5 keeps the file open over
+    the Python file after ``close()`` fails, writes to it again at exit, and the process dies of SIGSEGV
+    (seen with h5py 3.16). So the first failed write is kept here and raised once h5py has closed the file;
+    later writes go nowhere (the failed save discards the file).
+    """
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self.failure: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        if self.failure is None:
+            try:
+                return int(self._raw.write(data))
+            except OSError as exc:
+                self.failure = exc
+        return len(memoryview(data).cast("B"))
+
+    def truncate(self, size: int | None = None) -> int:
+        if self.failure is None:
+            try:
+                return int(self._raw.truncate(size))
+            except OSError as exc:
+                self.failure = exc
+        return int(size or 0)
+
+    def flush(self) -> None:
+        if self.failure is None:
+            try:
+                self._raw.flush()
+            except OSError as exc:
+                self.failure = exc
+
+    def __getattr__(self, name: str) -> Any:  # read, readinto, seek, tell...
+        return getattr(self._raw, name)
 
 
 @dataclass(frozen=True)
