@@ -129,7 +129,7 @@ def test_chunks_never_written_read_as_the_fill_value(
     values = np.zeros((12, 4), dtype="f8")
     values[8:] = 7.0
     pid = serializer.pickle(da.from_array(values, chunks=(4, 4)), file_protocols)
-    assert not os.path.exists(_chunk_file(file_protocols, pid, 0, 0))  # zarr skips chunks of fill values
+    assert os.path.exists(_chunk_file(file_protocols, pid, 0, 0))  # stored too (issue 11: complete arrays)
     loaded = serializer.unpickle(pid, file_protocols)
     assert _source(loaded) is not None
     np.testing.assert_array_equal(loaded.compute(), values)

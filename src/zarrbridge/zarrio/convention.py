@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.integrity import COMPLETE_ATTRIBUTE
 from ..errors import UnsupportedDtypeError
 
 LINKS = "_LINKS"
@@ -28,7 +29,12 @@ SUPPORTED_MARKER_VERSIONS = (1,)
 LEGACY_DTYPE = "zarr_dtype"
 LEGACY_LINK = "zarr_link"
 
-RESERVED = frozenset({LINKS, DTYPE, REFERENCE_FIELDS, SPECLOC, MARKER, LEGACY_DTYPE, LEGACY_LINK})
+# zarrbridge extension: every chunk of the array is stored (see zarrbridge.core.integrity)
+COMPLETE_CHUNKS = COMPLETE_ATTRIBUTE
+
+RESERVED = frozenset(
+    {LINKS, DTYPE, REFERENCE_FIELDS, SPECLOC, MARKER, LEGACY_DTYPE, LEGACY_LINK, COMPLETE_CHUNKS}
+)
 MIN_COMPOUND_STR = 512
 
 TEXT_KINDS = {

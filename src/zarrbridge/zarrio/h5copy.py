@@ -24,6 +24,7 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
 from ..core.arrays import copy_array
+from ..core.integrity import fill_missing_chunks
 from ..core.parallel import TaskClient, map_bounded
 from ..h5chunks import StoredChunk, stored_chunks
 from .h5layout import RawMode
@@ -159,4 +160,6 @@ def copy_hdf5_dataset(
         total += nbytes
         if progress is not None:
             progress(nbytes)
+    if len(infos) < math.prod(math.ceil(s / c) for s, c in zip(dest.shape, dest.chunks)):
+        fill_missing_chunks(dest)  # chunks HDF5 never allocated hold the fill value: store them too
     return total
