@@ -28,7 +28,13 @@ import h5py
 import numpy as np
 
 from ..daskwrite import compute_side_effects, is_aligned
-from ..errors import BrokenLinkError, CorruptMetadataError, InvalidOptionError, WriteInterruptedError
+from ..errors import (
+    BrokenLinkError,
+    CorruptMetadataError,
+    InvalidOptionError,
+    WriteInterruptedError,
+    ZarrBridgeError,
+)
 from .base import active_client, parse_array_id, require_protocol
 from .dask_format import DaskFormatSerializer, stored_dtype
 from .hdf5_chunks import MAX_INDEXED_CHUNKS, RAW_KINDS, ChunkIndex, ChunkWriter, read_chunk, read_rows_into
@@ -222,13 +228,23 @@ class HDF5Source:
         sel = sel + (slice(None),) if self.encoding == "utf32" else sel
         index = self.chunk_index
         found = index.locate(sel) if index is not None else None
-        if (
-            index is not None and found is not None
-        ):  # (part of) one unfiltered chunk: a plain read, no h5py lock
-            raw = read_chunk(self.files, self.name, index, *found)
-        else:
-            with _open_h5(self.files, self.name, "r") as h5:
-                raw = h5[self.datapath][sel]
+        try:
+            if (
+                index is not None and found is not None
+            ):  # (part of) one unfiltered chunk: a plain read, no h5py lock
+                raw = read_chunk(self.files, self.name, index, *found)
+            else:
+                with _open_h5(self.files, self.name, "r") as h5:
+                    raw = h5[self.datapath][sel]
+        except FileNotFoundError as exc:
+            if isinstance(exc, ZarrBridgeError):  # (MissingChunkError: already says what and where)
+                raise
+            raise BrokenLinkError(
+                "loaded array",
+                self.name,
+                hint="Its file was deleted after the array was loaded (an overwritten or removed result whose "
+                "files collect_garbage() deleted, or a removal through another storage); load the result again.",
+            ) from None
         return _decode(raw, self.encoding, self.dtype)
 
 

@@ -22,6 +22,7 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
 from ..core.arrays import ArrayPolicy, create_array
+from ..core.integrity import strict_array
 from ..daskwrite import write_dask_array
 from ..errors import BrokenLinkError, CorruptMetadataError, InvalidOptionError, WriteInterruptedError
 from .base import parse_array_id
@@ -221,7 +222,7 @@ class DaskZarrSerializer(DaskFormatSerializer):
             )
         store = zarr_store_for(protocol, protocols, name, read_only=True)
         try:
-            arr = zarr.open_array(store, mode="r", zarr_format=zarr_format)
+            arr = strict_array(zarr.open_array(store, mode="r", zarr_format=zarr_format), location=name)
         except (ValueError, KeyError, TypeError, FileNotFoundError) as exc:
             raise CorruptMetadataError(f"{name}/zarr.json", f"cannot open the array ({exc})") from exc
         if list(arr.shape) != marker.get("shape"):
