@@ -27,6 +27,7 @@ import zarr
 from zarr.core.metadata.v3 import ArrayV3Metadata
 
 from ..core.arrays import chunk_containing
+from ..core.integrity import is_complete
 from ..errors import BrokenLinkError, MissingChunkError
 from .mapped import read_range
 
@@ -78,6 +79,7 @@ class ChunkReader:
     fill_value: Any
     key_encoding: Any
     compressor: Literal["none", "zstd"]
+    complete: bool = False  # every chunk stored (core.integrity): a missing one is an error, not fill values
 
     @classmethod
     def of(cls, array: zarr.Array[Any], folder: str) -> ChunkReader | None:
@@ -105,6 +107,7 @@ class ChunkReader:
             meta.fill_value,
             meta.chunk_key_encoding,
             "zstd" if rest else "none",
+            is_complete(array),
         )
 
     def locate(self, sel: tuple[Any, ...]) -> tuple[tuple[int, ...], tuple[slice, ...]] | None:
@@ -137,6 +140,8 @@ class ChunkReader:
                 raise BrokenLinkError(
                     "stored result", self.folder, hint="The array files were removed; save the result again."
                 ) from exc
+            if self.complete:
+                raise MissingChunkError(key, what, reason="the array stores every chunk") from exc
             chunk = np.full(self.chunk_shape, self.fill_value, dtype=self.dtype)  # never written: zarr's rule
         return chunk.reshape(self.chunk_shape)[inner]
 
