@@ -136,28 +136,41 @@ def _open_h5(files: Any, name: str, mode: Literal["r", "w"]) -> Iterator[h5py.Fi
         path = files.local_path(name)
         if mode == "w":
             os.makedirs(os.path.dirname(path), exist_ok=True)
-        with h5py.File(path, mode) as h5:
+        if mode == "r":
+            with h5py.File(path, "r") as h5:
+                yield h5
+            return
+        with open(path, "w+b") as local, _guarded_h5(local) as h5:
             yield h5
         return
     if mode == "r":
         with files.open(name, "rb") as handle, h5py.File(handle, "r") as h5:
             yield h5
         return
-    with files.open(name, "w+b") as handle:
-        guarded = _GuardedFile(handle)
-        with h5py.File(guarded, "w") as h5:
-            yield h5
-        if guarded.failure is not None:
-            raise guarded.failure
+    with files.open(name, "w+b") as handle, _guarded_h5(handle) as h5:
+        yield h5
+
+
+@contextmanager
+def _guarded_h5(handle: Any) -> Iterator[h5py.File]:
+    """A new HDF5 file written through ``handle``, whose write errors HDF5 never sees (:class:`_GuardedFile`);
+    the first one is raised once h5py has closed the file."""
+    guarded = _GuardedFile(handle)
+    with h5py.File(guarded, "w") as h5:
+        yield h5
+    if guarded.failure is not None:
+        raise guarded.failure
 
 
 class _GuardedFile:
     """A protocol's file handed to h5py, whose write errors HDF5 never sees.
 
-    Decision: when a write of h5py's file-object driver fails (a full disk), HDF5 keeps the file open over
-    the Python file after ``close()`` fails, writes to it again at exit, and the process dies of SIGSEGV
-    (seen with h5py 3.16). So the first failed write is kept here and raised once h5py has closed the file;
-    later writes go nowhere (the failed save discards the file).
+    Decision: when a write fails (a full disk), h5py's ``close()`` fails too and leaves the file open in
+    HDF5, which later writes to it again and the process dies of SIGSEGV (seen with h5py 3.16, through a
+    path and through a file object alike; a second ``close()`` crashes at once). So new HDF5 files are
+    written through this object, local ones too: the first failed write is kept here and raised once h5py
+    has closed the file, and later writes go nowhere (the failed save discards the file). Blocks saved as
+    raw chunk bytes (the default for numbers) are written after h5py closed the file and are not affected.
     """
 
     def __init__(self, raw: Any) -> None:
