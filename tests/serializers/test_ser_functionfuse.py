@@ -206,3 +206,26 @@ def test_function_fuse_workflow_runs_on_zarrbridge_storage(zb_storage: ResultSto
     zb_storage.remove_workflow("wf")
     zb_storage.remove_workflow("never-ran")
     assert zb_storage.names() == ["wf2/kept"]
+
+
+def test_duck_typed_registration_says_what_is_missing(tmp_path: Any) -> None:
+    from zarrbridge.errors import InvalidOptionError
+
+    storage = storage_factory({"kind": "file", "options": {"path": str(tmp_path)}})
+
+    class NoName:
+        serializer_class = da.Array
+
+        @classmethod
+        def pickle(cls, obj: Any, protocols: Any) -> Any:
+            return ("elsewhere", ("0", "x"))
+
+        unpickle = remove = pickle
+
+    with pytest.raises(InvalidOptionError, match=r"lacks name \(a str\)"):
+        storage.register_persistent_serializers(NoName)
+    NoName.name = "mine"  # type: ignore[attr-defined]
+    storage.register_persistent_serializers(NoName)
+    with pytest.raises(InvalidOptionError, match="name of a serializer registered on this storage"):
+        storage.save("r", da.ones(3))  # its id names a serializer the storage could never read back
+    assert storage.names() == []

@@ -38,6 +38,7 @@ from ..errors import (
 from .base import active_client, parse_array_id, require_protocol
 from .dask_format import DaskFormatSerializer, stored_dtype
 from .hdf5_chunks import MAX_INDEXED_CHUNKS, RAW_KINDS, ChunkIndex, ChunkWriter, read_chunk, read_rows_into
+from .hdf5_files import file_exists, guarded_h5
 from .mapped import in_page_cache
 from .protocols import (
     FILE_PROTOCOL,
@@ -140,68 +141,15 @@ def _open_h5(files: Any, name: str, mode: Literal["r", "w"]) -> Iterator[h5py.Fi
             with h5py.File(path, "r") as h5:
                 yield h5
             return
-        with open(path, "w+b") as local, _guarded_h5(local) as h5:
+        with open(path, "w+b") as local, guarded_h5(local) as h5:
             yield h5
         return
     if mode == "r":
         with files.open(name, "rb") as handle, h5py.File(handle, "r") as h5:
             yield h5
         return
-    with files.open(name, "w+b") as handle, _guarded_h5(handle) as h5:
+    with files.open(name, "w+b") as handle, guarded_h5(handle) as h5:
         yield h5
-
-
-@contextmanager
-def _guarded_h5(handle: Any) -> Iterator[h5py.File]:
-    """A new HDF5 file written through ``handle``, whose write errors HDF5 never sees (:class:`_GuardedFile`);
-    the first one is raised once h5py has closed the file."""
-    guarded = _GuardedFile(handle)
-    with h5py.File(guarded, "w") as h5:
-        yield h5
-    if guarded.failure is not None:
-        raise guarded.failure
-
-
-class _GuardedFile:
-    """A protocol's file handed to h5py, whose write errors HDF5 never sees.
-
-    Decision: when a write fails (a full disk), h5py's ``close()`` fails too and leaves the file open in
-    HDF5, which later writes to it again and the process dies of SIGSEGV (seen with h5py 3.16, through a
-    path and through a file object alike; a second ``close()`` crashes at once). So new HDF5 files are
-    written through this object, local ones too: the first failed write is kept here and raised once h5py
-    has closed the file, and later writes go nowhere (the failed save discards the file). Blocks saved as
-    raw chunk bytes (the default for numbers) are written after h5py closed the file and are not affected.
-    """
-
-    def __init__(self, raw: Any) -> None:
-        self._raw = raw
-        self.failure: OSError | None = None
-
-    def write(self, data: Any) -> int:
-        if self.failure is None:
-            try:
-                return int(self._raw.write(data))
-            except OSError as exc:
-                self.failure = exc
-        return len(memoryview(data).cast("B"))
-
-    def truncate(self, size: int | None = None) -> int:
-        if self.failure is None:
-            try:
-                return int(self._raw.truncate(size))
-            except OSError as exc:
-                self.failure = exc
-        return int(size or 0)
-
-    def flush(self) -> None:
-        if self.failure is None:
-            try:
-                self._raw.flush()
-            except OSError as exc:
-                self.failure = exc
-
-    def __getattr__(self, name: str) -> Any:  # read, readinto, seek, tell...
-        return getattr(self._raw, name)
 
 
 @dataclass(frozen=True)
@@ -492,7 +440,7 @@ class DaskHDF5Serializer(DaskFormatSerializer):
         pid = cls.inner_id(pid)
         _, name = parse_array_id(pid, format_name=cls.format_name, supported=cls.supported_versions)
         files = check_file_protocol(require_protocol(protocols, FILE_PROTOCOL, cls.__name__), cls.__name__)
-        if not _exists(files, name):
+        if not file_exists(files, name):
             if has_operation(files, "exists") and files.exists(name + ".partial"):
                 raise WriteInterruptedError(name, "the HDF5 file was never completed")
             raise BrokenLinkError(
@@ -525,17 +473,6 @@ class DaskHDF5Serializer(DaskFormatSerializer):
         files = require_protocol(normalize_protocols(protocols), FILE_PROTOCOL, cls.__name__)
         remove_file(files, name)  # (a protocol without remove() keeps the file: nothing can delete it)
         remove_file(files, name + ".partial")
-
-
-def _exists(files: Any, name: str) -> bool:
-    """Whether the file ``name`` exists, through ``exists()`` or, without it, by opening it."""
-    if has_operation(files, "exists"):
-        return bool(files.exists(name))
-    try:
-        with files.open(name, "rb"):
-            return True
-    except FileNotFoundError:
-        return False
 
 
 def _json_attr(value: Any, name: str) -> Any:
