@@ -9,6 +9,7 @@ import dask.array as da
 import numpy as np
 import pytest
 
+from zarrbridge.core.names import check_relative_path
 from zarrbridge.errors import InvalidOptionError, UnsafeNameError
 from zarrbridge.serializers import (
     FILE_PROTOCOL,
@@ -18,7 +19,7 @@ from zarrbridge.serializers import (
     DaskZarrSerializer,
     LocalFiles,
 )
-from zarrbridge.serializers.protocols import check_name, s3_folder
+from zarrbridge.serializers.protocols import ARRAY_NAME, s3_folder
 
 
 @pytest.mark.parametrize(
@@ -48,7 +49,7 @@ def test_protocols_must_be_a_dict(serializer: type[DaskArraySerializer], tmp_pat
 @pytest.mark.parametrize("name", ["", "/abs", "a/../b", "a//b", "./a", "a\\b", 7, None])
 def test_names_cannot_escape_the_root(name: Any, tmp_path: Any) -> None:
     with pytest.raises(UnsafeNameError, match="array file name"):
-        check_name(name)
+        check_relative_path(name, what=ARRAY_NAME)
     with pytest.raises(UnsafeNameError):
         LocalFiles(str(tmp_path)).open(name, "rb")
 

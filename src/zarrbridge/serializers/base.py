@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..core.names import check_relative_path
 from ..daskwrite import active_client
 from ..errors import (
     CorruptMetadataError,
@@ -31,7 +32,7 @@ from ..errors import (
     UnsupportedDtypeError,
     UnsupportedFormatVersionError,
 )
-from .protocols import check_name, normalize_protocols, protocol_of_id
+from .protocols import ARRAY_NAME, normalize_protocols, protocol_of_id
 
 __all__ = [
     "ArrayId",
@@ -153,7 +154,7 @@ def parse_array_id(pid: Any, *, format_name: str, supported: tuple[int, ...]) ->
         raise CorruptMetadataError("persistent id", f"format {pid[0]!r} is not {format_name!r}")
     if pid[1] not in supported:
         raise UnsupportedFormatVersionError(f"stored array {pid[3]!r} ({format_name})", pid[1], supported)
-    return str(protocol_of_id(pid[2])), check_name(pid[3])
+    return str(protocol_of_id(pid[2])), check_relative_path(pid[3], what=ARRAY_NAME)
 
 
 def check_array_dtype(dtype: Any, what: str) -> np.dtype[Any]:

@@ -39,7 +39,7 @@ __all__ = [
     "FileProtocol",
     "LocalFiles",
     "check_file_protocol",
-    "check_name",
+    "ARRAY_NAME",
     "has_operation",
     "normalize_protocols",
     "protocol_of_id",
@@ -52,6 +52,8 @@ __all__ = [
 FILE_PROTOCOL: Final = "file_protocol"
 S3_PROTOCOL: Final = "s3 protocol"
 LEGACY_PROTOCOL_NAMES: Final = {"file": FILE_PROTOCOL, "s3": S3_PROTOCOL}
+ARRAY_NAME: Final = "array file name"
+"""How :func:`zarrbridge.core.names.check_relative_path` names an array file in its errors."""
 """The protocol names of zarrbridge releases before the Function Fuse values, and what they are now."""
 
 
@@ -86,17 +88,6 @@ class DirectoryCapable(Protocol):
 
     def zarr_store(self, name: str, *, read_only: bool) -> Store:
         """A zarr store rooted at the folder ``name``."""
-
-
-def check_name(name: object) -> str:
-    """An array file name, checked by :func:`zarrbridge.core.names.check_relative_path`.
-
-    Raises
-    ------
-    UnsafeNameError
-        ``name`` is not a relative ``/``-joined path of safe components (no ``..``, NUL, ``\\``...).
-    """
-    return check_relative_path(name, what="array file name")
 
 
 def normalize_protocols(protocols: Any) -> Mapping[str, Any]:
@@ -148,7 +139,7 @@ def remove_file(files: Any, name: str) -> bool:
     Through a protocol with ``open()`` alone nothing can be deleted: such files stay until someone deletes
     them (they are never referenced again).
     """
-    check_name(name)
+    check_relative_path(name, what=ARRAY_NAME)
     if not has_operation(files, "remove"):
         return False
     try:
@@ -195,7 +186,7 @@ class LocalFiles:
 
         ``link_ok`` lets the last component be a link: removing or testing a link does not follow it.
         """
-        parts = check_name(name).split("/")
+        parts = check_relative_path(name, what=ARRAY_NAME).split("/")
         path = self.root  # (the root itself may be a link: the user chose it)
         for i, part in enumerate(parts):
             path = os.path.join(path, part)
@@ -283,7 +274,7 @@ def s3_folder(protocol: Any) -> tuple[Any, str]:
 
 def zarr_store_for(protocol_name: str, protocols: Mapping[str, Any], name: str, *, read_only: bool) -> Store:
     """A zarr store for the array ``name`` under ``protocols[protocol_name]``."""
-    check_name(name)
+    check_relative_path(name, what=ARRAY_NAME)
     if protocol_name == S3_PROTOCOL:
         client, folder = s3_folder(protocols[S3_PROTOCOL])
         return filesystem_store(client, posixpath.join(folder, name), read_only=read_only)
@@ -298,7 +289,7 @@ def zarr_store_for(protocol_name: str, protocols: Mapping[str, Any], name: str, 
 
 def remove_tree(protocol_name: str, protocols: Mapping[str, Any], name: str) -> None:
     """Remove the folder (or file) ``name`` under ``protocols[protocol_name]``; a missing one is fine."""
-    check_name(name)
+    check_relative_path(name, what=ARRAY_NAME)
     if protocol_name == S3_PROTOCOL:
         client, folder = s3_folder(protocols[S3_PROTOCOL])
         path = posixpath.join(folder, name)
