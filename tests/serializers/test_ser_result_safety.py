@@ -266,3 +266,17 @@ def test_missing_chunk_of_a_zarr_result_is_an_error(zarr_storage: ResultStorage)
         os.remove(os.path.join(zarr_storage.protocols[FILE_PROTOCOL].root, name, "c", "1"))
     with pytest.raises(MissingChunkError, match="c/1"):
         zarr_storage.load("r")["x"].compute()
+
+
+def test_garbage_of_an_unregistered_serializer_waits_for_it(tmp_path: Any) -> None:
+    root = str(tmp_path / "store")
+    writer = storage_factory({"kind": "file", "options": {"path": root}})
+    writer.register_persistent_serializers(DaskArraySerializer)
+    writer.save("r", {"x": da.ones(3)})
+    writer.remove("r")
+    reader = storage_factory({"kind": "file", "options": {"path": root}})  # no serializer registered
+    assert reader.collect_garbage(older_than=0) == []  # nothing it cannot remove properly, and no error
+    assert len(os.listdir(os.path.join(root, "arrays"))) == 1
+    removed = writer.collect_garbage(older_than=0)
+    assert any(key.startswith("arrays/") for key in removed)
+    assert os.listdir(os.path.join(root, "arrays")) == [] and writer._keys("garbage") == []

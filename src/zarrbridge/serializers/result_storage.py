@@ -434,8 +434,9 @@ class ResultStorage(WorkflowMethods, ABC):
 
         Only what has been unreachable (or, for leftovers of crashed saves, unchanged) for at least
         ``older_than`` seconds is deleted, so that arrays loaded before an overwrite keep their values for
-        that long and saves still running (here or in another process) keep their files. Returns the
-        removed keys (``garbage/...`` documents, ``pickles/...``, ``arrays/...``).
+        that long and saves still running (here or in another process) keep their files. What a serializer
+        that is not registered on this storage wrote is kept until it is. Returns the removed keys
+        (``garbage/...`` documents, ``pickles/...``, ``arrays/...``).
         """
         if not isinstance(older_than, (int, float)) or older_than < 0:
             raise InvalidOptionError(f"older_than must be a number of seconds >= 0, got {older_than!r}")
@@ -454,21 +455,24 @@ class ResultStorage(WorkflowMethods, ABC):
             used.update(self._array_entries(manifest["arrays"]))
         removed: list[str] = []
         now = time.time()
+        expired: list[tuple[str, str, list[tuple[str, Any]]]] = []
         for key in sorted(self._keys("garbage")):
             try:
                 document = json.loads(self._get(key))
                 since = float(document["since"])
                 pickle_key, pids = self._checked_entries(document, key)
             except (ValueError, KeyError, TypeError, FileNotFoundError, CorruptMetadataError):
-                continue  # (a damaged document: what it names ages like leftovers)
-            if now - since < older_than:
-                used.add(pickle_key)
+                continue  # (a damaged or hostile document: nothing it names is touched; ours age as leftovers)
+            if now - since < older_than or any(tag not in self._serializers for tag, _ in pids):
+                used.add(pickle_key)  # kept: still retained, or its serializer is not registered here (yet)
                 used.update(self._array_entries(pids))
-                continue
-            for pid in pids:
-                entries = set(self._array_entries([pid]))
-                if not entries & used:  # (never an array a live result still names)
-                    self._serializer(pid[0]).remove(pid[1], self.protocols)
+            else:
+                expired.append((key, pickle_key, pids))
+        for key, pickle_key, pids in expired:
+            for tag, inner in pids:
+                entries = set(self._array_entries([(tag, inner)]))
+                if not entries & used:  # (never an array a live or retained result still names)
+                    self._serializer(tag).remove(inner, self.protocols)
                     removed += sorted(entries)
             if pickle_key not in used:
                 self._delete(pickle_key)
