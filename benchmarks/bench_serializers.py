@@ -229,7 +229,7 @@ def bench_local(
     def serializer_step(name: str, serializer: type[DaskArraySerializer]) -> Callable[[], list[Timing]]:
         def run() -> list[Timing]:
             save_s, pid = _timed(lambda: serializer.pickle(x, files))
-            written[name] = files[FILE_PROTOCOL].local_path(pid[3])
+            written[name] = files[FILE_PROTOCOL].local_path(pid[1][3])
             load_s, loaded = _timed_load(
                 lambda: serializer.unpickle(pid, files).compute(), [written[name]], cache
             )
@@ -284,7 +284,7 @@ def bench_local(
     def numpy_step() -> list[Timing]:
         save_s, pid = _timed(lambda: WholeArrays.pickle(expected, files))
         load_s, loaded = _timed_load(
-            lambda: WholeArrays.unpickle(pid, files), [files[FILE_PROTOCOL].local_path(pid[3])], cache
+            lambda: WholeArrays.unpickle(pid, files), [files[FILE_PROTOCOL].local_path(pid[1][3])], cache
         )
         _check(loaded, expected, "NumpyArraySerializer")
         return [Timing(NUMPY, save_s, load_s)]
@@ -347,7 +347,7 @@ def bench_s3(x: da.Array, expected: np.ndarray[Any, Any], reverse: bool) -> list
         def serializer_step(folder: str) -> Timing:
             protocols = {S3_PROTOCOL: {"client": fs, "folder": f"{bucket}/{folder}"}}
             save_s, pid = _timed(lambda: DaskArraySerializer.pickle(x, protocols))
-            written["serializer"] = f"{bucket}/{folder}/{pid[3]}"
+            written["serializer"] = f"{bucket}/{folder}/{pid[1][3]}"
             load_s, loaded = _timed(lambda: DaskArraySerializer.unpickle(pid, protocols).compute())
             _check(loaded, expected, "serializer S3")
             return Timing("serializer Zarr (S3)", save_s, load_s)
