@@ -37,7 +37,7 @@ except ImportError:  # pragma: no cover - depends on the installed zarr
 try:  # zarr >= 3.2: the "struct" data type, which also reads "structured"
     from zarr.dtype import Struct as ZarrStruct  # type: ignore[attr-defined,unused-ignore]
 except ImportError:  # pragma: no cover - depends on the installed zarr
-    ZarrStruct = None
+    ZarrStruct = None  # type: ignore[misc,assignment,unused-ignore]
 
 __all__ = [
     "STRUCT",
