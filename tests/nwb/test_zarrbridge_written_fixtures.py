@@ -25,9 +25,7 @@ WRITTEN = FIXTURES / "zarrbridge_written"
 TWINS = FIXTURES / "hdmf_zarr_014" / "hdf5"
 READ_BY_ANCHOR = json.loads((WRITTEN / "hdmf_zarr_014_read.json").read_text(encoding="utf-8"))
 VERSIONS = sorted(p.name for p in WRITTEN.iterdir() if p.is_dir())
-FILES = sorted(
-    f"{v}/{p.name}" for v in VERSIONS for p in (WRITTEN / v).glob("*.nwb.zarr") if "external" not in p.name
-)
+FILES = sorted(f"{v}/{p.name}" for v in VERSIONS for p in (WRITTEN / v).glob("*.nwb.zarr"))
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:AnnotationSeries is deprecated:UserWarning"),
@@ -74,14 +72,3 @@ def test_hdmf_zarr_0_14_read_every_committed_file_as_its_own() -> None:
         entry = outcome[name]
         assert entry["ok"] and entry["not_in_baseline"] == [], (name, entry)
         assert entry["containers"] == READ_BY_ANCHOR["baseline"][Path(name).name]["containers"], name
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs nwb-api's change (external link sources relative to the store itself), then "
-    "scripts/hdmf_zarr_014/check_ours.sh to rewrite these files and the record",
-)
-@pytest.mark.parametrize("version", VERSIONS)
-def test_hdmf_zarr_0_14_resolves_our_external_links(version: str) -> None:
-    entry = READ_BY_ANCHOR["files"][f"{version}/external_link.nwb.zarr"]
-    assert entry["ok"], entry
