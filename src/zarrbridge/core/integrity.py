@@ -207,7 +207,14 @@ class CheckedPipeline:
         infos = [(_CheckedGetter(getter, self), *rest) for getter, *rest in batch_info]
         try:
             if self.verify is not None:
-                await asyncio.gather(self._verify(), self.inner.read(infos, out, drop_axes))
+                # both run to their end (a request left pending would be destroyed with the event loop's task);
+                # a metadata disagreement explains any decoding error, so it is reported first
+                outcomes: tuple[Any, ...] = await asyncio.gather(
+                    self._verify(), self.inner.read(infos, out, drop_axes), return_exceptions=True
+                )
+                for outcome in outcomes:
+                    if isinstance(outcome, BaseException):
+                        raise outcome
             else:
                 await self.inner.read(infos, out, drop_axes)
         except _StoreFailure as failure:
