@@ -15,6 +15,7 @@ from legacy_helpers import FIXTURES, copy_fixture, open_legacy
 from zarrbridge import ZarrIO
 from zarrbridge.errors import (
     BrokenLinkError,
+    CorruptChunkError,
     CorruptMetadataError,
     MissingChunkError,
     NotAZarrStoreError,
@@ -195,7 +196,7 @@ def test_corrupt_chunk_bytes(ecephys: Path) -> None:
     (ecephys / SERIES / "0.0").write_bytes(b"definitely not gzip")
     with (
         open_legacy(ecephys) as io,
-        pytest.raises(CorruptMetadataError, match=r"chunk 0\.0.*cannot be decoded"),
+        pytest.raises(CorruptChunkError, match=r"chunk '0\.0' of .*ElectricalSeriesGzip/data.*is corrupt"),
     ):
         io.get_builder(SERIES).data[:10]
 
@@ -206,7 +207,7 @@ def test_chunk_of_the_wrong_size(ecephys: Path) -> None:
     (ecephys / SERIES / "0.0").write_bytes(numcodecs.GZip(level=4).encode(b"\0" * 10))
     with (
         open_legacy(ecephys) as io,
-        pytest.raises(CorruptMetadataError, match="holds 10 bytes, expected 400"),
+        pytest.raises(CorruptChunkError, match="holds 10 bytes, expected 400"),
     ):
         io.get_builder(SERIES).data[:10]
 
@@ -219,7 +220,7 @@ def test_pickle_chunk_that_is_not_an_array(ecephys: Path) -> None:
     (ecephys / GROUP_REFS / "0").write_bytes(
         numcodecs.Blosc().encode(pickle.dumps({"path": "/x"}, protocol=5))
     )
-    with open_legacy(ecephys) as io, pytest.raises(CorruptMetadataError, match="holds a dict, not an array"):
+    with open_legacy(ecephys) as io, pytest.raises(CorruptChunkError, match="holds a dict, not an array"):
         io.get_builder(GROUP_REFS).data[:]
 
 

@@ -46,6 +46,7 @@ from zarr.storage import LocalStore, MemoryStore
 
 from ..errors import ShapeMismatchError
 from .arrays import ArrayPolicy, create_array
+from .bounds import MAX_CHUNK_BYTES, check_chunk_nbytes, check_encoded_chunk
 from .localfiles import read_file
 
 try:  # zarr >= 3.1.6 names the protocol; older releases take the normal path
@@ -343,6 +344,9 @@ def read_whole(
     prototype = default_buffer_prototype()
     specs = _specs(meta, chunks, aa, prototype)
     native = meta.dtype.to_native_dtype()
+    what = f"{array.path or '/'} in {array.store_path.store}"
+    limit = check_chunk_nbytes(chunks=chunks, itemsize=native.itemsize, what=what)  # before any allocation
+    limit = MAX_CHUNK_BYTES if native.kind in "OT" or native.hasobject else limit  # vlen strings: sizes vary
     shape = tuple(meta.shape)
     if 0 in shape:
         return np.full(shape, meta.fill_value, dtype=native)
@@ -350,10 +354,12 @@ def read_whole(
     out = None if single else np.full(shape, meta.fill_value, dtype=native)
     prefix = array.store_path.path.strip("/")
     keys = [f"{prefix}/{meta.encode_chunk_key(c)}" if prefix else meta.encode_chunk_key(c) for c in coords]
-    for coord, raw in zip(coords, _read_keys(array.store_path.store, keys, prototype)):
+    for coord, key, raw in zip(coords, keys, _read_keys(array.store_path.store, keys, prototype)):
         if raw is None:
             continue  # (a single missing chunk: the filled array below)
         data: Any = raw if isinstance(raw, Buffer) else prototype.buffer.from_bytes(raw)
+        if bb:  # a compressor that says it inflates beyond the chunk is refused before it allocates
+            check_encoded_chunk(bb[-1], data.as_buffer_like(), limit=limit, key=key, what=what)
         for bb_codec in reversed(bb):
             data = bb_codec._decode_sync(data, specs[-1])  # type: ignore[attr-defined]
         data = ab._decode_sync(data, specs[-1])  # type: ignore[attr-defined]

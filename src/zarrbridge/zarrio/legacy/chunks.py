@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 from hdmf.query import HDMFDataset
 
+from ...core.bounds import check_allocation
 from ...errors import MissingChunkError
 from .codecs import ChunkCodecs
-from .indexing import place, plan_selection
+from .indexing import place, plan_selection, selection_shape
 from .metadata import ArrayMeta, join_key
 from .store import V2Store
 
@@ -117,6 +118,12 @@ class V2Array(HDMFDataset):  # type: ignore[misc]
         return self._codecs
 
     def __getitem__(self, key: Any) -> Any:
+        codecs = self.codecs  # refuses chunk shapes too large to decode, before anything is read
+        check_allocation(
+            shape=selection_shape(key, self.shape),
+            itemsize=self.dtype.itemsize,
+            what=f"{self.path} in {codecs.where}",
+        )
         selection = plan_selection(key, self.shape, self.chunks)
         out = np.empty(selection.out_shape, dtype=self.dtype)
         pending: list[tuple[str, Any]] = []
