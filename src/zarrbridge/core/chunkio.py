@@ -388,7 +388,7 @@ def read_whole(
                 raise CorruptChunkError(key, array_what(array), where, reason=problem)
         if bb:  # a compressor that says it inflates beyond the chunk is refused before it allocates
             encoded = memoryview(raw) if isinstance(raw, bytes) else raw.as_buffer_like()
-            check_encoded_chunk(bb[-1], encoded, limit=limit, key=key, what=what)
+            check_encoded_chunk(bb[-1], encoded, limit=limit, key=key, what=array_what(array), where=where)
         try:
             block = _decode(raw, aa, ab, bb, specs, prototype).reshape(chunks)
         except ZarrBridgeError:
