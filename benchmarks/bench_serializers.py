@@ -13,8 +13,8 @@ persisted in memory first, so the timings are of storage, not of generating data
 on a small array, and each is run ``--repeat`` times, alternate runs in the opposite order; a ratio is the
 median over runs of the ratio within each run (two methods measured seconds apart: steadier on a shared
 machine than a ratio of medians). Before each timed step earlier writes are flushed to disk (``os.sync``, not
-timed); local loads are timed with the loaded files all in the page cache (``hot``: read once just before)
-or all dropped from it (``cold``), see ``_timed_load``.
+timed) and memory is pretouched (``_pretouch``); local loads are timed with the loaded files all in the page
+cache (``hot``: read once just before) or all dropped from it (``cold``), see ``_timed_load``.
 
 Like with like: each serializer and its baseline write the same layout (HDF5: the dask chunks as HDF5
 chunks, no filters; Zarr: the dask chunks as zarr chunks, zarr's default codecs); the script checks that and
@@ -77,11 +77,27 @@ class Timing:
     load_s: float
 
 
+PRETOUCH_BYTES = 0  # set by main(): anonymous memory touched and freed before every timed step
+
+
+def _pretouch() -> None:
+    """Touch and free ``PRETOUCH_BYTES`` of anonymous memory (not timed).
+
+    On virtual machines whose memory balloon hands freed guest memory back to the host a few seconds after it
+    is freed, the next step to allocate it pays a host page fault per page, so whichever method allocates
+    first after a pause would be slower for reasons of its own. Touching as much memory as a load allocates,
+    just before every timed step, gives each method memory in the same state (``--no-pretouch`` skips it).
+    """
+    if PRETOUCH_BYTES:
+        np.ones(PRETOUCH_BYTES, dtype=np.uint8)
+
+
 def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     """Wall time of ``fn()``; earlier writes are flushed to disk first (not timed), so that no step shares the
-    cores with the kernel's writeback of the step before it."""
+    cores with the kernel's writeback of the step before it, and memory is pretouched (:func:`_pretouch`)."""
     os.sync()
     gc.collect()
+    _pretouch()
     start = time.perf_counter()
     out = fn()
     return time.perf_counter() - start, out
@@ -205,7 +221,7 @@ def bench_local(
     def serializer_step(name: str, serializer: type[DaskArraySerializer]) -> Callable[[], list[Timing]]:
         def run() -> list[Timing]:
             save_s, pid = _timed(lambda: serializer.pickle(x, files))
-            written[name] = files[FILE_PROTOCOL].local_path(pid[3])
+            written[name] = files[FILE_PROTOCOL].local_path(pid[1][3])
             load_s, loaded = _timed_load(
                 lambda: serializer.unpickle(pid, files).compute(), [written[name]], cache
             )
@@ -241,7 +257,7 @@ def bench_local(
     def numpy_step() -> list[Timing]:
         save_s, pid = _timed(lambda: WholeArrays.pickle(expected, files))
         load_s, loaded = _timed_load(
-            lambda: WholeArrays.unpickle(pid, files), [files[FILE_PROTOCOL].local_path(pid[3])], cache
+            lambda: WholeArrays.unpickle(pid, files), [files[FILE_PROTOCOL].local_path(pid[1][3])], cache
         )
         _check(loaded, expected, "NumpyArraySerializer")
         return [Timing(NUMPY, save_s, load_s)]
@@ -305,7 +321,7 @@ def bench_s3(x: da.Array, expected: np.ndarray[Any, Any], reverse: bool) -> list
         def serializer_step(folder: str) -> Timing:
             protocols = {S3_PROTOCOL: {"client": fs, "folder": f"{bucket}/{folder}"}}
             save_s, pid = _timed(lambda: DaskArraySerializer.pickle(x, protocols))
-            written["serializer"] = f"{bucket}/{folder}/{pid[3]}"
+            written["serializer"] = f"{bucket}/{folder}/{pid[1][3]}"
             load_s, loaded = _timed(lambda: DaskArraySerializer.unpickle(pid, protocols).compute())
             _check(loaded, expected, "serializer S3")
             return Timing("serializer Zarr (S3)", save_s, load_s)
@@ -399,8 +415,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--no-s3", action="store_true", help="skip the moto S3 comparisons")
     parser.add_argument("--no-local", action="store_true", help="skip the local file comparisons")
+    parser.add_argument(
+        "--no-pretouch",
+        action="store_true",
+        help="do not touch 3x the array's size of memory before each timed step (see _pretouch)",
+    )
     args = parser.parse_args(argv)
     size_mb = args.size_mb or (64 if args.quick else 1024)
+    global PRETOUCH_BYTES
+    PRETOUCH_BYTES = 0 if args.no_pretouch else 3 * size_mb * 2**20
     cols = 1024
     rows = size_mb * 2**20 // (4 * cols)
     chunk_rows = max(1, min(rows, args.chunk_mb * 2**20 // (4 * cols)))

@@ -20,7 +20,11 @@ from typing import Any
 import hdmf.container
 import numpy as np
 import zarr.codecs
-from hdmf_zarr.utils import ZarrDataIO
+
+try:  # the hdmf-zarr 0.14 venv (write_fixtures.py)
+    from hdmf_zarr.utils import ZarrDataIO
+except ImportError:  # zarrbridge's venvs (write_ours.py): the same arguments
+    from zarrbridge import ZarrDataIO
 from pynwb import NWBFile, TimeSeries
 from pynwb.base import ImageReferences, Images
 from pynwb.behavior import Position, SpatialSeries

@@ -13,7 +13,11 @@ import numcodecs
 import numpy as np
 from dateutil.tz import tzutc
 from hdmf.common import DynamicTableRegion
-from hdmf_zarr.utils import ZarrDataIO
+
+try:  # the legacy venv: hdmf-zarr's own
+    from hdmf_zarr.utils import ZarrDataIO
+except ImportError:  # zarrbridge's venvs (scripts/hdmf_zarr_014/write_ours.py): the same arguments
+    from zarrbridge import ZarrDataIO
 from pynwb import NWBFile, TimeSeries
 from pynwb.base import ImageReferences, Images
 from pynwb.behavior import Position, SpatialSeries

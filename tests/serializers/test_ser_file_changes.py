@@ -28,7 +28,7 @@ _CHILD = textwrap.dedent("""
     values = np.random.default_rng(0).random((256, 512))
     pid = serializer.pickle(da.from_array(values, chunks=(64, 512)), protocols)
     other = serializer.pickle(da.from_array(values + 1, chunks=(64, 512)), protocols)
-    path, other_path = files.local_path(pid[3]), files.local_path(other[3])
+    path, other_path = files.local_path(pid[1][3]), files.local_path(other[1][3])
     loaded = serializer.unpickle(pid, protocols)
 
     def data_files(top):

@@ -15,6 +15,7 @@ import dask.array as da
 import h5py
 import numpy as np
 import pytest
+from ser_conformance import inner
 from test_ser_arrays import GzipHDF5, OpenOnlyFiles
 
 from zarrbridge.serializers import FILE_PROTOCOL, DaskHDF5Serializer, HDF5Options
@@ -40,7 +41,7 @@ def raw_blocks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[tuple[slice, ...],
 
 
 def _read_with_h5py(protocols: dict[str, Any], pid: Any) -> tuple[np.ndarray[Any, Any], Any]:
-    with h5py.File(protocols[FILE_PROTOCOL].local_path(pid[3]), "r") as f:
+    with h5py.File(protocols[FILE_PROTOCOL].local_path(inner(pid)[3]), "r") as f:
         dset = f[DaskHDF5Serializer.datapath]
         return dset[()], (dset.chunks, dset.compression, dset.shuffle, dset.dtype)
 
@@ -109,7 +110,7 @@ def test_file_protocols_without_local_paths_write_direct_chunks(tmp_path: Any, r
     x = da.arange(100, chunks=25, dtype="f4")
     pid = DaskHDF5Serializer.pickle(x, protocols)
     assert len(raw_blocks) == 4  # h5py writes the chunks through the protocol's file object
-    with h5py.File(protocols[FILE_PROTOCOL].local_path_for_tests(pid[3]), "r") as f:
+    with h5py.File(protocols[FILE_PROTOCOL].local_path_for_tests(pid[1][3]), "r") as f:
         np.testing.assert_array_equal(f["data"][()], np.arange(100.0))
     np.testing.assert_array_equal(DaskHDF5Serializer.unpickle(pid, protocols).compute(), x.compute())
 

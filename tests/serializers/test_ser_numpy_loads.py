@@ -98,7 +98,7 @@ def test_zarr_arrays_load_through_dask(file_protocols: dict[str, Any]) -> None:
 
 def test_a_file_cut_short_is_an_error(file_protocols: dict[str, Any]) -> None:
     pid = EveryArray.pickle(np.arange(3000.0), file_protocols)
-    path = file_protocols[FILE_PROTOCOL].local_path(pid[3])
+    path = file_protocols[FILE_PROTOCOL].local_path(pid[1][3])
     with open(path, "r+b") as f:
         f.truncate(os.path.getsize(path) - 100)
     with pytest.raises(CorruptMetadataError, match="truncated file"):  # HDF5 itself notices

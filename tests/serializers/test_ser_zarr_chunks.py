@@ -35,7 +35,7 @@ def _source(loaded: da.Array) -> ZarrSource | None:
 
 
 def _folder(protocols: dict[str, Any], pid: Any) -> str:
-    return str(protocols[FILE_PROTOCOL].local_path(pid[3]))
+    return str(protocols[FILE_PROTOCOL].local_path(pid[1][3]))
 
 
 def _chunk_file(protocols: dict[str, Any], pid: Any, *position: int) -> str:

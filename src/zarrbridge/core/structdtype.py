@@ -21,6 +21,7 @@ and with consolidated metadata the whole hierarchy that lists one. This module c
 from __future__ import annotations
 
 import contextlib
+import json
 import warnings
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -37,7 +38,7 @@ except ImportError:  # pragma: no cover - depends on the installed zarr
 try:  # zarr >= 3.2: the "struct" data type, which also reads "structured"
     from zarr.dtype import Struct as ZarrStruct  # type: ignore[attr-defined,unused-ignore]
 except ImportError:  # pragma: no cover - depends on the installed zarr
-    ZarrStruct = None
+    ZarrStruct = None  # type: ignore[misc,assignment,unused-ignore]
 
 __all__ = [
     "STRUCT",
@@ -45,6 +46,7 @@ __all__ = [
     "StructReader",
     "portable_dtype",
     "quiet_struct_endian",
+    "reread_compound_document",
     "register_struct_reader",
 ]
 
@@ -194,3 +196,27 @@ def quiet_struct_endian() -> Iterator[None]:
             "ignore", message="Missing 'endian' for structured dtype", category=UserWarning
         )
         yield
+
+
+def reread_compound_document(doc: dict[str, Any]) -> dict[str, Any]:
+    """A zarr v3 compound array document as this zarr reads it and would write it back.
+
+    The two spellings of one compound (``"struct"``/``"structured"``, an object or base64 fill value, a
+    ``bytes`` codec with or without ``endian``) come out alike, so that two documents of the same array can
+    be compared whichever zarr wrote each. Other documents, and documents zarr cannot parse, are returned
+    unchanged.
+    """
+    data_type = doc.get("data_type")
+    if doc.get("zarr_format") != 3 or not (
+        isinstance(data_type, dict) and data_type.get("name") in (STRUCT, STRUCTURED)
+    ):
+        return doc
+    from zarr.core.metadata.v3 import ArrayV3Metadata
+
+    try:
+        with quiet_struct_endian():
+            meta = ArrayV3Metadata.from_dict(dict(doc))
+    except (ValueError, TypeError, KeyError):
+        return doc
+    reread: dict[str, Any] = json.loads(json.dumps(meta.to_dict(), allow_nan=True, default=str))
+    return reread

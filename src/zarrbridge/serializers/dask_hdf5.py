@@ -1,7 +1,10 @@
 """Dask arrays as HDF5 files through the file protocol, the dask chunks kept as HDF5 chunks.
 
 A save writes ``<name>.h5.partial`` and renames it to ``<name>.h5`` only after the last block is written,
-so a crash never leaves a file that looks complete. Blocks that are whole chunks of an unfiltered numeric
+so a crash never leaves a file that looks complete. Through a file protocol with ``open()`` alone (no
+``rename``), the file is written under its final, fresh name: nothing refers to it until the save returns
+its id, and the result that keeps the id is written after it. New files are written through
+:func:`.hdf5_files.guarded_h5`, so that a full disk is an error and never a crash. Blocks that are whole chunks of an unfiltered numeric
 dataset are written with h5py's ``write_direct_chunk`` (:class:`.hdf5_chunks.ChunkWriter`); anything else
 with ``dset[sel] = block``. HDF5 files cannot be written by several processes at once: from a
 ``distributed`` cluster the workers compute the blocks and this process writes them, one by one.
@@ -39,7 +42,15 @@ from ..errors import (
 from .base import active_client, parse_array_id, require_protocol
 from .dask_format import DaskFormatSerializer, FileIdentity, file_identity, stored_dtype
 from .hdf5_chunks import RAW_KINDS, ChunkWriter, has_plain_chunks, read_chunk_block
-from .protocols import FILE_PROTOCOL, DirectoryCapable
+from .hdf5_files import file_exists, guarded_h5
+from .protocols import (
+    FILE_PROTOCOL,
+    DirectoryCapable,
+    check_file_protocol,
+    has_operation,
+    normalize_protocols,
+    remove_file,
+)
 
 da: Any = dask.array  # dask's functions are untyped: call them through Any
 
@@ -129,10 +140,18 @@ def _open_h5(files: Any, name: str, mode: Literal["r", "w"]) -> Iterator[h5py.Fi
         path = files.local_path(name)
         if mode == "w":
             os.makedirs(os.path.dirname(path), exist_ok=True)
-        with h5py.File(path, mode) as h5:
+        if mode == "r":
+            with h5py.File(path, "r") as h5:
+                yield h5
+            return
+        with open(path, "w+b") as local, guarded_h5(local) as h5:
             yield h5
         return
-    with files.open(name, "rb" if mode == "r" else "w+b") as handle, h5py.File(handle, mode) as h5:
+    if mode == "r":
+        with files.open(name, "rb") as handle, h5py.File(handle, "r") as h5:
+            yield h5
+        return
+    with files.open(name, "w+b") as handle, guarded_h5(handle) as h5:
         yield h5
 
 
@@ -212,7 +231,11 @@ class HDF5Source:
         except (OSError, KeyError, RuntimeError) as exc:
             if _removed(self.files, self.name):
                 raise BrokenLinkError(
-                    "loaded array", self.name, hint="The array file was removed; save the result again."
+                    "loaded array",
+                    self.name,
+                    hint="Its file was deleted after the array was loaded (an overwritten or removed result "
+                    "whose files collect_garbage() deleted, or a removal through another storage); load the "
+                    "result again.",
                 ) from exc
             if self.identity is not None and isinstance(self.files, DirectoryCapable):
                 try:
@@ -292,12 +315,12 @@ class DaskHDF5Serializer(DaskFormatSerializer):
     >>> import tempfile, dask.array as da
     >>> from zarrbridge.serializers import FILE_PROTOCOL, LocalFiles
     >>> protocols = {FILE_PROTOCOL: LocalFiles(tempfile.mkdtemp())}
-    >>> pid = DaskHDF5Serializer.pickle(da.ones(10, chunks=5), protocols)
-    >>> float(DaskHDF5Serializer.unpickle(pid, protocols).sum())
+    >>> tag, inner = DaskHDF5Serializer.pickle(da.ones(10, chunks=5), protocols)
+    >>> float(DaskHDF5Serializer.unpickle(inner, protocols).sum())
     10.0
     """
 
-    key: ClassVar[str] = "dask-hdf5"
+    name: ClassVar[str] = "dask-hdf5"
     format_name: ClassVar[str] = "zarrbridge.dask-hdf5"
     suffix: ClassVar[str] = ".h5"
     datapath: ClassVar[str] = "data"
@@ -305,7 +328,7 @@ class DaskHDF5Serializer(DaskFormatSerializer):
 
     @classmethod
     def _protocol(cls, protocols: Mapping[str, Any]) -> str:
-        require_protocol(protocols, FILE_PROTOCOL, cls.__name__)
+        check_file_protocol(require_protocol(protocols, FILE_PROTOCOL, cls.__name__), cls.__name__)
         return FILE_PROTOCOL
 
     @classmethod
@@ -314,7 +337,7 @@ class DaskHDF5Serializer(DaskFormatSerializer):
     ) -> None:
         files = protocols[FILE_PROTOCOL]
         encoding, stored, extra = _encoding(dtype)
-        partial = name + ".partial"
+        partial = name + ".partial" if has_operation(files, "rename") else name  # (see the module docstring)
         chunks = _hdf5_chunks(darr, extra)
         client = active_client()
         plain = cls._writes_plain_chunks(darr)
@@ -345,7 +368,8 @@ class DaskHDF5Serializer(DaskFormatSerializer):
                 _store_from_cluster(client, darr, target)
             else:
                 compute_side_effects(da.store(darr, target, lock=True, compute=False))
-        files.rename(partial, name)
+        if partial != name:
+            files.rename(partial, name)
 
     @classmethod
     def _writes_plain_chunks(cls, darr: Any) -> bool:
@@ -360,7 +384,11 @@ class DaskHDF5Serializer(DaskFormatSerializer):
 
     @classmethod
     def _discard(cls, protocol: str, protocols: Mapping[str, Any], name: str) -> None:
-        protocols[FILE_PROTOCOL].remove(name + ".partial")
+        files = protocols[FILE_PROTOCOL]
+        for leftover in (name + ".partial", name):
+            if not remove_file(files, leftover) and leftover == name:
+                with files.open(name, "wb"):  # no remove(): at least give the space back
+                    pass
 
     @classmethod
     def _filters(cls) -> dict[str, Any]:
@@ -409,10 +437,11 @@ class DaskHDF5Serializer(DaskFormatSerializer):
     @classmethod
     def _source(cls, pid: Any, protocols: Mapping[str, Any]) -> tuple[HDF5Source, tuple[int, ...] | None]:
         """The readable dataset of ``pid`` and its (HDF5) chunk shape, after every check of the file."""
+        pid = cls.inner_id(pid)
         _, name = parse_array_id(pid, format_name=cls.format_name, supported=cls.supported_versions)
-        files = require_protocol(protocols, FILE_PROTOCOL, cls.__name__)
-        if not files.exists(name):
-            if files.exists(name + ".partial"):
+        files = check_file_protocol(require_protocol(protocols, FILE_PROTOCOL, cls.__name__), cls.__name__)
+        if not file_exists(files, name):
+            if has_operation(files, "exists") and files.exists(name + ".partial"):
                 raise WriteInterruptedError(name, "the HDF5 file was never completed")
             raise BrokenLinkError(
                 "stored result", name, hint="The array file was removed; save the result again."
@@ -440,10 +469,11 @@ class DaskHDF5Serializer(DaskFormatSerializer):
     @classmethod
     def remove(cls, pid: Any, protocols: Mapping[str, Any]) -> None:
         """Remove the HDF5 file of ``pid`` (and any unfinished one)."""
+        pid = cls.inner_id(pid)
         _, name = parse_array_id(pid, format_name=cls.format_name, supported=cls.supported_versions)
-        files = require_protocol(protocols, FILE_PROTOCOL, cls.__name__)
-        files.remove(name)
-        files.remove(name + ".partial")
+        files = require_protocol(normalize_protocols(protocols), FILE_PROTOCOL, cls.__name__)
+        remove_file(files, name)  # (a protocol without remove() keeps the file: nothing can delete it)
+        remove_file(files, name + ".partial")
 
 
 def _json_attr(value: Any, name: str) -> Any:

@@ -38,7 +38,14 @@ from ..errors import (
 )
 from .base import parse_array_id
 from .dask_format import DaskFormatSerializer, FileIdentity, file_identity, stored_dtype
-from .protocols import FILE_PROTOCOL, S3_PROTOCOL, DirectoryCapable, remove_tree, zarr_store_for
+from .protocols import (
+    FILE_PROTOCOL,
+    S3_PROTOCOL,
+    DirectoryCapable,
+    normalize_protocols,
+    remove_tree,
+    zarr_store_for,
+)
 
 da: Any = dask.array  # dask's functions are untyped: call them through Any
 
@@ -148,12 +155,12 @@ class DaskZarrSerializer(DaskFormatSerializer):
     >>> import tempfile, dask.array as da
     >>> from zarrbridge.serializers import FILE_PROTOCOL, LocalFiles
     >>> protocols = {FILE_PROTOCOL: LocalFiles(tempfile.mkdtemp())}
-    >>> pid = DaskZarrSerializer.pickle(da.ones(10, chunks=5), protocols)
-    >>> float(DaskZarrSerializer.unpickle(pid, protocols).sum())
+    >>> tag, inner = DaskZarrSerializer.pickle(da.ones(10, chunks=5), protocols)
+    >>> float(DaskZarrSerializer.unpickle(inner, protocols).sum())
     10.0
     """
 
-    key: ClassVar[str] = "dask-zarr"
+    name: ClassVar[str] = "dask-zarr"
     format_name: ClassVar[str] = "zarrbridge.dask-zarr"
     suffix: ClassVar[str] = ".zarr"
     policy: ClassVar[ArrayPolicy] = ArrayPolicy()
@@ -212,7 +219,10 @@ class DaskZarrSerializer(DaskFormatSerializer):
     @classmethod
     def open_marker(cls, pid: Any, protocols: Mapping[str, Any]) -> dict[str, Any]:
         """The completion marker of ``pid``'s array, its format and version checked."""
-        protocol, name = parse_array_id(pid, format_name=cls.format_name, supported=cls.supported_versions)
+        protocols = normalize_protocols(protocols)
+        protocol, name = parse_array_id(
+            cls.inner_id(pid), format_name=cls.format_name, supported=cls.supported_versions
+        )
         if protocol not in protocols:
             raise InvalidOptionError(
                 f"{name!r} was written through the {protocol!r} protocol, which the "
@@ -236,8 +246,11 @@ class DaskZarrSerializer(DaskFormatSerializer):
         reads one metadata document instead of trying all three (``zarr.json``, ``.zarray``, ``.zattrs``):
         on S3, one request instead of three.
         """
+        protocols = normalize_protocols(protocols)
         marker = cls.open_marker(pid, protocols)
-        protocol, name = pid[2], pid[3]
+        protocol, name = parse_array_id(
+            cls.inner_id(pid), format_name=cls.format_name, supported=cls.supported_versions
+        )
         zarr_format = marker.get("zarr_format")
         if zarr_format not in (None, 2, 3):
             raise CorruptMetadataError(
@@ -257,8 +270,11 @@ class DaskZarrSerializer(DaskFormatSerializer):
     @classmethod
     def unpickle(cls, pid: Any, protocols: Mapping[str, Any]) -> dask.array.Array:
         """A lazy dask array over the zarr array of ``pid``, chunked like the array."""
+        protocols = normalize_protocols(protocols)
         marker, arr = cls._open(pid, protocols)
-        protocol, name = pid[2], pid[3]
+        protocol, name = parse_array_id(
+            cls.inner_id(pid), format_name=cls.format_name, supported=cls.supported_versions
+        )
         files = protocols[FILE_PROTOCOL] if protocol == FILE_PROTOCOL else None
         folder = files.local_path(name) if isinstance(files, DirectoryCapable) else None
         try:
@@ -286,5 +302,7 @@ class DaskZarrSerializer(DaskFormatSerializer):
     @classmethod
     def remove(cls, pid: Any, protocols: Mapping[str, Any]) -> None:
         """Remove the zarr array of ``pid``."""
-        protocol, name = parse_array_id(pid, format_name=cls.format_name, supported=cls.supported_versions)
-        remove_tree(protocol, protocols, name)
+        protocol, name = parse_array_id(
+            cls.inner_id(pid), format_name=cls.format_name, supported=cls.supported_versions
+        )
+        remove_tree(protocol, normalize_protocols(protocols), name)
