@@ -14,6 +14,7 @@ import json
 import os
 import pickle
 import shutil
+import struct
 import subprocess
 import sys
 import textwrap
@@ -177,7 +178,7 @@ def test_legacy_pickle_chunk(legacy_reports: tuple[int, dict[str, dict[str, Any]
         returncode,
         stderr,
         CASES[name].legacy_outcome,
-        f"{REFERENCES} chunk 0",
+        REFERENCES,
     )
 
 
@@ -234,3 +235,55 @@ def test_genuine_legacy_references_still_load(tmp_path: Path) -> None:
         chunk.write_bytes(numcodecs.Blosc().encode(payload))
         with ZarrIO(path, "r") as io:
             assert [b.path for b in io.get_builder(f"/{REFERENCES}").data[:]] == expected, protocol
+
+
+# ------------------------------------------------------------------------------------------ zarr v3 chunks
+@pytest.fixture
+def small_v3_array(tmp_path: Path) -> Path:
+    """A 10-element float64 zarr v3 array (one zstd chunk) as zarr writes it."""
+    import numpy as np
+    import zarr
+    from zarr.storage import LocalStore
+
+    array = zarr.create_array(LocalStore(tmp_path), name="x", shape=(10,), chunks=(10,), dtype="f8")
+    array[:] = np.arange(10.0)
+    return tmp_path
+
+
+def _read_whole(root: Path) -> Any:
+    import zarr
+    from zarr.storage import LocalStore
+
+    from zarrbridge.core.chunkio import read_whole
+
+    return read_whole(zarr.open_array(LocalStore(root), path="x", mode="r"))
+
+
+def test_v3_zstd_frame_declaring_64_gib_is_refused(small_v3_array: Path) -> None:
+    import tracemalloc
+
+    from zarrbridge.errors import ResourceLimitError
+
+    assert list(_read_whole(small_v3_array)) == list(range(10))
+    frame = struct.pack("<I", 0xFD2FB528) + bytes([0xE0]) + struct.pack("<Q", 64 * 2**30) + b"\x01\x00\x00"
+    (small_v3_array / "x" / "c" / "0").write_bytes(frame)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ResourceLimitError, match="zstd header") as info:
+            _read_whole(small_v3_array)
+        assert tracemalloc.get_traced_memory()[1] < 64 * 2**20
+    finally:
+        tracemalloc.stop()
+    assert info.value.requested == 64 * 2**30 and info.value.limit == 80 and "x/c/0" in str(info.value)
+
+
+def test_v3_chunk_shape_of_2_28_elements_is_refused(small_v3_array: Path) -> None:
+    from zarrbridge.core.bounds import MAX_CHUNK_BYTES
+    from zarrbridge.errors import ResourceLimitError
+
+    document = json.loads((small_v3_array / "x" / "zarr.json").read_text())
+    document["chunk_grid"]["configuration"]["chunk_shape"] = [2**28]
+    (small_v3_array / "x" / "zarr.json").write_text(json.dumps(document))
+    with pytest.raises(ResourceLimitError, match=r"chunk shape \[268435456\]") as info:
+        _read_whole(small_v3_array)
+    assert info.value.requested == 2**31 and info.value.limit == MAX_CHUNK_BYTES

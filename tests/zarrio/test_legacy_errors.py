@@ -15,7 +15,9 @@ from legacy_helpers import FIXTURES, copy_fixture, open_legacy
 from zarrbridge import ZarrIO
 from zarrbridge.errors import (
     BrokenLinkError,
+    CorruptChunkError,
     CorruptMetadataError,
+    InvalidOptionError,
     MissingChunkError,
     NotAZarrStoreError,
     UnknownCodecError,
@@ -143,27 +145,56 @@ def test_reference_to_a_missing_object(ecephys: Path) -> None:
 # ------------------------------------------------------------------------------------------ chunks
 
 
-def test_missing_chunk_with_a_fill_value_reads_as_the_fill_value(ecephys: Path) -> None:
+def test_missing_chunk_is_an_error_naming_array_and_key(ecephys: Path) -> None:
+    (ecephys / SERIES / "1.0").unlink()
+    with open_legacy(ecephys) as io:
+        data = io.get_builder(SERIES).data
+        np.testing.assert_array_equal(data[:50].shape, (50, 4))  # the stored chunks still read
+        with pytest.raises(
+            MissingChunkError, match=r"'1\.0'.*ElectricalSeriesGzip/data.*missing_chunks_as_fill"
+        ):
+            data[...]
+
+
+def test_missing_chunk_reads_as_the_fill_value_only_when_asked(ecephys: Path) -> None:
+    from zarr.storage import LocalStore
+
+    from zarrbridge.zarrio.legacy import missing_chunks_as_fill, open_legacy_root
+
     expected = data_of(ecephys, SERIES)
     (ecephys / SERIES / "1.0").unlink()
-    got = data_of(ecephys, SERIES)
-    expected[50:100] = 0
-    np.testing.assert_array_equal(got, expected)
+    expected[50:100] = 0  # fill_value 0, as hdmf-zarr (zarr 2) reads it
+    with missing_chunks_as_fill():
+        np.testing.assert_array_equal(data_of(ecephys, SERIES), expected)
+    with pytest.raises(MissingChunkError):
+        data_of(ecephys, SERIES)  # the opt-in ends with the block
+    root = open_legacy_root(LocalStore(ecephys, read_only=True), where=str(ecephys), missing_chunks="fill")
+    np.testing.assert_array_equal(root[SERIES][...], expected)
+    with pytest.raises(InvalidOptionError, match="missing_chunks"):
+        open_legacy_root(LocalStore(ecephys, read_only=True), where=str(ecephys), missing_chunks="zeros")  # type: ignore[arg-type]
 
 
-def test_missing_chunk_without_a_fill_value_is_an_error(ecephys: Path) -> None:
+def test_missing_chunk_without_a_fill_value_is_an_error_even_when_asked(ecephys: Path) -> None:
+    from zarrbridge.zarrio.legacy import missing_chunks_as_fill
+
     edit_metadata(ecephys, f"{SERIES}/.zarray", lambda d: d.update(fill_value=None))
     (ecephys / SERIES / "2.0").unlink()
-    with open_legacy(ecephys) as io:
+    with open_legacy(ecephys) as io, missing_chunks_as_fill():
         data = io.get_builder(SERIES).data
         np.testing.assert_array_equal(data[:100].shape, (100, 4))  # other chunks still read
         with pytest.raises(MissingChunkError, match=r"'2\.0'.*ElectricalSeriesGzip/data.*fill_value: null"):
             data[...]
 
 
-def test_missing_chunk_of_an_object_array_is_an_error(ecephys: Path) -> None:
+def test_missing_chunk_of_an_object_array_is_an_error_even_when_asked(ecephys: Path) -> None:
+    from zarrbridge.zarrio.legacy import missing_chunks_as_fill
+
     (ecephys / GROUP_REFS / "0").unlink()
-    with open_legacy(ecephys) as io, pytest.raises(MissingChunkError, match="object array"):
+    with (
+        open_legacy(ecephys) as io,
+        missing_chunks_as_fill(),
+        pytest.raises(MissingChunkError, match="object array"),
+    ):
         io.get_builder(GROUP_REFS).data[:]
 
 
@@ -195,7 +226,7 @@ def test_corrupt_chunk_bytes(ecephys: Path) -> None:
     (ecephys / SERIES / "0.0").write_bytes(b"definitely not gzip")
     with (
         open_legacy(ecephys) as io,
-        pytest.raises(CorruptMetadataError, match=r"chunk 0\.0.*cannot be decoded"),
+        pytest.raises(CorruptChunkError, match=r"chunk '0\.0' of .*ElectricalSeriesGzip/data.*is corrupt"),
     ):
         io.get_builder(SERIES).data[:10]
 
@@ -206,7 +237,7 @@ def test_chunk_of_the_wrong_size(ecephys: Path) -> None:
     (ecephys / SERIES / "0.0").write_bytes(numcodecs.GZip(level=4).encode(b"\0" * 10))
     with (
         open_legacy(ecephys) as io,
-        pytest.raises(CorruptMetadataError, match="holds 10 bytes, expected 400"),
+        pytest.raises(CorruptChunkError, match="holds 10 bytes, expected 400"),
     ):
         io.get_builder(SERIES).data[:10]
 
@@ -219,7 +250,7 @@ def test_pickle_chunk_that_is_not_an_array(ecephys: Path) -> None:
     (ecephys / GROUP_REFS / "0").write_bytes(
         numcodecs.Blosc().encode(pickle.dumps({"path": "/x"}, protocol=5))
     )
-    with open_legacy(ecephys) as io, pytest.raises(CorruptMetadataError, match="holds a dict, not an array"):
+    with open_legacy(ecephys) as io, pytest.raises(CorruptChunkError, match="holds a dict, not an array"):
         io.get_builder(GROUP_REFS).data[:]
 
 

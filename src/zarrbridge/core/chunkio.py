@@ -47,6 +47,7 @@ from zarr.storage import LocalStore, MemoryStore
 
 from ..errors import CorruptChunkError, MissingChunkError, ShapeMismatchError, ZarrBridgeError
 from .arrays import ArrayPolicy, create_array
+from .bounds import MAX_CHUNK_BYTES, check_chunk_nbytes, check_encoded_chunk
 from .cache import BoundedCache
 from .integrity import (
     array_what,
@@ -363,6 +364,9 @@ def read_whole(
     prototype = default_buffer_prototype()
     specs = _specs(meta, chunks, aa, prototype)
     native = meta.dtype.to_native_dtype()
+    what = f"{array.path or '/'} in {array.store_path.store}"
+    limit = check_chunk_nbytes(chunks=chunks, itemsize=native.itemsize, what=what)  # before any allocation
+    limit = MAX_CHUNK_BYTES if native.kind in "OT" or native.hasobject else limit  # vlen strings: sizes vary
     shape = tuple(meta.shape)
     if 0 in shape:
         return np.full(shape, meta.fill_value, dtype=native)
@@ -390,6 +394,9 @@ def read_whole(
             problem = blosc_frame_problem(raw if isinstance(raw, bytes) else raw.as_numpy_array())
             if problem:
                 raise CorruptChunkError(key, array_what(array), where, reason=problem)
+        if bb:  # a compressor that says it inflates beyond the chunk is refused before it allocates
+            encoded = memoryview(raw) if isinstance(raw, bytes) else raw.as_buffer_like()
+            check_encoded_chunk(bb[-1], encoded, limit=limit, key=key, what=array_what(array), where=where)
         try:
             block = _decode(raw, aa, ab, bb, specs, prototype).reshape(chunks)
         except ZarrBridgeError:

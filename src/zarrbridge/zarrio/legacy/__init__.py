@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from .chunks import V2Array
+from .chunks import V2Array, missing_chunks_as_fill
 from .codecs import LEGACY_PICKLE_GLOBALS, LegacyReference, unpickle_legacy
 from .detect import LEGACY, Convention, open_any_root
 from .nodes import LegacyGroup, open_legacy_root
@@ -25,6 +25,7 @@ __all__ = [
     "LegacyReference",
     "LegacyTreeReader",
     "V2Array",
+    "missing_chunks_as_fill",
     "open_any_root",
     "open_legacy_root",
     "unpickle_legacy",

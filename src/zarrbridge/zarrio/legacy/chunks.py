@@ -1,22 +1,56 @@
-"""A lazy, read-only legacy (zarr v2) array: chunks are fetched and decoded only for what is selected."""
+"""A lazy, read-only legacy (zarr v2) array: chunks are fetched and decoded only for what is selected.
+
+A chunk that is not in the store is a :class:`MissingChunkError` naming the array and the key. hdmf-zarr
+<= 0.13 wrote with zarr 2 (``write_empty_chunks`` on by default), so every chunk of the data it was given is
+stored; a missing one is damage, or a region a ``DataChunkIterator`` never produced. hdmf-zarr itself reads
+both as the fill value (zarr's rule); zarrbridge does so only when asked: inside
+``with missing_chunks_as_fill():`` or for a root opened with ``missing_chunks="fill"``.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from hdmf.query import HDMFDataset
 
+from ...core.bounds import check_allocation
 from ...errors import MissingChunkError
 from .codecs import ChunkCodecs
-from .indexing import place, plan_selection
+from .indexing import place, plan_selection, selection_shape
 from .metadata import ArrayMeta, join_key
 from .store import V2Store
 
-__all__ = ["V2Array"]
+__all__ = ["MissingChunks", "V2Array", "missing_chunks_as_fill"]
 
 FETCH_BATCH = 64  # chunks fetched concurrently; bounds the compressed bytes held at once
+MissingChunks = Literal["error", "fill"]
+_MISSING: contextvars.ContextVar[MissingChunks | None] = contextvars.ContextVar(
+    "zarrbridge_legacy_missing_chunks", default=None
+)
+
+
+@contextlib.contextmanager
+def missing_chunks_as_fill() -> Iterator[None]:
+    """Within the block, a missing chunk of a legacy array reads as its fill value (hdmf-zarr's behaviour).
+
+    Use it only for files you know have unwritten regions (a ``DataChunkIterator`` that skipped chunks): a chunk
+    lost from a copy reads as the fill value as well.
+
+    Examples
+    --------
+    >>> from zarrbridge.zarrio.legacy import missing_chunks_as_fill
+    >>> with missing_chunks_as_fill():
+    ...     pass  # data = io.get_builder("/acquisition/ts/data").data[:]
+    """
+    token = _MISSING.set("fill")
+    try:
+        yield
+    finally:
+        _MISSING.reset(token)
 
 
 class V2Array(HDMFDataset):  # type: ignore[misc]
@@ -117,6 +151,12 @@ class V2Array(HDMFDataset):  # type: ignore[misc]
         return self._codecs
 
     def __getitem__(self, key: Any) -> Any:
+        codecs = self.codecs  # refuses chunk shapes too large to decode, before anything is read
+        check_allocation(
+            shape=selection_shape(key, self.shape),
+            itemsize=self.dtype.itemsize,
+            what=f"{self.path} in {codecs.where}",
+        )
         selection = plan_selection(key, self.shape, self.chunks)
         out = np.empty(selection.out_shape, dtype=self.dtype)
         pending: list[tuple[str, Any]] = []
@@ -141,6 +181,15 @@ class V2Array(HDMFDataset):  # type: ignore[misc]
             place(out, codecs.decode(raw, name), parts)
 
     def _missing(self, out: np.ndarray[Any, Any], name: str, parts: Any) -> None:
+        if (_MISSING.get() or self._store.missing_chunks) != "fill":
+            raise MissingChunkError(
+                name,
+                self.path,
+                self._store.where,
+                "hdmf-zarr stores every chunk of the data it is given. If this array was written by a "
+                "DataChunkIterator that left regions unwritten, read it inside "
+                "zarrbridge.zarrio.legacy.missing_chunks_as_fill() to get the fill value there",
+            )
         if self.meta.fill_value is None:
             reason = (
                 "an object array has no fill value"

@@ -6,12 +6,19 @@ A chunk is decompressed, then its filters are undone in reverse order. Object co
 (numpy's array and record reconstruction) plus :class:`LegacyReference` standing in for
 ``hdmf_zarr.utils.ZarrReference``. Anything else a pickle asks for raises
 :class:`~zarrbridge.errors.UnsafePickleError` before it is called.
+
+Untrusted sizes are bounded (:mod:`zarrbridge.core.bounds`): a chunk shape whose decoded size exceeds
+:data:`~zarrbridge.core.bounds.MAX_CHUNK_BYTES` is refused before anything is read, the compressor may produce
+no more than the chunk holds (zlib/gzip/bz2/lzma stop inflating there; blosc, lz4 and zstd headers are checked
+first), and a vlen chunk must declare exactly the chunk's element count. Too much is a
+:class:`~zarrbridge.errors.ResourceLimitError`; damaged bytes are a :class:`~zarrbridge.errors.CorruptChunkError`
+naming the array and the chunk key, never a raw blosc/zlib error.
 """
 
 from __future__ import annotations
 
 import json
-import zlib
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +26,15 @@ import numcodecs
 import numpy as np
 from numcodecs.abc import Codec
 
+from ...core.bounds import MAX_CHUNK_BYTES, check_chunk_nbytes, decompress_bounded
 from ...core.safe_pickle import NUMPY_ARRAY_GLOBALS, restricted_loads
-from ...errors import CorruptMetadataError, UnknownCodecError, UnsafePickleError
+from ...errors import (
+    CorruptChunkError,
+    CorruptMetadataError,
+    ResourceLimitError,
+    UnknownCodecError,
+    UnsafePickleError,
+)
 from .metadata import ArrayMeta
 
 __all__ = ["LEGACY_PICKLE_GLOBALS", "ZARR_REFERENCE", "ChunkCodecs", "LegacyReference", "unpickle_legacy"]
@@ -34,6 +48,8 @@ LEGACY_PICKLE_GLOBALS: frozenset[tuple[str, str]] = NUMPY_ARRAY_GLOBALS | {
 }
 OBJECT_CODECS = frozenset({"vlen-utf8", "vlen-bytes", "json2", "json", "pickle"})
 _REFUSED = {"pickle": "Pickle payloads are decoded only for object arrays, with the restricted unpickler."}
+_VLEN = frozenset({"vlen-utf8", "vlen-bytes", "vlen-array"})
+_FILTER_GROWTH = 8  # a filter (astype, packbits...) may undo at most this factor of the compressor's output
 
 
 class LegacyReference(dict[str, Any]):
@@ -88,9 +104,18 @@ class ChunkCodecs:
     filters: tuple[Codec | None, ...]  # None: an object codec decoded here (pickle/json)
     what: str
     where: str
+    limit: int  # the most bytes the compressor may produce for one chunk
 
     @classmethod
     def resolve(cls, meta: ArrayMeta, *, what: str, where: str) -> ChunkCodecs:
+        """The codecs of ``meta``; :class:`ResourceLimitError` if one decoded chunk would be too large."""
+        expected = check_chunk_nbytes(
+            chunks=meta.chunks, itemsize=meta.dtype.itemsize, what=f"{what} in {where}"
+        )
+        if meta.dtype.hasobject:
+            limit = MAX_CHUNK_BYTES
+        else:
+            limit = expected * _FILTER_GROWTH if meta.filters else expected
         compressor = _codec(meta.compressor, what, where) if meta.compressor is not None else None
         filters: list[Codec | None] = []
         for config in meta.filters:
@@ -109,68 +134,101 @@ class ChunkCodecs:
                 f"an object array without an object codec filter (filters: {list(meta.filter_ids)})",
                 where,
             )
-        return cls(meta, compressor, tuple(filters), what, where)
+        return cls(meta, compressor, tuple(filters), what, where, limit)
 
     def decode(self, raw: bytes, key: str) -> np.ndarray[Any, Any]:
-        """Decode the bytes of chunk ``key`` into an array of the chunk shape and the stored dtype."""
+        """Decode the bytes of chunk ``key`` into an array of the chunk shape and the stored dtype.
+
+        Raises
+        ------
+        CorruptChunkError
+            The bytes are garbled, truncated, or decode to the wrong size.
+        ResourceLimitError
+            They decode (or say they decode) to more than the chunk holds.
+        UnsafePickleError
+            A Pickle chunk asks for anything but numpy arrays of reference records.
+        """
         meta = self.meta
         label = f"{self.what} chunk {key}"
         data: Any = raw
         try:
             if self.compressor is not None:
-                data = self.compressor.decode(data)
+                data = decompress_bounded(
+                    self.compressor,
+                    str(meta.compressor["id"]) if meta.compressor else "",
+                    bytes(data),
+                    limit=self.limit,
+                    key=key,
+                    what=self.what,
+                    where=self.where,
+                )
             for config, codec in zip(reversed(meta.filters), reversed(self.filters)):
+                codec_id = str(config["id"])
                 if codec is None:
-                    data = self._object_codec(str(config["id"]), bytes(data), label)
+                    data = self._object_codec(codec_id, bytes(data), label, key)
                 else:
+                    if codec_id in _VLEN:
+                        self._check_vlen_count(codec_id, data, key)
                     data = codec.decode(data)
-        except (UnsafePickleError, CorruptMetadataError, UnknownCodecError):
+        except (UnsafePickleError, CorruptChunkError, ResourceLimitError, UnknownCodecError):
             raise
-        except (RuntimeError, ValueError, TypeError, OverflowError, OSError, EOFError, zlib.error) as exc:
-            # what numcodecs' codecs raise on damaged bytes (gzip: OSError, zlib: zlib.error, blosc: RuntimeError)
-            raise CorruptMetadataError(
-                label, f"cannot be decoded ({type(exc).__name__}: {exc})", self.where
-            ) from exc
-        return self._shaped(data, label)
+        except (RuntimeError, ValueError, TypeError, OverflowError, OSError, EOFError, struct.error) as exc:
+            # what numcodecs' filters raise on damaged bytes
+            raise self._corrupt(key, f"cannot be decoded ({type(exc).__name__}: {exc})") from exc
+        return self._shaped(data, key)
 
-    def _shaped(self, data: Any, label: str) -> np.ndarray[Any, Any]:
+    def _corrupt(self, key: str, reason: str) -> CorruptChunkError:
+        return CorruptChunkError(key, self.what, self.where, reason)
+
+    def _check_vlen_count(self, codec_id: str, data: Any, key: str) -> None:
+        """A vlen chunk starts with its element count: it must be the chunk's (numcodecs allocates it first)."""
+        raw = memoryview(data).cast("B")
+        expected = int(np.prod(self.meta.chunks)) if self.meta.chunks else 1
+        if len(raw) < 4:
+            raise self._corrupt(key, f"{codec_id}: {len(raw)} bytes, shorter than the item count")
+        (count,) = struct.unpack_from("<I", raw, 0)
+        if count != expected:
+            raise self._corrupt(key, f"{codec_id}: declares {count} items, the chunk holds {expected}")
+
+    def _shaped(self, data: Any, key: str) -> np.ndarray[Any, Any]:
         meta = self.meta
         count = int(np.prod(meta.chunks)) if meta.chunks else 1
         if meta.dtype.hasobject:
             arr = np.asarray(data)
             if arr.dtype != meta.dtype and arr.dtype.kind == "O" and meta.dtype.names is not None:
-                arr = _records(arr.reshape(-1), meta.dtype, label, self.where)
+                arr = _records(arr.reshape(-1), meta.dtype, key, self)
             elif arr.dtype.kind != "O" and meta.dtype.names is None:
-                raise CorruptMetadataError(label, f"decodes to {arr.dtype}, not objects", self.where)
+                raise self._corrupt(key, f"decodes to {arr.dtype}, not objects")
         else:
             buffer = np.frombuffer(
                 memoryview(data).cast("B") if not isinstance(data, np.ndarray) else data.view("B"), dtype="B"
             )
             if buffer.size != count * meta.dtype.itemsize:
-                raise CorruptMetadataError(
-                    label, f"holds {buffer.size} bytes, expected {count * meta.dtype.itemsize}", self.where
-                )
+                raise self._corrupt(key, f"holds {buffer.size} bytes, expected {count * meta.dtype.itemsize}")
             arr = buffer.view(meta.dtype)
         if arr.size != count:
-            raise CorruptMetadataError(label, f"decodes to {arr.size} items, expected {count}", self.where)
+            raise self._corrupt(key, f"decodes to {arr.size} items, expected {count}")
         return arr.reshape(meta.chunks, order=meta.order)  # type: ignore[call-overload,no-any-return]
 
-    def _object_codec(self, codec_id: str, payload: bytes, label: str) -> np.ndarray[Any, Any]:
+    def _object_codec(self, codec_id: str, payload: bytes, label: str, key: str) -> np.ndarray[Any, Any]:
         if codec_id == "pickle":
-            value = unpickle_legacy(payload, what=label)
-            if not isinstance(value, np.ndarray):
-                raise CorruptMetadataError(
-                    label, f"the pickle holds a {type(value).__name__}, not an array", self.where
+            try:
+                value = unpickle_legacy(payload, what=label)
+            except CorruptMetadataError as exc:  # not a valid pickle
+                cause = exc.__cause__
+                reason = (
+                    f"not a valid pickle ({type(cause).__name__}: {cause})" if cause else "not a valid pickle"
                 )
+                raise self._corrupt(key, reason) from exc
+            if not isinstance(value, np.ndarray):
+                raise self._corrupt(key, f"the pickle holds a {type(value).__name__}, not an array")
             return value
         try:
             items = json.loads(payload)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CorruptMetadataError(label, f"not valid JSON ({exc})", self.where) from exc
+            raise self._corrupt(key, f"not valid JSON ({exc})") from exc
         if not isinstance(items, list) or len(items) < 2:
-            raise CorruptMetadataError(
-                label, "expected the numcodecs JSON layout [*items, dtype, shape]", self.where
-            )
+            raise self._corrupt(key, "expected the numcodecs JSON layout [*items, dtype, shape]")
         out = np.empty(len(items) - 2, dtype=object)
         for i, item in enumerate(items[:-2]):
             out[i] = item
@@ -178,7 +236,7 @@ class ChunkCodecs:
 
 
 def _records(
-    values: np.ndarray[Any, Any], dtype: np.dtype[Any], label: str, where: str
+    values: np.ndarray[Any, Any], dtype: np.dtype[Any], key: str, codecs: ChunkCodecs
 ) -> np.ndarray[Any, Any]:
     """Object elements (JSON lists, tuples) as a structured array of ``dtype``."""
     out = np.empty(values.size, dtype=dtype)
@@ -186,6 +244,6 @@ def _records(
     for i, row in enumerate(values):
         fields = row.tolist() if isinstance(row, np.void) else row
         if not isinstance(fields, (list, tuple)) or len(fields) != width:
-            raise CorruptMetadataError(label, f"row {i} is {row!r}, expected {width} fields", where)
+            raise codecs._corrupt(key, f"row {i} is {row!r}, expected {width} fields")
         out[i] = tuple(fields)
     return out

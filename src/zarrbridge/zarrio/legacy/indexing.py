@@ -122,6 +122,22 @@ def _axis(key: Any, n: int, c: int, axis: int) -> tuple[tuple[AxisPart, ...], in
     return _array_parts(arr, c), int(arr.size), False
 
 
+def selection_shape(key: Any, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The element counts ``array[key]`` selects per axis, computed without planning (for size checks first)."""
+    if not shape:
+        return ()
+    counts = []
+    for k, n in zip(_expand(key, len(shape)), shape):
+        if isinstance(k, slice):
+            counts.append(len(range(*k.indices(n))))
+        elif isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_)):
+            counts.append(1)
+        else:
+            arr = np.asarray(k)
+            counts.append(int(np.count_nonzero(arr)) if arr.dtype == bool else int(arr.size))
+    return tuple(counts)
+
+
 def plan_selection(key: Any, shape: tuple[int, ...], chunks: tuple[int, ...]) -> Selection:
     """Plan ``array[key]`` on an array of ``shape`` stored in ``chunks``."""
     if not shape:

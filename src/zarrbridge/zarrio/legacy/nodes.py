@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 from zarr.abc.store import Store
 
@@ -106,9 +106,17 @@ class LegacyGroup:
 
 
 def open_legacy_root(
-    store: Store, *, where: str, root_doc: dict[str, Any] | None = None, consolidated: bool = True
+    store: Store,
+    *,
+    where: str,
+    root_doc: dict[str, Any] | None = None,
+    consolidated: bool = True,
+    missing_chunks: Literal["error", "fill"] = "error",
 ) -> LegacyGroup:
     """The root group of the zarr v2 hierarchy in ``store`` (its ``.zgroup`` is validated).
+
+    ``missing_chunks="fill"`` reads chunks that are not stored as the fill value (hdmf-zarr's behaviour)
+    instead of raising :class:`~zarrbridge.errors.MissingChunkError`.
 
     Raises
     ------
@@ -117,7 +125,7 @@ def open_legacy_root(
     CorruptMetadataError, UnsupportedFormatVersionError
         ``.zgroup``, ``.zattrs`` or ``.zmetadata`` cannot be parsed or name another format.
     """
-    v2 = V2Store(store, where=where, consolidated=consolidated)
+    v2 = V2Store(store, where=where, consolidated=consolidated, missing_chunks=missing_chunks)
     doc = root_doc if root_doc is not None else v2.document(".zgroup")
     if doc is None:
         raise NotAZarrStoreError(where, "no .zgroup at its root")

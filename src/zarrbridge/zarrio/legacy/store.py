@@ -22,7 +22,7 @@ from zarr.core.sync import sync
 from zarr.storage import LocalStore
 
 from ...core.names import check_name, check_relative_path
-from ...errors import UnsafeNameError
+from ...errors import InvalidOptionError, UnsafeNameError
 from .metadata import check_consolidated, join_key, parse_document
 
 __all__ = ["V2Store"]
@@ -43,9 +43,22 @@ class V2Store:
         The location, for error messages.
     consolidated
         Use ``.zmetadata`` when present (the default, as hdmf-zarr does).
+    missing_chunks
+        ``"error"`` (default): a chunk not in the store is a MissingChunkError; ``"fill"``: it reads as the
+        array's fill value, as hdmf-zarr reads it (see :mod:`.chunks`).
     """
 
-    def __init__(self, store: Store, *, where: str, consolidated: bool = True) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        where: str,
+        consolidated: bool = True,
+        missing_chunks: Literal["error", "fill"] = "error",
+    ) -> None:
+        if missing_chunks not in ("error", "fill"):
+            raise InvalidOptionError(f"missing_chunks must be 'error' or 'fill', got {missing_chunks!r}")
+        self.missing_chunks = missing_chunks
         self.store = store
         self.where = where
         self._docs: dict[str, dict[str, Any]] | None = None
