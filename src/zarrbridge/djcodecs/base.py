@@ -23,6 +23,7 @@ from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 from zarr.core.sync import sync
 from zarr.storage import LocalStore, StorePath, WrapperStore
 
+from ..core.integrity import strict_array
 from ..core.localfiles import read_file
 from ..errors import (
     CorruptMetadataError,
@@ -341,7 +342,8 @@ class ArrayCodecBase(SchemaCodec, register=False):  # type: ignore[misc,call-arg
                 column=f"<{self.name}>",
             )
             _check_row_matches(meta, array.metadata, where=meta["path"], store_label=target.label)
-            return self.wrap_foreign(array, meta, origin)
+            # (no completeness marker: a chunk it lacks reads as the fill value, as its writer meant)
+            return self.wrap_foreign(strict_array(array, location=what), meta, origin)
         try:
             raw = target.read_object(meta["path"], "zarr.json")
         except FileNotFoundError as exc:
@@ -360,7 +362,11 @@ class ArrayCodecBase(SchemaCodec, register=False):  # type: ignore[misc,call-arg
             inline_reads=one_chunk,
             unreachable=target.unreachable,
         )
-        array = zarr.Array(zarr.AsyncArray(metadata=metadata, store_path=StorePath(store)))
+        # arrays zarrbridge wrote store every chunk: a missing one is MissingChunkError, a garbled one
+        # CorruptChunkError, both naming the array and the key (rows from before the marker read as before)
+        array = strict_array(
+            zarr.Array(zarr.AsyncArray(metadata=metadata, store_path=StorePath(store))), location=what
+        )
         attrs = array.attrs.get(ATTRIBUTE_KEY)
         if not isinstance(attrs, dict) or attrs.get("codec") != self.name:
             raise CorruptMetadataError(
