@@ -5,9 +5,12 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from trust_helpers import KINDS, Dest, make_dest
+from trust_helpers import KINDS, Dest, Result, make_dest
+
+from zarrbridge.cli.main import main
 
 
 @pytest.fixture(params=KINDS)
@@ -17,3 +20,16 @@ def dest(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Dest]:
     yield d
     if d.kind == "dir":
         shutil.rmtree(d.url, ignore_errors=True)
+
+
+@pytest.fixture(name="cli")
+def cli_fixture(capsys: pytest.CaptureFixture[str]) -> Any:
+    """``cli("validate", path, "--data")`` runs the command in-process: (exit code, stdout, stderr)."""
+
+    def run(*args: Any) -> Result:
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run

@@ -8,13 +8,19 @@ import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
 
 START = dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 KINDS = ("dir", "zip", "s3")
+
+
+class Result(NamedTuple):
+    code: int
+    out: str
+    err: str
 
 
 @dataclass
