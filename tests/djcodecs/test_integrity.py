@@ -60,3 +60,23 @@ def test_photon_row_missing_chunk(postgres: Database, store_dir: Path, make_sche
     assert got[:5].shape == (5, 8, 8)  # other chunks read
     with pytest.raises(MissingChunkError, match="c/2/0/0"):
         got[10:15]
+
+
+def test_replaced_or_removed_row_keeps_old_values_until_gc_then_errors(
+    postgres: Database, store_dir: Path, make_schema: Any
+) -> None:
+    """A fetched array outlives the delete and re-insert of its row: the old array stays in the store,
+    unreachable for new fetches, until DataJoint's GC removes it; then reads say what is missing."""
+    inst = postgres.instance({"main": {"protocol": "file", "location": str(store_dir)}})
+    schema = make_schema(inst)
+    Recording = declare_recording(schema)
+    old = np.arange(400.0).reshape(100, 4)
+    Recording.insert1({"recording_id": 1, "waveform": ZarrValue(old, chunks=(10, 4))})
+    held = Recording.fetch1("waveform")
+    (Recording & {"recording_id": 1}).delete(prompt=False)  # (PostgreSQL has no REPLACE: delete, insert)
+    Recording.insert1({"recording_id": 1, "waveform": ZarrValue(old * 0, chunks=(10, 4))})
+    np.testing.assert_array_equal(held[:], old)  # old values, not the new row's zeros
+    np.testing.assert_array_equal(Recording.fetch1("waveform")[:], 0)  # new fetches see the new row
+    assert dj.gc.GarbageCollector(schema, store="main").collect(dry_run=False)["errors"] == 0
+    with pytest.raises(MissingChunkError, match="c/5/0"):
+        held[50:60]
