@@ -27,7 +27,6 @@ from zarrbridge.errors import (  # noqa: E402
     LocationError,
     MissingDependencyError,
     NodeNotFoundError,
-    StoreUnreachableError,
     UnsupportedDtypeError,
     UnsupportedFormatVersionError,
     UnsupportedValueTypeError,
@@ -90,20 +89,6 @@ def test_store_not_configured(postgres: Database, store_dir: Path, make_schema: 
     with pytest.raises(LocationError, match=r"Configured stores: \['main'\]"):
         Recording.insert1({"recording_id": 1, "waveform": np.ones(3)})
     assert stored_files(store_dir) == []
-
-
-@pytest.mark.s3
-def test_unreachable_s3_endpoint(postgres: Database, s3_store: dict[str, Any], make_schema: Any) -> None:
-    import socket
-
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        dead = f"127.0.0.1:{s.getsockname()[1]}"
-    inst = postgres.instance({"main": {**s3_store, "endpoint": dead}})
-    Recording = declare_recording(make_schema(inst))
-    with pytest.raises(StoreUnreachableError, match=f"store 'main' at 'http://{dead}' cannot be reached"):
-        Recording.insert1({"recording_id": 1, "waveform": np.ones(3)})
-    assert len(Recording()) == 0
 
 
 def test_primary_keys_cannot_escape_the_store(postgres: Database, tmp_path: Path, make_schema: Any) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from abc import abstractmethod
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import datajoint as dj
@@ -21,6 +22,7 @@ from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 from zarr.core.sync import sync
 from zarr.storage import LocalStore, StorePath, WrapperStore
 
+from ..core.integrity import strict_array
 from ..core.localfiles import read_file
 from ..errors import (
     CorruptMetadataError,
@@ -28,7 +30,6 @@ from ..errors import (
     NodeNotFoundError,
     ReadOnlyError,
     StoreExistsError,
-    StoreUnreachableError,
     UnsupportedFormatVersionError,
 )
 from .foreign import open_plain_array, refuse_row
@@ -45,10 +46,18 @@ ATTRIBUTE_KEY = "zarrbridge"  # the array attribute holding {"codec", "format_ve
 class FetchedStore(WrapperStore[Store]):
     """A read-only view of a fetched array's store whose write methods raise :class:`ReadOnlyError`."""
 
-    def __init__(self, store: Store, *, what: str, inline_reads: bool = False) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        what: str,
+        inline_reads: bool = False,
+        unreachable: Callable[[BaseException], Exception] | None = None,
+    ) -> None:
         super().__init__(store)
         self._what = what
         self._inline = inline_reads and isinstance(store, LocalStore)
+        self._unreachable = unreachable  # turns the S3 client's connection errors into StoreUnreachableError
 
     async def get(
         self, key: str, prototype: BufferPrototype | None = None, byte_range: ByteRequest | None = None
@@ -60,7 +69,12 @@ class FetchedStore(WrapperStore[Store]):
         chunks keep the threaded reads, which overlap.
         """
         if not self._inline or byte_range is not None:
-            return await self._store.get(key, prototype or default_buffer_prototype(), byte_range)
+            try:
+                return await self._store.get(key, prototype or default_buffer_prototype(), byte_range)
+            except Exception as exc:
+                if self._unreachable is not None and is_connection_error(exc):
+                    raise self._unreachable(exc) from exc
+                raise
         return self.get_sync(key, prototype=prototype)  # (a plain file read: the store is local)
 
     def get_sync(
@@ -199,12 +213,12 @@ class ArrayCodecBase(SchemaCodec, register=False):  # type: ignore[misc,call-arg
                 target.put_objects(path, objects)
             else:
                 extra = self.write_value(value, target.zarr_store(path, read_only=False))
-        except (StoreUnreachableError, StoreExistsError):
-            raise  # nothing was written: the probe failed, or the folder belongs to someone else (keep it)
+        except StoreExistsError:
+            raise  # the folder belongs to someone else (a token collision): keep it
         except BaseException as exc:
             self._discard(target, path, exc)
             if target.protocol != "file" and is_connection_error(exc):
-                raise StoreUnreachableError(target.label, target.endpoint(), str(exc)) from exc
+                raise target.unreachable(exc) from exc
             raise
         record_write(Written(target=target, path=path, field=field, primary_key=dict(primary_key)))
         return {
@@ -285,11 +299,14 @@ class ArrayCodecBase(SchemaCodec, register=False):  # type: ignore[misc,call-arg
             array = open_plain_array(
                 target,
                 meta["path"],
-                make_store=lambda: FetchedStore(target.zarr_store(meta["path"], read_only=True), what=what),
+                make_store=lambda: FetchedStore(
+                    target.zarr_store(meta["path"], read_only=True), what=what, unreachable=target.unreachable
+                ),
                 column=f"<{self.name}>",
             )
             _check_row_matches(meta, array.metadata, where=meta["path"], store_label=target.label)
-            return self.wrap_foreign(array, meta, origin)
+            # (no completeness marker: a chunk it lacks reads as the fill value, as its writer meant)
+            return self.wrap_foreign(strict_array(array, location=what), meta, origin)
         try:
             raw = target.read_object(meta["path"], "zarr.json")
         except FileNotFoundError as exc:
@@ -303,9 +320,16 @@ class ArrayCodecBase(SchemaCodec, register=False):  # type: ignore[misc,call-arg
         _check_row_matches(meta, metadata, where=f"{meta['path']}/zarr.json", store_label=target.label)
         one_chunk = getattr(metadata.chunk_grid, "chunk_shape", None) == tuple(metadata.shape)
         store = FetchedStore(
-            target.zarr_store(meta["path"], read_only=True), what=what, inline_reads=one_chunk
+            target.zarr_store(meta["path"], read_only=True),
+            what=what,
+            inline_reads=one_chunk,
+            unreachable=target.unreachable,
         )
-        array = zarr.Array(zarr.AsyncArray(metadata=metadata, store_path=StorePath(store)))
+        # arrays zarrbridge wrote store every chunk: a missing one is MissingChunkError, a garbled one
+        # CorruptChunkError, both naming the array and the key (rows from before the marker read as before)
+        array = strict_array(
+            zarr.Array(zarr.AsyncArray(metadata=metadata, store_path=StorePath(store))), location=what
+        )
         attrs = array.attrs.get(ATTRIBUTE_KEY)
         if not isinstance(attrs, dict) or attrs.get("codec") != self.name:
             raise CorruptMetadataError(

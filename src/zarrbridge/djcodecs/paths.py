@@ -13,10 +13,10 @@ length limits of object stores.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
+from ..core.names import check_relative_path, has_control_characters
 from ..errors import LocationError
 
 __all__ = ["MAX_OBJECT_PATH_BYTES", "MAX_SEGMENT_BYTES", "check_object_path", "check_primary_key"]
@@ -25,10 +25,6 @@ __all__ = ["MAX_OBJECT_PATH_BYTES", "MAX_SEGMENT_BYTES", "check_object_path", "c
 MAX_OBJECT_PATH_BYTES = 900
 # most filesystems limit one path segment to 255 bytes
 MAX_SEGMENT_BYTES = 255
-
-
-def _has_control(text: str) -> bool:
-    return any(unicodedata.category(ch) == "Cc" for ch in text)
 
 
 def check_primary_key(primary_key: Mapping[str, Any]) -> None:
@@ -46,7 +42,7 @@ def check_primary_key(primary_key: Mapping[str, Any]) -> None:
     for name, value in primary_key.items():
         if isinstance(value, (str, bytes)):
             text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-            if _has_control(text):
+            if has_control_characters(text):
                 raise LocationError(
                     f"{name}={value!r}",
                     "primary-key values stored in paths must not contain control characters (NUL, newline, "
@@ -63,7 +59,8 @@ def check_object_path(path: str) -> str:
     Raises
     ------
     LocationError
-        The path would escape the store's location or is too long for object stores.
+        The path would escape the store's location (:class:`~zarrbridge.errors.UnsafeNameError`, from
+        :func:`zarrbridge.core.names.check_relative_path`) or is too long for object stores.
 
     Examples
     --------
@@ -72,17 +69,10 @@ def check_object_path(path: str) -> str:
     """
     if not isinstance(path, str) or not path:
         raise LocationError(path, "an object path must be a non-empty string")
-    if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
-        raise LocationError(path, "object paths must be relative to the store's location, not absolute")
-    if "\\" in path or _has_control(path):
-        raise LocationError(path, "object paths must not contain backslashes or control characters")
+    # relative, no empty, "." or ".." segment, no backslash, NUL or other control character (UnsafeNameError,
+    # a LocationError); then DataJoint's own limits: segment and path lengths of object stores
+    check_relative_path(path, what="object path (check the store's schema_prefix/partition_pattern settings)")
     for segment in path.split("/"):
-        if segment in ("", ".", ".."):
-            raise LocationError(
-                path,
-                f"segment {segment!r} would leave the store's location or make the path ambiguous; "
-                "check the store's schema_prefix/partition_pattern settings and the primary-key values",
-            )
         if len(segment.encode()) > MAX_SEGMENT_BYTES:
             raise LocationError(
                 path,

@@ -11,12 +11,19 @@ journal's arrays are removed before the exception propagates. With ``skip_duplic
 rows the database skipped are removed too. Inside a transaction (``populate``/``make``) the arrays are kept
 until the transaction ends and removed if it is cancelled (``Connection.cancel_transaction`` is wrapped the same
 way). Nothing else changes: other codecs and tables behave exactly as before.
+
+These are private names of DataJoint, so they are checked where they are wrapped: the DataJoint version must be
+one this was tested with (:data:`TESTED_VERSIONS`), and the methods must exist with the parameters the wrappers
+pass on. Otherwise nothing is wrapped and one :class:`InsertGuardWarning` says so: inserts work as DataJoint
+made them, and the arrays of failed inserts are left to DataJoint's own cleanup, ``dj.gc.GarbageCollector``
+(they are schema-addressed paths no row references, which it removes).
 """
 
 from __future__ import annotations
 
 import contextvars
 import functools
+import inspect
 import logging
 import threading
 import warnings
@@ -26,9 +33,26 @@ from dataclasses import dataclass
 from dataclasses import field as dc_field
 from typing import Any
 
+from ..errors import ZarrBridgeWarning
 from .stores import StoreTarget
 
-__all__ = ["Written", "install_insert_guard", "record_write", "remove_written"]
+__all__ = [
+    "TESTED_VERSIONS",
+    "InsertGuardWarning",
+    "Written",
+    "install_insert_guard",
+    "record_write",
+    "remove_written",
+]
+
+#: DataJoint (major, minor) releases whose private insert and transaction methods the guard was tested with.
+TESTED_VERSIONS = ((2, 3), (2, 4))
+_INSERT_PARAMETERS = ("self", "rows", "replace", "skip_duplicates", "ignore_extra_fields")
+
+
+class InsertGuardWarning(ZarrBridgeWarning):
+    """The insert guard is off: failed inserts leave their arrays for DataJoint's garbage collector."""
+
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +74,7 @@ _journal: contextvars.ContextVar[list[Written] | None] = contextvars.ContextVar(
 _in_transaction: dict[int, tuple[weakref.ref[Any], list[Written]]] = {}
 _install_lock = threading.Lock()
 _MARK = "_zarrbridge_guarded"
+_warned = False
 
 
 def record_write(written: Written) -> None:
@@ -156,12 +181,50 @@ def _guard_commit(original: Callable[..., Any]) -> Callable[..., Any]:
     return commit_transaction
 
 
+def _version(text: str) -> tuple[int, int] | None:
+    parts = text.split(".")
+    try:
+        return int(parts[0]), int(parts[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def guard_problem(datajoint: Any, table: Any, connection: Any) -> str:
+    """Why the guard cannot wrap this DataJoint (empty when it can)."""
+    found = str(getattr(datajoint, "__version__", "unknown"))
+    if _version(found) not in TESTED_VERSIONS:
+        tested = ", ".join(f"{a}.{b}" for a, b in TESTED_VERSIONS)
+        return f"DataJoint {found} is not a release it was tested with ({tested})"
+    missing = [
+        f"{cls.__name__}.{name}"
+        for cls, name in (
+            (table, "_insert_rows"),
+            (connection, "cancel_transaction"),
+            (connection, "commit_transaction"),
+        )
+        if not callable(getattr(cls, name, None))
+    ]
+    if missing:
+        return f"DataJoint {found} has no {', '.join(missing)}"
+    try:
+        names = tuple(inspect.signature(table._insert_rows).parameters)
+    except (TypeError, ValueError):
+        names = ()
+    if getattr(table._insert_rows, _MARK, False):
+        return ""
+    if names != _INSERT_PARAMETERS:
+        return f"DataJoint {found}'s Table._insert_rows takes {names}, not {_INSERT_PARAMETERS}"
+    return ""
+
+
 def install_insert_guard() -> bool:
     """Wrap DataJoint's insert and transaction methods once; return whether the guard is active.
 
-    Warns (``RuntimeWarning``) if this DataJoint version lacks the methods: inserts still work, but arrays
-    of failed inserts are then left for ``dj.gc.GarbageCollector``.
+    Warns (:class:`InsertGuardWarning`, once) and wraps nothing when this DataJoint's version or private
+    methods are not the ones the guard was tested with: inserts still work, and arrays of failed inserts are
+    then left for ``dj.gc.GarbageCollector``.
     """
+    import datajoint
     from datajoint.connection import Connection
     from datajoint.table import Table
 
@@ -171,16 +234,18 @@ def install_insert_guard() -> bool:
         (Connection, "commit_transaction", _guard_commit),
     ]
     with _install_lock:
-        missing = [
-            f"{cls.__name__}.{name}" for cls, name, _ in targets if not callable(getattr(cls, name, None))
-        ]
-        if missing:
-            warnings.warn(
-                f"this DataJoint version has no {', '.join(missing)}; arrays written by failed inserts will "
-                "stay in the store until dj.gc.GarbageCollector removes them",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+        problem = guard_problem(datajoint, Table, Connection)
+        if problem:
+            global _warned
+            if not _warned:
+                _warned = True
+                warnings.warn(
+                    f"zarrbridge's insert guard is off: {problem}. Inserts work as usual, but the arrays of an "
+                    "insert that fails stay in the store until DataJoint's garbage collector "
+                    "(dj.gc.GarbageCollector(schema).collect()) removes them.",
+                    InsertGuardWarning,
+                    stacklevel=2,
+                )
             return False
         for cls, name, wrap in targets:
             current = getattr(cls, name)

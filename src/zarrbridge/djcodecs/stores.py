@@ -6,6 +6,12 @@ documents, and every path resolves to the same object its garbage collector list
 zarr through zarrbridge's core: a :class:`zarr.storage.LocalStore` for ``file`` stores (via
 :func:`zarrbridge.core.open_store`) and :func:`zarrbridge.core.filesystem_store` around the backend's own fsspec
 filesystem for ``s3`` and the other protocols.
+
+Decision: an unreachable S3 endpoint is reported by the S3 client itself (so proxies, ``HTTPS_PROXY`` and
+the rest of botocore's configuration apply), quickly: zarrbridge's reads and writes use a copy of DataJoint's
+filesystem with a connect timeout of :data:`CONNECT_TIMEOUT_S` and at most :data:`MAX_ATTEMPTS` attempts
+(botocore's default retries a refused connection for about 6 s), and the client's connection errors become
+:class:`~zarrbridge.errors.StoreUnreachableError` naming the store and its endpoint.
 """
 
 from __future__ import annotations
@@ -13,11 +19,9 @@ from __future__ import annotations
 import json
 import os
 import socket
-import threading
-import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
-from urllib.parse import urlsplit
 
 from zarr.abc.store import Store
 
@@ -25,17 +29,16 @@ from ..core.cache import BoundedCache
 from ..core.localfiles import read_file, write_file
 from ..core.location import filesystem_store, open_store
 from ..errors import LocationError, StoreExistsError, StoreUnreachableError
-from .sharedmeta import write_document
 
-__all__ = ["StoreTarget", "is_connection_error", "resolve_store"]
+__all__ = ["CONNECT_TIMEOUT_S", "MAX_ATTEMPTS", "StoreTarget", "is_connection_error", "resolve_store"]
 
-_PROBE_TTL_S = 30.0
-_PROBE_TIMEOUT_S = 3.0
-_probed: dict[tuple[str, int], float] = {}
+#: Seconds the S3 client waits for a connection to the endpoint (botocore's default is 60).
+CONNECT_TIMEOUT_S = 3
+#: Attempts per S3 request, the first included (one retry for a transient failure).
+MAX_ATTEMPTS = 2
 # DataJoint builds (and validates) a new StorageBackend per call, 0.2 ms a row; a store whose resolved
 # specification is unchanged reuses its target. Any change to the store's settings gives a new key.
 _targets: BoundedCache[tuple[str | None, str], StoreTarget] = BoundedCache(64)
-_probe_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -71,17 +74,40 @@ class StoreTarget:
         return str(self.backend._full_path(path))
 
     def endpoint(self) -> str:
-        """Where the store lives, for messages: the endpoint URL or the local location."""
-        return str(self.spec.get("endpoint") or self.spec.get("location") or "")
+        """Where the store lives, for messages: the endpoint URL (as DataJoint builds it) or the location."""
+        endpoint = str(self.spec.get("endpoint") or "")
+        if endpoint and "://" not in endpoint and self.protocol == "s3":
+            endpoint = ("https://" if self.spec.get("secure", False) else "http://") + endpoint
+        return endpoint or str(self.spec.get("location") or "")
+
+    @cached_property
+    def fs(self) -> Any:
+        """The fsspec filesystem zarrbridge reads and writes with: DataJoint's, with short S3 timeouts.
+
+        For ``s3`` a new instance is made from the storage options DataJoint created its own with, plus a
+        connect timeout and a bound on attempts; DataJoint's instance (used by its garbage collector) is left
+        as it is.
+        """
+        fs = self.backend.fs
+        if self.protocol != "s3":
+            return fs
+        options = dict(getattr(fs, "storage_options", {}) or {})
+        config = dict(options.get("config_kwargs") or {})
+        config.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
+        config.setdefault("retries", {"max_attempts": MAX_ATTEMPTS, "mode": "standard"})
+        options["config_kwargs"] = config
+        return type(fs)(**options)
+
+    def unreachable(self, exc: BaseException) -> StoreUnreachableError:
+        """The error for a connection failure ``exc`` of the S3 client."""
+        return StoreUnreachableError(self.label, self.endpoint(), f"{type(exc).__name__}: {exc}")
 
     def zarr_store(self, path: str, *, read_only: bool) -> Store:
         """A zarr store rooted at ``path``; created (must not exist) when ``read_only`` is false."""
         full = self.full_path(path)
         if self.protocol == "file":
             return open_store(full, mode="r" if read_only else "w-", require_zarr=False)
-        if not read_only:
-            self.probe()
-        return filesystem_store(self.backend.fs, full, read_only=read_only)
+        return filesystem_store(self.fs, full, read_only=read_only)
 
     def put_objects(self, path: str, objects: dict[str, bytes]) -> None:
         """Write a small array's objects (``zarr.json``, chunk keys) under the new folder ``path`` in one step.
@@ -106,27 +132,30 @@ class StoreTarget:
                 raise StoreExistsError(full) from None
             for key in order:
                 dest = os.path.join(full, *key.split("/"))
-                if key == "zarr.json":  # identical documents of one table's rows: one file, hard-linked
-                    write_document(dest, objects[key], group=os.path.dirname(parent))
-                    continue
                 if "/" in key:
                     os.makedirs(os.path.dirname(dest), exist_ok=True)
                 write_file(dest, objects[key], exclusive=True)
             return
-        self.probe()
-        self.backend.fs.pipe({f"{full}/{key}": objects[key] for key in order})
+        self.fs.pipe({f"{full}/{key}": objects[key] for key in order})
 
     def read_object(self, path: str, key: str) -> bytes:
         """The bytes of ``key`` inside the folder ``path`` (one plain read); ``FileNotFoundError`` if missing."""
         full = self.full_path(path).rstrip("/")
         if self.protocol == "file":
             return read_file(os.path.join(full, *key.split("/")))
-        return bytes(self.backend.fs.cat_file(f"{full}/{key}"))
+        try:
+            return bytes(self.fs.cat_file(f"{full}/{key}"))
+        except FileNotFoundError:
+            raise
+        except Exception as exc:
+            if is_connection_error(exc):
+                raise self.unreachable(exc) from exc
+            raise
 
     def remove(self, path: str) -> None:
         """Remove the object (an array's folder) at ``path`` and prune empty parent folders (``file``)."""
         full = self.full_path(path)
-        fs = self.backend.fs
+        fs = self.fs
         try:
             fs.rm(full, recursive=True)
         except FileNotFoundError:
@@ -140,33 +169,7 @@ class StoreTarget:
 
     def exists(self, path: str) -> bool:
         """Whether anything is stored at ``path``."""
-        return bool(self.backend.fs.exists(self.full_path(path)))
-
-    def probe(self) -> None:
-        """Fail fast with :class:`StoreUnreachableError` when a network store's endpoint refuses connections.
-
-        botocore retries a refused connection for several seconds before failing; a TCP connect with a short
-        timeout (cached for 30 s per endpoint) gives the same answer at once.
-        """
-        endpoint = str(self.spec.get("endpoint") or "")
-        if not endpoint:
-            return
-        if "://" not in endpoint:
-            endpoint = ("https://" if self.spec.get("secure", True) else "http://") + endpoint
-        parts = urlsplit(endpoint)
-        host = parts.hostname or ""
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        now = time.monotonic()
-        with _probe_lock:
-            if now - _probed.get((host, port), -_PROBE_TTL_S) < _PROBE_TTL_S:
-                return
-        try:
-            with socket.create_connection((host, port), timeout=_PROBE_TIMEOUT_S):
-                pass
-        except OSError as exc:
-            raise StoreUnreachableError(self.label, endpoint, f"{type(exc).__name__}: {exc}") from exc
-        with _probe_lock:
-            _probed[(host, port)] = now
+        return bool(self.fs.exists(self.full_path(path)))
 
 
 def resolve_store(store_name: str | None, config: Any) -> StoreTarget:
