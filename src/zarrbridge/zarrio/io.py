@@ -39,6 +39,7 @@ from ..errors import (
 )
 from .convention import MARKER, MARKER_VERSION, SPEC_GROUP, SPECLOC, SUPPORTED_MARKER_VERSIONS
 from .copying import CopySettings
+from .dims import dimension_names
 from .legacy import Convention, LegacyGroup, LegacyTreeReader, open_any_root
 from .legacy.detect import LEGACY
 from .legacy.export import load_legacy_text
@@ -405,6 +406,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             existing=existing,
         )
         writer.container_path = self.manager.get_builder
+        writer.dims = dimension_names(builder, self.manager.namespace_catalog)
         try:
             # compact JSON: json's C encoder (indentation falls back to the pure-Python one, which dominated
             # writing the consolidated root of files with thousands of objects)

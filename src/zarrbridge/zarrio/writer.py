@@ -37,6 +37,7 @@ from .convention import (
 )
 from .copying import CopySettings, copy_source, plan_copy
 from .dataio import ZarrDataIO
+from .dims import ARRAY_DIMENSIONS
 from .values import STRING_DTYPE, attribute_json, compound_array, reference_paths, text_array
 
 
@@ -86,6 +87,8 @@ class TreeWriter:
     stage: Store | None = None  # in-memory store for small nodes during a fresh write
     pending: dict[str, Buffer] = field(default_factory=dict)  # encoded small nodes of a fresh write, by key
     pending_bytes: int = 0
+    dims: dict[int, tuple[str, ...]] = field(default_factory=dict)  # dimension names by id(DatasetBuilder)
+    current_dims: tuple[str, ...] | None = None  # those of the dataset being written
 
     # ----------------------------------------------------------------------------------------- helpers
     def path_of(self, value: Any) -> str:
@@ -143,6 +146,14 @@ class TreeWriter:
         put_many(self.store, self.pending)
         self.pending, self.pending_bytes = {}, 0
 
+    def _dimension_names(self, shape: tuple[int, ...], attrs: dict[str, Any]) -> list[str] | None:
+        """The current dataset's dimension names if they fit ``shape``, also set as ``_ARRAY_DIMENSIONS``."""
+        names = self.current_dims
+        if not names or len(names) != len(shape):
+            return None
+        attrs[ARRAY_DIMENSIONS] = list(names)
+        return list(names)
+
     def _write_values(
         self, name: str, values: np.ndarray[Any, Any], dtype: Any, policy: ArrayPolicy, attrs: dict[str, Any]
     ) -> None:
@@ -151,9 +162,12 @@ class TreeWriter:
         In a fresh write, small arrays are encoded in this thread (:mod:`zarrbridge.core.chunkio`) and queued;
         the rest go through zarr.
         """
+        names = self._dimension_names(values.shape, attrs)
         if self.stage is not None:
             small = small_array(values.shape, dtype, policy, attrs, zarr_format=self.options.zarr_format)
             if small is not None:
+                if names is not None:
+                    small.document["dimension_names"] = names
                 self._put(name, small.encode(values))
                 self.metadata[name] = small.document
                 return
@@ -253,6 +267,7 @@ class TreeWriter:
     def _dataset(self, builder: DatasetBuilder, path: str) -> None:
         if self.written.get_written(builder):
             return
+        self.current_dims = self.dims.get(id(builder))
         data, policy, link_data = builder.data, ArrayPolicy(), self.options.link_data
         if isinstance(data, ZarrDataIO):
             policy, link_data, data = data.policy, data.link_data, data.data
@@ -369,6 +384,7 @@ class TreeWriter:
         *,
         store: Store | None = None,
     ) -> zarr.Array[Any]:
+        names = self._dimension_names(shape, attrs)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*does not have a Zarr V3 specification.*")
             return create_array(
@@ -380,6 +396,7 @@ class TreeWriter:
                 attributes=attrs,
                 zarr_format=self.options.zarr_format,
                 overwrite=self._exists(name),
+                dimension_names=names,
             )
 
     # ----------------------------------------------------------------------------------------- iterators
