@@ -11,9 +11,11 @@ from typing import Any
 __all__ = [
     "BrokenLinkError",
     "CodecNameClashError",
+    "CodecReplacedWarning",
     "CodecNotMappedWarning",
     "CorruptChunkError",
     "CorruptMetadataError",
+    "ForeignRowError",
     "InvalidOptionError",
     "LocationError",
     "MissingChunkError",
@@ -376,3 +378,20 @@ class ResourceLimitError(ZarrBridgeError, MemoryError):
             f"{what} asks for {requested:,} bytes, more than the {limit:,} allowed. "
             f"{hint or 'The data is damaged or hostile; if it is genuine, read it with a larger limit.'}"
         )
+
+
+class ForeignRowError(ZarrBridgeError, ValueError):
+    """A DataJoint row in a zarrbridge codec's column was written by a codec zarrbridge cannot read."""
+
+    def __init__(self, column: str, reason: str, row: Any = None) -> None:
+        self.column = column
+        self.row = row
+        super().__init__(
+            f"{column} holds a row zarrbridge did not write and cannot read: {reason}. It was written by "
+            "another package registered under the same codec name; fetch it with that package installed "
+            "(and zarrbridge uninstalled), or re-insert the value with zarrbridge."
+        )
+
+
+class CodecReplacedWarning(ZarrBridgeWarning):
+    """zarrbridge took a DataJoint codec name that another installed package also provides."""

@@ -9,10 +9,15 @@ import pytest
 import zarr
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from zarr.core.sync import sync
 from zarr.storage import MemoryStore
 
 from zarrbridge.core import ArrayPolicy, auto_chunks, copy_array, create_array, iter_blocks, to_zarr_codecs
-from zarrbridge.errors import InvalidOptionError, ShapeMismatchError
+from zarrbridge.errors import InvalidOptionError, MissingChunkError, ShapeMismatchError
+
+
+async def _keys(store: MemoryStore, prefix: str) -> list[str]:
+    return [key async for key in store.list_prefix(prefix)]
 
 
 @given(st.lists(st.integers(0, 5000), min_size=1, max_size=4), st.sampled_from([1, 2, 4, 8]))
@@ -70,7 +75,11 @@ def test_sharded_and_v2_arrays() -> None:
         zarr_format=2,
         policy=ArrayPolicy(compressors=numcodecs.Zlib(1), fill_value=7),
     )
-    assert b.metadata.zarr_format == 2 and b[0] == 7
+    assert b.metadata.zarr_format == 2
+    with pytest.raises(MissingChunkError, match="v2/0"):  # complete arrays: a chunk never written is missing
+        b[0]
+    b[:] = 7
+    assert b[0] == 7 and sorted(sync(_keys(store, "v2/"))) == ["v2/.zarray", "v2/.zattrs", "v2/0"]
     with pytest.raises(InvalidOptionError, match="multiple"):
         ArrayPolicy(chunks=(3,), shards=(4,))
     with pytest.raises(InvalidOptionError, match="positive integers"):

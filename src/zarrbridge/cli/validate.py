@@ -7,6 +7,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from ..errors import ZarrBridgeError
 from .opening import FileKind, detect_kind, load_cached, open_file
 
 __all__ = ["Problem", "add_parser", "find_problems", "run"]
@@ -16,10 +17,16 @@ examples:
   zarrbridge validate rec.nwb.zarr
   zarrbridge validate rec.nwb                   an HDF5 NWB file (pynwb's validator)
   zarrbridge validate rec.nwb.zarr -q && echo valid
+  zarrbridge validate rec.nwb.zarr --data       also read every chunk (local or remote)
 
 Prints one '<path>: <problem>' line per problem and exits with status 1 if there is any, 0 if none.
 The file is checked against the most specific namespaces it caches (an extension, else NWB core); a file
 without a cached specification is checked against the NWB core that pynwb installs.
+
+--data reads every chunk of every array: a chunk that does not decode is a problem, and so is a missing chunk
+of an array zarrbridge wrote (it stores every chunk). In arrays other tools wrote a chunk may be missing on
+purpose (it then reads as the fill value, as the zarr specification allows): those are listed as notes.
+It also checks that the consolidated metadata lists every array as its own document describes it.
 """
 
 
@@ -34,6 +41,11 @@ def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument(
         "path", help="the file: a .zarr directory, .zip, s3:// URL, or an HDF5 (.nwb/.h5) file"
+    )
+    parser.add_argument(
+        "--data",
+        action="store_true",
+        help="also read every chunk and report missing or corrupt ones (reads the whole file)",
     )
     parser.set_defaults(run=run)
 
@@ -137,11 +149,29 @@ def _has_pynwb() -> bool:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    namespaces, problems = find_problems(args.path, storage_options=args.storage_options)
+    data_problems: list[Problem] = []
+    summary = ""
+    if getattr(args, "data", False):
+        from .datacheck import check_data
+
+        report = check_data(args.path, kind=detect_kind(args.path), storage_options=args.storage_options)
+        data_problems = [Problem(path, message) for path, message in report.problems]
+        if not args.quiet:
+            for path, note in report.notes:
+                out.write(f"{path}: note: {note}\n")
+        summary = f"; data: {report.arrays} arrays, {report.chunks} chunks read"
+    try:
+        namespaces, problems = find_problems(args.path, storage_options=args.storage_options)
+    except ZarrBridgeError as exc:
+        if not data_problems:
+            raise
+        # the damage found above also stops the specification check: report both
+        namespaces, problems = ["(not checked)"], [Problem("/", f"specification check failed: {exc}")]
+    problems = sorted({*problems, *data_problems}, key=lambda p: (p.path, p.message))
     for problem in problems:
         out.write(f"{problem}\n")
     if not args.quiet:
         checked = ", ".join(namespaces)
         verdict = f"{len(problems)} problem(s)" if problems else "valid"
-        out.write(f"{args.path}: {verdict} (checked against {checked})\n")
+        out.write(f"{args.path}: {verdict} (checked against {checked}{summary})\n")
     return 1 if problems else 0

@@ -23,7 +23,9 @@ from zarr.abc.codec import ArrayArrayCodec, ArrayBytesCodec, BytesBytesCodec
 from zarr.abc.store import Store
 
 from ..errors import InvalidOptionError, ShapeMismatchError, UnsupportedDtypeError
+from .integrity import mark_complete, strict_array
 from .parallel import TaskClient, map_bounded
+from .structdtype import portable_dtype
 
 __all__ = [
     "ArrayPolicy",
@@ -216,11 +218,19 @@ def create_array(
     overwrite: bool = False,
     dimension_names: Sequence[str] | None = None,
 ) -> zarr.Array[Any]:
-    """Create an empty array at ``path`` laid out by ``policy``; its metadata document is written once."""
+    """Create an empty array at ``path`` laid out by ``policy``; its metadata document is written once.
+
+    The array stores every chunk, also one that holds only the fill value (``write_empty_chunks``), and says so
+    with the :data:`~zarrbridge.core.integrity.COMPLETE_ATTRIBUTE` attribute; the returned handle is strict
+    (:func:`~zarrbridge.core.integrity.strict_array`), so a chunk found missing later is an error, not fill values.
+    Writers that leave chunks unwritten call :func:`~zarrbridge.core.integrity.fill_missing_chunks` before they
+    finish.
+    """
     shape = tuple(int(s) for s in shape)
     zdtype = np.dtype(dtype) if not isinstance(dtype, str) or dtype != "str" else dtype
     itemsize = 16 if isinstance(zdtype, str) or zdtype.kind in "OT" else max(1, zdtype.itemsize)
     chunks = policy.resolve_chunks(shape, itemsize)
+    zdtype = portable_dtype(zdtype, zarr_format=zarr_format)  # compounds as "structured": every zarr reads it
     kwargs: dict[str, Any] = {}
     if policy.fill_value is not None:
         kwargs["fill_value"] = policy.fill_value
@@ -249,29 +259,32 @@ def create_array(
         kwargs["compressors"] = compressors
     if filters != "auto":
         kwargs["filters"] = filters
+    kwargs["config"] = {"write_empty_chunks": True}
     if isinstance(store, zarr.Group):
-        return store.create_array(
+        array = store.create_array(
             path,
             shape=shape,
             dtype=zdtype,
             chunks=chunks,
-            attributes=attributes or {},
+            attributes=mark_complete(attributes),
             overwrite=overwrite,
             **kwargs,
         )
+        return strict_array(array)
     if zarr_format == 2 and "compressor" in kwargs:
         kwargs["compressors"] = kwargs.pop("compressor")
-    return zarr.create_array(
+    array = zarr.create_array(
         store,
         name=path,
         shape=shape,
         dtype=zdtype,
         chunks=chunks,
         zarr_format=zarr_format,  # type: ignore[arg-type]
-        attributes=attributes or {},
+        attributes=mark_complete(attributes),
         overwrite=overwrite,
         **kwargs,
     )
+    return strict_array(array)
 
 
 def iter_blocks(shape: Sequence[int], block: Sequence[int]) -> Iterator[Selection]:

@@ -38,14 +38,24 @@ import numpy as np
 import zarr
 from zarr.abc.codec import ArrayArrayCodec, ArrayBytesCodec, BytesBytesCodec
 from zarr.abc.store import Store
+from zarr.codecs import BloscCodec
 from zarr.core.array_spec import ArrayConfig, ArraySpec
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 from zarr.core.metadata.v3 import ArrayV3Metadata
 from zarr.core.sync import sync
 from zarr.storage import LocalStore, MemoryStore
 
-from ..errors import ShapeMismatchError
+from ..errors import CorruptChunkError, MissingChunkError, ShapeMismatchError, ZarrBridgeError
 from .arrays import ArrayPolicy, create_array
+from .integrity import (
+    array_what,
+    blosc_frame_problem,
+    check_document,
+    is_complete,
+    mark_complete,
+    metadata_key,
+    pipeline_of,
+)
 from .localfiles import read_file
 
 try:  # zarr >= 3.1.6 names the protocol; older releases take the normal path
@@ -205,7 +215,7 @@ def small_array(
     document = dict(
         template_doc,
         shape=list(shape),
-        attributes=attributes,
+        attributes=mark_complete(attributes),
         chunk_grid={"name": "regular", "configuration": {"chunk_shape": list(chunks)}},
         chunk_key_encoding={"name": "default", "configuration": {"separator": separator}},
     )
@@ -326,8 +336,10 @@ def read_whole(
     """All of ``array`` as numpy, decoded in this thread; ``None`` when it must take zarr's normal path.
 
     ``None`` for arrays above ``max_bytes`` or with more than ``max_chunks`` chunks, for zarr format 2 and
-    for codecs without a synchronous implementation. Missing chunks read as the fill value, as with zarr;
-    checksums (crc32c) are verified by the codec.
+    for codecs without a synchronous implementation. Missing chunks read as the fill value, as with zarr,
+    except in complete arrays (:mod:`zarrbridge.core.integrity`), where they raise
+    :class:`~zarrbridge.errors.MissingChunkError`; chunks that do not decode raise
+    :class:`~zarrbridge.errors.CorruptChunkError`. Checksums (crc32c) are verified by the codec.
     """
     meta = array.metadata
     if not isinstance(meta, ArrayV3Metadata) or array.nbytes > max_bytes:
@@ -350,21 +362,61 @@ def read_whole(
     out = None if single else np.full(shape, meta.fill_value, dtype=native)
     prefix = array.store_path.path.strip("/")
     keys = [f"{prefix}/{meta.encode_chunk_key(c)}" if prefix else meta.encode_chunk_key(c) for c in coords]
-    for coord, raw in zip(coords, _read_keys(array.store_path.store, keys, prototype)):
+    checked = pipeline_of(array)
+    verify = checked is not None and checked.verify is not None
+    store = array.store_path.store
+    found = _read_keys(store, [*keys, metadata_key(array)] if verify else keys, prototype)
+    where = checked.location if checked is not None else str(store)
+    if verify:
+        assert checked is not None
+        document = found.pop()
+        checked.verify = None
+        check_document(array, None if document is None else _as_bytes(document), location=where)
+    complete = is_complete(array)
+    for coord, key, raw in zip(coords, keys, found):
         if raw is None:
+            if complete:
+                raise MissingChunkError(key, array_what(array), where)
             continue  # (a single missing chunk: the filled array below)
-        data: Any = raw if isinstance(raw, Buffer) else prototype.buffer.from_bytes(raw)
-        for bb_codec in reversed(bb):
-            data = bb_codec._decode_sync(data, specs[-1])  # type: ignore[attr-defined]
-        data = ab._decode_sync(data, specs[-1])  # type: ignore[attr-defined]
-        for aa_codec, spec in zip(reversed(aa), reversed(specs[:-1])):
-            data = aa_codec._decode_sync(data, spec)  # type: ignore[attr-defined]
-        block = data.as_numpy_array().reshape(chunks)
+        if bb and isinstance(bb[-1], BloscCodec):
+            problem = blosc_frame_problem(raw if isinstance(raw, bytes) else raw.as_numpy_array())
+            if problem:
+                raise CorruptChunkError(key, array_what(array), where, reason=problem)
+        try:
+            block = _decode(raw, aa, ab, bb, specs, prototype).reshape(chunks)
+        except ZarrBridgeError:
+            raise
+        except Exception as exc:  # codecs raise what their library raises (zlib.error, RuntimeError...)
+            reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:300]
+            raise CorruptChunkError(key, array_what(array), where, reason=reason) from exc
         if out is None:
             return np.array(block, dtype=native, copy=True)  # owned and writable, as zarr returns
         region = _region(coord, chunks, shape)
         out[region] = block[tuple(slice(0, r.stop - r.start) for r in region)]
     return np.full(shape, meta.fill_value, dtype=native) if out is None else out
+
+
+def _as_bytes(raw: bytes | Buffer) -> bytes:
+    return raw if isinstance(raw, bytes) else raw.to_bytes()
+
+
+def _decode(
+    raw: bytes | Buffer,
+    aa: tuple[ArrayArrayCodec, ...],
+    ab: ArrayBytesCodec,
+    bb: tuple[BytesBytesCodec, ...],
+    specs: list[ArraySpec],
+    prototype: BufferPrototype,
+) -> np.ndarray[Any, Any]:
+    """One stored chunk decoded by the array's codecs, in this thread."""
+    data: Any = raw if isinstance(raw, Buffer) else prototype.buffer.from_bytes(raw)
+    for bb_codec in reversed(bb):
+        data = bb_codec._decode_sync(data, specs[-1])  # type: ignore[attr-defined]
+    data = ab._decode_sync(data, specs[-1])  # type: ignore[attr-defined]
+    for aa_codec, spec in zip(reversed(aa), reversed(specs[:-1])):
+        data = aa_codec._decode_sync(data, spec)  # type: ignore[attr-defined]
+    result: np.ndarray[Any, Any] = data.as_numpy_array()
+    return result
 
 
 def basic_selection(key: Any) -> bool:

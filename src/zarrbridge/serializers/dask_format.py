@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from abc import abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -20,7 +21,20 @@ from .base import (
     new_name,
 )
 
-__all__ = ["DaskFormatSerializer", "json_descr", "stored_dtype"]
+__all__ = ["DaskFormatSerializer", "FileIdentity", "file_identity", "json_descr", "stored_dtype"]
+
+FileIdentity = tuple[int, int, int]
+"""What tells a local file from its replacement or a rewrite: ``(inode, size, modification time in ns)``.
+
+Loaded arrays record it for the files they read later: saved array files never change, so a file without
+its recorded identity was replaced, cut short or rewritten since, and a read from it is an error instead of
+other values (or, past a truncation, the fill values HDF5 reads there)."""
+
+
+def file_identity(fd_or_path: int | str) -> FileIdentity:
+    """The :data:`FileIdentity` of an open file descriptor or a path."""
+    st = os.fstat(fd_or_path) if isinstance(fd_or_path, int) else os.stat(fd_or_path)
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def json_descr(value: Any) -> Any:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.integrity import COMPLETE_ATTRIBUTE
 from ..errors import UnsupportedDtypeError
 
 LINKS = "_LINKS"
@@ -34,8 +35,12 @@ LEGACY_LINK = "zarr_link"
 
 # dimension names for xarray (hdmf-zarr writes them as this attribute; zarr v3 also as ``dimension_names``)
 ARRAY_DIMENSIONS = "_ARRAY_DIMENSIONS"
+# zarrbridge extension: every chunk of the array is stored (see zarrbridge.core.integrity)
+COMPLETE_CHUNKS = COMPLETE_ATTRIBUTE
 
-RESERVED = frozenset({LINKS, DTYPE, REFERENCE_FIELDS, SPECLOC, MARKER, LEGACY_DTYPE, LEGACY_LINK})
+RESERVED = frozenset(
+    {LINKS, DTYPE, REFERENCE_FIELDS, SPECLOC, MARKER, LEGACY_DTYPE, LEGACY_LINK, COMPLETE_CHUNKS}
+)
 # the current convention's reader also strips the dimension names (legacy files keep them as hdmf-zarr 0.13
 # read them: an ordinary attribute)
 CURRENT_RESERVED = RESERVED | {ARRAY_DIMENSIONS}

@@ -25,7 +25,7 @@ from zarr.core.buffer import Buffer, default_buffer_prototype
 from zarr.core.group import GroupMetadata
 from zarr.core.sync import sync
 
-from ..core.arrays import ArrayPolicy
+from ..core.arrays import ArrayPolicy, create_array
 from ..core.chunkio import consolidated_root, group_document, json_buffer, small_array
 from ..core.location import AccessMode, Location, open_store
 from ..core.parallel import check_jobs
@@ -462,8 +462,8 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
                     items.update({f"{base}/{name}/{key}": value for key, value in encoded.items()})
                     writer.metadata[f"{base}/{name}"] = text_array.document
                     continue
-                arr = zarr.create_array(
-                    self.store, name=f"{base}/{name}", shape=(), dtype=str, zarr_format=self._zarr_format
+                arr = create_array(
+                    self.store, f"{base}/{name}", shape=(), dtype="str", zarr_format=self._zarr_format
                 )
                 arr[()] = text
                 writer.metadata[f"{base}/{name}"] = arr.metadata

@@ -14,6 +14,7 @@ from hdmf.build import Builder, DatasetBuilder, GroupBuilder, LinkBuilder, Refer
 from zarr.core.group import GroupMetadata
 from zarr.core.sync import sync
 
+from ..core.integrity import strict_array
 from ..core.jsonattrs import from_json_value
 from ..core.location import Location
 from ..errors import BrokenLinkError, CorruptMetadataError, NotAZarrStoreError
@@ -74,9 +75,17 @@ class TreeReader:
         if not key:
             return self.root
         try:
-            return self.root[key]
+            node = self.root[key]
         except KeyError:
             return None
+        return self._checked(node)
+
+    def _checked(self, node: Any) -> Any:
+        """Arrays read strictly: missing chunks of complete arrays and undecodable chunks are errors, and
+        metadata from the consolidated listing is compared with the array's own document on first read."""
+        if isinstance(node, zarr.Array):
+            strict_array(node, location=str(self.location), verify_metadata=True)
+        return node
 
     def read_path(self, path: str, referrer: str = "a reference") -> Builder:
         """The builder for the object at absolute ``path`` (read on first use, then cached)."""
@@ -107,7 +116,7 @@ class TreeReader:
             and key.strip("/") not in self.ignore
             and not any(key.startswith(f"{ig}/") for ig in self.ignore)
         ]
-        arrays = [cast(zarr.Array[Any], self.root[p]) for p in paths]
+        arrays = [cast(zarr.Array[Any], self._checked(self.root[p])) for p in paths]
 
         async def fetch() -> list[Any]:
             return list(await asyncio.gather(*(a._async_array.getitem(()) for a in arrays)))
@@ -146,6 +155,7 @@ class TreeReader:
         for key, value in self._attributes({k: attrs[k] for k in later}, path).items():
             builder.set_attribute(key, value)
         for child_name, child in _members(group):
+            child = self._checked(child)
             child_path = posixpath.join(path, child_name)
             if child_path.strip("/") in self.ignore:
                 continue

@@ -21,6 +21,7 @@ from zarr.storage import MemoryStore
 
 from ..core.arrays import ArrayPolicy, copy_array, create_array
 from ..core.chunkio import group_document, json_buffer, small_array
+from ..core.integrity import fill_missing_chunks
 from ..core.location import Location
 from ..core.transfer import copy_store, put_many
 from ..errors import BrokenLinkError, CodecNotMappedWarning, UnsupportedDtypeError
@@ -302,6 +303,7 @@ class TreeWriter:
             )
             attrs[DTYPE] = _dtype_label(dtype, np_dtype)
             arr = self._create(name, tuple(shape or ()), np_dtype, policy, attrs)
+            fill_missing_chunks(arr)  # declared but not written: the fill value is its content
         elif string_kind(dtype) or _is_text(data):
             kind = string_kind(dtype) or "str"
             attrs[DTYPE] = kind
@@ -448,6 +450,8 @@ class TreeWriter:
             try:
                 chunk = next(dci)
             except StopIteration:
+                if id(arr) not in grown:  # an iterator that yielded nothing: the array holds the fill value
+                    fill_missing_chunks(arr)
                 continue
             bounds = list(chunk.get_min_bounds())
             key = id(arr)
@@ -466,6 +470,7 @@ class TreeWriter:
             final = tuple(e if m is None else max(e, int(m)) for e, m in zip(extent, maxshape))
             if final != tuple(arr.shape):
                 arr.resize(final)
+            fill_missing_chunks(arr)  # regions the iterator left out hold the fill value
             self.metadata[arr.path] = arr.metadata
 
 

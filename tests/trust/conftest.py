@@ -1,0 +1,35 @@
+"""Fixtures of the adversarial suite (helpers live in trust_helpers)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from trust_helpers import KINDS, Dest, Result, make_dest
+
+from zarrbridge.cli.main import main
+
+
+@pytest.fixture(params=KINDS)
+def dest(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Dest]:
+    """A destination of each kind: a directory, a .zip file, a moto S3 prefix."""
+    d = make_dest(request.param, tmp_path, request)
+    yield d
+    if d.kind == "dir":
+        shutil.rmtree(d.url, ignore_errors=True)
+
+
+@pytest.fixture(name="cli")
+def cli_fixture(capsys: pytest.CaptureFixture[str]) -> Any:
+    """``cli("validate", path, "--data")`` runs the command in-process: (exit code, stdout, stderr)."""
+
+    def run(*args: Any) -> Result:
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
