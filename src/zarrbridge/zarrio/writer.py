@@ -39,6 +39,7 @@ from .convention import (
 from .copying import CopySettings, copy_source, plan_copy
 from .dataio import ZarrDataIO
 from .dims import ARRAY_DIMENSIONS
+from .iterwrite import exhaust
 from .values import STRING_DTYPE, attribute_json, compound_array, reference_paths, text_array
 
 
@@ -70,6 +71,7 @@ class WriteOptions:
     zarr_format: Literal[2, 3] = 3
     copy: CopySettings = field(default_factory=CopySettings)
     export_store: Store | None = None  # the store of the ZarrIO being exported (its arrays are copied)
+    number_of_jobs: int = 1  # threads writing the chunks of DataChunkIterators
 
 
 @dataclass
@@ -443,34 +445,10 @@ class TreeWriter:
         return arr
 
     def _exhaust(self) -> None:
-        """Write queued iterators, round robin, one chunk each per turn; grow arrays geometrically."""
-        grown: dict[int, tuple[zarr.Array[Any], list[int], tuple[Any, ...]]] = {}
-        while self.dci_queue:
-            arr, dci = self.dci_queue.popleft()
-            try:
-                chunk = next(dci)
-            except StopIteration:
-                if id(arr) not in grown:  # an iterator that yielded nothing: the array holds the fill value
-                    fill_missing_chunks(arr)
-                continue
-            bounds = list(chunk.get_min_bounds())
-            key = id(arr)
-            _, extent, _ = grown.setdefault(key, (arr, [0] * arr.ndim, tuple(dci.maxshape)))
-            for i, b in enumerate(bounds):
-                extent[i] = max(extent[i], int(b))
-            if any(b > s for b, s in zip(bounds, arr.shape)):
-                arr.resize(tuple(max(s, 2 * s if b > s else s, b) for b, s in zip(bounds, arr.shape)))
-            data = chunk.data
-            if arr.dtype == STRING_DTYPE:
-                data = text_array(data, "iterator chunk")
-            arr[chunk.selection] = data
-            self.dci_queue.append((arr, dci))
-        for arr, extent, maxshape in grown.values():
-            # unlimited axes end where the data ended; fixed axes keep their declared size
-            final = tuple(e if m is None else max(e, int(m)) for e, m in zip(extent, maxshape))
-            if final != tuple(arr.shape):
-                arr.resize(final)
-            fill_missing_chunks(arr)  # regions the iterator left out hold the fill value
+        """Write the queued iterators (round robin; chunk writes on ``number_of_jobs`` threads)."""
+        if not self.dci_queue:
+            return
+        for arr in exhaust(self.dci_queue, jobs=self.options.number_of_jobs):
             self.metadata[arr.path] = arr.metadata
 
 
