@@ -22,7 +22,6 @@ from nwb_compare import compare_nwbfiles
 from pynwb import NWBHDF5IO
 
 from zarrbridge import NWBZarrIO, read_nwb
-from zarrbridge.errors import NotAZarrStoreError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hdmf_zarr_014"
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text(encoding="utf-8"))
@@ -173,11 +172,6 @@ def test_a_sharded_dataset_keeps_its_shards_and_values() -> None:
         np.testing.assert_array_equal(data[5:37], expected[5:37])  # across a shard boundary
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=NotAZarrStoreError,
-    reason="needs nwb-api's change: external link sources relative to the store itself ('../b.nwb.zarr')",
-)
 def test_external_links_resolve_against_the_store() -> None:
     twin = FIXTURES / FILES["external_link.nwb.zarr"]["hdf5_twin"]
     with (
