@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 import pytest
 import zarr
@@ -76,9 +77,7 @@ def test_convert_of_an_exported_file(sources: tuple[Path, Path], tmp_path: Path)
     exported, back = tmp_path / "exported.nwb.zarr", tmp_path / "back.nwb"
     with NWBZarrIO(zarr_path, mode="r") as read_io, NWBZarrIO(exported, mode="w") as export_io:
         export_io.export(src_io=read_io)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CodecNotMappedWarning)  # zarr's own zstd default has no HDF5 filter
-        report = convert(exported, back)
+    report = convert(exported, back)  # zarr's own zstd default: no warning, written uncompressed
     assert report.datasets > 20
     with NWBHDF5IO(h5_path, mode="r") as a, NWBHDF5IO(back, mode="r") as b:
         assert compare_nwbfiles(a.read(), b.read()).differences == []
@@ -154,3 +153,26 @@ def test_export_from_a_legacy_file_survives_deleting_it(tmp_path: Path) -> None:
     with NWBZarrIO(fixture, mode="r") as a_io, NWBZarrIO(dst, mode="r") as b_io:
         cmp = compare_nwbfiles(a_io.read(), b_io.read())
         assert cmp.objects > 5 and cmp.differences == []
+
+
+def test_round_trip_through_zarr_keeps_uncompressed_datasets_uncompressed(
+    sources: tuple[Path, Path], tmp_path: Path
+) -> None:
+    h5_path, zarr_path = sources
+    mid, back = tmp_path / "mid.nwb.zarr", tmp_path / "back.nwb"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CodecNotMappedWarning)  # no warning about codecs zarrbridge chose
+        convert(h5_path, mid)
+        convert(mid, back)
+        convert(zarr_path, tmp_path / "plain.nwb")  # zarr's own default (zstd) from a plain write
+
+    def compressed(path: Path) -> set[str]:
+        found: set[str] = set()
+        with h5py.File(path, "r") as f:
+            f.visititems(lambda name, obj: found.add(name) if getattr(obj, "compression", None) else None)
+        return found
+
+    assert compressed(h5_path) == set()  # NWBHDF5IO writes uncompressed by default
+    assert compressed(back) == set() and compressed(tmp_path / "plain.nwb") == set()
+    with NWBHDF5IO(h5_path, mode="r") as a, NWBHDF5IO(back, mode="r") as b:
+        assert compare_nwbfiles(a.read(), b.read()).differences == []

@@ -286,7 +286,7 @@ def test_convert_zarr_to_hdf5_keeps_chunks_and_gzip(tmp_path: Path) -> None:
         },
     )
     convert(src, mid)
-    with pytest.warns(CodecNotMappedWarning) as record:  # zstd (and blosc-lz4 of the id column)
+    with pytest.warns(CodecNotMappedWarning) as record:  # zstd level 3 (the id column is blosc-lz4: ours)
         report = convert(mid, back)
     assert any("'zstd' has no HDF5 counterpart" in str(w.message) for w in record)
     assert ("/zs", "zstd") in report.unmapped and not [u for u in report.unmapped if u[0] in ("/gz", "/sg")]

@@ -33,12 +33,17 @@ PARENT_RELATIVE_SOURCES = (1,)  # marker versions whose external sources are rel
 LEGACY_DTYPE = "zarr_dtype"
 LEGACY_LINK = "zarr_link"
 
+# dimension names for xarray (hdmf-zarr writes them as this attribute; zarr v3 also as ``dimension_names``)
+ARRAY_DIMENSIONS = "_ARRAY_DIMENSIONS"
 # zarrbridge extension: every chunk of the array is stored (see zarrbridge.core.integrity)
 COMPLETE_CHUNKS = COMPLETE_ATTRIBUTE
 
 RESERVED = frozenset(
     {LINKS, DTYPE, REFERENCE_FIELDS, SPECLOC, MARKER, LEGACY_DTYPE, LEGACY_LINK, COMPLETE_CHUNKS}
 )
+# the current convention's reader also strips the dimension names (legacy files keep them as hdmf-zarr 0.13
+# read them: an ordinary attribute)
+CURRENT_RESERVED = RESERVED | {ARRAY_DIMENSIONS}
 MIN_COMPOUND_STR = 512
 
 TEXT_KINDS = {

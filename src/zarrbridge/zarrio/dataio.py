@@ -51,7 +51,7 @@ class ZarrDataIO(DataIO):  # type: ignore[misc]
         chunks: Sequence[int] | None = None,
         fillvalue: Any = None,
         compressor: Any = None,
-        compressors: Sequence[Any] | None = None,
+        compressors: Sequence[Any] | bool | Any = None,
         filters: Sequence[Any] | None = None,
         shards: Sequence[int] | None = None,
         link_data: bool = False,
@@ -67,7 +67,11 @@ class ZarrDataIO(DataIO):  # type: ignore[misc]
                 f"link_data=True needs a zarr.Array as data, got {type(data).__name__}; use link_data=False"
             )
         comp: Any = "default"
-        if compressors is not None:
+        if isinstance(compressors, bool):  # hdmf-zarr: True for zarr's default, False for none
+            comp = "default" if compressors else None
+        elif compressors is not None and not isinstance(compressors, (list, tuple)):
+            comp = (compressors,)  # hdmf-zarr also takes a single codec
+        elif compressors is not None:
             comp = tuple(compressors)
         elif compressor is not None:
             comp = compressor if compressor is not False else None
@@ -83,6 +87,63 @@ class ZarrDataIO(DataIO):  # type: ignore[misc]
         if data is None:
             kwargs.update(shape=tuple(shape or ()), dtype=dtype)
         super().__init__(**kwargs)
+
+    @staticmethod
+    def is_h5py_dataset(obj: Any) -> bool:
+        """Whether ``obj`` is an ``h5py.Dataset`` (hdmf-zarr's helper)."""
+        from .h5layout import is_hdf5_dataset
+
+        return is_hdf5_dataset(obj)
+
+    @staticmethod
+    def hdf5_to_zarr_filters(h5dataset: Any) -> list[Any]:
+        """The zarr v3 codecs (filters, then compressors) matching ``h5dataset``'s HDF5 filter pipeline.
+
+        HDF5 filters without a zarr counterpart (lzf, szip, scaleoffset...) are reported with a
+        :class:`~zarrbridge.errors.CodecNotMappedWarning` and left out, as hdmf-zarr warns and leaves them out.
+        """
+        import warnings
+
+        from ..errors import CodecNotMappedWarning
+        from .h5layout import hdf5_layout
+
+        layout = hdf5_layout(h5dataset, zarr_format=3)
+        for name in layout.unmapped:
+            warnings.warn(CodecNotMappedWarning(str(h5dataset.name), name), stacklevel=2)
+        compressors = layout.compressors if isinstance(layout.compressors, (list, tuple)) else ()
+        return [*layout.filters, *compressors]
+
+    @staticmethod
+    def from_h5py_dataset(h5dataset: Any, **kwargs: Any) -> ZarrDataIO:
+        """Wrap an ``h5py.Dataset`` with the chunks, fill value and codecs its HDF5 layout maps to.
+
+        ``chunks``, ``fillvalue``, ``compressors`` and ``filters`` in ``kwargs`` override the inferred ones;
+        the other ``kwargs`` are ZarrDataIO's.
+        """
+        import warnings
+
+        from ..errors import CodecNotMappedWarning
+        from .h5layout import hdf5_layout
+
+        layout = hdf5_layout(h5dataset, zarr_format=3)
+        for name in layout.unmapped:
+            warnings.warn(CodecNotMappedWarning(str(h5dataset.name), name), stacklevel=2)
+        fill = kwargs.pop("fillvalue", h5dataset.fillvalue)
+        if isinstance(fill, bytes):
+            fill = fill.decode("utf-8")
+        compressors = layout.compressors if isinstance(layout.compressors, (list, tuple)) else None
+        return ZarrDataIO(
+            h5dataset,
+            chunks=kwargs.pop("chunks", h5dataset.chunks),
+            fillvalue=fill,
+            compressors=kwargs.pop("compressors", compressors),
+            filters=kwargs.pop("filters", layout.filters or None),
+            **kwargs,
+        )
+
+    def get_io_params(self) -> dict[str, Any]:
+        """The I/O settings and ``link_data`` (hdmf-zarr's ``get_io_params``)."""
+        return {**self.io_settings, "link_data": self.link_data}
 
     def __iter__(self) -> Iterator[Any]:
         # zarr 3 arrays are not iterable; hdmf peeks at the first element to detect references

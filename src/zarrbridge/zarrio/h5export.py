@@ -54,6 +54,8 @@ def hdf5_options(array: zarr.Array[Any]) -> tuple[dict[str, Any], str | None]:
     """``H5DataIO`` options for a zarr array, and the name of a codec that had no HDF5 counterpart."""
     options: dict[str, Any] = {}
     unmapped: str | None = None
+    if _own_default(tuple(array.compressors)):
+        return options, None  # written uncompressed, as the source was (or as NWBHDF5IO writes by default)
     for codec in array.compressors:
         if isinstance(codec, zarr.codecs.GzipCodec):
             options.update(compression="gzip", compression_opts=int(codec.level))
@@ -76,6 +78,24 @@ def hdf5_options(array: zarr.Array[Any]) -> tuple[dict[str, Any], str | None]:
             options.update(compression="gzip", compression_opts=DEFAULT_GZIP_LEVEL)
             unmapped = _codec_name(codec)
     return options, unmapped
+
+
+def _own_default(compressors: tuple[Any, ...]) -> bool:
+    """Whether ``compressors`` are what zarrbridge chose itself, not something a user asked for.
+
+    blosc-lz4 (level 5, byte shuffle) is what export picks for an uncompressed HDF5 source; zstd level 0 is
+    zarr's default for a plain write. Neither has an HDF5 counterpart, and neither says the data should be
+    compressed in HDF5: such arrays go back uncompressed, without a warning, so that HDF5 -> Zarr -> HDF5
+    keeps uncompressed datasets uncompressed.
+    """
+    if len(compressors) != 1:
+        return False
+    codec = compressors[0]
+    if isinstance(codec, zarr.codecs.BloscCodec):
+        return (_setting(codec.cname), int(codec.clevel), _setting(codec.shuffle)) == ("lz4", 5, "shuffle")
+    if isinstance(codec, zarr.codecs.ZstdCodec):
+        return int(codec.level) == 0 and not codec.checksum
+    return False
 
 
 def _setting(value: Any) -> str:

@@ -19,7 +19,7 @@ from hdmf.backends.utils import NamespaceToBuilderHelper, WriteStatusTracker
 from hdmf.build import BuildManager, GroupBuilder, TypeMap
 from hdmf.container import Container
 from hdmf.spec import NamespaceCatalog
-from hdmf.utils import docval, getargs
+from hdmf.utils import docval
 from zarr.abc.store import Store
 from zarr.core.buffer import Buffer, default_buffer_prototype
 from zarr.core.group import GroupMetadata
@@ -37,8 +37,10 @@ from ..errors import (
     WriteInterruptedError,
     ZarrBridgeError,
 )
+from .compat import check_parallel_args, constructor_options, remove_for_overwrite
 from .convention import MARKER, MARKER_VERSION, SPEC_GROUP, SPECLOC, SUPPORTED_MARKER_VERSIONS
 from .copying import CopySettings
+from .dims import dimension_names
 from .legacy import Convention, LegacyGroup, LegacyTreeReader, open_any_root
 from .legacy.detect import LEGACY
 from .legacy.export import load_legacy_text
@@ -125,14 +127,23 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
     def __init__(
         self,
         path: Any,
-        mode: AccessMode = "r",
+        mode: AccessMode | Literal["r-"] = "r",
         manager: BuildManager | None = None,
-        *,
+        synchronizer: Any = None,
+        object_codec_class: Any = None,
         storage_options: dict[str, Any] | None = None,
+        force_overwrite: bool = False,
+        *,
         zarr_format: Literal[2, 3] = 3,
     ) -> None:
+        self.hdmf_zarr_options = constructor_options(
+            synchronizer, object_codec_class, storage_options, force_overwrite
+        )
+        storage_options = self.hdmf_zarr_options.storage_options
         self._location = Location.parse(path, storage_options=storage_options)
-        self._mode = mode
+        self._path = path
+        # hdmf-zarr's 'r-' (read without consolidated metadata): zarrbridge reads either way
+        self._mode: AccessMode = "r" if mode == "r-" else mode
         self._zarr_format = zarr_format
         self._store: Store | None = None
         self._root: zarr.Group | None = None
@@ -154,6 +165,30 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
     @property
     def mode(self) -> str:
         return self._mode
+
+    @property
+    def path(self) -> Any:
+        """The path, URL or store given to the constructor (hdmf-zarr's ``path``)."""
+        return str(self._path) if isinstance(self._path, Path) else self._path
+
+    @property
+    def abspath(self) -> str:
+        """The absolute path of a local file, else the URL (hdmf-zarr's ``abspath``)."""
+        return os.path.abspath(self._location.path) if self._location.kind in ("local", "zip") else str(self)
+
+    @property
+    def synchronizer(self) -> Any:
+        """As given; without effect (zarr-python 3 has no synchronizers, see docs/hdmf-zarr-api.md)."""
+        return self.hdmf_zarr_options.synchronizer
+
+    @property
+    def object_codec_class(self) -> Any:
+        """As given; without effect (references are path strings, nothing is pickled)."""
+        return self.hdmf_zarr_options.object_codec_class
+
+    def is_remote(self) -> bool:
+        """Whether the file is reached through an fsspec URL (hdmf-zarr's ``is_remote``)."""
+        return self._location.kind == "fsspec"
 
     @property
     def location(self) -> Location:
@@ -204,6 +239,8 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
     def open(self) -> None:
         if self._store is not None:
             return
+        if self._mode == "w" and self.hdmf_zarr_options.force_overwrite:
+            remove_for_overwrite(self._location)
         if self._is_zip() and self._mode in ("r+", "a") and self._location.holds_zarr():
             raise UnsupportedOperation(
                 f"{self._location}: a .zip file cannot be modified in place (zip entries cannot be replaced); "
@@ -377,13 +414,14 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             "default": True,
         },
         {"name": "exhaust_dci", "type": bool, "doc": "exhaust iterators one at a time", "default": True},
+        {"name": "number_of_jobs", "type": int, "doc": "threads writing iterator chunks", "default": 1},
+        {"name": "max_threads_per_process", "type": int, "doc": "accepted, no effect", "default": None},
+        {"name": "multiprocessing_context", "type": str, "doc": "accepted, no effect", "default": None},
+        {"name": "consolidate_metadata", "type": bool, "doc": "consolidate metadata", "default": True},
     )  # type: ignore[untyped-decorator]
     def write(self, **kwargs: Any) -> None:
         """Write ``container``; see :meth:`write_container` for the typed signature."""
-        container, cache_spec, link_data, exhaust_dci = getargs(
-            "container", "cache_spec", "link_data", "exhaust_dci", kwargs
-        )
-        self.write_container(container, cache_spec=cache_spec, link_data=link_data, exhaust_dci=exhaust_dci)
+        self.write_container(**kwargs)
 
     def write_container(
         self,
@@ -392,11 +430,32 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         cache_spec: bool = True,
         link_data: bool = True,
         exhaust_dci: bool = True,
+        number_of_jobs: int = 1,
+        max_threads_per_process: int | None = None,
+        multiprocessing_context: str | None = None,
+        consolidate_metadata: bool = True,
     ) -> None:
+        """Write ``container`` (hdmf-zarr's ``write`` arguments; see docs/hdmf-zarr-api.md).
+
+        ``number_of_jobs`` threads write the chunks of DataChunkIterators (and copy on-disk arrays);
+        ``max_threads_per_process`` and ``multiprocessing_context`` are accepted without effect (no worker
+        processes); ``consolidate_metadata=False`` writes the root without consolidated metadata.
+        """
         if self._mode == "r":
             raise ZarrReadOnlyError(f"{self._location} (opened with mode 'r')")
+        check_parallel_args(
+            number_of_jobs=number_of_jobs,
+            max_threads_per_process=max_threads_per_process,
+            multiprocessing_context=multiprocessing_context,
+        )
         HDMFIO.write(
-            self, container=container, cache_spec=cache_spec, link_data=link_data, exhaust_dci=exhaust_dci
+            self,
+            container=container,
+            cache_spec=cache_spec,
+            link_data=link_data,
+            exhaust_dci=exhaust_dci,
+            number_of_jobs=number_of_jobs,
+            consolidate_metadata=consolidate_metadata,
         )
 
     def write_builder(
@@ -408,6 +467,8 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         export_source: str | None = None,
         copy_settings: CopySettings | None = None,
         export_store: Store | None = None,
+        number_of_jobs: int = 1,
+        consolidate_metadata: bool = True,
         **_: Any,
     ) -> None:
         if self._mode == "r":
@@ -423,12 +484,14 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
                 exhaust_dci=exhaust_dci,
                 export_source=export_source,
                 export_store=export_store,
+                number_of_jobs=number_of_jobs,
                 zarr_format=self._zarr_format,
-                copy=copy_settings or CopySettings(),
+                copy=copy_settings or CopySettings(number_of_jobs=number_of_jobs),
             ),
             existing=existing,
         )
         writer.container_path = self.manager.get_builder
+        writer.dims = dimension_names(builder, self.manager.namespace_catalog)
         try:
             # compact JSON: json's C encoder (indentation falls back to the pure-Python one, which dominated
             # writing the consolidated root of files with thousands of objects)
@@ -444,7 +507,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
                 if cache_spec:
                     self._cache_spec(writer)
                     root_attrs[SPECLOC] = SPEC_GROUP
-                self._finish_root(writer, root_attrs, fresh)
+                self._finish_root(writer, root_attrs, fresh, consolidate=consolidate_metadata)
         except BaseException:
             if fresh:  # nothing half-written may look like a file: remove what this write created
                 sync(self.store.clear())
@@ -491,8 +554,14 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
                 writer.metadata[f"{base}/{name}"] = arr.metadata
         put_many(self.store, items)
 
-    def _finish_root(self, writer: TreeWriter, attrs: dict[str, Any], fresh: bool) -> None:
-        """Write the root document last, once, with the consolidated metadata of the whole tree."""
+    def _finish_root(
+        self, writer: TreeWriter, attrs: dict[str, Any], fresh: bool, *, consolidate: bool = True
+    ) -> None:
+        """Write the root document last, once, with the consolidated metadata of the whole tree.
+
+        Without ``consolidate`` a new file's root has no consolidated metadata (hdmf-zarr's
+        ``consolidate_metadata=False``). An append always consolidates again: the old listing would be stale.
+        """
         if not fresh:
             root = self._zarr_root()
             merged = {**dict(root.attrs), **attrs}
@@ -505,12 +574,15 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
                 zarr.consolidate_metadata(self.store, zarr_format=self._zarr_format)
             self._root = _open_root(self.store, str(self._location))
             return
-        if self._zarr_format == 3:
+        if self._zarr_format == 3 and consolidate:
             put_many(self.store, consolidated_root(attrs, writer.metadata))
+        elif self._zarr_format == 3:
+            put_many(self.store, {"zarr.json": json_buffer(group_document(attrs))})
         else:
             meta = GroupMetadata(attributes=attrs, zarr_format=self._zarr_format)
             put_many(self.store, meta.to_buffer_dict(default_buffer_prototype()))
-            zarr.consolidate_metadata(self.store, zarr_format=2)
+            if consolidate:
+                zarr.consolidate_metadata(self.store, zarr_format=2)
         # parsing the consolidated metadata of thousands of nodes is not free: reopen on first use only
         self._root, self._root_written = None, True
 
@@ -526,6 +598,9 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         number_of_jobs: int = 1,
         client: Any = None,
         copy_settings: CopySettings | None = None,
+        max_threads_per_process: int | None = None,
+        multiprocessing_context: str | None = None,
+        consolidate_metadata: bool = True,
     ) -> None:
         """Export everything ``src_io`` reads (HDF5 or Zarr) into this file (opened with mode ``'w'``).
 
@@ -547,6 +622,9 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         client
             A ``dask.distributed.Client`` whose workers copy the chunks (of HDF5 files on local disk and of
             zarr arrays).
+        max_threads_per_process, multiprocessing_context, consolidate_metadata
+            hdmf-zarr's arguments: the first two are accepted without effect (threads, no worker processes),
+            ``consolidate_metadata=False`` leaves the root without consolidated metadata.
         copy_settings
             Compression, chunking and sharding of the copied arrays (by default the source's chunking is
             kept and its compression mapped to zarr codecs; filters that do not map are reported with a
@@ -556,7 +634,13 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             raise UnsupportedOperation(
                 f"cannot export to {self._location} in mode {self._mode!r}; use mode 'w'"
             )
+        check_parallel_args(
+            number_of_jobs=number_of_jobs,
+            max_threads_per_process=max_threads_per_process,
+            multiprocessing_context=multiprocessing_context,
+        )
         write_args = dict(write_args or {})
+        write_args.setdefault("consolidate_metadata", consolidate_metadata)
         if not isinstance(src_io, ZarrIO):
             # datasets of the source are copied whatever link_data says (as HDF5IO's export does); it can only
             # fail to be honoured when asked for explicitly: links between backends cannot exist

@@ -31,7 +31,7 @@ __all__ = ["NWBZarrIO", "read_nwb", "parse_nwb_version"]
 
 NWB_VERSION_ATTR = "nwb_version"
 SUPPORTED_NWB_MAJOR = (2,)
-_MODES = ("r", "r+", "a", "w", "w-", "x")
+_MODES = ("r", "r-", "r+", "a", "w", "w-", "x")
 _CREATING = ("w", "w-", "x")
 
 Extension: TypeAlias = "str | os.PathLike[str] | TypeMap"
@@ -101,6 +101,8 @@ class NWBZarrIO(ZarrIO):
     extensions
         Extension namespaces to load: paths of ``*.namespace.yaml`` files and/or :class:`hdmf.build.TypeMap`
         objects (one or a list). Cannot be combined with ``manager``.
+    synchronizer, object_codec_class, force_overwrite
+        hdmf-zarr's arguments, in its positional order (see ``docs/hdmf-zarr-api.md``).
     storage_options
         fsspec options for URLs.
     zarr_format
@@ -118,12 +120,15 @@ class NWBZarrIO(ZarrIO):
     def __init__(
         self,
         path: Any,
-        mode: AccessMode = "r",
-        *,
+        mode: AccessMode | Literal["r-"] = "r",
         manager: BuildManager | None = None,
-        load_namespaces: bool = True,
-        extensions: Extension | Sequence[Extension] | None = None,
+        synchronizer: Any = None,
+        object_codec_class: Any = None,
         storage_options: dict[str, Any] | None = None,
+        force_overwrite: bool = False,
+        load_namespaces: bool = True,
+        *,
+        extensions: Extension | Sequence[Extension] | None = None,
         zarr_format: Literal[2, 3] = 3,
     ) -> None:
         if not isinstance(mode, str) or mode not in _MODES:
@@ -149,7 +154,16 @@ class NWBZarrIO(ZarrIO):
         if manager is None:
             type_map = _type_map(extensions)
             manager = BuildManager(type_map)
-        super().__init__(path, mode, manager, storage_options=storage_options, zarr_format=zarr_format)
+        super().__init__(
+            path,
+            mode,
+            manager,
+            synchronizer,
+            object_codec_class,
+            storage_options,
+            force_overwrite,
+            zarr_format=zarr_format,
+        )
         # mode 'a' creates a missing file: there is nothing to load then. The namespaces are read from the root
         # this IO opened (the type map is the manager's own, so the manager sees them)
         if type_map is not None and load_namespaces and mode not in _CREATING and self._has_root():
@@ -194,6 +208,9 @@ class NWBZarrIO(ZarrIO):
         number_of_jobs: int = 1,
         client: Any = None,
         copy_settings: CopySettings | None = None,
+        max_threads_per_process: int | None = None,
+        multiprocessing_context: str | None = None,
+        consolidate_metadata: bool = True,
     ) -> None:
         """Export what ``src_io`` reads (NWBHDF5IO, NWBZarrIO) into this file, opened with mode ``'w'``.
 
@@ -216,6 +233,9 @@ class NWBZarrIO(ZarrIO):
             write_args=write_args,
             cache_spec=cache_spec,
             clear_cache=clear_cache,
+            max_threads_per_process=max_threads_per_process,
+            multiprocessing_context=multiprocessing_context,
+            consolidate_metadata=consolidate_metadata,
             **parallel,
         )
 
@@ -236,6 +256,8 @@ def read_nwb(path: Any, *, storage_options: dict[str, Any] | None = None) -> pyn
     >>> nwbfile = read_nwb("session.nwb.zarr")  # doctest: +SKIP
     >>> nwbfile = read_nwb("s3://bucket/session.nwb.zarr", storage_options={"anon": True})  # doctest: +SKIP
     """
+    if storage_options is None and str(path).startswith("s3://"):
+        storage_options = {"anon": True}  # as hdmf-zarr's read_nwb: public buckets (DANDI) need no keys
     io = NWBZarrIO(path, mode="r", storage_options=storage_options)
     try:
         return io.read()

@@ -19,6 +19,7 @@ from ..core.jsonattrs import from_json_value
 from ..core.location import Location
 from ..errors import BrokenLinkError, CorruptMetadataError, NotAZarrStoreError
 from .convention import (
+    CURRENT_RESERVED,
     DTYPE,
     LINKS,
     MARKER,
@@ -26,7 +27,6 @@ from .convention import (
     PARENT_RELATIVE_SOURCES,
     REFERENCE,
     REFERENCE_FIELDS,
-    RESERVED,
     TEXT_KINDS,
     parent_relative,
 )
@@ -224,7 +224,7 @@ class TreeReader:
     def _attributes(self, attrs: dict[str, Any], path: str) -> dict[str, Any]:
         out = {}
         for key, value in attrs.items():
-            if key in RESERVED:
+            if key in CURRENT_RESERVED:
                 continue
             out[key] = self._attribute(value, f"attribute {key!r} of {path!r}")
         return out

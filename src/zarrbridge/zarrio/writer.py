@@ -38,6 +38,8 @@ from .convention import (
 )
 from .copying import CopySettings, copy_source, plan_copy
 from .dataio import ZarrDataIO
+from .dims import ARRAY_DIMENSIONS
+from .iterwrite import exhaust
 from .values import STRING_DTYPE, attribute_json, compound_array, reference_paths, text_array
 
 
@@ -69,6 +71,7 @@ class WriteOptions:
     zarr_format: Literal[2, 3] = 3
     copy: CopySettings = field(default_factory=CopySettings)
     export_store: Store | None = None  # the store of the ZarrIO being exported (its arrays are copied)
+    number_of_jobs: int = 1  # threads writing the chunks of DataChunkIterators
 
 
 @dataclass
@@ -87,6 +90,8 @@ class TreeWriter:
     stage: Store | None = None  # in-memory store for small nodes during a fresh write
     pending: dict[str, Buffer] = field(default_factory=dict)  # encoded small nodes of a fresh write, by key
     pending_bytes: int = 0
+    dims: dict[int, tuple[str, ...]] = field(default_factory=dict)  # dimension names by id(DatasetBuilder)
+    current_dims: tuple[str, ...] | None = None  # those of the dataset being written
 
     # ----------------------------------------------------------------------------------------- helpers
     def path_of(self, value: Any) -> str:
@@ -144,6 +149,14 @@ class TreeWriter:
         put_many(self.store, self.pending)
         self.pending, self.pending_bytes = {}, 0
 
+    def _dimension_names(self, shape: tuple[int, ...], attrs: dict[str, Any]) -> list[str] | None:
+        """The current dataset's dimension names if they fit ``shape``, also set as ``_ARRAY_DIMENSIONS``."""
+        names = self.current_dims
+        if not names or len(names) != len(shape):
+            return None
+        attrs[ARRAY_DIMENSIONS] = list(names)
+        return list(names)
+
     def _write_values(
         self, name: str, values: np.ndarray[Any, Any], dtype: Any, policy: ArrayPolicy, attrs: dict[str, Any]
     ) -> None:
@@ -152,9 +165,12 @@ class TreeWriter:
         In a fresh write, small arrays are encoded in this thread (:mod:`zarrbridge.core.chunkio`) and queued;
         the rest go through zarr.
         """
+        names = self._dimension_names(values.shape, attrs)
         if self.stage is not None:
             small = small_array(values.shape, dtype, policy, attrs, zarr_format=self.options.zarr_format)
             if small is not None:
+                if names is not None:
+                    small.document["dimension_names"] = names
                 self._put(name, small.encode(values))
                 self.metadata[name] = small.document
                 return
@@ -254,6 +270,7 @@ class TreeWriter:
     def _dataset(self, builder: DatasetBuilder, path: str) -> None:
         if self.written.get_written(builder):
             return
+        self.current_dims = self.dims.get(id(builder))
         data, policy, link_data = builder.data, ArrayPolicy(), self.options.link_data
         if isinstance(data, ZarrDataIO):
             policy, link_data, data = data.policy, data.link_data, data.data
@@ -371,6 +388,7 @@ class TreeWriter:
         *,
         store: Store | None = None,
     ) -> zarr.Array[Any]:
+        names = self._dimension_names(shape, attrs)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*does not have a Zarr V3 specification.*")
             return create_array(
@@ -382,6 +400,7 @@ class TreeWriter:
                 attributes=attrs,
                 zarr_format=self.options.zarr_format,
                 overwrite=self._exists(name),
+                dimension_names=names,
             )
 
     # ----------------------------------------------------------------------------------------- iterators
@@ -426,34 +445,10 @@ class TreeWriter:
         return arr
 
     def _exhaust(self) -> None:
-        """Write queued iterators, round robin, one chunk each per turn; grow arrays geometrically."""
-        grown: dict[int, tuple[zarr.Array[Any], list[int], tuple[Any, ...]]] = {}
-        while self.dci_queue:
-            arr, dci = self.dci_queue.popleft()
-            try:
-                chunk = next(dci)
-            except StopIteration:
-                if id(arr) not in grown:  # an iterator that yielded nothing: the array holds the fill value
-                    fill_missing_chunks(arr)
-                continue
-            bounds = list(chunk.get_min_bounds())
-            key = id(arr)
-            _, extent, _ = grown.setdefault(key, (arr, [0] * arr.ndim, tuple(dci.maxshape)))
-            for i, b in enumerate(bounds):
-                extent[i] = max(extent[i], int(b))
-            if any(b > s for b, s in zip(bounds, arr.shape)):
-                arr.resize(tuple(max(s, 2 * s if b > s else s, b) for b, s in zip(bounds, arr.shape)))
-            data = chunk.data
-            if arr.dtype == STRING_DTYPE:
-                data = text_array(data, "iterator chunk")
-            arr[chunk.selection] = data
-            self.dci_queue.append((arr, dci))
-        for arr, extent, maxshape in grown.values():
-            # unlimited axes end where the data ended; fixed axes keep their declared size
-            final = tuple(e if m is None else max(e, int(m)) for e, m in zip(extent, maxshape))
-            if final != tuple(arr.shape):
-                arr.resize(final)
-            fill_missing_chunks(arr)  # regions the iterator left out hold the fill value
+        """Write the queued iterators (round robin; chunk writes on ``number_of_jobs`` threads)."""
+        if not self.dci_queue:
+            return
+        for arr in exhaust(self.dci_queue, jobs=self.options.number_of_jobs):
             self.metadata[arr.path] = arr.metadata
 
 
