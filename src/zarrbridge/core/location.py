@@ -19,12 +19,26 @@ from urllib.parse import urlsplit
 import fsspec
 import zarr
 from zarr.abc.store import Store
+from zarr.core.buffer import Buffer
 from zarr.core.sync import sync
 from zarr.storage import FsspecStore, LocalStore, MemoryStore, ZipStore
 
-from ..errors import InvalidOptionError, LocationError, NotAZarrStoreError, StoreExistsError
+from ..errors import (
+    InvalidOptionError,
+    LocationError,
+    NotAZarrStoreError,
+    StoreExistsError,
+    UnsafeNameError,
+)
 
-__all__ = ["AccessMode", "Location", "filesystem_store", "open_store"]
+__all__ = [
+    "AccessMode",
+    "ConfinedLocalStore",
+    "Location",
+    "check_external_location",
+    "filesystem_store",
+    "open_store",
+]
 
 AccessMode = Literal["r", "r+", "a", "w", "w-", "x"]
 LocationKind = Literal["local", "zip", "fsspec", "store"]
@@ -164,6 +178,109 @@ class Location:
         return any(fs.exists(posixpath.join(path, m)) for m in _ROOT_MARKERS)
 
 
+class ConfinedLocalStore(LocalStore):
+    """A :class:`zarr.storage.LocalStore` that never follows a symbolic link out of its root directory.
+
+    A key whose file, or one of whose folders, is a symbolic link leading outside the store raises
+    :class:`~zarrbridge.errors.UnsafeNameError` naming the key and the link, on reads, writes and deletes alike
+    (a store synced from elsewhere, or prepared by someone else, must not make a reader read or an appending
+    writer overwrite another file). Links that stay inside the store are followed. Folders found inside are
+    remembered, so the check costs one ``lstat`` per key after the first key of a folder.
+    """
+
+    def __init__(self, root: Path | str, *, read_only: bool = False) -> None:
+        super().__init__(root, read_only=read_only)
+        self._real_root = os.path.realpath(self.root)
+        self._inside: set[str] = set()
+
+    def _confine(self, key: str) -> None:
+        full = os.path.join(self.root, key)
+        folder = os.path.dirname(full)
+        if folder not in self._inside:
+            self._check_real(key, folder)
+            self._inside.add(folder)
+        if os.path.islink(full):
+            self._check_real(key, full)
+
+    def _check_real(self, key: str, path: str) -> None:
+        real = os.path.realpath(path)
+        if real != self._real_root and not real.startswith(self._real_root.rstrip(os.sep) + os.sep):
+            link = _first_link(self.root, path)
+            raise UnsafeNameError(
+                key,
+                f"store entry in {str(self.root)!r}",
+                f"leads through the symbolic link {link!r} to {real!r}, outside the store; zarrbridge does not "
+                "follow links out of a store (replace the link with a copy of its target)",
+            )
+
+    def get_sync(self, key: str, *, prototype: Any = None, byte_range: Any = None) -> Buffer | None:
+        self._confine(key)
+        return super().get_sync(key, prototype=prototype, byte_range=byte_range)
+
+    def set_sync(self, key: str, value: Buffer) -> None:
+        self._confine(key)
+        super().set_sync(key, value)
+
+    async def get(self, key: str, prototype: Any = None, byte_range: Any = None) -> Buffer | None:
+        self._confine(key)
+        return await super().get(key, prototype, byte_range)
+
+    async def get_partial_values(self, prototype: Any, key_ranges: Any) -> list[Buffer | None]:
+        key_ranges = list(key_ranges)
+        for key, _ in key_ranges:
+            self._confine(key)
+        return await super().get_partial_values(prototype, key_ranges)
+
+    async def _set(self, key: str, value: Buffer, exclusive: bool = False) -> None:
+        self._confine(key)
+        await super()._set(key, value, exclusive)
+
+    async def delete(self, key: str) -> None:
+        self._confine(key)
+        await super().delete(key)
+
+    async def exists(self, key: str) -> bool:
+        self._confine(key)
+        return await super().exists(key)
+
+
+def _first_link(root: Any, path: str) -> str:
+    """The first symbolic link on the way from ``root`` to ``path`` (``path`` itself if none is found)."""
+    current = os.fspath(root)
+    for part in os.path.relpath(path, current).split(os.sep):
+        current = os.path.join(current, part)
+        if os.path.islink(current):
+            return current
+    return path
+
+
+def check_external_location(origin: Location, target: Location, *, allow: bool = False) -> Location:
+    """Return ``target`` if a link in the file at ``origin`` may open it, else raise :class:`LocationError`.
+
+    The one policy for external links and references between files: a file in an object store (``s3://...``)
+    never makes the reader open a local path (an absolute path or a ``file://`` URL), and a local file never
+    makes it open a URL, unless the user allows it explicitly (``allow=True``). A file that comes from
+    elsewhere must not decide which local files are read, nor make a local read reach out to the network.
+    """
+    if allow:
+        return target
+    origin_local = origin.kind in ("local", "zip")
+    target_local = target.kind in ("local", "zip")
+    if origin.kind == "fsspec" and target_local:
+        raise LocationError(
+            str(target),
+            f"an external link in the remote file {origin.path!r} names this local path; a remote file may not "
+            "open local files. If you trust the file, pass allow_external_links=True",
+        )
+    if origin_local and target.kind == "fsspec":
+        raise LocationError(
+            target.path,
+            f"an external link in the local file {origin.path!r} names this URL; a local file may not open "
+            "remote ones. If you trust the file, pass allow_external_links=True",
+        )
+    return target
+
+
 def _sync_exists(store: Store, key: str) -> bool:
     from zarr.core.sync import sync
 
@@ -223,7 +340,9 @@ def open_store(
             _remove_local(loc.path)
         if not read_only:
             os.makedirs(loc.path, exist_ok=True)
-        return LocalStore(loc.path, read_only=read_only)
+        if mode == "w":  # a directory just emptied or made holds no links: the plain store (its fast paths)
+            return LocalStore(loc.path, read_only=read_only)
+        return ConfinedLocalStore(loc.path, read_only=read_only)
     if loc.kind == "zip":
         if mode == "w" and os.path.exists(loc.path):
             os.remove(loc.path)

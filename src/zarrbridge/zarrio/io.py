@@ -27,7 +27,7 @@ from zarr.core.sync import sync
 
 from ..core.arrays import ArrayPolicy, create_array
 from ..core.chunkio import consolidated_root, group_document, json_buffer, small_array
-from ..core.location import AccessMode, Location, open_store
+from ..core.location import AccessMode, Location, check_external_location, open_store
 from ..core.parallel import check_jobs
 from ..core.transfer import put_many
 from ..errors import (
@@ -50,7 +50,7 @@ from .specs import (
     same_cached_namespaces,
     spec_group_path,
 )
-from .writer import TreeWriter, WriteOptions
+from .writer import TreeWriter, WriteOptions, check_builder_names
 
 __all__ = ["ZarrIO"]
 
@@ -109,6 +109,10 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         fsspec options for URLs (``{"endpoint_url": ..., "key": ..., "secret": ...}``).
     zarr_format
         3 (default, the current convention) or 2.
+    allow_external_links
+        Follow external links (and references) from a remote file to local paths, or from a local file to
+        URLs. Off by default: a file must not choose which local files a reader opens
+        (:func:`~zarrbridge.core.location.check_external_location`).
 
     Examples
     --------
@@ -125,8 +129,10 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         *,
         storage_options: dict[str, Any] | None = None,
         zarr_format: Literal[2, 3] = 3,
+        allow_external_links: bool = False,
     ) -> None:
         self._location = Location.parse(path, storage_options=storage_options)
+        self._allow_external_links = bool(allow_external_links)
         self._mode = mode
         self._zarr_format = zarr_format
         self._store: Store | None = None
@@ -323,11 +329,17 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         return self._reader
 
     def _open_external(self, relative: str) -> TreeReader:
-        target = self._location.resolve(relative)
+        target = check_external_location(
+            self._location, self._location.resolve(relative), allow=self._allow_external_links
+        )
         key = str(target)
         if key not in self._external:
             self._external[key] = ZarrIO(
-                target, mode="r", manager=self.manager, storage_options=target.storage_options or None
+                target,
+                mode="r",
+                manager=self.manager,
+                storage_options=target.storage_options or None,
+                allow_external_links=self._allow_external_links,
             )
         return self._external[key]._tree_reader()
 
@@ -387,6 +399,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
     ) -> None:
         if self._mode == "r":
             raise ZarrReadOnlyError(f"{self._location} (opened with mode 'r')")
+        check_builder_names(builder)  # before anything is written
         existing = self.file if self._root_written else self._root
         fresh = existing is None
         writer = TreeWriter(

@@ -105,6 +105,9 @@ class NWBZarrIO(ZarrIO):
         fsspec options for URLs.
     zarr_format
         3 (default, the current convention) or 2.
+    allow_external_links
+        Follow external links from a remote file to local paths (or from a local file to URLs); see
+        :class:`~zarrbridge.ZarrIO`.
 
     Examples
     --------
@@ -125,6 +128,7 @@ class NWBZarrIO(ZarrIO):
         extensions: Extension | Sequence[Extension] | None = None,
         storage_options: dict[str, Any] | None = None,
         zarr_format: Literal[2, 3] = 3,
+        allow_external_links: bool = False,
     ) -> None:
         if not isinstance(mode, str) or mode not in _MODES:
             raise InvalidOptionError(f"NWBZarrIO: mode must be one of {_MODES}, not {mode!r}")
@@ -149,7 +153,14 @@ class NWBZarrIO(ZarrIO):
         if manager is None:
             type_map = _type_map(extensions)
             manager = BuildManager(type_map)
-        super().__init__(path, mode, manager, storage_options=storage_options, zarr_format=zarr_format)
+        super().__init__(
+            path,
+            mode,
+            manager,
+            storage_options=storage_options,
+            zarr_format=zarr_format,
+            allow_external_links=allow_external_links,
+        )
         # mode 'a' creates a missing file: there is nothing to load then. The namespaces are read from the root
         # this IO opened (the type map is the manager's own, so the manager sees them)
         if type_map is not None and load_namespaces and mode not in _CREATING and self._has_root():
@@ -220,12 +231,16 @@ class NWBZarrIO(ZarrIO):
         )
 
     @staticmethod
-    def read_nwb(path: Any, *, storage_options: dict[str, Any] | None = None) -> pynwb.NWBFile:
+    def read_nwb(
+        path: Any, *, storage_options: dict[str, Any] | None = None, allow_external_links: bool = False
+    ) -> pynwb.NWBFile:
         """Open ``path`` read-only and return its NWBFile; see :func:`read_nwb`."""
-        return read_nwb(path, storage_options=storage_options)
+        return read_nwb(path, storage_options=storage_options, allow_external_links=allow_external_links)
 
 
-def read_nwb(path: Any, *, storage_options: dict[str, Any] | None = None) -> pynwb.NWBFile:
+def read_nwb(
+    path: Any, *, storage_options: dict[str, Any] | None = None, allow_external_links: bool = False
+) -> pynwb.NWBFile:
     """Read an NWB Zarr file and return its :class:`pynwb.NWBFile`, like :func:`pynwb.read_nwb`.
 
     The file stays open while the NWBFile is in use (``nwbfile.read_io`` is its :class:`NWBZarrIO`; call
@@ -236,7 +251,7 @@ def read_nwb(path: Any, *, storage_options: dict[str, Any] | None = None) -> pyn
     >>> nwbfile = read_nwb("session.nwb.zarr")  # doctest: +SKIP
     >>> nwbfile = read_nwb("s3://bucket/session.nwb.zarr", storage_options={"anon": True})  # doctest: +SKIP
     """
-    io = NWBZarrIO(path, mode="r", storage_options=storage_options)
+    io = NWBZarrIO(path, mode="r", storage_options=storage_options, allow_external_links=allow_external_links)
     try:
         return io.read()
     except BaseException:

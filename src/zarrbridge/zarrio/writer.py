@@ -23,6 +23,7 @@ from ..core.arrays import ArrayPolicy, copy_array, create_array
 from ..core.chunkio import group_document, json_buffer, small_array
 from ..core.integrity import fill_missing_chunks
 from ..core.location import Location
+from ..core.names import check_absolute_path, check_name
 from ..core.transfer import copy_store, put_many
 from ..errors import BrokenLinkError, CodecNotMappedWarning, UnsupportedDtypeError
 from .convention import (
@@ -53,6 +54,26 @@ def builder_path(builder: Builder) -> str:
         names.append(cur.name)
         cur = cur.parent
     return "/" + "/".join(reversed(names))
+
+
+def check_builder_names(builder: GroupBuilder) -> None:
+    """Refuse (:class:`~zarrbridge.errors.UnsafeNameError`) a tree whose names could leave the store.
+
+    Every group, dataset and link name below ``builder`` becomes a path component of the destination (a folder,
+    a zip member, an object key): ``..``, ``.``, separators, NUL and other control characters are refused, and
+    the whole tree is checked before anything is written. (The root's own name is not part of any path.)
+    """
+    stack: list[tuple[GroupBuilder, str]] = [(builder, "")]
+    while stack:
+        group, path = stack.pop()
+        for kind, members in (("group", group.groups), ("dataset", group.datasets), ("link", group.links)):
+            for key, sub in members.items():
+                where = f"{path}/{sub.name}" if isinstance(sub.name, str) else path
+                check_name(sub.name, what=f"{kind} name in {path or '/'!r}")
+                if key != sub.name:
+                    check_name(key, what=f"{kind} name in {path or '/'!r}")
+                if isinstance(sub, GroupBuilder):
+                    stack.append((sub, where))
 
 
 ROOT_DOCUMENTS = ("zarr.json", ".zgroup", ".zattrs", ".zmetadata")
@@ -98,7 +119,7 @@ class TreeWriter:
             raise UnsupportedDtypeError(
                 "a reference", type(value).__name__, "References must point to HDMF containers or builders."
             )
-        return builder_path(value)
+        return check_absolute_path(builder_path(value), what="reference target")
 
     def _attrs(self, builder: Builder, path: str) -> dict[str, Any]:
         return {
@@ -219,7 +240,7 @@ class TreeWriter:
 
     def _link(self, builder: LinkBuilder) -> dict[str, str]:
         target = builder.builder
-        target_path = builder_path(target)
+        target_path = check_absolute_path(builder_path(target), what=f"target of link {builder.name!r}")
         same = target.source is None or target.source in (
             builder.source,
             self.options.export_source,
@@ -322,7 +343,7 @@ class TreeWriter:
         return arr
 
     def _zarr_link(self, name: str, data: zarr.Array[Any]) -> dict[str, str]:
-        target = "/" + data.path.strip("/")
+        target = check_absolute_path("/" + data.path.strip("/"), what=f"target of link {name!r}")
         if data.store is self.store or self.location.kind == "store":
             return {"name": name, "source": ".", "path": target}
         other = _store_location(data.store)
