@@ -10,6 +10,7 @@ import atexit
 import os
 import posixpath
 import shutil
+import socket
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
@@ -28,6 +29,7 @@ from ..errors import (
     LocationError,
     NotAZarrStoreError,
     StoreExistsError,
+    StoreUnreachableError,
     UnsafeNameError,
 )
 
@@ -156,6 +158,7 @@ class Location:
             return True
         if self.kind in ("local", "zip"):
             return os.path.exists(self.path)
+        check_reachable(self)
         fs, path = fsspec.core.url_to_fs(self.path, **self.storage_options)
         return bool(fs.exists(path))
 
@@ -174,6 +177,7 @@ class Location:
         if self.kind == "store":
             assert self.store is not None
             return any(_sync_exists(self.store, m) for m in _ROOT_MARKERS)
+        check_reachable(self)
         fs, path = fsspec.core.url_to_fs(self.path, **self.storage_options)
         return any(fs.exists(posixpath.join(path, m)) for m in _ROOT_MARKERS)
 
@@ -321,7 +325,19 @@ def open_store(
         require_zarr = mode in ("r", "r+")
     if mode in ("w-", "x") and loc.kind != "store" and loc.exists():
         raise StoreExistsError(str(loc))
+    if loc.kind == "fsspec":
+        check_reachable(loc)
+        if not read_only_mode(mode):
+            check_bucket(loc)
     if require_zarr and not loc.holds_zarr():
+        if loc.kind == "fsspec":
+            check_bucket(loc)
+        if loc.kind == "local" and _is_hdf5(loc.path):
+            raise LocationError(
+                loc.path,
+                "it is an HDF5 file, not a Zarr store; read it with pynwb.NWBHDF5IO (or h5py), or convert it "
+                f"first: zarrbridge convert {loc.path} {loc.path}.zarr",
+            )
         raise NotAZarrStoreError(str(loc), "nothing there" if not loc.exists() else "")
     read_only = mode == "r"
     if loc.kind == "store":
@@ -354,6 +370,65 @@ def open_store(
     if mode == "w" and fs.exists(path):
         fs.rm(path, recursive=True)
     return filesystem_store(fs, path, read_only=read_only)
+
+
+def read_only_mode(mode: str) -> bool:
+    return mode == "r"
+
+
+def _is_hdf5(path: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(8) == b"\x89HDF\r\n\x1a\n"
+    except OSError:
+        return False
+
+
+REACH_TIMEOUT = (
+    1.5  # seconds a TCP connection to an object store's endpoint may take before it counts as down
+)
+
+
+def _endpoint(options: dict[str, Any]) -> str | None:
+    client = options.get("client_kwargs")
+    url = options.get("endpoint_url") or (client.get("endpoint_url") if isinstance(client, dict) else None)
+    return url if isinstance(url, str) else None
+
+
+def check_reachable(location: Location) -> None:
+    """Raise :class:`StoreUnreachableError` quickly when an object store's configured endpoint does not answer.
+
+    Only for URLs with an explicit ``endpoint_url`` (S3-compatible servers): one TCP connection with a short
+    timeout, instead of the client's retries with back-off (several seconds) ending in a network error that
+    names no store.
+    """
+    endpoint = _endpoint(location.storage_options)
+    if endpoint is None:
+        return
+    parts = urlsplit(endpoint)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=REACH_TIMEOUT).close()
+    except OSError as exc:
+        raise StoreUnreachableError(location.path, endpoint, f"{type(exc).__name__}: {exc}") from None
+
+
+def check_bucket(location: Location) -> None:
+    """Raise :class:`LocationError` if the bucket of an ``s3://`` location does not exist."""
+    endpoint = _endpoint(location.storage_options) or "the default endpoint"
+    if urlsplit(location.path).scheme in ("s3", "s3a"):
+        bucket = urlsplit(location.path).netloc
+        fs, _ = fsspec.core.url_to_fs(location.path, **location.storage_options)
+        try:
+            found = bool(fs.exists(bucket))
+        except (OSError, ValueError) as exc:
+            raise StoreUnreachableError(location.path, endpoint, f"{type(exc).__name__}: {exc}") from None
+        if not found:
+            raise LocationError(
+                location.path,
+                f"the bucket {bucket!r} does not exist at {endpoint}; create it first (or check the name)",
+            )
 
 
 def _remove_local(path: str) -> None:

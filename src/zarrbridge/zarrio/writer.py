@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from collections import deque
@@ -17,6 +18,7 @@ from hdmf.data_utils import AbstractDataChunkIterator, DataIO
 from zarr.abc.store import Store
 from zarr.core.buffer import Buffer, default_buffer_prototype
 from zarr.core.group import GroupMetadata
+from zarr.core.sync import sync
 from zarr.storage import MemoryStore
 
 from ..core.arrays import ArrayPolicy, copy_array, create_array
@@ -146,8 +148,10 @@ class TreeWriter:
         self._exhaust()
         if self.stage is not None:
             self._flush()
-            # zarr wrote an implicit root into the stage: the store's root stays the caller's (marked incomplete)
-            copy_store(self.stage, self.store, exclude=ROOT_DOCUMENTS)
+            # zarr wrote implicit parent groups (the root among them) into the stage beside the arrays it created
+            # there: the store's groups are those written above with their attributes, the root stays the
+            # caller's (marked incomplete)
+            copy_store(self.stage, self.store, exclude={*ROOT_DOCUMENTS, *_group_documents(self.stage)})
             self.stage = None
         return attrs
 
@@ -452,6 +456,23 @@ class TreeWriter:
                 arr.resize(final)
             fill_missing_chunks(arr)  # regions the iterator left out hold the fill value
             self.metadata[arr.path] = arr.metadata
+
+
+def _group_documents(stage: Store) -> set[str]:
+    """The keys of group documents in ``stage`` (zarr's implicit parents of the arrays created there)."""
+
+    async def keys() -> list[str]:
+        return [key async for key in stage.list()]
+
+    found = sync(keys())
+    groups = {k.rsplit("/", 1)[0] for k in found if k.endswith(".zgroup")}
+    out = {f"{g}/{name}" for g in groups for name in (".zgroup", ".zattrs")}
+    for key in found:
+        if key.endswith("zarr.json"):
+            raw = sync(stage.get(key, default_buffer_prototype()))
+            if raw is not None and json.loads(raw.to_bytes()).get("node_type") == "group":
+                out.add(key)
+    return out
 
 
 class _Typed:
