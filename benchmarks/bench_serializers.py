@@ -1,35 +1,30 @@
 """Benchmark: save and load a float32 dask array with the persistent serializers vs the direct calls.
 
-Side by side in one run, locally and on a moto S3 server started here (as ``tests/conftest.py`` does):
+Side by side in one run, locally and (unless ``--no-s3``) on a moto S3 server started here (as
+``tests/conftest.py`` does). It prints these throughput ratios (serializer / baseline; the target is >= 0.9):
 
-- ``DaskArraySerializer`` (HDF5 on files) vs ``da.to_hdf5`` + h5py
-- the Zarr serializer on files vs ``da.to_zarr`` / ``da.from_zarr``
-- ``DaskArraySerializer`` on S3 (Zarr) vs ``da.to_zarr`` / ``da.from_zarr`` on ``s3://``
-- plain pickling of the computed array (to a file / one S3 object)
-- ``NumpyArraySerializer`` saving and loading the computed array (an ndarray), against ``dset[:]``
+- HDF5 save: ``DaskArraySerializer.pickle`` vs ``da.to_hdf5``
+- HDF5 load: ``DaskArraySerializer.unpickle(...).compute()`` vs ``da.from_array(h5py dataset).compute()``
+- Zarr save and load: the Zarr serializer vs ``da.to_zarr`` / ``da.from_zarr(...).compute()`` (on files and S3)
+- ``NumpyArraySerializer`` load (an ndarray) vs h5py ``dset[:]``
 
 Throughput is array bytes / wall time; a load reads the whole array into memory. The source array is
 persisted in memory first, so the timings are of storage, not of generating data. Every method is warmed up
-on a small array, and each is run ``--repeat`` times; the median is reported (the machine may be shared).
-Before each timed step, earlier writes are flushed to disk (``os.sync``, not timed) and three times the
-array's size of memory is touched and freed (``_pretouch``, not timed; ``--no-pretouch`` to skip), for every
-method alike; local loads are timed with the loaded files all in the page cache (``hot``: read once just before) or all
-dropped from it (``cold``), see ``_timed_load``.
+on a small array, and each is run ``--repeat`` times, alternate runs in the opposite order; a ratio is the
+median over runs of the ratio within each run (two methods measured seconds apart: steadier on a shared
+machine than a ratio of medians). Before each timed step earlier writes are flushed to disk (``os.sync``, not
+timed) and memory is pretouched (``_pretouch``); local loads are timed with the loaded files all in the page
+cache (``hot``: read once just before) or all dropped from it (``cold``), see ``_timed_load``.
 
 Like with like: each serializer and its baseline write the same layout (HDF5: the dask chunks as HDF5
-chunks, no filters; Zarr: the dask chunks as zarr chunks, zarr's default zstd level 0); the script checks
-that and prints it. Both loads produce the whole array in memory: ``unpickle(...).compute()`` against
-``h5py`` ``dset[:]`` (one read into one buffer) or ``da.from_zarr(...).compute()``. For HDF5 two more rows
-show where a lazy load stands: h5py read through dask (``da.from_array(dset, chunks=...).compute()``, the
-lazy path dask documents) and dask's final copy alone (the copy of the blocks into one array that every
-``compute()`` of a chunked dask array makes, timed on blocks already in memory). ``dset[:]`` time over that
-copy's time is the load ratio no loader that returns a chunked dask array can exceed; it is printed.
+chunks, no filters; Zarr: the dask chunks as zarr chunks, zarr's default codecs); the script checks that and
+prints it.
 
 Usage::
 
     python benchmarks/bench_serializers.py            # 1 GiB
     python benchmarks/bench_serializers.py --quick    # 64 MiB
-    python benchmarks/bench_serializers.py --no-s3 --size-mb 256
+    python benchmarks/bench_serializers.py --no-s3 --size-mb 256 --repeat 3
 """
 
 from __future__ import annotations
@@ -39,7 +34,6 @@ import gc
 import json
 import math
 import os
-import pickle
 import shutil
 import socket
 import statistics
@@ -57,7 +51,6 @@ import dask
 import dask.array as da
 import h5py
 import numpy as np
-from dask.array.core import concatenate3, slices_from_chunks
 
 from zarrbridge.serializers import (
     FILE_PROTOCOL,
@@ -90,11 +83,10 @@ PRETOUCH_BYTES = 0  # set by main(): anonymous memory touched and freed before e
 def _pretouch() -> None:
     """Touch and free ``PRETOUCH_BYTES`` of anonymous memory (not timed).
 
-    This VM's balloon hands freed guest memory back to the host a few seconds after it is freed; the next
-    step to allocate it then pays a host page fault per page (measured: the final copy of a 1 GiB dask load
-    took 1.19 s in the first of two back-to-back loads and 0.10 s in the second, whichever method ran
-    first). Touching as much memory as a load allocates, just before every timed step, gives each method
-    memory in the same state.
+    On virtual machines whose memory balloon hands freed guest memory back to the host a few seconds after it
+    is freed, the next step to allocate it pays a host page fault per page, so whichever method allocates
+    first after a pause would be slower for reasons of its own. Touching as much memory as a load allocates,
+    just before every timed step, gives each method memory in the same state (``--no-pretouch`` skips it).
     """
     if PRETOUCH_BYTES:
         np.ones(PRETOUCH_BYTES, dtype=np.uint8)
@@ -120,10 +112,10 @@ def _files_under(path: str) -> list[str]:
 def _timed_load(fn: Callable[[], Any], paths: list[str], cache: str) -> tuple[float, Any]:
     """Wall time of a load of the files ``paths``, with them all in the page cache or none of them.
 
-    This machine drops clean page cache within seconds (measured: a 1 GiB file read 0.15 s right after it was
-    written, 2.9 s five seconds later), so "whatever is cached now" would favour whichever method loads
-    soonest after its save. ``hot`` reads the files once (not timed) right before; ``cold`` flushes them and
-    drops them from the cache (``posix_fadvise(DONTNEED)``, for these files only).
+    "Whatever is cached now" would favour whichever method loads soonest after its save (a machine under
+    memory pressure drops clean page cache within seconds). ``hot`` reads the files once (not timed) right
+    before; ``cold`` flushes them and drops them from the cache (``posix_fadvise(DONTNEED)``, for these files
+    only).
     """
     os.sync()
     for name in (f for p in paths for f in _files_under(p)):
@@ -223,13 +215,13 @@ def bench_local(
     """Save and load with every local method; ``reverse`` runs them in the opposite order (alternate runs do,
     so no method is always the first after the previous run's files were deleted)."""
     files = {FILE_PROTOCOL: LocalFiles(os.path.join(root, "serializer"))}
-    h5path, zpath, ppath = (os.path.join(root, n) for n in ("direct.h5", "direct.zarr", "plain.pkl"))
+    h5path, zpath = (os.path.join(root, n) for n in ("direct.h5", "direct.zarr"))
     written: dict[str, str] = {}
 
     def serializer_step(name: str, serializer: type[DaskArraySerializer]) -> Callable[[], list[Timing]]:
         def run() -> list[Timing]:
             save_s, pid = _timed(lambda: serializer.pickle(x, files))
-            written[name] = files[FILE_PROTOCOL].local_path(pid[3])
+            written[name] = files[FILE_PROTOCOL].local_path(pid[1][3])
             load_s, loaded = _timed_load(
                 lambda: serializer.unpickle(pid, files).compute(), [written[name]], cache
             )
@@ -241,89 +233,71 @@ def bench_local(
     def hdf5_step() -> list[Timing]:
         save_s, _ = _timed(lambda: da.to_hdf5(h5path, "/data", x, chunks=x.chunksize))
 
-        def read_h5() -> np.ndarray[Any, Any]:
-            with h5py.File(h5path, "r") as f:
-                return np.asarray(f["data"][:])
-
         def read_h5_dask() -> np.ndarray[Any, Any]:
             with h5py.File(h5path, "r") as f:
                 return np.asarray(da.from_array(f["data"], chunks=x.chunksize).compute())
 
-        load_s, loaded = _timed_load(read_h5, [h5path], cache)
-        _check(loaded, expected, "da.to_hdf5")
+        def read_h5() -> np.ndarray[Any, Any]:
+            with h5py.File(h5path, "r") as f:
+                return np.asarray(f["data"][:])
+
+        dask_load_s, loaded = _timed_load(read_h5_dask, [h5path], cache)
+        _check(loaded, expected, "da.from_array(h5py)")
         del loaded
-        dask_load_s, _ = _timed_load(read_h5_dask, [h5path], cache)
-        blocks = [[expected[sel]] for sel in slices_from_chunks(x.chunks)]  # (2-d arrays of one column block)
-        copy_s, _ = _timed(lambda: concatenate3(blocks))
-        return [
-            Timing("da.to_hdf5 + h5py", save_s, load_s),
-            Timing("  (h5py read through dask)", save_s, dask_load_s),
-            Timing(FINAL_COPY, math.nan, copy_s),
-        ]
+        load_s, loaded = _timed_load(read_h5, [h5path], cache)
+        _check(loaded, expected, "dset[:]")
+        return [Timing(H5_DASK, save_s, dask_load_s), Timing(H5_WHOLE, math.nan, load_s)]
 
     def zarr_step() -> list[Timing]:
         save_s, _ = _timed(lambda: da.to_zarr(x, zpath))
         load_s, loaded = _timed_load(lambda: da.from_zarr(zpath).compute(), [zpath], cache)
         _check(loaded, expected, "da.to_zarr")
-        return [Timing("da.to_zarr / from_zarr", save_s, load_s)]
-
-    def pickle_step() -> list[Timing]:
-        def save_pickle() -> None:
-            with open(ppath, "wb") as f:
-                pickle.dump(x.compute(), f, protocol=5)
-
-        def load_pickle() -> np.ndarray[Any, Any]:
-            with open(ppath, "rb") as f:
-                return np.asarray(pickle.load(f))
-
-        save_s, _ = _timed(save_pickle)
-        load_s, loaded = _timed_load(load_pickle, [ppath], cache)
-        _check(loaded, expected, "pickle")
-        return [Timing("pickle of computed array", save_s, load_s)]
+        return [Timing(ZARR, save_s, load_s)]
 
     def numpy_step() -> list[Timing]:
         save_s, pid = _timed(lambda: WholeArrays.pickle(expected, files))
         load_s, loaded = _timed_load(
-            lambda: WholeArrays.unpickle(pid, files), [files[FILE_PROTOCOL].local_path(pid[3])], cache
+            lambda: WholeArrays.unpickle(pid, files), [files[FILE_PROTOCOL].local_path(pid[1][3])], cache
         )
         _check(loaded, expected, "NumpyArraySerializer")
         return [Timing(NUMPY, save_s, load_s)]
 
-    steps = [
-        serializer_step("serializer HDF5 (files)", DaskArraySerializer),
+    steps = [  # side by side, seconds apart
+        serializer_step(OURS_H5, DaskArraySerializer),
         hdf5_step,
-        numpy_step,  # side by side:
-        serializer_step("serializer Zarr (files)", ZarrOnFiles),
+        numpy_step,
+        serializer_step(OURS_ZARR, ZarrOnFiles),
         zarr_step,
-        pickle_step,
-    ]  # seconds apart
+    ]
     results = {t.name: t for step in (steps[::-1] if reverse else steps) for t in step()}
-    same_layout("HDF5 on files", _hdf5_layout(written["serializer HDF5 (files)"]), _hdf5_layout(h5path))
+    same_layout("HDF5 on files", _hdf5_layout(written[OURS_H5]), _hdf5_layout(h5path))
     with (
-        open(os.path.join(written["serializer Zarr (files)"], "zarr.json"), "rb") as f1,
+        open(os.path.join(written[OURS_ZARR], "zarr.json"), "rb") as f1,
         open(os.path.join(zpath, "zarr.json"), "rb") as f2,
     ):
         same_layout("Zarr on files", _zarr_layout(f1.read()), _zarr_layout(f2.read()))
     return [results[name] for name in LOCAL_METHODS]
 
 
-FINAL_COPY = "  (dask's final copy alone)"
-NUMPY = "NumpyArraySerializer (ndarray, HDF5)"
-LOCAL_METHODS = (
-    "serializer HDF5 (files)",
-    "serializer Zarr (files)",
-    NUMPY,
-    "da.to_hdf5 + h5py",
-    "  (h5py read through dask)",
-    FINAL_COPY,
-    "da.to_zarr / from_zarr",
-    "pickle of computed array",
+OURS_H5 = "serializer HDF5 (files)"
+OURS_ZARR = "serializer Zarr (files)"
+NUMPY = "NumpyArraySerializer (HDF5)"
+H5_DASK = "da.to_hdf5 / da.from_array(h5py)"
+H5_WHOLE = "h5py dset[:]"
+ZARR = "da.to_zarr / da.from_zarr"
+LOCAL_METHODS = (OURS_H5, OURS_ZARR, NUMPY, H5_DASK, H5_WHOLE, ZARR)
+LOCAL_RATIOS = (  # (what, ours, baseline, "save" or "load")
+    ("HDF5 save", OURS_H5, H5_DASK, "save"),
+    ("HDF5 load", OURS_H5, H5_DASK, "load"),
+    ("Zarr save", OURS_ZARR, ZARR, "save"),
+    ("Zarr load", OURS_ZARR, ZARR, "load"),
+    ("NumpyArraySerializer load vs dset[:]", NUMPY, H5_WHOLE, "load"),
 )
 
 
 def bench_s3(x: da.Array, expected: np.ndarray[Any, Any], reverse: bool) -> list[Timing]:
     """Save and load on a fresh moto server, after one untimed save and load by both Zarr methods (then
-    removed). ``reverse`` swaps which of the two goes first (alternate runs do); pickling goes last.
+    removed). ``reverse`` swaps which of the two goes first (alternate runs do).
 
     Why: the first method to write into a fresh server pays its first allocations (measured: the serializer,
     always first, at 0.46-0.65x; second, at 0.91-1.11x).
@@ -347,7 +321,7 @@ def bench_s3(x: da.Array, expected: np.ndarray[Any, Any], reverse: bool) -> list
         def serializer_step(folder: str) -> Timing:
             protocols = {S3_PROTOCOL: {"client": fs, "folder": f"{bucket}/{folder}"}}
             save_s, pid = _timed(lambda: DaskArraySerializer.pickle(x, protocols))
-            written["serializer"] = f"{bucket}/{folder}/{pid[3]}"
+            written["serializer"] = f"{bucket}/{folder}/{pid[1][3]}"
             load_s, loaded = _timed(lambda: DaskArraySerializer.unpickle(pid, protocols).compute())
             _check(loaded, expected, "serializer S3")
             return Timing("serializer Zarr (S3)", save_s, load_s)
@@ -359,18 +333,11 @@ def bench_s3(x: da.Array, expected: np.ndarray[Any, Any], reverse: bool) -> list
             _check(loaded, expected, "da.to_zarr S3")
             return Timing("da.to_zarr / from_zarr (S3)", save_s, load_s)
 
-        def pickle_step(folder: str) -> Timing:
-            key = f"{bucket}/{folder}/plain.pkl"
-            save_s, _ = _timed(lambda: fs.pipe_file(key, pickle.dumps(x.compute(), protocol=5)))
-            load_s, loaded = _timed(lambda: pickle.loads(fs.cat_file(key)))
-            _check(loaded, expected, "pickle S3")
-            return Timing("pickle of computed array (S3)", save_s, load_s)
-
         serializer_step("warm-up")
         zarr_step("warm-up")
         fs.rm(f"{bucket}/warm-up", recursive=True)
         pair = [zarr_step, serializer_step] if reverse else [serializer_step, zarr_step]
-        results = {t.name: t for t in (step("timed") for step in (*pair, pickle_step))}
+        results = {t.name: t for t in (step("timed") for step in pair)}
         fs.invalidate_cache()
         same_layout(
             "Zarr on S3",
@@ -380,7 +347,11 @@ def bench_s3(x: da.Array, expected: np.ndarray[Any, Any], reverse: bool) -> list
     return [results[name] for name in S3_METHODS]
 
 
-S3_METHODS = ("serializer Zarr (S3)", "da.to_zarr / from_zarr (S3)", "pickle of computed array (S3)")
+S3_METHODS = ("serializer Zarr (S3)", "da.to_zarr / from_zarr (S3)")
+S3_RATIOS = (
+    ("Zarr save (S3)", S3_METHODS[0], S3_METHODS[1], "save"),
+    ("Zarr load (S3)", S3_METHODS[0], S3_METHODS[1], "load"),
+)
 
 
 def median_of(runs: list[list[Timing]]) -> list[Timing]:
@@ -395,33 +366,37 @@ def median_of(runs: list[list[Timing]]) -> list[Timing]:
     ]
 
 
-def report(title: str, runs: list[list[Timing]], nbytes: int, pairs: list[tuple[str, str]]) -> None:
-    """Median throughputs, and per pair the median over runs of the ratio within each run.
-
-    A ratio taken within one run compares two methods measured seconds apart; on a shared machine that is
-    steadier than the ratio of two medians, which may come from different runs.
-    """
+def report(title: str, runs: list[list[Timing]], nbytes: int) -> None:
+    """Median throughput of every method."""
     mb = nbytes / 2**20
     print(f"\n{title}  ({mb:.0f} MiB float32, {len(runs)} runs, medians)")
-    print(f"{'method':34s} {'save MiB/s':>11s} {'load MiB/s':>11s}")
+    print(f"{'method':36s} {'save MiB/s':>11s} {'load MiB/s':>11s}")
     for t in median_of(runs):
         save = "-" if math.isnan(t.save_s) else f"{mb / t.save_s:.1f}"
-        print(f"{t.name:34s} {save:>11s} {mb / t.load_s:11.1f}")
-    for ours, base in pairs:
-        by_run = [{t.name: t for t in run} for run in runs]
-        save = statistics.median(r[base].save_s / r[ours].save_s for r in by_run)
-        load = statistics.median(r[base].load_s / r[ours].load_s for r in by_run)
-        print(f"ratio {ours} / {base}: save {save:.2f}x, load {load:.2f}x (throughput; >= 0.9 is the target)")
-        print(
-            f"    per run: save {' '.join(f'{r[base].save_s / r[ours].save_s:.2f}' for r in by_run)}; "
-            f"load {' '.join(f'{r[base].load_s / r[ours].load_s:.2f}' for r in by_run)}"
-        )
-        if ours == "serializer HDF5 (files)" and base == "da.to_hdf5 + h5py" and FINAL_COPY in by_run[0]:
-            ceiling = statistics.median(r[base].load_s / r[FINAL_COPY].load_s for r in by_run)
-            print(
-                f"    load ceiling of any loader that returns a chunked dask array: {ceiling:.2f}x (dset[:] time / "
-                f"the time of the copy into one array that compute() makes of the blocks, alone)"
-            )
+        print(f"{t.name:36s} {save:>11s} {mb / t.load_s:11.1f}")
+
+
+def ratio(runs: list[list[Timing]], ours: str, base: str, step: str) -> tuple[float, list[float]]:
+    """Throughput of ``ours`` over ``base`` for ``step`` ("save" or "load"): the median over runs of the ratio
+    within each run, and the per-run ratios."""
+    by_run = [{t.name: t for t in run} for run in runs]
+    attr = f"{step}_s"
+    per_run = [getattr(r[base], attr) / getattr(r[ours], attr) for r in by_run]
+    return statistics.median(per_run), per_run
+
+
+def report_ratios(
+    columns: dict[str, list[list[Timing]]], rows: tuple[tuple[str, str, str, str], ...]
+) -> None:
+    """The ratio table: one row per comparison, one column per condition (page cache hot / cold, S3)."""
+    print(f"\n{'throughput ratio (serializer / baseline; target >= 0.9)':56s}", end="")
+    print("".join(f"{name:>22s}" for name in columns))
+    for what, ours, base, step in rows:
+        cells = []
+        for runs in columns.values():
+            value, per_run = ratio(runs, ours, base, step)
+            cells.append(f"{value:.2f}x ({' '.join(f'{v:.2f}' for v in per_run)})")
+        print(f"{what:56s}" + "".join(f"{c:>22s}" for c in cells))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -461,6 +436,7 @@ def main(argv: list[str] | None = None) -> None:
             bench_local(small, small.compute(), warm, "hot", False)
         finally:
             shutil.rmtree(warm, ignore_errors=True)
+        local: dict[str, list[list[Timing]]] = {}
         for cache in () if args.no_local else ("hot", "cold") if args.cache == "both" else (args.cache,):
             runs: list[list[Timing]] = []
             for run in range(args.repeat):
@@ -469,29 +445,14 @@ def main(argv: list[str] | None = None) -> None:
                     runs.append(bench_local(x, expected, root, cache, reverse=bool(run % 2)))
                 finally:
                     shutil.rmtree(root, ignore_errors=True)
-            report(
-                f"local files, loads with the files' page cache {cache}",
-                runs,
-                expected.nbytes,
-                [
-                    ("serializer HDF5 (files)", "da.to_hdf5 + h5py"),
-                    ("serializer HDF5 (files)", "  (h5py read through dask)"),
-                    (NUMPY, "da.to_hdf5 + h5py"),
-                    ("serializer Zarr (files)", "da.to_zarr / from_zarr"),
-                    ("serializer HDF5 (files)", "pickle of computed array"),
-                ],
-            )
+            report(f"local files, loads with the files' page cache {cache}", runs, expected.nbytes)
+            local[f"page cache {cache}"] = runs
+        if local:
+            report_ratios(local, LOCAL_RATIOS)
         if not args.no_s3:
             remote = [bench_s3(x, expected, reverse=bool(run % 2)) for run in range(args.repeat)]
-            report(
-                "moto S3 on 127.0.0.1",
-                remote,
-                expected.nbytes,
-                [
-                    ("serializer Zarr (S3)", "da.to_zarr / from_zarr (S3)"),
-                    ("serializer Zarr (S3)", "pickle of computed array (S3)"),
-                ],
-            )
+            report("moto S3 on 127.0.0.1", remote, expected.nbytes)
+            report_ratios({"moto S3": remote}, S3_RATIOS)
     print()
     for what, layout in LAYOUTS.items():
         print(f"same layout written by the serializer and its baseline, {what}: {layout}")

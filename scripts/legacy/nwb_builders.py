@@ -13,7 +13,11 @@ import numcodecs
 import numpy as np
 from dateutil.tz import tzutc
 from hdmf.common import DynamicTableRegion
-from hdmf_zarr.utils import ZarrDataIO
+
+try:  # the legacy venv: hdmf-zarr's own
+    from hdmf_zarr.utils import ZarrDataIO
+except ImportError:  # zarrbridge's venvs (scripts/hdmf_zarr_014/write_ours.py): the same arguments
+    from zarrbridge import ZarrDataIO
 from pynwb import NWBFile, TimeSeries
 from pynwb.base import ImageReferences, Images
 from pynwb.behavior import Position, SpatialSeries
@@ -175,9 +179,20 @@ def _add_intervals(nwbfile: NWBFile, es_a: TimeSeries, es_b: TimeSeries) -> None
     nwbfile.add_epoch(start_time=0.1, stop_time=0.2, tags=["stim"], timeseries=[es_b])
 
 
-def build_kinds(classes: dict[str, type[Any]]) -> NWBFile:
-    """The extension file: one ``LegacyKinds`` object holding every data kind."""
-    nwbfile = new_file(identifier="zarrbridge-legacy-kinds", description="legacy data kinds fixture")
+def build_kinds(
+    classes: dict[str, type[Any]],
+    *,
+    identifier: str = "zarrbridge-legacy-kinds",
+    overrides: dict[str, Any] | None = None,
+    structured_compound: bool = False,
+) -> NWBFile:
+    """The extension file: one ``LegacyKinds`` object holding every data kind.
+
+    ``overrides`` replaces values of the ``LegacyKinds`` arguments (the hdmf-zarr 0.14 fixtures use it for
+    non-finite attributes) and ``structured_compound`` gives the compound-with-references rows as a
+    structured array; the legacy fixtures use the defaults.
+    """
+    nwbfile = new_file(identifier=identifier, description="legacy data kinds fixture")
     device = nwbfile.create_device(name="rig", description="a rig")
     ts = TimeSeries(name="ts", data=np.arange(5, dtype=np.float64), unit="V", rate=2.0)
     ts2 = TimeSeries(name="ts2", data=np.arange(3, dtype=np.int32), unit="s", timestamps=[0.0, 1.5, 3.0])
@@ -187,7 +202,10 @@ def build_kinds(classes: dict[str, type[Any]]) -> NWBFile:
         dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=tzutc()),
         dt.datetime(2020, 2, 29, 23, 59, 59, tzinfo=tzutc()),
     ]
-    kinds = classes["LegacyKinds"](
+    compound_rows: Any = [(0, 0.5, ts), (1, 1.5, ts2), (2, 2.5, ts)]
+    if structured_compound:  # hdmf >= 5 checks the shape of a list of rows as if it were 2-D
+        compound_rows = np.array(compound_rows, dtype=[("idx", "<i4"), ("weight", "<f4"), ("target", "O")])
+    arguments: dict[str, Any] = dict(
         name="kinds",
         int8_data=np.array([-128, -1, 0, 127], dtype=np.int8),
         uint16_data=np.arange(6, dtype=np.uint16).reshape(2, 3) * 1000,
@@ -212,9 +230,7 @@ def build_kinds(classes: dict[str, type[Any]]) -> NWBFile:
             [(1, 0.5, "one"), (2, -1.5, "two"), (3, 2.25, "three")],
             dtype=[("x", "<i4"), ("y", "<f8"), ("label", "O")],
         ),
-        compound_ref=classes["LegacyCompoundRefs"](
-            name="compound_ref", data=[(0, 0.5, ts), (1, 1.5, ts2), (2, 2.5, ts)]
-        ),
+        compound_ref=classes["LegacyCompoundRefs"](name="compound_ref", data=compound_rows),
         ref_data=classes["LegacyReferences"](name="ref_data", data=[ts, ts2, ts]),
         data_with_attrs=np.array([1.0, 2.0]),
         data_with_attrs__unit="volts",
@@ -230,6 +246,8 @@ def build_kinds(classes: dict[str, type[Any]]) -> NWBFile:
         attr_ref=device,
         linked_series=ts,
     )
+    arguments.update(overrides or {})
+    kinds = classes["LegacyKinds"](**arguments)
     module = nwbfile.create_processing_module(name="kinds_module", description="holds the LegacyKinds object")
     module.add(kinds)
     return nwbfile

@@ -11,9 +11,11 @@ from typing import Any
 __all__ = [
     "BrokenLinkError",
     "CodecNameClashError",
+    "CodecReplacedWarning",
     "CodecNotMappedWarning",
     "CorruptChunkError",
     "CorruptMetadataError",
+    "ForeignRowError",
     "InvalidOptionError",
     "LocationError",
     "MissingChunkError",
@@ -26,6 +28,7 @@ __all__ = [
     "ResourceLimitError",
     "ResultNotFoundError",
     "ShapeMismatchError",
+    "StorageFullError",
     "StoreExistsError",
     "StoreInUseError",
     "StoreUnreachableError",
@@ -237,8 +240,8 @@ class StoreUnreachableError(ZarrBridgeError, ConnectionError):
         )
 
 
-class ResultNotFoundError(ZarrBridgeError, KeyError):
-    """A result storage holds no result of that name."""
+class ResultNotFoundError(ZarrBridgeError, KeyError, FileNotFoundError):
+    """A result storage holds no result of that name (a ``FileNotFoundError`` too, as workflows expect)."""
 
     def __init__(self, name: str, location: Any) -> None:
         self.name = name
@@ -376,3 +379,38 @@ class ResourceLimitError(ZarrBridgeError, MemoryError):
             f"{what} asks for {requested:,} bytes, more than the {limit:,} allowed. "
             f"{hint or 'The data is damaged or hostile; if it is genuine, read it with a larger limit.'}"
         )
+
+
+class StorageFullError(ZarrBridgeError, OSError):
+    """The disk (or quota) filled up while something was being written; nothing of it was kept."""
+
+    def __init__(self, what: str, location: Any, reason: str = "") -> None:
+        import errno
+
+        self.what = what
+        self.location = location
+        super().__init__(
+            errno.ENOSPC,
+            f"no space left for {what} in {location!r}{f' ({reason})' if reason else ''}: nothing of it was "
+            "kept and what was there before is unchanged. Free some space (or raise the quota) and write again.",
+        )
+
+    def __str__(self) -> str:  # OSError would prefix "[Errno 28]"
+        return str(self.args[1])
+
+
+class ForeignRowError(ZarrBridgeError, ValueError):
+    """A DataJoint row in a zarrbridge codec's column was written by a codec zarrbridge cannot read."""
+
+    def __init__(self, column: str, reason: str, row: Any = None) -> None:
+        self.column = column
+        self.row = row
+        super().__init__(
+            f"{column} holds a row zarrbridge did not write and cannot read: {reason}. It was written by "
+            "another package registered under the same codec name; fetch it with that package installed "
+            "(and zarrbridge uninstalled), or re-insert the value with zarrbridge."
+        )
+
+
+class CodecReplacedWarning(ZarrBridgeWarning):
+    """zarrbridge took a DataJoint codec name that another installed package also provides."""

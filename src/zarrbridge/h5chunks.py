@@ -1,9 +1,11 @@
-"""Where the chunks of a chunked HDF5 dataset lie in its file, from an h5py dataset (duck-typed: no h5py import).
+"""The stored chunks of a chunked HDF5 dataset, from an h5py dataset (duck-typed: no h5py import).
 
 Both the NWB export (which copies compressed chunks' bytes into zarr without recompressing them) and the
-serializers (which read unfiltered chunks of saved results straight from the file) need the stored chunks'
-positions, filter masks, file offsets and sizes. h5py reports them through the low-level dataset id: one
-callback per chunk with ``chunk_iter`` (HDF5 >= 1.12.3), else one call per chunk index.
+serializers (which read unfiltered chunks of saved results into their blocks) read chunks as HDF5 stores
+them, with no filter applied: :func:`read_stored_chunk` is that one reader, through h5py's direct chunk API
+(``read_direct_chunk``), so HDF5 itself resolves the chunk's place in the file (user blocks, chunk indexes,
+file drivers). :func:`stored_chunks` lists the allocated chunks: one callback per chunk with ``chunk_iter``
+(HDF5 >= 1.12.3), else one call per chunk index.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["StoredChunk", "stored_chunks"]
+__all__ = ["StoredChunk", "read_stored_chunk", "stored_chunks"]
 
 
 @dataclass(frozen=True)
@@ -54,3 +56,34 @@ def stored_chunks(dataset: Any) -> list[StoredChunk]:
         for index in range(dsid.get_num_chunks()):
             add(dsid.get_chunk_info(index))
     return out
+
+
+def read_stored_chunk(dataset: Any, offset: tuple[int, ...], *, out: Any = None) -> tuple[int, Any] | None:
+    """The stored bytes of the chunk of the h5py dataset ``dataset`` whose first element is ``offset``.
+
+    Parameters
+    ----------
+    dataset
+        A chunked h5py dataset.
+    offset
+        The chunk's first element, per axis (a multiple of the chunk shape).
+    out
+        A writable, C-contiguous buffer at least as large as the stored chunk: the bytes are read into it
+        (no new buffer) and a memoryview of the part read is returned. ``None``: a new ``bytes``.
+
+    Returns
+    -------
+    tuple or None
+        ``(filter mask, stored bytes)``, or ``None`` when the chunk was never written (its values are the
+        dataset's fill value, which only a regular h5py read supplies).
+
+    Raises
+    ------
+    ValueError
+        ``out`` is smaller than the stored chunk.
+    """
+    dsid = dataset.id
+    if dsid.get_chunk_info_by_coord(tuple(offset)).byte_offset is None:
+        return None
+    mask, data = dsid.read_direct_chunk(tuple(offset), out=out)
+    return int(mask), data

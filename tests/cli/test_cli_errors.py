@@ -143,7 +143,7 @@ def test_info_convention_falls_back_to_root_attributes(example_zarr: Path, tmp_p
     # an io without the ``convention`` property (an older ZarrIO) is read from the root attributes
     root = zarr.open_group(example_zarr, mode="r")
     opened = OpenFile(str(example_zarr), "zarr", SimpleNamespace(file=root), {})
-    assert info.convention(opened) == {"name": "zarrbridge", "zarr_format": 3, "version": "1"}
+    assert info.convention(opened) == {"name": "zarrbridge", "zarr_format": 3, "version": "2"}
     plain = zarr.open_group(tmp_path / "plain.zarr", mode="w", zarr_format=2)
     plain_opened = OpenFile(str(tmp_path / "plain.zarr"), "zarr", SimpleNamespace(file=plain), {})
     assert info.convention(plain_opened) == {"name": "hdmf-zarr-legacy", "zarr_format": 2, "version": None}

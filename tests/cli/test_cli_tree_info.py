@@ -132,7 +132,7 @@ def test_info_json_counts_versions_and_namespaces(
     assert {"core", "hdmf-common"} <= set(doc["namespaces"])
     assert all(isinstance(v, list) and v for v in doc["namespaces"].values())
     if which == "example_zarr":
-        assert doc["convention"] == {"name": "zarrbridge", "zarr_format": 3, "version": "1"}
+        assert doc["convention"] == {"name": "zarrbridge", "zarr_format": 3, "version": "2"}
         on_disk = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     else:
         assert doc["convention"]["name"] == "hdf5"
@@ -144,7 +144,7 @@ def test_info_text(cli: Run, example_zarr: Path) -> None:
     result = cli("info", example_zarr)
     assert result.code == 0
     text = result.out
-    assert "convention:   zarrbridge version 1" in text
+    assert "convention:   zarrbridge version 2" in text
     assert "format:       zarr (zarr format 3)" in text
     assert "NWB version:  2." in text
     assert "1 links" in text and "neurodata types (top 10 of" in text
@@ -162,5 +162,5 @@ def test_info_zarr_format_2(cli: Run, tmp_path: Path) -> None:
     with ZarrIO(path, mode="w", manager=pynwb.get_manager(), zarr_format=2) as io:
         io.write(demo.build_recording())
     doc = json.loads(cli("info", path, "--json").out)
-    assert doc["convention"] == {"name": "zarrbridge", "zarr_format": 2, "version": "1"}
+    assert doc["convention"] == {"name": "zarrbridge", "zarr_format": 2, "version": "2"}
     assert write_example  # the helper is importable for library users too

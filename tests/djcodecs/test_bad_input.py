@@ -22,6 +22,7 @@ from zarrbridge.djcodecs.registration import register  # noqa: E402
 from zarrbridge.errors import (  # noqa: E402
     CodecNameClashError,
     CorruptMetadataError,
+    ForeignRowError,
     InvalidOptionError,
     LocationError,
     MissingDependencyError,
@@ -30,6 +31,7 @@ from zarrbridge.errors import (  # noqa: E402
     UnsupportedDtypeError,
     UnsupportedFormatVersionError,
     UnsupportedValueTypeError,
+    ZarrBridgeWarning,
 )
 
 
@@ -156,10 +158,14 @@ def test_name_clash_names_both_owners() -> None:
     class Other:
         name = "zarr"
 
-    Other.__module__ = "dj_zarr_codecs"
+    Other.__module__ = "other_zarr_codecs"  # not dj-zarr-codecs, whose rows <zarr@> reads
     registry: dict[str, Any] = {"zarr": Other()}
-    with pytest.raises(
-        CodecNameClashError, match=r"dj_zarr_codecs:.*Other.*zarrbridge\.djcodecs\.zarr_codec:ZarrCodec"
+    with (
+        pytest.raises(
+            CodecNameClashError,
+            match=r"other_zarr_codecs:.*Other.*zarrbridge\.djcodecs\.zarr_codec:ZarrCodec",
+        ),
+        pytest.warns(ZarrBridgeWarning, match="registered twice"),  # DataJoint would only log the error
     ):
         register(ZarrCodec, registry=registry)
     same: dict[str, Any] = {}
@@ -170,10 +176,10 @@ def test_name_clash_names_both_owners() -> None:
 
 def test_name_clash_with_another_installed_package(tmp_path: Path) -> None:
     """A second distribution declaring a `zarr` entry point makes importing our codecs fail, naming it."""
-    dist = tmp_path / "dj_zarr_codecs-0.1.0.dist-info"
+    dist = tmp_path / "other_zarr-0.1.0.dist-info"
     dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: dj-zarr-codecs\nVersion: 0.1.0\n")
-    (dist / "entry_points.txt").write_text("[datajoint.codecs]\nzarr = dj_zarr_codecs:ZarrCodec\n")
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: other-zarr\nVersion: 0.1.0\n")
+    (dist / "entry_points.txt").write_text("[datajoint.codecs]\nzarr = other_zarr:ZarrCodec\n")
     code = textwrap.dedent(f"""
         import sys, warnings
         warnings.simplefilter("ignore")
@@ -185,7 +191,7 @@ def test_name_clash_with_another_installed_package(tmp_path: Path) -> None:
             print("CLASH", exc)
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.startswith("CLASH") and "dj-zarr-codecs" in out and "zarrbridge.djcodecs.zarr_codec" in out
+    assert out.startswith("CLASH") and "other-zarr" in out and "zarrbridge.djcodecs.zarr_codec" in out
 
 
 def test_missing_datajoint_names_the_extra() -> None:
@@ -220,7 +226,7 @@ def test_corrupt_and_unknown_version_metadata(postgres: Database, store_dir: Pat
     codec = ZarrCodec()
     with pytest.raises(UnsupportedFormatVersionError, match="format version 99"):
         codec.decode({**meta, "format_version": 99})
-    with pytest.raises(CorruptMetadataError, match="written by codec 'npy'"):
+    with pytest.raises(ForeignRowError, match="names codec 'npy'"):
         codec.decode({**meta, "codec": "npy"})
     with pytest.raises(CorruptMetadataError, match="not JSON"):
         codec.decode("{not json")

@@ -27,6 +27,7 @@ from zarrbridge.djcodecs import PhotonCodec, PhotonMovie, PhotonValue, ZarrCodec
 from zarrbridge.djcodecs.base import FetchedStore  # noqa: E402
 from zarrbridge.djcodecs.stores import StoreTarget  # noqa: E402
 from zarrbridge.errors import (  # noqa: E402
+    CorruptMetadataError,
     InvalidOptionError,
     UnsupportedDtypeError,
     UnsupportedFormatVersionError,
@@ -271,9 +272,13 @@ def test_photon_codec_version_in_zarr_json_is_checked(
     zjson = store_dir / meta["path"] / "zarr.json"
     doc = json.loads(zjson.read_text())
     assert doc["attributes"]["zarrbridge"]["codec"] == "photon"
-    doc["attributes"]["zarrbridge"]["format_version"] = 2
+    doc["attributes"]["zarrbridge"]["format_version"] = 7
     zjson.write_text(json.dumps(doc))
     with pytest.raises(UnsupportedFormatVersionError, match=r"zarr\.json"):
+        Scan.fetch1("waveform")
+    doc["attributes"]["zarrbridge"]["format_version"] = 1  # known, but not the row's
+    zjson.write_text(json.dumps(doc))
+    with pytest.raises(CorruptMetadataError, match="format version 1, but the row recorded 2"):
         Scan.fetch1("waveform")
 
 

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from zarrbridge.serializers import FILE_PROTOCOL, S3_PROTOCOL, LocalFiles
-
-
-def drop_from_page_cache(*paths: str) -> None:
-    """Write the files ``paths`` to disk and drop them from the page cache (the next read goes to the disk)."""
-    os.sync()
-    for path in paths:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
 
 
 @pytest.fixture()

@@ -16,11 +16,18 @@ from zarrbridge.errors import (
     BrokenLinkError,
     CorruptMetadataError,
     InvalidOptionError,
+    UnsafeNameError,
     UnsupportedDtypeError,
     UnsupportedFormatVersionError,
     WriteInterruptedError,
 )
 from zarrbridge.serializers import FILE_PROTOCOL, S3_PROTOCOL, PersistentSerializer
+
+
+def inner(pid: Any) -> Any:
+    """The inner id of a persistent id ``(serializer name, inner)`` (what ``unpickle`` receives)."""
+    assert isinstance(pid, tuple) and len(pid) == 2 and isinstance(pid[0], str), pid
+    return pid[1]
 
 
 class Boom(RuntimeError):
@@ -123,9 +130,15 @@ class SerializerTests:
 
     def test_persistent_id_is_plain_versioned_data(self, protocols: dict[str, Any]) -> None:
         pid = self.serializer.pickle(da.ones(4, chunks=2), protocols)
-        fmt, version, protocol, name = pid
+        tag, (fmt, version, protocol, name) = pid  # Function Fuse's shape: (serializer name, inner id)
+        assert tag == self.serializer.name
         assert isinstance(fmt, str) and fmt.startswith("zarrbridge.")
         assert version == 1 and protocol in protocols and isinstance(name, str)
+
+    def test_inner_id_and_whole_id_both_load(self, protocols: dict[str, Any]) -> None:
+        pid = self.serializer.pickle(da.arange(6, chunks=4), protocols)
+        np.testing.assert_array_equal(self.serializer.unpickle(pid[1], protocols).compute(), np.arange(6))
+        np.testing.assert_array_equal(self.serializer.unpickle(pid, protocols).compute(), np.arange(6))
 
     # refusals and errors -------------------------------------------------------------------------------
     def test_object_arrays_are_refused(self, protocols: dict[str, Any]) -> None:
@@ -143,7 +156,7 @@ class SerializerTests:
             self.serializer.pickle(da.ones(3), {})
 
     def test_unknown_id_version(self, protocols: dict[str, Any]) -> None:
-        fmt, _, protocol, name = self.serializer.pickle(da.ones(3), protocols)
+        _, (fmt, _, protocol, name) = self.serializer.pickle(da.ones(3), protocols)
         with pytest.raises(UnsupportedFormatVersionError, match="99"):
             self.serializer.unpickle((fmt, 99, protocol, name), protocols)
 
@@ -152,10 +165,13 @@ class SerializerTests:
         with pytest.raises(CorruptMetadataError, match="persistent id"):
             self.serializer.unpickle(pid, protocols)
 
-    def test_id_cannot_escape_the_folder(self, protocols: dict[str, Any]) -> None:
-        fmt, version, protocol, _ = self.serializer.pickle(da.ones(3), protocols)
-        with pytest.raises(InvalidOptionError, match=r"\.\."):
-            self.serializer.unpickle((fmt, version, protocol, "../outside"), protocols)
+    @pytest.mark.parametrize("name", ["../outside", "/etc/passwd", "a\x00b", "a/../../b", ""])
+    def test_id_cannot_escape_the_folder(self, protocols: dict[str, Any], name: str) -> None:
+        _, (fmt, version, protocol, _) = self.serializer.pickle(da.ones(3), protocols)
+        with pytest.raises(UnsafeNameError, match="array file name"):
+            self.serializer.unpickle((fmt, version, protocol, name), protocols)
+        with pytest.raises(UnsafeNameError, match="array file name"):
+            self.serializer.remove((fmt, version, protocol, name), protocols)
 
     def test_unknown_stored_version(self, protocols: dict[str, Any]) -> None:
         pid = self.serializer.pickle(da.ones(3), protocols)

@@ -12,7 +12,7 @@ import numcodecs
 import numpy as np
 import pytest
 import zarr
-from ser_conformance import SerializerTests
+from ser_conformance import SerializerTests, inner
 
 from zarrbridge.core import ArrayPolicy
 from zarrbridge.errors import InvalidOptionError
@@ -28,7 +28,7 @@ from zarrbridge.serializers import (
 
 class HDF5Hooks:
     def path(self, protocols: dict[str, Any], pid: Any) -> str:
-        return str(protocols[FILE_PROTOCOL].local_path(pid[3]))
+        return str(protocols[FILE_PROTOCOL].local_path(inner(pid)[3]))
 
     def corrupt(self, protocols: dict[str, Any], pid: Any) -> None:
         with open(self.path(protocols, pid), "r+b") as f:
@@ -39,17 +39,17 @@ class HDF5Hooks:
             h5["data"].attrs["zarrbridge_format_version"] = version
 
     def fake_crash(self, protocols: dict[str, Any], pid: Any) -> None:
-        protocols[FILE_PROTOCOL].rename(pid[3], pid[3] + ".partial")
+        protocols[FILE_PROTOCOL].rename(inner(pid)[3], inner(pid)[3] + ".partial")
 
 
 class ZarrHooks:
     def store_key(self, protocols: dict[str, Any], pid: Any, key: str) -> tuple[Any, str]:
-        if pid[2] == S3_PROTOCOL:
+        if inner(pid)[2] == S3_PROTOCOL:
             p = protocols[S3_PROTOCOL]
-            return p["client"], posixpath.join(p["folder"], pid[3], key)
+            return p["client"], posixpath.join(p["folder"], inner(pid)[3], key)
         import fsspec
 
-        return fsspec.filesystem("file"), protocols[FILE_PROTOCOL].local_path(pid[3]) + "/" + key
+        return fsspec.filesystem("file"), protocols[FILE_PROTOCOL].local_path(inner(pid)[3]) + "/" + key
 
     def corrupt(self, protocols: dict[str, Any], pid: Any) -> None:
         fs, path = self.store_key(protocols, pid, "zarr.json")
@@ -105,7 +105,7 @@ class TestDispatchOnFiles(HDF5Hooks, SerializerTests):
         return file_protocols
 
     def test_writes_hdf5(self, protocols: dict[str, Any]) -> None:
-        assert DaskArraySerializer.pickle(da.ones(3), protocols)[0] == DaskHDF5Serializer.format_name
+        assert inner(DaskArraySerializer.pickle(da.ones(3), protocols))[0] == DaskHDF5Serializer.format_name
 
 
 @pytest.mark.s3
@@ -119,7 +119,7 @@ class TestDispatchOnS3(ZarrHooks, SerializerTests):
         return s3_protocols
 
     def test_writes_zarr(self, protocols: dict[str, Any]) -> None:
-        assert DaskArraySerializer.pickle(da.ones(3), protocols)[0] == DaskZarrSerializer.format_name
+        assert inner(DaskArraySerializer.pickle(da.ones(3), protocols))[0] == DaskZarrSerializer.format_name
 
 
 class BloscZarr(DaskZarrSerializer):
@@ -141,8 +141,8 @@ class TestConfiguredZarrOnFiles(ZarrHooks, SerializerTests):
 
     def test_format_and_compressor(self, protocols: dict[str, Any]) -> None:
         pid = ZarrEverywhere.pickle(da.ones(3), protocols)
-        assert pid[0] == DaskZarrSerializer.format_name
-        arr = zarr.open_array(protocols[FILE_PROTOCOL].local_path(pid[3]), mode="r")
+        assert inner(pid)[0] == DaskZarrSerializer.format_name
+        arr = zarr.open_array(protocols[FILE_PROTOCOL].local_path(inner(pid)[3]), mode="r")
         assert "blosc" in type(arr.compressors[0]).__name__.lower()
 
     def test_default_serializer_reads_it(self, protocols: dict[str, Any]) -> None:
@@ -157,7 +157,7 @@ class GzipHDF5(DaskHDF5Serializer):
 def test_hdf5_compression_options(file_protocols: dict[str, Any]) -> None:
     x = da.zeros((1000,), chunks=100)
     pid = GzipHDF5.pickle(x, file_protocols)
-    with h5py.File(file_protocols[FILE_PROTOCOL].local_path(pid[3]), "r") as h5:
+    with h5py.File(file_protocols[FILE_PROTOCOL].local_path(inner(pid)[3]), "r") as h5:
         assert h5["data"].compression == "gzip" and h5["data"].shuffle
     assert float(GzipHDF5.unpickle(pid, file_protocols).sum().compute()) == 0.0
 
@@ -181,7 +181,7 @@ def test_hdf5_cannot_write_to_s3(s3_protocols: dict[str, Any]) -> None:
     class HDF5Everywhere(DaskArraySerializer):
         formats = {FILE_PROTOCOL: DaskHDF5Serializer, S3_PROTOCOL: DaskHDF5Serializer}
 
-    with pytest.raises(InvalidOptionError, match="'file' protocol"):
+    with pytest.raises(InvalidOptionError, match="'file_protocol' protocol"):
         HDF5Everywhere.pickle(da.ones(3), s3_protocols)
 
 
@@ -227,7 +227,7 @@ class TestHDF5ThroughOpen(HDF5Hooks, SerializerTests):
         return {FILE_PROTOCOL: OpenOnlyFiles(str(tmp_path / "arrays"))}
 
     def path(self, protocols: dict[str, Any], pid: Any) -> str:
-        return str(protocols[FILE_PROTOCOL].local_path_for_tests(pid[3]))
+        return str(protocols[FILE_PROTOCOL].local_path_for_tests(inner(pid)[3]))
 
     def test_is_the_plain_protocol(self, protocols: dict[str, Any]) -> None:
         from zarrbridge.serializers.protocols import DirectoryCapable, FileProtocol
@@ -238,5 +238,5 @@ class TestHDF5ThroughOpen(HDF5Hooks, SerializerTests):
     def test_zarr_needs_directories(self, protocols: dict[str, Any]) -> None:
         import dask.array as da
 
-        with pytest.raises(InvalidOptionError, match="choose the 'hdf5' format"):
+        with pytest.raises(InvalidOptionError, match="choose the HDF5 format"):
             DaskZarrSerializer.pickle(da.ones(3), protocols)

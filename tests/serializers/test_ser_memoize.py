@@ -10,7 +10,7 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from zarrbridge.errors import InvalidOptionError, UnsafePickleError
+from zarrbridge.errors import InvalidOptionError, UnsafeNameError, UnsafePickleError
 from zarrbridge.serializers import DaskArraySerializer, ResultStorage, memoize, storage_factory
 
 
@@ -95,7 +95,7 @@ def test_wrong_arguments(storage: ResultStorage) -> None:
         one(1, 2)  # type: ignore[call-arg]
     with pytest.raises(InvalidOptionError, match="result storage"):
         memoize({"kind": "file"})  # type: ignore[arg-type]
-    with pytest.raises(InvalidOptionError, match="result name"):
+    with pytest.raises(UnsafeNameError, match="result name"):
         memoize(storage, prefix="../x")
 
 

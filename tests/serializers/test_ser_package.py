@@ -19,9 +19,9 @@ def test_top_level_names() -> None:
     )
     from zarrbridge.serializers import storage_factory as direct
 
-    assert (FILE_PROTOCOL, S3_PROTOCOL) == ("file", "s3")
+    assert (FILE_PROTOCOL, S3_PROTOCOL) == ("file_protocol", "s3 protocol")  # Function Fuse's values
     assert DaskArraySerializer.serializer_class.__module__.startswith("dask.array")
-    assert NumpyArraySerializer.key == "numpy-array"
+    assert NumpyArraySerializer.name == "numpy-array"
     assert storage_factory is direct
     assert "DaskArraySerializer" in dir(zarrbridge)
 

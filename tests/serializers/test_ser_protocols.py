@@ -9,7 +9,8 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from zarrbridge.errors import InvalidOptionError
+from zarrbridge.core.names import check_relative_path
+from zarrbridge.errors import InvalidOptionError, UnsafeNameError
 from zarrbridge.serializers import (
     FILE_PROTOCOL,
     S3_PROTOCOL,
@@ -18,7 +19,7 @@ from zarrbridge.serializers import (
     DaskZarrSerializer,
     LocalFiles,
 )
-from zarrbridge.serializers.protocols import check_name, s3_folder
+from zarrbridge.serializers.protocols import ARRAY_NAME, s3_folder
 
 
 @pytest.mark.parametrize(
@@ -47,9 +48,9 @@ def test_protocols_must_be_a_dict(serializer: type[DaskArraySerializer], tmp_pat
 
 @pytest.mark.parametrize("name", ["", "/abs", "a/../b", "a//b", "./a", "a\\b", 7, None])
 def test_names_cannot_escape_the_root(name: Any, tmp_path: Any) -> None:
-    with pytest.raises(InvalidOptionError, match="name"):
-        check_name(name)
-    with pytest.raises(InvalidOptionError):
+    with pytest.raises(UnsafeNameError, match="array file name"):
+        check_relative_path(name, what=ARRAY_NAME)
+    with pytest.raises(UnsafeNameError):
         LocalFiles(str(tmp_path)).open(name, "rb")
 
 
@@ -77,13 +78,13 @@ def test_storage_with_both_protocols_follows_protocol_order(
 ) -> None:
     both = {FILE_PROTOCOL: LocalFiles(str(tmp_path)), **s3_protocols}
     pid = DaskArraySerializer.pickle(da.arange(4), both)
-    assert pid[:3] == (DaskZarrSerializer.format_name, 1, S3_PROTOCOL)  # S3 first by default
+    assert pid[1][:3] == (DaskZarrSerializer.format_name, 1, S3_PROTOCOL)  # S3 first by default
 
     class FilesFirst(DaskArraySerializer):
         protocol_order = (FILE_PROTOCOL, S3_PROTOCOL)
 
     pid = FilesFirst.pickle(da.arange(4), both)
-    assert pid[:3] == (DaskHDF5Serializer.format_name, 1, FILE_PROTOCOL)
+    assert pid[1][:3] == (DaskHDF5Serializer.format_name, 1, FILE_PROTOCOL)
     np.testing.assert_array_equal(DaskArraySerializer.unpickle(pid, both).compute(), np.arange(4))
 
 
@@ -91,7 +92,7 @@ def test_format_missing_for_the_offered_protocol(tmp_path: Any) -> None:
     class S3Only(DaskArraySerializer):
         formats = {S3_PROTOCOL: DaskZarrSerializer}
 
-    with pytest.raises(InvalidOptionError, match="no format for the 'file' protocol"):
+    with pytest.raises(InvalidOptionError, match="no format for the 'file_protocol' protocol"):
         S3Only.pickle(da.ones(3), {FILE_PROTOCOL: LocalFiles(str(tmp_path))})
     with pytest.raises(InvalidOptionError, match="needs one of the protocols"):
         DaskArraySerializer.pickle(da.ones(3), {"ftp": object()})
@@ -101,5 +102,5 @@ def test_array_written_through_a_protocol_the_storage_lacks(
     tmp_path: Any, s3_protocols: dict[str, Any]
 ) -> None:
     pid = DaskArraySerializer.pickle(da.ones(3), s3_protocols)
-    with pytest.raises(InvalidOptionError, match="'s3' protocol, which the storage does not offer"):
+    with pytest.raises(InvalidOptionError, match="'s3 protocol' protocol, which the storage does not offer"):
         DaskArraySerializer.unpickle(pid, {FILE_PROTOCOL: LocalFiles(str(tmp_path))})

@@ -196,7 +196,7 @@ def test_link_data_for_zarr_arrays(tmp_path: Path) -> None:
     ]
     _write(main, SimpleMultiContainer(name="root", containers=cols))
     links = json.loads((main / "zarr.json").read_text())["attributes"]["_LINKS"]
-    assert links == [{"name": "linked", "source": "raw.zarr", "path": "/data"}]
+    assert links == [{"name": "linked", "source": "../raw.zarr", "path": "/data"}]
     assert (main / "copied" / "zarr.json").exists() and not (main / "linked").exists()
     with ZarrIO(main, mode="r", manager=get_manager()) as io:
         assert io.read()["copied"].data[:].tolist() == list(range(6))

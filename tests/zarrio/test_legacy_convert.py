@@ -73,7 +73,7 @@ def test_nwbzarrio_export_from_a_legacy_file(tmp_path: Path) -> None:
     with NWBZarrIO(out, "r") as io:
         nwbfile = io.read()
         assert [g.name for g in nwbfile.electrodes["group"][:]] == ["shank0"] * 3 + ["shank1"] * 3
-        assert io.convention == Convention("zarrbridge", 3, "1")
+        assert io.convention == Convention("zarrbridge", 3, "2")
 
 
 # ------------------------------------------------------------------------------------------ stores

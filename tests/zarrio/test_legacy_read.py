@@ -195,7 +195,7 @@ def test_convention_and_can_read(name: str) -> None:
 
 def test_convention_of_current_files(tmp_path: Path) -> None:
     with ZarrIO(tmp_path / "new.zarr", "w") as io:
-        assert io.convention == Convention("zarrbridge", 3, "1")
+        assert io.convention == Convention("zarrbridge", 3, "2")
     with pytest.raises(ValueError, match="unknown convention"):
         Convention("hdf5", 3)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="zarr_format"):

@@ -10,6 +10,10 @@ from __future__ import annotations
 from .arrays import ArrayPolicy, auto_chunks, copy_array, create_array, iter_blocks, to_zarr_codecs
 from .jsonattrs import from_json_value, to_json_value
 from .location import AccessMode, Location, filesystem_store, open_store
+from .structdtype import register_struct_reader
+
+# zarr 3.1 cannot read the "struct" compound data type that zarr >= 3.2 (and hdmf-zarr 0.14) write
+register_struct_reader()
 
 __all__ = [
     "AccessMode",

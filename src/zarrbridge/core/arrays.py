@@ -25,6 +25,7 @@ from zarr.abc.store import Store
 from ..errors import InvalidOptionError, ShapeMismatchError, UnsupportedDtypeError
 from .integrity import mark_complete, strict_array
 from .parallel import TaskClient, map_bounded
+from .structdtype import portable_dtype
 
 __all__ = [
     "ArrayPolicy",
@@ -229,6 +230,7 @@ def create_array(
     zdtype = np.dtype(dtype) if not isinstance(dtype, str) or dtype != "str" else dtype
     itemsize = 16 if isinstance(zdtype, str) or zdtype.kind in "OT" else max(1, zdtype.itemsize)
     chunks = policy.resolve_chunks(shape, itemsize)
+    zdtype = portable_dtype(zdtype, zarr_format=zarr_format)  # compounds as "structured": every zarr reads it
     kwargs: dict[str, Any] = {}
     if policy.fill_value is not None:
         kwargs["fill_value"] = policy.fill_value

@@ -335,10 +335,10 @@ def read_whole(
 ) -> np.ndarray[Any, Any] | None:
     """All of ``array`` as numpy, decoded in this thread; ``None`` when it must take zarr's normal path.
 
-    ``None`` for arrays above ``max_bytes`` or with more than ``max_chunks`` chunks, for zarr format 2 and
-    for codecs without a synchronous implementation. Missing chunks read as the fill value, as with zarr,
-    except in complete arrays (:mod:`zarrbridge.core.integrity`), where they raise
-    :class:`~zarrbridge.errors.MissingChunkError`; chunks that do not decode raise
+    ``None`` for arrays above ``max_bytes`` or with more than ``max_chunks`` chunks, for zarr format 2, for
+    chunk grids other than a regular one and for codecs without a synchronous implementation. Missing
+    chunks read as the fill value, as with zarr, except in complete arrays (:mod:`zarrbridge.core.integrity`),
+    where they raise :class:`~zarrbridge.errors.MissingChunkError`; chunks that do not decode raise
     :class:`~zarrbridge.errors.CorruptChunkError`. Checksums (crc32c) are verified by the codec.
     """
     meta = array.metadata
@@ -347,7 +347,10 @@ def read_whole(
     pipeline = _pipeline(meta)
     if pipeline is None:
         return None
-    chunks = tuple(meta.chunk_grid.chunk_shape)  # type: ignore[attr-defined]
+    regular = getattr(meta.chunk_grid, "chunk_shape", None)  # zarr >= 3.2 also has rectilinear grids
+    if regular is None:
+        return None
+    chunks = tuple(regular)
     coords = _grid(tuple(meta.shape), chunks)
     if len(coords) > max_chunks:
         return None

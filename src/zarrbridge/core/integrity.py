@@ -41,6 +41,7 @@ from zarr.core.metadata.v3 import ArrayV3Metadata
 from zarr.core.sync import sync
 
 from ..errors import CorruptChunkError, CorruptMetadataError, MissingChunkError, ZarrBridgeError
+from .structdtype import reread_compound_document
 
 __all__ = [
     "COMPLETE",
@@ -108,6 +109,9 @@ def check_document(
     if not isinstance(own, dict):
         raise CorruptMetadataError(key, "not a JSON object", location)
     opened = json.loads(json.dumps(array.metadata.to_dict(), allow_nan=True, default=str))
+    own = reread_compound_document(
+        own
+    )  # compounds: "structured" as written, "struct" as zarr >= 3.2 reads it
     fields = _COMPARED_V3 if array.metadata.zarr_format == 3 else _COMPARED_V2
     for name in fields:
         if name not in own and name not in opened:

@@ -3,15 +3,14 @@
 Whole files, for the many small files of zarr hierarchies: Python's buffered file objects cost extra system
 calls per file (``fstat``, ``ioctl``, ``lseek``, a final empty ``read``) that a single whole-file read or
 write does not need; for files of a few hundred bytes (zarr metadata documents, one-chunk arrays) those calls
-are most of the cost. And ranges of open files (:func:`read_at`, :func:`write_at`), which threads can read
-and write at once.
+are most of the cost.
 """
 
 from __future__ import annotations
 
 import os
 
-__all__ = ["read_at", "read_file", "write_at", "write_file"]
+__all__ = ["read_file", "write_file"]
 
 _OPEN_READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
@@ -68,34 +67,3 @@ def write_file(
             view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
-
-
-def write_at(fd: int, data: object, offset: int) -> None:
-    """Write all of ``data`` (a C-contiguous buffer: bytes, memoryview, ndarray) to the open file ``fd`` from
-    byte ``offset``.
-
-    ``os.pwrite`` moves no file position, so several threads can write different ranges of one file at once;
-    a short write (Linux writes at most 2 GiB - 4 KiB per call) is continued.
-    """
-    view = memoryview(data).cast("B")  # type: ignore[arg-type]
-    while view:
-        done = os.pwrite(fd, view, offset)
-        view, offset = view[done:], offset + done
-
-
-def read_at(fd: int, view: memoryview, offset: int) -> int:
-    """Fill ``view`` (a writable byte view) from the open file ``fd`` at byte ``offset``; return how many bytes
-    were read: fewer than ``len(view)`` only when the file ends first.
-
-    ``os.preadv`` moves no file position, so several threads can read one file at once. A read that returns
-    fewer bytes than asked ends the loop: regular files do that only at their end, and a further read from
-    there would be misaligned for ``O_DIRECT`` descriptors.
-    """
-    done = 0
-    while done < len(view):
-        asked = len(view) - done
-        got = os.preadv(fd, [view[done:]], offset + done)
-        done += got
-        if got < asked:
-            break
-    return done

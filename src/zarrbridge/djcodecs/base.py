@@ -32,6 +32,7 @@ from ..errors import (
     StoreUnreachableError,
     UnsupportedFormatVersionError,
 )
+from .foreign import open_plain_array, refuse_row
 from .paths import check_object_path, check_primary_key
 from .rollback import Written, record_write
 from .stores import StoreTarget, is_connection_error, resolve_store
@@ -178,7 +179,8 @@ class ArrayCodecBase(SchemaCodec, register=False):  # type: ignore[misc,call-arg
     """Base of the zarrbridge DataJoint codecs: schema-addressed zarr arrays, one folder per value."""
 
     name: ClassVar[str]
-    format_version: ClassVar[int] = 1
+    format_version: ClassVar[int] = 1  # written
+    read_versions: ClassVar[tuple[int, ...]] = (1,)  # read
     ext: ClassVar[str] = ".zarr"
 
     # ---- declaration --------------------------------------------------------------------------------------
@@ -268,8 +270,8 @@ class ArrayCodecBase(SchemaCodec, register=False):  # type: ignore[misc,call-arg
     def wrap_fetched(self, array: zarr.Array[Any], stored: dict[str, Any]) -> Any:
         """What ``fetch`` returns for the read-only ``array`` (after the version checks)."""
 
-    def check_stored(self, stored: Any) -> dict[str, Any]:
-        """Parse and check the row's JSON; raise for foreign, corrupt or unknown-version metadata."""
+    def parse_row(self, stored: Any) -> dict[str, Any]:
+        """The row's JSON as a dict with a safe ``path``; raise for JSON that is not a row at all."""
         if isinstance(stored, (str, bytes)):
             try:
                 stored = json.loads(stored)
@@ -279,25 +281,52 @@ class ArrayCodecBase(SchemaCodec, register=False):  # type: ignore[misc,call-arg
             raise CorruptMetadataError(
                 f"<{self.name}> column", f"expected an object with a 'path', got {stored!r}"
             )
-        if stored.get("codec") != self.name:
-            raise CorruptMetadataError(
-                f"<{self.name}> column", f"it was written by codec {stored.get('codec')!r}, not {self.name!r}"
-            )
-        self._check_version(stored.get("format_version"), f"<{self.name}> row metadata")
         check_object_path(stored["path"])
         return stored
 
+    def check_stored(self, stored: Any) -> dict[str, Any]:
+        """Parse and check a zarrbridge row's JSON; raise for foreign, corrupt or unknown-version metadata."""
+        row = self.parse_row(stored)
+        if row.get("codec") != self.name:
+            raise refuse_row(row, codec=self.name)
+        self._check_version(row.get("format_version"), f"<{self.name}> row metadata")
+        return row
+
+    def foreign_origin(self, row: dict[str, Any]) -> str | None:
+        """The package that wrote ``row`` when it is not a zarrbridge row but one this codec reads, else None."""
+        return None
+
+    def wrap_foreign(self, array: zarr.Array[Any], row: dict[str, Any], origin: str) -> Any:
+        """What ``fetch`` returns for a row written by ``origin`` (see :meth:`foreign_origin`)."""
+        raise refuse_row(row, codec=self.name)
+
     def _check_version(self, found: Any, what: str) -> None:
-        if found != self.format_version:
-            raise UnsupportedFormatVersionError(what, found, [self.format_version])
+        if isinstance(found, bool) or found not in self.read_versions:
+            raise UnsupportedFormatVersionError(what, found, list(self.read_versions))
 
     def decode(
         self, stored: Any, *, key: dict[str, Any] | None = None, context: dict[str, Any] | None = None
     ) -> Any:
-        """Open the stored array read-only with one metadata read and return :meth:`wrap_fetched` of it."""
-        meta = self.check_stored(stored)
+        """Open the stored array read-only with one metadata read and return :meth:`wrap_fetched` of it.
+
+        Rows another package wrote under this codec's name (:meth:`foreign_origin`) open as plain zarr arrays,
+        v3 or v2, and go to :meth:`wrap_foreign`.
+        """
+        meta = self.parse_row(stored)
+        origin = None if meta.get("codec") == self.name else self.foreign_origin(meta)
+        if origin is None:
+            meta = self.check_stored(meta)
         target = resolve_store(meta.get("store"), self._codec_config(key, context))
         what = f"the <{self.name}> array at {target.label}:{meta['path']}"
+        if origin is not None:
+            array = open_plain_array(
+                target,
+                meta["path"],
+                make_store=lambda: FetchedStore(target.zarr_store(meta["path"], read_only=True), what=what),
+                column=f"<{self.name}>",
+            )
+            _check_row_matches(meta, array.metadata, where=meta["path"], store_label=target.label)
+            return self.wrap_foreign(array, meta, origin)
         try:
             raw = target.read_object(meta["path"], "zarr.json")
         except FileNotFoundError as exc:
@@ -322,6 +351,13 @@ class ArrayCodecBase(SchemaCodec, register=False):  # type: ignore[misc,call-arg
                 target.label,
             )
         self._check_version(attrs.get("format_version"), f"{what} (zarr.json)")
+        if attrs.get("format_version") != meta.get("format_version"):
+            raise CorruptMetadataError(
+                f"{meta['path']}/zarr.json",
+                f"it has format version {attrs.get('format_version')}, but the row recorded "
+                f"{meta.get('format_version')}: the array was replaced after the insert",
+                target.label,
+            )
         return self.wrap_fetched(array, meta)
 
     def array_attributes(self, **extra: Any) -> dict[str, Any]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import zarr
 
 from ..errors import ReadOnlyError
-from .anscombe import AnscombeParams, inverse
+from .anscombe import AnscombeParams
 
 __all__ = ["PhotonMovie"]
 
@@ -17,17 +18,23 @@ __all__ = ["PhotonMovie"]
 class PhotonMovie:
     """A stored photon movie in detector units, decoded on slicing.
 
-    Only the frames a selection needs are read and inverse-transformed; ``numpy.asarray(movie)`` reads all.
-    Values are ``float32`` readings (the inverse transform is not integer-valued).
+    Only the frames a selection needs are read and decoded; ``numpy.asarray(movie)`` reads all. Values are
+    ``float32`` readings, whichever format the row has.
 
     Parameters
     ----------
-    quantised
-        The stored (read-only) array of quantised Anscombe values.
+    array
+        The stored (read-only) zarr array as zarr decodes it: readings (format 2, through the ``anscombe-v1``
+        codec) or quantised values (format 1).
     params
         The transform parameters recorded with it.
     original_dtype
         The dtype of the inserted movie (for information; values come back as ``float32``).
+    inverse
+        Turns what ``array`` returns into readings (format 1's algebraic inverse); ``None`` when ``array``
+        already returns readings.
+    quantised
+        The stored codes as a read-only zarr array (defaults to ``array``).
 
     Examples
     --------
@@ -37,19 +44,27 @@ class PhotonMovie:
     >>> first = movie[0]                          # doctest: +SKIP
     """
 
-    __slots__ = ("_original_dtype", "_params", "_q")
+    __slots__ = ("_array", "_inverse", "_original_dtype", "_params", "_q")
 
     def __init__(
-        self, quantised: zarr.Array[Any], params: AnscombeParams, original_dtype: np.dtype[Any]
+        self,
+        array: zarr.Array[Any],
+        params: AnscombeParams,
+        original_dtype: np.dtype[Any],
+        *,
+        inverse: Callable[[Any], np.ndarray[Any, Any]] | None = None,
+        quantised: zarr.Array[Any] | None = None,
     ) -> None:
-        self._q = quantised
+        self._array = array
+        self._inverse = inverse
+        self._q = array if quantised is None else quantised
         self._params = params
         self._original_dtype = np.dtype(original_dtype)
 
     @property
     def shape(self) -> tuple[int, ...]:
         """(frames, height, width)."""
-        return tuple(int(s) for s in self._q.shape)
+        return tuple(int(s) for s in self._array.shape)
 
     @property
     def dtype(self) -> np.dtype[Any]:
@@ -69,7 +84,7 @@ class PhotonMovie:
     @property
     def chunks(self) -> tuple[int, ...]:
         """Stored chunk shape: (frames per chunk, height, width)."""
-        return tuple(int(c) for c in self._q.chunks)
+        return tuple(int(c) for c in self._array.chunks)
 
     @property
     def params(self) -> AnscombeParams:
@@ -83,14 +98,22 @@ class PhotonMovie:
 
     @property
     def quantised(self) -> zarr.Array[Any]:
-        """The stored read-only zarr array of quantised values."""
+        """The stored codes (quantised Anscombe values) as a read-only zarr array."""
         return self._q
+
+    @property
+    def array(self) -> zarr.Array[Any]:
+        """The stored read-only zarr array as any zarr reader decodes it (format 2: readings)."""
+        return self._array
 
     def __len__(self) -> int:
         return self.shape[0]
 
     def __getitem__(self, selection: Any) -> np.ndarray[Any, Any]:
-        return inverse(self._q[selection], self._params)
+        data = self._array[selection]
+        if self._inverse is not None:
+            return self._inverse(data)
+        return np.asarray(data, dtype=np.float32)
 
     def __setitem__(self, selection: Any, value: Any) -> None:
         raise ReadOnlyError(

@@ -136,8 +136,9 @@ class PhotonValue:
         Detector reading for zero photons. ``None`` estimates it together with ``sensitivity``.
     beta
         Quantisation step in units of the photon noise after the Anscombe transform (whose standard deviation
-        is 1). The error it adds has standard deviation ``beta / sqrt(12)`` of the photon noise:
-        0.5 (default) adds about 14 % of the noise in quadrature, i.e. about 1 % to the total noise.
+        is 1). The error it adds has standard deviation ``beta / sqrt(12)`` of the photon noise: 0.5 adds
+        about 14 % of the noise in quadrature, i.e. about 1 % to the total noise. anscombe-v1, the codec
+        ``<photon@>`` stores with, has this step built in: 0.5 is the only value accepted.
     frames_per_chunk
         Frames per stored chunk (whole frames); ``None`` picks about 4 MB per chunk.
     """
@@ -167,8 +168,11 @@ class PhotonValue:
             raise InvalidOptionError(
                 "give both sensitivity and zero_level, or neither (both are then estimated)"
             )
-        if not (np.isfinite(self.beta) and 0 < self.beta <= 2):
-            raise InvalidOptionError(f"beta must be in (0, 2] (units of photon noise), got {self.beta!r}")
+        if self.beta != 0.5:
+            raise InvalidOptionError(
+                f"beta must be 0.5 (units of photon noise), got {self.beta!r}: the anscombe-v1 codec <photon> "
+                "stores with quantises in that fixed step"
+            )
         if self.frames_per_chunk is not None and (
             isinstance(self.frames_per_chunk, bool)
             or not isinstance(self.frames_per_chunk, int)

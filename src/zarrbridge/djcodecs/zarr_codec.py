@@ -29,6 +29,7 @@ from ..core.arrays import DEFAULT_CHUNK_BYTES, ArrayPolicy, copy_array, create_a
 from ..core.chunkio import read_selection
 from ..daskwrite import write_dask_array
 from .base import ArrayCodecBase
+from .foreign import DJ_ZARR_CODECS, is_dj_zarr_codecs_row
 from .onechunk import encode_one_chunk
 from .options import ZarrValue, check_array_input
 from .registration import register
@@ -74,7 +75,8 @@ class ZarrCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
     may be larger than memory) or a :class:`~zarrbridge.djcodecs.ZarrValue` wrapping one of them with its own
     chunks and compressors. The row keeps ``{path, store, codec, format_version, shape, dtype, chunks}``;
     the array's ``zarr.json`` carries the codec name and format version too, and both are checked on fetch.
-    Fetch reads only ``zarr.json``; chunks are read when sliced.
+    Fetch reads only ``zarr.json``; chunks are read when sliced. Rows written by dj-zarr-codecs (plain zarr
+    v3 or v2 arrays) fetch as the same read-only array.
     """
 
     name = "zarr"
@@ -124,6 +126,14 @@ class ZarrCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
 
     def wrap_fetched(self, array: zarr.Array[Any], stored: dict[str, Any]) -> zarr.Array[Any]:
         """The read-only array (a :class:`FetchedArray`)."""
+        return FetchedArray(array._async_array)
+
+    def foreign_origin(self, row: dict[str, Any]) -> str | None:
+        """``"dj-zarr-codecs"`` for the rows it writes (see :mod:`zarrbridge.djcodecs.foreign`), else None."""
+        return DJ_ZARR_CODECS if is_dj_zarr_codecs_row(row) else None
+
+    def wrap_foreign(self, array: zarr.Array[Any], row: dict[str, Any], origin: str) -> zarr.Array[Any]:
+        """The same read-only :class:`FetchedArray` as for zarrbridge's own rows (zarr v3 or v2 beneath)."""
         return FetchedArray(array._async_array)
 
 

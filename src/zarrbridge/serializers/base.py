@@ -2,12 +2,20 @@
 
 A persistent serializer writes an object of its ``serializer_class`` to array files reachable through the
 storage's ``protocols`` and returns a small *persistent id* that the result pickle keeps instead of the data.
-Array serializers use the id ``(format_name, format_version, protocol, name)``; the format version is checked
-when the id is read back.
+
+The contract is Function Fuse's, so that its storages (``FileStorage``, ``S3FileStorage``) and zarrbridge's
+take each other's serializers: a serializer class has ``serializer_class`` and ``name``; ``pickle(obj,
+protocols)`` returns the persistent id ``(name, inner)``; a storage reading it does ``tag, inner = pid`` and
+calls ``unpickle(inner, protocols)`` of the class registered under ``tag``; removing it calls
+``remove(inner, protocols)``. zarrbridge's array serializers use the inner id ``(format_name, format_version,
+protocol, file name)``; the format version is checked when the id is read back. Results saved by earlier
+releases hold ``("dask-array" | "numpy-array" | ..., inner)`` ids of the same shape, whose protocol is
+``"file"`` or ``"s3"``: they still load.
 """
 
 from __future__ import annotations
 
+import errno
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -16,6 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..core.names import check_relative_path
 from ..daskwrite import active_client
 from ..errors import (
     CorruptMetadataError,
@@ -23,34 +32,39 @@ from ..errors import (
     UnsupportedDtypeError,
     UnsupportedFormatVersionError,
 )
-from .protocols import FILE_PROTOCOL, S3_PROTOCOL, check_name
+from .protocols import ARRAY_NAME, normalize_protocols, protocol_of_id
 
 __all__ = [
     "ArrayId",
+    "PersistentId",
     "PersistentSerializer",
     "active_client",
     "check_array_dtype",
     "check_dask_array",
     "discard_after_failure",
+    "is_disk_full",
     "new_name",
     "parse_array_id",
     "require_protocol",
 ]
 
 ArrayId = tuple[str, int, str, str]
-"""``(format_name, format_version, protocol, name)``: the persistent id of one stored array."""
+"""``(format_name, format_version, protocol, name)``: the inner persistent id of one stored array."""
+
+PersistentId = tuple[str, Any]
+"""``(serializer name, inner id)``: what ``pickle`` returns and a storage keeps in the result pickle."""
 
 
 class PersistentSerializer(ABC):
     """Writes objects of ``serializer_class`` out of a pickle and reads them back.
 
-    Subclasses set ``serializer_class`` (instances of subclasses of it are matched too) and ``key`` (the
-    unique name under which a storage routes persistent ids to this serializer), and implement the three
+    Subclasses set ``serializer_class`` (instances of subclasses of it are matched too) and ``name`` (the
+    unique tag under which a storage routes persistent ids to this serializer), and implement the three
     classmethods. Options are class attributes: configure a serializer by subclassing it.
     """
 
     serializer_class: ClassVar[type]
-    key: ClassVar[str]
+    name: ClassVar[str]
 
     @classmethod
     def accepts(cls, obj: object) -> bool:
@@ -59,18 +73,41 @@ class PersistentSerializer(ABC):
 
     @classmethod
     @abstractmethod
-    def pickle(cls, obj: Any, protocols: Mapping[str, Any]) -> Any:
-        """Write ``obj`` to new array files and return its persistent id (plain, picklable data)."""
+    def pickle(cls, obj: Any, protocols: Mapping[str, Any]) -> PersistentId | None:
+        """Write ``obj`` to new array files and return its persistent id ``(name, inner)`` (plain data).
+
+        ``None`` leaves ``obj`` in the pickle (as pickle's ``persistent_id`` does).
+        """
 
     @classmethod
     @abstractmethod
     def unpickle(cls, pid: Any, protocols: Mapping[str, Any]) -> Any:
-        """Return the object that ``pid`` names, read through ``protocols``."""
+        """Return the object that the inner id ``pid`` names, read through ``protocols``.
+
+        The whole id ``(name, inner)`` that :meth:`pickle` returned is accepted too.
+        """
 
     @classmethod
     @abstractmethod
     def remove(cls, pid: Any, protocols: Mapping[str, Any]) -> None:
-        """Remove the array files of ``pid``; files already gone are not an error."""
+        """Remove the array files of the inner id ``pid`` (or the whole id); files already gone are fine."""
+
+    @classmethod
+    def check_id(cls, pid: Any) -> None:
+        """Raise if the inner id ``pid`` is malformed or names a file outside the storage (default: nothing)."""
+        return None
+
+    @classmethod
+    def inner_id(cls, pid: Any) -> Any:
+        """The inner id of ``pid``: ``pid`` itself, or ``inner`` when ``pid`` is this serializer's whole id."""
+        if (
+            isinstance(pid, (tuple, list))
+            and len(pid) == 2
+            and pid[0] == cls.name
+            and isinstance(pid[1], (tuple, list))
+        ):
+            return pid[1]
+        return pid
 
 
 def new_name(suffix: str = "") -> str:
@@ -80,10 +117,7 @@ def new_name(suffix: str = "") -> str:
 
 def require_protocol(protocols: Mapping[str, Any], protocol: str, serializer: str) -> Any:
     """``protocols[protocol]``, or a clear error when the storage does not provide it."""
-    if not isinstance(protocols, Mapping):
-        raise InvalidOptionError(
-            f"protocols must be a dict such as {{FILE_PROTOCOL: ...}}, got {protocols!r}"
-        )
+    protocols = normalize_protocols(protocols)
     if protocol not in protocols:
         raise InvalidOptionError(
             f"{serializer} needs the {protocol!r} protocol, but the storage offers {sorted(protocols)}; "
@@ -93,7 +127,7 @@ def require_protocol(protocols: Mapping[str, Any], protocol: str, serializer: st
 
 
 def parse_array_id(pid: Any, *, format_name: str, supported: tuple[int, ...]) -> tuple[str, str]:
-    """Check an :data:`ArrayId` and return ``(protocol, name)``.
+    """Check an :data:`ArrayId` and return ``(protocol, name)`` (the protocol under today's name).
 
     Raises
     ------
@@ -101,6 +135,8 @@ def parse_array_id(pid: Any, *, format_name: str, supported: tuple[int, ...]) ->
         ``pid`` is not an array id of ``format_name``.
     UnsupportedFormatVersionError
         The id was written by a format version this release cannot read.
+    UnsafeNameError
+        The file name could lead out of the array folder (``..``, absolute, NUL...).
     """
     if (
         not isinstance(pid, (tuple, list))
@@ -108,7 +144,7 @@ def parse_array_id(pid: Any, *, format_name: str, supported: tuple[int, ...]) ->
         or not isinstance(pid[0], str)
         or isinstance(pid[1], bool)
         or not isinstance(pid[1], int)
-        or pid[2] not in (FILE_PROTOCOL, S3_PROTOCOL)
+        or protocol_of_id(pid[2]) is None
         or not isinstance(pid[3], str)
     ):
         raise CorruptMetadataError(
@@ -118,7 +154,7 @@ def parse_array_id(pid: Any, *, format_name: str, supported: tuple[int, ...]) ->
         raise CorruptMetadataError("persistent id", f"format {pid[0]!r} is not {format_name!r}")
     if pid[1] not in supported:
         raise UnsupportedFormatVersionError(f"stored array {pid[3]!r} ({format_name})", pid[1], supported)
-    return pid[2], check_name(pid[3])
+    return str(protocol_of_id(pid[2])), check_relative_path(pid[3], what=ARRAY_NAME)
 
 
 def check_array_dtype(dtype: Any, what: str) -> np.dtype[Any]:
@@ -140,6 +176,25 @@ def check_dask_array(obj: object, serializer: str) -> None:
 
     if not isinstance(obj, dask.array.Array):
         raise InvalidOptionError(f"{serializer} stores dask arrays, got {type(obj).__name__}")
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether ``error`` (or an error it was raised from) says the disk or the quota is full.
+
+    h5py reports a full disk as an ``OSError`` without ``errno`` whose message quotes HDF5's ``errno = 28``.
+    """
+    seen: BaseException | None = error
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, OSError):
+            if seen.errno in (errno.ENOSPC, errno.EDQUOT):
+                return True
+            text = str(seen)
+            if "No space left on device" in text or "errno = 28," in text or "Disk quota exceeded" in text:
+                return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def discard_after_failure(remove: Callable[[], None], name: str, error: BaseException) -> None:

@@ -9,10 +9,11 @@ import dask.array
 import numpy as np
 
 from ..errors import CorruptMetadataError, InvalidOptionError
-from .base import ArrayId, PersistentSerializer
+from .base import PersistentId, PersistentSerializer
+from .dask_format import DaskFormatSerializer
 from .dask_hdf5 import DaskHDF5Serializer
 from .dask_zarr import DaskZarrSerializer
-from .protocols import FILE_PROTOCOL, S3_PROTOCOL
+from .protocols import FILE_PROTOCOL, S3_PROTOCOL, normalize_protocols
 
 da: Any = dask.array  # dask's functions are untyped: call them through Any
 
@@ -25,6 +26,9 @@ class DaskArraySerializer(PersistentSerializer):
     The format used for each protocol is the class attribute ``formats``; reading never depends on it (the
     persistent id names the format that wrote the array), so a storage can switch formats and still read its
     older results. When the storage offers several protocols, ``protocol_order`` says which one to write to.
+
+    It follows Function Fuse's serializer contract (see :mod:`.base`): register it on a Function Fuse
+    ``FileStorage`` or ``S3FileStorage`` as on zarrbridge's storages.
 
     Examples
     --------
@@ -41,24 +45,21 @@ class DaskArraySerializer(PersistentSerializer):
     """
 
     serializer_class: ClassVar[type] = dask.array.Array
-    key: ClassVar[str] = "dask-array"
-    formats: ClassVar[Mapping[str, type[PersistentSerializer]]] = {
+    name: ClassVar[str] = "dask-array"
+    formats: ClassVar[Mapping[str, type[DaskFormatSerializer]]] = {
         FILE_PROTOCOL: DaskHDF5Serializer,
         S3_PROTOCOL: DaskZarrSerializer,
     }
     protocol_order: ClassVar[tuple[str, ...]] = (S3_PROTOCOL, FILE_PROTOCOL)
-    readers: ClassVar[Mapping[str, type[PersistentSerializer]]] = {
+    readers: ClassVar[Mapping[str, type[DaskFormatSerializer]]] = {
         DaskHDF5Serializer.format_name: DaskHDF5Serializer,
         DaskZarrSerializer.format_name: DaskZarrSerializer,
     }
 
     @classmethod
-    def writer_for(cls, protocols: Mapping[str, Any]) -> type[PersistentSerializer]:
+    def writer_for(cls, protocols: Mapping[str, Any]) -> type[DaskFormatSerializer]:
         """The serializer class that writes through the first offered protocol of ``protocol_order``."""
-        if not isinstance(protocols, Mapping):
-            raise InvalidOptionError(
-                f"protocols must be a dict such as {{FILE_PROTOCOL: ...}}, got {protocols!r}"
-            )
+        protocols = normalize_protocols(protocols)
         for protocol in cls.protocol_order:
             if protocol in protocols:
                 if protocol not in cls.formats:
@@ -72,18 +73,19 @@ class DaskArraySerializer(PersistentSerializer):
         )
 
     @classmethod
-    def pickle(cls, obj: Any, protocols: Mapping[str, Any]) -> ArrayId:
-        """Write ``obj`` in the format chosen for the storage's protocol; return its persistent id."""
+    def pickle(cls, obj: Any, protocols: Mapping[str, Any]) -> PersistentId:
+        """Write ``obj`` in the format chosen for the storage's protocol; return ``(name, inner id)``."""
         if not isinstance(obj, dask.array.Array):
             raise InvalidOptionError(f"{cls.__name__} stores dask arrays, got {type(obj).__name__}")
+        protocols = normalize_protocols(protocols)
         writer = cls.writer_for(protocols)
         protocol = next(p for p in cls.protocol_order if p in protocols)
-        pid: ArrayId = writer.pickle(obj, {protocol: protocols[protocol]})  # write through that protocol only
-        return pid
+        return (cls.name, writer.write(obj, {protocol: protocols[protocol]}))  # through that protocol only
 
     @classmethod
-    def reader_for(cls, pid: Any) -> type[PersistentSerializer]:
-        """The serializer class that reads ``pid`` (chosen by the format the id names)."""
+    def reader_for(cls, pid: Any) -> type[DaskFormatSerializer]:
+        """The serializer class that reads the inner id ``pid`` (chosen by the format the id names)."""
+        pid = cls.inner_id(pid)
         fmt = pid[0] if isinstance(pid, (tuple, list)) and pid else None
         if not isinstance(fmt, str) or fmt not in cls.readers:
             raise CorruptMetadataError(
@@ -92,18 +94,26 @@ class DaskArraySerializer(PersistentSerializer):
         return cls.readers[fmt]
 
     @classmethod
+    def check_id(cls, pid: Any) -> None:
+        """Raise unless ``pid`` is an inner id of a readable format whose file stays in the array folder."""
+        pid = cls.inner_id(pid)
+        cls.reader_for(pid).check_id(pid)
+
+    @classmethod
     def unpickle(cls, pid: Any, protocols: Mapping[str, Any]) -> dask.array.Array:
-        """A lazy dask array over the stored array of ``pid``."""
-        result: dask.array.Array = cls.reader_for(pid).unpickle(pid, protocols)
+        """A lazy dask array over the stored array of the inner id ``pid``."""
+        pid = cls.inner_id(pid)
+        result: dask.array.Array = cls.reader_for(pid).unpickle(pid, normalize_protocols(protocols))
         return result
 
     @classmethod
     def load(cls, pid: Any, protocols: Mapping[str, Any]) -> np.ndarray[Any, Any]:
         """The stored array of ``pid`` read whole into memory, the fastest way its format allows."""
-        reader: Any = cls.reader_for(pid)
-        return np.asarray(reader.load(pid, protocols))
+        pid = cls.inner_id(pid)
+        return np.asarray(cls.reader_for(pid).load(pid, normalize_protocols(protocols)))
 
     @classmethod
     def remove(cls, pid: Any, protocols: Mapping[str, Any]) -> None:
-        """Remove the stored array of ``pid``."""
-        cls.reader_for(pid).remove(pid, protocols)
+        """Remove the stored array of the inner id ``pid``."""
+        pid = cls.inner_id(pid)
+        cls.reader_for(pid).remove(pid, normalize_protocols(protocols))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from abc import abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -10,17 +11,34 @@ import dask.array
 import numpy as np
 
 from ..daskwrite import resolve_unknown_chunks
-from ..errors import CorruptMetadataError, UnsupportedFormatVersionError
+from ..errors import CorruptMetadataError, StorageFullError, UnsupportedFormatVersionError
 from .base import (
     ArrayId,
+    PersistentId,
     PersistentSerializer,
     check_array_dtype,
     check_dask_array,
     discard_after_failure,
+    is_disk_full,
     new_name,
+    parse_array_id,
 )
+from .protocols import FILE_PROTOCOL, normalize_protocols, s3_folder
 
-__all__ = ["DaskFormatSerializer", "json_descr", "stored_dtype"]
+__all__ = ["DaskFormatSerializer", "FileIdentity", "file_identity", "json_descr", "stored_dtype"]
+
+FileIdentity = tuple[int, int, int]
+"""What tells a local file from its replacement or a rewrite: ``(inode, size, modification time in ns)``.
+
+Loaded arrays record it for the files they read later: saved array files never change, so a file without
+its recorded identity was replaced, cut short or rewritten since, and a read from it is an error instead of
+other values (or, past a truncation, the fill values HDF5 reads there)."""
+
+
+def file_identity(fd_or_path: int | str) -> FileIdentity:
+    """The :data:`FileIdentity` of an open file descriptor or a path."""
+    st = os.fstat(fd_or_path) if isinstance(fd_or_path, int) else os.stat(fd_or_path)
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def json_descr(value: Any) -> Any:
@@ -41,8 +59,9 @@ def stored_dtype(descr: Any, where: str) -> np.dtype[Any]:
 class DaskFormatSerializer(PersistentSerializer):
     """A dask array in one array format: subclasses write (``_write``) and discard (``_discard``) the files.
 
-    :meth:`pickle` checks the array, computes unknown chunk sizes, refuses object dtypes, picks a fresh
-    name, and removes what a failed write left behind before re-raising its error.
+    :meth:`write` checks the protocol and the array, computes unknown chunk sizes, refuses object dtypes,
+    picks a fresh name, and removes what a failed write left behind before re-raising its error (a full
+    disk as :class:`~zarrbridge.errors.StorageFullError`). :meth:`pickle` returns ``(name, write(...))``.
     """
 
     serializer_class: ClassVar[type] = dask.array.Array
@@ -69,10 +88,11 @@ class DaskFormatSerializer(PersistentSerializer):
         """Remove whatever an unfinished write of ``name`` left."""
 
     @classmethod
-    def pickle(cls, obj: Any, protocols: Mapping[str, Any]) -> ArrayId:
-        """Write ``obj`` to new array files and return its persistent id."""
+    def write(cls, obj: Any, protocols: Mapping[str, Any]) -> ArrayId:
+        """Write ``obj`` to new array files and return its inner persistent id."""
         check_dask_array(obj, cls.__name__)
-        protocol = cls._protocol(protocols)
+        protocols = normalize_protocols(protocols)
+        protocol = cls._protocol(protocols)  # (checks what the protocol offers before any work starts)
         darr = resolve_unknown_chunks(obj)
         dtype = check_array_dtype(darr.dtype, "dask array")
         name = new_name(cls.suffix)
@@ -80,13 +100,25 @@ class DaskFormatSerializer(PersistentSerializer):
             cls._write(darr, dtype, protocol, protocols, name)
         except BaseException as exc:
             discard_after_failure(lambda: cls._discard(protocol, protocols, name), name, exc)
+            if isinstance(exc, OSError) and is_disk_full(exc):
+                raise StorageFullError(f"array {name!r}", _where(protocol, protocols), str(exc)) from exc
             raise
         return (cls.format_name, cls.format_version, protocol, name)
 
     @classmethod
+    def check_id(cls, pid: Any) -> None:
+        """Raise unless ``pid`` is an inner id of this format whose file name stays in the array folder."""
+        parse_array_id(cls.inner_id(pid), format_name=cls.format_name, supported=cls.supported_versions)
+
+    @classmethod
+    def pickle(cls, obj: Any, protocols: Mapping[str, Any]) -> PersistentId:
+        """Write ``obj`` to new array files and return its persistent id ``(name, inner id)``."""
+        return (cls.name, cls.write(obj, protocols))
+
+    @classmethod
     def load(cls, pid: Any, protocols: Mapping[str, Any]) -> np.ndarray[Any, Any]:
         """The stored array of ``pid`` read whole into memory (what ``unpickle(...).compute()`` gives)."""
-        lazy: Any = cls.unpickle(pid, protocols)
+        lazy: Any = cls.unpickle(cls.inner_id(pid), protocols)
         return np.asarray(lazy.compute(scheduler="threads"))
 
     @classmethod
@@ -96,3 +128,11 @@ class DaskFormatSerializer(PersistentSerializer):
             raise CorruptMetadataError(where, f"its format is {fmt!r}, not {cls.format_name!r}")
         if version not in cls.supported_versions:
             raise UnsupportedFormatVersionError(f"array file {where!r}", version, cls.supported_versions)
+
+
+def _where(protocol: str, protocols: Mapping[str, Any]) -> str:
+    """Where ``protocol`` keeps its files, for messages."""
+    if protocol == FILE_PROTOCOL:
+        files = protocols[FILE_PROTOCOL]
+        return str(getattr(files, "root", type(files).__name__))
+    return "s3://" + s3_folder(protocols[protocol])[1]

@@ -1,14 +1,19 @@
 """Dask arrays as HDF5 files through the file protocol, the dask chunks kept as HDF5 chunks.
 
 A save writes ``<name>.h5.partial`` and renames it to ``<name>.h5`` only after the last block is written,
-so a crash never leaves a file that looks complete. A local, unfiltered numeric dataset whose dask chunks are
-its HDF5 chunks is created with every chunk allocated, and its blocks are then written as plain bytes at
-their chunks' offsets, by several threads at once (:class:`.hdf5_chunks.ChunkWriter`); anything else is
-written through h5py, one block at a time. HDF5 files cannot be written by several processes at once: from
-a ``distributed`` cluster the workers compute the blocks and this process writes them, one by one (as raw
-chunk bytes where it can).
-Loaded arrays hold no h5py handle and can be shipped to workers: each block read opens the file, and blocks
-of unfiltered numeric datasets are read as plain bytes (:mod:`.hdf5_chunks`), in parallel, without h5py.
+so a crash never leaves a file that looks complete. Through a file protocol with ``open()`` alone (no
+``rename``), the file is written under its final, fresh name: nothing refers to it until the save returns
+its id, and the result that keeps the id is written after it. New files are written through
+:func:`.hdf5_files.guarded_h5`, so that a full disk is an error and never a crash. Blocks that are whole chunks of an unfiltered numeric
+dataset are written with h5py's ``write_direct_chunk`` (:class:`.hdf5_chunks.ChunkWriter`); anything else
+with ``dset[sel] = block``. HDF5 files cannot be written by several processes at once: from a
+``distributed`` cluster the workers compute the blocks and this process writes them, one by one.
+
+Loaded arrays hold no h5py handle and can be shipped to workers: each block read opens the file, checks that
+it is still the file that was loaded (a replaced or truncated file is an error, never other values), reads
+and closes it. Blocks that are one chunk of an unfiltered numeric dataset are read with h5py's
+``read_direct_chunk`` (:mod:`.hdf5_chunks`). :meth:`DaskHDF5Serializer.load` reads a whole array with one
+``Dataset.read_direct`` into the result.
 """
 
 from __future__ import annotations
@@ -25,13 +30,27 @@ import dask.array
 import h5py
 import numpy as np
 
-from ..daskwrite import compute_side_effects, is_aligned
-from ..errors import BrokenLinkError, CorruptMetadataError, InvalidOptionError, WriteInterruptedError
+from ..daskwrite import compute_side_effects
+from ..errors import (
+    BrokenLinkError,
+    CorruptChunkError,
+    CorruptMetadataError,
+    InvalidOptionError,
+    WriteInterruptedError,
+    ZarrBridgeError,
+)
 from .base import active_client, parse_array_id, require_protocol
-from .dask_format import DaskFormatSerializer, stored_dtype
-from .hdf5_chunks import MAX_INDEXED_CHUNKS, RAW_KINDS, ChunkIndex, ChunkWriter, read_chunk, read_rows_into
-from .mapped import in_page_cache
-from .protocols import FILE_PROTOCOL, DirectoryCapable
+from .dask_format import DaskFormatSerializer, FileIdentity, file_identity, stored_dtype
+from .hdf5_chunks import RAW_KINDS, ChunkWriter, has_plain_chunks, read_chunk_block
+from .hdf5_files import file_exists, guarded_h5
+from .protocols import (
+    FILE_PROTOCOL,
+    DirectoryCapable,
+    check_file_protocol,
+    has_operation,
+    normalize_protocols,
+    remove_file,
+)
 
 da: Any = dask.array  # dask's functions are untyped: call them through Any
 
@@ -121,10 +140,18 @@ def _open_h5(files: Any, name: str, mode: Literal["r", "w"]) -> Iterator[h5py.Fi
         path = files.local_path(name)
         if mode == "w":
             os.makedirs(os.path.dirname(path), exist_ok=True)
-        with h5py.File(path, mode) as h5:
+        if mode == "r":
+            with h5py.File(path, "r") as h5:
+                yield h5
+            return
+        with open(path, "w+b") as local, guarded_h5(local) as h5:
             yield h5
         return
-    with files.open(name, "rb" if mode == "r" else "w+b") as handle, h5py.File(handle, mode) as h5:
+    if mode == "r":
+        with files.open(name, "rb") as handle, h5py.File(handle, "r") as h5:
+            yield h5
+        return
+    with files.open(name, "w+b") as handle, guarded_h5(handle) as h5:
         yield h5
 
 
@@ -141,11 +168,19 @@ class _EncodingTarget:
         self.dset[tuple(sel) + extra] = _encode(block, self.encoding, self.dtype)
 
 
+def _file_identity(h5: h5py.File) -> FileIdentity:
+    """The identity of the local file h5py opened by path (its ``sec2`` driver's descriptor)."""
+    return file_identity(int(h5.id.get_vfd_handle()))
+
+
 @dataclass(frozen=True)
 class HDF5Source:
     """A picklable, lazily opened HDF5 dataset: each read opens the file, reads, decodes and closes it.
 
-    With a ``chunk_index`` (unfiltered numeric datasets), a read inside one chunk skips h5py altogether.
+    ``plain_chunks``: whole chunks are read with ``read_direct_chunk`` (:func:`.hdf5_chunks.read_chunk_block`).
+    ``identity``: for local files, the identity of the file when the array was loaded; a read from a file
+    that no longer has it (replaced, truncated, rewritten) is a :class:`~zarrbridge.errors.CorruptChunkError`,
+    so a loaded array gives its saved values or an error.
     """
 
     files: Any
@@ -154,7 +189,8 @@ class HDF5Source:
     shape: tuple[int, ...]
     dtype: np.dtype[Any]
     encoding: Encoding
-    chunk_index: ChunkIndex | None = None
+    plain_chunks: bool = False
+    identity: FileIdentity | None = None
 
     @property
     def ndim(self) -> int:
@@ -163,16 +199,63 @@ class HDF5Source:
     def __getitem__(self, sel: Any) -> np.ndarray[Any, Any]:
         sel = sel if isinstance(sel, tuple) else (sel,)
         sel = sel + (slice(None),) if self.encoding == "utf32" else sel
-        index = self.chunk_index
-        found = index.locate(sel) if index is not None else None
-        if (
-            index is not None and found is not None
-        ):  # (part of) one unfiltered chunk: a plain read, no h5py lock
-            raw = read_chunk(self.files, self.name, index, *found)
-        else:
+        key = f"block {sel}"
+        with self.reading(key):
             with _open_h5(self.files, self.name, "r") as h5:
-                raw = h5[self.datapath][sel]
+                self._check(h5, key)
+                dset = h5[self.datapath]
+                raw = read_chunk_block(dset, sel) if self.plain_chunks else None
+                if raw is None:
+                    raw = dset[sel]
         return _decode(raw, self.encoding, self.dtype)
+
+    def _check(self, h5: h5py.File, key: str) -> None:
+        if self.identity is not None and _file_identity(h5) != self.identity:
+            raise self._changed(key)
+
+    def _changed(self, key: str) -> CorruptChunkError:
+        return CorruptChunkError(
+            key,
+            f"HDF5 array file {self.name!r}",
+            reason="the file was replaced or modified after the array was loaded from it; saved array files "
+            "never change, so load the result again or restore the file",
+        )
+
+    @contextmanager
+    def reading(self, key: str) -> Iterator[None]:
+        """Turn what h5py raises while reading ``key`` of this file into zarrbridge's errors."""
+        try:
+            yield
+        except ZarrBridgeError:
+            raise
+        except (OSError, KeyError, RuntimeError) as exc:
+            if _removed(self.files, self.name):
+                raise BrokenLinkError(
+                    "loaded array",
+                    self.name,
+                    hint="Its file was deleted after the array was loaded (an overwritten or removed result "
+                    "whose files collect_garbage() deleted, or a removal through another storage); load the "
+                    "result again.",
+                ) from exc
+            if self.identity is not None and isinstance(self.files, DirectoryCapable):
+                try:
+                    changed = file_identity(self.files.local_path(self.name)) != self.identity
+                except FileNotFoundError:
+                    changed = True
+                if changed:
+                    raise self._changed(key) from exc
+            raise CorruptChunkError(
+                key, f"HDF5 array file {self.name!r}", reason=f"HDF5 cannot read it: {exc}"
+            ) from exc
+
+
+def _removed(files: Any, name: str) -> bool:
+    """Whether the file ``name`` is gone (through ``open()``, which every file protocol has)."""
+    try:
+        with files.open(name, "rb"):
+            return False
+    except FileNotFoundError:
+        return True
 
 
 def _hdf5_chunks(darr: dask.array.Array, extra: int) -> tuple[int, ...] | None:
@@ -184,36 +267,6 @@ def _hdf5_chunks(darr: dask.array.Array, extra: int) -> tuple[int, ...] | None:
         axis = chunks.index(max(chunks))
         chunks[axis] = math.ceil(chunks[axis] / 2)
     return tuple(chunks) + ((extra,) if extra else ())
-
-
-def _early_allocation() -> Any:
-    """A dataset creation property list that allocates every chunk when the dataset is created and never
-    writes fill values (every chunk is then written in full by the save)."""
-    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
-    dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
-    dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
-    return dcpl
-
-
-def _write_raw_chunks(path: str, darr: Any, index: ChunkIndex, client: Any) -> None:
-    """Write the blocks of ``darr`` into their allocated chunks of the HDF5 file ``path``: by parallel threads,
-    or, from a ``distributed`` cluster (``client``), here as the workers deliver them.
-
-    Decision: HDF5 writes a chunk by copying it into a new chunk buffer, under h5py's process-wide lock, one
-    block at a time; written as plain bytes at offsets known in advance, blocks need no lock and no copy.
-    Measured on 1 GiB in 32 MiB chunks (two threads): 0.18 s against 0.95 s for ``da.to_hdf5``. Workers do
-    not write the file themselves: they may not see this machine's files.
-    """
-    fd = os.open(path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
-    try:
-        writer = ChunkWriter(fd, index)
-        writer.reserve()
-        if client is not None:
-            _store_from_cluster(client, darr, writer)
-        else:
-            compute_side_effects(da.store(darr, writer, lock=False, compute=False))
-    finally:
-        os.close(fd)
 
 
 def _block_selections(darr: dask.array.Array) -> Iterator[tuple[tuple[slice, ...], Any]]:
@@ -262,12 +315,12 @@ class DaskHDF5Serializer(DaskFormatSerializer):
     >>> import tempfile, dask.array as da
     >>> from zarrbridge.serializers import FILE_PROTOCOL, LocalFiles
     >>> protocols = {FILE_PROTOCOL: LocalFiles(tempfile.mkdtemp())}
-    >>> pid = DaskHDF5Serializer.pickle(da.ones(10, chunks=5), protocols)
-    >>> float(DaskHDF5Serializer.unpickle(pid, protocols).sum())
+    >>> tag, inner = DaskHDF5Serializer.pickle(da.ones(10, chunks=5), protocols)
+    >>> float(DaskHDF5Serializer.unpickle(inner, protocols).sum())
     10.0
     """
 
-    key: ClassVar[str] = "dask-hdf5"
+    name: ClassVar[str] = "dask-hdf5"
     format_name: ClassVar[str] = "zarrbridge.dask-hdf5"
     suffix: ClassVar[str] = ".h5"
     datapath: ClassVar[str] = "data"
@@ -275,7 +328,7 @@ class DaskHDF5Serializer(DaskFormatSerializer):
 
     @classmethod
     def _protocol(cls, protocols: Mapping[str, Any]) -> str:
-        require_protocol(protocols, FILE_PROTOCOL, cls.__name__)
+        check_file_protocol(require_protocol(protocols, FILE_PROTOCOL, cls.__name__), cls.__name__)
         return FILE_PROTOCOL
 
     @classmethod
@@ -284,10 +337,10 @@ class DaskHDF5Serializer(DaskFormatSerializer):
     ) -> None:
         files = protocols[FILE_PROTOCOL]
         encoding, stored, extra = _encoding(dtype)
-        partial = name + ".partial"
+        partial = name + ".partial" if has_operation(files, "rename") else name  # (see the module docstring)
         chunks = _hdf5_chunks(darr, extra)
         client = active_client()
-        raw = cls._writes_raw_chunks(darr, chunks, files)
+        plain = cls._writes_plain_chunks(darr)
         with _open_h5(files, partial, "w") as h5:
             dset = h5.create_dataset(
                 cls.datapath,
@@ -295,7 +348,6 @@ class DaskHDF5Serializer(DaskFormatSerializer):
                 dtype=stored,
                 chunks=chunks,
                 **(cls._filters() if darr.ndim and darr.size else {}),
-                **({"dcpl": _early_allocation()} if raw else {}),
             )
             dset.attrs.update(
                 {
@@ -305,40 +357,38 @@ class DaskHDF5Serializer(DaskFormatSerializer):
                     "zarrbridge_encoding": encoding,
                 }
             )
-            index = ChunkIndex.of(dset) if raw else None
-            if index is not None and len(index.offsets) != darr.npartitions:
-                index = None  # (not expected: early allocation allocates every chunk)
-            target = _EncodingTarget(dset, encoding, dtype)
-            if index is not None or darr.size == 0:
-                pass  # (raw chunks are written below, once h5py has closed the file)
+            target: _EncodingTarget | ChunkWriter = (
+                ChunkWriter(dset) if plain else _EncodingTarget(dset, encoding, dtype)
+            )
+            if darr.size == 0:
+                pass
             elif darr.ndim == 0:
-                target[()] = darr.compute()
+                _EncodingTarget(dset, encoding, dtype)[()] = darr.compute()
             elif client is not None:
                 _store_from_cluster(client, darr, target)
             else:
                 compute_side_effects(da.store(darr, target, lock=True, compute=False))
-        if index is not None:
-            _write_raw_chunks(files.local_path(partial), darr, index, client)
-        files.rename(partial, name)
+        if partial != name:
+            files.rename(partial, name)
 
     @classmethod
-    def _writes_raw_chunks(cls, darr: Any, chunks: tuple[int, ...] | None, files: Any) -> bool:
-        """Whether a save can write its blocks as raw chunk bytes (:class:`.hdf5_chunks.ChunkWriter`): a local
-        file, no filters, numbers whose file layout is numpy's, and every dask block one HDF5 chunk."""
+    def _writes_plain_chunks(cls, darr: Any) -> bool:
+        """Whether a save writes whole chunks with ``write_direct_chunk`` (:class:`.hdf5_chunks.ChunkWriter`):
+        numbers whose file layout is numpy's, stored without filters."""
         return (
-            isinstance(files, DirectoryCapable)
+            darr.ndim > 0
             and darr.dtype.kind in RAW_KINDS
             and cls.options.compression is None
             and not cls.options.shuffle
-            and chunks is not None
-            and chunks == tuple(int(c) for c in darr.chunksize)
-            and is_aligned(darr.chunks, chunks)
-            and darr.npartitions <= MAX_INDEXED_CHUNKS
         )
 
     @classmethod
     def _discard(cls, protocol: str, protocols: Mapping[str, Any], name: str) -> None:
-        protocols[FILE_PROTOCOL].remove(name + ".partial")
+        files = protocols[FILE_PROTOCOL]
+        for leftover in (name + ".partial", name):
+            if not remove_file(files, leftover) and leftover == name:
+                with files.open(name, "wb"):  # no remove(): at least give the space back
+                    pass
 
     @classmethod
     def _filters(cls) -> dict[str, Any]:
@@ -369,39 +419,29 @@ class DaskHDF5Serializer(DaskFormatSerializer):
     def load(cls, pid: Any, protocols: Mapping[str, Any]) -> np.ndarray[Any, Any]:
         """The stored array of ``pid`` read whole into memory.
 
-        Decision: an unfiltered local dataset whose chunks span every axis after the first is read chunk by
-        chunk straight into its rows of the result, by parallel threads (:func:`.hdf5_chunks.read_rows_into`),
-        instead of into blocks that ``compute()`` then copies into the result. Measured on 1 GiB in the page
-        cache (two threads): 0.08 s against 0.10 s for h5py's ``dset[:]`` and 0.15 s through dask. A file not
-        in the page cache is read by one thread, chunk after chunk: two streams at once were slower.
+        Decision: one ``Dataset.read_direct`` into the result, where h5py reads each chunk straight into its
+        place, instead of ``unpickle(pid).compute()``, which reads every chunk into a block of its own and
+        then copies the blocks into the result: a whole-array load then costs what ``dset[:]`` costs.
         """
         source, _ = cls._source(pid, protocols)
-        index = source.chunk_index
-        if (
-            index is not None
-            and index.offsets
-            and source.encoding == "none"
-            and source.dtype == index.dtype
-            and isinstance(source.files, DirectoryCapable)
-        ):
-            path = source.files.local_path(source.name)
-            cached = in_page_cache(
-                path, min(index.offsets.values()), index.chunk_bytes
-            )  # (the first chunk tells)
-            out = np.empty(source.shape, dtype=source.dtype)
-            if read_rows_into(
-                path, index, out, what=f"HDF5 array file {source.name!r}", workers=None if cached else 1
-            ):  # from the disk: one sequential stream
+        with source.reading("the whole array"), _open_h5(source.files, source.name, "r") as h5:
+            source._check(h5, "the whole array")
+            dset = h5[source.datapath]
+            if source.encoding == "none" and dset.size and dset.ndim and dset.dtype == source.dtype:
+                out = np.empty(source.shape, dtype=source.dtype)
+                dset.read_direct(out)
                 return out
-        return super().load(pid, protocols)
+            raw = dset[()]
+        return _decode(raw, source.encoding, source.dtype)
 
     @classmethod
     def _source(cls, pid: Any, protocols: Mapping[str, Any]) -> tuple[HDF5Source, tuple[int, ...] | None]:
         """The readable dataset of ``pid`` and its (HDF5) chunk shape, after every check of the file."""
+        pid = cls.inner_id(pid)
         _, name = parse_array_id(pid, format_name=cls.format_name, supported=cls.supported_versions)
-        files = require_protocol(protocols, FILE_PROTOCOL, cls.__name__)
-        if not files.exists(name):
-            if files.exists(name + ".partial"):
+        files = check_file_protocol(require_protocol(protocols, FILE_PROTOCOL, cls.__name__), cls.__name__)
+        if not file_exists(files, name):
+            if has_operation(files, "exists") and files.exists(name + ".partial"):
                 raise WriteInterruptedError(name, "the HDF5 file was never completed")
             raise BrokenLinkError(
                 "stored result", name, hint="The array file was removed; save the result again."
@@ -411,7 +451,8 @@ class DaskHDF5Serializer(DaskFormatSerializer):
                 dset = h5[cls.datapath]
                 attrs = dict(dset.attrs)
                 shape, chunks = tuple(dset.shape), dset.chunks
-                index = ChunkIndex.of(dset)
+                plain = has_plain_chunks(dset)
+                identity = _file_identity(h5) if isinstance(files, DirectoryCapable) else None
         except (OSError, KeyError) as exc:
             raise CorruptMetadataError(
                 name, f"not a readable HDF5 file with dataset {cls.datapath!r} ({exc})"
@@ -423,15 +464,16 @@ class DaskHDF5Serializer(DaskFormatSerializer):
             raise CorruptMetadataError(name, f"unknown value encoding {encoding!r}")
         if encoding == "utf32":
             shape, chunks = shape[:-1], chunks[:-1] if chunks else None
-        return HDF5Source(files, name, cls.datapath, shape, dt, encoding, index), chunks
+        return HDF5Source(files, name, cls.datapath, shape, dt, encoding, plain, identity), chunks
 
     @classmethod
     def remove(cls, pid: Any, protocols: Mapping[str, Any]) -> None:
         """Remove the HDF5 file of ``pid`` (and any unfinished one)."""
+        pid = cls.inner_id(pid)
         _, name = parse_array_id(pid, format_name=cls.format_name, supported=cls.supported_versions)
-        files = require_protocol(protocols, FILE_PROTOCOL, cls.__name__)
-        files.remove(name)
-        files.remove(name + ".partial")
+        files = require_protocol(normalize_protocols(protocols), FILE_PROTOCOL, cls.__name__)
+        remove_file(files, name)  # (a protocol without remove() keeps the file: nothing can delete it)
+        remove_file(files, name + ".partial")
 
 
 def _json_attr(value: Any, name: str) -> Any:

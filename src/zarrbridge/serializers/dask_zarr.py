@@ -3,13 +3,17 @@
 Every block is aligned to a zarr chunk (or shard), so workers of a ``distributed`` cluster write their blocks
 directly and in parallel. A small ``zarrbridge.json`` document, written after the last chunk, marks the
 array complete and carries the format version; an array without it is never read as complete. Loaded
-arrays in local folders read their blocks through :mod:`.zarr_chunks` where the codecs allow it.
+arrays read their blocks through zarr (:class:`ZarrSource`, as ``da.from_zarr`` does), made strict by
+:func:`zarrbridge.core.integrity.strict_array`: a chunk zarr cannot decode is a
+:class:`~zarrbridge.errors.CorruptChunkError`, a missing chunk of a complete array a
+:class:`~zarrbridge.errors.MissingChunkError`; in local folders, a folder removed or replaced after loading
+is an error too, instead of fill values or another array's values.
 """
 
 from __future__ import annotations
 
-import functools
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, cast
@@ -21,13 +25,27 @@ from zarr.abc.store import Store
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
-from ..core.arrays import ArrayPolicy, create_array
+from ..core.arrays import ArrayPolicy, chunk_containing, create_array
+from ..core.integrity import strict_array
 from ..daskwrite import write_dask_array
-from ..errors import BrokenLinkError, CorruptMetadataError, InvalidOptionError, WriteInterruptedError
+from ..errors import (
+    BrokenLinkError,
+    CorruptChunkError,
+    CorruptMetadataError,
+    InvalidOptionError,
+    MissingChunkError,
+    WriteInterruptedError,
+)
 from .base import parse_array_id
-from .dask_format import DaskFormatSerializer, stored_dtype
-from .protocols import FILE_PROTOCOL, S3_PROTOCOL, DirectoryCapable, remove_tree, zarr_store_for
-from .zarr_chunks import ChunkReader
+from .dask_format import DaskFormatSerializer, FileIdentity, file_identity, stored_dtype
+from .protocols import (
+    FILE_PROTOCOL,
+    S3_PROTOCOL,
+    DirectoryCapable,
+    normalize_protocols,
+    remove_tree,
+    zarr_store_for,
+)
 
 da: Any = dask.array  # dask's functions are untyped: call them through Any
 
@@ -75,17 +93,21 @@ def _saved_dtype(marker: dict[str, Any], name: str) -> np.dtype[Any] | None:
 
 
 @dataclass(frozen=True)
-class LocalZarrSource:
-    """A picklable zarr array in a local folder, read block by block by ``da.from_array``.
+class ZarrSource:
+    """A picklable, read-only zarr array, read block by block by ``da.from_array`` (as ``da.from_zarr`` does).
 
-    A selection inside one chunk is decoded straight from the chunk file (:class:`ChunkReader`); any other
-    is read through ``array``, the read-only zarr array (as ``da.from_zarr`` would). Holds no open file.
+    ``array`` is strict (:func:`~zarrbridge.core.integrity.strict_array`). A block read after the array's
+    folder was replaced by another saved array would be that array's values; so with ``folder`` (a local
+    array), a block is returned only if the array's completion marker is still the one it had when the array
+    was loaded (``marker``, its :data:`.dask_format.FileIdentity`) after the read. Holds no open file.
     """
 
     array: zarr.Array[Any] = field(compare=False)
+    name: str
     shape: tuple[int, ...]
     dtype: np.dtype[Any]
-    reader: ChunkReader
+    folder: str | None = None
+    marker: FileIdentity | None = None
 
     @property
     def ndim(self) -> int:
@@ -93,10 +115,32 @@ class LocalZarrSource:
 
     def __getitem__(self, sel: Any) -> np.ndarray[Any, Any]:
         sel = sel if isinstance(sel, tuple) else (sel,)
-        found = self.reader.locate(sel)
-        if found is not None:
-            return self.reader.read(*found)
-        return np.asarray(self.array[sel])
+        try:
+            block = np.asarray(self.array[sel], dtype=self.dtype)  # (0-d: zarr returns a scalar)
+        except MissingChunkError:
+            self._check_folder(sel)  # a folder removed or replaced since the load says more
+            raise
+        self._check_folder(sel)
+        return block
+
+    def _check_folder(self, sel: tuple[Any, ...]) -> None:
+        """Raise unless the array's folder still holds the completion marker it had when it was loaded."""
+        if self.folder is None:
+            return
+        try:
+            marker = file_identity(os.path.join(self.folder, MARKER_KEY))
+        except FileNotFoundError as exc:
+            raise BrokenLinkError(
+                "loaded array", self.name, hint="The array files were removed; save the result again."
+            ) from exc
+        if marker != self.marker:
+            found = chunk_containing(sel, self.shape, self.array.chunks) if self.shape else None
+            raise CorruptChunkError(
+                f"block {sel}" if found is None else str(self.array.metadata.encode_chunk_key(found[0])),
+                f"zarr array {self.name!r}",
+                reason="the array's folder was replaced after the array was loaded from it; saved arrays "
+                "never change, so load the result again or restore the folder",
+            )
 
 
 class DaskZarrSerializer(DaskFormatSerializer):
@@ -111,12 +155,12 @@ class DaskZarrSerializer(DaskFormatSerializer):
     >>> import tempfile, dask.array as da
     >>> from zarrbridge.serializers import FILE_PROTOCOL, LocalFiles
     >>> protocols = {FILE_PROTOCOL: LocalFiles(tempfile.mkdtemp())}
-    >>> pid = DaskZarrSerializer.pickle(da.ones(10, chunks=5), protocols)
-    >>> float(DaskZarrSerializer.unpickle(pid, protocols).sum())
+    >>> tag, inner = DaskZarrSerializer.pickle(da.ones(10, chunks=5), protocols)
+    >>> float(DaskZarrSerializer.unpickle(inner, protocols).sum())
     10.0
     """
 
-    key: ClassVar[str] = "dask-zarr"
+    name: ClassVar[str] = "dask-zarr"
     format_name: ClassVar[str] = "zarrbridge.dask-zarr"
     suffix: ClassVar[str] = ".zarr"
     policy: ClassVar[ArrayPolicy] = ArrayPolicy()
@@ -175,7 +219,10 @@ class DaskZarrSerializer(DaskFormatSerializer):
     @classmethod
     def open_marker(cls, pid: Any, protocols: Mapping[str, Any]) -> dict[str, Any]:
         """The completion marker of ``pid``'s array, its format and version checked."""
-        protocol, name = parse_array_id(pid, format_name=cls.format_name, supported=cls.supported_versions)
+        protocols = normalize_protocols(protocols)
+        protocol, name = parse_array_id(
+            cls.inner_id(pid), format_name=cls.format_name, supported=cls.supported_versions
+        )
         if protocol not in protocols:
             raise InvalidOptionError(
                 f"{name!r} was written through the {protocol!r} protocol, which the "
@@ -199,8 +246,11 @@ class DaskZarrSerializer(DaskFormatSerializer):
         reads one metadata document instead of trying all three (``zarr.json``, ``.zarray``, ``.zattrs``):
         on S3, one request instead of three.
         """
+        protocols = normalize_protocols(protocols)
         marker = cls.open_marker(pid, protocols)
-        protocol, name = pid[2], pid[3]
+        protocol, name = parse_array_id(
+            cls.inner_id(pid), format_name=cls.format_name, supported=cls.supported_versions
+        )
         zarr_format = marker.get("zarr_format")
         if zarr_format not in (None, 2, 3):
             raise CorruptMetadataError(
@@ -208,7 +258,7 @@ class DaskZarrSerializer(DaskFormatSerializer):
             )
         store = zarr_store_for(protocol, protocols, name, read_only=True)
         try:
-            arr = zarr.open_array(store, mode="r", zarr_format=zarr_format)
+            arr = strict_array(zarr.open_array(store, mode="r", zarr_format=zarr_format), location=name)
         except (ValueError, KeyError, TypeError, FileNotFoundError) as exc:
             raise CorruptMetadataError(f"{name}/zarr.json", f"cannot open the array ({exc})") from exc
         if list(arr.shape) != marker.get("shape"):
@@ -220,35 +270,39 @@ class DaskZarrSerializer(DaskFormatSerializer):
     @classmethod
     def unpickle(cls, pid: Any, protocols: Mapping[str, Any]) -> dask.array.Array:
         """A lazy dask array over the zarr array of ``pid``, chunked like the array."""
+        protocols = normalize_protocols(protocols)
         marker, arr = cls._open(pid, protocols)
-        protocol, name = pid[2], pid[3]
+        protocol, name = parse_array_id(
+            cls.inner_id(pid), format_name=cls.format_name, supported=cls.supported_versions
+        )
         files = protocols[FILE_PROTOCOL] if protocol == FILE_PROTOCOL else None
-        reader = ChunkReader.of(arr, files.local_path(name)) if isinstance(files, DirectoryCapable) else None
-        result: dask.array.Array
-        if reader is not None:  # one new buffer per block instead of zarr's three (see .zarr_chunks)
-            source = LocalZarrSource(arr, tuple(arr.shape), reader.dtype, reader)
-            result = da.from_array(
-                source,
-                chunks=arr.chunks,
-                name=f"zarrbridge-zarr-{name}",
-                lock=False,
-                fancy=False,
-                asarray=False,
-                meta=np.empty((0,) * arr.ndim, dtype=reader.dtype),
-            )
-        else:
-            result = da.from_zarr(arr, name=f"zarrbridge-zarr-{name}")
+        folder = files.local_path(name) if isinstance(files, DirectoryCapable) else None
+        try:
+            marker_id = file_identity(os.path.join(folder, MARKER_KEY)) if folder is not None else None
+        except FileNotFoundError as exc:  # removed since it was read just now
+            raise BrokenLinkError(
+                "stored result", name, hint="The array files were removed; save the result again."
+            ) from exc
+        dtype = np.dtype(arr.dtype)
+        source = ZarrSource(arr, name, tuple(arr.shape), dtype, folder, marker_id)
+        result: dask.array.Array = da.from_array(
+            source,
+            chunks=arr.chunks,
+            name=f"zarrbridge-zarr-{name}",
+            lock=False,
+            fancy=False,
+            asarray=False,
+            meta=np.empty((0,) * arr.ndim, dtype=dtype),
+        )
         saved = _saved_dtype(marker, name)
         if saved is not None and saved != result.dtype:
             result = cast(Any, result).astype(saved)  # zarr reads e.g. big-endian data in native order
-        if result.ndim == 0:  # zarr returns a scalar for arr[()]: np.str_("") would come back as "<U1"
-            result = cast(Any, result).map_blocks(
-                functools.partial(np.asarray, dtype=result.dtype), dtype=result.dtype
-            )
         return result
 
     @classmethod
     def remove(cls, pid: Any, protocols: Mapping[str, Any]) -> None:
         """Remove the zarr array of ``pid``."""
-        protocol, name = parse_array_id(pid, format_name=cls.format_name, supported=cls.supported_versions)
-        remove_tree(protocol, protocols, name)
+        protocol, name = parse_array_id(
+            cls.inner_id(pid), format_name=cls.format_name, supported=cls.supported_versions
+        )
+        remove_tree(protocol, normalize_protocols(protocols), name)

@@ -90,7 +90,10 @@ class MemoizedFunction(Generic[P, R]):
         return self.storage.exists(self.key(*args, **kwargs))
 
     def clear(self) -> int:
-        """Remove every cached result of this function (any arguments, any version of its code)."""
+        """Remove every cached result of this function (any arguments, any version of its code).
+
+        Arrays already loaded from them keep working; their files go at ``storage.collect_garbage()``.
+        """
         names = self.storage.names(prefix=self.base + "/")
         for name in names:
             self.storage.remove(name)

@@ -9,7 +9,7 @@ import dask.array
 import numpy as np
 
 from ..errors import InvalidOptionError
-from .base import PersistentSerializer
+from .base import PersistentId, PersistentSerializer
 from .dask_array import DaskArraySerializer
 
 da: Any = dask.array  # dask's functions are untyped: call them through Any
@@ -25,6 +25,9 @@ class NumpyArraySerializer(PersistentSerializer):
     ``np.memmap`` is accepted and read back as a plain ndarray. The format per protocol is that of
     ``dask_serializer`` (HDF5 on files and Zarr on S3 by default).
 
+    A Function Fuse storage calls :meth:`pickle` for every plain ndarray (it matches by type alone): arrays
+    this serializer does not take come back ``None``, which keeps them in the pickle.
+
     Examples
     --------
     >>> class EveryArray(NumpyArraySerializer):
@@ -32,7 +35,7 @@ class NumpyArraySerializer(PersistentSerializer):
     """
 
     serializer_class: ClassVar[type] = np.ndarray
-    key: ClassVar[str] = "numpy-array"
+    name: ClassVar[str] = "numpy-array"
     min_bytes: ClassVar[int] = 1 << 20
     chunk_bytes: ClassVar[int] = 64 << 20
     dask_serializer: ClassVar[type[DaskArraySerializer]] = DaskArraySerializer
@@ -47,23 +50,31 @@ class NumpyArraySerializer(PersistentSerializer):
         return not obj.dtype.hasobject and obj.nbytes >= cls.min_bytes
 
     @classmethod
-    def pickle(cls, obj: Any, protocols: Mapping[str, Any]) -> Any:
-        """Write ``obj`` to array files and return its persistent id."""
+    def pickle(cls, obj: Any, protocols: Mapping[str, Any]) -> PersistentId | None:
+        """Write ``obj`` to array files and return ``(name, inner id)``; ``None`` for arrays it does not take."""
         if not isinstance(obj, np.ndarray):
             raise InvalidOptionError(f"{cls.__name__} stores numpy arrays, got {type(obj).__name__}")
+        if not cls.accepts(obj):
+            return None
         arr = np.asarray(obj)
         chunks = _chunks_for(arr, cls.chunk_bytes)
-        return cls.dask_serializer.pickle(da.from_array(arr, chunks=chunks), protocols)
+        _, inner = cls.dask_serializer.pickle(da.from_array(arr, chunks=chunks), protocols)
+        return (cls.name, inner)
+
+    @classmethod
+    def check_id(cls, pid: Any) -> None:
+        """Raise unless ``pid`` is an inner id the ``dask_serializer`` reads, inside the array folder."""
+        cls.dask_serializer.check_id(cls.inner_id(pid))
 
     @classmethod
     def unpickle(cls, pid: Any, protocols: Mapping[str, Any]) -> np.ndarray[Any, Any]:
-        """The stored array of ``pid``, read into memory."""
-        return cls.dask_serializer.load(pid, protocols)
+        """The stored array of the inner id ``pid``, read into memory."""
+        return cls.dask_serializer.load(cls.inner_id(pid), protocols)
 
     @classmethod
     def remove(cls, pid: Any, protocols: Mapping[str, Any]) -> None:
-        """Remove the stored array of ``pid``."""
-        cls.dask_serializer.remove(pid, protocols)
+        """Remove the stored array of the inner id ``pid``."""
+        cls.dask_serializer.remove(cls.inner_id(pid), protocols)
 
 
 def _chunks_for(arr: np.ndarray[Any, Any], chunk_bytes: int) -> tuple[int, ...]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-import shutil
 import tempfile
 import time
 from collections.abc import Mapping
@@ -12,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._optional import import_optional
-from ..errors import InvalidOptionError
+from ..errors import InvalidOptionError, UnsafeNameError
 from .protocols import FILE_PROTOCOL, S3_PROTOCOL, LocalFiles
 from .result_storage import ResultStorage
 
@@ -107,6 +106,9 @@ class S3StorageOptions:
 class FileStorage(ResultStorage):
     """Results in a local folder; array files go through the file protocol (HDF5 by default).
 
+    Symbolic links inside the folder are never followed: a result, pickle or array reached through one is
+    an :class:`~zarrbridge.errors.UnsafeNameError`.
+
     Examples
     --------
     >>> import tempfile, dask.array as da
@@ -123,10 +125,15 @@ class FileStorage(ResultStorage):
         if not isinstance(options, FileStorageOptions):
             raise InvalidOptionError(f"FileStorage takes FileStorageOptions, got {type(options).__name__}")
         self.options = options
+        self._own = LocalFiles(options.path)  # (its own keys, checked like array names)
         self._files = LocalFiles(os.path.join(options.path, "arrays"))
 
     @property
     def protocols(self) -> Mapping[str, Any]:
+        if os.path.islink(self._files.root):
+            raise UnsafeNameError(
+                self._files.root, "array folder", "is a symbolic link, which zarrbridge does not follow"
+            )
         return {FILE_PROTOCOL: self._files}
 
     @property
@@ -134,7 +141,7 @@ class FileStorage(ResultStorage):
         return self.options.path
 
     def _path(self, key: str) -> str:
-        return os.path.join(self.options.path, *key.split("/"))
+        return self._own.local_path(key)
 
     def _put(self, key: str, data: bytes) -> None:
         path = self._path(key)
@@ -156,8 +163,8 @@ class FileStorage(ResultStorage):
             return f.read()
 
     def _delete(self, key: str) -> None:
-        path = self._path(key)
-        if os.path.exists(path):
+        path = self._own._path(key, link_ok=True)
+        if os.path.lexists(path):
             os.remove(path)
 
     def _ages(self, prefix: str) -> dict[str, float]:
@@ -168,19 +175,15 @@ class FileStorage(ResultStorage):
         out = {}
         for entry in os.listdir(top):
             path = os.path.join(top, entry)
-            newest = os.path.getmtime(path)
+            newest = os.lstat(path).st_mtime
             for folder, _dirs, files in os.walk(path):
                 for name in files:
-                    newest = max(newest, os.path.getmtime(os.path.join(folder, name)))
+                    newest = max(newest, os.lstat(os.path.join(folder, name)).st_mtime)
             out[f"{prefix}/{entry}"] = now - newest
         return out
 
     def _remove_entry(self, key: str) -> None:
-        path = self._path(key)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        elif os.path.exists(path):
-            os.remove(path)
+        self._own.remove(key)  # (a link is removed, never followed)
 
     def _keys(self, prefix: str) -> list[str]:
         top = self._path(prefix)

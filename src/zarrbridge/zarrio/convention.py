@@ -6,6 +6,7 @@ See ``docs/format.md``. Reserved attribute names are stripped before attributes 
 from __future__ import annotations
 
 import datetime as _dt
+import posixpath
 from typing import Any
 
 import numpy as np
@@ -23,8 +24,11 @@ NAMESPACE_DOC = "namespace"
 OBJECT_REFERENCE = "object_reference"
 # zarrbridge extension: a root attribute naming the writer and the version of its extensions
 MARKER = "_ZARRBRIDGE"
-MARKER_VERSION = 1
-SUPPORTED_MARKER_VERSIONS = (1,)
+# 2: external link and reference sources are relative to the store itself ("../b.nwb.zarr"), as in the
+# convention; version 1 files wrote them relative to the store's parent directory ("b.nwb.zarr")
+MARKER_VERSION = 2
+SUPPORTED_MARKER_VERSIONS = (1, 2)
+PARENT_RELATIVE_SOURCES = (1,)  # marker versions whose external sources are relative to the parent
 # legacy (hdmf-zarr <= 0.13, Zarr v2)
 LEGACY_DTYPE = "zarr_dtype"
 LEGACY_LINK = "zarr_link"
@@ -68,6 +72,33 @@ NUMERIC = {
     "bool": np.bool_,
 }
 REF_NAMES = frozenset({"object", "region", OBJECT_REFERENCE})
+
+
+def is_relative_source(source: str) -> bool:
+    """Whether an external ``source`` is a relative path (not a URL, not absolute)."""
+    return not ("://" in source or source.startswith("/") or (len(source) > 1 and source[1] == ":"))
+
+
+def store_relative(parent_relative: str, store_name: str) -> str:
+    """The convention's form of a source written relative to the parent of the store ``store_name``.
+
+    >>> store_relative("b.nwb.zarr", "a.nwb.zarr")
+    '../b.nwb.zarr'
+    """
+    if not is_relative_source(parent_relative):
+        return parent_relative
+    return posixpath.relpath(posixpath.normpath(parent_relative), posixpath.normpath(store_name))
+
+
+def parent_relative(source: str, store_name: str) -> str:
+    """A store-relative ``source`` (the convention's form) relative to the store's parent instead.
+
+    >>> parent_relative("../b.nwb.zarr", "a.nwb.zarr")
+    'b.nwb.zarr'
+    """
+    if not is_relative_source(source):
+        return source
+    return posixpath.normpath(posixpath.join(store_name, source.replace("\\", "/")))
 
 
 def spec_dtype_name(dtype: Any) -> Any:

@@ -1,8 +1,9 @@
 """Copying an HDF5 dataset into a zarr array chunk by chunk, without recompressing where possible.
 
 When the destination has the source's chunk shape and codecs that read the HDF5 chunk bytes as they are
-(:class:`~zarrbridge.zarrio.h5layout.SourceLayout` ``raw``), each stored chunk is read from the file with one
-positioned read and written to the store unchanged (deflate streams are re-wrapped from zlib to gzip framing
+(:class:`~zarrbridge.zarrio.h5layout.SourceLayout` ``raw``), each stored chunk is read as HDF5 stores it
+(h5py's ``read_direct_chunk``, through :func:`zarrbridge.h5chunks.read_stored_chunk`) and written to the store
+unchanged (deflate streams are re-wrapped from zlib to gzip framing
 for zarr format 3, which costs a decompression for the checksum but no compression). Otherwise blocks are
 decoded by h5py and encoded by zarr. Tasks are picklable so that a ``dask.distributed`` client can run them.
 """
@@ -26,7 +27,7 @@ from zarr.core.sync import sync
 from ..core.arrays import copy_array
 from ..core.integrity import fill_missing_chunks
 from ..core.parallel import TaskClient, map_bounded
-from ..h5chunks import StoredChunk, stored_chunks
+from ..h5chunks import StoredChunk, read_stored_chunk, stored_chunks
 from .h5layout import RawMode
 
 TASK_BYTES = 16 * 1024 * 1024  # uncompressed bytes handled by one copy task
@@ -60,7 +61,8 @@ class H5DatasetSource:
             tuple(dataset.chunks) if dataset.chunks else None,
         )
 
-    def _dataset(self) -> Any:
+    def dataset(self) -> Any:
+        """The h5py dataset, opened read-only once per thread."""
         files: dict[str, Any] = _local.__dict__.setdefault("h5files", {})
         handle = files.get(self.filename)
         if handle is None or not handle.id.valid:
@@ -70,7 +72,7 @@ class H5DatasetSource:
         return handle[self.name]
 
     def __getitem__(self, sel: Any) -> Any:
-        return self._dataset()[sel]
+        return self.dataset()[sel]
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (H5DatasetSource, (self.filename, self.name, self.shape, self.dtype, self.chunks))
@@ -95,33 +97,32 @@ def zlib_to_gzip(stream: bytes) -> bytes | None:
     return header + stream[2:-4] + struct.pack("<II", zlib.crc32(raw) & 0xFFFFFFFF, len(raw) & 0xFFFFFFFF)
 
 
-def _copy_raw_batch(
-    filename: str, source: H5DatasetSource, dest: zarr.Array[Any], mode: RawMode, batch: list[StoredChunk]
-) -> int:
+def _copy_raw_batch(source: Any, dest: zarr.Array[Any], mode: RawMode, batch: list[StoredChunk]) -> int:
+    """Copy the chunks ``batch`` of ``source`` (the h5py dataset, or in dask workers its
+    :class:`H5DatasetSource`) into ``dest``; return the uncompressed bytes copied."""
     chunks = dest.chunks
     store = dest.store_path.store
     prefix = dest.path.strip("/")
     prototype = default_buffer_prototype()
+    dataset = source.dataset() if isinstance(source, H5DatasetSource) else source
     copied = 0
-    fd = os.open(filename, os.O_RDONLY)
-    try:
-        for info in batch:
-            sel = tuple(slice(o, min(o + c, s)) for o, c, s in zip(info.offset, chunks, dest.shape))
-            nbytes = math.prod(s.stop - s.start for s in sel) * dest.dtype.itemsize
-            data: bytes | None = None
-            if info.filter_mask == 0:
-                data = os.pread(fd, info.size, info.byte_offset)
+    for info in batch:
+        sel = tuple(slice(o, min(o + c, s)) for o, c, s in zip(info.offset, chunks, dest.shape))
+        nbytes = math.prod(s.stop - s.start for s in sel) * dest.dtype.itemsize
+        data: bytes | None = None
+        if info.filter_mask == 0:
+            stored = read_stored_chunk(dataset, info.offset)
+            if stored is not None and stored[0] == 0:  # (the mask as HDF5 reports it when reading)
+                data = bytes(stored[1])
                 if mode == "zlib-to-gzip":
                     data = zlib_to_gzip(data)
-            if data is None:  # a chunk stored with a filter skipped, or an unusual stream: decode it
-                dest[sel] = np.asarray(source[sel])
-            else:
-                coords = tuple(o // c for o, c in zip(info.offset, chunks))
-                key = dest.metadata.encode_chunk_key(coords)
-                sync(store.set(f"{prefix}/{key}" if prefix else key, prototype.buffer.from_bytes(data)))
-            copied += nbytes
-    finally:
-        os.close(fd)
+        if data is None:  # a chunk stored with a filter skipped, or an unusual stream: decode it
+            dest[sel] = np.asarray(dataset[sel])
+        else:
+            coords = tuple(o // c for o, c in zip(info.offset, chunks))
+            key = dest.metadata.encode_chunk_key(coords)
+            sync(store.set(f"{prefix}/{key}" if prefix else key, prototype.buffer.from_bytes(data)))
+        copied += nbytes
     return copied
 
 
@@ -154,7 +155,7 @@ def copy_hdf5_dataset(
         )
     infos = stored_chunks(dataset)
     chunk_bytes = math.prod(dest.chunks) * dest.dtype.itemsize
-    task = functools.partial(_copy_raw_batch, filename, source, dest, raw)
+    task = functools.partial(_copy_raw_batch, source if client is not None else dataset, dest, raw)
     total = 0
     for nbytes in map_bounded(task, _batches(infos, chunk_bytes), workers=workers, client=client):
         total += nbytes

@@ -58,8 +58,10 @@ def hdf5_options(array: zarr.Array[Any]) -> tuple[dict[str, Any], str | None]:
         if isinstance(codec, zarr.codecs.GzipCodec):
             options.update(compression="gzip", compression_opts=int(codec.level))
         elif isinstance(codec, zarr.codecs.BloscCodec):
-            shuffle = codec.shuffle is not None and codec.shuffle.value != "noshuffle"
-            if codec.cname.value == "zlib":  # byte shuffle + deflate: exactly HDF5's shuffle + gzip filters
+            shuffle = codec.shuffle is not None and _setting(codec.shuffle) != "noshuffle"
+            if (
+                _setting(codec.cname) == "zlib"
+            ):  # byte shuffle + deflate: exactly HDF5's shuffle + gzip filters
                 options.update(compression="gzip", compression_opts=int(codec.clevel), shuffle=shuffle)
             else:
                 options.update(compression="gzip", compression_opts=DEFAULT_GZIP_LEVEL, shuffle=shuffle)
@@ -74,6 +76,11 @@ def hdf5_options(array: zarr.Array[Any]) -> tuple[dict[str, Any], str | None]:
             options.update(compression="gzip", compression_opts=DEFAULT_GZIP_LEVEL)
             unmapped = _codec_name(codec)
     return options, unmapped
+
+
+def _setting(value: Any) -> str:
+    """A blosc setting as text: zarr 3.1 holds enums, zarr >= 3.2 plain strings."""
+    return str(getattr(value, "value", value))
 
 
 def _codec_name(codec: Any) -> str:

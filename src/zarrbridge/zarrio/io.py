@@ -456,6 +456,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         exhaust_dci: bool = True,
         export_source: str | None = None,
         copy_settings: CopySettings | None = None,
+        export_store: Store | None = None,
         **_: Any,
     ) -> None:
         if self._mode == "r":
@@ -471,6 +472,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
                 link_data=link_data,
                 exhaust_dci=exhaust_dci,
                 export_source=export_source,
+                export_store=export_store,
                 zarr_format=self._zarr_format,
                 copy=copy_settings or CopySettings(),
             ),
@@ -590,8 +592,12 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         container
             The container to export (e.g. one modified after reading); by default ``src_io.read()``.
         write_args
-            Arguments for the write, e.g. ``dict(link_data=False)`` (required from HDF5: links cannot cross
-            backends).
+            Arguments for the write. Every dataset of the source is copied, as ``HDF5IO.export`` does. With
+            ``link_data=True`` (hdmf's default for a Zarr source) a dataset the source itself links from
+            another file stays an external link, and one the source holds at another path becomes a soft
+            link; ``link_data=False`` copies those too. From HDF5 ``link_data=True`` is refused
+            (``UnsupportedOperation``: links cannot cross backends); by default everything is copied. To link
+            a dataset on purpose, wrap its array in ``ZarrDataIO(array, link_data=True)``.
         number_of_jobs
             Threads copying the chunks of large datasets in parallel.
         client
@@ -607,7 +613,11 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
                 f"cannot export to {self._location} in mode {self._mode!r}; use mode 'w'"
             )
         write_args = dict(write_args or {})
-        if not isinstance(src_io, ZarrIO) and write_args.get("link_data", True):
+        if not isinstance(src_io, ZarrIO):
+            # datasets of the source are copied whatever link_data says (as HDF5IO's export does); it can only
+            # fail to be honoured when asked for explicitly: links between backends cannot exist
+            write_args.setdefault("link_data", False)
+        if not isinstance(src_io, ZarrIO) and write_args["link_data"]:
             raise UnsupportedOperation(
                 f"cannot export from {type(src_io).__name__} to Zarr with link_data=True: links between "
                 "backends are not possible; pass write_args=dict(link_data=False)"
@@ -625,6 +635,8 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             os.path.abspath(src) if isinstance(src, (str, Path)) and "://" not in str(src) else src
         )
         write_args["cache_spec"] = cache_spec
+        if isinstance(src_io, ZarrIO) and src_io.is_open():
+            write_args["export_store"] = src_io.store
         if isinstance(src_io, ZarrIO) and src_io.convention.name == LEGACY:
             container = container if container is not None else src_io.read()
             load_legacy_text(container)

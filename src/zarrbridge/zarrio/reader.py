@@ -18,8 +18,19 @@ from ..core.integrity import strict_array
 from ..core.jsonattrs import from_json_value
 from ..core.location import Location
 from ..core.names import check_absolute_path, check_name
-from ..errors import BrokenLinkError, CorruptMetadataError
-from .convention import DTYPE, LINKS, OBJECT_REFERENCE, REFERENCE, REFERENCE_FIELDS, RESERVED, TEXT_KINDS
+from ..errors import BrokenLinkError, CorruptMetadataError, NotAZarrStoreError
+from .convention import (
+    DTYPE,
+    LINKS,
+    MARKER,
+    OBJECT_REFERENCE,
+    PARENT_RELATIVE_SOURCES,
+    REFERENCE,
+    REFERENCE_FIELDS,
+    RESERVED,
+    TEXT_KINDS,
+    parent_relative,
+)
 from .references import (
     BuilderZarrReferenceDataset,
     BuilderZarrTableDataset,
@@ -53,6 +64,11 @@ class TreeReader:
         self.ignore = ignore
         self.built: dict[str, Builder] = {}
         self.scalars: dict[str, Any] = {}  # values of 0-d arrays, fetched together by read_root
+        marker = root.attrs.get(MARKER) if isinstance(root, zarr.Group) else None
+        # the convention's external sources are relative to the store; zarrbridge 1 wrote them parent-relative
+        self.parent_relative_sources = (
+            isinstance(marker, dict) and marker.get("version") in PARENT_RELATIVE_SOURCES
+        )
 
     # ------------------------------------------------------------------------------------------ nodes
     def node(self, path: str) -> Any:
@@ -227,15 +243,33 @@ class TreeReader:
         if not isinstance(ref, dict) or not isinstance(ref.get("path"), str):
             raise CorruptMetadataError(referrer, f"malformed reference {ref!r}", str(self.location))
         source = ref.get("source", ".")
-        reader = self if source in (".", "", None) else self.open_external(source)
-        return reader.read_path(ref["path"], referrer)
+        if source in (".", "", None):
+            return self.read_path(ref["path"], referrer)
+        return self._other_file(source, ref["path"], referrer)
 
     def _link_target(self, link: dict[str, Any], path: str) -> Builder:
         source = link.get("source", ".")
         referrer = f"link {link['name']!r} in {path!r}"
         if source in (".", "", None):
             return self.read_path(link["path"], referrer)
-        return self.open_external(source).read_path(link["path"], referrer)
+        return self._other_file(source, link["path"], referrer)
+
+    def _other_file(self, source: str, target: str, referrer: str) -> Builder:
+        """The builder at ``target`` in the other file ``source``; a missing file is a BrokenLinkError."""
+        stored = source
+        if not self.parent_relative_sources:
+            source = parent_relative(source, self.location.name)  # the form open_external resolves
+        try:
+            reader = self.open_external(source)
+        except NotAZarrStoreError as exc:
+            raise BrokenLinkError(
+                f"{referrer} of {self.location}",
+                target,
+                exc.location,
+                hint=f"The file it links to ({stored!r} relative to {self.location}) is not there: restore "
+                "it, or export the linking file again with the data copied (export copies by default).",
+            ) from exc
+        return reader.read_path(target, f"{referrer} of {self.location}")
 
 
 def set_attributes(builder: GroupBuilder | DatasetBuilder, attributes: dict[str, Any]) -> None:

@@ -36,6 +36,7 @@ from .convention import (
     is_ref_dtype,
     numpy_dtype_for,
     spec_dtype_name,
+    store_relative,
     string_kind,
 )
 from .copying import CopySettings, copy_source, plan_copy
@@ -90,6 +91,7 @@ class WriteOptions:
     export_source: str | None = None
     zarr_format: Literal[2, 3] = 3
     copy: CopySettings = field(default_factory=CopySettings)
+    export_store: Store | None = None  # the store of the ZarrIO being exported (its arrays are copied)
 
 
 @dataclass
@@ -198,10 +200,12 @@ class TreeWriter:
         for sub in builder.datasets.values():
             if self.written.get_written(sub):
                 continue
-            data, link_data = sub.data, self.options.link_data
+            data, link_data, asked = sub.data, self.options.link_data, False
             if isinstance(data, ZarrDataIO):
-                data, link_data = data.data, data.link_data
+                data, link_data, asked = data.data, data.link_data, data.link_data
             if isinstance(data, zarr.Array) and link_data:
+                if not asked and self._exported_in_place(data, builder_path(sub)):
+                    continue  # export copies the source's own datasets, as HDF5IO's export does
                 links.append(self._zarr_link(sub.name, data))
                 self.written.set_written(sub)
         for sub in builder.links.values():
@@ -209,6 +213,22 @@ class TreeWriter:
                 links.append(self._link(sub))
                 self.written.set_written(sub)
         return links
+
+    def _in_export_source(self, data: zarr.Array[Any]) -> bool:
+        """Whether ``data`` is an array of the file being exported."""
+        if self.options.export_store is not None and data.store is self.options.export_store:
+            return True
+        source = self.options.export_source
+        return source is not None and _store_location(data.store) == Location.parse(source)
+
+    def _exported_in_place(self, data: zarr.Array[Any], path: str) -> bool:
+        """Whether ``data`` is the export source's own array at ``path``: copied, not linked.
+
+        As with ``HDF5IO.export`` and hdmf-zarr: during an export, datasets of the source file are copied
+        to the same path; a dataset of the source found at another path becomes a soft link, one of another
+        file stays an external link (``link_data=True``, hdmf's default).
+        """
+        return self._in_export_source(data) and "/" + data.path.strip("/") == path
 
     def _group(self, builder: GroupBuilder, path: str) -> None:
         links = self._links_of(builder)
@@ -253,7 +273,7 @@ class TreeWriter:
         if same or self.location.kind == "store":
             return {"name": builder.name, "source": ".", "path": target_path}
         src = Location.parse(target.source)
-        return {"name": builder.name, "source": src.relative_to(self.location), "path": target_path}
+        return {"name": builder.name, "source": self._source_of(src), "path": target_path}
 
     # ----------------------------------------------------------------------------------------- datasets
     def _dataset(self, builder: DatasetBuilder, path: str) -> None:
@@ -348,7 +368,7 @@ class TreeWriter:
 
     def _zarr_link(self, name: str, data: zarr.Array[Any]) -> dict[str, str]:
         target = check_absolute_path("/" + data.path.strip("/"), what=f"target of link {name!r}")
-        if data.store is self.store or self.location.kind == "store":
+        if data.store is self.store or self.location.kind == "store" or self._in_export_source(data):
             return {"name": name, "source": ".", "path": target}
         other = _store_location(data.store)
         if other is None:
@@ -360,7 +380,11 @@ class TreeWriter:
             )
         if other == self.location:
             return {"name": name, "source": ".", "path": target}
-        return {"name": name, "source": other.relative_to(self.location), "path": target}
+        return {"name": name, "source": self._source_of(other), "path": target}
+
+    def _source_of(self, other: Location) -> str:
+        """The ``source`` of an external link to ``other``: relative to this store itself (the convention)."""
+        return store_relative(other.relative_to(self.location), self.location.name)
 
     def _create(
         self,

@@ -26,8 +26,12 @@ from .metadata import ArrayMeta
 __all__ = ["LEGACY_PICKLE_GLOBALS", "ZARR_REFERENCE", "ChunkCodecs", "LegacyReference", "unpickle_legacy"]
 
 ZARR_REFERENCE = ("hdmf_zarr.utils", "ZarrReference")
-#: What a legacy Pickle payload may name: numpy's ndarray/dtype/scalar reconstruction, nothing else.
-LEGACY_PICKLE_GLOBALS: frozenset[tuple[str, str]] = NUMPY_ARRAY_GLOBALS
+#: What a legacy Pickle payload may name: numpy's ndarray/dtype/scalar reconstruction (guarded by the
+#: unpickler, see :mod:`zarrbridge.core.safe_numpy`) and the text-to-bytes call of protocols 2 and 3.
+LEGACY_PICKLE_GLOBALS: frozenset[tuple[str, str]] = NUMPY_ARRAY_GLOBALS | {
+    ("_codecs", "encode"),
+    ("codecs", "encode"),
+}
 OBJECT_CODECS = frozenset({"vlen-utf8", "vlen-bytes", "json2", "json", "pickle"})
 _REFUSED = {"pickle": "Pickle payloads are decoded only for object arrays, with the restricted unpickler."}
 

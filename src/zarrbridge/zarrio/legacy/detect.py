@@ -17,6 +17,7 @@ from zarr.abc.store import Store
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
+from ...core.structdtype import quiet_struct_endian
 from ...errors import CorruptMetadataError, NotAZarrStoreError, UnsupportedFormatVersionError
 from ..convention import MARKER
 from .metadata import check_zarr_format, parse_document
@@ -81,7 +82,8 @@ def _marker_version(attrs: Any) -> str | None:
 def _open_zarr(store: Store, where: str, zarr_format: Literal[2, 3]) -> zarr.Group:
     mode: Literal["r", "r+"] = "r" if store.read_only else "r+"
     try:
-        return zarr.open_group(store, mode=mode, zarr_format=zarr_format)
+        with quiet_struct_endian():  # (consolidated metadata: every array's metadata is parsed here)
+            return zarr.open_group(store, mode=mode, zarr_format=zarr_format)
     except (zarr.errors.GroupNotFoundError, FileNotFoundError):
         raise
     except (ValueError, TypeError, KeyError) as exc:  # zarr raises these on unparsable metadata

@@ -8,6 +8,7 @@ from typing import Any
 
 from zarr.abc.store import Store
 
+from ...core.names import check_name
 from ...errors import NotAZarrStoreError
 from .chunks import V2Array
 from .metadata import ArrayMeta, check_zarr_format, join_key
@@ -59,12 +60,19 @@ class LegacyGroup:
         return V2Array(self.v2, path, ArrayMeta.from_document(doc, key, self.v2.where), attrs)
 
     def get(self, path: str) -> LegacyGroup | V2Array | None:
-        """The node at ``path`` relative to this group, or ``None``."""
-        full = posixpath.normpath(join_key(self.path, path.strip("/"))).strip("/")
-        if full in ("", "."):
+        """The node at ``path`` relative to this group, or ``None``.
+
+        Raises
+        ------
+        UnsafeNameError
+            ``path`` has a ``..`` component, a NUL or another control character, or a backslash.
+        """
+        parts = [p for p in path.split("/") if p not in ("", ".")]
+        for part in parts:
+            check_name(part, what=f"component of the path {path!r} in {self.v2.where}")
+        full = join_key(self.path, "/".join(parts)).strip("/")
+        if not full:
             return LegacyGroup(self.v2, "", self.v2.attributes(""))
-        if full.startswith(".."):
-            return None
         return self._child(full)
 
     def __getitem__(self, path: str) -> LegacyGroup | V2Array:

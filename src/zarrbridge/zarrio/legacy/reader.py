@@ -18,6 +18,7 @@ from hdmf.build import Builder, DatasetBuilder, GroupBuilder, ReferenceBuilder
 
 from ...core.jsonattrs import from_json_value
 from ...core.location import Location
+from ...core.names import check_name
 from ...errors import CorruptMetadataError
 from ..convention import LEGACY_DTYPE, LEGACY_LINK, RESERVED
 from ..reader import OpenExternal, TreeReader, set_attributes
@@ -245,4 +246,6 @@ def _links(value: Any, path: str, where: str) -> list[dict[str, Any]]:
         raise CorruptMetadataError(
             f"{path}/.zattrs {LEGACY_LINK}", "expected a list of {name, source, path} objects", where
         )
+    for link in value:
+        check_name(link["name"], what=f"name of a link in {path!r} of {where}")
     return value

@@ -2,11 +2,16 @@
 
 With a consolidated ``.zmetadata`` (hdmf-zarr always writes one) every metadata document comes from that one
 request; without it documents and child listings are read from the store on demand.
+
+Nothing here reads outside the store: every key of ``.zmetadata`` and every listed child name is checked with
+:mod:`zarrbridge.core.names` (``..``, absolute keys, NUL, backslashes raise :class:`UnsafeNameError`), and in a
+local directory a key that resolves through a symbolic link to a file outside the store is refused.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import posixpath
 from collections.abc import Iterable
 from typing import Any, Literal
@@ -14,7 +19,10 @@ from typing import Any, Literal
 from zarr.abc.store import Store
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
+from zarr.storage import LocalStore
 
+from ...core.names import check_name, check_relative_path
+from ...errors import UnsafeNameError
 from .metadata import check_consolidated, join_key, parse_document
 
 __all__ = ["V2Store"]
@@ -42,6 +50,7 @@ class V2Store:
         self.where = where
         self._docs: dict[str, dict[str, Any]] | None = None
         self._children: dict[str, dict[str, NodeKind]] = {}
+        self._local_root = os.path.realpath(store.root) if isinstance(store, LocalStore) else None
         if consolidated:
             raw = self.get(".zmetadata")
             if raw is not None:
@@ -53,16 +62,30 @@ class V2Store:
         return self._docs is not None
 
     # ------------------------------------------------------------------------------------------ raw keys
+    def check_key(self, key: str) -> str:
+        """``key`` if reading it stays inside the store, else :class:`UnsafeNameError`."""
+        check_relative_path(key, what=f"key in {self.where}")
+        if self._local_root is not None:
+            real = os.path.realpath(os.path.join(self._local_root, key))
+            if real != self._local_root and not real.startswith(self._local_root + os.sep):
+                raise UnsafeNameError(
+                    key,
+                    f"key in {self.where}",
+                    f"is a symbolic link (or lies below one) that leads to {real!r}",
+                )
+        return key
+
     def get(self, key: str) -> bytes | None:
-        buf = sync(self.store.get(key, prototype=default_buffer_prototype()))
+        buf = sync(self.store.get(self.check_key(key), prototype=default_buffer_prototype()))
         return None if buf is None else buf.to_bytes()
 
     def get_many(self, keys: Iterable[str]) -> list[bytes | None]:
         """Fetch several keys concurrently (one round trip's latency on remote stores)."""
+        checked = [self.check_key(k) for k in keys]
 
         async def fetch() -> list[Any]:
             proto = default_buffer_prototype()
-            return list(await asyncio.gather(*(self.store.get(k, prototype=proto) for k in keys)))
+            return list(await asyncio.gather(*(self.store.get(k, prototype=proto) for k in checked)))
 
         return [None if b is None else b.to_bytes() for b in sync(fetch())]
 
@@ -103,6 +126,7 @@ class V2Store:
             for name in sorted(names):
                 if name.startswith(".") or "/" in name.strip("/"):
                     continue
+                check_name(name.strip("/"), what=f"node name in {self.where}")
                 child = join_key(key, name.strip("/"))
                 for marker, kind in _KINDS.items():
                     if sync(self.store.exists(join_key(child, marker))):
@@ -113,6 +137,7 @@ class V2Store:
 
     def _index_children(self, docs: dict[str, Any]) -> None:
         for key in docs:
+            check_relative_path(key, what=f"key listed in {self.where}/.zmetadata")
             parent_path, _, name = key.rpartition("/")
             if name not in _KINDS or not parent_path:
                 continue

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 from hdmf.query import HDMFDataset
 
-from ...errors import CorruptMetadataError
+from ...core.names import check_absolute_path, has_control_characters
+from ...errors import CorruptMetadataError, UnsafeNameError
 from ..references import (
     BuilderZarrReferenceDataset,
     BuilderZarrTableDataset,
@@ -35,13 +36,23 @@ EXTERNAL = "\x00"  # never part of a path: separates an external source from the
 
 
 def reference_target(value: Any, what: str, where: str) -> str:
-    """The encoded target of one legacy reference record (a dict with a string ``path``)."""
+    """The encoded target of one legacy reference record or link (a dict with a string ``path``).
+
+    Raises
+    ------
+    UnsafeNameError
+        The ``path`` is not an absolute in-file path of safe names (``..``, NUL...), or the ``source`` holds a
+        control character (NUL would also forge the :data:`EXTERNAL` separator).
+    """
     if not isinstance(value, dict) or not isinstance(value.get("path"), str):
         raise CorruptMetadataError(what, f"expected a reference record with a 'path', got {value!r}", where)
+    path = check_absolute_path(value["path"], what=f"target path of {what} in {where}")
     source = value.get("source")
     if source in (None, "", "."):
-        return str(value["path"])
-    return f"{source}{EXTERNAL}{value['path']}"
+        return path
+    if not isinstance(source, str) or has_control_characters(source):
+        raise UnsafeNameError(source, f"source of {what} in {where}", "is not a file location")
+    return f"{source}{EXTERNAL}{path}"
 
 
 class _View(HDMFDataset):  # type: ignore[misc]
