@@ -10,6 +10,7 @@ import atexit
 import os
 import posixpath
 import shutil
+import socket
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
@@ -19,12 +20,27 @@ from urllib.parse import urlsplit
 import fsspec
 import zarr
 from zarr.abc.store import Store
+from zarr.core.buffer import Buffer
 from zarr.core.sync import sync
 from zarr.storage import FsspecStore, LocalStore, MemoryStore, ZipStore
 
-from ..errors import InvalidOptionError, LocationError, NotAZarrStoreError, StoreExistsError
+from ..errors import (
+    InvalidOptionError,
+    LocationError,
+    NotAZarrStoreError,
+    StoreExistsError,
+    StoreUnreachableError,
+    UnsafeNameError,
+)
 
-__all__ = ["AccessMode", "Location", "filesystem_store", "open_store"]
+__all__ = [
+    "AccessMode",
+    "ConfinedLocalStore",
+    "Location",
+    "check_external_location",
+    "filesystem_store",
+    "open_store",
+]
 
 AccessMode = Literal["r", "r+", "a", "w", "w-", "x"]
 LocationKind = Literal["local", "zip", "fsspec", "store"]
@@ -142,6 +158,7 @@ class Location:
             return True
         if self.kind in ("local", "zip"):
             return os.path.exists(self.path)
+        check_reachable(self)
         fs, path = fsspec.core.url_to_fs(self.path, **self.storage_options)
         return bool(fs.exists(path))
 
@@ -160,8 +177,112 @@ class Location:
         if self.kind == "store":
             assert self.store is not None
             return any(_sync_exists(self.store, m) for m in _ROOT_MARKERS)
+        check_reachable(self)
         fs, path = fsspec.core.url_to_fs(self.path, **self.storage_options)
         return any(fs.exists(posixpath.join(path, m)) for m in _ROOT_MARKERS)
+
+
+class ConfinedLocalStore(LocalStore):
+    """A :class:`zarr.storage.LocalStore` that never follows a symbolic link out of its root directory.
+
+    A key whose file, or one of whose folders, is a symbolic link leading outside the store raises
+    :class:`~zarrbridge.errors.UnsafeNameError` naming the key and the link, on reads, writes and deletes alike
+    (a store synced from elsewhere, or prepared by someone else, must not make a reader read or an appending
+    writer overwrite another file). Links that stay inside the store are followed. Folders found inside are
+    remembered, so the check costs one ``lstat`` per key after the first key of a folder.
+    """
+
+    def __init__(self, root: Path | str, *, read_only: bool = False) -> None:
+        super().__init__(root, read_only=read_only)
+        self._real_root = os.path.realpath(self.root)
+        self._inside: set[str] = set()
+
+    def _confine(self, key: str) -> None:
+        full = os.path.join(self.root, key)
+        folder = os.path.dirname(full)
+        if folder not in self._inside:
+            self._check_real(key, folder)
+            self._inside.add(folder)
+        if os.path.islink(full):
+            self._check_real(key, full)
+
+    def _check_real(self, key: str, path: str) -> None:
+        real = os.path.realpath(path)
+        if real != self._real_root and not real.startswith(self._real_root.rstrip(os.sep) + os.sep):
+            link = _first_link(self.root, path)
+            raise UnsafeNameError(
+                key,
+                f"store entry in {str(self.root)!r}",
+                f"leads through the symbolic link {link!r} to {real!r}, outside the store; zarrbridge does not "
+                "follow links out of a store (replace the link with a copy of its target)",
+            )
+
+    def get_sync(self, key: str, *, prototype: Any = None, byte_range: Any = None) -> Buffer | None:
+        self._confine(key)
+        return super().get_sync(key, prototype=prototype, byte_range=byte_range)
+
+    def set_sync(self, key: str, value: Buffer) -> None:
+        self._confine(key)
+        super().set_sync(key, value)
+
+    async def get(self, key: str, prototype: Any = None, byte_range: Any = None) -> Buffer | None:
+        self._confine(key)
+        return await super().get(key, prototype, byte_range)
+
+    async def get_partial_values(self, prototype: Any, key_ranges: Any) -> list[Buffer | None]:
+        key_ranges = list(key_ranges)
+        for key, _ in key_ranges:
+            self._confine(key)
+        return await super().get_partial_values(prototype, key_ranges)
+
+    async def _set(self, key: str, value: Buffer, exclusive: bool = False) -> None:
+        self._confine(key)
+        await super()._set(key, value, exclusive)
+
+    async def delete(self, key: str) -> None:
+        self._confine(key)
+        await super().delete(key)
+
+    async def exists(self, key: str) -> bool:
+        self._confine(key)
+        return await super().exists(key)
+
+
+def _first_link(root: Any, path: str) -> str:
+    """The first symbolic link on the way from ``root`` to ``path`` (``path`` itself if none is found)."""
+    current = os.fspath(root)
+    for part in os.path.relpath(path, current).split(os.sep):
+        current = os.path.join(current, part)
+        if os.path.islink(current):
+            return current
+    return path
+
+
+def check_external_location(origin: Location, target: Location, *, allow: bool = False) -> Location:
+    """Return ``target`` if a link in the file at ``origin`` may open it, else raise :class:`LocationError`.
+
+    The one policy for external links and references between files: a file in an object store (``s3://...``)
+    never makes the reader open a local path (an absolute path or a ``file://`` URL), and a local file never
+    makes it open a URL, unless the user allows it explicitly (``allow=True``). A file that comes from
+    elsewhere must not decide which local files are read, nor make a local read reach out to the network.
+    """
+    if allow:
+        return target
+    origin_local = origin.kind in ("local", "zip")
+    target_local = target.kind in ("local", "zip")
+    if origin.kind == "fsspec" and target_local:
+        raise LocationError(
+            str(target),
+            f"an external link in the remote file {origin.path!r} names this local path; a remote file may not "
+            "open local files. If you trust the file, pass allow_external_links=True",
+        )
+    if origin_local and target.kind == "fsspec":
+        raise LocationError(
+            target.path,
+            f"an external link in the local file {origin.path!r} names this URL; a local file may not open "
+            "remote ones. If you trust the file, pass allow_external_links=True",
+        )
+    return target
 
 
 def _sync_exists(store: Store, key: str) -> bool:
@@ -204,7 +325,19 @@ def open_store(
         require_zarr = mode in ("r", "r+")
     if mode in ("w-", "x") and loc.kind != "store" and loc.exists():
         raise StoreExistsError(str(loc))
+    if loc.kind == "fsspec":
+        check_reachable(loc)
+        if not read_only_mode(mode):
+            check_bucket(loc)
     if require_zarr and not loc.holds_zarr():
+        if loc.kind == "fsspec":
+            check_bucket(loc)
+        if loc.kind == "local" and _is_hdf5(loc.path):
+            raise LocationError(
+                loc.path,
+                "it is an HDF5 file, not a Zarr store; read it with pynwb.NWBHDF5IO (or h5py), or convert it "
+                f"first: zarrbridge convert {loc.path} {loc.path}.zarr",
+            )
         raise NotAZarrStoreError(str(loc), "nothing there" if not loc.exists() else "")
     read_only = mode == "r"
     if loc.kind == "store":
@@ -223,7 +356,9 @@ def open_store(
             _remove_local(loc.path)
         if not read_only:
             os.makedirs(loc.path, exist_ok=True)
-        return LocalStore(loc.path, read_only=read_only)
+        if mode == "w":  # a directory just emptied or made holds no links: the plain store (its fast paths)
+            return LocalStore(loc.path, read_only=read_only)
+        return ConfinedLocalStore(loc.path, read_only=read_only)
     if loc.kind == "zip":
         if mode == "w" and os.path.exists(loc.path):
             os.remove(loc.path)
@@ -235,6 +370,65 @@ def open_store(
     if mode == "w" and fs.exists(path):
         fs.rm(path, recursive=True)
     return filesystem_store(fs, path, read_only=read_only)
+
+
+def read_only_mode(mode: str) -> bool:
+    return mode == "r"
+
+
+def _is_hdf5(path: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(8) == b"\x89HDF\r\n\x1a\n"
+    except OSError:
+        return False
+
+
+REACH_TIMEOUT = (
+    1.5  # seconds a TCP connection to an object store's endpoint may take before it counts as down
+)
+
+
+def _endpoint(options: dict[str, Any]) -> str | None:
+    client = options.get("client_kwargs")
+    url = options.get("endpoint_url") or (client.get("endpoint_url") if isinstance(client, dict) else None)
+    return url if isinstance(url, str) else None
+
+
+def check_reachable(location: Location) -> None:
+    """Raise :class:`StoreUnreachableError` quickly when an object store's configured endpoint does not answer.
+
+    Only for URLs with an explicit ``endpoint_url`` (S3-compatible servers): one TCP connection with a short
+    timeout, instead of the client's retries with back-off (several seconds) ending in a network error that
+    names no store.
+    """
+    endpoint = _endpoint(location.storage_options)
+    if endpoint is None:
+        return
+    parts = urlsplit(endpoint)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=REACH_TIMEOUT).close()
+    except OSError as exc:
+        raise StoreUnreachableError(location.path, endpoint, f"{type(exc).__name__}: {exc}") from None
+
+
+def check_bucket(location: Location) -> None:
+    """Raise :class:`LocationError` if the bucket of an ``s3://`` location does not exist."""
+    endpoint = _endpoint(location.storage_options) or "the default endpoint"
+    if urlsplit(location.path).scheme in ("s3", "s3a"):
+        bucket = urlsplit(location.path).netloc
+        fs, _ = fsspec.core.url_to_fs(location.path, **location.storage_options)
+        try:
+            found = bool(fs.exists(bucket))
+        except (OSError, ValueError) as exc:
+            raise StoreUnreachableError(location.path, endpoint, f"{type(exc).__name__}: {exc}") from None
+        if not found:
+            raise LocationError(
+                location.path,
+                f"the bucket {bucket!r} does not exist at {endpoint}; create it first (or check the name)",
+            )
 
 
 def _remove_local(path: str) -> None:

@@ -9,6 +9,7 @@ written last (and removed on error), an HDF5 destination is written under a temp
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import time
@@ -29,6 +30,7 @@ from ..errors import (
     NotAZarrStoreError,
     PathNotFoundError,
     StoreExistsError,
+    WriteInterruptedError,
 )
 from .copying import CompressorChoice, CopySettings
 from .h5export import prepare_for_hdf5
@@ -274,9 +276,11 @@ def _to_hdf5(src_io: HDMFIO, container: Any, dest: str, overwrite: bool) -> None
         if overwrite and os.path.isdir(dest):
             shutil.rmtree(dest)
         os.replace(partial, dest)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.remove(partial)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise WriteInterruptedError(dest, "no space left on the device; free some space") from exc
         raise
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
+import json
 import os
 import shutil
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -19,7 +21,6 @@ from hdmf.backends.utils import NamespaceToBuilderHelper, WriteStatusTracker
 from hdmf.build import BuildManager, GroupBuilder, TypeMap
 from hdmf.container import Container
 from hdmf.spec import NamespaceCatalog
-from hdmf.utils import docval
 from zarr.abc.store import Store
 from zarr.core.buffer import Buffer, default_buffer_prototype
 from zarr.core.group import GroupMetadata
@@ -27,13 +28,16 @@ from zarr.core.sync import sync
 
 from ..core.arrays import ArrayPolicy, create_array
 from ..core.chunkio import consolidated_root, group_document, json_buffer, small_array
-from ..core.location import AccessMode, Location, open_store
+from ..core.location import AccessMode, Location, check_external_location, open_store
 from ..core.parallel import check_jobs
+from ..core.replace import WriteLock, discard_stale_staging, staging_directory, swap_in
 from ..core.transfer import put_many
 from ..errors import (
     CorruptMetadataError,
+    InvalidOptionError,
     ReadOnlyError,
     UnsupportedFormatVersionError,
+    UnsupportedValueTypeError,
     WriteInterruptedError,
     ZarrBridgeError,
 )
@@ -53,7 +57,7 @@ from .specs import (
     same_cached_namespaces,
     spec_group_path,
 )
-from .writer import TreeWriter, WriteOptions
+from .writer import TreeWriter, WriteOptions, check_builder_names
 
 __all__ = ["ZarrIO"]
 
@@ -88,6 +92,20 @@ def check_marker(root: zarr.Group, where: str) -> None:
         raise WriteInterruptedError(where, "the file is marked incomplete: its write was interrupted")
 
 
+def _staged_complete(directory: str) -> bool:
+    """Whether a staged hierarchy has its final root (written last; not the placeholder marked incomplete)."""
+    for name in ("zarr.json", ".zattrs"):
+        try:
+            with open(os.path.join(directory, name), "rb") as fh:
+                document = json.load(fh)
+        except (FileNotFoundError, ValueError):
+            continue
+        attributes = document.get("attributes", {}) if name == "zarr.json" else document
+        marker = attributes.get(MARKER) if isinstance(attributes, dict) else None
+        return isinstance(marker, dict) and not marker.get("incomplete")
+    return False
+
+
 def _pack_zip(directory: str, target: str) -> None:
     """Pack a staged hierarchy into ``target`` (uncompressed entries: chunks are compressed already)."""
     tmp = target + ".partial"
@@ -116,6 +134,10 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         fsspec options for URLs (``{"endpoint_url": ..., "key": ..., "secret": ...}``).
     zarr_format
         3 (default, the current convention) or 2.
+    allow_external_links
+        Follow external links (and references) from a remote file to local paths, or from a local file to
+        URLs. Off by default: a file must not choose which local files a reader opens
+        (:func:`~zarrbridge.core.location.check_external_location`).
 
     Examples
     --------
@@ -135,13 +157,20 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         force_overwrite: bool = False,
         *,
         zarr_format: Literal[2, 3] = 3,
+        allow_external_links: bool = False,
     ) -> None:
+        if zarr_format not in (2, 3) or isinstance(zarr_format, bool):
+            raise InvalidOptionError(
+                f"{type(self).__name__}: zarr_format must be 2 or 3 (3 is the current convention), "
+                f"not {zarr_format!r}"
+            )
         self.hdmf_zarr_options = constructor_options(
             synchronizer, object_codec_class, storage_options, force_overwrite
         )
         storage_options = self.hdmf_zarr_options.storage_options
         self._location = Location.parse(path, storage_options=storage_options)
         self._path = path
+        self._allow_external_links = bool(allow_external_links)
         # hdmf-zarr's 'r-' (read without consolidated metadata): zarrbridge reads either way
         self._mode: AccessMode = "r" if mode == "r-" else mode
         self._zarr_format = zarr_format
@@ -152,7 +181,9 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         self._reader: TreeReader | None = None
         self._external: dict[str, ZarrIO] = {}
         self._written = WriteStatusTracker()
-        self._staging: str | None = None
+        self._staging: str | None = None  # a zip file's hierarchy, packed on close()
+        self._replacing: str | None = None  # the new hierarchy written beside an existing directory store
+        self._lock: WriteLock | None = None
         self.unmapped_codecs: tuple[tuple[str, str], ...] = ()
         source = None if self._location.kind == "store" else str(self._location)
         if manager is None:
@@ -246,12 +277,27 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
                 f"{self._location}: a .zip file cannot be modified in place (zip entries cannot be replaced); "
                 "write a new file with mode 'w', or use a directory store for appending"
             )
+        if self._mode != "r" and self._location.kind in ("local", "zip"):
+            self._lock = WriteLock(self._location.path).acquire()  # one writer per destination
+            discard_stale_staging(self._location.path)
+        try:
+            self._open_store()
+        except BaseException:
+            self._release_lock()
+            raise
+
+    def _open_store(self) -> None:
         if self._is_zip() and self._mode != "r":
             # zip entries cannot be replaced: stage the hierarchy in a directory, pack it on close()
             if self._mode in ("w-", "x") and self._location.exists():
                 open_store(self._location, mode=self._mode)  # raises StoreExistsError
-            self._staging = tempfile.mkdtemp(prefix="zarrbridge-", dir=os.path.dirname(self._location.path))
+            self._staging = staging_directory(self._location.path)
             self._store = open_store(self._staging, mode="w")
+            return
+        if self._mode == "w" and self._location.kind == "local" and os.path.lexists(self._location.path):
+            # the new file is written beside the old one, which is replaced only once the new one is complete
+            self._replacing = staging_directory(self._location.path)
+            self._store = open_store(self._replacing, mode="w")
             return
         self._store = open_store(self._location, mode=self._mode)
         try:
@@ -260,6 +306,11 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             self._store.close()
             self._store = None
             raise
+
+    def _release_lock(self) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
 
     def _open_existing(self) -> None:
         assert self._store is not None
@@ -287,12 +338,21 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         self._store = None
         self._root, self._root_written = None, False
         staging, self._staging = self._staging, None
-        if staging is not None:
-            try:
-                if os.path.exists(os.path.join(staging, "zarr.json")):
-                    _pack_zip(staging, self._location.path)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
+        replacing, self._replacing = self._replacing, None
+        try:
+            if staging is not None:
+                try:
+                    if _staged_complete(staging):
+                        _pack_zip(staging, self._location.path)
+                finally:
+                    shutil.rmtree(staging, ignore_errors=True)
+            if replacing is not None:
+                if _staged_complete(replacing):
+                    swap_in(replacing, self._location.path)
+                else:  # nothing (complete) was written: the old file stays as it was
+                    shutil.rmtree(replacing, ignore_errors=True)
+        finally:
+            self._release_lock()
 
     def is_open(self) -> bool:
         return self._store is not None
@@ -384,11 +444,17 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         return self._reader
 
     def _open_external(self, relative: str) -> TreeReader:
-        target = self._location.resolve(relative)
+        target = check_external_location(
+            self._location, self._location.resolve(relative), allow=self._allow_external_links
+        )
         key = str(target)
         if key not in self._external:
             self._external[key] = ZarrIO(
-                target, mode="r", manager=self.manager, storage_options=target.storage_options or None
+                target,
+                mode="r",
+                manager=self.manager,
+                storage_options=target.storage_options or None,
+                allow_external_links=self._allow_external_links,
             )
         return self._external[key]._tree_reader()
 
@@ -404,24 +470,44 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         return self._tree_reader().read_path(path)
 
     # ------------------------------------------------------------------------------ writing
-    @docval(
-        {"name": "container", "type": Container, "doc": "the Container to write"},
-        {"name": "cache_spec", "type": bool, "doc": "cache the specifications in the file", "default": True},
-        {
-            "name": "link_data",
-            "type": bool,
-            "doc": "link (True) or copy (False) zarr arrays",
-            "default": True,
-        },
-        {"name": "exhaust_dci", "type": bool, "doc": "exhaust iterators one at a time", "default": True},
-        {"name": "number_of_jobs", "type": int, "doc": "threads writing iterator chunks", "default": 1},
-        {"name": "max_threads_per_process", "type": int, "doc": "accepted, no effect", "default": None},
-        {"name": "multiprocessing_context", "type": str, "doc": "accepted, no effect", "default": None},
-        {"name": "consolidate_metadata", "type": bool, "doc": "consolidate metadata", "default": True},
-    )  # type: ignore[untyped-decorator]
-    def write(self, **kwargs: Any) -> None:
-        """Write ``container``; see :meth:`write_container` for the typed signature."""
-        self.write_container(**kwargs)
+    def write(
+        self,
+        container: Container | None = None,
+        cache_spec: bool = True,
+        link_data: bool = True,
+        exhaust_dci: bool = True,
+        number_of_jobs: int = 1,
+        max_threads_per_process: int | None = None,
+        multiprocessing_context: str | None = None,
+        consolidate_metadata: bool = True,
+    ) -> None:
+        """Write ``container`` with hdmf-zarr's ``write`` arguments, in its order; see :meth:`write_container`."""
+        if not isinstance(container, Container):
+            raise UnsupportedValueTypeError(
+                f"{type(self).__name__}.write({self._location})",
+                type(container).__name__,
+                "an HDMF container (e.g. a pynwb.NWBFile or an hdmf DynamicTable)",
+            )
+        for name, value in (
+            ("cache_spec", cache_spec),
+            ("link_data", link_data),
+            ("exhaust_dci", exhaust_dci),
+            ("consolidate_metadata", consolidate_metadata),
+        ):
+            if not isinstance(value, bool):
+                raise InvalidOptionError(
+                    f"{type(self).__name__}.write: {name} must be True or False, not {value!r}"
+                )
+        self.write_container(
+            container,
+            cache_spec=cache_spec,
+            link_data=link_data,
+            exhaust_dci=exhaust_dci,
+            number_of_jobs=number_of_jobs,
+            max_threads_per_process=max_threads_per_process,
+            multiprocessing_context=multiprocessing_context,
+            consolidate_metadata=consolidate_metadata,
+        )
 
     def write_container(
         self,
@@ -473,6 +559,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
     ) -> None:
         if self._mode == "r":
             raise ZarrReadOnlyError(f"{self._location} (opened with mode 'r')")
+        check_builder_names(builder)  # before anything is written
         existing = self._zarr_root() if self._root_written else self._root
         fresh = existing is None
         writer = TreeWriter(
@@ -508,9 +595,15 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
                     self._cache_spec(writer)
                     root_attrs[SPECLOC] = SPEC_GROUP
                 self._finish_root(writer, root_attrs, fresh, consolidate=consolidate_metadata)
-        except BaseException:
+        except BaseException as exc:
             if fresh:  # nothing half-written may look like a file: remove what this write created
-                sync(self.store.clear())
+                with contextlib.suppress(OSError):
+                    sync(self.store.clear())
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise WriteInterruptedError(
+                    str(self._location),
+                    f"no space left on the device ({exc.filename or exc}); free some space",
+                ) from exc
             raise
         self.unmapped_codecs = tuple(writer.unmapped)
         self._builder = builder if fresh else self._builder

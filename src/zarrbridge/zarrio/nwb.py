@@ -107,6 +107,9 @@ class NWBZarrIO(ZarrIO):
         fsspec options for URLs.
     zarr_format
         3 (default, the current convention) or 2.
+    allow_external_links
+        Follow external links from a remote file to local paths (or from a local file to URLs); see
+        :class:`~zarrbridge.ZarrIO`.
 
     Examples
     --------
@@ -130,6 +133,7 @@ class NWBZarrIO(ZarrIO):
         *,
         extensions: Extension | Sequence[Extension] | None = None,
         zarr_format: Literal[2, 3] = 3,
+        allow_external_links: bool = False,
     ) -> None:
         if not isinstance(mode, str) or mode not in _MODES:
             raise InvalidOptionError(f"NWBZarrIO: mode must be one of {_MODES}, not {mode!r}")
@@ -163,6 +167,7 @@ class NWBZarrIO(ZarrIO):
             storage_options,
             force_overwrite,
             zarr_format=zarr_format,
+            allow_external_links=allow_external_links,
         )
         # mode 'a' creates a missing file: there is nothing to load then. The namespaces are read from the root
         # this IO opened (the type map is the manager's own, so the manager sees them)
@@ -240,12 +245,16 @@ class NWBZarrIO(ZarrIO):
         )
 
     @staticmethod
-    def read_nwb(path: Any, *, storage_options: dict[str, Any] | None = None) -> pynwb.NWBFile:
+    def read_nwb(
+        path: Any, *, storage_options: dict[str, Any] | None = None, allow_external_links: bool = False
+    ) -> pynwb.NWBFile:
         """Open ``path`` read-only and return its NWBFile; see :func:`read_nwb`."""
-        return read_nwb(path, storage_options=storage_options)
+        return read_nwb(path, storage_options=storage_options, allow_external_links=allow_external_links)
 
 
-def read_nwb(path: Any, *, storage_options: dict[str, Any] | None = None) -> pynwb.NWBFile:
+def read_nwb(
+    path: Any, *, storage_options: dict[str, Any] | None = None, allow_external_links: bool = False
+) -> pynwb.NWBFile:
     """Read an NWB Zarr file and return its :class:`pynwb.NWBFile`, like :func:`pynwb.read_nwb`.
 
     The file stays open while the NWBFile is in use (``nwbfile.read_io`` is its :class:`NWBZarrIO`; call
@@ -258,7 +267,7 @@ def read_nwb(path: Any, *, storage_options: dict[str, Any] | None = None) -> pyn
     """
     if storage_options is None and str(path).startswith("s3://"):
         storage_options = {"anon": True}  # as hdmf-zarr's read_nwb: public buckets (DANDI) need no keys
-    io = NWBZarrIO(path, mode="r", storage_options=storage_options)
+    io = NWBZarrIO(path, mode="r", storage_options=storage_options, allow_external_links=allow_external_links)
     try:
         return io.read()
     except BaseException:

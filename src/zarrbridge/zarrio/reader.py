@@ -17,6 +17,7 @@ from zarr.core.sync import sync
 from ..core.integrity import strict_array
 from ..core.jsonattrs import from_json_value
 from ..core.location import Location
+from ..core.names import check_absolute_path, check_name
 from ..errors import BrokenLinkError, CorruptMetadataError, NotAZarrStoreError
 from .convention import (
     CURRENT_RESERVED,
@@ -92,6 +93,8 @@ class TreeReader:
         path = "/" + path.strip("/")
         if path in self.built:
             return self.built[path]
+        if path != "/":
+            check_absolute_path(path, what=f"target of {referrer}")
         node = self.node(path)
         if node is None:
             raise BrokenLinkError(referrer, path, str(self.location))
@@ -297,6 +300,9 @@ def _links(value: Any, path: str) -> list[dict[str, Any]]:
         for v in value
     ):
         raise CorruptMetadataError(f"{path}/{LINKS}", "expected a list of {name, source, path} objects")
+    for link in value:
+        check_name(link["name"], what=f"name of a link in {path!r}")
+        check_absolute_path(link["path"], what=f"target of link {link['name']!r} in {path!r}")
     return value
 
 
@@ -325,6 +331,7 @@ def _members(group: Any) -> list[tuple[str, Any]]:
         return list(group.members())
     out: list[tuple[str, Any]] = []
     for name, meta in consolidated.metadata.items():
+        check_name(name, what=f"member of {'/' + group.path.strip('/')!r} in the consolidated metadata")
         where = group.store_path / name
         if isinstance(meta, GroupMetadata):
             out.append((name, zarr.Group(zarr.AsyncGroup(metadata=meta, store_path=where))))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from collections import deque
@@ -17,12 +18,14 @@ from hdmf.data_utils import AbstractDataChunkIterator, DataIO
 from zarr.abc.store import Store
 from zarr.core.buffer import Buffer, default_buffer_prototype
 from zarr.core.group import GroupMetadata
+from zarr.core.sync import sync
 from zarr.storage import MemoryStore
 
 from ..core.arrays import ArrayPolicy, copy_array, create_array
 from ..core.chunkio import group_document, json_buffer, small_array
 from ..core.integrity import fill_missing_chunks
 from ..core.location import Location
+from ..core.names import check_absolute_path, check_name
 from ..core.transfer import copy_store, put_many
 from ..errors import BrokenLinkError, CodecNotMappedWarning, UnsupportedDtypeError
 from .convention import (
@@ -56,6 +59,26 @@ def builder_path(builder: Builder) -> str:
         names.append(cur.name)
         cur = cur.parent
     return "/" + "/".join(reversed(names))
+
+
+def check_builder_names(builder: GroupBuilder) -> None:
+    """Refuse (:class:`~zarrbridge.errors.UnsafeNameError`) a tree whose names could leave the store.
+
+    Every group, dataset and link name below ``builder`` becomes a path component of the destination (a folder,
+    a zip member, an object key): ``..``, ``.``, separators, NUL and other control characters are refused, and
+    the whole tree is checked before anything is written. (The root's own name is not part of any path.)
+    """
+    stack: list[tuple[GroupBuilder, str]] = [(builder, "")]
+    while stack:
+        group, path = stack.pop()
+        for kind, members in (("group", group.groups), ("dataset", group.datasets), ("link", group.links)):
+            for key, sub in members.items():
+                where = f"{path}/{sub.name}" if isinstance(sub.name, str) else path
+                check_name(sub.name, what=f"{kind} name in {path or '/'!r}")
+                if key != sub.name:
+                    check_name(key, what=f"{kind} name in {path or '/'!r}")
+                if isinstance(sub, GroupBuilder):
+                    stack.append((sub, where))
 
 
 ROOT_DOCUMENTS = ("zarr.json", ".zgroup", ".zattrs", ".zmetadata")
@@ -105,7 +128,7 @@ class TreeWriter:
             raise UnsupportedDtypeError(
                 "a reference", type(value).__name__, "References must point to HDMF containers or builders."
             )
-        return builder_path(value)
+        return check_absolute_path(builder_path(value), what="reference target")
 
     def _attrs(self, builder: Builder, path: str) -> dict[str, Any]:
         return {
@@ -132,8 +155,10 @@ class TreeWriter:
         self._exhaust()
         if self.stage is not None:
             self._flush()
-            # zarr wrote an implicit root into the stage: the store's root stays the caller's (marked incomplete)
-            copy_store(self.stage, self.store, exclude=ROOT_DOCUMENTS)
+            # zarr wrote implicit parent groups (the root among them) into the stage beside the arrays it created
+            # there: the store's groups are those written above with their attributes, the root stays the
+            # caller's (marked incomplete)
+            copy_store(self.stage, self.store, exclude={*ROOT_DOCUMENTS, *_group_documents(self.stage)})
             self.stage = None
         return attrs
 
@@ -255,7 +280,7 @@ class TreeWriter:
 
     def _link(self, builder: LinkBuilder) -> dict[str, str]:
         target = builder.builder
-        target_path = builder_path(target)
+        target_path = check_absolute_path(builder_path(target), what=f"target of link {builder.name!r}")
         same = target.source is None or target.source in (
             builder.source,
             self.options.export_source,
@@ -359,7 +384,7 @@ class TreeWriter:
         return arr
 
     def _zarr_link(self, name: str, data: zarr.Array[Any]) -> dict[str, str]:
-        target = "/" + data.path.strip("/")
+        target = check_absolute_path("/" + data.path.strip("/"), what=f"target of link {name!r}")
         if data.store is self.store or self.location.kind == "store" or self._in_export_source(data):
             return {"name": name, "source": ".", "path": target}
         other = _store_location(data.store)
@@ -450,6 +475,23 @@ class TreeWriter:
             return
         for arr in exhaust(self.dci_queue, jobs=self.options.number_of_jobs):
             self.metadata[arr.path] = arr.metadata
+
+
+def _group_documents(stage: Store) -> set[str]:
+    """The keys of group documents in ``stage`` (zarr's implicit parents of the arrays created there)."""
+
+    async def keys() -> list[str]:
+        return [key async for key in stage.list()]
+
+    found = sync(keys())
+    groups = {k.rsplit("/", 1)[0] for k in found if k.endswith(".zgroup")}
+    out = {f"{g}/{name}" for g in groups for name in (".zgroup", ".zattrs")}
+    for key in found:
+        if key.endswith("zarr.json"):
+            raw = sync(stage.get(key, default_buffer_prototype()))
+            if raw is not None and json.loads(raw.to_bytes()).get("node_type") == "group":
+                out.add(key)
+    return out
 
 
 class _Typed:
