@@ -68,6 +68,7 @@ class ZarrOnFiles(DaskArraySerializer):
 
 class WholeArrays(NumpyArraySerializer):
     chunk_bytes = 32 << 20  # the dask arrays' chunk size, for a like-for-like file
+    min_bytes = 0  # the warm-up array is small and must be taken too
 
 
 @dataclass(frozen=True)
