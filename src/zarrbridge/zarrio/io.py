@@ -481,7 +481,12 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         multiprocessing_context: str | None = None,
         consolidate_metadata: bool = True,
     ) -> None:
-        """Write ``container`` with hdmf-zarr's ``write`` arguments, in its order; see :meth:`write_container`."""
+        """Write ``container``, with hdmf-zarr's ``write`` arguments in its order (see docs/hdmf-zarr-api.md).
+
+        ``number_of_jobs`` threads write the chunks of DataChunkIterators (and copy on-disk arrays);
+        ``max_threads_per_process`` and ``multiprocessing_context`` are accepted without effect (no worker
+        processes); ``consolidate_metadata=False`` writes the root without consolidated metadata.
+        """
         if not isinstance(container, Container):
             raise UnsupportedValueTypeError(
                 f"{type(self).__name__}.write({self._location})",
@@ -498,35 +503,6 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
                 raise InvalidOptionError(
                     f"{type(self).__name__}.write: {name} must be True or False, not {value!r}"
                 )
-        self.write_container(
-            container,
-            cache_spec=cache_spec,
-            link_data=link_data,
-            exhaust_dci=exhaust_dci,
-            number_of_jobs=number_of_jobs,
-            max_threads_per_process=max_threads_per_process,
-            multiprocessing_context=multiprocessing_context,
-            consolidate_metadata=consolidate_metadata,
-        )
-
-    def write_container(
-        self,
-        container: Container,
-        *,
-        cache_spec: bool = True,
-        link_data: bool = True,
-        exhaust_dci: bool = True,
-        number_of_jobs: int = 1,
-        max_threads_per_process: int | None = None,
-        multiprocessing_context: str | None = None,
-        consolidate_metadata: bool = True,
-    ) -> None:
-        """Write ``container`` (hdmf-zarr's ``write`` arguments; see docs/hdmf-zarr-api.md).
-
-        ``number_of_jobs`` threads write the chunks of DataChunkIterators (and copy on-disk arrays);
-        ``max_threads_per_process`` and ``multiprocessing_context`` are accepted without effect (no worker
-        processes); ``consolidate_metadata=False`` writes the root without consolidated metadata.
-        """
         if self._mode == "r":
             raise ZarrReadOnlyError(f"{self._location} (opened with mode 'r')")
         check_parallel_args(
