@@ -15,7 +15,6 @@ releases hold ``("dask-array" | "numpy-array" | ..., inner)`` ids of the same sh
 
 from __future__ import annotations
 
-import errno
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -32,6 +31,7 @@ from ..errors import (
     UnsupportedDtypeError,
     UnsupportedFormatVersionError,
 )
+from ..hdf5files import is_disk_full
 from .protocols import ARRAY_NAME, normalize_protocols, protocol_of_id
 
 __all__ = [
@@ -176,25 +176,6 @@ def check_dask_array(obj: object, serializer: str) -> None:
 
     if not isinstance(obj, dask.array.Array):
         raise InvalidOptionError(f"{serializer} stores dask arrays, got {type(obj).__name__}")
-
-
-def is_disk_full(error: BaseException) -> bool:
-    """Whether ``error`` (or an error it was raised from) says the disk or the quota is full.
-
-    h5py reports a full disk as an ``OSError`` without ``errno`` whose message quotes HDF5's ``errno = 28``.
-    """
-    seen: BaseException | None = error
-    for _ in range(8):
-        if seen is None:
-            return False
-        if isinstance(seen, OSError):
-            if seen.errno in (errno.ENOSPC, errno.EDQUOT):
-                return True
-            text = str(seen)
-            if "No space left on device" in text or "errno = 28," in text or "Disk quota exceeded" in text:
-                return True
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 def discard_after_failure(remove: Callable[[], None], name: str, error: BaseException) -> None:

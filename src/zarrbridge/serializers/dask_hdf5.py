@@ -4,8 +4,8 @@ A save writes ``<name>.h5.partial`` and renames it to ``<name>.h5`` only after t
 so a crash never leaves a file that looks complete. Through a file protocol with ``open()`` alone (no
 ``rename``), the file is written under its final, fresh name: nothing refers to it until the save returns
 its id, and the result that keeps the id is written after it. New files are written through
-:func:`.hdf5_files.guarded_h5`, so that a full disk is an error and never a crash. Blocks that are whole chunks of an unfiltered numeric
-dataset are written with h5py's ``write_direct_chunk`` (:class:`.hdf5_chunks.ChunkWriter`); anything else
+:func:`zarrbridge.hdf5files.guarded_h5`, so that a full disk is an error and never a crash. Blocks that are
+whole chunks of an unfiltered numeric dataset are written with h5py's ``write_direct_chunk`` (:class:`.hdf5_chunks.ChunkWriter`); anything else
 with ``dset[sel] = block``. HDF5 files cannot be written by several processes at once: from a
 ``distributed`` cluster the workers compute the blocks and this process writes them, one by one.
 
@@ -39,14 +39,15 @@ from ..errors import (
     WriteInterruptedError,
     ZarrBridgeError,
 )
+from ..hdf5files import guarded_h5
 from .base import active_client, parse_array_id, require_protocol
 from .dask_format import DaskFormatSerializer, FileIdentity, file_identity, stored_dtype
 from .hdf5_chunks import RAW_KINDS, ChunkWriter, has_plain_chunks, read_chunk_block
-from .hdf5_files import file_exists, guarded_h5
 from .protocols import (
     FILE_PROTOCOL,
     DirectoryCapable,
     check_file_protocol,
+    file_exists,
     has_operation,
     normalize_protocols,
     remove_file,

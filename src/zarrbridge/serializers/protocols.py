@@ -40,6 +40,7 @@ __all__ = [
     "LocalFiles",
     "check_file_protocol",
     "ARRAY_NAME",
+    "file_exists",
     "has_operation",
     "normalize_protocols",
     "protocol_of_id",
@@ -115,6 +116,17 @@ def protocol_of_id(value: Any) -> str | None:
 def has_operation(files: Any, operation: str) -> bool:
     """Whether the file protocol ``files`` offers the optional ``operation`` (``remove``, ``rename``...)."""
     return callable(getattr(files, operation, None))
+
+
+def file_exists(files: Any, name: str) -> bool:
+    """Whether the file ``name`` exists, through ``exists()`` or, without it, by opening it."""
+    if has_operation(files, "exists"):
+        return bool(files.exists(name))
+    try:
+        with files.open(name, "rb"):
+            return True
+    except FileNotFoundError:
+        return False
 
 
 def check_file_protocol(files: Any, serializer: str) -> Any:

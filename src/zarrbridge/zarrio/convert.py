@@ -9,7 +9,6 @@ written last (and removed on error), an HDF5 destination is written under a temp
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import shutil
 import time
@@ -24,14 +23,17 @@ from hdmf.backends.io import HDMFIO
 from hdmf.build import BuildManager, DatasetBuilder, GroupBuilder, TypeMap
 
 from ..core.location import Location
+from ..core.replace import WriteLock
 from ..errors import (
     CodecNotMappedWarning,
     InvalidOptionError,
     NotAZarrStoreError,
     PathNotFoundError,
+    StorageFullError,
     StoreExistsError,
     WriteInterruptedError,
 )
+from ..hdf5files import GuardedFile, is_disk_full
 from .copying import CompressorChoice, CopySettings
 from .h5export import prepare_for_hdf5
 from .io import ZarrIO
@@ -163,12 +165,7 @@ def convert(
         if dst_fmt == "zarr":
             unmapped = _to_zarr(src_io, container, dest, options, tick, dst_options)
         else:
-            unmapped = tuple(prepare_for_hdf5(container))
-            for codec in sorted({c for _, c in unmapped}):  # one warning per codec, naming its datasets
-                paths = [p for p, c in unmapped if c == codec]
-                where = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
-                warnings.warn(CodecNotMappedWarning(where, codec, "HDF5", "gzip"), stacklevel=2)
-            _to_hdf5(src_io, container, os.fspath(dest), options.overwrite)
+            unmapped = _to_hdf5(src_io, container, os.fspath(dest), options.overwrite)
         if done[0] < total:  # scalars and text are copied whole, without per-chunk ticks
             tick(total - done[0])
     return ConvertReport(src_fmt, dst_fmt, datasets, done[0], time.perf_counter() - started, unmapped)
@@ -266,22 +263,53 @@ def _to_zarr(
         return unmapped
 
 
-def _to_hdf5(src_io: HDMFIO, container: Any, dest: str, overwrite: bool) -> None:
+def _warn_unmapped(unmapped: tuple[tuple[str, str], ...]) -> None:
+    """One :class:`CodecNotMappedWarning` per codec stored as gzip in HDF5, naming its datasets."""
+    for codec in sorted({c for _, c in unmapped}):
+        paths = [p for p, c in unmapped if c == codec]
+        where = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+        warnings.warn(CodecNotMappedWarning(where, codec, "HDF5", "gzip"), stacklevel=4)
+
+
+def _to_hdf5(src_io: HDMFIO, container: Any, dest: str, overwrite: bool) -> tuple[tuple[str, str], ...]:
+    """Write ``dest.partial`` through a :class:`~zarrbridge.hdf5files.GuardedFile` and rename it to ``dest``.
+
+    HDF5 never sees a failed write, so a full disk cannot leave a file open inside HDF5 (which crashes the
+    process later): the first failed write stops the export at the next block, and is reported once h5py has
+    closed the file. The partial file is removed; an existing ``dest`` is replaced only by a complete file.
+    Returns the ``(dataset, codec)`` pairs stored as gzip (see :func:`.h5export.prepare_for_hdf5`).
+    """
+    import h5py
+
     partial = dest + ".partial"
-    if os.path.exists(partial):
-        os.remove(partial)
-    try:
-        with HDF5IO(partial, mode="w", manager=BuildManager(src_io.manager.type_map)) as dst:
-            dst.export(src_io=src_io, container=container, write_args={"link_data": False})
-        if overwrite and os.path.isdir(dest):
-            shutil.rmtree(dest)
-        os.replace(partial, dest)
-    except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
+    with WriteLock(dest):  # one writer per destination (and per partial file)
+        if os.path.exists(partial):
             os.remove(partial)
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise WriteInterruptedError(dest, "no space left on the device; free some space") from exc
-        raise
+        guarded: GuardedFile | None = None
+        try:
+            with open(partial, "w+b") as raw:
+                guarded = GuardedFile(raw, name=partial)
+                unmapped = tuple(prepare_for_hdf5(container, stop=guarded.raise_failure))
+                _warn_unmapped(unmapped)
+                with h5py.File(guarded, "w") as h5:
+                    manager = BuildManager(src_io.manager.type_map)
+                    with HDF5IO(partial, mode="w", manager=manager, file=h5) as dst:
+                        dst.export(src_io=src_io, container=container, write_args={"link_data": False})
+                guarded.raise_failure()
+            if overwrite and os.path.isdir(dest):
+                shutil.rmtree(dest)
+            os.replace(partial, dest)
+            return unmapped
+        except BaseException as exc:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(partial)
+            failure = guarded.failure if guarded is not None else None
+            if failure is not None or (isinstance(exc, OSError) and is_disk_full(exc)):
+                cause = failure if failure is not None else exc
+                if is_disk_full(cause):
+                    raise StorageFullError(f"the HDF5 file {dest!r}", os.path.dirname(dest) or ".") from cause
+                raise WriteInterruptedError(dest, f"writing the HDF5 file failed: {cause}") from cause
+            raise
 
 
 def _count(builder: GroupBuilder) -> tuple[int, int]:

@@ -9,6 +9,7 @@ other codecs (zstd, blosc) have no portable HDF5 filter and are reported, their 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,10 +24,17 @@ BUFFER_BYTES = 64 * 1024 * 1024
 
 
 class ZarrBlockIterator(GenericDataChunkIterator):  # type: ignore[misc]
-    """Iterates a chunked array (zarr, legacy zarr v2) in buffers aligned to its chunks, for chunked writes."""
+    """Iterates a chunked array (zarr, legacy zarr v2) in buffers aligned to its chunks, for chunked writes.
 
-    def __init__(self, data: Any, buffer_bytes: int = BUFFER_BYTES) -> None:
+    ``stop``, called before each buffer is read, raises to end the write early (a destination whose disk
+    filled up: :meth:`zarrbridge.hdf5files.GuardedFile.raise_failure`).
+    """
+
+    def __init__(
+        self, data: Any, buffer_bytes: int = BUFFER_BYTES, stop: Callable[[], None] | None = None
+    ) -> None:
         self._array = data
+        self._stop = stop
         chunks = tuple(int(c) for c in data.chunks)
         itemsize = max(1, data.dtype.itemsize)
         buffer = list(chunks)
@@ -40,6 +48,8 @@ class ZarrBlockIterator(GenericDataChunkIterator):  # type: ignore[misc]
         super().__init__(chunk_shape=chunk_shape, buffer_shape=buffer_shape, display_progress=False)
 
     def _get_data(self, selection: tuple[slice, ...]) -> np.ndarray[Any, Any]:
+        if self._stop is not None:
+            self._stop()
         return np.asarray(self._array[selection])
 
     def _get_maxshape(self) -> tuple[int, ...]:
@@ -114,33 +124,41 @@ def _numeric_zarr(value: Any) -> bool:
     return isinstance(value, zarr.Array) and value.ndim > 0 and value.dtype.kind in "biuf" and value.size > 0
 
 
-def prepare_for_hdf5(root: AbstractContainer) -> list[tuple[str, str]]:
+def prepare_for_hdf5(
+    root: AbstractContainer, *, stop: Callable[[], None] | None = None
+) -> list[tuple[str, str]]:
     """Wrap the numeric zarr arrays held by ``root`` and its descendants for a chunk-wise HDF5 export.
 
-    Returns ``(object path, codec name)`` for codecs stored differently (as gzip) in HDF5.
+    Returns ``(object path, codec name)`` for codecs stored differently (as gzip) in HDF5. ``stop`` is
+    given to every :class:`ZarrBlockIterator`.
     """
     unmapped: list[tuple[str, str]] = []
     objects = [root, *root.all_children()] if hasattr(root, "all_children") else [root]
     for obj in objects:
         if isinstance(obj, Data):
             if _numeric_zarr(obj.data):
-                unmapped.extend(_wrap(obj, None))
+                unmapped.extend(_wrap(obj, None, stop))
         elif isinstance(obj, Container):
             for name, value in list(obj.fields.items()):
                 if _numeric_zarr(value):
-                    unmapped.extend(_wrap(obj, name))
+                    unmapped.extend(_wrap(obj, name, stop))
     return unmapped
 
 
-def _wrap(obj: Container | Data, field_name: str | None) -> list[tuple[str, str]]:
+def _wrap(
+    obj: Container | Data, field_name: str | None, stop: Callable[[], None] | None
+) -> list[tuple[str, str]]:
     array = obj.data if field_name is None else obj.fields[field_name]
     options, codec = hdf5_options(array)
     options["chunks"] = tuple(min(int(c), int(s)) for c, s in zip(array.chunks, array.shape))
+    iterator: dict[str, Any] = {"data_chunk_iterator_kwargs": {"stop": stop}} if stop is not None else {}
     if field_name is None:
         assert isinstance(obj, Data)
-        obj.set_data_io(H5DataIO, options, data_chunk_iterator_class=ZarrBlockIterator)
+        obj.set_data_io(H5DataIO, options, data_chunk_iterator_class=ZarrBlockIterator, **iterator)
     else:
         assert isinstance(obj, Container)
-        obj.set_data_io(field_name, H5DataIO, options, data_chunk_iterator_class=ZarrBlockIterator)
+        obj.set_data_io(
+            field_name, H5DataIO, options, data_chunk_iterator_class=ZarrBlockIterator, **iterator
+        )
     where = "/" + array.path.strip("/")
     return [(where, codec)] if codec else []
