@@ -15,7 +15,11 @@ damage (a half-synced folder, a deleted object), and reading it raises :class:`M
 - compares, once, the metadata the array was opened with (e.g. from consolidated metadata) with the array's own
   document in the store (:class:`~zarrbridge.errors.CorruptMetadataError` if they disagree on shape, data type,
   chunking or codecs, or if the document is missing), for complete arrays;
-- keeps writing every chunk on writes through it, so a complete array stays complete.
+- keeps writing every chunk on writes through it, so a complete array stays complete;
+- bounds what zarr's decoders may allocate (:func:`~zarrbridge.core.bounds.array_chunk_bounds`): on the first
+  read a chunk shape above :data:`~zarrbridge.core.bounds.MAX_CHUNK_BYTES` (or a shard above the machine's
+  memory) is refused, and each stored chunk whose blosc, lz4 or zstd header declares more than its chunk holds
+  is refused before it is decoded, both with :class:`~zarrbridge.errors.ResourceLimitError`.
 
 zarr 3.1 has no configuration for refusing missing chunks (a later zarr adds one); this module works the same on
 every zarr 3 release. The reading fast path of :mod:`zarrbridge.core.chunkio` applies the same rules.
@@ -41,6 +45,7 @@ from zarr.core.metadata.v3 import ArrayV3Metadata
 from zarr.core.sync import sync
 
 from ..errors import CorruptChunkError, CorruptMetadataError, MissingChunkError, ZarrBridgeError
+from .bounds import array_chunk_bounds, check_encoded_chunk
 from .structdtype import reread_compound_document
 
 __all__ = [
@@ -165,12 +170,20 @@ class _CheckedGetter:
             if self._pipeline.complete:
                 raise MissingChunkError(self.path, self._pipeline.what, self._pipeline.location)
             return None
-        if byte_range is None and self._pipeline.blosc:
+        pipeline = self._pipeline
+        if byte_range is None and pipeline.blosc:
             problem = blosc_frame_problem(value.as_numpy_array())
             if problem:
-                raise CorruptChunkError(
-                    self.path, self._pipeline.what, self._pipeline.location, reason=problem
-                )
+                raise CorruptChunkError(self.path, pipeline.what, pipeline.location, reason=problem)
+        if byte_range is None and pipeline.compressor is not None:  # refused before zarr inflates it
+            check_encoded_chunk(
+                pipeline.compressor,
+                value.as_buffer_like(),
+                limit=pipeline.decoded_limit,
+                key=self.path,
+                what=pipeline.what,
+                where=pipeline.location,
+            )
         return value
 
     def __getattr__(self, name: str) -> Any:
@@ -194,6 +207,9 @@ class CheckedPipeline:
         self.complete = complete
         self.verify = verify  # the array whose own document is compared once, on the first read
         self.blosc = False  # whether stored chunks are blosc frames (their stated length is checked)
+        self.metadata: Any = None  # the array's metadata, whose chunk shape is checked on the first read
+        self.compressor: Any = None  # the outermost compressor of stored chunks (its declared size checked)
+        self.decoded_limit = 0
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -207,7 +223,14 @@ class CheckedPipeline:
         raw = await array.store_path.store.get(metadata_key(array), default_buffer_prototype())
         check_document(array, None if raw is None else raw.to_bytes(), location=self.location)
 
+    def _bound(self) -> None:
+        if self.metadata is not None:  # (raises on every read while the chunk shape is refused)
+            where = f"{self.what} in {self.location}" if self.location is not None else self.what
+            self.decoded_limit, self.compressor = array_chunk_bounds(self.metadata, what=where)
+            self.metadata = None
+
     async def read(self, batch_info: Iterable[Any], out: Any, drop_axes: tuple[int, ...] = ()) -> None:
+        self._bound()  # before any chunk is fetched or decoded
         infos = [(_CheckedGetter(getter, self), *rest) for getter, *rest in batch_info]
         try:
             if self.verify is not None:
@@ -330,6 +353,7 @@ def strict_array(
         verify=inner if verify_metadata and complete else None,
     )
     checked.blosc = blosc_outer(inner.metadata)
+    checked.metadata = inner.metadata
     object.__setattr__(inner, "codec_pipeline", checked)
     return array
 
