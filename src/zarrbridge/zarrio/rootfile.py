@@ -74,12 +74,19 @@ def check_marker(root: zarr.Group, where: str) -> None:
         raise WriteInterruptedError(where, "the file is marked incomplete: its write was interrupted")
 
 
-def staged_complete(directory: str) -> bool:
-    """Whether a staged hierarchy has its final root (written last; not the placeholder marked incomplete)."""
+def staged_complete(staged: str | Store) -> bool:
+    """Whether a staged hierarchy (a directory or a store) has its final root (written last; not the
+    placeholder marked incomplete)."""
     for name in ("zarr.json", ".zattrs"):
         try:
-            with open(os.path.join(directory, name), "rb") as fh:
-                document = json.load(fh)
+            if isinstance(staged, str):
+                with open(os.path.join(staged, name), "rb") as fh:
+                    document = json.load(fh)
+            else:
+                raw = sync(staged.get(name, default_buffer_prototype()))
+                if raw is None:
+                    continue
+                document = json.loads(raw.to_bytes())
         except (FileNotFoundError, ValueError):
             continue
         attributes = document.get("attributes", {}) if name == "zarr.json" else document
