@@ -44,8 +44,9 @@ class GuardedFile:
     raw
         The file: anything with ``write``, ``truncate``, ``flush``, ``read``, ``seek`` and ``tell``.
     name
-        The file's path: h5py names a file object by its ``repr()`` (``h5py.File.filename``), so with a name
-        the HDF5 file reports its path, as one opened by path does (hdmf's ``HDF5IO(path, file=...)`` checks it).
+        The file's path: h5py names a file object by its ``repr()`` (``h5py.File.filename``), so with a
+        name the HDF5 file reports its path, as one opened by path does (``HDF5IO(path, file=...)`` checks
+        that).
 
     Examples
     --------

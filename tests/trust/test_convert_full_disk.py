@@ -1,5 +1,6 @@
-"""``zarrbridge convert`` Zarr -> HDF5 onto a disk that fills up (a real tmpfs): a clear error naming the file,
-no crash (in the conversion or at interpreter exit), nothing partial left, an existing destination untouched."""
+"""``zarrbridge convert`` Zarr -> HDF5 onto a disk that fills up (a real tmpfs): a clear error naming the
+file, no crash (in the conversion or at interpreter exit), nothing partial left, an existing destination
+untouched."""
 
 from __future__ import annotations
 

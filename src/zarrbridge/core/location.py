@@ -197,6 +197,12 @@ class ConfinedLocalStore(LocalStore):
         self._real_root = os.path.realpath(self.root)
         self._inside: set[str] = set()
 
+    def confine(self, key: str) -> None:
+        """Raise :class:`~zarrbridge.errors.UnsafeNameError` if ``key`` (a file or folder below the root,
+        existing or not) leads through a symbolic link out of the store; also for callers that read or
+        write the key's file themselves."""
+        self._confine(key)
+
     def _confine(self, key: str) -> None:
         full = os.path.join(self.root, key)
         folder = os.path.dirname(full)

@@ -5,9 +5,10 @@ so a crash never leaves a file that looks complete. Through a file protocol with
 ``rename``), the file is written under its final, fresh name: nothing refers to it until the save returns
 its id, and the result that keeps the id is written after it. New files are written through
 :func:`zarrbridge.hdf5files.guarded_h5`, so that a full disk is an error and never a crash. Blocks that are
-whole chunks of an unfiltered numeric dataset are written with h5py's ``write_direct_chunk`` (:class:`.hdf5_chunks.ChunkWriter`); anything else
-with ``dset[sel] = block``. HDF5 files cannot be written by several processes at once: from a
-``distributed`` cluster the workers compute the blocks and this process writes them, one by one.
+whole chunks of an unfiltered numeric dataset are written with h5py's ``write_direct_chunk``
+(:class:`.hdf5_chunks.ChunkWriter`); anything else with ``dset[sel] = block``. HDF5 files cannot be written
+by several processes at once: from a ``distributed`` cluster the workers compute the blocks and this process
+writes them, one by one.
 
 Loaded arrays hold no h5py handle and can be shipped to workers: each block read opens the file, checks that
 it is still the file that was loaded (a replaced or truncated file is an error, never other values), reads
