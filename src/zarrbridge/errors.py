@@ -125,10 +125,8 @@ class BrokenLinkError(ZarrBridgeError, LookupError):
         self.target = target
         self.location = location
         where = f" in {location!r}" if location is not None else ""
-        super().__init__(
-            f"{source!r} points to {target!r}{where}, which does not exist. "
-            f"{hint or 'The file is incomplete or the target was removed; restore the target or remove the link.'}"
-        )
+        default = "The file is incomplete or the target was removed; restore the target or remove the link."
+        super().__init__(f"{source!r} points to {target!r}{where}, which does not exist. {hint or default}")
 
 
 class CorruptMetadataError(ZarrBridgeError, ValueError):
@@ -212,8 +210,8 @@ class CodecNameClashError(ZarrBridgeError, RuntimeError):
         self.theirs = theirs
         super().__init__(
             f"the codec name {name!r} is registered twice: by {theirs} and by {ours}. Table definitions "
-            f"such as <{name}@store> would silently depend on import order; uninstall one of the two packages "
-            "(pip uninstall <package>) so that exactly one owns the name."
+            f"such as <{name}@store> would silently depend on import order; uninstall one of the two "
+            "packages (pip uninstall <package>) so that exactly one owns the name."
         )
 
 
@@ -247,7 +245,8 @@ class ResultNotFoundError(ZarrBridgeError, KeyError, FileNotFoundError):
         self.name = name
         self.location = location
         super().__init__(
-            f"no result {name!r} in {location!r}. Check the name (storage.names() lists them) or save it first."
+            f"no result {name!r} in {location!r}. Check the name (storage.names() lists them) or save it "
+            "first."
         )
 
     def __str__(self) -> str:  # KeyError would quote the message
@@ -260,8 +259,8 @@ class NotAnNWBFileError(ZarrBridgeError, TypeError):
     def __init__(self, location: Any, reason: str) -> None:
         self.location = location
         super().__init__(
-            f"{location!r} is not an NWB file: {reason}. Open it with zarrbridge.ZarrIO for plain HDMF files, "
-            "or pass skip_version_check=True to read() if you know it holds NWB data."
+            f"{location!r} is not an NWB file: {reason}. Open it with zarrbridge.ZarrIO for plain HDMF "
+            "files, or pass skip_version_check=True to read() if you know it holds NWB data."
         )
 
 
@@ -313,8 +312,8 @@ class CodecNotMappedWarning(ZarrBridgeWarning):
         self.dataset = dataset
         self.filter_name = filter_name
         super().__init__(
-            f"dataset {dataset!r}: source codec {filter_name!r} has no {target} counterpart; its data is stored "
-            f"with {instead} instead (choose a compressor explicitly to silence this)"
+            f"dataset {dataset!r}: source codec {filter_name!r} has no {target} counterpart; its data is "
+            f"stored with {instead} instead (choose a compressor explicitly to silence this)"
         )
 
 
@@ -351,8 +350,9 @@ class CorruptChunkError(ZarrBridgeError, ValueError):
         self.location = location
         where = f" in {location!r}" if location is not None else ""
         super().__init__(
-            f"chunk {key!r} of {what}{where} is corrupt{f' ({reason})' if reason else ''}. The file is damaged; "
-            "restore the chunk from a copy of the file (`zarrbridge validate --data` lists every bad chunk)."
+            f"chunk {key!r} of {what}{where} is corrupt{f' ({reason})' if reason else ''}. The file is "
+            "damaged; restore the chunk from a copy of the file (`zarrbridge validate --data` lists every "
+            "bad chunk)."
         )
 
 
@@ -392,7 +392,8 @@ class StorageFullError(ZarrBridgeError, OSError):
         super().__init__(
             errno.ENOSPC,
             f"no space left for {what} in {location!r}{f' ({reason})' if reason else ''}: nothing of it was "
-            "kept and what was there before is unchanged. Free some space (or raise the quota) and write again.",
+            "kept and what was there before is unchanged. Free some space (or raise the quota) and write "
+            "again.",
         )
 
     def __str__(self) -> str:  # OSError would prefix "[Errno 28]"

@@ -1,4 +1,5 @@
-"""``zarrbridge convert SRC DST``: HDF5 -> Zarr, Zarr -> HDF5 and Zarr -> Zarr, with a progress bar by bytes."""
+"""``zarrbridge convert SRC DST``: HDF5 -> Zarr, Zarr -> HDF5 and Zarr -> Zarr,
+with a progress bar by bytes."""
 
 from __future__ import annotations
 
@@ -39,7 +40,9 @@ def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
         "convert",
         parents=parents,
         help="convert HDF5 <-> Zarr and Zarr -> Zarr",
-        description="Copy an NWB/HDMF file into another format or layout, chunk by chunk with bounded memory.",
+        description=(
+            "Copy an NWB/HDMF file into another format or layout, chunk by chunk with bounded memory."
+        ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -102,7 +105,8 @@ def _check(args: argparse.Namespace) -> None:
     if args.level is not None:
         if args.compressor not in LEVELS:
             raise InvalidOptionError(
-                f"--level {args.level} needs --compressor zstd, blosc or gzip (got --compressor {args.compressor})"
+                f"--level {args.level} needs --compressor zstd, blosc or gzip (got --compressor "
+                f"{args.compressor})"
             )
         low, high = LEVELS[args.compressor]
         if not low <= args.level <= high:

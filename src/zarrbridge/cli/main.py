@@ -59,7 +59,8 @@ def _storage_option(text: str) -> tuple[str, Any]:
 
 
 def _common_options(*, suppress: bool) -> argparse.ArgumentParser:
-    """Options accepted before and after the subcommand (after: defaults suppressed, so before still counts)."""
+    """Options accepted before and after the subcommand (after: defaults suppressed,
+    so before still counts)."""
     default = argparse.SUPPRESS if suppress else None
     parent = _Parser(add_help=False)
     group = parent.add_argument_group("common options")

@@ -223,11 +223,11 @@ def create_array(
 ) -> zarr.Array[Any]:
     """Create an empty array at ``path`` laid out by ``policy``; its metadata document is written once.
 
-    The array stores every chunk, also one that holds only the fill value (``write_empty_chunks``), and says so
-    with the :data:`~zarrbridge.core.integrity.COMPLETE_ATTRIBUTE` attribute; the returned handle is strict
-    (:func:`~zarrbridge.core.integrity.strict_array`), so a chunk found missing later is an error, not fill values.
-    Writers that leave chunks unwritten call :func:`~zarrbridge.core.integrity.fill_missing_chunks` before they
-    finish.
+    The array stores every chunk, also one that holds only the fill value (``write_empty_chunks``), and says
+    so with the :data:`~zarrbridge.core.integrity.COMPLETE_ATTRIBUTE` attribute; the returned handle is strict
+    (:func:`~zarrbridge.core.integrity.strict_array`), so a chunk found missing later is an error, not fill
+    values. Writers that leave chunks unwritten call :func:`~zarrbridge.core.integrity.fill_missing_chunks`
+    before they finish.
     """
     shape = tuple(int(s) for s in shape)
     zdtype = np.dtype(dtype) if not isinstance(dtype, str) or dtype != "str" else dtype
@@ -305,7 +305,8 @@ def iter_blocks(shape: Sequence[int], block: Sequence[int]) -> Iterator[Selectio
 def chunk_containing(
     sel: tuple[Any, ...], shape: Sequence[int], chunk_shape: Sequence[int]
 ) -> tuple[tuple[int, ...], Selection] | None:
-    """``(chunk grid position, selection inside that chunk)`` when the basic selection ``sel`` lies in one chunk.
+    """``(chunk grid position, selection inside that chunk)`` when the basic
+    selection ``sel`` lies in one chunk.
 
     ``None`` when it does not: another number of axes than ``shape``, an integer or stepped index, an empty
     range, or a range that crosses a chunk boundary. Used by the readers that take a whole block from one
@@ -328,7 +329,8 @@ def chunk_containing(
 
 
 def write_block_shape(dest: zarr.Array[Any], max_block_bytes: int) -> tuple[int, ...]:
-    """Blocks aligned to the destination's shards (or chunks), grown along leading axes up to a byte budget."""
+    """Blocks aligned to the destination's shards (or chunks),
+    grown along leading axes up to a byte budget."""
     if dest.ndim == 0:
         return ()
     unit = list(dest.shards or dest.chunks)

@@ -63,7 +63,8 @@ def check_chunk_nbytes(
             f"one chunk of {what} (chunk shape {list(chunks)})",
             nbytes,
             limit,
-            "The metadata is damaged or hostile; if the file is genuine, rechunk it with the tool that wrote it.",
+            "The metadata is damaged or hostile; if the file is genuine, rechunk it with the tool that wrote "
+            "it.",
         )
     return nbytes
 
@@ -146,8 +147,8 @@ def decompress_bounded(
             f"chunk {key!r} of {what}" + (f" in {where}" if where is not None else ""),
             found if isinstance(found, int) else limit + 1,
             limit,
-            f"Its {codec_id} data decompresses to more than its array's chunk holds ({found} bytes); the file is "
-            "damaged or hostile.",
+            f"Its {codec_id} data decompresses to more than its array's chunk holds ({found} bytes); the "
+            "file is damaged or hostile.",
         )
 
     try:
@@ -220,7 +221,8 @@ _CODEC_IDS = {"BloscCodec": "blosc", "ZstdCodec": "zstd", "Zstd": "zstd", "Blosc
 
 
 def check_encoded_chunk(codec: Any, data: Any, *, limit: int, key: str, what: str, where: Any = None) -> None:
-    """Refuse ``data`` when ``codec`` (the outermost compressor, a zarr or numcodecs object) declares too much.
+    """Refuse ``data`` when ``codec`` (the outermost compressor,
+    a zarr or numcodecs object) declares too much.
 
     For zarr's own decode paths, which cannot stop midway: blosc, lz4 and zstd payloads say how much they
     decode to; anything else passes unchecked.
@@ -234,5 +236,6 @@ def check_encoded_chunk(codec: Any, data: Any, *, limit: int, key: str, what: st
             f"chunk {key!r} of {what}" + (f" in {where}" if where is not None else ""),
             declared,
             limit,
-            f"Its {codec_id} header declares more than the array's chunk holds; the file is damaged or hostile.",
+            f"Its {codec_id} header declares more than the array's chunk holds; the file is damaged or "
+            "hostile.",
         )

@@ -12,13 +12,13 @@ damage (a half-synced folder, a deleted object), and reading it raises :class:`M
   array is missing (arrays without the attribute keep zarr's rule: missing reads as the fill value);
 - turns a chunk that cannot be decoded (garbled, truncated, wrong size) into
   :class:`~zarrbridge.errors.CorruptChunkError` naming the array and the key, for every array;
-- compares, once, the metadata the array was opened with (e.g. from consolidated metadata) with the array's own
-  document in the store (:class:`~zarrbridge.errors.CorruptMetadataError` if they disagree on shape, data type,
-  chunking or codecs, or if the document is missing), for complete arrays;
+- compares, once, the metadata the array was opened with (e.g. from consolidated metadata) with the array's
+  own document in the store (:class:`~zarrbridge.errors.CorruptMetadataError` if they disagree on shape, data
+  type, chunking or codecs, or if the document is missing), for complete arrays;
 - keeps writing every chunk on writes through it, so a complete array stays complete.
 
-zarr 3.1 has no configuration for refusing missing chunks (a later zarr adds one); this module works the same on
-every zarr 3 release. The reading fast path of :mod:`zarrbridge.core.chunkio` applies the same rules.
+zarr 3.1 has no configuration for refusing missing chunks (a later zarr adds one); this module works the same
+on every zarr 3 release. The reading fast path of :mod:`zarrbridge.core.chunkio` applies the same rules.
 """
 
 from __future__ import annotations
@@ -144,7 +144,8 @@ class _StoreFailure(Exception):
 
 
 class _CheckedGetter:
-    """A chunk's ``ByteGetter`` that raises :class:`MissingChunkError` for a missing chunk of a complete array."""
+    """A chunk's ``ByteGetter`` that raises :class:`MissingChunkError` for a missing
+    chunk of a complete array."""
 
     def __init__(self, inner: Any, pipeline: CheckedPipeline) -> None:
         self._inner = inner
@@ -211,8 +212,8 @@ class CheckedPipeline:
         infos = [(_CheckedGetter(getter, self), *rest) for getter, *rest in batch_info]
         try:
             if self.verify is not None:
-                # both run to their end (a request left pending would be destroyed with the event loop's task);
-                # a metadata disagreement explains any decoding error, so it is reported first
+                # both run to their end (a request left pending would be destroyed with the event loop's
+                # task); a metadata disagreement explains any decoding error, so it is reported first
                 outcomes: tuple[Any, ...] = await asyncio.gather(
                     self._verify(), self.inner.read(infos, out, drop_axes), return_exceptions=True
                 )
@@ -296,7 +297,8 @@ def strict_array(
     Parameters
     ----------
     array
-        An open zarr array (from a group, ``zarr.open_array`` or :func:`~zarrbridge.core.arrays.create_array`).
+        An open zarr array (from a group, ``zarr.open_array`` or
+        :func:`~zarrbridge.core.arrays.create_array`).
     location
         How errors name the file the array belongs to (a path or URL); the store's own name by default.
     verify_metadata
@@ -387,8 +389,8 @@ def _missing(array: zarr.Array[Any]) -> list[tuple[tuple[int, ...], str]]:
 def fill_missing_chunks(array: zarr.Array[Any]) -> int:
     """Store the fill value in every chunk of ``array`` that has no stored object yet; return how many.
 
-    Writers call it for arrays that were not written whole (an iterator that left regions out, a dataset declared
-    with a shape but no data) before marking them complete.
+    Writers call it for arrays that were not written whole (an iterator that left regions out, a dataset
+    declared with a shape but no data) before marking them complete.
     """
     missing = _missing(array)
     if not missing:

@@ -144,11 +144,12 @@ class ZarrSource:
 
 
 class DaskZarrSerializer(DaskFormatSerializer):
-    """Dask arrays as Zarr arrays, on S3 or (with :class:`~zarrbridge.serializers.protocols.LocalFiles`) on files.
+    """Dask arrays as Zarr arrays, on S3 or (with
+    :class:`~zarrbridge.serializers.protocols.LocalFiles`) on files.
 
     Configure by subclassing: ``policy`` (an :class:`~zarrbridge.core.ArrayPolicy`: compressors, filters,
-    chunks; ``chunks=None`` keeps the dask chunk shape), ``zarr_format`` (2 or 3) and ``protocol_order`` (which
-    protocol to write through when the storage offers several).
+    chunks; ``chunks=None`` keeps the dask chunk shape), ``zarr_format`` (2 or 3) and ``protocol_order``
+    (which protocol to write through when the storage offers several).
 
     Examples
     --------
@@ -177,8 +178,8 @@ class DaskZarrSerializer(DaskFormatSerializer):
             if name in protocols:
                 return name
         raise InvalidOptionError(
-            f"{cls.__name__} writes through one of the protocols {cls.protocol_order}, but the storage offers "
-            f"{sorted(protocols)}; use a storage that provides one of them"
+            f"{cls.__name__} writes through one of the protocols {cls.protocol_order}, but the storage "
+            f"offers {sorted(protocols)}; use a storage that provides one of them"
         )
 
     @classmethod

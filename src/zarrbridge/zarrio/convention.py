@@ -107,7 +107,8 @@ def parent_relative(source: str, store_name: str) -> str:
 
 
 def spec_dtype_name(dtype: Any) -> Any:
-    """Normalise a builder dtype: a spec name, ``'object'`` for references, a list for compounds, or np.dtype."""
+    """Normalise a builder dtype: a spec name, ``'object'`` for references, a list for compounds,
+    or np.dtype."""
     if dtype is None or isinstance(dtype, np.dtype):
         return dtype
     if isinstance(dtype, type) and issubclass(dtype, np.generic):

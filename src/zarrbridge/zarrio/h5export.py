@@ -23,7 +23,8 @@ BUFFER_BYTES = 64 * 1024 * 1024
 
 
 class ZarrBlockIterator(GenericDataChunkIterator):  # type: ignore[misc]
-    """Iterates a chunked array (zarr, legacy zarr v2) in buffers aligned to its chunks, for chunked writes."""
+    """Iterates a chunked array (zarr, legacy zarr v2) in buffers aligned to its chunks,
+    for chunked writes."""
 
     def __init__(self, data: Any, buffer_bytes: int = BUFFER_BYTES) -> None:
         self._array = data

@@ -275,10 +275,10 @@ class TreeReader:
 def set_attributes(builder: GroupBuilder | DatasetBuilder, attributes: dict[str, Any]) -> None:
     """Give a new builder its attributes: what ``set_attribute`` does for each, in one step.
 
-    hdmf validates the arguments of every ``set_attribute`` call (docval), and a builder's constructor calls it
-    once per attribute; those checks were a third of reading a file of many small objects. A group also records
-    each attribute name in ``obj_type``, as ``GroupBuilder.set_attribute`` does, so later name clashes between
-    attributes and children are still refused by hdmf.
+    hdmf validates the arguments of every ``set_attribute`` call (docval), and a builder's constructor calls
+    it once per attribute; those checks were a third of reading a file of many small objects. A group also
+    records each attribute name in ``obj_type``, as ``GroupBuilder.set_attribute`` does, so later name clashes
+    between attributes and children are still refused by hdmf.
     """
     builder.attributes.update(attributes)
     if isinstance(builder, GroupBuilder):
