@@ -48,6 +48,31 @@ class ZarrBridgeError(Exception):
     """Base class of every error raised by zarrbridge."""
 
 
+class _LocatedError(ZarrBridgeError):
+    """An error about something inside a file or store; ``location`` is None when it is not known."""
+
+    location: Any
+
+    def _where(self, location: Any) -> str:
+        """Keep ``location`` and return its part of the message: `` in 'location'``, or nothing."""
+        self.location = location
+        return f" in {location!r}" if location is not None else ""
+
+
+class _ChunkError(_LocatedError):
+    """A chunk ``key`` of the array ``what`` that cannot be read; subclasses say how and what to do."""
+
+    state = ""
+    advice = ""
+
+    def __init__(self, key: str, what: str, location: Any = None, reason: str = "") -> None:
+        self.key = key
+        self.what = what
+        detail = f" ({reason})" if reason else ""
+        where = self._where(location)
+        super().__init__(f"chunk {key!r} of {what}{where} is {self.state}{detail}. {self.advice}")
+
+
 class MissingDependencyError(ZarrBridgeError, ImportError):
     """An optional dependency is not installed; the message names the extra that provides it."""
 
@@ -104,38 +129,35 @@ class ReadOnlyError(ZarrBridgeError, PermissionError):
         super().__init__(f"{what} is read-only; {hint}.")
 
 
-class NodeNotFoundError(ZarrBridgeError, KeyError):
+class NodeNotFoundError(_LocatedError, KeyError):
     """A group or array that should exist is missing."""
 
     def __init__(self, path: str, location: Any = None, hint: str = "") -> None:
         self.path = path
-        self.location = location
-        where = f" in {location!r}" if location is not None else ""
+        where = self._where(location)
         super().__init__(f"no group or array at {path!r}{where}. {hint}".rstrip())
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
 
 
-class BrokenLinkError(ZarrBridgeError, LookupError):
+class BrokenLinkError(_LocatedError, LookupError):
     """A link or object reference points at something that does not exist."""
 
     def __init__(self, source: str, target: str, location: Any = None, hint: str = "") -> None:
         self.source = source
         self.target = target
-        self.location = location
-        where = f" in {location!r}" if location is not None else ""
+        where = self._where(location)
         default = "The file is incomplete or the target was removed; restore the target or remove the link."
         super().__init__(f"{source!r} points to {target!r}{where}, which does not exist. {hint or default}")
 
 
-class CorruptMetadataError(ZarrBridgeError, ValueError):
+class CorruptMetadataError(_LocatedError, ValueError):
     """A metadata document cannot be parsed or does not have the expected shape."""
 
     def __init__(self, key: str, reason: str, location: Any = None) -> None:
         self.key = key
-        self.location = location
-        where = f" in {location!r}" if location is not None else ""
+        where = self._where(location)
         super().__init__(
             f"metadata {key!r}{where} is corrupt: {reason}. The file may have been damaged or only partly "
             "written; restore it from a copy or rewrite it."
@@ -264,32 +286,24 @@ class NotAnNWBFileError(ZarrBridgeError, TypeError):
         )
 
 
-class UnknownCodecError(ZarrBridgeError, ValueError):
+class UnknownCodecError(_LocatedError, ValueError):
     """An array names a compressor or filter that no installed codec provides (or that is refused)."""
 
     def __init__(self, codec_id: str, what: str, location: Any = None, hint: str = "") -> None:
         self.codec_id = codec_id
         self.what = what
-        self.location = location
-        where = f" in {location!r}" if location is not None else ""
+        where = self._where(location)
         super().__init__(
             f"{what}{where} is encoded with codec {codec_id!r}, which cannot be decoded here. "
             f"{hint or 'Install the numcodecs plug-in that registers this codec id, then read it again.'}"
         )
 
 
-class MissingChunkError(ZarrBridgeError, FileNotFoundError):
+class MissingChunkError(_ChunkError, FileNotFoundError):
     """A chunk of an array is missing and the array has no fill value that could stand in for it."""
 
-    def __init__(self, key: str, what: str, location: Any = None, reason: str = "") -> None:
-        self.key = key
-        self.what = what
-        self.location = location
-        where = f" in {location!r}" if location is not None else ""
-        super().__init__(
-            f"chunk {key!r} of {what}{where} is missing{f' ({reason})' if reason else ''}. The file is "
-            "incomplete or damaged; restore the chunk from a copy of the file."
-        )
+    state = "missing"
+    advice = "The file is incomplete or damaged; restore the chunk from a copy of the file."
 
 
 class ZarrBridgeWarning(UserWarning):
@@ -341,19 +355,14 @@ class UnsafeNameError(LocationError):
         )
 
 
-class CorruptChunkError(ZarrBridgeError, ValueError):
+class CorruptChunkError(_ChunkError, ValueError):
     """A stored chunk cannot be decoded (garbled, truncated, or of the wrong size for its array)."""
 
-    def __init__(self, key: str, what: str, location: Any = None, reason: str = "") -> None:
-        self.key = key
-        self.what = what
-        self.location = location
-        where = f" in {location!r}" if location is not None else ""
-        super().__init__(
-            f"chunk {key!r} of {what}{where} is corrupt{f' ({reason})' if reason else ''}. The file is "
-            "damaged; restore the chunk from a copy of the file (`zarrbridge validate --data` lists every "
-            "bad chunk)."
-        )
+    state = "corrupt"
+    advice = (
+        "The file is damaged; restore the chunk from a copy of the file (`zarrbridge validate --data` lists "
+        "every bad chunk)."
+    )
 
 
 class StoreInUseError(ZarrBridgeError, BlockingIOError):
