@@ -36,7 +36,7 @@ __all__ = ["CONNECT_TIMEOUT_S", "MAX_ATTEMPTS", "StoreTarget", "is_connection_er
 CONNECT_TIMEOUT_S = 3
 #: Attempts per S3 request, the first included (one retry for a transient failure).
 MAX_ATTEMPTS = 2
-# DataJoint builds (and validates) a new StorageBackend per call, 0.2 ms a row; a store whose resolved
+# DataJoint builds (and validates) a new StorageBackend per call, once a row; a store whose resolved
 # specification is unchanged reuses its target. Any change to the store's settings gives a new key.
 _targets: BoundedCache[tuple[str | None, str], StoreTarget] = BoundedCache(64)
 
