@@ -29,7 +29,7 @@ import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import zarr
 from zarr.abc.store import Store
@@ -447,4 +447,4 @@ def scan_array(array: zarr.Array[Any], *, location: Any = None) -> ChunkReport:
 def pipeline_of(array: zarr.Array[Any]) -> CheckedPipeline | None:
     """The :class:`CheckedPipeline` of a strict array, else ``None``."""
     pipeline = array._async_array.codec_pipeline
-    return cast(CheckedPipeline, pipeline) if isinstance(pipeline, CheckedPipeline) else None
+    return pipeline if isinstance(pipeline, CheckedPipeline) else None

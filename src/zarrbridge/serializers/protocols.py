@@ -145,9 +145,7 @@ def remove_file(files: Any, name: str) -> bool:
         return False
     try:
         files.remove(name)
-    except (
-        FileNotFoundError
-    ):  # (Function Fuse's protocol removes with os.remove, which refuses missing files)
+    except FileNotFoundError:  # Function Fuse's protocol removes with os.remove, which refuses missing files
         pass
     return True
 

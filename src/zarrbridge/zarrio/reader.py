@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import posixpath
-from collections.abc import Callable
-from typing import Any, cast
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, cast
 
 import numpy as np
 import zarr
@@ -41,12 +41,21 @@ from .references import (
 OpenExternal = Callable[[str], "TreeReader"]
 
 
+class HierarchyRoot(Protocol):
+    """What a reader needs of a hierarchy's root group: a ``zarr.Group``, or a legacy zarr v2 group."""
+
+    @property
+    def attrs(self) -> Mapping[str, Any]: ...
+
+    def __getitem__(self, path: str, /) -> Any: ...
+
+
 class TreeReader:
     """Builds :class:`GroupBuilder`/:class:`DatasetBuilder` objects from one zarr hierarchy."""
 
     def __init__(
         self,
-        root: zarr.Group,
+        root: HierarchyRoot,
         *,
         location: Location,
         source: str | None,
@@ -194,9 +203,8 @@ class TreeReader:
                 for n in array.dtype.names
             ]
             table = BuilderZarrTableDataset(array, ref_fields, self._resolver(path), self.to_container)
-            if (
-                array.ndim == 0 and not ref_fields
-            ):  # a scalar compound of plain fields: a 0-d structured array
+            # a scalar compound of plain fields: a 0-d structured array
+            if array.ndim == 0 and not ref_fields:
                 kwargs["data"] = np.asarray(
                     self._scalar_value(array, path)
                 )  # (as h5py returns it; keeps the field dtypes)

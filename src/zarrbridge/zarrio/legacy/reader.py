@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 from hdmf.backends.utils import WriteStatusTracker
@@ -64,7 +64,7 @@ class LegacyTreeReader(TreeReader):
         ignore: set[str],
     ) -> None:
         super().__init__(
-            cast(Any, root),
+            root,
             location=location,
             source=source,
             written=written,
