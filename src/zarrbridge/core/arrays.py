@@ -196,14 +196,19 @@ def to_zarr_codecs(codecs: Any, *, zarr_format: int = 3) -> Any:
     return tuple(out)
 
 
-def check_storable_dtype(dtype: np.dtype[Any], what: str) -> None:
-    """Raise :class:`UnsupportedDtypeError` for dtypes zarr cannot hold faithfully (objects, complex...)."""
+def check_storable_dtype(
+    dtype: np.dtype[Any],
+    what: str,
+    *,
+    object_hint: str = "convert them to str, numbers or a structured dtype.",
+) -> None:
+    """Raise :class:`UnsupportedDtypeError` for dtypes zarr cannot hold faithfully (objects, complex...).
+
+    ``object_hint`` ends the message for object arrays: what the caller should store instead.
+    """
     if dtype.kind == "O":
         raise UnsupportedDtypeError(
-            what,
-            dtype,
-            "Object arrays of arbitrary Python objects cannot be stored; "
-            "convert them to str, numbers or a structured dtype.",
+            what, dtype, f"Object arrays of arbitrary Python objects cannot be stored; {object_hint}"
         )
     if dtype.kind in "cmMV" and dtype.names is None:
         raise UnsupportedDtypeError(what, dtype)
