@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 import warnings
-from typing import Any, TextIO
+from typing import TextIO
 
 from ..errors import InvalidOptionError
 from .argtypes import at_least
@@ -35,7 +35,9 @@ have no zarr equivalent are reported as warnings. A destination that exists is o
 """
 
 
-def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], parents: list[argparse.ArgumentParser]
+) -> None:
     parser = subparsers.add_parser(
         "convert",
         parents=parents,

@@ -25,7 +25,9 @@ The recording: one shank of 8 electrodes, one second of 30 kHz int16 voltage, 6 
 FEATURE = "zarrbridge example"
 
 
-def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], parents: list[argparse.ArgumentParser]
+) -> None:
     parser = subparsers.add_parser(
         "example",
         parents=parents,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any, TextIO
+from typing import TextIO
 
 from .argtypes import at_least
 from .opening import open_file
@@ -24,7 +24,9 @@ ratio (bytes in memory / bytes stored). Array data is never read.
 """
 
 
-def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], parents: list[argparse.ArgumentParser]
+) -> None:
     parser = subparsers.add_parser(
         "tree",
         parents=parents,

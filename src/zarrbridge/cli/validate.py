@@ -30,7 +30,9 @@ It also checks that the consolidated metadata lists every array as its own docum
 """
 
 
-def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], parents: list[argparse.ArgumentParser]
+) -> None:
     parser = subparsers.add_parser(
         "validate",
         parents=parents,

@@ -32,10 +32,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import zarr
-from zarr.abc.store import Store
+from zarr.abc.store import ByteRequest, Store
 from zarr.codecs import BloscCodec
 from zarr.core.array_spec import ArrayConfig, ArraySpec
-from zarr.core.buffer import Buffer, default_buffer_prototype
+from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 from zarr.core.metadata.v2 import ArrayV2Metadata
 from zarr.core.metadata.v3 import ArrayV3Metadata
 from zarr.core.sync import sync
@@ -155,7 +155,7 @@ class _CheckedGetter:
     def path(self) -> str:
         return str(self._inner.path)
 
-    async def get(self, prototype: Any, byte_range: Any = None) -> Buffer | None:
+    async def get(self, prototype: BufferPrototype, byte_range: ByteRequest | None = None) -> Buffer | None:
         try:
             value: Buffer | None = await self._inner.get(prototype=prototype, byte_range=byte_range)
         except ZarrBridgeError:

@@ -12,6 +12,7 @@ import posixpath
 import shutil
 import socket
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any, Literal, get_args
@@ -19,8 +20,8 @@ from urllib.parse import urlsplit
 
 import fsspec
 import zarr
-from zarr.abc.store import Store
-from zarr.core.buffer import Buffer
+from zarr.abc.store import ByteRequest, Store
+from zarr.core.buffer import Buffer, BufferPrototype
 from zarr.core.sync import sync
 from zarr.storage import FsspecStore, LocalStore, MemoryStore, ZipStore
 
@@ -218,7 +219,9 @@ class ConfinedLocalStore(LocalStore):
                 "not follow links out of a store (replace the link with a copy of its target)",
             )
 
-    def get_sync(self, key: str, *, prototype: Any = None, byte_range: Any = None) -> Buffer | None:
+    def get_sync(
+        self, key: str, *, prototype: BufferPrototype | None = None, byte_range: ByteRequest | None = None
+    ) -> Buffer | None:
         self._confine(key)
         return super().get_sync(key, prototype=prototype, byte_range=byte_range)
 
@@ -226,11 +229,15 @@ class ConfinedLocalStore(LocalStore):
         self._confine(key)
         super().set_sync(key, value)
 
-    async def get(self, key: str, prototype: Any = None, byte_range: Any = None) -> Buffer | None:
+    async def get(
+        self, key: str, prototype: BufferPrototype | None = None, byte_range: ByteRequest | None = None
+    ) -> Buffer | None:
         self._confine(key)
         return await super().get(key, prototype, byte_range)
 
-    async def get_partial_values(self, prototype: Any, key_ranges: Any) -> list[Buffer | None]:
+    async def get_partial_values(
+        self, prototype: BufferPrototype, key_ranges: Iterable[tuple[str, ByteRequest | None]]
+    ) -> list[Buffer | None]:
         key_ranges = list(key_ranges)
         for key, _ in key_ranges:
             self._confine(key)
