@@ -36,6 +36,7 @@ from zarr.abc.store import ByteRequest, Store
 from zarr.codecs import BloscCodec
 from zarr.core.array_spec import ArrayConfig, ArraySpec
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
+from zarr.core.common import ZarrFormat
 from zarr.core.metadata.v2 import ArrayV2Metadata
 from zarr.core.metadata.v3 import ArrayV3Metadata
 from zarr.core.sync import sync
@@ -337,10 +338,10 @@ def strict_array(
 
 
 def open_array_strict(
-    store: Store, path: str = "", *, location: Any = None, zarr_format: int | None = None
+    store: Store, path: str = "", *, location: Any = None, zarr_format: ZarrFormat | None = None
 ) -> zarr.Array[Any]:
     """``zarr.open_array(store, path=path)`` read-only, made strict with :func:`strict_array`."""
-    array = zarr.open_array(store, path=path, mode="r", zarr_format=zarr_format)  # type: ignore[arg-type]
+    array = zarr.open_array(store, path=path, mode="r", zarr_format=zarr_format)
     return strict_array(array, location=location)
 
 

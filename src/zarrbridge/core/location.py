@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeGuard, get_args
 from urllib.parse import urlsplit
 
 import fsspec
@@ -49,10 +49,14 @@ _MODES: tuple[str, ...] = get_args(AccessMode)
 _ROOT_MARKERS = ("zarr.json", ".zgroup", ".zarray")
 
 
+def _is_mode(mode: str) -> TypeGuard[AccessMode]:
+    return mode in _MODES
+
+
 def _check_mode(mode: str) -> AccessMode:
-    if mode not in _MODES:
+    if not _is_mode(mode):
         raise InvalidOptionError(f"mode must be one of {_MODES}, got {mode!r}")
-    return mode  # type: ignore[return-value]
+    return mode
 
 
 @dataclass(frozen=True)
