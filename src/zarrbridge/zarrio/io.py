@@ -319,7 +319,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             ignore = {specloc} if specloc else set()
             reader_class = LegacyTreeReader if isinstance(root, LegacyGroup) else TreeReader
             self._reader = reader_class(
-                root,  # type: ignore[arg-type]  # each reader class takes its own kind of root
+                root,
                 location=self._location,
                 source=self.source,
                 written=self._written,

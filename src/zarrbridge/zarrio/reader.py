@@ -49,6 +49,9 @@ class HierarchyRoot(Protocol):
 
     def __getitem__(self, path: str, /) -> Any: ...
 
+    def get(self, path: str, /) -> Any:
+        """The node at ``path`` below the root, or ``None``."""
+
 
 class TreeReader:
     """Builds :class:`GroupBuilder`/:class:`DatasetBuilder` objects from one zarr hierarchy."""
