@@ -103,15 +103,9 @@ class NWBZarrIO(ZarrIO):
     extensions
         Extension namespaces to load: paths of ``*.namespace.yaml`` files and/or :class:`hdmf.build.TypeMap`
         objects (one or a list). Cannot be combined with ``manager``.
-    synchronizer, object_codec_class, force_overwrite
-        hdmf-zarr's arguments, in its positional order (see ``docs/hdmf-zarr-api.md``).
-    storage_options
-        fsspec options for URLs.
-    zarr_format
-        3 (default, the current convention) or 2.
-    allow_external_links
-        Follow external links from a remote file to local paths (or from a local file to URLs); see
-        :class:`~zarrbridge.ZarrIO`.
+    synchronizer, object_codec_class, storage_options, force_overwrite, zarr_format, allow_external_links
+        As for :class:`~zarrbridge.ZarrIO` (the first four are hdmf-zarr's, in its positional order: see
+        ``docs/hdmf-zarr-api.md``).
 
     Examples
     --------
@@ -154,8 +148,6 @@ class NWBZarrIO(ZarrIO):
                 "NWBZarrIO: give either manager or extensions, not both (load the extensions "
                 "into the manager's type map instead)"
             )
-        if zarr_format not in (2, 3):
-            raise InvalidOptionError(f"NWBZarrIO: zarr_format must be 2 or 3, not {zarr_format!r}")
         type_map = None
         if manager is None:
             type_map = _type_map(extensions)
