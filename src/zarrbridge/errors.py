@@ -6,8 +6,6 @@ catch either. Each carries the data that caused it and a message that says what 
 
 from __future__ import annotations
 
-from typing import Any
-
 __all__ = [
     "BrokenLinkError",
     "CodecNameClashError",
@@ -51,9 +49,9 @@ class ZarrBridgeError(Exception):
 class _LocatedError(ZarrBridgeError):
     """An error about something inside a file or store; ``location`` is None when it is not known."""
 
-    location: Any
+    location: object
 
-    def _where(self, location: Any) -> str:
+    def _where(self, location: object) -> str:
         """Keep ``location`` and return its part of the message: `` in 'location'``, or nothing."""
         self.location = location
         return f" in {location!r}" if location is not None else ""
@@ -65,7 +63,7 @@ class _ChunkError(_LocatedError):
     state = ""
     advice = ""
 
-    def __init__(self, key: str, what: str, location: Any = None, reason: str = "") -> None:
+    def __init__(self, key: str, what: str, location: object = None, reason: str = "") -> None:
         self.key = key
         self.what = what
         detail = f" ({reason})" if reason else ""
@@ -93,7 +91,7 @@ class InvalidOptionError(ZarrBridgeError, ValueError):
 class LocationError(ZarrBridgeError, ValueError):
     """A location (path, URL, store) cannot be understood or opened."""
 
-    def __init__(self, location: Any, reason: str) -> None:
+    def __init__(self, location: object, reason: str) -> None:
         self.location = location
         super().__init__(f"cannot use location {location!r}: {reason}")
 
@@ -101,7 +99,7 @@ class LocationError(ZarrBridgeError, ValueError):
 class NotAZarrStoreError(ZarrBridgeError, FileNotFoundError):
     """The location exists (or not) but holds no zarr hierarchy."""
 
-    def __init__(self, location: Any, reason: str = "") -> None:
+    def __init__(self, location: object, reason: str = "") -> None:
         self.location = location
         detail = f" ({reason})" if reason else ""
         super().__init__(
@@ -113,7 +111,7 @@ class NotAZarrStoreError(ZarrBridgeError, FileNotFoundError):
 class StoreExistsError(ZarrBridgeError, FileExistsError):
     """Mode ``w-``/``x`` was asked for, but the location already holds data."""
 
-    def __init__(self, location: Any) -> None:
+    def __init__(self, location: object) -> None:
         self.location = location
         super().__init__(
             f"{location!r} already exists; mode 'w-'/'x' never overwrites. "
@@ -124,7 +122,7 @@ class StoreExistsError(ZarrBridgeError, FileExistsError):
 class ReadOnlyError(ZarrBridgeError, PermissionError):
     """A write was attempted through a read-only handle."""
 
-    def __init__(self, what: Any, hint: str = "open it with mode 'r+' or 'a' to modify it") -> None:
+    def __init__(self, what: object, hint: str = "open it with mode 'r+' or 'a' to modify it") -> None:
         self.what = what
         super().__init__(f"{what} is read-only; {hint}.")
 
@@ -132,7 +130,7 @@ class ReadOnlyError(ZarrBridgeError, PermissionError):
 class NodeNotFoundError(_LocatedError, KeyError):
     """A group or array that should exist is missing."""
 
-    def __init__(self, path: str, location: Any = None, hint: str = "") -> None:
+    def __init__(self, path: str, location: object = None, hint: str = "") -> None:
         self.path = path
         where = self._where(location)
         super().__init__(f"no group or array at {path!r}{where}. {hint}".rstrip())
@@ -144,7 +142,7 @@ class NodeNotFoundError(_LocatedError, KeyError):
 class BrokenLinkError(_LocatedError, LookupError):
     """A link or object reference points at something that does not exist."""
 
-    def __init__(self, source: str, target: str, location: Any = None, hint: str = "") -> None:
+    def __init__(self, source: str, target: str, location: object = None, hint: str = "") -> None:
         self.source = source
         self.target = target
         where = self._where(location)
@@ -155,7 +153,7 @@ class BrokenLinkError(_LocatedError, LookupError):
 class CorruptMetadataError(_LocatedError, ValueError):
     """A metadata document cannot be parsed or does not have the expected shape."""
 
-    def __init__(self, key: str, reason: str, location: Any = None) -> None:
+    def __init__(self, key: str, reason: str, location: object = None) -> None:
         self.key = key
         where = self._where(location)
         super().__init__(
@@ -167,7 +165,7 @@ class CorruptMetadataError(_LocatedError, ValueError):
 class UnsupportedFormatVersionError(ZarrBridgeError, ValueError):
     """A stored artefact carries a format version this release does not know."""
 
-    def __init__(self, what: str, found: Any, supported: Any) -> None:
+    def __init__(self, what: str, found: object, supported: object) -> None:
         self.what = what
         self.found = found
         self.supported = supported
@@ -180,7 +178,7 @@ class UnsupportedFormatVersionError(ZarrBridgeError, ValueError):
 class UnsupportedDtypeError(ZarrBridgeError, TypeError):
     """Data of a dtype that cannot be stored."""
 
-    def __init__(self, what: str, dtype: Any, hint: str = "") -> None:
+    def __init__(self, what: str, dtype: object, hint: str = "") -> None:
         self.what = what
         self.dtype = dtype
         super().__init__(
@@ -192,7 +190,7 @@ class UnsupportedDtypeError(ZarrBridgeError, TypeError):
 class ShapeMismatchError(ZarrBridgeError, ValueError):
     """Data does not have the shape that was declared or expected."""
 
-    def __init__(self, what: str, expected: Any, found: Any) -> None:
+    def __init__(self, what: str, expected: object, found: object) -> None:
         self.what = what
         self.expected = expected
         self.found = found
@@ -215,7 +213,7 @@ class UnsafePickleError(ZarrBridgeError, ValueError):
 class WriteInterruptedError(ZarrBridgeError, RuntimeError):
     """A write did not complete; the destination was left unmarked as complete."""
 
-    def __init__(self, location: Any, reason: str) -> None:
+    def __init__(self, location: object, reason: str) -> None:
         self.location = location
         super().__init__(
             f"writing {location!r} did not complete ({reason}); the destination is not a valid file. "
@@ -263,7 +261,7 @@ class StoreUnreachableError(ZarrBridgeError, ConnectionError):
 class ResultNotFoundError(ZarrBridgeError, KeyError, FileNotFoundError):
     """A result storage holds no result of that name (a ``FileNotFoundError`` too, as workflows expect)."""
 
-    def __init__(self, name: str, location: Any) -> None:
+    def __init__(self, name: str, location: object) -> None:
         self.name = name
         self.location = location
         super().__init__(
@@ -278,7 +276,7 @@ class ResultNotFoundError(ZarrBridgeError, KeyError, FileNotFoundError):
 class NotAnNWBFileError(ZarrBridgeError, TypeError):
     """A file opened as NWB has no (or an unreadable) ``nwb_version`` attribute at its root."""
 
-    def __init__(self, location: Any, reason: str) -> None:
+    def __init__(self, location: object, reason: str) -> None:
         self.location = location
         super().__init__(
             f"{location!r} is not an NWB file: {reason}. Open it with zarrbridge.ZarrIO for plain HDMF "
@@ -289,7 +287,7 @@ class NotAnNWBFileError(ZarrBridgeError, TypeError):
 class UnknownCodecError(_LocatedError, ValueError):
     """An array names a compressor or filter that no installed codec provides (or that is refused)."""
 
-    def __init__(self, codec_id: str, what: str, location: Any = None, hint: str = "") -> None:
+    def __init__(self, codec_id: str, what: str, location: object = None, hint: str = "") -> None:
         self.codec_id = codec_id
         self.what = what
         where = self._where(location)
@@ -334,7 +332,7 @@ class CodecNotMappedWarning(ZarrBridgeWarning):
 class PathNotFoundError(ZarrBridgeError, FileNotFoundError):
     """A file or directory given as input does not exist."""
 
-    def __init__(self, path: Any, what: str = "input") -> None:
+    def __init__(self, path: object, what: str = "input") -> None:
         self.path = path
         super().__init__(
             f"{what} {str(path)!r} does not exist; check the path (and storage options for URLs)"
@@ -344,7 +342,7 @@ class PathNotFoundError(ZarrBridgeError, FileNotFoundError):
 class UnsafeNameError(LocationError):
     """A name that would become part of a path could leave its store (``..``, absolute, NUL, separators)."""
 
-    def __init__(self, name: Any, what: str, reason: str) -> None:
+    def __init__(self, name: object, what: str, reason: str) -> None:
         self.name = name
         self.what = what
         LocationError.__init__(
@@ -368,7 +366,7 @@ class CorruptChunkError(_ChunkError, ValueError):
 class StoreInUseError(ZarrBridgeError, BlockingIOError):
     """Another writer holds the destination's lock."""
 
-    def __init__(self, location: Any, lock: str) -> None:
+    def __init__(self, location: object, lock: str) -> None:
         self.location = location
         self.lock = lock
         super().__init__(
@@ -393,7 +391,7 @@ class ResourceLimitError(ZarrBridgeError, MemoryError):
 class StorageFullError(ZarrBridgeError, OSError):
     """The disk (or quota) filled up while something was being written; nothing of it was kept."""
 
-    def __init__(self, what: str, location: Any, reason: str = "") -> None:
+    def __init__(self, what: str, location: object, reason: str = "") -> None:
         import errno
 
         self.what = what
@@ -412,7 +410,7 @@ class StorageFullError(ZarrBridgeError, OSError):
 class ForeignRowError(ZarrBridgeError, ValueError):
     """A DataJoint row in a zarrbridge codec's column was written by a codec zarrbridge cannot read."""
 
-    def __init__(self, column: str, reason: str, row: Any = None) -> None:
+    def __init__(self, column: str, reason: str, row: object = None) -> None:
         self.column = column
         self.row = row
         super().__init__(
