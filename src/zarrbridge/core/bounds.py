@@ -82,7 +82,7 @@ def check_allocation(*, shape: tuple[int, ...], itemsize: int, what: str) -> Non
         )
 
 
-def declared_size(codec_id: str, data: bytes, *, key: str, what: str, where: Any = None) -> int | None:
+def declared_size(codec_id: str, data: bytes, *, key: str, what: str, where: object = None) -> int | None:
     """The decoded size ``data`` declares for ``codec_id`` (blosc, lz4, zstd), or ``None`` if it cannot say.
 
     Raises
@@ -130,7 +130,7 @@ def _zstd_content_size(data: bytes, corrupt: Any) -> int | None:
 
 
 def decompress_bounded(
-    codec: Any, codec_id: str, data: bytes, *, limit: int, key: str, what: str, where: Any = None
+    codec: Any, codec_id: str, data: bytes, *, limit: int, key: str, what: str, where: object = None
 ) -> Any:
     """``codec.decode(data)``, refusing to produce more than ``limit`` bytes (see the module docstring).
 
@@ -220,7 +220,9 @@ def _inflate(make: Any, data: bytes, limit: int, too_big: Any, *, members: bool)
 _CODEC_IDS = {"BloscCodec": "blosc", "ZstdCodec": "zstd", "Zstd": "zstd", "Blosc": "blosc", "LZ4": "lz4"}
 
 
-def check_encoded_chunk(codec: Any, data: Any, *, limit: int, key: str, what: str, where: Any = None) -> None:
+def check_encoded_chunk(
+    codec: Any, data: Any, *, limit: int, key: str, what: str, where: object = None
+) -> None:
     """Refuse ``data`` when ``codec`` (the outermost compressor,
     a zarr or numcodecs object) declares too much.
 

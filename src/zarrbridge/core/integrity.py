@@ -91,7 +91,7 @@ def metadata_key(array: zarr.Array[Any] | zarr.AsyncArray[Any]) -> str:
 
 
 def check_document(
-    array: zarr.Array[Any] | zarr.AsyncArray[Any], raw: bytes | None, *, location: Any
+    array: zarr.Array[Any] | zarr.AsyncArray[Any], raw: bytes | None, *, location: object
 ) -> None:
     """Raise :class:`CorruptMetadataError` unless the stored document ``raw`` agrees with ``array.metadata``.
 
@@ -188,7 +188,7 @@ class CheckedPipeline:
     """
 
     def __init__(
-        self, inner: Any, *, what: str, location: Any, complete: bool, verify: zarr.AsyncArray[Any] | None
+        self, inner: Any, *, what: str, location: object, complete: bool, verify: zarr.AsyncArray[Any] | None
     ) -> None:
         self.inner = inner
         self.what = what
@@ -291,7 +291,7 @@ def _reason(exc: BaseException) -> str:
 
 
 def strict_array(
-    array: zarr.Array[Any], *, location: Any = None, verify_metadata: bool = False
+    array: zarr.Array[Any], *, location: object = None, verify_metadata: bool = False
 ) -> zarr.Array[Any]:
     """Make reads of ``array`` strict (in place) and return it.
 
@@ -338,7 +338,7 @@ def strict_array(
 
 
 def open_array_strict(
-    store: Store, path: str = "", *, location: Any = None, zarr_format: ZarrFormat | None = None
+    store: Store, path: str = "", *, location: object = None, zarr_format: ZarrFormat | None = None
 ) -> zarr.Array[Any]:
     """``zarr.open_array(store, path=path)`` read-only, made strict with :func:`strict_array`."""
     array = zarr.open_array(store, path=path, mode="r", zarr_format=zarr_format)
@@ -415,7 +415,7 @@ class ChunkReport:
     corrupt: tuple[tuple[str, str], ...]  # (key, reason) of chunks that cannot be decoded
 
 
-def scan_array(array: zarr.Array[Any], *, location: Any = None) -> ChunkReport:
+def scan_array(array: zarr.Array[Any], *, location: object = None) -> ChunkReport:
     """Read and decode every chunk of ``array``; report the missing and the corrupt ones by key."""
     what = "/" + array.store_path.path.strip("/")
     grid = list(chunk_keys(array))
