@@ -21,6 +21,7 @@ import zarr
 import zarr.codecs
 from zarr.abc.codec import ArrayArrayCodec, ArrayBytesCodec, BytesBytesCodec
 from zarr.abc.store import Store
+from zarr.core.common import ZarrFormat
 
 from ..errors import InvalidOptionError, ShapeMismatchError, UnsupportedDtypeError
 from .integrity import mark_complete, strict_array
@@ -222,7 +223,7 @@ def create_array(
     dtype: Any,
     policy: ArrayPolicy = ArrayPolicy(),
     attributes: dict[str, Any] | None = None,
-    zarr_format: int = 3,
+    zarr_format: ZarrFormat = 3,
     overwrite: bool = False,
     dimension_names: Sequence[str] | None = None,
 ) -> zarr.Array[Any]:
@@ -287,7 +288,7 @@ def create_array(
         shape=shape,
         dtype=zdtype,
         chunks=chunks,
-        zarr_format=zarr_format,  # type: ignore[arg-type]
+        zarr_format=zarr_format,
         attributes=mark_complete(attributes),
         overwrite=overwrite,
         **kwargs,

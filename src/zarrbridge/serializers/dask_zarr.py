@@ -23,6 +23,7 @@ import numpy as np
 import zarr
 from zarr.abc.store import Store
 from zarr.core.buffer import default_buffer_prototype
+from zarr.core.common import ZarrFormat
 from zarr.core.sync import sync
 
 from ..core.arrays import ArrayPolicy, chunk_containing, create_array
@@ -165,7 +166,7 @@ class DaskZarrSerializer(DaskFormatSerializer):
     format_name: ClassVar[str] = "zarrbridge.dask-zarr"
     suffix: ClassVar[str] = ".zarr"
     policy: ClassVar[ArrayPolicy] = ArrayPolicy()
-    zarr_format: ClassVar[int] = 3
+    zarr_format: ClassVar[ZarrFormat] = 3
     protocol_order: ClassVar[tuple[str, ...]] = (S3_PROTOCOL, FILE_PROTOCOL)
 
     @classmethod
