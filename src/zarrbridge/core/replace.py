@@ -1,25 +1,25 @@
 """Replacing a store without losing it, and one writer per destination.
 
-Writing a file with mode ``'w'`` over an existing directory store first writes the new hierarchy beside the old
-one (a hidden sibling in the same parent folder, so the final step is a rename on one filesystem) and replaces
-the old one only when the new one is complete: :func:`staging_directory`, then :func:`swap_in`. On Linux the
-swap is one ``renameat2(RENAME_EXCHANGE)`` call, so a process killed at any moment leaves either the old store
-or the new complete one at the destination, never a mix and never nothing; elsewhere it is two renames, with a
-moment in which the old store sits under a hidden name beside the destination.
+Writing a file with mode ``'w'`` over an existing directory store first writes the new hierarchy beside the
+old one (a hidden sibling in the same parent folder, so the final step is a rename on one filesystem) and
+replaces the old one only when the new one is complete: :func:`staging_directory`, then :func:`swap_in`. On
+Linux the swap is one ``renameat2(RENAME_EXCHANGE)`` call, so a process killed at any moment leaves either the
+old store or the new complete one at the destination, never a mix and never nothing; elsewhere it is two
+renames, with a moment in which the old store sits under a hidden name beside the destination.
 
 Stores that are keys, not a directory (an fsspec URL such as ``s3://``, a zarr store object such as
-``MemoryStore``) cannot be renamed: :func:`staging_store` gives a new hierarchy written beside the old one (a
-hidden sibling prefix ``.NAME.<id>.zarrbridge-new``, or for a store object without a path a new
+``MemoryStore``) cannot be renamed: :func:`staging_store` gives a new hierarchy written beside the old one
+(a hidden sibling prefix ``.NAME.<id>.zarrbridge-new``, or for a store object without a path a new
 ``MemoryStore``), and :func:`replace_keys` puts it in place once complete: the old root documents are
 removed first (from then on the destination opens as no file, never as the old root over new chunks), the
 new keys are copied into place (server-side where both sides are one fsspec filesystem), metadata documents
-after the chunks and the root last, then the old keys the new file lacks and the staging prefix are removed. A failure before
-that leaves the old file untouched; a failure during it raises
+after the chunks and the root last, then the old keys the new file lacks and the staging prefix are
+removed. A failure before that leaves the old file untouched; a failure during it raises
 :class:`~zarrbridge.errors.WriteInterruptedError` naming where the complete new copy is.
 
-:class:`WriteLock` is an advisory lock (``flock``) on a hidden file beside the destination: a second writer gets
-:class:`~zarrbridge.errors.StoreInUseError` at once. The kernel releases the lock when its process dies, so a
-killed writer never blocks the next one.
+:class:`WriteLock` is an advisory lock (``flock``) on a hidden file beside the destination: a second writer
+gets :class:`~zarrbridge.errors.StoreInUseError` at once. The kernel releases the lock when its process dies,
+so a killed writer never blocks the next one.
 """
 
 from __future__ import annotations

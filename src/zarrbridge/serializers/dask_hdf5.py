@@ -179,10 +179,10 @@ def _file_identity(h5: h5py.File) -> FileIdentity:
 class HDF5Source:
     """A picklable, lazily opened HDF5 dataset: each read opens the file, reads, decodes and closes it.
 
-    ``plain_chunks``: whole chunks are read with ``read_direct_chunk`` (:func:`.hdf5_chunks.read_chunk_block`).
-    ``identity``: for local files, the identity of the file when the array was loaded; a read from a file
-    that no longer has it (replaced, truncated, rewritten) is a :class:`~zarrbridge.errors.CorruptChunkError`,
-    so a loaded array gives its saved values or an error.
+    ``plain_chunks``: whole chunks are read with ``read_direct_chunk``
+    (:func:`.hdf5_chunks.read_chunk_block`). ``identity``: for local files, the identity of the file when the
+    array was loaded; a read from a file that no longer has it (replaced, truncated, rewritten) is a
+    :class:`~zarrbridge.errors.CorruptChunkError`, so a loaded array gives its saved values or an error.
     """
 
     files: Any
