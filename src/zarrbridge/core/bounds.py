@@ -26,7 +26,7 @@ import struct
 import zlib
 from typing import Any
 
-from ..errors import CorruptChunkError, ResourceLimitError
+from ..errors import CorruptChunkError, InvalidOptionError, ResourceLimitError
 
 __all__ = [
     "MAX_CHUNK_BYTES",
@@ -34,6 +34,7 @@ __all__ = [
     "check_allocation",
     "check_chunk_nbytes",
     "check_encoded_chunk",
+    "check_max_bytes",
     "declared_size",
     "decompress_bounded",
     "memory_bytes",
@@ -70,17 +71,38 @@ def check_chunk_nbytes(
     return nbytes
 
 
-def check_allocation(*, shape: tuple[int, ...], itemsize: int, what: str) -> None:
-    """Refuse reading a selection of ``shape`` that could not fit in this machine's memory."""
+def check_allocation(
+    *, shape: tuple[int, ...], itemsize: int, what: str, max_bytes: int | None = None
+) -> None:
+    """Refuse reading a selection of ``shape`` that could not fit in this machine's memory, or is larger
+    than ``max_bytes`` (a reader's allocation budget, see :func:`check_max_bytes`)."""
     nbytes = math.prod(shape) * max(int(itemsize), 1)
-    limit = memory_bytes()
+    limit = memory_bytes() if max_bytes is None else min(memory_bytes(), max_bytes)
     if nbytes > limit:
         raise ResourceLimitError(
             f"reading {what} (shape {list(shape)})",
             nbytes,
             limit,
-            "Read it in smaller selections (slices along its first axis).",
+            "Read it in smaller selections (slices along its first axis)"
+            + (", or give a larger max_bytes." if max_bytes is not None else "."),
         )
+
+
+def check_max_bytes(value: object, *, owner: str) -> int | None:
+    """``value`` as an allocation budget: ``None`` (the machine's memory) or a positive ``int`` of bytes.
+
+    Raises
+    ------
+    InvalidOptionError
+        Anything else (a bool, a float, a string, zero or less).
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidOptionError(
+            f"{owner}: max_bytes must be a positive int (bytes one read may allocate) or None, not {value!r}"
+        )
+    return value
 
 
 def declared_size(codec_id: str, data: bytes, *, key: str, what: str, where: object = None) -> int | None:
@@ -244,12 +266,12 @@ def check_encoded_chunk(
         )
 
 
-def array_chunk_bounds(metadata: Any, *, what: str) -> tuple[int, Any]:
+def array_chunk_bounds(metadata: Any, *, what: str, limit: int = MAX_CHUNK_BYTES) -> tuple[int, Any]:
     """Check the chunk (and shard) shape an array's metadata declares; the bound for its stored chunks.
 
     For zarr's own decode path (:func:`zarrbridge.core.integrity.strict_array`), before anything is decoded:
-    a chunk, or an inner chunk of a sharded array, above :data:`MAX_CHUNK_BYTES`, or a shard larger than
-    this machine's memory, raises :class:`~zarrbridge.errors.ResourceLimitError`.
+    a chunk, or an inner chunk of a sharded array, above ``limit`` (:data:`MAX_CHUNK_BYTES`), or a shard
+    larger than this machine's memory, raises :class:`~zarrbridge.errors.ResourceLimitError`.
 
     Returns ``(limit, compressor)``: the outermost compressor of a stored (unsharded) chunk, ``None`` when
     there is none to check (sharded arrays: their chunks are read by byte range), and the most its payload may
@@ -270,10 +292,10 @@ def array_chunk_bounds(metadata: Any, *, what: str) -> tuple[int, Any]:
         codecs = tuple(metadata.codecs)
         sharding = next((c for c in codecs if isinstance(c, ShardingCodec)), None)
         if sharding is not None:
-            check_chunk_nbytes(chunks=tuple(sharding.chunk_shape), itemsize=itemsize, what=what)
+            check_chunk_nbytes(chunks=tuple(sharding.chunk_shape), itemsize=itemsize, what=what, limit=limit)
             check_chunk_nbytes(chunks=outer, itemsize=itemsize, what=f"{what} (shard)", limit=memory_bytes())
             return MAX_CHUNK_BYTES, None
-        nbytes = check_chunk_nbytes(chunks=outer, itemsize=itemsize, what=what)
+        nbytes = check_chunk_nbytes(chunks=outer, itemsize=itemsize, what=what, limit=limit)
         resizing = any(not isinstance(c, TransposeCodec) for c in metadata.codecs[: _array_bytes(codecs)])
         tail = [c for c in codecs[_array_bytes(codecs) + 1 :] if not isinstance(c, Crc32cCodec)]  # (a suffix)
         compressor = tail[-1] if tail else None
@@ -283,7 +305,7 @@ def array_chunk_bounds(metadata: Any, *, what: str) -> tuple[int, Any]:
         )
         resizing = bool(metadata.filters)
         compressor = metadata.compressor
-    return (MAX_CHUNK_BYTES if variable or resizing else max(nbytes, 1)), compressor
+    return (limit if variable or resizing else max(nbytes, 1)), compressor
 
 
 def _array_bytes(codecs: tuple[Any, ...]) -> int:

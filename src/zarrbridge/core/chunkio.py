@@ -353,6 +353,9 @@ def read_whole(
     meta = array.metadata
     if not isinstance(meta, ArrayV3Metadata) or array.nbytes > max_bytes:
         return None
+    budget = getattr(pipeline_of(array), "max_bytes", None)
+    if budget is not None and array.nbytes > budget:
+        return None  # zarr's path refuses it (a strict array's allocation budget)
     pipeline = _pipeline(meta)
     if pipeline is None:
         return None
@@ -387,7 +390,7 @@ def read_whole(
         document = found.pop()
         checked.verify = None
         check_document(array, None if document is None else _as_bytes(document), location=where)
-    complete = is_complete(array)
+    complete = is_complete(array) and not (checked is not None and checked.fill_missing)
     for coord, key, raw in zip(coords, keys, found):
         if raw is None:
             if complete:

@@ -33,7 +33,7 @@ import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import zarr
 from zarr.abc.store import ByteRequest, Store
@@ -45,8 +45,14 @@ from zarr.core.metadata.v2 import ArrayV2Metadata
 from zarr.core.metadata.v3 import ArrayV3Metadata
 from zarr.core.sync import sync
 
-from ..errors import CorruptChunkError, CorruptMetadataError, MissingChunkError, ZarrBridgeError
-from .bounds import array_chunk_bounds, check_encoded_chunk
+from ..errors import (
+    CorruptChunkError,
+    CorruptMetadataError,
+    InvalidOptionError,
+    MissingChunkError,
+    ZarrBridgeError,
+)
+from .bounds import MAX_CHUNK_BYTES, array_chunk_bounds, check_allocation, check_encoded_chunk
 from .structdtype import reread_compound_document
 
 __all__ = [
@@ -55,6 +61,7 @@ __all__ = [
     "ChunkReport",
     "array_what",
     "check_document",
+    "check_missing_chunks",
     "chunk_keys",
     "fill_missing_chunks",
     "is_complete",
@@ -169,7 +176,7 @@ class _CheckedGetter:
         except Exception as exc:  # the store failed (network, permissions): not the chunk's fault
             raise _StoreFailure(exc) from exc
         if value is None:
-            if self._pipeline.complete:
+            if self._pipeline.complete and not self._pipeline.fill_missing:
                 raise MissingChunkError(self.path, self._pipeline.what, self._pipeline.location)
             return None
         pipeline = self._pipeline
@@ -212,6 +219,8 @@ class CheckedPipeline:
         self.metadata: Any = None  # the array's metadata, whose chunk shape is checked on the first read
         self.compressor: Any = None  # the outermost compressor of stored chunks (its declared size checked)
         self.decoded_limit = 0
+        self.fill_missing = False  # missing chunks of complete arrays read as the fill value (asked for)
+        self.max_bytes: int | None = None  # the most one read may allocate (None: the machine's memory)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -228,11 +237,17 @@ class CheckedPipeline:
     def _bound(self) -> None:
         if self.metadata is not None:  # (raises on every read while the chunk shape is refused)
             where = f"{self.what} in {self.location}" if self.location is not None else self.what
-            self.decoded_limit, self.compressor = array_chunk_bounds(self.metadata, what=where)
+            limit = MAX_CHUNK_BYTES if self.max_bytes is None else min(MAX_CHUNK_BYTES, self.max_bytes)
+            self.decoded_limit, self.compressor = array_chunk_bounds(self.metadata, what=where, limit=limit)
             self.metadata = None
 
     async def read(self, batch_info: Iterable[Any], out: Any, drop_axes: tuple[int, ...] = ()) -> None:
         self._bound()  # before any chunk is fetched or decoded
+        if self.max_bytes is not None:
+            shape = tuple(getattr(out, "shape", ()))
+            check_allocation(
+                shape=shape, itemsize=out.dtype.itemsize, what=f"{self.what}", max_bytes=self.max_bytes
+            )
         infos = [(_CheckedGetter(getter, self), *rest) for getter, *rest in batch_info]
         try:
             if self.verify is not None:
@@ -269,6 +284,16 @@ class CheckedPipeline:
         if self.complete:  # every chunk stays stored, also one that now holds only the fill value
             batch_info = [(setter, _keep_empty(spec), *rest) for setter, spec, *rest in batch_info]
         await self.inner.write(batch_info, value, drop_axes)
+
+
+def check_missing_chunks(value: object, *, owner: str) -> Literal["error", "fill"]:
+    """``value`` as a missing-chunk policy (``"error"`` or ``"fill"``), else :class:`InvalidOptionError`."""
+    if value == "error" or value == "fill":
+        return "error" if value == "error" else "fill"
+    raise InvalidOptionError(
+        f"{owner}: missing_chunks must be 'error' (a missing chunk is an error) or 'fill' (it reads as the "
+        f"fill value, for files other tools wrote with unwritten regions), not {value!r}"
+    )
 
 
 def _keep_empty(spec: ArraySpec) -> ArraySpec:
@@ -314,7 +339,12 @@ def _reason(exc: BaseException) -> str:
 
 
 def strict_array(
-    array: zarr.Array[Any], *, location: object = None, verify_metadata: bool = False
+    array: zarr.Array[Any],
+    *,
+    location: object = None,
+    verify_metadata: bool = False,
+    missing_chunks: Literal["error", "fill"] = "error",
+    max_bytes: int | None = None,
 ) -> zarr.Array[Any]:
     """Make reads of ``array`` strict (in place) and return it.
 
@@ -328,6 +358,13 @@ def strict_array(
     verify_metadata
         Compare the metadata the array was opened with against its own document in the store on the first read
         (for arrays opened from consolidated metadata); only done for complete arrays.
+    missing_chunks
+        ``"error"`` (default): a missing chunk of a complete array is a :class:`MissingChunkError`;
+        ``"fill"``: it reads as the fill value, as zarr reads it (for files known to have unwritten regions).
+    max_bytes
+        The most one read may allocate: a selection, or a chunk to decode, larger than this raises
+        :class:`~zarrbridge.errors.ResourceLimitError` before it is read (default: the machine's memory for
+        selections, :data:`~zarrbridge.core.bounds.MAX_CHUNK_BYTES` for chunks).
 
     Examples
     --------
@@ -346,6 +383,7 @@ def strict_array(
     complete = is_complete(inner)
     if isinstance(current, CheckedPipeline):
         current.complete = complete
+        current.fill_missing, current.max_bytes = missing_chunks == "fill", max_bytes
         return array
     where = location if location is not None else str(inner.store_path.store)
     checked = CheckedPipeline(
@@ -357,6 +395,7 @@ def strict_array(
     )
     checked.blosc = blosc_outer(inner.metadata)
     checked.metadata = inner.metadata
+    checked.fill_missing, checked.max_bytes = missing_chunks == "fill", max_bytes
     object.__setattr__(inner, "codec_pipeline", checked)
     return array
 

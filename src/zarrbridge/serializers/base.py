@@ -15,14 +15,18 @@ releases hold ``("dask-array" | "numpy-array" | ..., inner)`` ids of the same sh
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from ..core.bounds import check_allocation
 from ..core.names import check_relative_path
 from ..daskwrite import active_client
 from ..errors import (
@@ -38,15 +42,64 @@ __all__ = [
     "ArrayId",
     "PersistentId",
     "PersistentSerializer",
+    "ReadLimits",
     "active_client",
     "check_array_dtype",
+    "check_blocks",
     "check_dask_array",
     "discard_after_failure",
     "is_disk_full",
     "new_name",
     "parse_array_id",
+    "read_limits",
+    "reading_with",
     "require_protocol",
 ]
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """How the arrays of one :meth:`ResultStorage.load <zarrbridge.serializers.ResultStorage.load>` are read:
+    ``max_bytes``, the most one read (a whole array loaded, one block of a lazy one) may allocate (``None``:
+    the machine's memory), and ``missing_chunks`` (``"error"``, or ``"fill"`` for zarr arrays other tools
+    wrote with regions left unwritten)."""
+
+    max_bytes: int | None = None
+    missing_chunks: Literal["error", "fill"] = "error"
+
+
+_LIMITS: contextvars.ContextVar[ReadLimits | None] = contextvars.ContextVar(
+    "zarrbridge_read_limits", default=None
+)
+_DEFAULT_LIMITS = ReadLimits()
+
+
+def read_limits() -> ReadLimits:
+    """The :class:`ReadLimits` of the load in progress (the defaults outside one)."""
+    return _LIMITS.get() or _DEFAULT_LIMITS
+
+
+@contextlib.contextmanager
+def reading_with(limits: ReadLimits) -> Iterator[None]:
+    """Within the block, serializers read arrays with ``limits`` (set by a storage's ``load``)."""
+    token = _LIMITS.set(limits)
+    try:
+        yield
+    finally:
+        _LIMITS.reset(token)
+
+
+def check_blocks(value: Any, *, what: str) -> None:
+    """Refuse a loaded lazy (dask) array one of whose blocks is larger than the load's ``max_bytes``."""
+    budget = read_limits().max_bytes
+    chunks = getattr(value, "chunks", None)
+    if budget is None or not isinstance(chunks, tuple) or not all(isinstance(c, tuple) for c in chunks):
+        return
+    block = tuple(max(c, default=0) for c in chunks)
+    check_allocation(
+        shape=block, itemsize=value.dtype.itemsize, what=f"one block of {what}", max_bytes=budget
+    )
+
 
 ArrayId = tuple[str, int, str, str]
 """``(format_name, format_version, protocol, name)``: the inner persistent id of one stored array."""

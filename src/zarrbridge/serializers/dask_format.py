@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import dask.array
 import numpy as np
 
+from ..core.bounds import check_allocation
 from ..daskwrite import resolve_unknown_chunks
 from ..errors import CorruptMetadataError, StorageFullError, UnsupportedFormatVersionError
 from .base import (
@@ -23,6 +24,7 @@ from .base import (
     is_disk_full,
     new_name,
     parse_array_id,
+    read_limits,
 )
 from .protocols import FILE_PROTOCOL, normalize_protocols, s3_folder
 
@@ -121,6 +123,12 @@ class DaskFormatSerializer(PersistentSerializer):
     def load(cls, pid: Any, protocols: Mapping[str, Any]) -> np.ndarray[Any, Any]:
         """The stored array of ``pid`` read whole into memory (what ``unpickle(...).compute()`` gives)."""
         lazy: Any = cls.unpickle(cls.inner_id(pid), protocols)
+        check_allocation(
+            shape=tuple(lazy.shape),
+            itemsize=lazy.dtype.itemsize,
+            what=f"array {pid!r}",
+            max_bytes=read_limits().max_bytes,
+        )
         return np.asarray(lazy.compute(scheduler="threads"))
 
     @classmethod

@@ -31,6 +31,7 @@ import dask.array
 import h5py
 import numpy as np
 
+from ..core.bounds import check_allocation
 from ..daskwrite import compute_side_effects
 from ..errors import (
     BrokenLinkError,
@@ -41,7 +42,7 @@ from ..errors import (
     ZarrBridgeError,
 )
 from ..hdf5files import guarded_h5
-from .base import active_client, parse_array_id, require_protocol
+from .base import active_client, parse_array_id, read_limits, require_protocol
 from .dask_format import DaskFormatSerializer, FileIdentity, file_identity, stored_dtype
 from .hdf5_chunks import RAW_KINDS, ChunkWriter, has_plain_chunks, read_chunk_block
 from .protocols import (
@@ -429,6 +430,12 @@ class DaskHDF5Serializer(DaskFormatSerializer):
         with source.reading("the whole array"), _open_h5(source.files, source.name, "r") as h5:
             source._check(h5, "the whole array")
             dset = h5[source.datapath]
+            check_allocation(  # before anything is allocated: the file's shape may be hostile
+                shape=tuple(source.shape),
+                itemsize=np.dtype(source.dtype).itemsize,
+                what=f"array {source.name!r}",
+                max_bytes=read_limits().max_bytes,
+            )
             if source.encoding == "none" and dset.size and dset.ndim and dset.dtype == source.dtype:
                 out = np.empty(source.shape, dtype=source.dtype)
                 dset.read_direct(out)

@@ -37,7 +37,7 @@ from ..errors import (
     MissingChunkError,
     WriteInterruptedError,
 )
-from .base import parse_array_id
+from .base import parse_array_id, read_limits
 from .dask_format import DaskFormatSerializer, FileIdentity, file_identity, stored_dtype
 from .protocols import (
     FILE_PROTOCOL,
@@ -260,7 +260,13 @@ class DaskZarrSerializer(DaskFormatSerializer):
             )
         store = zarr_store_for(protocol, protocols, name, read_only=True)
         try:
-            arr = strict_array(zarr.open_array(store, mode="r", zarr_format=zarr_format), location=name)
+            limits = read_limits()
+            arr = strict_array(
+                zarr.open_array(store, mode="r", zarr_format=zarr_format),
+                location=name,
+                missing_chunks=limits.missing_chunks,
+                max_bytes=limits.max_bytes,
+            )
         except (ValueError, KeyError, TypeError, FileNotFoundError) as exc:
             raise CorruptMetadataError(f"{name}/zarr.json", f"cannot open the array ({exc})") from exc
         if list(arr.shape) != marker.get("shape"):

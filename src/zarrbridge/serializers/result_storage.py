@@ -28,8 +28,10 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
+from ..core.bounds import check_max_bytes
+from ..core.integrity import check_missing_chunks
 from ..core.names import check_relative_path
 from ..errors import (
     BrokenLinkError,
@@ -40,7 +42,7 @@ from ..errors import (
     UnsafeNameError,
     UnsupportedFormatVersionError,
 )
-from .base import PersistentSerializer, is_disk_full, new_name
+from .base import PersistentSerializer, ReadLimits, check_blocks, is_disk_full, new_name, reading_with
 from .restricted import DEFAULT_ALLOWED, restricted_load, unrestricted_load
 from .tasks import WorkflowMethods
 
@@ -212,7 +214,9 @@ class ResultStorage(WorkflowMethods, ABC):
         if not isinstance(pid, tuple) or len(pid) != 2:
             raise CorruptMetadataError("persistent id", f"expected (serializer name, id), got {pid!r}")
         tag, inner = pid
-        return self._serializer(tag).unpickle(inner, self.protocols)
+        value = self._serializer(tag).unpickle(inner, self.protocols)
+        check_blocks(value, what=f"array {inner!r} of a result in {self.location}")
+        return value
 
     # -- manifests -------------------------------------------------------------------------------------------
     @staticmethod
@@ -376,7 +380,13 @@ class ResultStorage(WorkflowMethods, ABC):
         self._put(f"garbage/{new_name('.json')}", json.dumps(document).encode())
 
     def load(
-        self, name: str, *, restricted: bool = False, allowed: frozenset[tuple[str, str]] = frozenset()
+        self,
+        name: str,
+        *,
+        restricted: bool = False,
+        allowed: frozenset[tuple[str, str]] = frozenset(),
+        max_bytes: int | None = None,
+        missing_chunks: Literal["error", "fill"] = "error",
     ) -> Any:
         """Load the result ``name``; its arrays come back as the serializers read them (lazy dask arrays...).
 
@@ -389,6 +399,16 @@ class ResultStorage(WorkflowMethods, ABC):
             name)`` globals in ``allowed``. Without it, loading runs whatever code the pickle names.
         allowed
             Extra globals a restricted load may build.
+        max_bytes
+            The most memory one read may take, in bytes: an array loaded whole (``NumpyArraySerializer``), one
+            block of a lazy dask array, or (``restricted``) what the pickle itself builds. Larger ones raise
+            :class:`~zarrbridge.errors.ResourceLimitError` before they are read. Default ``None``: the
+            machine's memory (and the restricted unpickler's own budget).
+        missing_chunks
+            ``"error"`` (default): a chunk missing from a zarr array zarrbridge wrote (every chunk is stored)
+            is a :class:`~zarrbridge.errors.MissingChunkError` when read; ``"fill"``: it reads as the fill
+            value, for results another tool wrote with regions left unwritten. HDF5 arrays have no missing
+            chunks.
 
         Raises
         ------
@@ -398,18 +418,29 @@ class ResultStorage(WorkflowMethods, ABC):
             The manifest names a file outside the storage; nothing is read.
         UnsafePickleError
             ``restricted`` and the pickle names a global that is not allowed.
+        InvalidOptionError
+            ``max_bytes`` or ``missing_chunks`` is not one of the values above.
         """
+        limits = ReadLimits(
+            check_max_bytes(max_bytes, owner=f"{type(self).__name__}.load"),
+            check_missing_chunks(missing_chunks, owner=f"{type(self).__name__}.load"),
+        )
         manifest = self._read_manifest(name)
         try:
             data = self._get(manifest["pickle"])
         except FileNotFoundError:
             raise BrokenLinkError(f"result {name!r}", manifest["pickle"], self.location) from None
         what = f"result {name!r} in {self.location}"
-        if restricted:
-            return restricted_load(
-                data, persistent_load=self._persistent_load, allowed=DEFAULT_ALLOWED | allowed, what=what
-            )
-        return unrestricted_load(data, persistent_load=self._persistent_load, what=what)
+        with reading_with(limits):
+            if restricted:
+                return restricted_load(
+                    data,
+                    persistent_load=self._persistent_load,
+                    allowed=DEFAULT_ALLOWED | allowed,
+                    what=what,
+                    max_bytes=max_bytes,
+                )
+            return unrestricted_load(data, persistent_load=self._persistent_load, what=what)
 
     def remove(self, name: str) -> None:
         """Remove the result ``name``: new readers no longer find it; its files go at :meth:`collect_garbage`.

@@ -15,6 +15,8 @@ from hdmf.container import Container
 from hdmf.spec import NamespaceCatalog
 from zarr.abc.store import Store
 
+from ..core.bounds import check_max_bytes
+from ..core.integrity import check_missing_chunks
 from ..core.location import AccessMode, Location, check_external_location, open_store
 from ..errors import (
     InvalidOptionError,
@@ -71,6 +73,17 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         Follow external links (and references) from a remote file to local paths, or from a local file to
         URLs. Off by default: a file must not choose which local files a reader opens
         (:func:`~zarrbridge.core.location.check_external_location`).
+    max_bytes
+        The most memory one read of a dataset may take, in bytes: a selection, or a chunk to decode, larger
+        than this raises :class:`~zarrbridge.errors.ResourceLimitError` before it is read. Default ``None``:
+        the machine's memory for selections, 512 MiB for one chunk.
+    missing_chunks
+        ``"error"`` (default): a chunk missing from an array that says every chunk is stored (zarrbridge's
+        arrays, legacy hdmf-zarr files) is a :class:`~zarrbridge.errors.MissingChunkError`. ``"fill"``: it
+        reads as the fill value, as hdmf-zarr reads it (the same as
+        :func:`~zarrbridge.zarrio.legacy.missing_chunks_as_fill`), for files another tool wrote with regions
+        left unwritten; a chunk lost from a copy then reads as the fill value too. Arrays that do not say so
+        (written by other tools on zarr 3) follow zarr's rule either way: missing means the fill value.
 
     Examples
     --------
@@ -91,7 +104,12 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         *,
         zarr_format: Literal[2, 3] = 3,
         allow_external_links: bool = False,
+        max_bytes: int | None = None,
+        missing_chunks: Literal["error", "fill"] = "error",
     ) -> None:
+        owner = type(self).__name__
+        self._max_bytes = check_max_bytes(max_bytes, owner=owner)
+        self._missing_chunks = check_missing_chunks(missing_chunks, owner=owner)
         if zarr_format not in (2, 3) or isinstance(zarr_format, bool):
             raise InvalidOptionError(
                 f"{type(self).__name__}: zarr_format must be 2 or 3 (3 is the current convention), "
@@ -221,6 +239,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         if self._mode in ("r", "r+") or (self._mode == "a" and self._location.holds_zarr()):
             self._convention, root = open_any_root(self._store, str(self._location))
             if isinstance(root, LegacyGroup):
+                root.v2.missing_chunks, root.v2.max_bytes = self._missing_chunks, self._max_bytes
                 if self._mode != "r":
                     raise ZarrReadOnlyError(
                         f"{self._location} (a legacy hdmf-zarr Zarr v2 file)",
@@ -327,6 +346,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
                 to_container=self.manager.construct,
                 ignore=ignore,
             )
+            self._reader.missing_chunks, self._reader.max_bytes = self._missing_chunks, self._max_bytes
         return self._reader
 
     def _open_external(self, relative: str) -> TreeReader:
@@ -341,6 +361,8 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
                 manager=self.manager,
                 storage_options=target.storage_options or None,
                 allow_external_links=self._allow_external_links,
+                max_bytes=self._max_bytes,
+                missing_chunks=self._missing_chunks,
             )
         return self._external[key]._tree_reader()
 

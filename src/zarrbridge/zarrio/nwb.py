@@ -106,6 +106,9 @@ class NWBZarrIO(ZarrIO):
     synchronizer, object_codec_class, storage_options, force_overwrite, zarr_format, allow_external_links
         As for :class:`~zarrbridge.ZarrIO` (the first four are hdmf-zarr's, in its positional order: see
         ``docs/hdmf-zarr-api.md``).
+    max_bytes, missing_chunks
+        As for :class:`~zarrbridge.ZarrIO`: the most one read of a dataset may allocate, and whether a
+        missing chunk is an error (``"error"``, the default) or reads as the fill value (``"fill"``).
 
     Examples
     --------
@@ -130,6 +133,8 @@ class NWBZarrIO(ZarrIO):
         extensions: Extension | Sequence[Extension] | None = None,
         zarr_format: Literal[2, 3] = 3,
         allow_external_links: bool = False,
+        max_bytes: int | None = None,
+        missing_chunks: Literal["error", "fill"] = "error",
     ) -> None:
         if not isinstance(mode, str) or mode not in _MODES:
             raise InvalidOptionError(f"NWBZarrIO: mode must be one of {_MODES}, not {mode!r}")
@@ -162,6 +167,8 @@ class NWBZarrIO(ZarrIO):
             force_overwrite,
             zarr_format=zarr_format,
             allow_external_links=allow_external_links,
+            max_bytes=max_bytes,
+            missing_chunks=missing_chunks,
         )
         # mode 'a' creates a missing file: there is nothing to load then. The namespaces are read from the
         # root this IO opened (the type map is the manager's own, so the manager sees them)
@@ -240,19 +247,38 @@ class NWBZarrIO(ZarrIO):
 
     @staticmethod
     def read_nwb(
-        path: Any, *, storage_options: dict[str, Any] | None = None, allow_external_links: bool = False
+        path: Any,
+        *,
+        storage_options: dict[str, Any] | None = None,
+        allow_external_links: bool = False,
+        max_bytes: int | None = None,
+        missing_chunks: Literal["error", "fill"] = "error",
     ) -> pynwb.NWBFile:
         """Open ``path`` read-only and return its NWBFile; see :func:`read_nwb`."""
-        return read_nwb(path, storage_options=storage_options, allow_external_links=allow_external_links)
+        return read_nwb(
+            path,
+            storage_options=storage_options,
+            allow_external_links=allow_external_links,
+            max_bytes=max_bytes,
+            missing_chunks=missing_chunks,
+        )
 
 
 def read_nwb(
-    path: Any, *, storage_options: dict[str, Any] | None = None, allow_external_links: bool = False
+    path: Any,
+    *,
+    storage_options: dict[str, Any] | None = None,
+    allow_external_links: bool = False,
+    max_bytes: int | None = None,
+    missing_chunks: Literal["error", "fill"] = "error",
 ) -> pynwb.NWBFile:
     """Read an NWB Zarr file and return its :class:`pynwb.NWBFile`, like :func:`pynwb.read_nwb`.
 
     The file stays open while the NWBFile is in use (``nwbfile.read_io`` is its :class:`NWBZarrIO`; call
-    ``nwbfile.read_io.close()`` when done). Cached namespaces are loaded.
+    ``nwbfile.read_io.close()`` when done). Cached namespaces are loaded. ``storage_options``,
+    ``allow_external_links``, ``max_bytes`` (the most one read of a dataset may allocate) and
+    ``missing_chunks`` (``"error"``, or ``"fill"`` for files with unwritten regions) are
+    :class:`~zarrbridge.zarrio.io.ZarrIO`'s.
 
     Examples
     --------
@@ -261,7 +287,14 @@ def read_nwb(
     """
     if storage_options is None and str(path).startswith("s3://"):
         storage_options = {"anon": True}  # as hdmf-zarr's read_nwb: public buckets (DANDI) need no keys
-    io = NWBZarrIO(path, mode="r", storage_options=storage_options, allow_external_links=allow_external_links)
+    io = NWBZarrIO(
+        path,
+        mode="r",
+        storage_options=storage_options,
+        allow_external_links=allow_external_links,
+        max_bytes=max_bytes,
+        missing_chunks=missing_chunks,
+    )
     try:
         return io.read()
     except BaseException:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import posixpath
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, cast
+from typing import Any, Literal, Protocol, cast
 
 import numpy as np
 import zarr
@@ -56,6 +56,10 @@ class HierarchyRoot(Protocol):
 class TreeReader:
     """Builds :class:`GroupBuilder`/:class:`DatasetBuilder` objects from one zarr hierarchy."""
 
+    # how arrays are read (set by ZarrIO): see its ``missing_chunks`` and ``max_bytes``
+    missing_chunks: Literal["error", "fill"] = "error"
+    max_bytes: int | None = None
+
     def __init__(
         self,
         root: HierarchyRoot,
@@ -97,7 +101,13 @@ class TreeReader:
         """Arrays read strictly: missing chunks of complete arrays and undecodable chunks are errors, and
         metadata from the consolidated listing is compared with the array's own document on first read."""
         if isinstance(node, zarr.Array):
-            strict_array(node, location=str(self.location), verify_metadata=True)
+            strict_array(
+                node,
+                location=str(self.location),
+                verify_metadata=True,
+                missing_chunks=self.missing_chunks,
+                max_bytes=self.max_bytes,
+            )
         return node
 
     def read_path(self, path: str, referrer: str = "a reference") -> Builder:

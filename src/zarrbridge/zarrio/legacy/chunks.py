@@ -156,6 +156,7 @@ class V2Array(HDMFDataset):  # type: ignore[misc]
             shape=selection_shape(key, self.shape),
             itemsize=self.dtype.itemsize,
             what=f"{self.path} in {codecs.where}",
+            max_bytes=self._store.max_bytes,
         )
         selection = plan_selection(key, self.shape, self.chunks)
         out = np.empty(selection.out_shape, dtype=self.dtype)

@@ -59,6 +59,7 @@ class V2Store:
         if missing_chunks not in ("error", "fill"):
             raise InvalidOptionError(f"missing_chunks must be 'error' or 'fill', got {missing_chunks!r}")
         self.missing_chunks = missing_chunks
+        self.max_bytes: int | None = None  # the most one read may allocate (ZarrIO's max_bytes)
         self.store = store
         self.where = where
         self._docs: dict[str, dict[str, Any]] | None = None
