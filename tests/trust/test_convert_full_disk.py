@@ -113,3 +113,55 @@ def test_guarded_file_stops_the_block_copy() -> None:
     assert guarded.write(b"abc") == 3 and guarded.failure is not None  # HDF5 is told it worked
     with pytest.raises(OSError, match="No space left"):
         next(blocks)
+
+
+# ------------------------------------------------------------------------------- other faults, same entry
+def test_convert_to_hdf5_from_a_damaged_source_keeps_the_old_file(
+    tmp_path: Path, big_zarr: Path, small_zarr: Path
+) -> None:
+    import shutil
+
+    source = tmp_path / "damaged.nwb.zarr"
+    shutil.copytree(big_zarr, source)
+    dest = tmp_path / "out.nwb"
+    assert _convert(str(small_zarr), str(dest)).returncode == 0
+    before = dest.read_bytes()
+    for damage, expected in (
+        (lambda chunk: chunk.write_bytes(b"garbled"), "is corrupt"),
+        (lambda chunk: chunk.unlink(), "is missing"),
+    ):
+        damage(source / "acquisition" / "noise" / "data" / "c" / "3" / "0")
+        done = _convert(str(source), str(dest), "--overwrite")
+        assert done.returncode == 1, done.stderr[-3000:]
+        assert "acquisition/noise/data/c/3/0" in done.stderr and expected in done.stderr, done.stderr
+        assert dest.read_bytes() == before and sorted(os.listdir(tmp_path)) == [
+            "damaged.nwb.zarr",
+            "out.nwb",
+        ]
+
+
+def test_convert_to_hdf5_killed_mid_write_keeps_the_old_file(
+    tmp_path: Path, big_zarr: Path, small_zarr: Path
+) -> None:
+    import signal
+    import time
+
+    dest = tmp_path / "out.nwb"
+    assert _convert(str(small_zarr), str(dest)).returncode == 0
+    before = dest.read_bytes()
+    code = "import sys; from zarrbridge.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    args = [sys.executable, "-c", code, "convert", str(big_zarr), str(dest), "--overwrite"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    partial = tmp_path / "out.nwb.partial"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if partial.exists() and partial.stat().st_size > 0:
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, "the conversion finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert dest.read_bytes() == before and _identifier(dest) == "small"  # the partial file never replaced it
+    assert _convert(str(big_zarr), str(dest), "--overwrite").returncode == 0  # the next one cleans up
+    assert _identifier(dest) == "big" and not partial.exists()
