@@ -138,8 +138,8 @@ def main(outdir: Path) -> None:
         _write(outdir / "kinds.nwb.zarr", nwb_fixtures.build_kinds(classes))
     add(
         "kinds.nwb.zarr",
-        f"Extension namespace {legacy_extension.NAMESPACE} {legacy_extension.VERSION}: one LegacyKinds object "
-        "with numeric, bool, string, scalar, empty, compound (with and without references), reference "
+        f"Extension namespace {legacy_extension.NAMESPACE} {legacy_extension.VERSION}: one LegacyKinds "
+        "object with numeric, bool, string, scalar, empty, compound (with and without references), reference "
         "datasets, attributes of every kind and a soft link.",
         object_codec="Pickle",
         extension={"namespace": legacy_extension.NAMESPACE, "version": legacy_extension.VERSION},
@@ -151,8 +151,8 @@ def main(outdir: Path) -> None:
     crafted = write_crafted(outdir / "link_target.nwb.zarr", outdir / "crafted_pickle.nwb.zarr")
     add(
         "crafted_pickle.nwb.zarr",
-        "Copy of link_target.nwb.zarr whose electrodes/group chunk is a malicious pickle. Readers must refuse "
-        "it without running it. Not read back by the generator.",
+        "Copy of link_target.nwb.zarr whose electrodes/group chunk is a malicious pickle. Readers must "
+        "refuse it without running it. Not read back by the generator.",
         object_codec="Pickle",
         crafted=crafted,
     )
