@@ -15,6 +15,7 @@ from hdmf.container import Container
 from hdmf.spec import NamespaceCatalog
 from zarr.abc.store import Store
 
+from ..core.inline import with_inline_chunks
 from ..core.location import AccessMode, Location, check_external_location, open_store
 from ..errors import (
     InvalidOptionError,
@@ -233,8 +234,9 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
                     )
                 self._legacy_root = root
             else:
-                self._root = root
                 check_marker(root, str(self._location))
+                # small chunks the root carries are served from it (reads only: an append drops them)
+                self._root = with_inline_chunks(root, location=self._location) if self._mode == "r" else root
 
     def close(self) -> None:
         for ext in self._external.values():

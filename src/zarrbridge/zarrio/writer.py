@@ -23,6 +23,7 @@ from zarr.storage import MemoryStore
 
 from ..core.arrays import ArrayPolicy, copy_array, create_array
 from ..core.chunkio import group_document, json_buffer, small_array
+from ..core.inline import InlineTable, layout_of
 from ..core.integrity import fill_missing_chunks
 from ..core.location import Location
 from ..core.names import check_absolute_path
@@ -88,6 +89,8 @@ class TreeWriter:
     stage: Store | None = None  # in-memory store for small nodes during a fresh write
     pending: dict[str, Buffer] = field(default_factory=dict)  # encoded small nodes of a fresh write, by key
     pending_bytes: int = 0
+    # small chunks also carried in the root document (zarrbridge.core.inline): fresh writes only
+    inline: InlineTable = field(default_factory=InlineTable)
     dims: dict[int, tuple[str, ...]] = field(default_factory=dict)  # dimension names by id(DatasetBuilder)
     current_dims: tuple[str, ...] | None = None  # those of the dataset being written
 
@@ -171,8 +174,16 @@ class TreeWriter:
             if small is not None:
                 if names is not None:
                     small.document["dimension_names"] = names
-                self._put(name, small.encode(values))
+                encoded = small.encode(values)
+                self._put(name, encoded)
                 self.metadata[name] = small.document
+                layout = layout_of(
+                    shape=small.shape,
+                    chunks=small.chunks,
+                    dtype=small.template.dtype.to_native_dtype().str,
+                    codecs=small.template.codecs,
+                )
+                self.inline.add(name, layout, encoded)
                 return
         arr = self._create(name, values.shape, dtype, policy, attrs, store=self.stage)
         if values.size:
