@@ -17,6 +17,7 @@ from zarr.core.buffer import Buffer, BufferPrototype
 from zarr.storage import LocalStore, WrapperStore
 
 from zarrbridge import ZarrIO
+from zarrbridge.cli.main import main
 from zarrbridge.core import inline
 from zarrbridge.errors import CorruptChunkError, CorruptMetadataError
 
@@ -132,8 +133,21 @@ def test_a_chunk_file_changed_later_is_reported(written: Path) -> None:
     with ZarrIO(written, mode="r", manager=get_manager()) as io:
         assert list(io.read()["a"].data[:]) == list(range(5))  # zarrbridge: the root's copy wins
         problems = inline.inline_disagreements(io._root, location=written)
-    assert [p.key for p in problems] == ["a/c.0"]
-    assert "different from its copy in the root document" in str(problems[0])
+    assert [(name, p.key) for name, p in problems] == [("/a", "a/c.0")]
+    assert "different from its copy in the root document" in str(problems[0][1])
+    assert isinstance(problems[0][1], CorruptChunkError)
+
+
+def test_validate_data_reports_a_chunk_file_changed_later(
+    written: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["validate", str(written), "--data"]) == 0
+    zarr.open_array(written / "b", mode="r+", use_consolidated=False)[:] = ["p", "q", "r", "s", "t"]
+    capsys.readouterr()
+    assert main(["validate", str(written), "--data"]) == 1
+    out = capsys.readouterr()
+    lines = [line for line in (out.out + out.err).splitlines() if line.startswith("/b: ")]
+    assert len(lines) == 1 and "chunk 'b/c.0'" in lines[0] and "different from its copy" in lines[0], out
 
 
 def test_an_append_drops_the_table(written: Path) -> None:

@@ -278,8 +278,8 @@ def with_inline_chunks(root: zarr.Group, *, location: object) -> zarr.Group:
     )
 
 
-def inline_disagreements(root: zarr.Group, *, location: object) -> list[CorruptChunkError]:
-    """Every inline chunk whose chunk file is missing or holds other bytes, as an error naming it.
+def inline_disagreements(root: zarr.Group, *, location: object) -> list[tuple[str, CorruptChunkError]]:
+    """Every inline chunk whose chunk file is missing or holds other bytes: (array path, error naming it).
 
     Reads the chunk files (one request each); the inline copies themselves are checked as they are read.
     """
@@ -290,22 +290,16 @@ def inline_disagreements(root: zarr.Group, *, location: object) -> list[CorruptC
     if isinstance(store, InlineStore):
         store = store._store
     prefix = root.store_path.path.strip("/")
-    problems = []
+    problems: list[tuple[str, CorruptChunkError]] = []
     for path, entry in table["arrays"].items():
         for key, (_encoded, digest) in dict(entry.get("chunks", {})).items():
             full = f"{prefix}/{path}/{key}" if prefix else f"{path}/{key}"
             found = sync(store.get(full, zarr.core.buffer.default_buffer_prototype()))
             if found is None or hashlib.md5(found.to_bytes()).hexdigest() != digest:
                 state = "missing" if found is None else "different from its copy in the root document"
-                problems.append(
-                    CorruptChunkError(
-                        full,
-                        f"array {path!r}",
-                        location,
-                        reason=(
-                            f"the chunk file is {state}; zarrbridge reads the root's copy, other readers the "
-                            "file"
-                        ),
-                    )
+                reason = (
+                    f"the chunk file is {state}; zarrbridge reads the root's copy, other readers the file"
                 )
+                error = CorruptChunkError(full, f"array {path!r}", location, reason=reason)
+                problems.append(("/" + path, error))
     return problems
