@@ -157,3 +157,21 @@ def test_an_append_drops_the_table(written: Path) -> None:
     assert inline.INLINE_ATTRIBUTE not in _root(written)["attributes"]
     with ZarrIO(written, mode="r", manager=get_manager()) as io:
         assert list(io.read()["a"].data[:]) == [0, 1, 2, 3, 4]
+
+
+def test_an_array_of_a_file_read_so_links_to_that_file(written: Path, tmp_path: Path) -> None:
+    """Arrays read through the root's copies still belong to their file: writing one links to it."""
+    other = tmp_path / "other.zarr"
+    with ZarrIO(written, mode="r", manager=get_manager()) as source:
+        column = source.read()["a"]
+        table = DynamicTable(
+            name="t2",
+            description="links to the first file",
+            columns=[VectorData(name="a", description="linked", data=column.data)],
+        )
+        with ZarrIO(other, mode="w", manager=get_manager()) as io:
+            io.write(table, link_data=True)
+    links = _root(other)["attributes"]["_LINKS"]
+    assert {"name": "a", "source": "../t.zarr", "path": "/a"} in links
+    with ZarrIO(other, mode="r", manager=get_manager()) as io:
+        assert list(io.read()["a"].data[:]) == list(range(5))

@@ -54,6 +54,7 @@ __all__ = [
     "InlineTable",
     "inline_disagreements",
     "layout_of",
+    "unwrapped",
     "with_inline_chunks",
 ]
 
@@ -206,6 +207,11 @@ class InlineStore(WrapperStore[Store]):
 
     async def exists(self, key: str) -> bool:
         return key in self._chunks or key in self._documents or await self._store.exists(key)
+
+
+def unwrapped(store: Any) -> Any:
+    """The store an :class:`InlineStore` reads through (for identity and location checks), else ``store``."""
+    return store._store if isinstance(store, InlineStore) else store
 
 
 def _slice(raw: bytes, byte_range: ByteRequest | None) -> bytes:
