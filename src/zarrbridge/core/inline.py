@@ -36,6 +36,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
 import zarr
 from zarr.abc.store import ByteRequest, RangeByteRequest, Store
 from zarr.core.buffer import Buffer, BufferPrototype
@@ -67,19 +68,30 @@ INLINE_TOTAL_BYTES = 4 * 1024 * 1024
 _METADATA = "zarr.json"
 
 
-def layout_of(*, shape: Iterable[int], chunks: Iterable[int], dtype: Any, codecs: Iterable[Any]) -> list[Any]:
-    """What an inline copy is valid for: shape, chunk shape, numpy dtype and the names of the codecs."""
+def layout_of(
+    *, shape: Iterable[int], chunks: Iterable[int], dtype: np.dtype[Any], codecs: Iterable[Any]
+) -> list[Any]:
+    """What an inline copy is valid for: shape, chunk shape, data type and the names of the codecs.
+
+    The data type is named as every zarr release reads it back (variable-length text ``"text"``, compounds
+    ``"V<itemsize>"``, numbers by their numpy code), not by zarr's JSON name, which changed for compounds
+    between releases (``structured`` / ``struct``).
+    """
+    if dtype.names is not None:
+        name = f"V{dtype.itemsize}"
+    elif dtype.kind in "TO":
+        name = "text"
+    else:
+        name = dtype.str
     names = [c.to_dict()["name"] if hasattr(c, "to_dict") else str(c) for c in codecs]
-    return [[int(s) for s in shape], [int(c) for c in chunks], str(dtype), names]
+    return [[int(s) for s in shape], [int(c) for c in chunks], name, names]
 
 
 def _layout_of_metadata(meta: ArrayV3Metadata) -> list[Any] | None:
     chunks = getattr(meta.chunk_grid, "chunk_shape", None)
     if chunks is None:
         return None
-    return layout_of(
-        shape=meta.shape, chunks=chunks, dtype=meta.dtype.to_native_dtype().str, codecs=meta.codecs
-    )
+    return layout_of(shape=meta.shape, chunks=chunks, dtype=meta.dtype.to_native_dtype(), codecs=meta.codecs)
 
 
 class InlineTable:

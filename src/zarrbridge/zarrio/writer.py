@@ -180,7 +180,7 @@ class TreeWriter:
                 layout = layout_of(
                     shape=small.shape,
                     chunks=small.chunks,
-                    dtype=small.template.dtype.to_native_dtype().str,
+                    dtype=small.template.dtype.to_native_dtype(),
                     codecs=small.template.codecs,
                 )
                 self.inline.add(name, layout, encoded)
