@@ -16,6 +16,7 @@ from hdmf.spec import NamespaceCatalog
 from zarr.abc.store import Store
 
 from ..core.bounds import check_max_bytes
+from ..core.inline import with_inline_chunks
 from ..core.integrity import check_missing_chunks
 from ..core.location import AccessMode, Location, check_external_location, open_store
 from ..errors import (
@@ -252,8 +253,9 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
                     )
                 self._legacy_root = root
             else:
-                self._root = root
                 check_marker(root, str(self._location))
+                # small chunks the root carries are served from it (reads only: an append drops them)
+                self._root = with_inline_chunks(root, location=self._location) if self._mode == "r" else root
 
     def close(self) -> None:
         for ext in self._external.values():

@@ -211,17 +211,12 @@ class TreeReader:
                 kwargs["data"] = BuilderZarrReferenceDataset(array, self._resolver(path), self.to_container)
         elif array.dtype.names is not None:
             ref_fields = [str(f) for f in cast(list[Any], attrs.get(REFERENCE_FIELDS, []))]
-            kwargs["dtype"] = [
-                {"name": n, "dtype": "object" if n in ref_fields else _field_dtype(array.dtype, n)}
-                for n in array.dtype.names
-            ]
             table = BuilderZarrTableDataset(array, ref_fields, self._resolver(path), self.to_container)
-            # a scalar compound of plain fields: a 0-d structured array
+            kwargs["dtype"] = table.builder_dtype()  # as HDF5IO reports it: references 'object', text 'utf'
             if array.ndim == 0 and not ref_fields:
-                kwargs["data"] = np.asarray(
-                    self._scalar_value(array, path)
-                )  # (as h5py returns it; keeps the field dtypes)
-            else:
+                # a scalar compound of plain fields: a 0-d structured array, as HDF5IO returns it
+                kwargs["data"] = np.asarray(self._scalar_value(array, path))
+            else:  # rows as np.void records (a 0-d one with its references resolved)
                 kwargs["data"] = table[()] if array.ndim == 0 else table
         elif _is_string(array):
             kwargs["dtype"] = _string_dtype(stored)
@@ -334,11 +329,6 @@ def _is_string(array: zarr.Array[Any]) -> bool:
 def _string_dtype(stored: Any) -> str:
     kind = TEXT_KINDS.get(stored, "str") if isinstance(stored, str) else "str"
     return {"str": "text", "ascii": "ascii", "isodatetime": "isodatetime"}[kind]
-
-
-def _field_dtype(dtype: np.dtype[Any], name: str) -> Any:
-    sub = dtype.fields[name][0]  # type: ignore[index]
-    return "text" if sub.kind in "UT" else sub
 
 
 def _members(group: Any) -> list[tuple[str, Any]]:

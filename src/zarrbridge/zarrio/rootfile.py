@@ -24,6 +24,7 @@ from zarr.core.sync import sync
 
 from ..core.arrays import ArrayPolicy, create_array
 from ..core.chunkio import consolidated_root, group_document, json_buffer, small_array
+from ..core.inline import INLINE_ATTRIBUTE
 from ..core.transfer import put_many
 from ..errors import CorruptMetadataError, ReadOnlyError, UnsupportedFormatVersionError, WriteInterruptedError
 from .convention import MARKER, MARKER_VERSION, SPEC_GROUP, SPECLOC, SUPPORTED_MARKER_VERSIONS
@@ -171,13 +172,20 @@ def finish_root(
         if "_LINKS" in attrs and "_LINKS" in root.attrs:
             old = cast(list[Any], root.attrs["_LINKS"])
             merged["_LINKS"] = [*old, *[ln for ln in attrs["_LINKS"] if ln not in old]]
+        merged.pop(INLINE_ATTRIBUTE, None)  # the chunks carried in the root may be stale once appended to
         root.attrs.put(merged)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             zarr.consolidate_metadata(store, zarr_format=zarr_format)
         return open_root(store, where)
     if zarr_format == 3 and consolidate:
-        put_many(store, consolidated_root(attrs, writer.metadata))
+        inline = writer.inline.to_json()
+        put_many(
+            store,
+            consolidated_root(
+                attrs if inline is None else {**attrs, INLINE_ATTRIBUTE: inline}, writer.metadata
+            ),
+        )
     elif zarr_format == 3:
         put_many(store, {"zarr.json": json_buffer(group_document(attrs))})
     else:

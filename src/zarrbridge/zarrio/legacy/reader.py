@@ -127,29 +127,32 @@ class LegacyTreeReader(TreeReader):
         return {"dtype": array.dtype, "data": value}
 
     def _compound(self, array: V2Array, fields: list[Any], path: str) -> dict[str, Any]:
-        spec: list[dict[str, Any]] = []
         np_fields: list[tuple[str, Any]] = []
         ref_fields: list[str] = []
+        ascii_fields: set[str] = set()
         for field in fields:
             if not isinstance(field, dict) or not isinstance(field.get("name"), str) or "dtype" not in field:
                 raise self._corrupt(path, f"malformed compound field {field!r} in zarr_dtype")
             name, dtype = field["name"], field["dtype"]
             if dtype == "object" or (isinstance(dtype, dict) and "reftype" in dtype):
                 ref_fields.append(name)
-                spec.append({"name": name, "dtype": "object"})
                 np_fields.append((name, object))
             elif isinstance(dtype, str) and dtype in _TEXT:
-                spec.append({"name": name, "dtype": _TEXT[dtype]})
+                if _TEXT[dtype] == "ascii":
+                    ascii_fields.add(name)
                 np_fields.append((name, object))
             else:
                 try:
-                    np_dtype = np.dtype(dtype)
+                    np_fields.append((name, np.dtype(dtype)))
                 except TypeError as exc:
                     raise self._corrupt(path, f"unknown compound field dtype {dtype!r}") from exc
-                spec.append({"name": name, "dtype": np_dtype})
-                np_fields.append((name, np_dtype))
         view = RecordView(array, np.dtype(np_fields), ref_fields)
         table = LegacyBuilderTableDataset(view, ref_fields, self._resolver(path), self.to_container)
+        # HDF5IO's form (references 'object', text 'utf', ascii 'ascii', numeric type names)
+        spec = [
+            {"name": f["name"], "dtype": "ascii" if f["name"] in ascii_fields else f["dtype"]}
+            for f in table.builder_dtype()
+        ]
         return {"dtype": spec, "data": table}
 
     def _corrupt(self, path: str, reason: str) -> CorruptMetadataError:
