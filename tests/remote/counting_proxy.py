@@ -1,7 +1,8 @@
 """A request-counting HTTP proxy in front of an S3 server (moto), with an optional delay per request.
 
 Shared by the remote tests (``tests/remote``) and ``benchmarks/bench_remote.py``. Clients are pointed at the
-proxy as their S3 endpoint (``endpoint_url=proxy.url``) or given URLs on it (presigned URLs for ``remfile``);
+proxy as their S3 endpoint (``endpoint_url=proxy.url``), given URLs on it (presigned URLs for ``remfile``) or
+use it as their HTTP proxy (``HTTP_PROXY``: requests for any host go to the upstream server);
 the proxy forwards each request to the upstream server unchanged, records its method and path, and answers
 with the upstream response. ``latency_s`` is slept once per request before it is forwarded, as a round trip
 to a distant object store would cost; concurrent requests wait concurrently (one thread per connection), so
@@ -37,6 +38,7 @@ _HOP_BY_HOP = {
     "transfer-encoding",
     "upgrade",
     "expect",
+    "proxy-connection",
 }
 
 
@@ -91,9 +93,13 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
             if body or self.command in ("PUT", "POST"):
                 headers["Content-Length"] = str(len(body))
+            target = urlsplit(self.path)  # (an absolute URI when used as a forward proxy: HTTP_PROXY)
+            upstream_path = target.path + (f"?{target.query}" if target.query else "")
+            if target.netloc:  # the upstream's own name, not the one the client asked for
+                headers = {k: v for k, v in headers.items() if k.lower() != "host"}
             conn = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port, timeout=120)
             try:
-                conn.request(self.command, self.path, body=body or None, headers=headers)
+                conn.request(self.command, upstream_path, body=body or None, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()
                 status, reason, out_headers = resp.status, resp.reason, resp.getheaders()
@@ -233,9 +239,10 @@ class CountingProxy:
         """How many times each object key was requested (optionally by one method only)."""
         return Counter(r.key for r in self.requests if method is None or r.method == method)
 
-    def mean_concurrency(self) -> float:
-        """Mean number of requests in flight while any was (total request time / busy time)."""
-        spans = sorted((r.start, r.end) for r in self.requests)
+    def mean_concurrency(self, requests: list[Request] | None = None) -> float:
+        """Mean number of requests in flight while any was (total request time / busy time), of all requests
+        since the last reset or of ``requests``."""
+        spans = sorted((r.start, r.end) for r in (self.requests if requests is None else requests))
         if not spans:
             return 0.0
         busy, (cur_start, cur_end) = 0.0, spans[0]
