@@ -16,12 +16,12 @@ Operations (each includes the open): ``open`` = open + ``read()``; ``slice`` = o
 ElectricalSeries; ``first`` = the first element of every array-like field of every object (the datasets a
 reader of the file still has to fetch after ``read()``).
 
-Tools: ``zarrbridge`` (``NWBZarrIO`` on ``s3://``), ``remfile`` (``NWBHDF5IO`` on ``h5py.File(remfile.File(
-presigned URL))``, remfile's defaults), ``h5py-fsspec`` (``NWBHDF5IO`` on ``h5py.File(s3fs.open(...))``, s3fs's
-default read-ahead cache), and with ``--legacy-python`` (an interpreter with hdmf-zarr 0.13, e.g.
-``.hdmf-zarr-venv/bin/python`` from ``benchmarks/make_baseline_venv.sh``) ``zarrbridge-legacy``: zarrbridge
-reading the same files written in the legacy convention by hdmf-zarr 0.13 itself. With obstore installed,
-``zarrbridge-s3fs`` forces the s3fs store for comparison (``storage_options={"store": "fsspec"}``).
+Tools: ``zarrbridge`` (``NWBZarrIO`` on ``s3://``), ``remfile`` (``NWBHDF5IO`` on
+``h5py.File(remfile.File(presigned URL))``, remfile's defaults), ``h5py-fsspec`` (``NWBHDF5IO`` on
+``h5py.File(s3fs.open(...))``, s3fs's default read-ahead cache), and with ``--legacy-python`` (an
+interpreter with hdmf-zarr 0.13, e.g. ``.hdmf-zarr-venv/bin/python`` from
+``benchmarks/make_baseline_venv.sh``, used when it exists) ``zarrbridge-legacy``: zarrbridge reading the
+same files written in the legacy convention by hdmf-zarr 0.13 itself.
 
 Usage::
 
@@ -215,7 +215,6 @@ def _open_zarrbridge(spec: dict[str, Any]) -> Callable[[], tuple[Any, Any]]:
     from zarrbridge import NWBZarrIO
 
     options = _storage_options(spec["endpoint"])
-    options.update(spec.get("extra_options") or {})
 
     def opener() -> tuple[Any, Any]:
         io = NWBZarrIO(f"s3://{spec['key']}", mode="r", storage_options=options)
@@ -263,7 +262,6 @@ def _open_h5py_fsspec(spec: dict[str, Any]) -> Callable[[], tuple[Any, Any]]:
 OPENERS: dict[str, Callable[[dict[str, Any]], Callable[[], tuple[Any, Any]]]] = {
     "zarrbridge": _open_zarrbridge,
     "zarrbridge-legacy": _open_zarrbridge,
-    "zarrbridge-s3fs": _open_zarrbridge,
     "remfile": _open_remfile,
     "h5py-fsspec": _open_h5py_fsspec,
 }
@@ -313,7 +311,7 @@ SCENARIOS = [("es", "open"), ("es", "slice"), ("objects", "open"), ("objects", "
 
 
 def _targets(tool: str, name: str, keys: dict[str, str]) -> str | None:
-    if tool in ("zarrbridge", "zarrbridge-s3fs"):
+    if tool == "zarrbridge":
         return keys.get(f"{name}.zarr")
     if tool == "zarrbridge-legacy":
         return keys.get(f"{name}.legacy")
@@ -332,8 +330,6 @@ def measure(
                 shift = rep % len(tools)  # interleaved: who goes first rotates run by run
                 for tool in tools[shift:] + tools[:shift]:
                     spec = {"tool": tool, "op": op, "endpoint": proxy.url, "key": _targets(tool, name, keys)}
-                    if tool == "zarrbridge-s3fs":
-                        spec["extra_options"] = {"store": "fsspec"}
                     record = run_child(proxy, spec)
                     results.setdefault((latency, name, op, tool), []).append(record)
                     if args.show_requests and rep == 0 and tool.startswith("zarrbridge"):

@@ -1,4 +1,4 @@
-"""Reading NWB files from S3: which requests a read makes and which go together (counted by a proxy on moto)."""
+"""Reading NWB files from S3: which requests a read makes and which go together (a proxy on moto counts)."""
 
 from __future__ import annotations
 
@@ -195,7 +195,7 @@ def test_a_store_reachable_only_through_an_http_proxy_opens(
     s3_storage_options: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The endpoint's host name resolves nowhere; botocore reaches it through HTTP_PROXY (a TCP probe could not)."""
+    """The endpoint's name resolves nowhere; botocore reaches it through HTTP_PROXY (a TCP probe cannot)."""
     for name in ("NO_PROXY", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTP_PROXY", proxy.url)

@@ -2,15 +2,14 @@
 
 Opening a file from an object store costs a round trip per request made one after another. Building the
 builder tree and then the containers reads a few things in turn: every scalar (with its ``zarr.json``, which
-the strict reader compares with the consolidated metadata), the first chunk of each table's ``id`` (hdmf checks
-the first element), every ``DynamicTableRegion`` (hdmf checks its indices against the table), the datasets of
-``NWBFile`` and ``Subject`` (pynwb converts them; ``file_create_date`` twice). Their keys are all known from the consolidated metadata, so they
-are requested together when the file is opened, and answered from memory afterwards. Nothing else is read: the
-objects read ahead are those the read reads anyway.
+the strict reader compares with the consolidated metadata), the first chunk of each table's ``id`` (hdmf
+checks the first element), every ``DynamicTableRegion`` (hdmf checks its indices against the table), the
+datasets of ``NWBFile`` and ``Subject`` (pynwb converts them; ``file_create_date`` twice). Their keys are all
+known from the consolidated metadata, so they are requested together when the file is opened, and answered
+from memory afterwards. Nothing else is read: the objects read ahead are those the read reads anyway.
 
-Only stores that can hold what they read (:class:`zarrbridge.core.location.RemoteStore`, the read-only store of
-a URL; the legacy reader's :class:`~zarrbridge.zarrio.legacy.store.V2Store`) read ahead; local files need no
-round trips.
+Only stores of URLs read ahead (:class:`zarrbridge.core.location.RemoteStore`, read only; the legacy reader's
+:class:`~zarrbridge.zarrio.legacy.store.V2Store` on one): local files need no round trips.
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ MAX_ELEMENTS = 1 << 20
 
 
 def read_while_building(path: str, attributes: dict[str, Any], shape: tuple[int, ...]) -> bool:
-    """Whether a read of the file reads (part of) the array at ``path`` anyway: scalars and the types above."""
+    """Whether a read of the file reads (part of) the array at ``path`` anyway (scalars, the types above)."""
     if len(shape) == 0:
         return True
     if attributes.get("neurodata_type") in READ_WHILE_BUILDING or attributes.get("data_type") in (
@@ -53,7 +52,7 @@ def _ignored(path: str, ignore: set[str]) -> bool:
 
 
 def current_keys(consolidated: Any, ignore: set[str]) -> Iterator[str]:
-    """Store keys (``zarr.json`` and first chunk) of the arrays of a consolidated zarr v3 hierarchy to read ahead."""
+    """Keys (``zarr.json``, first chunk) of the arrays of a consolidated zarr v3 hierarchy to read ahead."""
     for path, meta in consolidated.flattened_metadata.items():
         if not isinstance(meta, ArrayV3Metadata) or _ignored(path, ignore):
             continue
