@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import posixpath
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, Literal, Protocol, cast
 
 import numpy as np
 import zarr
 from hdmf.backends.utils import WriteStatusTracker
 from hdmf.build import Builder, DatasetBuilder, GroupBuilder, LinkBuilder, ReferenceBuilder
-from zarr.core.group import GroupMetadata
+from zarr.core.group import ConsolidatedMetadata, GroupMetadata
 from zarr.core.sync import sync
 
 from ..core.integrity import strict_array
@@ -31,6 +32,7 @@ from .convention import (
     TEXT_KINDS,
     parent_relative,
 )
+from .prefetch import current_keys, prefetch_keys
 from .references import (
     BuilderZarrReferenceDataset,
     BuilderZarrTableDataset,
@@ -153,7 +155,14 @@ class TreeReader:
         value = self.scalars.pop(path, None)
         return array[()] if value is None else value
 
+    def read_ahead(self) -> None:
+        """Request together, now, the small objects the read will fetch one by one (see :mod:`.prefetch`)."""
+        consolidated = getattr(getattr(self.root, "metadata", None), "consolidated_metadata", None)
+        if consolidated is not None:
+            prefetch_keys(getattr(self.root, "store", None), current_keys(consolidated, self.ignore))
+
     def read_root(self) -> GroupBuilder:
+        self.read_ahead()
         self.prefetch_scalars()
         builder = self.group(self.root, "root", "/")
         assert isinstance(builder, GroupBuilder)
@@ -335,7 +344,8 @@ def _members(group: Any) -> list[tuple[str, Any]]:
     """The children of ``group``; from its consolidated metadata when it has some (no store request).
 
     zarr's ``Group.members()`` costs an event-loop round trip per group even then, which added up to a
-    large part of reading files of many small groups.
+    large part of reading files of many small groups, and a listing request for a group without children
+    (zarr records no consolidated metadata for those).
     """
     consolidated = getattr(getattr(group, "metadata", None), "consolidated_metadata", None)
     if not isinstance(group, zarr.Group) or consolidated is None:
@@ -345,6 +355,8 @@ def _members(group: Any) -> list[tuple[str, Any]]:
         check_name(name, what=f"member of {'/' + group.path.strip('/')!r} in the consolidated metadata")
         where = group.store_path / name
         if isinstance(meta, GroupMetadata):
+            if meta.consolidated_metadata is None:  # zarr leaves it unset on a group with no children
+                meta = replace(meta, consolidated_metadata=ConsolidatedMetadata(metadata={}))
             out.append((name, zarr.Group(zarr.AsyncGroup(metadata=meta, store_path=where))))
         else:
             out.append((name, zarr.Array(zarr.AsyncArray(metadata=meta, store_path=where))))

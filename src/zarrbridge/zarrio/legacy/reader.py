@@ -8,6 +8,7 @@ Differences from the current convention handled here: ``zarr_dtype`` on every da
 
 from __future__ import annotations
 
+import math
 import posixpath
 from collections.abc import Callable
 from functools import cached_property
@@ -20,8 +21,10 @@ from ...core.jsonattrs import from_json_value
 from ...core.names import check_name
 from ...errors import CorruptMetadataError
 from ..convention import LEGACY_DTYPE, LEGACY_LINK, RESERVED
+from ..prefetch import MAX_ELEMENTS, read_while_building, reads_ahead
 from ..reader import TreeReader, set_attributes
 from .chunks import V2Array
+from .metadata import ArrayMeta, join_key
 from .nodes import LegacyGroup
 from .views import (
     EXTERNAL,
@@ -66,7 +69,25 @@ class LegacyTreeReader(TreeReader):
             return self._external(source, target, referrer)
         return super().read_path(path, referrer)
 
+    def read_ahead(self) -> None:
+        """Request together the scalars and the arrays hdmf reads while building (see :mod:`..prefetch`)."""
+        assert isinstance(self.root, LegacyGroup)
+        v2 = self.root.v2
+        if not reads_ahead(v2.store):
+            return
+        keys = []
+        for path, doc, attrs in v2.consolidated_arrays():
+            meta = ArrayMeta.from_document(doc, join_key(path, ".zarray"), v2.where)
+            scalar = attrs.get(LEGACY_DTYPE) == "scalar"
+            if not (scalar or read_while_building(path, attrs, meta.shape)) or _ignored(path, self.ignore):
+                continue
+            if 0 in meta.shape or math.prod(meta.chunks) > MAX_ELEMENTS:
+                continue
+            keys.append(join_key(path, meta.chunk_key((0,) * len(meta.shape))))
+        v2.prefetch(keys)
+
     def read_root(self) -> GroupBuilder:
+        self.read_ahead()
         builder = self.group(self.root, "root", "/")
         assert isinstance(builder, GroupBuilder)
         return builder
@@ -216,6 +237,11 @@ class LegacyTreeReader(TreeReader):
                 resolved = source
         self._sources[source] = resolved
         return resolved
+
+
+def _ignored(path: str, ignore: set[str]) -> bool:
+    key = path.strip("/")
+    return key in ignore or any(key.startswith(f"{ig}/") for ig in ignore)
 
 
 def _is_reference(value: Any) -> bool:
