@@ -2,7 +2,8 @@
 
 The source files are generated here (untimed, each in a subprocess): NWB HDF5 files written by pynwb with
 
-* ``series``: N small ``TimeSeries`` in a processing module (N = 300, 1,200, 4,800, ... up to ``--max-series``),
+* ``series``: N small ``TimeSeries`` in a processing module (N = 300, 1,200, 4,800, ... up to
+  ``--max-series``),
 * ``recording``: one ``(samples, 64)`` int16 ``ElectricalSeries`` of 100 MB, 400 MB, 1.6 GB, ... up to
   ``--max-mb``, either ``contiguous`` (uncompressed) or ``gzip`` (chunked, gzip level 4, as DANDI files are).
   The dataset is allocated by pynwb and filled with band-limited noise through h5py in 64 MB blocks, so
@@ -71,7 +72,7 @@ def _nwbfile(name: str) -> Any:
 
 
 def make_series(path: Path, n_series: int) -> None:
-    """``n_series`` small TimeSeries (50-200 float32 samples with float64 timestamps) in a processing module."""
+    """``n_series`` small TimeSeries (50-200 float32 samples, float64 timestamps) in a processing module."""
     import numpy as np
     from pynwb import NWBHDF5IO, TimeSeries
 
@@ -94,7 +95,7 @@ def make_series(path: Path, n_series: int) -> None:
 
 
 def make_recording(path: Path, megabytes: int, layout: str) -> None:
-    """One ``(samples, 64)`` int16 ElectricalSeries of ``megabytes`` MB, ``contiguous`` or ``gzip`` chunked."""
+    """One ``(samples, 64)`` int16 ElectricalSeries of ``megabytes`` MB: ``contiguous`` or ``gzip`` chunks."""
     import h5py
     import numpy as np
     from hdmf.backends.hdf5 import H5DataIO
