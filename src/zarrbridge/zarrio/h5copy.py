@@ -88,13 +88,29 @@ def local_hdf5_file(dataset: Any) -> str | None:
     return name if driver in ("sec2", "stdio") and os.path.isfile(name) else None
 
 
+_INFLATE_STEP = 1 << 16  # compressed bytes inflated at a time while computing the gzip checksum
+
+
 def zlib_to_gzip(stream: bytes) -> bytes | None:
-    """Re-frame a zlib (RFC 1950) stream as gzip (RFC 1952) without recompressing; ``None`` if impossible."""
+    """Re-frame a zlib (RFC 1950) stream as gzip (RFC 1952) without recompressing; ``None`` if impossible.
+
+    gzip's trailer holds the CRC-32 and length of the uncompressed data, which zlib's does not: the stream is
+    inflated once for them, piece by piece, so that each piece is checksummed while it is still in the CPU
+    cache and no chunk-sized buffer is allocated. Inflating also checks the stream (zlib's own Adler-32
+    included): a damaged chunk raises ``zlib.error`` instead of being copied.
+    """
     if len(stream) < 6 or stream[0] & 0x0F != 8 or stream[1] & 0x20 or (stream[0] << 8 | stream[1]) % 31:
         return None
-    raw = zlib.decompress(stream)
+    inflate, crc, size, view = zlib.decompressobj(), 0, 0, memoryview(stream)
+    for start in range(0, len(view), _INFLATE_STEP):
+        piece = inflate.decompress(view[start : start + _INFLATE_STEP])
+        crc, size = zlib.crc32(piece, crc), size + len(piece)
+    piece = inflate.flush()
+    crc, size = zlib.crc32(piece, crc), size + len(piece)
+    if not inflate.eof or inflate.unused_data:
+        return None  # truncated, or bytes after the stream: let the decoding copy say what is wrong
     header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
-    return header + stream[2:-4] + struct.pack("<II", zlib.crc32(raw) & 0xFFFFFFFF, len(raw) & 0xFFFFFFFF)
+    return header + stream[2:-4] + struct.pack("<II", crc & 0xFFFFFFFF, size & 0xFFFFFFFF)
 
 
 def _copy_raw_batch(source: Any, dest: zarr.Array[Any], mode: RawMode, batch: list[StoredChunk]) -> int:
