@@ -18,11 +18,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import zarr
-from zarr.core.buffer import default_buffer_prototype
+from zarr.core.buffer import Buffer, default_buffer_prototype
 from zarr.core.sync import sync
 
 from ..core.integrity import fill_missing_chunks
 from ..core.parallel import TaskClient, map_bounded
+from ..core.transfer import put_many
 
 __all__ = ["copy_zarr_objects", "same_encoding"]
 
@@ -61,6 +62,7 @@ def _copy_batch(source: zarr.Array[Any], dest: zarr.Array[Any], batch: list[tupl
     src_prefix, dst_prefix = source.path.strip("/"), dest.path.strip("/")
     prototype = default_buffer_prototype()
     copied = 0
+    stored: dict[str, Buffer] = {}  # written together: concurrent requests on an object store
     for coords in batch:
         key = source.metadata.encode_chunk_key(coords)
         raw = sync(src_store.get(f"{src_prefix}/{key}" if src_prefix else key, prototype))
@@ -70,7 +72,8 @@ def _copy_batch(source: zarr.Array[Any], dest: zarr.Array[Any], batch: list[tupl
         if raw is None:  # no object and no error: the fill value, stored by fill_missing_chunks at the end
             continue
         dkey = dest.metadata.encode_chunk_key(coords)
-        sync(dst_store.set(f"{dst_prefix}/{dkey}" if dst_prefix else dkey, raw))
+        stored[f"{dst_prefix}/{dkey}" if dst_prefix else dkey] = raw
+    put_many(dst_store, stored)
     return copied
 
 
