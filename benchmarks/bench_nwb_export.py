@@ -33,6 +33,11 @@ median is reported. The machine may run other work; medians damp that but do not
 Usage::
 
     .venv/bin/python benchmarks/bench_nwb_export.py [--quick] [--repeat N] [--dir DIR] [--profile]
+    .venv/bin/python benchmarks/bench_nwb_export.py --scaling [--max-mb MB] [--max-series N] [--also ...]
+
+``--scaling`` runs the scaling mode instead (``benchmarks/nwb_export_scaling.py``): it makes files growing
+4x per step (TimeSeries and megabytes) and prints wall time, CPU time, peak RSS and the cost per object and
+per MB of the three tools side by side.
 
 ``--profile`` also runs the zarrbridge export of (b) under cProfile in a subprocess and prints the top 15
 cumulative entries in zarrbridge/zarr/hdmf code. Timings never fail anything; a failing tool is reported and
@@ -618,6 +623,11 @@ def main(argv: list[str] | None = None) -> int:
         return make_worker(argv[1:])
     if argv[:1] == ["--profile-worker"]:
         return profile_worker(argv[1:])
+    if "--scaling" in argv[:1]:  # files growing 4x per step: benchmarks/nwb_export_scaling.py
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import nwb_export_scaling
+
+        return nwb_export_scaling.main(argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (~25 MB, ~100 objects)")
     parser.add_argument(

@@ -22,6 +22,7 @@ from ..core.parallel import TaskClient, check_jobs
 from ..errors import InvalidOptionError
 from .h5copy import H5DatasetSource, copy_hdf5_dataset
 from .h5layout import RawMode, hdf5_layout, is_hdf5_dataset
+from .zarrcopy import copy_zarr_objects, same_encoding
 
 CompressorChoice = Literal["keep", "zstd", "blosc", "gzip", "none"]
 COMPRESSOR_CHOICES: tuple[str, ...] = ("keep", "zstd", "blosc", "gzip", "none")
@@ -167,6 +168,10 @@ def copy_source(data: Any, dest: zarr.Array[Any], *, raw: RawMode | None, settin
             progress=settings.progress,
         )
     client = settings.client if isinstance(data, (zarr.Array, H5DatasetSource)) else None
+    if isinstance(data, zarr.Array) and same_encoding(data, dest):
+        return copy_zarr_objects(
+            data, dest, workers=settings.number_of_jobs, client=client, progress=settings.progress
+        )
     return copy_array(data, dest, workers=settings.number_of_jobs, client=client, progress=settings.progress)
 
 

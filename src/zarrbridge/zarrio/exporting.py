@@ -16,7 +16,7 @@ from zarr.abc.store import Store
 from ..core.parallel import check_jobs
 from .copying import CopySettings
 
-__all__ = ["export_copy_settings", "export_write_args", "merge_namespaces"]
+__all__ = ["export_copy_settings", "export_write_args", "merge_namespaces", "modified_since_read"]
 
 
 def export_copy_settings(settings: CopySettings | None, *, number_of_jobs: int, client: Any) -> CopySettings:
@@ -73,3 +73,21 @@ def merge_namespaces(source: BuildManager, target: BuildManager) -> None:
             target.namespace_catalog.add_namespace(
                 name=ns, namespace=source.namespace_catalog.get_namespace(ns)
             )
+
+
+def modified_since_read(src_io: HDMFIO) -> bool:
+    """Whether a container ``src_io`` has read was changed since: export must then build the containers.
+
+    hdmf's export of ``src_io`` without ``container`` exports what ``src_io.read()`` returns, which is the
+    container already read, with the user's changes; copying the builders as read would drop them. The
+    containers read are in the build manager's cache, which hdmf exposes under no public name: when that
+    cache cannot be inspected (another hdmf), the answer is "modified", so that export takes the path that
+    is right in every case.
+    """
+    manager = getattr(src_io, "manager", None)
+    if manager is None:
+        return False
+    containers = getattr(manager, "_BuildManager__containers", None)
+    if not isinstance(containers, dict):
+        return True
+    return any(getattr(container, "modified", True) for container in containers.values())

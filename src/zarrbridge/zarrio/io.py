@@ -30,7 +30,7 @@ from .convention import MARKER_VERSION
 from .copying import CopySettings
 from .destination import Destination
 from .dims import dimension_names
-from .exporting import export_copy_settings, export_write_args, merge_namespaces
+from .exporting import export_copy_settings, export_write_args, merge_namespaces, modified_since_read
 from .legacy import Convention, LegacyGroup, LegacyTreeReader, open_any_root
 from .legacy.detect import LEGACY
 from .legacy.export import load_legacy_text
@@ -551,9 +551,14 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             settings=export_copy_settings(copy_settings, number_of_jobs=number_of_jobs, client=client),
         )
         merge_namespaces(src_io.manager, self.manager)
-        if container is None and same_cached_namespaces(src_io, self.manager):
-            # the file as it is on disk, written with the specs this file will cache: its builders are
-            # copied as read, without constructing every container and building it again
+        if (
+            container is None
+            and same_cached_namespaces(src_io, self.manager)
+            and not modified_since_read(src_io)
+        ):
+            # the file as it is on disk, written with the specs this file will cache and not changed since
+            # it was read: its builders are copied as read, without constructing every container and
+            # building it again
             self.write_builder(src_io.read_builder(), **args)
             return
         HDMFIO.export(

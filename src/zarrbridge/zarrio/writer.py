@@ -321,9 +321,14 @@ class TreeWriter:
         elif string_kind(dtype) or is_text(data):
             kind = string_kind(dtype) or "str"
             attrs[DTYPE] = kind
-            if hasattr(data, "shape") and hasattr(data, "dtype") and not isinstance(data, np.ndarray):
+            on_disk = hasattr(data, "shape") and hasattr(data, "dtype") and not isinstance(data, np.ndarray)
+            if on_disk and (self.stage is None or math.prod(data.shape) * 16 > SMALL_BYTES):
                 arr = self._create(name, tuple(data.shape), STRING_DTYPE, keep_chunks(policy, data), attrs)
                 copy_array(TextSource(data, what), arr)
+            elif on_disk:  # small: read whole and staged like text given in memory (same documents)
+                values = TextSource(data, what)[()]
+                self._write_values(name, values, STRING_DTYPE, keep_chunks(policy, data), attrs)
+                arr = None
             else:
                 values = text_array(data, what)
                 self._write_values(name, values, STRING_DTYPE, policy, attrs)
