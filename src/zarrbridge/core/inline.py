@@ -9,19 +9,19 @@ attribute), and a zarrbridge reader serves those keys from the root it already h
 The attribute::
 
     {"version": 1, "checksum": "md5",
-     "arrays": {"<array path>": {"layout": [shape, chunk shape, numpy dtype, codec names],
+     "arrays": {"<array path>": {"layout": [shape, chunk shape, data type, codec names],
                                  "chunks": {"<chunk key>": ["<base64 bytes>", "<md5 hex of the bytes>"]}}}}
 
-Which copy wins: zarrbridge reads the root's copy, which the root lists next to the metadata it was
-written for. It is served only when it is still that array's copy, and never silently otherwise:
+Which copy wins: for zarrbridge, the root's copy of an array written for the layout (shape, chunks, data
+type, codecs) the root lists for that array now; never silently a wrong one:
 
 - bytes that do not match their checksum (the root was damaged) raise
-  :class:`~zarrbridge.errors.CorruptChunkError`;
-- an array whose listed layout is no longer the one its copy was written for (the array was rewritten and
-  the metadata consolidated again by another tool) raises :class:`~zarrbridge.errors.CorruptMetadataError`;
-- a chunk file changed later, with the array's metadata unchanged, cannot be seen without reading it:
+  :class:`~zarrbridge.errors.CorruptChunkError` when the array is read;
+- the copy of an array since removed, or rewritten with another layout and the metadata consolidated again
+  (another tool), is not served: the chunk files belong to the array listed now and are read;
+- a chunk file changed later with its array's layout unchanged cannot be seen without reading it:
   :func:`inline_disagreements` reads the chunk files and names every one that differs from its root copy
-  (``zarrbridge validate`` reports them). zarrbridge's own appends drop the attribute.
+  (``zarrbridge validate --data`` reports them). zarrbridge's own appends drop the attribute.
 
 MD5 is the checksum because it is what S3 reports as the ETag of a single-part object (every small chunk
 file is one), so a listing can compare the two copies without reading the files.
@@ -254,11 +254,27 @@ def _table(root: zarr.Group, location: object) -> dict[str, Any] | None:
     return value
 
 
+def _current(
+    table: dict[str, Any], listed: Mapping[str, Any], location: object
+) -> Iterable[tuple[str, dict[str, Any], ArrayV3Metadata]]:
+    """The entries still valid: of arrays the root lists, with the layout their copy was written for.
+
+    The others belong to arrays removed or rewritten (another tool, the metadata consolidated again): their
+    chunk files are those of the array now listed, and are read instead.
+    """
+    for path, entry in table["arrays"].items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("chunks", {}), dict):
+            raise CorruptMetadataError(f"{INLINE_ATTRIBUTE}/{path}", "expected {layout, chunks}", location)
+        meta = listed.get(path)
+        if isinstance(meta, ArrayV3Metadata) and entry.get("layout") == _layout_of_metadata(meta):
+            yield path, entry, meta
+
+
 def with_inline_chunks(root: zarr.Group, *, location: object) -> zarr.Group:
     """``root`` reading its inline chunks from memory (:class:`InlineStore`), or ``root`` as it is.
 
-    Raises :class:`~zarrbridge.errors.CorruptMetadataError` when an array's copy was written for another
-    layout than the one the consolidated metadata lists now, or when the table is malformed.
+    Copies of arrays since removed or rewritten with another layout are not served (:func:`_current`).
+    Raises :class:`~zarrbridge.errors.CorruptMetadataError` when the table is malformed.
     """
     table = _table(root, location)
     consolidated = getattr(root.metadata, "consolidated_metadata", None)
@@ -268,20 +284,7 @@ def with_inline_chunks(root: zarr.Group, *, location: object) -> zarr.Group:
     prefix = root.store_path.path.strip("/")
     chunks: dict[str, tuple[str, str, str]] = {}
     documents: dict[str, bytes] = {}
-    for path, entry in table["arrays"].items():
-        meta = listed.get(path)
-        if not isinstance(meta, ArrayV3Metadata) or not isinstance(entry, dict):
-            raise CorruptMetadataError(
-                f"{INLINE_ATTRIBUTE}/{path}", "the root carries chunks of an array it does not list", location
-            )
-        if entry.get("layout") != _layout_of_metadata(meta):
-            raise CorruptMetadataError(
-                f"{INLINE_ATTRIBUTE}/{path}",
-                f"the root's copy of the array's chunks was written for layout {entry.get('layout')!r} "
-                f"but the array is now {_layout_of_metadata(meta)!r}: it was rewritten after zarrbridge "
-                "wrote the file, so neither copy can be trusted; remove the attribute to read the files",
-                location,
-            )
+    for path, entry, meta in _current(table, listed, location):
         base = f"{prefix}/{path}" if prefix else path
         for key, value in dict(entry.get("chunks", {})).items():
             if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
@@ -304,12 +307,13 @@ def inline_disagreements(root: zarr.Group, *, location: object) -> list[tuple[st
     table = _table(root, location)
     if table is None:
         return []
-    store = root.store_path.store
-    if isinstance(store, InlineStore):
-        store = store._store
+    consolidated = getattr(root.metadata, "consolidated_metadata", None)
+    if consolidated is None:
+        return []
+    store = unwrapped(root.store_path.store)
     prefix = root.store_path.path.strip("/")
     problems: list[tuple[str, CorruptChunkError]] = []
-    for path, entry in table["arrays"].items():
+    for path, entry, _meta in _current(table, consolidated.flattened_metadata, location):
         for key, (_encoded, digest) in dict(entry.get("chunks", {})).items():
             full = f"{prefix}/{path}/{key}" if prefix else f"{path}/{key}"
             found = sync(store.get(full, zarr.core.buffer.default_buffer_prototype()))
