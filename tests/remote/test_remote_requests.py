@@ -53,8 +53,15 @@ def _nwbfile() -> Any:
 
 
 @pytest.fixture()
-def remote_file(s3_bucket: str, s3_storage_options: dict[str, Any]) -> str:
-    """An NWB file written by zarrbridge straight to the moto server (not through the proxy)."""
+def remote_file(s3_bucket: str, s3_storage_options: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> str:
+    """An NWB file written by zarrbridge straight to the moto server (not through the proxy).
+
+    Without small chunks in the root document (core/inline.py; counted in
+    tests/zarrio/test_inline_chunks_s3.py):
+    these cases count the read-ahead of the chunk files themselves."""
+    from zarrbridge.core import inline
+
+    monkeypatch.setattr(inline, "INLINE_CHUNK_BYTES", 0)
     url = f"s3://{s3_bucket}/rec.nwb.zarr"
     with NWBZarrIO(url, mode="w", storage_options=s3_storage_options) as io:
         io.write(_nwbfile())
