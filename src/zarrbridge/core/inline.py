@@ -45,6 +45,7 @@ from zarr.core.sync import sync
 from zarr.storage import WrapperStore
 
 from ..errors import CorruptChunkError, CorruptMetadataError
+from .syncread import get_now
 
 __all__ = [
     "INLINE_ATTRIBUTE",
@@ -206,11 +207,7 @@ class InlineStore(WrapperStore[Store]):
         raw = self.inline(key)
         if raw is not None:
             return prototype.buffer.from_bytes(_slice(raw, byte_range))
-        inner = getattr(self._store, "get_sync", None)
-        if callable(inner):
-            found: Buffer | None = inner(key, prototype=prototype, byte_range=byte_range)
-            return found
-        return sync(self._store.get(key, prototype, byte_range))
+        return get_now(self._store, key, prototype, byte_range)
 
     async def get_partial_values(
         self, prototype: BufferPrototype, key_ranges: Iterable[tuple[str, ByteRequest | None]]
