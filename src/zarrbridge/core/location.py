@@ -165,6 +165,12 @@ class Location:
     def holds_zarr(self) -> bool:
         """Whether a zarr hierarchy's root metadata is at this location."""
         if self.kind == "local":
+            if os.path.isfile(
+                self.path
+            ):  # hook: a virtual view (zarrbridge.core.refview) is a zarr hierarchy
+                from .refview import looks_like_view
+
+                return looks_like_view(self)
             return any(os.path.isfile(os.path.join(self.path, m)) for m in _ROOT_MARKERS)
         if self.kind == "zip":
             import zipfile
@@ -321,6 +327,14 @@ def open_store(
     """
     mode = _check_mode(mode)
     loc = Location.parse(location, storage_options=storage_options)
+    # --- hook: a virtual view (one reference file, zarrbridge.core.refview) opens as a read-only store
+    if loc.kind in ("local", "fsspec"):
+        from .refview import view_store
+
+        view = view_store(loc, mode)
+        if view is not None:
+            return view
+    # --- end of hook
     if require_zarr is None:
         require_zarr = mode in ("r", "r+")
     if mode in ("w-", "x") and loc.kind != "store" and loc.exists():
