@@ -60,8 +60,8 @@ def build_source(path: Path, gb: float, gzip: bool) -> None:
             return np.dtype(np.int16)
 
     nwbfile = mock_NWBFile()
-    table = mock_ElectrodeTable(n_rows=channels, nwbfile=nwbfile)
-    region = nwbfile.create_electrode_table_region(list(range(channels)), "all", table) if table else None
+    mock_ElectrodeTable(n_rows=channels, nwbfile=nwbfile)
+    region = nwbfile.create_electrode_table_region(list(range(channels)), "all")
     options = dict(chunks=(8192, channels))
     if gzip:
         options.update(compression="gzip", compression_opts=1)
