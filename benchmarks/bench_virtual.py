@@ -77,6 +77,7 @@ def build_source(path: Path, gb: float, gzip: bool) -> None:
 
 WRITE = """
 import sys, time, json
+import hdmf.common, pynwb  # imports excluded from the timing, as in the other benchmarks
 from zarrbridge.zarrio.virtual import write_virtual
 t = time.perf_counter()
 r = write_virtual(sys.argv[1], sys.argv[2], overwrite=True)
