@@ -148,8 +148,8 @@ def view_store(location: Location, mode: str) -> ReferenceViewStore | None:
     if mode != "r":
         raise ReadOnlyError(
             f"the virtual view {str(location)!r}",
-            hint="a view of an HDF5 file cannot be modified; open it with mode 'r', or export it to a Zarr store "
-            "(zarrbridge convert VIEW COPY.nwb.zarr) and modify the copy",
+            hint="a view of an HDF5 file cannot be modified; open it with mode 'r', or export it to a Zarr "
+            "store (zarrbridge convert VIEW COPY.nwb.zarr) and modify the copy",
         )
     return ReferenceViewStore(load_view_document(location), location)
 
@@ -271,8 +271,8 @@ class ReferenceViewStore(Store):
                 key,
                 f"the virtual view {str(self.location)!r}",
                 str(target),
-                f"{len(data)} of {ref.size} bytes at offset {ref.offset} are there: the file was truncated or "
-                "replaced since the view was made; make the view again",
+                f"{len(data)} of {ref.size} bytes at offset {ref.offset} are there: the file was truncated "
+                "or replaced since the view was made; make the view again",
             )
         return data
 

@@ -1,22 +1,22 @@
-"""HDF5 datasets as byte-range references: the zarr layout that reads an HDF5 dataset's stored bytes as they are.
+"""HDF5 datasets as byte-range references: zarr arrays reading an HDF5 dataset's stored bytes as they are.
 
 A virtual view (:mod:`zarrbridge.zarrio.virtual`) gives each large numeric dataset a zarr array whose chunks
 are the HDF5 dataset's stored chunks, unchanged: the same chunk shape, and codecs that decode exactly what the
-HDF5 filter pipeline wrote, in the same order (HDF5 applies its filters in pipeline order when writing and undoes
-them in reverse when reading; zarr's bytes-to-bytes codecs do the same in list order):
+HDF5 filter pipeline wrote, in the same order (HDF5 applies its filters in pipeline order when writing and
+undoes them in reverse when reading; zarr's bytes-to-bytes codecs do the same in list order):
 
 | HDF5 filter | zarr v3 codec | byte compatibility |
 | --- | --- | --- |
 | deflate (1) | ``numcodecs.zlib`` | HDF5 writes a zlib (RFC 1950) stream, which ``zlib`` decodes |
-| shuffle (2) | ``numcodecs.shuffle`` (element size = item size) | the same byte transposition, tail bytes kept |
+| shuffle (2) | ``numcodecs.shuffle`` (element size: item size) | the same byte transposition |
 | fletcher32 (3) | ``numcodecs.fletcher32`` | HDF5's checksum, 4 bytes appended (verified on read) |
 | blosc (32001) | ``blosc`` | a blosc frame, self-describing |
 | zstd (32015) | ``zstd`` | a zstd frame |
 
-A contiguous dataset is cut into row blocks of about :data:`CONTIGUOUS_CHUNK_BYTES` (uncompressed: each block is
-one byte range of the file); the last, partial block is stored inline. Datasets that cannot be referenced
-(compact, external storage, a filter without a zarr codec, compound or big-endian types, variable-length
-strings) are copied by the normal export path; :class:`ReferenceRecorder` says which and why.
+A contiguous dataset is cut into row blocks of about :data:`CONTIGUOUS_CHUNK_BYTES` (each block is one byte
+range of the file; see :meth:`ReferenceRecorder._block_rows` for the last, partial block). Datasets that cannot
+be referenced (compact, external storage, a filter without a zarr codec, compound or big-endian types,
+variable-length strings) are copied by the normal export path; :class:`ReferenceRecorder` says which and why.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ _BLOSC_CNAMES = {0: "blosclz", 1: "lz4", 2: "lz4hc", 3: "snappy", 4: "zlib", 5: 
 def reference_codecs(
     pipeline: list[tuple[int, tuple[int, ...]]], itemsize: int
 ) -> tuple[tuple[Any, ...] | None, tuple[str, ...]]:
-    """zarr v3 codecs decoding what the HDF5 filter ``pipeline`` stored, or ``(None, unmapped filter names)``."""
+    """zarr v3 codecs decoding what the HDF5 filter ``pipeline`` stored, or ``(None, unmapped names)``."""
     codecs: list[Any] = []
     unmapped: list[str] = []
     for fid, values in pipeline:
@@ -58,7 +58,8 @@ def reference_codecs(
             codecs.append(Fletcher32())
         elif fid == BLOSC:
             cname = _BLOSC_CNAMES.get(values[6] if len(values) > 6 else 0, "blosclz")
-            codecs.append(zarr.codecs.BloscCodec(cname=cname, typesize=max(1, itemsize)))  # type: ignore[arg-type]
+            blosc = zarr.codecs.BloscCodec(cname=cname, typesize=max(1, itemsize))  # type: ignore[arg-type]
+            codecs.append(blosc)
         elif fid == ZSTD:
             codecs.append(zarr.codecs.ZstdCodec(level=int(values[0]) if values else 3))
         else:
@@ -70,7 +71,8 @@ def reference_codecs(
 
 @dataclass
 class ReferenceRecorder:
-    """Plans and records the references of one virtual view (a :class:`~zarrbridge.zarrio.copying.ChunkReferences`).
+    """Plans and records the references of one virtual view (a
+    :class:`~zarrbridge.zarrio.copying.ChunkReferences`).
 
     Parameters
     ----------
@@ -149,7 +151,7 @@ class ReferenceRecorder:
         return None
 
     def record(self, data: Any, dest: zarr.Array[Any]) -> int:
-        """Reference every stored chunk of ``data`` as the chunk of ``dest`` at the same place; return bytes."""
+        """Reference every stored chunk of ``data`` as ``dest``'s chunk at the same place; return bytes."""
         prefix = dest.path.strip("/")
         shape = tuple(int(s) for s in dest.shape)
         chunks = tuple(int(c) for c in dest.chunks)

@@ -4,8 +4,8 @@
 groups, attributes, cached specifications, links, references, consolidated metadata: the view looks like the
 export to every reader), into memory, except that each large numeric dataset's chunks are not copied but
 recorded as byte ranges of the HDF5 file (:mod:`zarrbridge.zarrio.h5refs`). The result is one fsspec reference
-file (kerchunk format version 1, see ``docs/format.md``): every metadata document and small array inline, every
-large chunk ``[url, offset, size]``. ``NWBZarrIO(view, "r")`` / ``read_nwb(view)`` open it like any file
+file (kerchunk format version 1, see ``docs/format.md``): every metadata document and small array inline,
+every large chunk ``[url, offset, size]``. ``NWBZarrIO(view, "r")`` / ``read_nwb(view)`` open it like any file
 (:mod:`zarrbridge.core.refview`); fsspec's ``ReferenceFileSystem`` with zarr's ``FsspecStore`` reads it too.
 
 Datasets the view cannot reference are copied into it (inline) and reported: filters without a zarr codec
@@ -100,7 +100,8 @@ def write_virtual(
     overwrite
         Replace an existing ``target``.
     inline_bytes
-        Datasets up to this many bytes are stored inline (at least the export's own threshold, 1 MiB).
+        Numeric datasets up to this many bytes are stored inline, larger ones referenced (``0``: every
+        dataset that can be referenced is).
 
     Returns
     -------
