@@ -299,7 +299,7 @@ def test_a_view_on_s3_of_a_file_on_s3_opens_in_two_requests(
     with NWBZarrIO(view, "r", storage_options=options) as io:
         nwbfile = io.read()
         opened = list(counter.requests)
-        assert len(opened) <= 2, opened
+        assert len(opened) <= 2 and sum(r.startswith("GET ") for r in opened) == 1, opened
         np.testing.assert_array_equal(nwbfile.acquisition["ts"].data[:], values["ts"])
     assert len(counter.requests) > len(opened)  # the chunks came from the HDF5 file on S3
 

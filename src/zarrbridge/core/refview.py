@@ -82,7 +82,9 @@ def load_view_document(location: Location) -> dict[str, Any]:
         if location.kind == "fsspec":
             check_reachable(location)
             fs, path = fsspec.core.url_to_fs(location.path, **location.storage_options)
-            raw = fs.cat_file(path)
+            raw = fs.cat_file(
+                path, start=0
+            )  # a ranged GET: s3fs asks for the size (a HEAD) before a plain one
         else:
             with open(location.path, "rb") as fh:
                 raw = fh.read()
