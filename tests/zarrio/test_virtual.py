@@ -323,6 +323,31 @@ def test_a_remote_view_never_opens_local_paths(
         NWBZarrIO(f"s3://{s3_bucket}/v.json", "r", storage_options=s3_storage_options).open()
 
 
+@pytest.mark.s3
+def test_a_local_view_of_files_on_s3_and_https_reads_once_allowed(
+    tmp_path: Path, s3_bucket: str, s3_storage_options: dict[str, Any]
+) -> None:
+    import fsspec
+
+    values = _nwb(tmp_path / "f.nwb", ts=(_floats(), dict(chunks=(5000, 8), compression="gzip")))
+    fs = fsspec.filesystem("s3", **s3_storage_options)
+    fs.put_file(str(tmp_path / "f.nwb"), f"{s3_bucket}/f.nwb")
+    view = tmp_path / "s3view.json"
+    write_virtual(f"s3://{s3_bucket}/f.nwb", view, storage_options=s3_storage_options)
+    with pytest.raises(LocationError, match="may not open remote"):
+        read_nwb(view)  # a local file does not reach out to the network unless allowed
+    store = open_view(view, allow_external=True, target_options={"s3": s3_storage_options})
+    with NWBZarrIO(store, "r") as io:
+        np.testing.assert_array_equal(io.read().acquisition["ts"].data[:], values["ts"])
+
+    fs.chmod(f"{s3_bucket}/f.nwb", acl="public-read")  # moto then serves the object over plain HTTP
+    url = f"{s3_storage_options['endpoint_url']}/{s3_bucket}/f.nwb"
+    report = write_virtual(url, tmp_path / "httpview.json")
+    assert report.source == url and report.referenced == ("/acquisition/ts/data",)
+    with NWBZarrIO(open_view(tmp_path / "httpview.json", allow_external=True), "r") as io:
+        np.testing.assert_array_equal(io.read().acquisition["ts"].data[:], values["ts"])
+
+
 # ------------------------------------------------------------------------------ CLI
 def test_convert_virtual_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from zarrbridge.cli.main import main
