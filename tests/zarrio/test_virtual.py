@@ -27,10 +27,12 @@ from zarrbridge.core.refview import open_view
 from zarrbridge.errors import (
     CodecNotMappedWarning,
     CorruptChunkError,
+    CorruptMetadataError,
     LocationError,
     MissingChunkError,
     ReadOnlyError,
     StoreExistsError,
+    UnsupportedFormatVersionError,
 )
 from zarrbridge.zarrio.virtual import write_virtual
 
@@ -221,6 +223,27 @@ def test_a_local_view_does_not_reach_urls_unless_allowed(tmp_path: Path) -> None
         read_nwb(tmp_path / "v.json")
     store = open_view(tmp_path / "v.json", allow_external=True)
     assert store.referenced_files == ("https://example.invalid/f.nwb",)
+
+
+def test_malformed_views_are_refused_with_clear_errors(tmp_path: Path) -> None:
+    _nwb(tmp_path / "f.nwb", ts=_floats())
+    view = tmp_path / "v.json"
+    write_virtual(tmp_path / "f.nwb", view)
+    good = json.loads(view.read_text())
+    key = next(k for k, v in good["refs"].items() if isinstance(v, list))
+    cases = [
+        ({**good, "version": 2}, UnsupportedFormatVersionError, "format version 2"),
+        ({**good, "zarrbridge": {"version": 9}}, UnsupportedFormatVersionError, "format version 9"),
+        ({**good, "refs": {**good["refs"], key: ["{{u}}", -5, 10]}}, CorruptMetadataError, "bad byte range"),
+        ({**good, "refs": {**good["refs"], key: {"x": 1}}}, CorruptMetadataError, "unknown reference"),
+    ]
+    for document, error, message in cases:
+        view.write_text(json.dumps(document))
+        with pytest.raises(error, match=message):
+            read_nwb(view)
+    view.write_text("{not json")
+    with pytest.raises(CorruptMetadataError, match="not a JSON reference document"):
+        read_nwb(view)
 
 
 # ------------------------------------------------------------------------------ S3
