@@ -338,12 +338,15 @@ def test_a_remote_view_never_opens_local_paths(
 ) -> None:
     import fsspec
 
-    _nwb(tmp_path / "f.nwb", ts=_floats())
+    values = _nwb(tmp_path / "f.nwb", ts=_floats())
     write_virtual(tmp_path / "f.nwb", tmp_path / "v.json")  # references the local path
     fs = fsspec.filesystem("s3", **s3_storage_options)
     fs.put_file(str(tmp_path / "v.json"), f"{s3_bucket}/v.json")
+    url = f"s3://{s3_bucket}/v.json"
     with pytest.raises(LocationError, match="may not open local files"):
-        NWBZarrIO(f"s3://{s3_bucket}/v.json", "r", storage_options=s3_storage_options).open()
+        NWBZarrIO(url, "r", storage_options=s3_storage_options).open()
+    with NWBZarrIO(url, "r", storage_options=s3_storage_options, allow_external_links=True) as io:
+        np.testing.assert_array_equal(io.read().acquisition["ts"].data[:], values["ts"])
 
 
 @pytest.mark.s3
@@ -367,7 +370,7 @@ def test_a_local_view_of_files_on_s3_and_https_reads_once_allowed(
     url = f"{s3_storage_options['endpoint_url']}/{s3_bucket}/f.nwb"
     report = write_virtual(url, tmp_path / "httpview.json")
     assert report.source == url and report.referenced == ("/acquisition/ts/data",)
-    with NWBZarrIO(open_view(tmp_path / "httpview.json", allow_external=True), "r") as io:
+    with NWBZarrIO(tmp_path / "httpview.json", "r", allow_external_links=True) as io:
         np.testing.assert_array_equal(io.read().acquisition["ts"].data[:], values["ts"])
 
 

@@ -15,6 +15,7 @@ from hdmf.backends.errors import UnsupportedOperation
 from zarr.abc.store import Store
 
 from ..core.location import AccessMode, Location, open_store
+from ..core.refview import looks_like_view, open_view
 from ..core.replace import WriteLock, discard_stale_staging, staging_directory, swap_in
 from .rootfile import pack_zip, staged_complete
 
@@ -24,9 +25,10 @@ __all__ = ["Destination"]
 class Destination:
     """The store a ZarrIO opens in ``mode`` at ``location``, with its lock and staging."""
 
-    def __init__(self, location: Location, mode: AccessMode) -> None:
+    def __init__(self, location: Location, mode: AccessMode, *, allow_external_links: bool = False) -> None:
         self.location = location
         self.mode = mode
+        self.allow_external_links = allow_external_links  # also for the files a virtual view references
         self.lock: WriteLock | None = None
         self.staging: str | None = None  # a zip file's hierarchy, packed by finish()
         self.replacing: str | None = None  # the new hierarchy written beside an existing directory store
@@ -60,6 +62,8 @@ class Destination:
             # the new file is written beside the old one, which is replaced only once the new one is complete
             self.replacing = staging_directory(location.path)
             return open_store(self.replacing, mode="w"), False
+        if mode == "r" and self.allow_external_links and looks_like_view(location):
+            return open_view(location, allow_external=True), True
         return open_store(location, mode=mode), True
 
     def release(self) -> None:
