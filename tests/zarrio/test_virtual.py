@@ -157,6 +157,7 @@ def test_large_text_and_compound_datasets_are_copied_and_listed(tmp_path: Path) 
         io.write(nwbfile)
     report = write_virtual(tmp_path / "f.nwb", tmp_path / "v.json")
     assert report.referenced == ()
+    assert report.copied == (("/acquisition/words/w", "text data is stored as the convention says"),)
     with NWBZarrIO(tmp_path / "v.json", "r") as io:
         assert list(io.read().acquisition["words"]["w"].data[:5]) == list(words[:5])
 

@@ -144,10 +144,10 @@ def write_virtual(
                     copy_settings=CopySettings(references=recorder),
                 )
                 unmapped = tuple(dst_io.unmapped_codecs)
+            copied = _copied(h5file, recorder, {path for path, _ in unmapped})  # (HDF5IO closes the file)
     document = _document(memory, recorder, url, size)
     data = json.dumps(document, separators=(",", ":")).encode()
     _put(dst, data)
-    copied = [(p, why) for p, why in recorder.not_referenced if not any(p == u for u, _ in unmapped)]
     return VirtualReport(
         source=url,
         target=str(dst),
@@ -159,6 +159,28 @@ def write_virtual(
         view_bytes=len(data),
         seconds=time.perf_counter() - started,
     )
+
+
+def _copied(h5file: Any, recorder: ReferenceRecorder, unmapped: set[str]) -> list[tuple[str, str]]:
+    """The datasets above the inline size that the view holds copies of, with the reason."""
+    import h5py
+
+    reasons = dict(recorder.not_referenced)
+    referenced = set(recorder.referenced)
+    found: list[tuple[str, str]] = []
+
+    def visit(name: str, obj: Any) -> None:
+        path = "/" + name
+        if not isinstance(obj, h5py.Dataset) or path in referenced or path in unmapped:
+            return
+        itemsize = 16 if obj.dtype.kind == "O" else max(1, obj.dtype.itemsize)  # vlen: as HDF5 stores them
+        if obj.size * itemsize <= recorder.inline_bytes:
+            return
+        kind = "text" if obj.dtype.kind in "OSU" else "compound" if obj.dtype.names else None
+        found.append((path, reasons.get(path, f"{kind or obj.dtype} data is stored as the convention says")))
+
+    h5file.visititems(visit)
+    return found
 
 
 def _document(memory: dict[str, Any], recorder: ReferenceRecorder, url: str, size: int) -> dict[str, Any]:
