@@ -62,17 +62,19 @@ class _Ref:
 def looks_like_view(location: Location) -> bool:
     """Whether ``location`` names a reference file rather than a zarr hierarchy (no request for URLs).
 
-    A local path is a view when it is a file whose first non-blank byte is ``{``; a URL when it ends in
-    ``.json`` (so that opening it costs one request: other URLs are zarr hierarchies).
+    A local path is a view when it is a file that starts as a reference document does (``{"version"`` or
+    ``{"refs"``); a URL when it ends in ``.json`` (so that opening it costs one request: other URLs are zarr
+    hierarchies).
     """
     if location.kind == "local":
         if not os.path.isfile(location.path):
             return False
         try:
             with open(location.path, "rb") as fh:
-                return fh.read(64).lstrip()[:1] == b"{"
+                head = fh.read(64).lstrip()
         except OSError:
             return False
+        return re.match(rb'\{\s*"(version|refs)"', head) is not None
     return location.kind == "fsspec" and location.path.lower().endswith(".json")
 
 
