@@ -12,6 +12,7 @@ import posixpath
 import shutil
 import socket
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any, Literal, get_args
@@ -46,6 +47,12 @@ AccessMode = Literal["r", "r+", "a", "w", "w-", "x"]
 LocationKind = Literal["local", "zip", "fsspec", "store"]
 _MODES: tuple[str, ...] = get_args(AccessMode)
 _ROOT_MARKERS = ("zarr.json", ".zgroup", ".zarray")
+
+
+# Hook for virtual views (one reference file, not a directory): zarrbridge.core.refview registers itself here
+# when zarrbridge.core is imported, so that this module does not import it (no import circle).
+VIEW_OPENERS: list[Callable[[Location, str], Store | None]] = []  # a store for the location, or None
+VIEW_DETECTORS: list[Callable[[Location], bool]] = []  # whether a local file is a view
 
 
 def _check_mode(mode: str) -> AccessMode:
@@ -165,12 +172,8 @@ class Location:
     def holds_zarr(self) -> bool:
         """Whether a zarr hierarchy's root metadata is at this location."""
         if self.kind == "local":
-            if os.path.isfile(
-                self.path
-            ):  # hook: a virtual view (zarrbridge.core.refview) is a zarr hierarchy
-                from .refview import looks_like_view
-
-                return looks_like_view(self)
+            if os.path.isfile(self.path):  # hook: a virtual view (zarrbridge.core.refview) is a hierarchy
+                return any(detect(self) for detect in VIEW_DETECTORS)
             return any(os.path.isfile(os.path.join(self.path, m)) for m in _ROOT_MARKERS)
         if self.kind == "zip":
             import zipfile
@@ -327,14 +330,10 @@ def open_store(
     """
     mode = _check_mode(mode)
     loc = Location.parse(location, storage_options=storage_options)
-    # --- hook: a virtual view (one reference file, zarrbridge.core.refview) opens as a read-only store
-    if loc.kind in ("local", "fsspec"):
-        from .refview import view_store
-
-        view = view_store(loc, mode)
+    for opener in VIEW_OPENERS:  # hook: a virtual view (zarrbridge.core.refview) opens as a read-only store
+        view = opener(loc, mode)
         if view is not None:
             return view
-    # --- end of hook
     if require_zarr is None:
         require_zarr = mode in ("r", "r+")
     if mode in ("w-", "x") and loc.kind != "store" and loc.exists():

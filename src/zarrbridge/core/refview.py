@@ -42,7 +42,14 @@ from ..errors import (
     ReadOnlyError,
     UnsupportedFormatVersionError,
 )
-from .location import _MADE_ASYNC, Location, check_external_location, check_reachable
+from .location import (
+    _MADE_ASYNC,
+    VIEW_DETECTORS,
+    VIEW_OPENERS,
+    Location,
+    check_external_location,
+    check_reachable,
+)
 
 __all__ = ["VIEW_KEY", "ReferenceViewStore", "load_view_document", "looks_like_view", "open_view"]
 
@@ -403,3 +410,7 @@ class ReferenceViewStore(Store):
     def referenced_files(self) -> tuple[str, ...]:
         """The files (paths, URLs) whose byte ranges the view references."""
         return tuple(str(t) for t in self._targets)
+
+
+VIEW_OPENERS.append(view_store)  # open_store opens views, holds_zarr finds them (see core/location.py)
+VIEW_DETECTORS.append(looks_like_view)
