@@ -14,8 +14,8 @@ undoes them in reverse when reading; zarr's bytes-to-bytes codecs do the same in
 | zstd (32015) | ``zstd`` | a zstd frame |
 
 A contiguous dataset is cut into row blocks of about :data:`CONTIGUOUS_CHUNK_BYTES` (each block is one byte
-range of the file; see :meth:`ReferenceRecorder._block_rows` for the last, partial block). Datasets that cannot
-be referenced (compact, external storage, a filter without a zarr codec, compound or big-endian types,
+range of the file; see :meth:`ReferenceRecorder._block_rows` for the last, partial block). Datasets that
+cannot be referenced (compact, external storage, a filter without a zarr codec, compound or big-endian types,
 variable-length strings) are copied by the normal export path; :class:`ReferenceRecorder` says which and why.
 """
 
