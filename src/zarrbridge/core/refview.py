@@ -56,6 +56,7 @@ __all__ = ["VIEW_KEY", "ReferenceViewStore", "load_view_document", "looks_like_v
 REFERENCE_VERSION = 1  # the fsspec/kerchunk reference format version this module reads and writes
 VIEW_KEY = "zarrbridge"  # top-level entry (ignored by fsspec) with the view's own metadata
 VIEW_VERSION = 1
+_KEEP: list[Any] = []  # asynchronous filesystems of referenced files (closed at exit, not at collection)
 _TEMPLATE = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 
@@ -312,6 +313,7 @@ class ReferenceViewStore(Store):
             if getattr(cls, "async_impl", False):
                 fs = cls(**target.storage_options, asynchronous=True)
                 _MADE_ASYNC.add(fs)
+                _KEEP.append(fs)  # alive until exit, where location.py closes its session in zarr's loop
             else:
                 fs = fsspec.filesystem(protocol, **target.storage_options)
             self._filesystems[protocol] = fs
