@@ -13,7 +13,7 @@ import posixpath
 import shutil
 import socket
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
@@ -54,6 +54,12 @@ AccessMode = Literal["r", "r+", "a", "w", "w-", "x"]
 LocationKind = Literal["local", "zip", "fsspec", "store"]
 _MODES: tuple[str, ...] = get_args(AccessMode)
 _ROOT_MARKERS = ("zarr.json", ".zgroup", ".zarray")
+
+
+# Hook for virtual views (one reference file, not a directory): zarrbridge.core.refview registers itself here
+# when zarrbridge.core is imported, so that this module does not import it (no import circle).
+VIEW_OPENERS: list[Callable[[Location, str], Store | None]] = []  # a store for the location, or None
+VIEW_DETECTORS: list[Callable[[Location], bool]] = []  # whether a local file is a view
 
 
 def _is_mode(mode: str) -> TypeGuard[AccessMode]:
@@ -178,6 +184,8 @@ class Location:
     def holds_zarr(self) -> bool:
         """Whether a zarr hierarchy's root metadata is at this location."""
         if self.kind == "local":
+            if os.path.isfile(self.path):  # hook: a virtual view (zarrbridge.core.refview) is a hierarchy
+                return any(detect(self) for detect in VIEW_DETECTORS)
             return any(os.path.isfile(os.path.join(self.path, m)) for m in _ROOT_MARKERS)
         if self.kind == "zip":
             import zipfile
@@ -354,6 +362,10 @@ def open_store(
     """
     mode = _check_mode(mode)
     loc = Location.parse(location, storage_options=storage_options)
+    for opener in VIEW_OPENERS:  # hook: a virtual view (zarrbridge.core.refview) opens as a read-only store
+        view = opener(loc, mode)
+        if view is not None:
+            return view
     if require_zarr is None:
         require_zarr = mode in ("r", "r+")
     if loc.kind == "fsspec":
@@ -499,6 +511,16 @@ def _reporting_unreachable(location: Location) -> Iterator[None]:
             raise
         endpoint = _endpoint(location.storage_options) or "the default endpoint"
         raise StoreUnreachableError(location.path, endpoint, f"{type(exc).__name__}: {exc}") from None
+
+
+def check_reachable(location: Location) -> None:
+    """Ask a remote ``location`` whether it exists, so that an unreachable endpoint is a clear
+    :class:`StoreUnreachableError` before any work starts (botocore's timeouts bound the wait; local
+    locations need no request)."""
+    if location.kind != "fsspec":
+        return
+    with _reporting_unreachable(location):
+        location.exists()
 
 
 def check_bucket(location: Location) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import zarr
@@ -54,6 +54,9 @@ class CopySettings:
         its workers.
     progress
         Called with the uncompressed bytes of each block copied.
+    references
+        Instead of copying, record the stored chunks of HDF5 datasets as byte-range references where it can
+        (a virtual view, :mod:`zarrbridge.zarrio.virtual`).
     """
 
     compressor: CompressorChoice = "keep"
@@ -63,6 +66,7 @@ class CopySettings:
     number_of_jobs: int = 1
     client: TaskClient | None = field(default=None, compare=False)
     progress: Callable[[int], None] | None = field(default=None, compare=False)
+    references: ChunkReferences | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.compressor not in COMPRESSOR_CHOICES:
@@ -104,8 +108,22 @@ class CopyPlan:
     unmapped: tuple[str, ...]
 
 
+class ChunkReferences(Protocol):
+    """Records an HDF5 dataset's stored chunks as references instead of copying them (a virtual view)."""
+
+    def plan(self, data: Any, *, dtype: np.dtype[Any]) -> CopyPlan | None:
+        """A plan with ``raw == "reference"`` and codecs that decode the stored bytes, or ``None`` to copy."""
+
+    def record(self, data: Any, dest: zarr.Array[Any]) -> int:
+        """Reference (or store) every chunk of ``dest``; return the uncompressed bytes covered."""
+
+
 def plan_copy(data: Any, *, dtype: np.dtype[Any], settings: CopySettings, zarr_format: int) -> CopyPlan:
     """The destination layout for the on-disk source array ``data``."""
+    if settings.references is not None and is_hdf5_dataset(data):
+        referenced = settings.references.plan(data, dtype=dtype)
+        if referenced is not None:
+            return referenced
     shape = tuple(int(s) for s in data.shape)
     itemsize = 16 if dtype.kind in "OTUS" else max(1, dtype.itemsize)
     raw: RawMode | None = None
@@ -158,6 +176,8 @@ def shard_shape(
 
 def copy_source(data: Any, dest: zarr.Array[Any], *, raw: RawMode | None, settings: CopySettings) -> int:
     """Copy the on-disk array ``data`` into ``dest``; return the uncompressed bytes copied."""
+    if raw == "reference" and settings.references is not None:
+        return settings.references.record(data, dest)
     if is_hdf5_dataset(data):
         return copy_hdf5_dataset(
             data,

@@ -17,6 +17,7 @@ from hdmf.backends.errors import UnsupportedOperation
 from zarr.abc.store import Store
 
 from ..core.location import AccessMode, Location, open_store
+from ..core.refview import looks_like_view, open_view
 from ..core.replace import (
     StagedStore,
     WriteLock,
@@ -34,9 +35,10 @@ __all__ = ["Destination"]
 class Destination:
     """The store a ZarrIO opens in ``mode`` at ``location``, with its lock and staging."""
 
-    def __init__(self, location: Location, mode: AccessMode) -> None:
+    def __init__(self, location: Location, mode: AccessMode, *, allow_external_links: bool = False) -> None:
         self.location = location
         self.mode = mode
+        self.allow_external_links = allow_external_links  # also for the files a virtual view references
         self.lock: WriteLock | None = None
         self.staging: str | None = None  # a zip file's hierarchy, packed by finish()
         self.replacing: str | None = None  # the new hierarchy written beside an existing directory store
@@ -77,6 +79,8 @@ class Destination:
             if self.replacing_keys is not None:
                 return self.replacing_keys.store, False
             return target, True  # (nothing there: written in place)
+        if mode == "r" and self.allow_external_links and looks_like_view(location):
+            return open_view(location, allow_external=True), True
         return open_store(location, mode=mode), True
 
     def release(self) -> None:

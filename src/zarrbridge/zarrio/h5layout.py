@@ -27,7 +27,7 @@ from ..h5chunks import (
     ZSTD,
 )
 
-RawMode = Literal["copy", "zlib-to-gzip"]
+RawMode = Literal["copy", "zlib-to-gzip", "reference"]  # reference: a virtual view's chunks
 
 _BLOSC_CNAMES = {0: "blosclz", 1: "lz4", 2: "lz4hc", 3: "snappy", 4: "zlib", 5: "zstd"}
 _BLOSC_SHUFFLES: dict[int, Literal["noshuffle", "shuffle", "bitshuffle"]] = {

@@ -222,7 +222,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             return
         if self._mode == "w" and self.hdmf_zarr_options.force_overwrite:
             remove_for_overwrite(self._location)
-        destination = Destination(self._location, self._mode)
+        destination = Destination(self._location, self._mode, allow_external_links=self._allow_external_links)
         store, direct = destination.open()
         self._store = store
         try:

@@ -366,7 +366,8 @@ class TreeWriter:
             self.unmapped.append(("/" + name, filter_name))
             warnings.warn(CodecNotMappedWarning(f"/{name}", filter_name), stacklevel=2)
         nbytes = math.prod(data.shape) * max(1, np_dtype.itemsize)
-        if nbytes <= SMALL_BYTES and self.stage is not None:  # read whole, stage in memory
+        # read whole, stage in memory (except a virtual view's referenced datasets: zarrio/virtual.py)
+        if nbytes <= SMALL_BYTES and self.stage is not None and raw != "reference":
             values = np.asarray(data[()]).astype(np_dtype, copy=False)
             self._write_values(name, values, np_dtype, plan_policy, attrs)
             if settings.progress is not None:
