@@ -43,6 +43,8 @@ numpydoc_xref_param_type = False
 numpydoc_validation_checks = {"GL08", "PR01", "PR02"}
 numpydoc_validation_exclude = {
     r"\.__\w+__$",  # dunder methods (__getitem__, __enter__...) are described by their class
+    # type aliases cannot carry a docstring; their page shows the ``#:`` comment above them instead
+    r"^zarrbridge\.core\.AccessMode$",
 }
 
 # --- tutorials and migration guides: sphinx-gallery, each script executed at build time ------------------

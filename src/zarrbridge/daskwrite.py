@@ -63,6 +63,13 @@ def compute_side_effects(collection: Any, *, client: Any = None) -> None:
     runs on a private thread pool (``dask.config`` ``num_workers`` threads), and when a task fails the pool is
     shut down, waiting for the tasks still running, before the error propagates: the caller can then remove
     what was written without racing with late writes.
+
+    Parameters
+    ----------
+    collection : dask collection
+        The writes to run (e.g. ``da.store(..., compute=False)``).
+    client : distributed.Client, optional
+        The cluster to run on; by default the active client, if any.
     """
     from dask.base import compute
 
@@ -89,6 +96,11 @@ def resolve_unknown_chunks(darr: Any) -> Any:
     shape is unknown until the blocks are computed. This computes the chunk sizes once (which evaluates the
     blocks) and returns an array whose shape can be used to create a destination.
 
+    Parameters
+    ----------
+    darr : dask.array.Array
+        The array, possibly with unknown (NaN) chunk sizes.
+
     Examples
     --------
     >>> import dask.array as da, numpy as np
@@ -103,7 +115,15 @@ def resolve_unknown_chunks(darr: Any) -> Any:
 
 
 def is_aligned(chunks: Chunks, unit: tuple[int, ...]) -> bool:
-    """Whether every block boundary in ``chunks`` falls on a multiple of ``unit`` (the end excepted)."""
+    """Whether every block boundary in ``chunks`` falls on a multiple of ``unit`` (the end excepted).
+
+    Parameters
+    ----------
+    chunks : tuple of tuple of int
+        Dask's chunk sizes, per axis.
+    unit : tuple of int
+        The destination's chunk (or shard) shape.
+    """
     for dim, step in zip(chunks, unit):
         edge = 0
         for size in dim[:-1]:
@@ -114,7 +134,15 @@ def is_aligned(chunks: Chunks, unit: tuple[int, ...]) -> bool:
 
 
 def align_chunks(chunks: Chunks, unit: tuple[int, ...]) -> tuple[int, ...]:
-    """A regular block shape close to ``chunks`` whose boundaries fall on multiples of ``unit``."""
+    """A regular block shape close to ``chunks`` whose boundaries fall on multiples of ``unit``.
+
+    Parameters
+    ----------
+    chunks : tuple of tuple of int
+        Dask's chunk sizes, per axis.
+    unit : tuple of int
+        The destination's chunk (or shard) shape.
+    """
     out = []
     for dim, step in zip(chunks, unit):
         largest = max(dim) if dim else 0

@@ -22,6 +22,13 @@ JSON = Any
 def to_json_value(value: Any, *, what: str = "attribute") -> JSON:
     """Convert ``value`` to a JSON-compatible value, or raise :class:`UnsupportedDtypeError`.
 
+    Parameters
+    ----------
+    value : object
+        A scalar, string, bytes, list, dict or numpy array.
+    what : str
+        What the value is, named in the error message.
+
     Examples
     --------
     >>> to_json_value(np.arange(3, dtype="int16"))
@@ -72,6 +79,11 @@ def from_json_value(value: JSON) -> Any:
 
     Lists of numbers become numeric arrays, lists of strings become ``str`` object arrays, nested lists of
     equal length become multi-dimensional arrays; mixed lists and dicts are returned as they are.
+
+    Parameters
+    ----------
+    value : JSON
+        A value read from a zarr attribute document.
     """
     if not isinstance(value, list):
         return value

@@ -42,6 +42,8 @@ __all__ = [
     "open_store",
 ]
 
+#: The modes a location opens with: ``"r"`` read, ``"r+"``/``"a"`` modify, ``"w"`` replace,
+#: ``"w-"``/``"x"`` create new.
 AccessMode = Literal["r", "r+", "a", "w", "w-", "x"]
 LocationKind = Literal["local", "zip", "fsspec", "store"]
 _MODES: tuple[str, ...] = get_args(AccessMode)
@@ -84,7 +86,16 @@ class Location:
 
     @classmethod
     def parse(cls, spec: Any, *, storage_options: dict[str, Any] | None = None) -> Location:
-        """Turn a path, URL, :class:`~pathlib.Path`, store or :class:`Location` into a :class:`Location`."""
+        """Turn a path, URL, :class:`~pathlib.Path`, store or :class:`Location` into a :class:`Location`.
+
+        Parameters
+        ----------
+        spec : str, os.PathLike, zarr store or Location
+            A local path, a ``.zip`` path, an fsspec URL, a store object or a
+            location.
+        storage_options : dict, optional
+            fsspec options for URLs (e.g. ``endpoint_url``, ``key``, ``secret``).
+        """
         if isinstance(spec, Location):
             return spec
         if isinstance(spec, Store):
@@ -122,6 +133,11 @@ class Location:
 
         Used for external links: ``"../other.nwb.zarr"`` style, POSIX on every platform. Falls back to the
         absolute path or URL when the two live in different filesystems or buckets.
+
+        Parameters
+        ----------
+        other : Location
+            The location the result is relative to (its parent folder).
         """
         if self.kind == "store" or other.kind == "store":
             raise LocationError(self, "links between store objects need a path or URL on both sides")
@@ -136,7 +152,13 @@ class Location:
         return posixpath.relpath(self.path, posixpath.dirname(other.path.rstrip("/")))
 
     def resolve(self, relative: str) -> Location:
-        """The location that ``relative`` (as written by :meth:`relative_to`) names, seen from this one."""
+        """The location that ``relative`` (as written by :meth:`relative_to`) names, seen from this one.
+
+        Parameters
+        ----------
+        relative : str
+            A relative path or a URL, as :meth:`relative_to` returns.
+        """
         if "://" in relative or relative.startswith("/") or (len(relative) > 1 and relative[1] == ":"):
             return Location.parse(
                 relative, storage_options=self.storage_options if "://" in relative else None
@@ -444,6 +466,15 @@ def filesystem_store(fs: Any, path: str, *, read_only: bool = False) -> FsspecSt
     zarr needs an asynchronous filesystem; a synchronous instance of an async-capable implementation
     (s3fs, gcsfs, http) is re-created in asynchronous mode with the same options, and a purely synchronous
     one (local, memory) is wrapped.
+
+    Parameters
+    ----------
+    fs : fsspec.AbstractFileSystem
+        The filesystem instance.
+    path : str
+        The store's root on ``fs``.
+    read_only : bool
+        Open the store read-only.
     """
     if not isinstance(fs, fsspec.AbstractFileSystem):
         raise LocationError(fs, "expected an fsspec filesystem instance (such as s3fs.S3FileSystem)")

@@ -72,7 +72,13 @@ class AnscombeParams:
 
     @classmethod
     def from_dict(cls, data: Any) -> AnscombeParams:
-        """Read parameters written by :meth:`to_dict`; raise :class:`CorruptMetadataError` otherwise."""
+        """Read parameters written by :meth:`to_dict`; raise :class:`CorruptMetadataError` otherwise.
+
+        Parameters
+        ----------
+        data : object
+            The dict stored in the array's attributes.
+        """
         if not isinstance(data, dict) or data.get("name") != "anscombe" or data.get("inverse") != "algebraic":
             raise CorruptMetadataError(
                 "transform", f"expected an anscombe transform description, got {data!r}"

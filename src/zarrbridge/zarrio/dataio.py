@@ -90,7 +90,13 @@ class ZarrDataIO(DataIO):  # type: ignore[misc]
 
     @staticmethod
     def is_h5py_dataset(obj: Any) -> bool:
-        """Whether ``obj`` is an ``h5py.Dataset`` (hdmf-zarr's helper)."""
+        """Whether ``obj`` is an ``h5py.Dataset`` (hdmf-zarr's helper).
+
+        Parameters
+        ----------
+        obj : object
+            Any object.
+        """
         from .h5layout import is_hdf5_dataset
 
         return is_hdf5_dataset(obj)
@@ -101,6 +107,11 @@ class ZarrDataIO(DataIO):  # type: ignore[misc]
 
         HDF5 filters without a zarr counterpart (lzf, szip, scaleoffset...) are reported with a
         :class:`~zarrbridge.errors.CodecNotMappedWarning` and left out, as hdmf-zarr warns and leaves them out.
+
+        Parameters
+        ----------
+        h5dataset : h5py.Dataset
+            The source dataset.
         """
         import warnings
 
@@ -119,6 +130,13 @@ class ZarrDataIO(DataIO):  # type: ignore[misc]
 
         ``chunks``, ``fillvalue``, ``compressors`` and ``filters`` in ``kwargs`` override the inferred ones;
         the other ``kwargs`` are ZarrDataIO's.
+
+        Parameters
+        ----------
+        h5dataset : h5py.Dataset
+            The source dataset.
+        **kwargs
+            ZarrDataIO's keyword arguments (see the class).
         """
         import warnings
 

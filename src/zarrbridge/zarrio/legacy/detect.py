@@ -102,6 +102,13 @@ def _open_zarr(store: Store, where: str, zarr_format: Literal[2, 3]) -> zarr.Gro
 def open_any_root(store: Store, where: str) -> tuple[Convention, zarr.Group | LegacyGroup]:
     """Open the root group of the file in ``store`` and tell its convention.
 
+    Parameters
+    ----------
+    store : zarr store
+        The file's store.
+    where : str
+        The file's location, named in errors.
+
     Raises
     ------
     NotAZarrStoreError

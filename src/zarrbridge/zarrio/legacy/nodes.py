@@ -62,6 +62,11 @@ class LegacyGroup:
     def get(self, path: str) -> LegacyGroup | V2Array | None:
         """The node at ``path`` relative to this group, or ``None``.
 
+        Parameters
+        ----------
+        path : str
+            A ``/``-separated path relative to this group.
+
         Raises
         ------
         UnsafeNameError
@@ -117,6 +122,19 @@ def open_legacy_root(
 
     ``missing_chunks="fill"`` reads chunks that are not stored as the fill value (hdmf-zarr's behaviour)
     instead of raising :class:`~zarrbridge.errors.MissingChunkError`.
+
+    Parameters
+    ----------
+    store : zarr store
+        The file's store.
+    where : str
+        The file's location, named in errors.
+    root_doc : dict, optional
+        The root ``.zgroup`` document when already read.
+    consolidated : bool
+        Use the consolidated ``.zmetadata`` when there is one.
+    missing_chunks : {"error", "fill"}
+        What a chunk that is not stored reads as.
 
     Raises
     ------

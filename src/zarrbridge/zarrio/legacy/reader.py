@@ -50,7 +50,25 @@ _TEXT = {
 
 
 class LegacyTreeReader(TreeReader):
-    """Builds builders from a :class:`LegacyGroup` root; same interface as :class:`TreeReader`."""
+    """Builds builders from a :class:`LegacyGroup` root; same interface as :class:`TreeReader`.
+
+    Parameters
+    ----------
+    root : LegacyGroup
+        The file's root group.
+    location : Location
+        The file's location.
+    source : str, optional
+        The source string builders carry (the file's path).
+    written : WriteStatusTracker
+        HDMF's tracker, marked for every builder read.
+    open_external : callable
+        Opens the file an external link names.
+    to_container : callable
+        Turns a builder into its container (for references in attributes).
+    ignore : set of str
+        Attribute names not passed to the builders.
+    """
 
     def __init__(
         self,
@@ -80,6 +98,16 @@ class LegacyTreeReader(TreeReader):
         return self.legacy_root.get(path)
 
     def read_path(self, path: str, referrer: str = "a reference") -> Builder:
+        """The builder for the object at absolute ``path``; a path into another file (an external link of the
+        legacy convention) is read from that file.
+
+        Parameters
+        ----------
+        path : str
+            An absolute path in the file.
+        referrer : str
+            What points there, named in errors.
+        """
         if EXTERNAL in path:
             source, _, target = path.partition(EXTERNAL)
             return self._external(source, target, referrer)
