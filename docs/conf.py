@@ -22,6 +22,7 @@ extensions = [
     "myst_parser",
     "sphinx_gallery.gen_gallery",
     "zbapi",
+    "zbtrouble",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}

@@ -91,9 +91,13 @@ def _top_page(modules: list[str]) -> str:
         elif inspect.ismodule(value):
             target = f":mod:`{value.__name__}`"
         else:
-            home = next((m for m in modules if name in getattr(importlib.import_module(m), "__all__", ())), None)
+            home = next(
+                (m for m in modules if name in getattr(importlib.import_module(m), "__all__", ())), None
+            )
             if home is None:
-                raise ExtensionError(f"zarrbridge.{name} is in zarrbridge.__all__ but in no documented module")
+                raise ExtensionError(
+                    f"zarrbridge.{name} is in zarrbridge.__all__ but in no documented module"
+                )
             target = f":obj:`{home}.{name}`"
         lines += [f"   * - ``{name}``", f"     - {target}"]
     lines += ["", ".. data:: __version__", "", "   The installed zarrbridge version (a PEP 440 string).", ""]

@@ -111,7 +111,12 @@ print(new_style.io_settings["chunks"], old_style.io_settings["chunks"])
 # legacy one is read-only, and its pickled reference columns are decoded by a restricted unpickler.
 from zarrbridge import NWBZarrIO  # noqa: E402
 
-fixtures = Path(__file__).resolve().parents[2] / "tests" / "fixtures"
+# (the repository's folder: sphinx-gallery runs each script in its own folder, docs/migration/)
+fixtures = (
+    next(p for p in (Path.cwd(), *Path.cwd().parents) if (p / "tests" / "fixtures").is_dir())
+    / "tests"
+    / "fixtures"
+)
 for name in ("legacy/ecephys.nwb.zarr", "hdmf_zarr_014/ecephys.nwb.zarr"):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # these old files use codecs outside the zarr 3 spec, and say so
@@ -128,7 +133,10 @@ for name in ("legacy/ecephys.nwb.zarr", "hdmf_zarr_014/ecephys.nwb.zarr"):
 converted = workdir / "ecephys-v3.nwb.zarr"
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    with NWBZarrIO(fixtures / "legacy/ecephys.nwb.zarr", mode="r") as src, NWBZarrIO(converted, mode="w") as dst:
+    with (
+        NWBZarrIO(fixtures / "legacy/ecephys.nwb.zarr", mode="r") as src,
+        NWBZarrIO(converted, mode="w") as dst,
+    ):
         dst.export(src_io=src)
 with NWBZarrIO(converted, mode="r") as io:
     print(io.convention.name, sorted(io.read().acquisition))

@@ -69,7 +69,9 @@ class Recording(dj.Manual):
 # -------------------------
 # The arrays go where dj-zarr-codecs put them, and the rows into the table exactly as DataJoint stored them
 # (the JSON column), without zarrbridge.
-fixture = Path(__file__).resolve().parents[2] / "tests/djcodecs/fixtures/dj_zarr_codecs/current"
+# (the repository's folder: sphinx-gallery runs each script in its own folder, docs/migration/)
+repo = next(p for p in (Path.cwd(), *Path.cwd().parents) if (p / "tests" / "fixtures").is_dir())
+fixture = repo / "tests/djcodecs/fixtures/dj_zarr_codecs/current"
 shutil.copytree(fixture / "store", store_dir)
 old_rows = json.loads((fixture / "rows.json").read_text())
 for row in old_rows:
@@ -110,7 +112,9 @@ print({k: new_row[k] for k in ("codec", "format_version", "store", "shape", "dty
 # arrays for orphans.
 (Recording & "recording_id in (1, 10)").delete(prompt=False)
 report = dj.gc.GarbageCollector(schema).collect(dry_run=False)
-print("errors:", report["errors"], "- rows left:", sorted(int(r) for r in Recording.to_arrays("recording_id")))
+print(
+    "errors:", report["errors"], "- rows left:", sorted(int(r) for r in Recording.to_arrays("recording_id"))
+)
 for rid in sorted(Recording.to_arrays("recording_id")):
     assert np.array_equal((Recording & {"recording_id": int(rid)}).fetch1("waveform")[:], expected[int(rid)])
 

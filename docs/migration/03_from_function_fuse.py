@@ -97,7 +97,9 @@ storage.register_persistent_serializers(DaskArraySerializer, FunctionFuseStyleSe
 # Differences: the first registered serializer whose ``accepts(obj)`` is true takes an object (Function Fuse:
 # the one registered for ``type(obj)`` exactly), and two classes with one ``name`` are an error naming both
 # (Function Fuse: the last one wins).
-storage.save("wf", "step_0001", {"lazy": x, "eager": np.eye(3)})  # save(workflow, task, obj), as Function Fuse
+storage.save(
+    "wf", "step_0001", {"lazy": x, "eager": np.eye(3)}
+)  # save(workflow, task, obj), as Function Fuse
 back = storage.read_task("wf", "step_0001")
 print(type(back["lazy"]).__name__, back["eager"].diagonal())
 print(storage.list_tasks("wf", "step_*"), storage.file_exists("wf", "step_0001"))
@@ -124,7 +126,9 @@ print(storage.collect_garbage(older_than=0)[:2], "...")
 import shutil  # noqa: E402
 
 old = workdir / "old-results"
-shutil.copytree(Path(__file__).resolve().parents[2] / "tests/fixtures/serializers/file_storage_v1", old)
+# (the repository's folder: sphinx-gallery runs each script in its own folder, docs/migration/)
+repo = next(p for p in (Path.cwd(), *Path.cwd().parents) if (p / "tests" / "fixtures").is_dir())
+shutil.copytree(repo / "tests/fixtures/serializers/file_storage_v1", old)
 old_storage = storage_factory({"kind": "file", "options": {"path": str(old)}})
 old_storage.register_persistent_serializers(DaskArraySerializer, NumpyArraySerializer)
 print(old_storage.names())

@@ -16,7 +16,7 @@ Everything happens in a temporary folder; nothing is downloaded.
 # One second of 8-channel, 30 kHz voltage, chunked and gzip-compressed by HDF5 (``H5DataIO``), as recording
 # systems write it.
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import h5py
@@ -33,7 +33,7 @@ voltage = rng.integers(-500, 500, size=(30_000, 8), dtype=np.int16)
 nwbfile = pynwb.NWBFile(
     session_description="tutorial recording",
     identifier="tutorial-0001",
-    session_start_time=datetime(2026, 1, 1, 9, 30, tzinfo=timezone.utc),
+    session_start_time=datetime(2026, 1, 1, 9, 30, tzinfo=UTC),
 )
 nwbfile.add_acquisition(
     pynwb.TimeSeries(
@@ -63,8 +63,8 @@ print(sorted(p.name for p in zarr_path.iterdir()))
 # %%
 # Read lazily and slice
 # ---------------------
-# :func:`zarrbridge.read_nwb` returns the :class:`pynwb.NWBFile`; its datasets are lazy, zarr-backed arrays that read
-# only the chunks a slice touches.
+# :func:`zarrbridge.read_nwb` returns the :class:`pynwb.NWBFile`; its datasets are lazy, zarr-backed arrays
+# that read only the chunks a slice touches.
 nwb_back = read_nwb(zarr_path)
 series = nwb_back.acquisition["voltage"]
 print(type(series.data).__name__, series.data.shape, series.data.chunks)

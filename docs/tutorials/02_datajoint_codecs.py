@@ -100,6 +100,7 @@ frames = movie[:10]
 print(type(movie).__name__, movie.shape, movie.dtype, movie.params)
 print("mean absolute error, in readings:", float(np.abs(frames - movies[1][:10]).mean()))
 
+
 # %%
 # Delete rows, then collect the garbage
 # -------------------------------------
