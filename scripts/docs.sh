@@ -9,5 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh docs
 export MPLBACKEND=Agg
+# the performance page's figures, from the committed benchmark results (benchmarks/results/*.json)
+.venv/bin/python benchmarks/plots.py --out docs/generated/performance
 .venv/bin/python -m sphinx -W --keep-going -b html "$@" docs docs/_build/html
 echo "docs built: docs/_build/html/index.html"
