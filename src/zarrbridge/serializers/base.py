@@ -122,7 +122,8 @@ class PersistentSerializer(ABC):
 
     @classmethod
     def check_id(cls, pid: Any) -> None:
-        """Raise if the inner id ``pid`` is malformed or names a file outside the storage (default: nothing).
+        """Raise if the inner id ``pid`` is malformed or names a file outside the storage (default:
+        nothing).
 
         Parameters
         ----------
@@ -133,7 +134,8 @@ class PersistentSerializer(ABC):
 
     @classmethod
     def inner_id(cls, pid: Any) -> Any:
-        """The inner id of ``pid``: ``pid`` itself, or ``inner`` when ``pid`` is this serializer's whole id.
+        """The inner id of ``pid``: ``pid`` itself, or ``inner`` when ``pid`` is
+        this serializer's whole id.
 
         Parameters
         ----------

@@ -57,7 +57,8 @@ class NumpyArraySerializer(PersistentSerializer):
 
     @classmethod
     def pickle(cls, obj: Any, protocols: Mapping[str, Any]) -> PersistentId | None:
-        """Write ``obj`` to array files and return ``(name, inner id)``; ``None`` for arrays it does not take.
+        """Write ``obj`` to array files and return ``(name, inner id)``;
+        ``None`` for arrays it does not take.
 
         Parameters
         ----------

@@ -251,7 +251,8 @@ def _open_source(
 
 
 def _type_map_for(path: str, fmt: FileFormat, storage_options: dict[str, Any] | None) -> TypeMap:
-    """The type map for the file: pynwb's for NWB files (namespace ``core`` cached), hdmf-common's otherwise."""
+    """The type map for the file: pynwb's for NWB files (namespace ``core`` cached),
+    hdmf-common's otherwise."""
     from hdmf.common import get_type_map
 
     def load(type_map: TypeMap) -> dict[str, Any]:
