@@ -35,7 +35,7 @@ nitpicky = False
 # --- API reference: autodoc + numpydoc -------------------------------------------------------------------
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
-autodoc_default_options = {"exclude-members": "__init__, __new__"}
+autodoc_default_options = {"undoc-members": True, "exclude-members": "__init__, __new__"}
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False

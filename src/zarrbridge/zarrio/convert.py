@@ -81,6 +81,13 @@ class ConvertOptions:
         self.copy_settings()  # validates compressor, level, chunks, shard_bytes, number_of_jobs
 
     def copy_settings(self, progress: Callable[[int], None] | None = None) -> CopySettings:
+        """The :class:`~zarrbridge.zarrio.copying.CopySettings` these options stand for.
+
+        Parameters
+        ----------
+        progress : callable, optional
+            Called with the bytes of each block copied.
+        """
         return CopySettings(
             compressor=self.compressor,
             level=self.level,

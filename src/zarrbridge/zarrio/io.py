@@ -134,6 +134,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
     # ------------------------------------------------------------------------------ lifecycle
     @property
     def mode(self) -> str:
+        """The mode the file was opened with (``'r-'`` reads as ``'r'``)."""
         return self._mode
 
     @property
@@ -162,6 +163,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
 
     @property
     def location(self) -> Location:
+        """Where the file is, as a :class:`~zarrbridge.core.Location`."""
         return self._location
 
     _convention: Convention | None = None  # set when an existing file is opened
@@ -184,6 +186,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
 
     @property
     def store(self) -> Store:
+        """The open zarr store of the file; an error once the IO is closed."""
         if self._store is None:
             raise UnsupportedOperation(f"{self._location} is closed")
         return self._store
@@ -266,6 +269,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             destination.finish()  # a staged or replacing hierarchy becomes the file once complete
 
     def is_open(self) -> bool:
+        """Whether the file's store is open."""
         return self._store is not None
 
     @staticmethod

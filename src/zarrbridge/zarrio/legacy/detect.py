@@ -66,6 +66,7 @@ class Convention:
         return self.name == LEGACY
 
     def to_dict(self) -> dict[str, Any]:
+        """``{"name", "zarr_format", "version"}``, for reports (``zarrbridge info``)."""
         return {"name": self.name, "zarr_format": self.zarr_format, "version": self.version}
 
 

@@ -38,14 +38,17 @@ class LegacyGroup:
 
     @property
     def store(self) -> Store:
+        """The zarr store of the file."""
         return self.v2.store
 
     @property
     def name(self) -> str:
+        """The group's absolute path in the file (``"/"`` for the root)."""
         return "/" + self.path
 
     @property
     def basename(self) -> str:
+        """The last component of the group's path."""
         return posixpath.basename(self.path)
 
     def _child(self, path: str) -> LegacyGroup | V2Array | None:
@@ -98,11 +101,13 @@ class LegacyGroup:
                 yield name, child
 
     def groups(self) -> Iterator[tuple[str, LegacyGroup]]:
+        """``(name, group)`` for each child group."""
         for name, child in self.members():
             if isinstance(child, LegacyGroup):
                 yield name, child
 
     def arrays(self) -> Iterator[tuple[str, V2Array]]:
+        """``(name, array)`` for each child array."""
         for name, child in self.members():
             if isinstance(child, V2Array):
                 yield name, child

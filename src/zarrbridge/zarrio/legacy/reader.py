@@ -76,6 +76,13 @@ class LegacyTreeReader(TreeReader):
 
     # ------------------------------------------------------------------------------------------ nodes
     def node(self, path: str) -> Any:
+        """The group or array at ``path`` relative to the root, or ``None``.
+
+        Parameters
+        ----------
+        path : str
+            A path in the file.
+        """
         return self.root.get(path)
 
     def read_path(self, path: str, referrer: str = "a reference") -> Builder:
@@ -95,6 +102,7 @@ class LegacyTreeReader(TreeReader):
         return super().read_path(path, referrer)
 
     def read_root(self) -> GroupBuilder:
+        """The builder tree of the whole file."""
         builder = self.group(self.root, "root", "/")
         assert isinstance(builder, GroupBuilder)
         return builder
@@ -106,6 +114,17 @@ class LegacyTreeReader(TreeReader):
         return _links(attrs.get(LEGACY_LINK, []), path, str(self.location))
 
     def dataset(self, array: Any, name: str, path: str) -> Builder:
+        """The builder of the dataset ``array`` (read once, then cached by ``path``).
+
+        Parameters
+        ----------
+        array : V2Array
+            The legacy array.
+        name : str
+            The dataset's name.
+        path : str
+            Its absolute path in the file.
+        """
         if path in self.built:
             return self.built[path]
         assert isinstance(array, V2Array)
