@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sphinx.application import Sphinx
-from sphinx.errors import ExtensionError
+if TYPE_CHECKING:  # the checks below run without Sphinx too (tests/test_docs_pages.py)
+    from sphinx.application import Sphinx
 
 PAGE = "troubleshooting.md"
 
@@ -31,21 +31,29 @@ def error_classes() -> list[str]:
     return [name for name in errors.__all__ if inspect.isclass(getattr(errors, name))]
 
 
-def check(app: Sphinx) -> None:
-    entries = documented_classes((Path(app.srcdir) / PAGE).read_text(encoding="utf-8"))
+def problems(page: Path) -> list[str]:
+    """What is wrong with the entries of ``page``; empty when each class has exactly one."""
+    entries = documented_classes(page.read_text(encoding="utf-8"))
     classes = error_classes()
     duplicated = sorted({name for name in entries if entries.count(name) > 1})
     missing = sorted(set(classes) - set(entries))
     unknown = sorted(set(entries) - set(classes))
-    problems = []
+    found = []
     if missing:
-        problems.append(f"no entry for {', '.join(missing)}")
+        found.append(f"no entry for {', '.join(missing)}")
     if unknown:
-        problems.append(f"entries for classes zarrbridge.errors does not export: {', '.join(unknown)}")
+        found.append(f"entries for classes zarrbridge.errors does not export: {', '.join(unknown)}")
     if duplicated:
-        problems.append(f"more than one entry for {', '.join(duplicated)}")
-    if problems:
-        raise ExtensionError(f"docs/{PAGE}: " + "; ".join(problems) + " (one '## ClassName' section each)")
+        found.append(f"more than one entry for {', '.join(duplicated)}")
+    return found
+
+
+def check(app: Sphinx) -> None:
+    from sphinx.errors import ExtensionError
+
+    found = problems(Path(app.srcdir) / PAGE)
+    if found:
+        raise ExtensionError(f"docs/{PAGE}: " + "; ".join(found) + " (one '## ClassName' section each)")
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
