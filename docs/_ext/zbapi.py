@@ -104,6 +104,30 @@ def _top_page(modules: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _cli_page() -> str:
+    """The ``zarrbridge`` command's help, and each subcommand's, as argparse prints it."""
+    import argparse
+    import os
+
+    from zarrbridge.cli.main import build_parser
+
+    os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal's width: the same page everywhere
+    parser = build_parser()
+    lines = ["The ``zarrbridge`` command", "==========================", ""]
+    lines += ["Installed with the package. The help below is generated from the command itself.", ""]
+
+    def block(title: str, text: str) -> list[str]:
+        body = ["   " + line if line else "" for line in text.rstrip().splitlines()]
+        return [title, "-" * len(title), "", ".. code-block:: text", "", *body, ""]
+
+    lines += block("zarrbridge --help", parser.format_help())
+    for action in parser._actions:  # argparse keeps its subcommands here
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                lines += block(f"zarrbridge {name}", sub.format_help())
+    return "\n".join(lines)
+
+
 def generate(app: Sphinx) -> None:
     """Write ``api/*.rst`` (one page per module) and ``api/index.rst`` into the source folder."""
     out = Path(app.srcdir) / OUT_DIR
@@ -112,6 +136,7 @@ def generate(app: Sphinx) -> None:
     pages = {PACKAGE: _top_page(modules)}
     for module_name in modules:
         pages[module_name] = _module_page(module_name, importlib.import_module(module_name))
+    pages["cli"] = _cli_page()
     index = ["API reference", "=============", "", ".. toctree::", "   :maxdepth: 1", ""]
     index += [f"   {name}" for name in pages]
     pages["index"] = "\n".join(index) + "\n"
