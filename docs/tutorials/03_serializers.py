@@ -18,6 +18,7 @@ tutorial starts itself. Nothing is downloaded.
 # ----------------------
 # The cluster runs its workers as threads of this process here (``processes=False``), which keeps the
 # tutorial quick; with worker processes, or a remote cluster, nothing else changes.
+import logging
 import tempfile
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from distributed import Client, LocalCluster
 
 from zarrbridge import DaskArraySerializer, storage_factory
 
+logging.getLogger("distributed").setLevel(logging.WARNING)  # no INFO lines from the cluster
 cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None)
 client = Client(cluster)
 
