@@ -38,7 +38,13 @@ def _dask_array_module() -> Any:
 
 
 def active_client() -> Any:
-    """The ``distributed.Client`` dask would run a graph on now (``scheduler=client`` or a default client)."""
+    """The ``distributed.Client`` dask would run a graph on now (``scheduler=client`` or a default client).
+
+    Returns
+    -------
+    distributed.Client or None
+        The client, or ``None`` when dask would not use one.
+    """
     from dask.base import get_scheduler
 
     scheduler = cast(Any, get_scheduler)()  # dask's functions are untyped
@@ -50,7 +56,13 @@ def active_client() -> Any:
 
 def default_workers() -> int:
     """How many threads dask's threaded scheduler would use: ``dask.config`` ``num_workers``,
-    else the CPU count."""
+    else the CPU count.
+
+    Returns
+    -------
+    int
+        The number of threads.
+    """
     import dask
 
     return int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
@@ -102,6 +114,11 @@ def resolve_unknown_chunks(darr: Any) -> Any:
     darr : dask.array.Array
         The array, possibly with unknown (NaN) chunk sizes.
 
+    Returns
+    -------
+    dask.array.Array
+        ``darr`` itself when its chunk sizes are known, else an array whose are.
+
     Examples
     --------
     >>> import dask.array as da, numpy as np
@@ -124,6 +141,11 @@ def is_aligned(chunks: Chunks, unit: tuple[int, ...]) -> bool:
         Dask's chunk sizes, per axis.
     unit : tuple of int
         The destination's chunk (or shard) shape.
+
+    Returns
+    -------
+    bool
+        Whether the blocks are aligned.
     """
     for dim, step in zip(chunks, unit):
         edge = 0
@@ -143,6 +165,11 @@ def align_chunks(chunks: Chunks, unit: tuple[int, ...]) -> tuple[int, ...]:
         Dask's chunk sizes, per axis.
     unit : tuple of int
         The destination's chunk (or shard) shape.
+
+    Returns
+    -------
+    tuple of int
+        The block shape.
     """
     out = []
     for dim, step in zip(chunks, unit):

@@ -64,6 +64,11 @@ def stored_chunks(dataset: Any) -> list[StoredChunk]:
     ----------
     dataset : h5py.Dataset
         A chunked dataset.
+
+    Returns
+    -------
+    list of StoredChunk
+        One entry per allocated chunk.
     """
     out: list[StoredChunk] = []
 

@@ -121,6 +121,11 @@ class ArrayPolicy:
             The array's shape.
         itemsize : int
             Bytes per element.
+
+        Returns
+        -------
+        tuple of int
+            The chunk shape.
         """
         if self.chunks is not None:
             if len(self.chunks) != len(shape):
@@ -147,6 +152,11 @@ def auto_chunks(
         Bytes per element.
     target_bytes : int
         The chunk size aimed at, in bytes.
+
+    Returns
+    -------
+    tuple of int
+        The chunk shape, one length per axis.
 
     Examples
     --------
@@ -204,6 +214,11 @@ def to_zarr_codecs(codecs: Any, *, zarr_format: int = 3) -> Any:
         One codec, a sequence of codecs, ``None`` or ``"default"``.
     zarr_format : int
         The zarr format of the array they are for (2 or 3).
+
+    Returns
+    -------
+    object
+        The codecs in the form :func:`zarr.create_array` takes.
     """
     if codecs == "default" or codecs == "auto":
         return "auto"
@@ -282,6 +297,11 @@ def create_array(
         Replace an existing node at ``path``.
     dimension_names : Sequence[str], optional
         Names of the axes (zarr format 3 only).
+
+    Returns
+    -------
+    zarr.Array
+        The new array, strict about missing chunks.
     """
     shape = tuple(int(s) for s in shape)
     zdtype = np.dtype(dtype) if not isinstance(dtype, str) or dtype != "str" else dtype
@@ -436,6 +456,11 @@ def copy_array(
         Copy on this cluster's workers instead of local threads.
     progress : callable, optional
         Called with the number of bytes of each block once it is written.
+
+    Returns
+    -------
+    int
+        The number of bytes copied.
     """
     src_shape = tuple(getattr(source, "shape", np.shape(source)))
     if src_shape != tuple(dest.shape):

@@ -29,6 +29,11 @@ def to_json_value(value: Any, *, what: str = "attribute") -> JSON:
     what : str
         What the value is, named in the error message.
 
+    Returns
+    -------
+    JSON value
+        A value ``json.dumps`` accepts.
+
     Examples
     --------
     >>> to_json_value(np.arange(3, dtype="int16"))
@@ -85,6 +90,11 @@ def from_json_value(value: JSON) -> Any:
     ----------
     value : JSON
         A value read from a zarr attribute document.
+
+    Returns
+    -------
+    object
+        A numpy array for homogeneous lists, else the value as it is.
     """
     if not isinstance(value, list):
         return value

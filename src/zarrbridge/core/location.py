@@ -144,6 +144,11 @@ class Location:
         ----------
         other : Location
             The location the result is relative to (its parent folder).
+
+        Returns
+        -------
+        str
+            A ``/``-separated relative path, or the absolute path or URL.
         """
         if self.kind == "store" or other.kind == "store":
             raise LocationError(self, "links between store objects need a path or URL on both sides")
@@ -164,6 +169,11 @@ class Location:
         ----------
         relative : str
             A relative path or a URL, as :meth:`relative_to` returns.
+
+        Returns
+        -------
+        Location
+            The location named.
         """
         if "://" in relative or relative.startswith("/") or (len(relative) > 1 and relative[1] == ":"):
             return Location.parse(
@@ -181,7 +191,13 @@ class Location:
         return Location.parse(joined)
 
     def exists(self) -> bool:
-        """Whether anything (a zarr hierarchy or not) is at this location."""
+        """Whether anything (a zarr hierarchy or not) is at this location.
+
+        Returns
+        -------
+        bool
+            Whether something is there.
+        """
         if self.kind == "store":
             return True
         if self.kind in ("local", "zip"):
@@ -191,7 +207,13 @@ class Location:
         return bool(fs.exists(path))
 
     def holds_zarr(self) -> bool:
-        """Whether a zarr hierarchy's root metadata is at this location."""
+        """Whether a zarr hierarchy's root metadata is at this location.
+
+        Returns
+        -------
+        bool
+            Whether a ``zarr.json`` or ``.zgroup`` is at the root.
+        """
         if self.kind == "local":
             return any(os.path.isfile(os.path.join(self.path, m)) for m in _ROOT_MARKERS)
         if self.kind == "zip":
@@ -346,6 +368,11 @@ def open_store(
     require_zarr
         Whether the location must already hold a zarr hierarchy (default: for ``r`` and ``r+``).
 
+    Returns
+    -------
+    zarr store
+        The open store; close it when done.
+
     Raises
     ------
     NotAZarrStoreError
@@ -488,6 +515,11 @@ def filesystem_store(fs: Any, path: str, *, read_only: bool = False) -> FsspecSt
         The store's root on ``fs``.
     read_only : bool
         Open the store read-only.
+
+    Returns
+    -------
+    zarr.storage.FsspecStore
+        The store.
     """
     if not isinstance(fs, fsspec.AbstractFileSystem):
         raise LocationError(fs, "expected an fsspec filesystem instance (such as s3fs.S3FileSystem)")

@@ -62,7 +62,13 @@ class AnscombeParams:
             raise InvalidOptionError(f"beta must be in (0, 2], got {self.beta}")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form, as stored in the array's attributes and the table row."""
+        """JSON-ready form, as stored in the array's attributes and the table row.
+
+        Returns
+        -------
+        dict
+            The parameters as JSON-compatible data.
+        """
         return {
             "name": "anscombe",
             "sensitivity": self.sensitivity,

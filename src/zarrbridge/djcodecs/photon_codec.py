@@ -103,6 +103,11 @@ class PhotonCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
             The validated movie.
         store : zarr store
             The store of the new array (the row's path in the DataJoint store).
+
+        Returns
+        -------
+        dict
+            The row's metadata (what DataJoint stores in the column).
         """
         opts = value if isinstance(value, PhotonValue) else PhotonValue(value)
         data = opts.data
@@ -168,6 +173,11 @@ class PhotonCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
             The row's primary key (from DataJoint).
         context : dict, optional
             DataJoint's decoding context (store configuration).
+
+        Returns
+        -------
+        PhotonMovie
+            The lazy, read-only movie.
         """
         row = self.parse_row(stored)
         if row.get("format_version") == 2:
@@ -183,6 +193,11 @@ class PhotonCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
             The stored (encoded) array, opened read-only.
         stored : dict
             The JSON metadata DataJoint keeps in the row.
+
+        Returns
+        -------
+        PhotonMovie
+            The lazy, read-only movie.
         """
         attrs = array.attrs[ATTRIBUTE_KEY]
         assert isinstance(attrs, dict)

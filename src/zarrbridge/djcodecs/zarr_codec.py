@@ -101,6 +101,12 @@ class ZarrCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
         ----------
         value : object
             The validated value.
+
+        Returns
+        -------
+        tuple of (dict, dict) or None
+            The objects to store by key and the row's metadata, or ``None`` when the value
+            is written by zarr instead.
         """
         if not isinstance(value, np.ndarray):
             return None
@@ -119,6 +125,11 @@ class ZarrCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
             The validated value.
         store : zarr store
             The store of the new array (the row's path in the DataJoint store).
+
+        Returns
+        -------
+        dict
+            The row's metadata (what DataJoint stores in the column).
         """
         data = value.data if isinstance(value, ZarrValue) else value
         dtype = np.dtype(data.dtype)
@@ -155,6 +166,11 @@ class ZarrCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
             The stored array, opened read-only.
         stored : dict
             The JSON metadata DataJoint keeps in the row.
+
+        Returns
+        -------
+        zarr.Array
+            The read-only array.
         """
         return FetchedArray(array._async_array)
 
@@ -165,6 +181,11 @@ class ZarrCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
         ----------
         row : dict
             The JSON metadata DataJoint keeps in the row.
+
+        Returns
+        -------
+        str or None
+            The package that wrote the row, or ``None`` for zarrbridge's own rows.
         """
         return DJ_ZARR_CODECS if is_dj_zarr_codecs_row(row) else None
 
@@ -179,6 +200,11 @@ class ZarrCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
             The JSON metadata DataJoint keeps in the row.
         origin : str
             The package that wrote it, as :meth:`foreign_origin` returned.
+
+        Returns
+        -------
+        zarr.Array
+            The read-only array.
         """
         return FetchedArray(array._async_array)
 

@@ -92,7 +92,13 @@ class HDF5Options:
             raise InvalidOptionError("compression_opts is a gzip level 0-9 and needs compression='gzip'")
 
     def to_dict(self) -> dict[str, Any]:
-        """The options as JSON-compatible data."""
+        """The options as JSON-compatible data.
+
+        Returns
+        -------
+        dict
+            The options, as :meth:`from_dict` reads them.
+        """
         return asdict(self)
 
     @classmethod

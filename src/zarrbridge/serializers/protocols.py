@@ -197,6 +197,11 @@ class LocalFiles:
         ----------
         name : str
             A relative, ``/``-separated name.
+
+        Returns
+        -------
+        str
+            The absolute path.
         """
         return self._path(name, link_ok=False)
 
@@ -227,6 +232,11 @@ class LocalFiles:
             A relative, ``/``-separated name.
         mode : str
             ``'rb'``, ``'wb'``, ``'r+b'``...
+
+        Returns
+        -------
+        file object
+            The open binary file.
         """
         if "b" not in mode:
             raise InvalidOptionError(f"the file protocol opens files in binary mode only, got mode {mode!r}")
@@ -268,6 +278,11 @@ class LocalFiles:
         ----------
         name : str
             A relative, ``/``-separated name.
+
+        Returns
+        -------
+        bool
+            Whether it exists.
         """
         return os.path.lexists(self._path(name, link_ok=True))
 
@@ -280,6 +295,11 @@ class LocalFiles:
             The relative name of the folder.
         read_only : bool
             Open it for reading only.
+
+        Returns
+        -------
+        zarr store
+            The store of the folder.
         """
         from zarr.storage import LocalStore
 

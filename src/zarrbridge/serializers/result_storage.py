@@ -282,6 +282,11 @@ class ResultStorage(WorkflowMethods, ABC):
         ----------
         name : str
             A result name (``workflow/task`` style names are allowed).
+
+        Returns
+        -------
+        bool
+            Whether the result exists.
         """
         try:
             self._get(self._manifest_key(check_result_name(name)))
@@ -299,6 +304,11 @@ class ResultStorage(WorkflowMethods, ABC):
         ----------
         prefix : str
             Only names starting with it.
+
+        Returns
+        -------
+        list of str
+            The result names.
         """
         out = []
         for key in self._keys("results"):
@@ -414,6 +424,11 @@ class ResultStorage(WorkflowMethods, ABC):
         allowed
             Extra globals a restricted load may build.
 
+        Returns
+        -------
+        object
+            The result, as saved (arrays as their serializers read them).
+
         Raises
         ------
         ResultNotFoundError
@@ -475,6 +490,11 @@ class ResultStorage(WorkflowMethods, ABC):
         ----------
         older_than : float
             Seconds something must have been unreachable before it is deleted.
+
+        Returns
+        -------
+        list of str
+            The keys removed.
         """
         if not isinstance(older_than, (int, float)) or older_than < 0:
             raise InvalidOptionError(f"older_than must be a number of seconds >= 0, got {older_than!r}")

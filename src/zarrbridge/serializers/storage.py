@@ -45,7 +45,13 @@ class FileStorageOptions:
         object.__setattr__(self, "path", os.path.abspath(os.fspath(self.path)))
 
     def to_dict(self) -> dict[str, Any]:
-        """The options as JSON-compatible data."""
+        """The options as JSON-compatible data.
+
+        Returns
+        -------
+        dict
+            ``{"path": ...}``.
+        """
         return {"path": self.path}
 
     @classmethod
@@ -99,7 +105,13 @@ class S3StorageOptions:
         return posixpath.join(self.bucket, self.prefix) if self.prefix else self.bucket
 
     def to_dict(self) -> dict[str, Any]:
-        """The options as data (``storage_options`` may hold credentials: store them with care)."""
+        """The options as data (``storage_options`` may hold credentials: store them with care).
+
+        Returns
+        -------
+        dict
+            The options, as :meth:`from_dict` reads them.
+        """
         return {"bucket": self.bucket, "prefix": self.prefix, "storage_options": dict(self.storage_options)}
 
     @classmethod
@@ -298,6 +310,11 @@ def storage_factory(options: Mapping[str, Any]) -> ResultStorage:
     ----------
     options : Mapping[str, Any]
         ``kind`` (``"file"`` or ``"s3"``) and that kind's ``options``.
+
+    Returns
+    -------
+    ResultStorage
+        A :class:`FileStorage` or an :class:`S3Storage`.
 
     Examples
     --------

@@ -87,6 +87,11 @@ class ConvertOptions:
         ----------
         progress : callable, optional
             Called with the bytes of each block copied.
+
+        Returns
+        -------
+        CopySettings
+            The settings of the copies.
         """
         return CopySettings(
             compressor=self.compressor,
@@ -135,6 +140,11 @@ def file_format(path: str | os.PathLike[str], *, storage_options: dict[str, Any]
         A local path or an fsspec URL.
     storage_options : dict, optional
         fsspec options for URLs.
+
+    Returns
+    -------
+    {"hdf5", "zarr"}
+        The format found.
     """
     text = os.fspath(path)
     if "://" not in text and os.path.isfile(text):
@@ -175,6 +185,11 @@ def convert(
         fsspec options for ``s3://`` URLs (both sides).
     progress
         Called as ``progress(bytes_done_increment, bytes_total)`` while chunks are copied.
+
+    Returns
+    -------
+    ConvertReport
+        What was converted, with the time it took.
 
     Examples
     --------

@@ -96,6 +96,11 @@ class ZarrDataIO(DataIO):  # type: ignore[misc]
         ----------
         obj : object
             Any object.
+
+        Returns
+        -------
+        bool
+            Whether it is one.
         """
         from .h5layout import is_hdf5_dataset
 
@@ -113,6 +118,11 @@ class ZarrDataIO(DataIO):  # type: ignore[misc]
         ----------
         h5dataset : h5py.Dataset
             The source dataset.
+
+        Returns
+        -------
+        list
+            The zarr v3 codecs, filters first.
         """
         import warnings
 
@@ -138,6 +148,11 @@ class ZarrDataIO(DataIO):  # type: ignore[misc]
             The source dataset.
         **kwargs
             ZarrDataIO's keyword arguments (see the class).
+
+        Returns
+        -------
+        ZarrDataIO
+            The wrapped dataset.
         """
         import warnings
 
@@ -161,7 +176,13 @@ class ZarrDataIO(DataIO):  # type: ignore[misc]
         )
 
     def get_io_params(self) -> dict[str, Any]:
-        """The I/O settings and ``link_data`` (hdmf-zarr's ``get_io_params``)."""
+        """The I/O settings and ``link_data`` (hdmf-zarr's ``get_io_params``).
+
+        Returns
+        -------
+        dict
+            The settings.
+        """
         return {**self.io_settings, "link_data": self.link_data}
 
     def __iter__(self) -> Iterator[Any]:

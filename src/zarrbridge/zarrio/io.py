@@ -158,7 +158,13 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         return self.hdmf_zarr_options.object_codec_class
 
     def is_remote(self) -> bool:
-        """Whether the file is reached through an fsspec URL (hdmf-zarr's ``is_remote``)."""
+        """Whether the file is reached through an fsspec URL (hdmf-zarr's ``is_remote``).
+
+        Returns
+        -------
+        bool
+            Whether the file is remote.
+        """
         return self._location.kind == "fsspec"
 
     @property
@@ -269,7 +275,13 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             destination.finish()  # a staged or replacing hierarchy becomes the file once complete
 
     def is_open(self) -> bool:
-        """Whether the file's store is open."""
+        """Whether the file's store is open.
+
+        Returns
+        -------
+        bool
+            Whether the store is open.
+        """
         return self._store is not None
 
     @staticmethod
@@ -280,6 +292,11 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         ----------
         path : str, os.PathLike or zarr store
             The location to test.
+
+        Returns
+        -------
+        bool
+            Whether ZarrIO can open it.
         """
         try:
             return Location.parse(path).holds_zarr()
@@ -327,7 +344,13 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
 
     def cached_namespace_versions(self) -> dict[str, str]:
         """Each namespace the file caches with its newest version; empty for a legacy file
-        (never copied as read)."""
+        (never copied as read).
+
+        Returns
+        -------
+        dict of str to str
+            Namespace name to version.
+        """
         if self.convention.name == LEGACY:
             return {}
         return cached_namespace_versions(self.file)
@@ -347,13 +370,25 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             Where the namespaces go.
         namespaces : list of str, optional
             Load only these namespaces.
+
+        Returns
+        -------
+        dict
+            What HDMF's ``load_namespaces`` returns: the loaded namespaces and their
+            dependencies.
         """
         return load_cached_namespaces(self._read_root(), namespace_catalog, namespaces, str(self._location))
 
     # ------------------------------------------------------------------------------ reading
     def read_builder(self) -> GroupBuilder:
         """The file's builder tree (read once), integer attributes given back the width their spec
-        declares."""
+        declares.
+
+        Returns
+        -------
+        GroupBuilder
+            The root builder.
+        """
         if self._builder is None:
             builder = self._tree_reader().read_root()
             restore_integer_attributes(builder, self.manager.namespace_catalog)
@@ -403,6 +438,11 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         ----------
         **kwargs
             HDMF's ``read`` arguments (e.g. ``skip_version_check`` for NWB).
+
+        Returns
+        -------
+        Container
+            The root container.
         """
         if self._mode in ("w", "w-", "x"):
             raise UnsupportedOperation(
@@ -417,6 +457,11 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         ----------
         path : str
             An absolute path in the file (``/acquisition/ts/data``).
+
+        Returns
+        -------
+        Builder
+            The group or dataset builder.
         """
         return self._tree_reader().read_path(path)
 

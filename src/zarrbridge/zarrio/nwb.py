@@ -47,6 +47,11 @@ def parse_nwb_version(value: Any, where: str) -> tuple[str, tuple[int | str, ...
         The attribute's value.
     where : str
         The file, named in errors.
+
+    Returns
+    -------
+    tuple of (str, tuple)
+        The version string and its parts (numbers as ``int``).
     """
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="replace")
@@ -206,6 +211,11 @@ class NWBZarrIO(ZarrIO):
             Read even when ``nwb_version`` is missing or not 2.x.
         **kwargs
             Passed to :meth:`ZarrIO.read`.
+
+        Returns
+        -------
+        pynwb.NWBFile
+            The file's NWBFile (lazy).
         """
         if self.mode not in _CREATING and not skip_version_check:
             self.check_nwb_version()
@@ -295,6 +305,11 @@ class NWBZarrIO(ZarrIO):
             fsspec options for URLs.
         allow_external_links : bool
             Follow links into other files.
+
+        Returns
+        -------
+        pynwb.NWBFile
+            The file's NWBFile (lazy; the file stays open).
         """
         return read_nwb(path, storage_options=storage_options, allow_external_links=allow_external_links)
 
@@ -315,6 +330,11 @@ def read_nwb(
         fsspec options for URLs (e.g. ``{"anon": True}``).
     allow_external_links : bool
         Follow links into other files (off: a link out of the file is an error).
+
+    Returns
+    -------
+    pynwb.NWBFile
+        The file's NWBFile (lazy; the file stays open).
 
     Examples
     --------

@@ -129,7 +129,13 @@ class V2Array(HDMFDataset):  # type: ignore[misc]
         return self.meta.fill_value
 
     def nbytes_stored(self) -> int:
-        """Bytes this array occupies in the store (chunks and metadata documents)."""
+        """Bytes this array occupies in the store (chunks and metadata documents).
+
+        Returns
+        -------
+        int
+            The stored bytes.
+        """
         return self._store.size_prefix(self.path.strip("/") + "/")
 
     def __len__(self) -> int:

@@ -67,6 +67,11 @@ def unpickle_legacy(data: bytes, *, what: str) -> Any:
     what : str
         The array it belongs to, named in errors.
 
+    Returns
+    -------
+    object
+        The unpickled object array of reference records.
+
     Raises
     ------
     UnsafePickleError

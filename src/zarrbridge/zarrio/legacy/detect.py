@@ -66,7 +66,13 @@ class Convention:
         return self.name == LEGACY
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"name", "zarr_format", "version"}``, for reports (``zarrbridge info``)."""
+        """``{"name", "zarr_format", "version"}``, for reports (``zarrbridge info``).
+
+        Returns
+        -------
+        dict
+            The convention as JSON-compatible data.
+        """
         return {"name": self.name, "zarr_format": self.zarr_format, "version": self.version}
 
 
@@ -109,6 +115,11 @@ def open_any_root(store: Store, where: str) -> tuple[Convention, zarr.Group | Le
         The file's store.
     where : str
         The file's location, named in errors.
+
+    Returns
+    -------
+    tuple of (Convention, zarr.Group or LegacyGroup)
+        The convention and the root group.
 
     Raises
     ------

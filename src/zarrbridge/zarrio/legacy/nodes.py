@@ -71,6 +71,11 @@ class LegacyGroup:
         path : str
             A ``/``-separated path relative to this group.
 
+        Returns
+        -------
+        LegacyGroup, V2Array or None
+            The node, or ``None`` when there is none.
+
         Raises
         ------
         UnsafeNameError
@@ -141,6 +146,11 @@ def open_legacy_root(
         Use the consolidated ``.zmetadata`` when there is one.
     missing_chunks : {"error", "fill"}
         What a chunk that is not stored reads as.
+
+    Returns
+    -------
+    LegacyGroup
+        The root group.
 
     Raises
     ------

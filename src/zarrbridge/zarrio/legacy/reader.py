@@ -82,6 +82,11 @@ class LegacyTreeReader(TreeReader):
         ----------
         path : str
             A path in the file.
+
+        Returns
+        -------
+        LegacyGroup, V2Array or None
+            The node, or ``None`` when there is none.
         """
         return self.root.get(path)
 
@@ -95,6 +100,11 @@ class LegacyTreeReader(TreeReader):
             An absolute path in the file.
         referrer : str
             What points there, named in errors.
+
+        Returns
+        -------
+        Builder
+            The builder.
         """
         if EXTERNAL in path:
             source, _, target = path.partition(EXTERNAL)
@@ -102,7 +112,13 @@ class LegacyTreeReader(TreeReader):
         return super().read_path(path, referrer)
 
     def read_root(self) -> GroupBuilder:
-        """The builder tree of the whole file."""
+        """The builder tree of the whole file.
+
+        Returns
+        -------
+        GroupBuilder
+            The root builder.
+        """
         builder = self.group(self.root, "root", "/")
         assert isinstance(builder, GroupBuilder)
         return builder
@@ -124,6 +140,11 @@ class LegacyTreeReader(TreeReader):
             The dataset's name.
         path : str
             Its absolute path in the file.
+
+        Returns
+        -------
+        Builder
+            The dataset builder (or the builder of a link).
         """
         if path in self.built:
             return self.built[path]
