@@ -34,6 +34,7 @@ def _stamp(result: dict[str, Any]) -> str:
         f"measured {stamp['date']} on {m['system']}, {m['cpu']} ({m['cores']} cores{memory}), "
         f"Python {m['python']}",
         versions,
+        *(f"{k}: {v}" for k, v in result["settings"].items() if k.endswith("environment")),
         result["command"],
     ]
     return "\n".join(textwrap.fill(line, 150) for line in lines)
