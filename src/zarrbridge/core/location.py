@@ -50,6 +50,8 @@ __all__ = [
     "open_store",
 ]
 
+#: The modes a location opens with: ``"r"`` read, ``"r+"``/``"a"`` modify, ``"w"`` replace,
+#: ``"w-"``/``"x"`` create new.
 AccessMode = Literal["r", "r+", "a", "w", "w-", "x"]
 LocationKind = Literal["local", "zip", "fsspec", "store"]
 _MODES: tuple[str, ...] = get_args(AccessMode)
@@ -103,7 +105,16 @@ class Location:
 
     @classmethod
     def parse(cls, spec: Any, *, storage_options: dict[str, Any] | None = None) -> Location:
-        """Turn a path, URL, :class:`~pathlib.Path`, store or :class:`Location` into a :class:`Location`."""
+        """Turn a path, URL, :class:`~pathlib.Path`, store or :class:`Location` into a :class:`Location`.
+
+        Parameters
+        ----------
+        spec : str, os.PathLike, zarr store or Location
+            A local path, a ``.zip`` path, an fsspec URL, a store object or a
+            location.
+        storage_options : dict, optional
+            fsspec options for URLs (e.g. ``endpoint_url``, ``key``, ``secret``).
+        """
         if isinstance(spec, Location):
             return spec
         if isinstance(spec, Store):
@@ -141,6 +152,16 @@ class Location:
 
         Used for external links: ``"../other.nwb.zarr"`` style, POSIX on every platform. Falls back to the
         absolute path or URL when the two live in different filesystems or buckets.
+
+        Parameters
+        ----------
+        other : Location
+            The location the result is relative to (its parent folder).
+
+        Returns
+        -------
+        str
+            A ``/``-separated relative path, or the absolute path or URL.
         """
         if self.kind == "store" or other.kind == "store":
             raise LocationError(self, "links between store objects need a path or URL on both sides")
@@ -155,7 +176,18 @@ class Location:
         return posixpath.relpath(self.path, posixpath.dirname(other.path.rstrip("/")))
 
     def resolve(self, relative: str) -> Location:
-        """The location that ``relative`` (as written by :meth:`relative_to`) names, seen from this one."""
+        """The location that ``relative`` (as written by :meth:`relative_to`) names, seen from this one.
+
+        Parameters
+        ----------
+        relative : str
+            A relative path or a URL, as :meth:`relative_to` returns.
+
+        Returns
+        -------
+        Location
+            The location named.
+        """
         if "://" in relative or relative.startswith("/") or (len(relative) > 1 and relative[1] == ":"):
             return Location.parse(
                 relative, storage_options=self.storage_options if "://" in relative else None
@@ -172,7 +204,13 @@ class Location:
         return Location.parse(joined)
 
     def exists(self) -> bool:
-        """Whether anything (a zarr hierarchy or not) is at this location."""
+        """Whether anything (a zarr hierarchy or not) is at this location.
+
+        Returns
+        -------
+        bool
+            Whether something is there.
+        """
         if self.kind == "store":
             return True
         if self.kind in ("local", "zip"):
@@ -182,7 +220,13 @@ class Location:
             return bool(fs.exists(path))
 
     def holds_zarr(self) -> bool:
-        """Whether a zarr hierarchy's root metadata is at this location."""
+        """Whether a zarr hierarchy's root metadata is at this location.
+
+        Returns
+        -------
+        bool
+            Whether a ``zarr.json`` or ``.zgroup`` is at the root.
+        """
         if self.kind == "local":
             if os.path.isfile(self.path):  # hook: a virtual view (zarrbridge.core.refview) is a hierarchy
                 return any(detect(self) for detect in VIEW_DETECTORS)
@@ -352,6 +396,11 @@ def open_store(
         fsspec options for URL locations.
     require_zarr
         Whether the location must already hold a zarr hierarchy (default: for ``r`` and ``r+``).
+
+    Returns
+    -------
+    zarr store
+        The open store; close it when done.
 
     Raises
     ------
@@ -560,6 +609,20 @@ def filesystem_store(fs: Any, path: str, *, read_only: bool = False) -> RemoteSt
     zarr needs an asynchronous filesystem; a synchronous instance of an async-capable implementation
     (s3fs, gcsfs, http) is re-created in asynchronous mode with the same options, and a purely synchronous
     one (local, memory) is wrapped.
+
+    Parameters
+    ----------
+    fs : fsspec.AbstractFileSystem
+        The filesystem instance.
+    path : str
+        The store's root on ``fs``.
+    read_only : bool
+        Open the store read-only.
+
+    Returns
+    -------
+    zarr.storage.FsspecStore
+        The store.
     """
     if not isinstance(fs, fsspec.AbstractFileSystem):
         raise LocationError(fs, "expected an fsspec filesystem instance (such as s3fs.S3FileSystem)")

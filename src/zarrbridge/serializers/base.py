@@ -121,7 +121,13 @@ class PersistentSerializer(ABC):
 
     @classmethod
     def accepts(cls, obj: object) -> bool:
-        """Whether this serializer takes ``obj`` out of the pickle (default: an instance of the class)."""
+        """Whether this serializer takes ``obj`` out of the pickle (default: an instance of the class).
+
+        Parameters
+        ----------
+        obj : object
+            The object found in the result being pickled.
+        """
         return isinstance(obj, cls.serializer_class)
 
     @classmethod
@@ -130,6 +136,13 @@ class PersistentSerializer(ABC):
         """Write ``obj`` to new array files and return its persistent id ``(name, inner)`` (plain data).
 
         ``None`` leaves ``obj`` in the pickle (as pickle's ``persistent_id`` does).
+
+        Parameters
+        ----------
+        obj : object
+            The object found in the result being pickled.
+        protocols : Mapping[str, Any]
+            The storage's protocols (``{FILE_PROTOCOL: ...}`` or ``{S3_PROTOCOL: ...}``).
         """
 
     @classmethod
@@ -138,23 +151,50 @@ class PersistentSerializer(ABC):
         """Return the object that the inner id ``pid`` names, read through ``protocols``.
 
         The whole id ``(name, inner)`` that :meth:`pickle` returned is accepted too.
+
+        Parameters
+        ----------
+        pid : object
+            The inner id (or the whole ``(name, inner)`` id) that :meth:`pickle` returned.
+        protocols : Mapping[str, Any]
+            The storage's protocols (``{FILE_PROTOCOL: ...}`` or ``{S3_PROTOCOL: ...}``).
         """
 
     @classmethod
     @abstractmethod
     def remove(cls, pid: Any, protocols: Mapping[str, Any]) -> None:
-        """Remove the array files of the inner id ``pid`` (or the whole id); files already gone are fine."""
+        """Remove the array files of the inner id ``pid`` (or the whole id); files already gone are fine.
+
+        Parameters
+        ----------
+        pid : object
+            The inner id (or the whole ``(name, inner)`` id) that :meth:`pickle` returned.
+        protocols : Mapping[str, Any]
+            The storage's protocols (``{FILE_PROTOCOL: ...}`` or ``{S3_PROTOCOL: ...}``).
+        """
 
     @classmethod
     def check_id(cls, pid: Any) -> None:
         """Raise if the inner id ``pid`` is malformed or names a file outside the storage (default:
-        nothing)."""
+        nothing).
+
+        Parameters
+        ----------
+        pid : object
+            The inner id found in a pickle.
+        """
         return None
 
     @classmethod
     def inner_id(cls, pid: Any) -> Any:
         """The inner id of ``pid``: ``pid`` itself, or ``inner`` when ``pid`` is
-        this serializer's whole id."""
+        this serializer's whole id.
+
+        Parameters
+        ----------
+        pid : object
+            The persistent id :meth:`pickle` returned: the whole ``(name, inner)`` or the inner id.
+        """
         if (
             isinstance(pid, (tuple, list))
             and len(pid) == 2

@@ -94,12 +94,24 @@ class HDF5Options:
             raise InvalidOptionError("compression_opts is a gzip level 0-9 and needs compression='gzip'")
 
     def to_dict(self) -> dict[str, Any]:
-        """The options as JSON-compatible data."""
+        """The options as JSON-compatible data.
+
+        Returns
+        -------
+        dict
+            The options, as :meth:`from_dict` reads them.
+        """
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> HDF5Options:
-        """Options from :meth:`to_dict` output; unknown keys are an error."""
+        """Options from :meth:`to_dict` output; unknown keys are an error.
+
+        Parameters
+        ----------
+        data : Mapping[str, Any]
+            What :meth:`to_dict` returned.
+        """
         unknown = set(data) - {"compression", "compression_opts", "shuffle"}
         if unknown:
             raise InvalidOptionError(f"unknown HDF5 options {sorted(unknown)}")
@@ -405,7 +417,15 @@ class DaskHDF5Serializer(DaskFormatSerializer):
 
     @classmethod
     def unpickle(cls, pid: Any, protocols: Mapping[str, Any]) -> dask.array.Array:
-        """A lazy dask array over the HDF5 file of ``pid``, one block per HDF5 chunk."""
+        """A lazy dask array over the HDF5 file of ``pid``, one block per HDF5 chunk.
+
+        Parameters
+        ----------
+        pid : object
+            The inner id (or the whole ``(name, inner)`` id) that :meth:`pickle` returned.
+        protocols : Mapping[str, Any]
+            The storage's protocols (``{FILE_PROTOCOL: ...}`` or ``{S3_PROTOCOL: ...}``).
+        """
         source, chunks = cls._source(pid, protocols)
         result: dask.array.Array = da.from_array(
             source,
@@ -425,6 +445,13 @@ class DaskHDF5Serializer(DaskFormatSerializer):
         Decision: one ``Dataset.read_direct`` into the result, where h5py reads each chunk straight into its
         place, instead of ``unpickle(pid).compute()``, which reads every chunk into a block of its own and
         then copies the blocks into the result: a whole-array load then costs what ``dset[:]`` costs.
+
+        Parameters
+        ----------
+        pid : object
+            The inner id (or the whole ``(name, inner)`` id) that :meth:`pickle` returned.
+        protocols : Mapping[str, Any]
+            The storage's protocols (``{FILE_PROTOCOL: ...}`` or ``{S3_PROTOCOL: ...}``).
         """
         source, _ = cls._source(pid, protocols)
         with source.reading("the whole array"), _open_h5(source.files, source.name, "r") as h5:
@@ -477,7 +504,15 @@ class DaskHDF5Serializer(DaskFormatSerializer):
 
     @classmethod
     def remove(cls, pid: Any, protocols: Mapping[str, Any]) -> None:
-        """Remove the HDF5 file of ``pid`` (and any unfinished one)."""
+        """Remove the HDF5 file of ``pid`` (and any unfinished one).
+
+        Parameters
+        ----------
+        pid : object
+            The inner id (or the whole ``(name, inner)`` id) that :meth:`pickle` returned.
+        protocols : Mapping[str, Any]
+            The storage's protocols (``{FILE_PROTOCOL: ...}`` or ``{S3_PROTOCOL: ...}``).
+        """
         pid = cls.inner_id(pid)
         _, name = parse_array_id(pid, format_name=cls.format_name, supported=cls.supported_versions)
         files = require_protocol(normalize_protocols(protocols), FILE_PROTOCOL, cls.__name__)

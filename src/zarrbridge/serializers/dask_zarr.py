@@ -220,7 +220,15 @@ class DaskZarrSerializer(DaskFormatSerializer):
 
     @classmethod
     def open_marker(cls, pid: Any, protocols: Mapping[str, Any]) -> dict[str, Any]:
-        """The completion marker of ``pid``'s array, its format and version checked."""
+        """The completion marker of ``pid``'s array, its format and version checked.
+
+        Parameters
+        ----------
+        pid : object
+            The inner id (or the whole ``(name, inner)`` id) that :meth:`pickle` returned.
+        protocols : Mapping[str, Any]
+            The storage's protocols (``{FILE_PROTOCOL: ...}`` or ``{S3_PROTOCOL: ...}``).
+        """
         protocols = normalize_protocols(protocols)
         protocol, name = parse_array_id(
             cls.inner_id(pid), format_name=cls.format_name, supported=cls.supported_versions
@@ -237,7 +245,15 @@ class DaskZarrSerializer(DaskFormatSerializer):
 
     @classmethod
     def open_array(cls, pid: Any, protocols: Mapping[str, Any]) -> zarr.Array[Any]:
-        """The stored zarr array of ``pid``, opened read-only, after checking its completion marker."""
+        """The stored zarr array of ``pid``, opened read-only, after checking its completion marker.
+
+        Parameters
+        ----------
+        pid : object
+            The inner id (or the whole ``(name, inner)`` id) that :meth:`pickle` returned.
+        protocols : Mapping[str, Any]
+            The storage's protocols (``{FILE_PROTOCOL: ...}`` or ``{S3_PROTOCOL: ...}``).
+        """
         return cls._open(pid, protocols)[1]
 
     @classmethod
@@ -277,7 +293,15 @@ class DaskZarrSerializer(DaskFormatSerializer):
 
     @classmethod
     def unpickle(cls, pid: Any, protocols: Mapping[str, Any]) -> dask.array.Array:
-        """A lazy dask array over the zarr array of ``pid``, chunked like the array."""
+        """A lazy dask array over the zarr array of ``pid``, chunked like the array.
+
+        Parameters
+        ----------
+        pid : object
+            The inner id (or the whole ``(name, inner)`` id) that :meth:`pickle` returned.
+        protocols : Mapping[str, Any]
+            The storage's protocols (``{FILE_PROTOCOL: ...}`` or ``{S3_PROTOCOL: ...}``).
+        """
         protocols = normalize_protocols(protocols)
         marker, arr = cls._open(pid, protocols)
         protocol, name = parse_array_id(
@@ -309,7 +333,15 @@ class DaskZarrSerializer(DaskFormatSerializer):
 
     @classmethod
     def remove(cls, pid: Any, protocols: Mapping[str, Any]) -> None:
-        """Remove the zarr array of ``pid``."""
+        """Remove the zarr array of ``pid``.
+
+        Parameters
+        ----------
+        pid : object
+            The inner id (or the whole ``(name, inner)`` id) that :meth:`pickle` returned.
+        protocols : Mapping[str, Any]
+            The storage's protocols (``{FILE_PROTOCOL: ...}`` or ``{S3_PROTOCOL: ...}``).
+        """
         protocol, name = parse_array_id(
             cls.inner_id(pid), format_name=cls.format_name, supported=cls.supported_versions
         )

@@ -170,6 +170,11 @@ class ResultStorage(WorkflowMethods, ABC):
         (``serializer_class``, ``name``, ``pickle``, ``unpickle``, ``remove``). The first registered one that
         takes an object (its ``accepts()``, else an object of exactly its ``serializer_class``) writes it.
         Registering the same class twice is harmless; two classes with one ``name`` are an error naming both.
+
+        Parameters
+        ----------
+        *serializers : type
+            Serializer classes, tried in the order given.
         """
         for serializer_ in serializers:
             serializer: Any = serializer_
@@ -275,7 +280,18 @@ class ResultStorage(WorkflowMethods, ABC):
 
     # -- results ---------------------------------------------------------------------------------------------
     def exists(self, name: str) -> bool:
-        """Whether a result called ``name`` is saved."""
+        """Whether a result called ``name`` is saved.
+
+        Parameters
+        ----------
+        name : str
+            A result name (``workflow/task`` style names are allowed).
+
+        Returns
+        -------
+        bool
+            Whether the result exists.
+        """
         try:
             self._get(self._manifest_key(check_result_name(name)))
         except FileNotFoundError:
@@ -286,7 +302,18 @@ class ResultStorage(WorkflowMethods, ABC):
         return isinstance(name, str) and self.exists(name)
 
     def names(self, *, prefix: str = "") -> list[str]:
-        """The names of the saved results (those starting with ``prefix``), sorted."""
+        """The names of the saved results (those starting with ``prefix``), sorted.
+
+        Parameters
+        ----------
+        prefix : str
+            Only names starting with it.
+
+        Returns
+        -------
+        list of str
+            The result names.
+        """
         out = []
         for key in self._keys("results"):
             if key.startswith("results/") and key.endswith(".json"):
@@ -304,6 +331,13 @@ class ResultStorage(WorkflowMethods, ABC):
         written so far are removed, the previous result stays as it was, and the error is raised with a note
         saying so (a full disk as :class:`~zarrbridge.errors.StorageFullError`). The previous result's
         files are kept until :meth:`collect_garbage` (see the module docstring).
+
+        Parameters
+        ----------
+        name : str
+            The result's name (or the workflow's, in the three-argument form).
+        *args : object
+            ``obj``, or ``task, obj`` in Function Fuse's form.
         """
         if len(args) == 2:
             name, obj = f"{check_result_name(name)}/{check_result_name(args[0])}", args[1]
@@ -410,6 +444,11 @@ class ResultStorage(WorkflowMethods, ABC):
             value, for results another tool wrote with regions left unwritten. HDF5 arrays have no missing
             chunks.
 
+        Returns
+        -------
+        object
+            The result, as saved (arrays as their serializers read them).
+
         Raises
         ------
         ResultNotFoundError
@@ -445,6 +484,11 @@ class ResultStorage(WorkflowMethods, ABC):
     def remove(self, name: str) -> None:
         """Remove the result ``name``: new readers no longer find it; its files go at :meth:`collect_garbage`.
 
+        Parameters
+        ----------
+        name : str
+            The result's name.
+
         Raises
         ------
         ResultNotFoundError
@@ -472,6 +516,16 @@ class ResultStorage(WorkflowMethods, ABC):
         that long and saves still running (here or in another process) keep their files. What a serializer
         that is not registered on this storage wrote is kept until it is. Returns the removed keys
         (``garbage/...`` documents, ``pickles/...``, ``arrays/...``).
+
+        Parameters
+        ----------
+        older_than : float
+            Seconds something must have been unreachable before it is deleted.
+
+        Returns
+        -------
+        list of str
+            The keys removed.
         """
         if not isinstance(older_than, (int, float)) or older_than < 0:
             raise InvalidOptionError(f"older_than must be a number of seconds >= 0, got {older_than!r}")

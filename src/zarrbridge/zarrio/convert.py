@@ -46,7 +46,26 @@ HDF5_SUFFIXES = (".nwb", ".h5", ".hdf5", ".hdf")
 
 @dataclass(frozen=True)
 class ConvertOptions:
-    """How :func:`convert` writes the destination (see :class:`~zarrbridge.zarrio.copying.CopySettings`)."""
+    """How :func:`convert` writes the destination (see :class:`~zarrbridge.zarrio.copying.CopySettings`).
+
+    Parameters
+    ----------
+    zarr_format : {2, 3}
+        The zarr format of a Zarr destination.
+    compressor : str
+        ``"keep"`` maps the source's codecs; a codec name (``"zstd"``, ``"gzip"``, ``"blosc"``)
+        recompresses, ``"none"`` stores uncompressed.
+    level : int, optional
+        The compression level of ``compressor``.
+    chunks : {"keep", "auto"}
+        Keep the source's chunk shapes, or pick them automatically.
+    shard_bytes : int, optional
+        Shard the arrays, about this many bytes per shard (zarr format 3).
+    number_of_jobs : int
+        Datasets and chunks copied in parallel.
+    overwrite : bool
+        Replace an existing destination.
+    """
 
     zarr_format: Literal[2, 3] = 3
     compressor: CompressorChoice = "keep"
@@ -64,6 +83,18 @@ class ConvertOptions:
         self.copy_settings()  # validates compressor, level, chunks, shard_bytes, number_of_jobs
 
     def copy_settings(self, progress: Callable[[int], None] | None = None) -> CopySettings:
+        """The :class:`~zarrbridge.zarrio.copying.CopySettings` these options stand for.
+
+        Parameters
+        ----------
+        progress : callable, optional
+            Called with the bytes of each block copied.
+
+        Returns
+        -------
+        CopySettings
+            The settings of the copies.
+        """
         return CopySettings(
             compressor=self.compressor,
             level=self.level,
@@ -76,7 +107,23 @@ class ConvertOptions:
 
 @dataclass(frozen=True)
 class ConvertReport:
-    """What :func:`convert` did."""
+    """What :func:`convert` did.
+
+    Parameters
+    ----------
+    source_format : str
+        ``"hdf5"`` or ``"zarr"``.
+    dest_format : str
+        ``"hdf5"`` or ``"zarr"``.
+    datasets : int
+        The number of datasets written.
+    bytes_copied : int
+        The bytes of array data copied.
+    seconds : float
+        Wall-clock time of the conversion.
+    unmapped : tuple of (str, str)
+        ``(dataset, filter)`` pairs whose filter had no counterpart.
+    """
 
     source_format: str
     dest_format: str
@@ -87,7 +134,20 @@ class ConvertReport:
 
 
 def file_format(path: str | os.PathLike[str], *, storage_options: dict[str, Any] | None = None) -> FileFormat:
-    """Whether an existing ``path`` is an HDF5 file or a zarr hierarchy."""
+    """Whether an existing ``path`` is an HDF5 file or a zarr hierarchy.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A local path or an fsspec URL.
+    storage_options : dict, optional
+        fsspec options for URLs.
+
+    Returns
+    -------
+    {"hdf5", "zarr"}
+        The format found.
+    """
     text = os.fspath(path)
     if "://" not in text and os.path.isfile(text):
         with open(text, "rb") as fh:
@@ -127,6 +187,11 @@ def convert(
         fsspec options for ``s3://`` URLs (both sides).
     progress
         Called as ``progress(bytes_done_increment, bytes_total)`` while chunks are copied.
+
+    Returns
+    -------
+    ConvertReport
+        What was converted, with the time it took.
 
     Examples
     --------

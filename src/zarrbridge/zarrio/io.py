@@ -74,11 +74,19 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         Follow external links (and references) from a remote file to local paths, or from a local file to
         URLs. Off by default: a file must not choose which local files a reader opens
         (:func:`~zarrbridge.core.location.check_external_location`).
-    max_bytes
+    synchronizer : None or bool
+        hdmf-zarr 0.13's argument, accepted without effect (zarr 3 has no synchronizers;
+        zarrbridge writes each metadata document once); anything else is refused.
+    object_codec_class : None or numcodecs.JSON
+        hdmf-zarr 0.13's argument, accepted without effect (references are
+        stored as path strings); ``numcodecs.Pickle`` and others are refused.
+    force_overwrite : bool
+        In mode ``'w'``, remove whatever is at a local path first (an HDF5 file too).
+    max_bytes : int or None
         The most memory one read of a dataset may take, in bytes: a selection, or a chunk to decode, larger
         than this raises :class:`~zarrbridge.errors.ResourceLimitError` before it is read. Default ``None``:
         the machine's memory for selections, 512 MiB for one chunk.
-    missing_chunks
+    missing_chunks : {"error", "fill"}
         ``"error"`` (default): a chunk missing from an array that says every chunk is stored (zarrbridge's
         arrays, legacy hdmf-zarr files) is a :class:`~zarrbridge.errors.MissingChunkError`. ``"fill"``: it
         reads as the fill value, as hdmf-zarr reads it (the same as
@@ -145,6 +153,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
     # ------------------------------------------------------------------------------ lifecycle
     @property
     def mode(self) -> str:
+        """The mode the file was opened with (``'r-'`` reads as ``'r'``)."""
         return self._mode
 
     @property
@@ -168,11 +177,18 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         return self.hdmf_zarr_options.object_codec_class
 
     def is_remote(self) -> bool:
-        """Whether the file is reached through an fsspec URL (hdmf-zarr's ``is_remote``)."""
+        """Whether the file is reached through an fsspec URL (hdmf-zarr's ``is_remote``).
+
+        Returns
+        -------
+        bool
+            Whether the file is remote.
+        """
         return self._location.kind == "fsspec"
 
     @property
     def location(self) -> Location:
+        """Where the file is, as a :class:`~zarrbridge.core.Location`."""
         return self._location
 
     _convention: Convention | None = None  # set when an existing file is opened
@@ -195,6 +211,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
 
     @property
     def store(self) -> Store:
+        """The open zarr store of the file; an error once the IO is closed."""
         if self._store is None:
             raise UnsupportedOperation(f"{self._location} is closed")
         return self._store
@@ -218,6 +235,10 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         return self._location.kind == "zip"
 
     def open(self) -> None:
+        """Open the file's store (taking the write lock for writing modes); reading opens the root.
+
+        HDMF's constructor calls it, so a new IO is open; calling it again does nothing.
+        """
         if self._store is not None:
             return
         if self._mode == "w" and self.hdmf_zarr_options.force_overwrite:
@@ -258,6 +279,11 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
                 self._root = with_inline_chunks(root, location=self._location) if self._mode == "r" else root
 
     def close(self) -> None:
+        """Close the store and the external files opened through links.
+
+        A hierarchy written in a staging directory (mode ``'w'`` over an existing file, a ``.zip``) replaces
+        the destination here, once its root was written.
+        """
         for ext in self._external.values():
             ext.close()
         self._external.clear()
@@ -270,11 +296,29 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             destination.finish()  # a staged or replacing hierarchy becomes the file once complete
 
     def is_open(self) -> bool:
+        """Whether the file's store is open.
+
+        Returns
+        -------
+        bool
+            Whether the store is open.
+        """
         return self._store is not None
 
     @staticmethod
     def can_read(path: Any) -> bool:
-        """Whether ``path`` holds a zarr hierarchy ZarrIO can open (current or legacy convention)."""
+        """Whether ``path`` holds a zarr hierarchy ZarrIO can open (current or legacy convention).
+
+        Parameters
+        ----------
+        path : str, os.PathLike or zarr store
+            The location to test.
+
+        Returns
+        -------
+        bool
+            Whether ZarrIO can open it.
+        """
         try:
             return Location.parse(path).holds_zarr()
         except (ZarrBridgeError, OSError, ValueError, TypeError):  # an unusable location cannot be read
@@ -291,7 +335,23 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         storage_options: dict[str, Any] | None = None,
         **_: Any,
     ) -> dict[str, Any]:
-        """Load the newest cached version of each namespace in the file into ``namespace_catalog``."""
+        """Load the newest cached version of each namespace in the file into ``namespace_catalog``.
+
+        Parameters
+        ----------
+        namespace_catalog : NamespaceCatalog or TypeMap
+            Where the namespaces go.
+        path : str, os.PathLike or zarr store, optional
+            The file (when ``io`` is not given).
+        namespaces : list of str, optional
+            Load only these namespaces.
+        io : ZarrIO, optional
+            An open IO to read them from instead of ``path``.
+        storage_options : dict, optional
+            fsspec options for URLs.
+        **_
+            Other hdmf-zarr arguments, ignored.
+        """
         if io is not None:
             return io.load_namespaces_io(namespace_catalog, namespaces)
         if path is None:
@@ -305,7 +365,13 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
 
     def cached_namespace_versions(self) -> dict[str, str]:
         """Each namespace the file caches with its newest version; empty for a legacy file
-        (never copied as read)."""
+        (never copied as read).
+
+        Returns
+        -------
+        dict of str to str
+            Namespace name to version.
+        """
         if self.convention.name == LEGACY:
             return {}
         return cached_namespace_versions(self.file)
@@ -317,12 +383,33 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
     def load_namespaces_io(
         self, namespace_catalog: NamespaceCatalog | TypeMap, namespaces: list[str] | None = None
     ) -> dict[str, Any]:
+        """Load the newest cached version of each namespace of this open file into ``namespace_catalog``.
+
+        Parameters
+        ----------
+        namespace_catalog : NamespaceCatalog or TypeMap
+            Where the namespaces go.
+        namespaces : list of str, optional
+            Load only these namespaces.
+
+        Returns
+        -------
+        dict
+            What HDMF's ``load_namespaces`` returns: the loaded namespaces and their
+            dependencies.
+        """
         return load_cached_namespaces(self._read_root(), namespace_catalog, namespaces, str(self._location))
 
     # ------------------------------------------------------------------------------ reading
     def read_builder(self) -> GroupBuilder:
         """The file's builder tree (read once), integer attributes given back the width their spec
-        declares."""
+        declares.
+
+        Returns
+        -------
+        GroupBuilder
+            The root builder.
+        """
         if self._builder is None:
             builder = self._tree_reader().read_root()
             restore_integer_attributes(builder, self.manager.namespace_catalog)
@@ -369,6 +456,18 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         return self._external[key]._tree_reader()
 
     def read(self, **kwargs: Any) -> Container:
+        """Read the file's root container (lazily: array data stays on disk until sliced).
+
+        Parameters
+        ----------
+        **kwargs
+            HDMF's ``read`` arguments (e.g. ``skip_version_check`` for NWB).
+
+        Returns
+        -------
+        Container
+            The root container.
+        """
         if self._mode in ("w", "w-", "x"):
             raise UnsupportedOperation(
                 f"cannot read {self._location} opened with mode {self._mode!r}; use mode 'r', 'r+' or 'a'"
@@ -376,7 +475,18 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         return super().read(**kwargs)
 
     def get_builder(self, path: str) -> Any:
-        """The builder of the object at absolute ``path`` in this file."""
+        """The builder of the object at absolute ``path`` in this file.
+
+        Parameters
+        ----------
+        path : str
+            An absolute path in the file (``/acquisition/ts/data``).
+
+        Returns
+        -------
+        Builder
+            The group or dataset builder.
+        """
         return self._tree_reader().read_path(path)
 
     # ------------------------------------------------------------------------------ writing
@@ -396,6 +506,25 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         ``number_of_jobs`` threads write the chunks of DataChunkIterators (and copy on-disk arrays);
         ``max_threads_per_process`` and ``multiprocessing_context`` are accepted without effect (no worker
         processes); ``consolidate_metadata=False`` writes the root without consolidated metadata.
+
+        Parameters
+        ----------
+        container : Container
+            The root container (an NWBFile, an hdmf DynamicTable...).
+        cache_spec : bool
+            Cache the namespaces in the file.
+        link_data : bool
+            Link zarr arrays of other files instead of copying them.
+        exhaust_dci : bool
+            Write each DataChunkIterator completely before the next one.
+        number_of_jobs : int
+            Threads writing the chunks of iterators (and copying on-disk arrays).
+        max_threads_per_process : int, optional
+            hdmf-zarr's argument, validated, without effect.
+        multiprocessing_context : str, optional
+            hdmf-zarr's argument (``'fork'``, ``'spawn'``), validated, without effect.
+        consolidate_metadata : bool
+            Write consolidated metadata in the root ``zarr.json``.
         """
         if not isinstance(container, Container):
             raise UnsupportedValueTypeError(
@@ -443,6 +572,33 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         consolidate_metadata: bool = True,
         **_: Any,
     ) -> None:
+        """Write a builder tree (HDMF calls this from :meth:`write` and :meth:`export`).
+
+        Each metadata document is written once; the root is written last.
+
+        Parameters
+        ----------
+        builder : GroupBuilder
+            The root builder.
+        cache_spec : bool
+            Cache the namespaces in the file.
+        link_data : bool
+            Link zarr arrays of other files instead of copying them.
+        exhaust_dci : bool
+            Write each DataChunkIterator completely before the next one.
+        export_source : str, optional
+            The source file of an export.
+        copy_settings : CopySettings, optional
+            Recompression, chunking and sharding of an export's copies.
+        export_store : zarr store, optional
+            The source's store of a Zarr-to-Zarr export.
+        number_of_jobs : int
+            Threads writing chunks.
+        consolidate_metadata : bool
+            Write consolidated metadata in the root ``zarr.json``.
+        **_
+            Other HDMF arguments, ignored.
+        """
         if self._mode == "r":
             raise ZarrReadOnlyError(f"{self._location} (opened with mode 'r')")
         check_builder_names(builder)  # before anything is written
@@ -527,6 +683,10 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             Compression, chunking and sharding of the copied arrays (by default the source's chunking is
             kept and its compression mapped to zarr codecs; filters that do not map are reported with a
             :class:`~zarrbridge.errors.CodecNotMappedWarning` and listed in :attr:`unmapped_codecs`).
+        cache_spec : bool
+            Cache the namespaces in the file.
+        clear_cache : bool
+            HDMF's argument, accepted for compatibility (no cache to clear in Zarr).
         """
         if self._mode != "w":
             raise UnsupportedOperation(

@@ -39,7 +39,20 @@ Extension: TypeAlias = "str | os.PathLike[str] | TypeMap"
 
 def parse_nwb_version(value: Any, where: str) -> tuple[str, tuple[int | str, ...]]:
     """Split an ``nwb_version`` attribute (``"2.9.0"``, ``"NWB-2.0.1_beta"``) into its parts,
-    as pynwb does."""
+    as pynwb does.
+
+    Parameters
+    ----------
+    value : object
+        The attribute's value.
+    where : str
+        The file, named in errors.
+
+    Returns
+    -------
+    tuple of (str, tuple)
+        The version string and its parts (numbers as ``int``).
+    """
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="replace")
     if not isinstance(value, str) or not value.strip():
@@ -197,7 +210,20 @@ class NWBZarrIO(ZarrIO):
             raise UnsupportedFormatVersionError(f"{where} (NWB schema)", text, "2.x")
 
     def read(self, *, skip_version_check: bool = False, **kwargs: Any) -> pynwb.NWBFile:
-        """Read the NWB file; the version of the file is checked first unless ``skip_version_check``."""
+        """Read the NWB file; the version of the file is checked first unless ``skip_version_check``.
+
+        Parameters
+        ----------
+        skip_version_check : bool
+            Read even when ``nwb_version`` is missing or not 2.x.
+        **kwargs
+            Passed to :meth:`ZarrIO.read`.
+
+        Returns
+        -------
+        pynwb.NWBFile
+            The file's NWBFile (lazy).
+        """
         if self.mode not in _CREATING and not skip_version_check:
             self.check_nwb_version()
         return super().read(**kwargs)
@@ -223,6 +249,33 @@ class NWBZarrIO(ZarrIO):
         ``nwbfile`` is pynwb's name for ``container``: the (possibly modified) file read through ``src_io``.
         Pass ``write_args=dict(link_data=False)`` when ``src_io`` is not a Zarr IO. ``number_of_jobs``,
         ``client`` and ``copy_settings`` are those of :meth:`ZarrIO.export`.
+
+        Parameters
+        ----------
+        src_io : HDMFIO
+            The open reader of the source (NWBHDF5IO, NWBZarrIO...).
+        container : Container, optional
+            What to export; by default what ``src_io`` reads.
+        write_args : dict, optional
+            Arguments of :meth:`ZarrIO.write` (``link_data=False`` across backends).
+        cache_spec : bool
+            Cache the namespaces in the file.
+        clear_cache : bool
+            Accepted for HDMF compatibility (HDF5IO's argument); no effect on Zarr.
+        nwbfile : NWBFile, optional
+            pynwb's name for ``container``.
+        number_of_jobs : int
+            Datasets and chunks copied in parallel.
+        client : distributed.Client, optional
+            Copy the chunks on this cluster's workers.
+        copy_settings : CopySettings, optional
+            Recompression, chunking and sharding of the copy.
+        max_threads_per_process : int, optional
+            Accepted for hdmf-zarr compatibility; no effect.
+        multiprocessing_context : str, optional
+            Accepted for hdmf-zarr compatibility; no effect.
+        consolidate_metadata : bool
+            Write consolidated metadata at the end.
         """
         if nwbfile is not None and container is not None:
             raise InvalidOptionError("NWBZarrIO.export: give either nwbfile or container, not both")
@@ -254,7 +307,26 @@ class NWBZarrIO(ZarrIO):
         max_bytes: int | None = None,
         missing_chunks: Literal["error", "fill"] = "error",
     ) -> pynwb.NWBFile:
-        """Open ``path`` read-only and return its NWBFile; see :func:`read_nwb`."""
+        """Open ``path`` read-only and return its NWBFile; see :func:`read_nwb`.
+
+        Parameters
+        ----------
+        path : str, os.PathLike or zarr store
+            The file.
+        storage_options : dict, optional
+            fsspec options for URLs.
+        allow_external_links : bool
+            Follow links into other files.
+        max_bytes : int or None
+            The most memory one read of a dataset may take; see :class:`~zarrbridge.zarrio.ZarrIO`.
+        missing_chunks : {"error", "fill"}
+            What a chunk missing from a complete array reads as; see :class:`~zarrbridge.zarrio.ZarrIO`.
+
+        Returns
+        -------
+        pynwb.NWBFile
+            The file's NWBFile (lazy; the file stays open).
+        """
         return read_nwb(
             path,
             storage_options=storage_options,
@@ -279,6 +351,20 @@ def read_nwb(
     ``allow_external_links``, ``max_bytes`` (the most one read of a dataset may allocate) and
     ``missing_chunks`` (``"error"``, or ``"fill"`` for files with unwritten regions) are
     :class:`~zarrbridge.zarrio.io.ZarrIO`'s.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or zarr store
+        A directory, ``.zip``, store or fsspec URL.
+    storage_options : dict, optional
+        fsspec options for URLs (e.g. ``{"anon": True}``).
+    allow_external_links : bool
+        Follow links into other files (off: a link out of the file is an error).
+
+    Returns
+    -------
+    pynwb.NWBFile
+        The file's NWBFile (lazy; the file stays open).
 
     Examples
     --------

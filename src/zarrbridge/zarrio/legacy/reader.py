@@ -52,7 +52,25 @@ _TEXT = {
 
 
 class LegacyTreeReader(TreeReader):
-    """Builds builders from a :class:`LegacyGroup` root; same interface as :class:`TreeReader`."""
+    """Builds builders from a :class:`LegacyGroup` root; same interface as :class:`TreeReader`.
+
+    Parameters
+    ----------
+    root : LegacyGroup
+        The file's root group.
+    location : Location
+        The file's location.
+    source : str, optional
+        The source string builders carry (the file's path).
+    written : WriteStatusTracker
+        HDMF's tracker, marked for every builder read.
+    open_external : callable
+        Opens the file an external link names.
+    to_container : callable
+        Turns a builder into its container (for references in attributes).
+    ignore : set of str
+        Attribute names not passed to the builders.
+    """
 
     @cached_property
     def _sources(self) -> dict[str, str | None]:
@@ -61,9 +79,36 @@ class LegacyTreeReader(TreeReader):
 
     # ------------------------------------------------------------------------------------------ nodes
     def node(self, path: str) -> Any:
+        """The group or array at ``path`` relative to the root, or ``None``.
+
+        Parameters
+        ----------
+        path : str
+            A path in the file.
+
+        Returns
+        -------
+        LegacyGroup, V2Array or None
+            The node, or ``None`` when there is none.
+        """
         return self.root.get(path)
 
     def read_path(self, path: str, referrer: str = "a reference") -> Builder:
+        """The builder for the object at absolute ``path``; a path into another file (an external link of the
+        legacy convention) is read from that file.
+
+        Parameters
+        ----------
+        path : str
+            An absolute path in the file.
+        referrer : str
+            What points there, named in errors.
+
+        Returns
+        -------
+        Builder
+            The builder.
+        """
         if EXTERNAL in path:
             source, _, target = path.partition(EXTERNAL)
             return self._external(source, target, referrer)
@@ -87,6 +132,13 @@ class LegacyTreeReader(TreeReader):
         v2.prefetch(keys)
 
     def read_root(self) -> GroupBuilder:
+        """The builder tree of the whole file.
+
+        Returns
+        -------
+        GroupBuilder
+            The root builder.
+        """
         self.read_ahead()
         builder = self.group(self.root, "root", "/")
         assert isinstance(builder, GroupBuilder)
@@ -99,6 +151,22 @@ class LegacyTreeReader(TreeReader):
         return _links(attrs.get(LEGACY_LINK, []), path, str(self.location))
 
     def dataset(self, array: Any, name: str, path: str) -> Builder:
+        """The builder of the dataset ``array`` (read once, then cached by ``path``).
+
+        Parameters
+        ----------
+        array : V2Array
+            The legacy array.
+        name : str
+            The dataset's name.
+        path : str
+            Its absolute path in the file.
+
+        Returns
+        -------
+        Builder
+            The dataset builder (or the builder of a link).
+        """
         if path in self.built:
             return self.built[path]
         assert isinstance(array, V2Array)
