@@ -27,7 +27,18 @@ __all__ = ["GuardedFile", "guarded_h5", "is_disk_full"]
 @contextmanager
 def guarded_h5(handle: Any) -> Iterator[h5py.File]:
     """A new HDF5 file written through the open binary file ``handle`` (wrapped in a :class:`GuardedFile`);
-    the first write error is raised once h5py has closed the file."""
+    the first write error is raised once h5py has closed the file.
+
+    Parameters
+    ----------
+    handle : file object
+        A binary file open for writing and reading.
+
+    Yields
+    ------
+    h5py.File
+        The new HDF5 file.
+    """
     import h5py
 
     guarded = GuardedFile(handle)
@@ -71,6 +82,18 @@ class GuardedFile:
             raise self.failure
 
     def write(self, data: Any) -> int:
+        """Write ``data``; after a failure, pretend to (HDF5 must not see the error).
+
+        Parameters
+        ----------
+        data : bytes-like
+            The bytes HDF5 writes.
+
+        Returns
+        -------
+        int
+            The number of bytes taken.
+        """
         if self.failure is None:
             try:
                 return int(self._raw.write(data))
@@ -79,6 +102,18 @@ class GuardedFile:
         return len(memoryview(data).cast("B"))
 
     def truncate(self, size: int | None = None) -> int:
+        """Resize the file, or remember the failure.
+
+        Parameters
+        ----------
+        size : int, optional
+            The new size (the current position by default).
+
+        Returns
+        -------
+        int
+            The new size.
+        """
         if self.failure is None:
             try:
                 return int(self._raw.truncate(size))
@@ -87,6 +122,7 @@ class GuardedFile:
         return int(size or 0)
 
     def flush(self) -> None:
+        """Flush the file, or remember the failure."""
         if self.failure is None:
             try:
                 self._raw.flush()
@@ -101,6 +137,16 @@ def is_disk_full(error: BaseException) -> bool:
     """Whether ``error`` (or an error it was raised from) says the disk or the quota is full.
 
     h5py reports a full disk as an ``OSError`` without ``errno`` whose message quotes HDF5's ``errno = 28``.
+
+    Parameters
+    ----------
+    error : BaseException
+        The error raised by a write.
+
+    Returns
+    -------
+    bool
+        ``True`` for ``ENOSPC``/``EDQUOT`` anywhere in the chain of causes.
     """
     seen: BaseException | None = error
     for _ in range(8):

@@ -248,7 +248,13 @@ class Location:
         return any(value is not None for value in found.values())
 
     def filesystem(self) -> tuple[Any, str]:
-        """The fsspec filesystem and path of a URL location, opened with :func:`filesystem_options`."""
+        """The fsspec filesystem and path of a URL location, opened with :func:`filesystem_options`.
+
+        Returns
+        -------
+        tuple of (fsspec.AbstractFileSystem, str)
+            The filesystem and the location's path on it.
+        """
         if self.kind != "fsspec":
             raise LocationError(self.path, "only URL locations have an fsspec filesystem")
         fs, path = fsspec.core.url_to_fs(self.path, **filesystem_options(self))

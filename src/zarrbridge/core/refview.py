@@ -142,6 +142,11 @@ def open_view(
         Let a view read from a URL reference local files, and a local view reference URLs (refused by default,
         as external links: :func:`~zarrbridge.core.location.check_external_location`).
 
+    Returns
+    -------
+    ReferenceViewStore
+        The read-only store of the view.
+
     Examples
     --------
     >>> import zarr

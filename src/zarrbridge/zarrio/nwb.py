@@ -360,6 +360,10 @@ def read_nwb(
         fsspec options for URLs (e.g. ``{"anon": True}``).
     allow_external_links : bool
         Follow links into other files (off: a link out of the file is an error).
+    max_bytes : int or None
+        The most memory one read of a dataset may take; see :class:`~zarrbridge.zarrio.ZarrIO`.
+    missing_chunks : {"error", "fill"}
+        What a chunk missing from a complete array reads as; see :class:`~zarrbridge.zarrio.ZarrIO`.
 
     Returns
     -------
