@@ -27,10 +27,11 @@ import asyncio
 import itertools
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
+import numpy as np
 import zarr
 from zarr.abc.store import Store
 from zarr.codecs import BloscCodec
@@ -412,8 +413,14 @@ class ChunkReport:
     corrupt: tuple[tuple[str, str], ...]  # (key, reason) of chunks that cannot be decoded
 
 
-def scan_array(array: zarr.Array[Any], *, location: Any = None) -> ChunkReport:
-    """Read and decode every chunk of ``array``; report the missing and the corrupt ones by key."""
+def scan_array(
+    array: zarr.Array[Any], *, location: Any = None, progress: Callable[[int], Any] | None = None
+) -> ChunkReport:
+    """Read and decode every chunk of ``array``; report the missing and the corrupt ones by key.
+
+    ``progress`` is called with the (uncompressed) bytes of each chunk checked, present or not; the calls
+    add up to the array's ``nbytes``.
+    """
     what = "/" + array.store_path.path.strip("/")
     grid = list(chunk_keys(array))
     present = sync(_present(array.store_path.store, [key for _, key in grid]))
@@ -429,17 +436,30 @@ def scan_array(array: zarr.Array[Any], *, location: Any = None) -> ChunkReport:
     missing: list[str] = []
     filled: list[str] = []
     corrupt: list[tuple[str, str]] = []
+    itemsize = _itemsize(array)
     for (coords, key), here in zip(grid, present):
+        region = _region(coords, outer, shape) if shape else ()
+        if progress is not None:
+            progress(math.prod(r.stop - r.start for r in region) * itemsize if shape else itemsize)
         if not here:
             (missing if complete else filled).append(key)
             continue
         try:
-            probe[_region(coords, outer, shape) if shape else ()]
+            probe[region]
         except CorruptChunkError as exc:
             corrupt.append((key, _reason(exc.__cause__ or exc)))
         except MissingChunkError:  # removed between the listing and the read
             missing.append(key)
     return ChunkReport(what, len(grid), tuple(missing), tuple(filled), tuple(corrupt))
+
+
+def _itemsize(array: zarr.Array[Any]) -> int:
+    """Bytes of one element as numpy holds it (variable-length strings count as 0: no fixed size)."""
+    try:
+        dtype = np.dtype(array.dtype)
+    except TypeError:
+        return 0
+    return 0 if dtype.kind in "OT" else int(dtype.itemsize)
 
 
 def pipeline_of(array: zarr.Array[Any]) -> CheckedPipeline | None:

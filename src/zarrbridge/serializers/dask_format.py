@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 from abc import abstractmethod
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import dask.array
 import numpy as np
 
-from ..daskwrite import resolve_unknown_chunks
+from .. import progress as _progress
+from ..daskwrite import CountingTarget, resolve_unknown_chunks
 from ..errors import CorruptMetadataError, StorageFullError, UnsupportedFormatVersionError
 from .base import (
     ArrayId,
@@ -119,7 +120,13 @@ class DaskFormatSerializer(PersistentSerializer):
     def load(cls, pid: Any, protocols: Mapping[str, Any]) -> np.ndarray[Any, Any]:
         """The stored array of ``pid`` read whole into memory (what ``unpickle(...).compute()`` gives)."""
         lazy: Any = cls.unpickle(cls.inner_id(pid), protocols)
-        return np.asarray(lazy.compute(scheduler="threads"))
+        reporter = _progress.current()
+        if reporter is None:
+            return np.asarray(lazy.compute(scheduler="threads"))
+        reporter.add_total(int(lazy.nbytes))
+        out = np.empty(lazy.shape, dtype=lazy.dtype)
+        cast(Any, dask.array).store(lazy, CountingTarget(out, reporter), lock=False, scheduler="threads")
+        return out
 
     @classmethod
     def check_stored_format(cls, where: str, fmt: Any, version: Any) -> None:

@@ -40,6 +40,7 @@ from ..errors import (
     UnsafeNameError,
     UnsupportedFormatVersionError,
 )
+from ..progress import ProgressOption, check_progress, reporting
 from .base import PersistentSerializer, is_disk_full, new_name
 from .restricted import DEFAULT_ALLOWED, restricted_load, unrestricted_load
 from .tasks import WorkflowMethods
@@ -288,7 +289,7 @@ class ResultStorage(WorkflowMethods, ABC):
                     out.append(name)
         return sorted(out)
 
-    def save(self, name: str, *args: Any) -> None:
+    def save(self, name: str, *args: Any, progress: ProgressOption = None) -> None:
         """Save ``obj`` as the result ``name``, replacing any previous one only once the new one is complete.
 
         Called ``save(name, obj)``, or ``save(workflow, task, obj)`` as Function Fuse's workflows do (the
@@ -297,6 +298,10 @@ class ResultStorage(WorkflowMethods, ABC):
         written so far are removed, the previous result stays as it was, and the error is raised with a note
         saying so (a full disk as :class:`~zarrbridge.errors.StorageFullError`). The previous result's
         files are kept until :meth:`collect_garbage` (see the module docstring).
+
+        ``progress``: ``True`` for a tqdm bar, a tqdm-compatible class, or a callable taking the bytes written
+        since its previous call, for the arrays the serializers write (on a ``distributed`` cluster, as the
+        cluster completes their blocks); see :mod:`zarrbridge.progress`. Off by default.
         """
         if len(args) == 2:
             name, obj = f"{check_result_name(name)}/{check_result_name(args[0])}", args[1]
@@ -307,6 +312,7 @@ class ResultStorage(WorkflowMethods, ABC):
                 f"save() takes (name, obj) or (workflow, task, obj), got {1 + len(args)} arguments"
             )
         check_result_name(name)
+        check_progress(progress, where="save(progress=)")
         try:
             old: dict[str, Any] | None = self._read_manifest(name)
         except (ResultNotFoundError, CorruptMetadataError, UnsupportedFormatVersionError, UnsafeNameError):
@@ -315,7 +321,8 @@ class ResultStorage(WorkflowMethods, ABC):
         pickle_key = f"pickles/{new_name('.pkl')}"
         buffer = io.BytesIO()
         try:
-            _ResultPickler(buffer, self, written).dump(obj)
+            with reporting(progress, description=f"saving {name}"):
+                _ResultPickler(buffer, self, written).dump(obj)
             self._put(pickle_key, buffer.getvalue())
             manifest = {
                 "format": RESULT_FORMAT,
@@ -372,7 +379,12 @@ class ResultStorage(WorkflowMethods, ABC):
         self._put(f"garbage/{new_name('.json')}", json.dumps(document).encode())
 
     def load(
-        self, name: str, *, restricted: bool = False, allowed: frozenset[tuple[str, str]] = frozenset()
+        self,
+        name: str,
+        *,
+        restricted: bool = False,
+        allowed: frozenset[tuple[str, str]] = frozenset(),
+        progress: ProgressOption = None,
     ) -> Any:
         """Load the result ``name``; its arrays come back as the serializers read them (lazy dask arrays...).
 
@@ -385,6 +397,9 @@ class ResultStorage(WorkflowMethods, ABC):
             name)`` globals in ``allowed``. Without it, loading runs whatever code the pickle names.
         allowed
             Extra globals a restricted load may build.
+        progress
+            ``True``, a tqdm-compatible class, or a callable taking bytes read, for the arrays read into memory
+            during the load (``NumpyArraySerializer``'s); lazy dask arrays read nothing until computed.
 
         Raises
         ------
@@ -401,11 +416,13 @@ class ResultStorage(WorkflowMethods, ABC):
         except FileNotFoundError:
             raise BrokenLinkError(f"result {name!r}", manifest["pickle"], self.location) from None
         what = f"result {name!r} in {self.location}"
-        if restricted:
-            return restricted_load(
-                data, persistent_load=self._persistent_load, allowed=DEFAULT_ALLOWED | allowed, what=what
-            )
-        return unrestricted_load(data, persistent_load=self._persistent_load, what=what)
+        check_progress(progress, where="load(progress=)")
+        with reporting(progress, description=f"loading {name}"):
+            if restricted:
+                return restricted_load(
+                    data, persistent_load=self._persistent_load, allowed=DEFAULT_ALLOWED | allowed, what=what
+                )
+            return unrestricted_load(data, persistent_load=self._persistent_load, what=what)
 
     def remove(self, name: str) -> None:
         """Remove the result ``name``: new readers no longer find it; its files go at :meth:`collect_garbage`.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import shutil
 import time
@@ -32,11 +33,14 @@ from ..errors import (
     StoreExistsError,
     WriteInterruptedError,
 )
+from ..progress import ByteProgress, ProgressOption, check_progress
 from .copying import CompressorChoice, CopySettings
 from .h5export import prepare_for_hdf5
 from .io import ZarrIO
 
 __all__ = ["ConvertOptions", "ConvertReport", "convert", "file_format"]
+
+_log = logging.getLogger(__name__)
 
 FileFormat = Literal["hdf5", "zarr"]
 HDF5_SUFFIXES = (".nwb", ".h5", ".hdf5", ".hdf")
@@ -111,7 +115,7 @@ def convert(
     *,
     options: ConvertOptions = ConvertOptions(),
     storage_options: dict[str, Any] | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressOption = None,
 ) -> ConvertReport:
     """Convert the HDMF/NWB file ``source`` into ``dest`` (HDF5 -> Zarr, Zarr -> HDF5, Zarr -> Zarr).
 
@@ -124,7 +128,9 @@ def convert(
     storage_options
         fsspec options for ``s3://`` URLs (both sides).
     progress
-        Called as ``progress(bytes_done_increment, bytes_total)`` while chunks are copied.
+        ``True`` for a tqdm bar on stderr, a tqdm-compatible class, or a callable taking the bytes copied
+        since its previous call (the calls add up to the file's array bytes, :attr:`ConvertReport.bytes_copied`);
+        see :mod:`zarrbridge.progress`. Off by default.
 
     Examples
     --------
@@ -133,6 +139,7 @@ def convert(
     """
     if not isinstance(options, ConvertOptions):
         raise InvalidOptionError(f"options must be a ConvertOptions, got {type(options).__name__}")
+    check_progress(progress, where="convert(progress=)")
     started = time.perf_counter()
     src_options, dst_options = _url_options(source, storage_options), _url_options(dest, storage_options)
     src_fmt = file_format(source, storage_options=src_options)
@@ -149,29 +156,36 @@ def convert(
             f"source and destination are the same file ({os.fspath(dest)!r}); convert into a new path"
         )
     _check_dest(dest, options.overwrite, dst_options)
-    done = [0]
-    with _open_source(source, src_fmt, src_options) as src_io:
+    label = os.path.basename(os.fspath(dest).rstrip("/"))
+    with (
+        _open_source(source, src_fmt, src_options) as src_io,
+        ByteProgress(progress, description=label) as tick,
+    ):
         builder = src_io.read_builder()
         datasets, total = _count(builder)
-
-        def tick(nbytes: int) -> None:
-            done[0] += nbytes
-            if progress is not None:
-                progress(nbytes, total)
-
+        tick.add_total(total)
         container = src_io.read()
         if dst_fmt == "zarr":
             unmapped = _to_zarr(src_io, container, dest, options, tick, dst_options)
         else:
-            unmapped = tuple(prepare_for_hdf5(container))
+            unmapped = tuple(prepare_for_hdf5(container, progress=tick))
             for codec in sorted({c for _, c in unmapped}):  # one warning per codec, naming its datasets
                 paths = [p for p, c in unmapped if c == codec]
                 where = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
                 warnings.warn(CodecNotMappedWarning(where, codec, "HDF5", "gzip"), stacklevel=2)
             _to_hdf5(src_io, container, os.fspath(dest), options.overwrite)
-        if done[0] < total:  # scalars and text are copied whole, without per-chunk ticks
-            tick(total - done[0])
-    return ConvertReport(src_fmt, dst_fmt, datasets, done[0], time.perf_counter() - started, unmapped)
+        if tick.done < total:  # scalars and text are copied whole, without per-chunk ticks
+            tick(total - tick.done)
+    _log.info(
+        "converted %s (%s) -> %s (%s): %d datasets, %d bytes",
+        os.fspath(source),
+        src_fmt,
+        os.fspath(dest),
+        dst_fmt,
+        datasets,
+        tick.done,
+    )
+    return ConvertReport(src_fmt, dst_fmt, datasets, tick.done, time.perf_counter() - started, unmapped)
 
 
 def _url_options(

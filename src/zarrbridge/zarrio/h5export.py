@@ -8,7 +8,9 @@ other codecs (zstd, blosc) have no portable HDF5 filter and are reported, their 
 
 from __future__ import annotations
 
+import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,6 +20,8 @@ from hdmf.backends.hdf5 import H5DataIO
 from hdmf.container import AbstractContainer, Container, Data
 from hdmf.data_utils import GenericDataChunkIterator
 
+_log = logging.getLogger(__name__)
+
 DEFAULT_GZIP_LEVEL = 4
 BUFFER_BYTES = 64 * 1024 * 1024
 
@@ -25,8 +29,11 @@ BUFFER_BYTES = 64 * 1024 * 1024
 class ZarrBlockIterator(GenericDataChunkIterator):  # type: ignore[misc]
     """Iterates a chunked array (zarr, legacy zarr v2) in buffers aligned to its chunks, for chunked writes."""
 
-    def __init__(self, data: Any, buffer_bytes: int = BUFFER_BYTES) -> None:
+    def __init__(
+        self, data: Any, buffer_bytes: int = BUFFER_BYTES, progress: Callable[[int], None] | None = None
+    ) -> None:
         self._array = data
+        self._progress = progress
         chunks = tuple(int(c) for c in data.chunks)
         itemsize = max(1, data.dtype.itemsize)
         buffer = list(chunks)
@@ -40,7 +47,10 @@ class ZarrBlockIterator(GenericDataChunkIterator):  # type: ignore[misc]
         super().__init__(chunk_shape=chunk_shape, buffer_shape=buffer_shape, display_progress=False)
 
     def _get_data(self, selection: tuple[slice, ...]) -> np.ndarray[Any, Any]:
-        return np.asarray(self._array[selection])
+        block = np.asarray(self._array[selection])
+        if self._progress is not None:
+            self._progress(int(block.nbytes))
+        return block
 
     def _get_maxshape(self) -> tuple[int, ...]:
         return tuple(int(s) for s in self._array.shape)
@@ -114,33 +124,58 @@ def _numeric_zarr(value: Any) -> bool:
     return isinstance(value, zarr.Array) and value.ndim > 0 and value.dtype.kind in "biuf" and value.size > 0
 
 
-def prepare_for_hdf5(root: AbstractContainer) -> list[tuple[str, str]]:
+def prepare_for_hdf5(
+    root: AbstractContainer, *, progress: Callable[[int], None] | None = None
+) -> list[tuple[str, str]]:
     """Wrap the numeric zarr arrays held by ``root`` and its descendants for a chunk-wise HDF5 export.
 
-    Returns ``(object path, codec name)`` for codecs stored differently (as gzip) in HDF5.
+    ``progress`` is called with the bytes of each block read for the export. Returns ``(object path, codec
+    name)`` for codecs stored differently (as gzip) in HDF5.
     """
     unmapped: list[tuple[str, str]] = []
     objects = [root, *root.all_children()] if hasattr(root, "all_children") else [root]
     for obj in objects:
         if isinstance(obj, Data):
             if _numeric_zarr(obj.data):
-                unmapped.extend(_wrap(obj, None))
+                unmapped.extend(_wrap(obj, None, progress))
         elif isinstance(obj, Container):
             for name, value in list(obj.fields.items()):
                 if _numeric_zarr(value):
-                    unmapped.extend(_wrap(obj, name))
+                    unmapped.extend(_wrap(obj, name, progress))
     return unmapped
 
 
-def _wrap(obj: Container | Data, field_name: str | None) -> list[tuple[str, str]]:
+def _wrap(
+    obj: Container | Data, field_name: str | None, progress: Callable[[int], None] | None
+) -> list[tuple[str, str]]:
     array = obj.data if field_name is None else obj.fields[field_name]
     options, codec = hdf5_options(array)
     options["chunks"] = tuple(min(int(c), int(s)) for c, s in zip(array.chunks, array.shape))
+    iterator = {"progress": progress}
     if field_name is None:
         assert isinstance(obj, Data)
-        obj.set_data_io(H5DataIO, options, data_chunk_iterator_class=ZarrBlockIterator)
+        obj.set_data_io(
+            H5DataIO,
+            options,
+            data_chunk_iterator_class=ZarrBlockIterator,
+            data_chunk_iterator_kwargs=iterator,
+        )
     else:
         assert isinstance(obj, Container)
-        obj.set_data_io(field_name, H5DataIO, options, data_chunk_iterator_class=ZarrBlockIterator)
+        obj.set_data_io(
+            field_name,
+            H5DataIO,
+            options,
+            data_chunk_iterator_class=ZarrBlockIterator,
+            data_chunk_iterator_kwargs=iterator,
+        )
     where = "/" + array.path.strip("/")
+    _log.info(
+        "HDF5 export of %s: chunks %s, %s",
+        where,
+        options["chunks"],
+        f"compression {options['compression']} level {options.get('compression_opts')}"
+        if "compression" in options
+        else "uncompressed",
+    )
     return [(where, codec)] if codec else []
