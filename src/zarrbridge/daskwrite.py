@@ -164,7 +164,7 @@ def _write_on_cluster(darr: Any, dest: Any, lock: Any, client: Any, progress: Ca
     ]
     futures = client.compute(tasks)
     try:
-        for future in cast(Any, as_completed)(futures):
+        for future in cast(Any, as_completed)(futures, loop=client.loop):
             progress(future.result())
     except BaseException:
         client.cancel(futures)

@@ -97,6 +97,9 @@ class DaskFormatSerializer(PersistentSerializer):
         darr = resolve_unknown_chunks(obj)
         dtype = check_array_dtype(darr.dtype, "dask array")
         name = new_name(cls.suffix)
+        reporter = _progress.current()
+        if reporter is not None:
+            reporter.add_total(int(darr.nbytes))  # (the blocks' bytes are reported by the writers)
         try:
             cls._write(darr, dtype, protocol, protocols, name)
         except BaseException as exc:
