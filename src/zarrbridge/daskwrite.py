@@ -151,7 +151,7 @@ def _write_block(dest: Any, sel: tuple[slice, ...], block: Any, lock: Any) -> in
 
 
 def _write_on_cluster(darr: Any, dest: Any, lock: Any, client: Any, progress: Callable[[int], Any]) -> None:
-    """One write task per block on the cluster; each block's bytes are reported as the cluster completes it."""
+    """One write task per block on the cluster; each block's bytes are reported when the cluster is done."""
     from dask.array.core import slices_from_chunks
     from dask.delayed import delayed
     from distributed import as_completed

@@ -162,7 +162,7 @@ class ByteProgress:
         return self._bar
 
     def close(self) -> None:
-        """Close the bar (a bar that got no bytes is still shown once, complete, for a zero-byte operation)."""
+        """Close the bar (a zero-byte operation still shows its bar once)."""
         with self._lock:
             if self._bar_class is not None and self._bar is None and self.done == 0 and self.total == 0:
                 self._open_bar()
@@ -195,8 +195,9 @@ def reporting(
     >>> import dask.array as da, tempfile
     >>> from zarrbridge.serializers import FILE_PROTOCOL, LocalFiles, DaskHDF5Serializer
     >>> seen = []
+    >>> protocols = {FILE_PROTOCOL: LocalFiles(tempfile.mkdtemp())}
     >>> with reporting(seen.append):
-    ...     pid = DaskHDF5Serializer.pickle(da.ones(10, chunks=5), {FILE_PROTOCOL: LocalFiles(tempfile.mkdtemp())})
+    ...     pid = DaskHDF5Serializer.pickle(da.ones(10, chunks=5), protocols)
     >>> sum(seen)
     80
     """

@@ -187,9 +187,17 @@ class CheckedPipeline:
     """
 
     def __init__(
-        self, inner: Any, *, what: str, location: Any, complete: bool, verify: zarr.AsyncArray[Any] | None
+        self,
+        inner: Any,
+        *,
+        what: str,
+        location: Any,
+        complete: bool,
+        verify: zarr.AsyncArray[Any] | None,
+        translate: Callable[[ZarrBridgeError], BaseException] | None = None,
     ) -> None:
         self.inner = inner
+        self.translate = translate  # a host's hook: the error in its own hierarchy too
         self.what = what
         self.location = location
         self.complete = complete
@@ -209,6 +217,17 @@ class CheckedPipeline:
         check_document(array, None if raw is None else raw.to_bytes(), location=self.location)
 
     async def read(self, batch_info: Iterable[Any], out: Any, drop_axes: tuple[int, ...] = ()) -> None:
+        try:
+            await self._read(batch_info, out, drop_axes)
+        except ZarrBridgeError as exc:
+            if self.translate is None:
+                raise
+            translated = self.translate(exc)
+            if translated is exc:
+                raise
+            raise translated from exc.__cause__
+
+    async def _read(self, batch_info: Iterable[Any], out: Any, drop_axes: tuple[int, ...]) -> None:
         infos = [(_CheckedGetter(getter, self), *rest) for getter, *rest in batch_info]
         try:
             if self.verify is not None:
@@ -290,7 +309,11 @@ def _reason(exc: BaseException) -> str:
 
 
 def strict_array(
-    array: zarr.Array[Any], *, location: Any = None, verify_metadata: bool = False
+    array: zarr.Array[Any],
+    *,
+    location: Any = None,
+    verify_metadata: bool = False,
+    translate: Callable[[ZarrBridgeError], BaseException] | None = None,
 ) -> zarr.Array[Any]:
     """Make reads of ``array`` strict (in place) and return it.
 
@@ -303,6 +326,9 @@ def strict_array(
     verify_metadata
         Compare the metadata the array was opened with against its own document in the store on the first read
         (for arrays opened from consolidated metadata); only done for complete arrays.
+    translate
+        For a host subpackage: turns the zarrbridge errors raised by reads into the host's classes (which
+        must still be zarrbridge errors), e.g. the DataJoint codecs' ``DataJointError`` subclasses.
 
     Examples
     --------
@@ -321,6 +347,8 @@ def strict_array(
     complete = is_complete(inner)
     if isinstance(current, CheckedPipeline):
         current.complete = complete
+        if translate is not None:
+            current.translate = translate
         return array
     where = location if location is not None else str(inner.store_path.store)
     checked = CheckedPipeline(
@@ -329,6 +357,7 @@ def strict_array(
         location=where,
         complete=complete,
         verify=inner if verify_metadata and complete else None,
+        translate=translate,
     )
     checked.blosc = blosc_outer(inner.metadata)
     object.__setattr__(inner, "codec_pipeline", checked)

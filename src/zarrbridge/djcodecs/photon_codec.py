@@ -21,6 +21,7 @@ from ..errors import CorruptMetadataError
 from .anscombe import AnscombeParams, estimate_sensitivity, inverse
 from .anscombe_v1 import BETA, CODEC_NAME, CodecSettings, choose_settings, codec_module, to_readings
 from .base import ATTRIBUTE_KEY, ArrayCodecBase
+from .errors import as_datajoint_errors
 from .movie import PhotonMovie
 from .options import PhotonValue
 from .registration import register
@@ -84,8 +85,9 @@ class PhotonCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
 
     def validate(self, value: Any) -> None:
         """Accept a 3-D numeric numpy/zarr/dask movie or a :class:`PhotonValue`; raise a clear error otherwise."""
-        if not isinstance(value, PhotonValue):
-            PhotonValue(value)  # runs every check
+        with as_datajoint_errors():
+            if not isinstance(value, PhotonValue):
+                PhotonValue(value)  # runs every check
 
     def write_value(self, value: Any, store: Store) -> dict[str, Any]:
         """Estimate or take the detector parameters, set up ``anscombe-v1`` and write the movie in blocks."""
@@ -144,9 +146,10 @@ class PhotonCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
         self, stored: Any, *, key: dict[str, Any] | None = None, context: dict[str, Any] | None = None
     ) -> Any:
         """Fetch a row of either format; format 2 needs anscombe-transform (its codec decodes the chunks)."""
-        row = self.parse_row(stored)
-        if row.get("format_version") == 2:
-            codec_module()  # registers anscombe-v1 with zarr before zarr.json is parsed
+        with as_datajoint_errors():
+            row = self.parse_row(stored)
+            if row.get("format_version") == 2:
+                codec_module()  # registers anscombe-v1 with zarr before zarr.json is parsed
         return super().decode(row, key=key, context=context)
 
     def wrap_fetched(self, array: zarr.Array[Any], stored: dict[str, Any]) -> PhotonMovie:
