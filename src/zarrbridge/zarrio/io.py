@@ -2,119 +2,52 @@
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import errno
-import json
 import os
-import shutil
-import warnings
-import zipfile
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
-import numpy as np
 import zarr
 from hdmf.backends.errors import UnsupportedOperation
 from hdmf.backends.io import HDMFIO
-from hdmf.backends.utils import NamespaceToBuilderHelper, WriteStatusTracker
+from hdmf.backends.utils import WriteStatusTracker
 from hdmf.build import BuildManager, GroupBuilder, TypeMap
 from hdmf.container import Container
 from hdmf.spec import NamespaceCatalog
 from zarr.abc.store import Store
-from zarr.core.buffer import Buffer, default_buffer_prototype
-from zarr.core.group import GroupMetadata
-from zarr.core.sync import sync
 
-from ..core.arrays import ArrayPolicy, create_array
-from ..core.chunkio import consolidated_root, group_document, json_buffer, small_array
 from ..core.location import AccessMode, Location, check_external_location, open_store
-from ..core.parallel import check_jobs
-from ..core.replace import WriteLock, discard_stale_staging, staging_directory, swap_in
-from ..core.transfer import put_many
 from ..errors import (
-    CorruptMetadataError,
     InvalidOptionError,
-    ReadOnlyError,
-    UnsupportedFormatVersionError,
     UnsupportedValueTypeError,
-    WriteInterruptedError,
     ZarrBridgeError,
 )
+from .builderpaths import check_builder_names
 from .compat import check_parallel_args, constructor_options, remove_for_overwrite
-from .convention import MARKER, MARKER_VERSION, SPEC_GROUP, SPECLOC, SUPPORTED_MARKER_VERSIONS
+from .convention import MARKER_VERSION
 from .copying import CopySettings
+from .destination import Destination
 from .dims import dimension_names
+from .exporting import export_copy_settings, export_write_args, merge_namespaces
 from .legacy import Convention, LegacyGroup, LegacyTreeReader, open_any_root
 from .legacy.detect import LEGACY
 from .legacy.export import load_legacy_text
 from .reader import TreeReader
+from .rootfile import (
+    ZarrReadOnlyError,
+    check_marker,
+    open_root,
+    write_tree,
+)
 from .specs import (
-    SpecCollector,
     cached_namespace_versions,
     load_cached_namespaces,
     restore_integer_attributes,
     same_cached_namespaces,
     spec_group_path,
 )
-from .writer import TreeWriter, WriteOptions, check_builder_names
+from .writer import TreeWriter, WriteOptions
 
 __all__ = ["ZarrIO"]
-
-
-class ZarrReadOnlyError(ReadOnlyError, UnsupportedOperation):  # type: ignore[misc]
-    """A write through a ZarrIO opened with mode ``'r'`` (also an hdmf ``UnsupportedOperation``)."""
-
-
-def _open_root(store: Store, where: str) -> zarr.Group:
-    """The root zarr group of a file of the current convention (legacy files are opened for reading only,
-    by :meth:`ZarrIO.open`, as a :class:`LegacyGroup`)."""
-    _convention, root = open_any_root(store, where)
-    if isinstance(root, LegacyGroup):
-        raise ZarrReadOnlyError(
-            f"{where} (a legacy hdmf-zarr Zarr v2 file)",
-            hint="zarrbridge reads legacy files but never modifies them; open it with mode 'r'",
-        )
-    return root
-
-
-def check_marker(root: zarr.Group, where: str) -> None:
-    marker = root.attrs.get(MARKER)
-    if marker is None:
-        return
-    if not isinstance(marker, dict) or "version" not in marker:
-        raise CorruptMetadataError(MARKER, f"expected {{'version': int}}, got {marker!r}", where)
-    if marker["version"] not in SUPPORTED_MARKER_VERSIONS:
-        raise UnsupportedFormatVersionError(
-            f"{where} (zarrbridge convention marker)", marker["version"], SUPPORTED_MARKER_VERSIONS
-        )
-    if marker.get("incomplete"):
-        raise WriteInterruptedError(where, "the file is marked incomplete: its write was interrupted")
-
-
-def _staged_complete(directory: str) -> bool:
-    """Whether a staged hierarchy has its final root (written last; not the placeholder marked incomplete)."""
-    for name in ("zarr.json", ".zattrs"):
-        try:
-            with open(os.path.join(directory, name), "rb") as fh:
-                document = json.load(fh)
-        except (FileNotFoundError, ValueError):
-            continue
-        attributes = document.get("attributes", {}) if name == "zarr.json" else document
-        marker = attributes.get(MARKER) if isinstance(attributes, dict) else None
-        return isinstance(marker, dict) and not marker.get("incomplete")
-    return False
-
-
-def _pack_zip(directory: str, target: str) -> None:
-    """Pack a staged hierarchy into ``target`` (uncompressed entries: chunks are compressed already)."""
-    tmp = target + ".partial"
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-        for dirpath, _dirs, files in os.walk(directory):
-            for name in sorted(files):
-                full = os.path.join(dirpath, name)
-                zf.write(full, os.path.relpath(full, directory).replace(os.sep, "/"))
-    os.replace(tmp, target)
 
 
 class ZarrIO(HDMFIO):  # type: ignore[misc]
@@ -181,9 +114,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         self._reader: TreeReader | None = None
         self._external: dict[str, ZarrIO] = {}
         self._written = WriteStatusTracker()
-        self._staging: str | None = None  # a zip file's hierarchy, packed on close()
-        self._replacing: str | None = None  # the new hierarchy written beside an existing directory store
-        self._lock: WriteLock | None = None
+        self._destination: Destination | None = None  # the lock and staging of an open file
         self.unmapped_codecs: tuple[tuple[str, str], ...] = ()
         source = None if self._location.kind == "store" else str(self._location)
         if manager is None:
@@ -260,7 +191,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
     def _zarr_root(self) -> zarr.Group:
         """The root zarr group of a file of the current convention, opened once."""
         if self._root is None:
-            self._root = _open_root(self.store, str(self._location))
+            self._root = open_root(self.store, str(self._location))
             self._root_written = False
         return self._root
 
@@ -272,45 +203,18 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             return
         if self._mode == "w" and self.hdmf_zarr_options.force_overwrite:
             remove_for_overwrite(self._location)
-        if self._is_zip() and self._mode in ("r+", "a") and self._location.holds_zarr():
-            raise UnsupportedOperation(
-                f"{self._location}: a .zip file cannot be modified in place (zip entries cannot be replaced); "
-                "write a new file with mode 'w', or use a directory store for appending"
-            )
-        if self._mode != "r" and self._location.kind in ("local", "zip"):
-            self._lock = WriteLock(self._location.path).acquire()  # one writer per destination
-            discard_stale_staging(self._location.path)
+        destination = Destination(self._location, self._mode)
+        store, direct = destination.open()
+        self._store = store
         try:
-            self._open_store()
-        except BaseException:
-            self._release_lock()
-            raise
-
-    def _open_store(self) -> None:
-        if self._is_zip() and self._mode != "r":
-            # zip entries cannot be replaced: stage the hierarchy in a directory, pack it on close()
-            if self._mode in ("w-", "x") and self._location.exists():
-                open_store(self._location, mode=self._mode)  # raises StoreExistsError
-            self._staging = staging_directory(self._location.path)
-            self._store = open_store(self._staging, mode="w")
-            return
-        if self._mode == "w" and self._location.kind == "local" and os.path.lexists(self._location.path):
-            # the new file is written beside the old one, which is replaced only once the new one is complete
-            self._replacing = staging_directory(self._location.path)
-            self._store = open_store(self._replacing, mode="w")
-            return
-        self._store = open_store(self._location, mode=self._mode)
-        try:
-            self._open_existing()
-        except BaseException:  # an unreadable file: release the store before reporting it
-            self._store.close()
+            if direct:
+                self._open_existing()
+        except BaseException:  # an unreadable file: release the store and the lock before reporting it
+            store.close()
             self._store = None
+            destination.release()
             raise
-
-    def _release_lock(self) -> None:
-        lock, self._lock = self._lock, None
-        if lock is not None:
-            lock.release()
+        self._destination = destination
 
     def _open_existing(self) -> None:
         assert self._store is not None
@@ -337,22 +241,9 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             self._store.close()
         self._store = None
         self._root, self._root_written = None, False
-        staging, self._staging = self._staging, None
-        replacing, self._replacing = self._replacing, None
-        try:
-            if staging is not None:
-                try:
-                    if _staged_complete(staging):
-                        _pack_zip(staging, self._location.path)
-                finally:
-                    shutil.rmtree(staging, ignore_errors=True)
-            if replacing is not None:
-                if _staged_complete(replacing):
-                    swap_in(replacing, self._location.path)
-                else:  # nothing (complete) was written: the old file stays as it was
-                    shutil.rmtree(replacing, ignore_errors=True)
-        finally:
-            self._release_lock()
+        destination, self._destination = self._destination, None
+        if destination is not None:
+            destination.finish()  # a staged or replacing hierarchy becomes the file once complete
 
     def is_open(self) -> bool:
         return self._store is not None
@@ -421,26 +312,16 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             root = self._read_root()
             specloc = spec_group_path(root)
             ignore = {specloc} if specloc else set()
-            if isinstance(root, LegacyGroup):
-                self._reader = LegacyTreeReader(
-                    root,
-                    location=self._location,
-                    source=self.source,
-                    written=self._written,
-                    open_external=self._open_external,
-                    to_container=self.manager.construct,
-                    ignore=ignore,
-                )
-            else:
-                self._reader = TreeReader(
-                    root,
-                    location=self._location,
-                    source=self.source,
-                    written=self._written,
-                    open_external=self._open_external,
-                    to_container=self.manager.construct,
-                    ignore=ignore,
-                )
+            reader_class = LegacyTreeReader if isinstance(root, LegacyGroup) else TreeReader
+            self._reader = reader_class(
+                root,  # type: ignore[arg-type]  # each reader class takes its own kind of root
+                location=self._location,
+                source=self.source,
+                written=self._written,
+                open_external=self._open_external,
+                to_container=self.manager.construct,
+                ignore=ignore,
+            )
         return self._reader
 
     def _open_external(self, relative: str) -> TreeReader:
@@ -555,105 +436,24 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         )
         writer.container_path = self.manager.get_builder
         writer.dims = dimension_names(builder, self.manager.namespace_catalog)
-        try:
-            # compact JSON: json's C encoder (indentation falls back to the pure-Python one, which dominated
-            # writing the consolidated root of files with thousands of objects)
-            with zarr.config.set({"json_indent": None}):
-                if fresh and not self._is_zip():
-                    # a placeholder root marked incomplete: an interrupted write never opens as a valid file
-                    zarr.create_group(
-                        self.store,
-                        zarr_format=self._zarr_format,
-                        attributes={MARKER: {"version": MARKER_VERSION, "incomplete": True}},
-                    )
-                root_attrs = writer.write_root(builder, {MARKER: {"version": MARKER_VERSION}})
-                if cache_spec:
-                    self._cache_spec(writer)
-                    root_attrs[SPECLOC] = SPEC_GROUP
-                self._finish_root(writer, root_attrs, fresh, consolidate=consolidate_metadata)
-        except BaseException as exc:
-            if fresh:  # nothing half-written may look like a file: remove what this write created
-                with contextlib.suppress(OSError):
-                    sync(self.store.clear())
-            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise WriteInterruptedError(
-                    str(self._location),
-                    f"no space left on the device ({exc.filename or exc}); free some space",
-                ) from exc
-            raise
+        root = write_tree(
+            self.store,
+            writer,
+            builder,
+            existing=existing,
+            catalog=self.manager.namespace_catalog if cache_spec else None,
+            placeholder=not self._is_zip(),
+            zarr_format=self._zarr_format,
+            where=str(self._location),
+            consolidate=consolidate_metadata,
+        )
+        if fresh:  # parsing the consolidated metadata is not free: reopened on first use only
+            self._root, self._root_written = None, True
+        else:
+            self._root = root
         self.unmapped_codecs = tuple(writer.unmapped)
         self._builder = builder if fresh else self._builder
         self._reader = None
-
-    def _cache_spec(self, writer: TreeWriter) -> None:
-        catalog = self.manager.namespace_catalog
-        root = self._root
-        # a new file: the documents are encoded here (all alike: 0-d text arrays) and written at once, at the end
-        fast = root is None and self._zarr_format == 3
-        text_array = small_array((), "str", ArrayPolicy(), {}) if fast else None
-        items: dict[str, Buffer] = {}
-        for ns_name in catalog.namespaces:
-            namespace = catalog.get_namespace(ns_name)
-            version = str(namespace.version) if namespace.version not in (None, "None") else "unversioned"
-            base = f"{SPEC_GROUP}/{ns_name}/{version}"
-            if root is not None and base in root:
-                continue
-            collector = SpecCollector()
-            NamespaceToBuilderHelper.convert_namespace(catalog, ns_name).export("namespace", writer=collector)
-            for group_path in (SPEC_GROUP, f"{SPEC_GROUP}/{ns_name}", base):
-                if group_path in writer.metadata or (root is not None and group_path in root):
-                    continue
-                if fast:
-                    writer.metadata[group_path] = document = group_document({})
-                    items[f"{group_path}/zarr.json"] = json_buffer(document)
-                else:
-                    writer.metadata[group_path] = zarr.create_group(
-                        self.store, path=group_path, zarr_format=self._zarr_format
-                    ).metadata
-            for name, text in collector.documents.items():
-                if text_array is not None:
-                    encoded = text_array.encode(np.array(text, dtype=np.dtypes.StringDType()))
-                    items.update({f"{base}/{name}/{key}": value for key, value in encoded.items()})
-                    writer.metadata[f"{base}/{name}"] = text_array.document
-                    continue
-                arr = create_array(
-                    self.store, f"{base}/{name}", shape=(), dtype="str", zarr_format=self._zarr_format
-                )
-                arr[()] = text
-                writer.metadata[f"{base}/{name}"] = arr.metadata
-        put_many(self.store, items)
-
-    def _finish_root(
-        self, writer: TreeWriter, attrs: dict[str, Any], fresh: bool, *, consolidate: bool = True
-    ) -> None:
-        """Write the root document last, once, with the consolidated metadata of the whole tree.
-
-        Without ``consolidate`` a new file's root has no consolidated metadata (hdmf-zarr's
-        ``consolidate_metadata=False``). An append always consolidates again: the old listing would be stale.
-        """
-        if not fresh:
-            root = self._zarr_root()
-            merged = {**dict(root.attrs), **attrs}
-            if "_LINKS" in attrs and "_LINKS" in root.attrs:
-                old = cast(list[Any], root.attrs["_LINKS"])
-                merged["_LINKS"] = [*old, *[ln for ln in attrs["_LINKS"] if ln not in old]]
-            root.attrs.put(merged)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                zarr.consolidate_metadata(self.store, zarr_format=self._zarr_format)
-            self._root = _open_root(self.store, str(self._location))
-            return
-        if self._zarr_format == 3 and consolidate:
-            put_many(self.store, consolidated_root(attrs, writer.metadata))
-        elif self._zarr_format == 3:
-            put_many(self.store, {"zarr.json": json_buffer(group_document(attrs))})
-        else:
-            meta = GroupMetadata(attributes=attrs, zarr_format=self._zarr_format)
-            put_many(self.store, meta.to_buffer_dict(default_buffer_prototype()))
-            if consolidate:
-                zarr.consolidate_metadata(self.store, zarr_format=2)
-        # parsing the consolidated metadata of thousands of nodes is not free: reopen on first use only
-        self._root, self._root_written = None, True
 
     # ------------------------------------------------------------------------------ export
     def export(
@@ -708,49 +508,29 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             max_threads_per_process=max_threads_per_process,
             multiprocessing_context=multiprocessing_context,
         )
-        write_args = dict(write_args or {})
-        write_args.setdefault("consolidate_metadata", consolidate_metadata)
-        if not isinstance(src_io, ZarrIO):
-            # datasets of the source are copied whatever link_data says (as HDF5IO's export does); it can only
-            # fail to be honoured when asked for explicitly: links between backends cannot exist
-            write_args.setdefault("link_data", False)
-        if not isinstance(src_io, ZarrIO) and write_args["link_data"]:
-            raise UnsupportedOperation(
-                f"cannot export from {type(src_io).__name__} to Zarr with link_data=True: links between "
-                "backends are not possible; pass write_args=dict(link_data=False)"
-            )
-        settings = copy_settings or CopySettings()
-        if check_jobs(number_of_jobs) != 1 or client is not None:
-            settings = dataclasses.replace(
-                settings,
-                number_of_jobs=number_of_jobs,
-                client=client if client is not None else settings.client,
-            )
-        write_args["copy_settings"] = settings
-        src = getattr(src_io, "source", None)
-        write_args["export_source"] = (
-            os.path.abspath(src) if isinstance(src, (str, Path)) and "://" not in str(src) else src
-        )
-        write_args["cache_spec"] = cache_spec
-        if isinstance(src_io, ZarrIO) and src_io.is_open():
-            write_args["export_store"] = src_io.store
-        if isinstance(src_io, ZarrIO) and src_io.convention.name == LEGACY:
-            container = container if container is not None else src_io.read()
+        zarr_source = src_io if isinstance(src_io, ZarrIO) else None
+        if zarr_source is not None and zarr_source.convention.name == LEGACY:
+            container = container if container is not None else zarr_source.read()
             load_legacy_text(container)
-        for ns in src_io.manager.namespace_catalog.namespaces:
-            if ns not in self.manager.namespace_catalog.namespaces:
-                self.manager.namespace_catalog.add_namespace(
-                    name=ns, namespace=src_io.manager.namespace_catalog.get_namespace(ns)
-                )
+        args = export_write_args(
+            src_io,
+            write_args,
+            zarr_store=zarr_source.store if zarr_source is not None and zarr_source.is_open() else None,
+            from_zarr=zarr_source is not None,
+            cache_spec=cache_spec,
+            consolidate_metadata=consolidate_metadata,
+            settings=export_copy_settings(copy_settings, number_of_jobs=number_of_jobs, client=client),
+        )
+        merge_namespaces(src_io.manager, self.manager)
         if container is None and same_cached_namespaces(src_io, self.manager):
             # the file as it is on disk, written with the specs this file will cache: its builders are
             # copied as read, without constructing every container and building it again
-            self.write_builder(src_io.read_builder(), **write_args)
+            self.write_builder(src_io.read_builder(), **args)
             return
         HDMFIO.export(
             self,
             src_io=src_io,
             container=container,
-            write_args=write_args,
-            clear_cache=clear_cache or not write_args.get("link_data", True),
+            write_args=args,
+            clear_cache=clear_cache or not args.get("link_data", True),
         )

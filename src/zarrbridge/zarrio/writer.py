@@ -25,9 +25,10 @@ from ..core.arrays import ArrayPolicy, copy_array, create_array
 from ..core.chunkio import group_document, json_buffer, small_array
 from ..core.integrity import fill_missing_chunks
 from ..core.location import Location
-from ..core.names import check_absolute_path, check_name
+from ..core.names import check_absolute_path
 from ..core.transfer import copy_store, put_many
 from ..errors import BrokenLinkError, CodecNotMappedWarning, UnsupportedDtypeError
+from .builderpaths import builder_path
 from .convention import (
     DTYPE,
     LINKS,
@@ -43,43 +44,17 @@ from .copying import CopySettings, copy_source, plan_copy
 from .dataio import ZarrDataIO
 from .dims import ARRAY_DIMENSIONS
 from .iterwrite import exhaust
+from .sources import (
+    TextSource,
+    Typed,
+    dtype_label,
+    holds_references,
+    is_text,
+    keep_chunks,
+    policy_from_dataio,
+    store_location,
+)
 from .values import STRING_DTYPE, attribute_json, compound_array, reference_paths, text_array
-
-
-def builder_path(builder: Builder) -> str:
-    """Absolute POSIX path of a builder in its file (the root's own name is not part of it)."""
-    if isinstance(builder, ReferenceBuilder):
-        builder = builder.builder
-    if builder.location is not None:
-        loc = builder.location.rstrip("/")
-        return f"{loc}/{builder.name}" if loc else f"/{builder.name}"
-    names = []
-    cur = builder
-    while cur.parent is not None:
-        names.append(cur.name)
-        cur = cur.parent
-    return "/" + "/".join(reversed(names))
-
-
-def check_builder_names(builder: GroupBuilder) -> None:
-    """Refuse (:class:`~zarrbridge.errors.UnsafeNameError`) a tree whose names could leave the store.
-
-    Every group, dataset and link name below ``builder`` becomes a path component of the destination (a folder,
-    a zip member, an object key): ``..``, ``.``, separators, NUL and other control characters are refused, and
-    the whole tree is checked before anything is written. (The root's own name is not part of any path.)
-    """
-    stack: list[tuple[GroupBuilder, str]] = [(builder, "")]
-    while stack:
-        group, path = stack.pop()
-        for kind, members in (("group", group.groups), ("dataset", group.datasets), ("link", group.links)):
-            for key, sub in members.items():
-                where = f"{path}/{sub.name}" if isinstance(sub.name, str) else path
-                check_name(sub.name, what=f"{kind} name in {path or '/'!r}")
-                if key != sub.name:
-                    check_name(key, what=f"{kind} name in {path or '/'!r}")
-                if isinstance(sub, GroupBuilder):
-                    stack.append((sub, where))
-
 
 ROOT_DOCUMENTS = ("zarr.json", ".zgroup", ".zattrs", ".zmetadata")
 SMALL_BYTES = 1 << 20  # on-disk source arrays up to this size are read whole and staged in memory
@@ -235,7 +210,7 @@ class TreeWriter:
         if self.options.export_store is not None and data.store is self.options.export_store:
             return True
         source = self.options.export_source
-        return source is not None and _store_location(data.store) == Location.parse(source)
+        return source is not None and store_location(data.store) == Location.parse(source)
 
     def _exported_in_place(self, data: zarr.Array[Any], path: str) -> bool:
         """Whether ``data`` is the export source's own array at ``path``: copied, not linked.
@@ -314,7 +289,7 @@ class TreeWriter:
                 attrs[REFERENCE_FIELDS] = ref_fields
             self._write_values(name, values, values.dtype, policy, attrs)
             arr = None
-        elif is_ref_dtype(dtype) or _holds_references(data):
+        elif is_ref_dtype(dtype) or holds_references(data):
             values = reference_paths(data, self.path_of)
             attrs[DTYPE] = OBJECT_REFERENCE
             self._write_values(name, values, STRING_DTYPE, policy, attrs)
@@ -328,15 +303,15 @@ class TreeWriter:
                 if string_kind(dtype)
                 else numpy_dtype_for(dtype or builder.data.dtype, None, what)
             )
-            attrs[DTYPE] = _dtype_label(dtype, np_dtype)
+            attrs[DTYPE] = dtype_label(dtype, np_dtype)
             arr = self._create(name, tuple(shape or ()), np_dtype, policy, attrs)
             fill_missing_chunks(arr)  # declared but not written: the fill value is its content
-        elif string_kind(dtype) or _is_text(data):
+        elif string_kind(dtype) or is_text(data):
             kind = string_kind(dtype) or "str"
             attrs[DTYPE] = kind
             if hasattr(data, "shape") and hasattr(data, "dtype") and not isinstance(data, np.ndarray):
-                arr = self._create(name, tuple(data.shape), STRING_DTYPE, _keep_chunks(policy, data), attrs)
-                copy_array(_TextSource(data, what), arr)
+                arr = self._create(name, tuple(data.shape), STRING_DTYPE, keep_chunks(policy, data), attrs)
+                copy_array(TextSource(data, what), arr)
             else:
                 values = text_array(data, what)
                 self._write_values(name, values, STRING_DTYPE, policy, attrs)
@@ -344,12 +319,12 @@ class TreeWriter:
         elif hasattr(data, "shape") and hasattr(data, "dtype") and not isinstance(data, np.ndarray):
             # an array on disk (zarr, h5py...): copy it block by block with bounded memory
             np_dtype = numpy_dtype_for(dtype, data, what)
-            attrs[DTYPE] = _dtype_label(dtype, np_dtype)
+            attrs[DTYPE] = dtype_label(dtype, np_dtype)
             arr = self._copy_on_disk(name, data, np.dtype(np_dtype), policy, attrs)
         else:
             values = np.asarray(data)
             np_dtype = numpy_dtype_for(dtype, values, what)
-            attrs[DTYPE] = _dtype_label(dtype, np_dtype)
+            attrs[DTYPE] = dtype_label(dtype, np_dtype)
             self._write_values(name, values.astype(np_dtype, copy=False), np_dtype, policy, attrs)
             arr = None
         if arr is not None:
@@ -366,7 +341,7 @@ class TreeWriter:
         plan = plan_copy(data, dtype=np_dtype, settings=settings, zarr_format=self.options.zarr_format)
         raw = plan.raw
         if policy != ArrayPolicy():  # the user's ZarrDataIO settings win over the source's layout
-            plan_policy, raw = _keep_chunks(policy, data), None
+            plan_policy, raw = keep_chunks(policy, data), None
         else:
             plan_policy = plan.policy
         for filter_name in plan.unmapped:
@@ -387,7 +362,7 @@ class TreeWriter:
         target = check_absolute_path("/" + data.path.strip("/"), what=f"target of link {name!r}")
         if data.store is self.store or self.location.kind == "store" or self._in_export_source(data):
             return {"name": name, "source": ".", "path": target}
-        other = _store_location(data.store)
+        other = store_location(data.store)
         if other is None:
             raise BrokenLinkError(
                 name,
@@ -441,7 +416,7 @@ class TreeWriter:
         np_dtype = (
             STRING_DTYPE
             if string_kind(dtype)
-            else numpy_dtype_for(dtype or dci.dtype, _Typed(dci.dtype), what)
+            else numpy_dtype_for(dtype or dci.dtype, Typed(dci.dtype), what)
         )
         maxshape = tuple(dci.maxshape)
         start = tuple(int(m) if m is not None else 0 for m in maxshape)
@@ -464,7 +439,7 @@ class TreeWriter:
                     filters=policy.filters,
                     fill_value=policy.fill_value,
                 )
-        attrs[DTYPE] = _dtype_label(dtype, np_dtype)
+        attrs[DTYPE] = dtype_label(dtype, np_dtype)
         arr = self._create(name, start, np_dtype, policy, attrs)
         self.dci_queue.append((arr, dci))
         return arr
@@ -492,107 +467,3 @@ def _group_documents(stage: Store) -> set[str]:
             if raw is not None and json.loads(raw.to_bytes()).get("node_type") == "group":
                 out.add(key)
     return out
-
-
-class _Typed:
-    def __init__(self, dtype: Any) -> None:
-        self.dtype = np.dtype(dtype) if dtype is not None else None
-
-
-class _TextSource:
-    """Reads text from an on-disk string dataset as StringDType blocks.
-
-    h5py returns bytes, which ``text_array`` decodes (strict UTF-8); ``asstr()`` is not used because hdmf's
-    ``StrDataset`` (what HDF5IO hands out for text) is an h5py Dataset that already returns ``str``.
-    """
-
-    def __init__(self, data: Any, what: str) -> None:
-        self.data = data
-        self.shape = data.shape
-        self.what = what
-
-    def __getitem__(self, sel: Any) -> np.ndarray[Any, Any]:
-        return text_array(self.data[sel], self.what)
-
-
-def _holds_references(data: Any) -> bool:
-    if isinstance(data, (ReferenceBuilder, Container)):
-        return True
-    if isinstance(data, (list, tuple)) and data:
-        return isinstance(data[0], (ReferenceBuilder, Container))
-    return False
-
-
-def _is_text(data: Any) -> bool:
-    if isinstance(data, (str, bytes)):
-        return True
-    dt = getattr(data, "dtype", None)
-    if isinstance(dt, np.dtype):
-        if dt.kind in "SUT":
-            return True
-        if dt.kind == "O" and hasattr(data, "shape") and data.size and not isinstance(data, np.ndarray):
-            return True
-        if isinstance(data, np.ndarray) and dt.kind == "O" and data.size:
-            return isinstance(data.reshape(-1)[0], (str, bytes))
-        return False
-    if isinstance(data, (list, tuple)):
-        first: Any = data
-        while isinstance(first, (list, tuple)) and first:
-            first = first[0]
-        return isinstance(first, (str, bytes))
-    return False
-
-
-def _dtype_label(spec: Any, np_dtype: Any) -> str:
-    kind = string_kind(spec)
-    if kind:
-        return kind
-    return str(np.dtype(np_dtype).name) if np_dtype is not STRING_DTYPE else "str"
-
-
-def _keep_chunks(policy: ArrayPolicy, data: Any) -> ArrayPolicy:
-    """Keep the source's chunking when copying an on-disk dataset and none was asked for."""
-    if policy.chunks is not None:
-        return policy
-    chunks = getattr(data, "chunks", None)
-    if (
-        isinstance(chunks, tuple)
-        and chunks
-        and all(isinstance(c, int) and c > 0 for c in chunks)
-        and len(chunks) == len(data.shape)
-    ):
-        return ArrayPolicy(
-            chunks=chunks,
-            shards=policy.shards,
-            compressors=policy.compressors,
-            filters=policy.filters,
-            fill_value=policy.fill_value,
-        )
-    return policy
-
-
-def _store_location(store: Any) -> Location | None:
-    root = getattr(store, "root", None)
-    if root is not None:
-        return Location.parse(str(root))
-    path = getattr(store, "path", None)
-    if isinstance(path, str) and path and type(store).__name__ == "ZipStore":
-        return Location.parse(path)
-    return None
-
-
-def policy_from_dataio(dataio: DataIO) -> ArrayPolicy:
-    """Read chunking/compression from another backend's DataIO (H5DataIO) where it maps to zarr."""
-    settings = getattr(dataio, "io_settings", None) or {}
-    chunks = settings.get("chunks")
-    comp: Any = "default"
-    name = settings.get("compression")
-    if name in ("gzip", True):
-        import numcodecs
-
-        comp = (numcodecs.GZip(level=int(settings.get("compression_opts") or 4)),)
-    return ArrayPolicy(
-        chunks=tuple(chunks) if isinstance(chunks, tuple) else None,
-        compressors=comp,
-        fill_value=settings.get("fillvalue"),
-    )
