@@ -157,13 +157,7 @@ def to_datajoint_error(exc: zb.ZarrBridgeError) -> zb.ZarrBridgeError:
     target = _CLASSES.get(type(exc))
     if target is None:  # a zarrbridge class with no counterpart here: keep it catchable as both
         target = _combined(type(exc))
-    new: zb.ZarrBridgeError = target.__new__(target, *exc.args)
-    new.__dict__.update(exc.__dict__)  # the data it carries (path, key...) and any notes
-    new.args = exc.args
-    new.__cause__ = exc.__cause__
-    new.__suppress_context__ = True  # (the translated error is not a second failure)
-    new.__traceback__ = exc.__traceback__
-    return new
+    return zb.recast(exc, target)
 
 
 _COMBINED: dict[type[zb.ZarrBridgeError], type[zb.ZarrBridgeError]] = {}

@@ -19,10 +19,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
 from hdmf.backends.hdf5 import HDF5IO
 from hdmf.backends.io import HDMFIO
-from hdmf.build import BuildManager, DatasetBuilder, GroupBuilder, TypeMap
+from hdmf.build import BuildManager, TypeMap
 
 from ..core.location import Location
 from ..errors import (
@@ -35,6 +34,7 @@ from ..errors import (
 )
 from ..progress import ByteProgress, ProgressOption, check_progress
 from .copying import CompressorChoice, CopySettings
+from .exporting import count_array_bytes
 from .h5export import prepare_for_hdf5
 from .io import ZarrIO
 
@@ -162,7 +162,7 @@ def convert(
         ByteProgress(progress, description=label) as tick,
     ):
         builder = src_io.read_builder()
-        datasets, total = _count(builder)
+        datasets, total = count_array_bytes(builder)
         tick.add_total(total)
         container = src_io.read()
         if dst_fmt == "zarr":
@@ -296,28 +296,3 @@ def _to_hdf5(src_io: HDMFIO, container: Any, dest: str, overwrite: bool) -> None
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise WriteInterruptedError(dest, "no space left on the device; free some space") from exc
         raise
-
-
-def _count(builder: GroupBuilder) -> tuple[int, int]:
-    """Number of datasets under ``builder`` and the uncompressed bytes of their array data."""
-    datasets, nbytes = 0, 0
-    stack: list[GroupBuilder] = [builder]
-    while stack:
-        group = stack.pop()
-        stack.extend(group.groups.values())
-        for ds in group.datasets.values():
-            datasets += 1
-            nbytes += _nbytes(ds)
-    return datasets, nbytes
-
-
-def _nbytes(ds: DatasetBuilder) -> int:
-    data = ds.data
-    shape, dtype = getattr(data, "shape", None), getattr(data, "dtype", None)
-    if shape is None or dtype is None:
-        return 0
-    try:
-        itemsize = np.dtype(dtype).itemsize
-    except TypeError:
-        return 0
-    return int(np.prod(shape, dtype=np.int64)) * (itemsize if np.dtype(dtype).kind not in "OT" else 0)

@@ -18,6 +18,7 @@ from ..errors import (
     UnsupportedFormatVersionError,
     UnsupportedValueTypeError,
 )
+from ..progress import ProgressOption
 from .io import ZarrIO
 
 import_optional("pynwb", extra="nwb", feature="zarrbridge.NWBZarrIO")
@@ -216,12 +217,14 @@ class NWBZarrIO(ZarrIO):
         max_threads_per_process: int | None = None,
         multiprocessing_context: str | None = None,
         consolidate_metadata: bool = True,
+        progress: ProgressOption = None,
     ) -> None:
         """Export what ``src_io`` reads (NWBHDF5IO, NWBZarrIO) into this file, opened with mode ``'w'``.
 
         ``nwbfile`` is pynwb's name for ``container``: the (possibly modified) file read through ``src_io``.
-        Pass ``write_args=dict(link_data=False)`` when ``src_io`` is not a Zarr IO. ``number_of_jobs``, ``client``
-        and ``copy_settings`` are those of :meth:`ZarrIO.export`.
+        Pass ``write_args=dict(link_data=False)`` when ``src_io`` is not a Zarr IO. ``number_of_jobs``,
+        ``client``, ``copy_settings`` and ``progress`` (``True`` for a tqdm bar, a tqdm-compatible class, or a
+        callable taking bytes copied) are those of :meth:`ZarrIO.export`.
         """
         if nwbfile is not None and container is not None:
             raise InvalidOptionError("NWBZarrIO.export: give either nwbfile or container, not both")
@@ -232,6 +235,8 @@ class NWBZarrIO(ZarrIO):
             parallel["client"] = client
         if copy_settings is not None:
             parallel["copy_settings"] = copy_settings
+        if progress is not None:
+            parallel["progress"] = progress
         super().export(
             src_io,
             container=nwbfile if nwbfile is not None else container,
