@@ -10,12 +10,12 @@ Usage::
     .venv/bin/python benchmarks/bench_djcodecs.py --quick  # 100 x (1000, 32) and 3 x (1e5, 64)
     .venv/bin/python benchmarks/bench_djcodecs.py --repeat 5  # small rows timed 5 times (medians)
     .venv/bin/python benchmarks/bench_djcodecs.py --small-only --repeat 7  # the small-row ratio alone
-    .venv/bin/python benchmarks/bench_djcodecs.py --dir /data/scratch  # store (and database) under this folder
+    .venv/bin/python benchmarks/bench_djcodecs.py --dir /data/scratch  # store and database here
 
 The store lives in a new temporary folder under ``--dir`` (default: the system's temporary folder). Creating a
 file or folder is most of a small row's insert time, and its cost depends on the file system and on where in
-it the folder lies (on the 2-core benchmark machine, 100-450 us per new inode under /tmp against 15-35 us under
-/root), so say where a figure was measured.
+it the folder lies (on the 2-core benchmark machine, 100-450 us per new inode under /tmp against 15-35 us
+under /root), so say where a figure was measured.
 """
 
 from __future__ import annotations
@@ -148,8 +148,8 @@ def run(quick: bool, repeat: int, small_only: bool, where: str | None) -> None:
             results["npy"][k] for k in ("small_insert", "small_fetch")
         )
         print(
-            f"zarr/npy small insert+fetch time: {small_ratio:.2f}x (target <= 1.5x; medians of {repeat} runs; "
-            f"per run: {', '.join(f'{r:.2f}x' for r in ratio_runs)}; median of per-run ratios "
+            f"zarr/npy small insert+fetch time: {small_ratio:.2f}x (target <= 1.5x; medians of {repeat} "
+            f"runs; per run: {', '.join(f'{r:.2f}x' for r in ratio_runs)}; median of per-run ratios "
             f"{statistics.median(ratio_runs):.2f}x)"
         )
         if small_only:
@@ -199,11 +199,12 @@ def run(quick: bool, repeat: int, small_only: bool, where: str | None) -> None:
         raw = large[0].nbytes
 
         print(
-            f"small rows: {small_n} x {small_shape} float64; large rows: {large_n} x ({large_rows}, 64) float32"
+            f"small rows: {small_n} x {small_shape} float64; large rows: {large_n} x ({large_rows}, 64) "
+            "float32"
         )
         print(
-            f"{'codec':6} {'small ins s':>11} {'small fetch s':>13} {'large ins s':>11} {'large fetch s':>13} "
-            f"{'large MB':>9}"
+            f"{'codec':6} {'small ins s':>11} {'small fetch s':>13} {'large ins s':>11} "
+            f"{'large fetch s':>13} {'large MB':>9}"
         )
         for codec in CODECS:
             r = results[codec]
@@ -214,8 +215,8 @@ def run(quick: bool, repeat: int, small_only: bool, where: str | None) -> None:
         npy, zr, blob = results["npy"], results["zarr"], results["blob"]
         small_ratio = (zr["small_insert"] + zr["small_fetch"]) / (npy["small_insert"] + npy["small_fetch"])
         print(
-            f"\nzarr/npy small insert+fetch time: {small_ratio:.2f}x (target <= 1.5x; medians of {repeat} runs; "
-            f"per run: {', '.join(f'{r:.2f}x' for r in ratio_runs)})"
+            f"\nzarr/npy small insert+fetch time: {small_ratio:.2f}x (target <= 1.5x; medians of {repeat} "
+            f"runs; per run: {', '.join(f'{r:.2f}x' for r in ratio_runs)})"
         )
         print(
             f"zarr/blob small insert+fetch time: "

@@ -8,34 +8,35 @@ Two NWB HDF5 source files are built first (outside every timing) with ``pynwb.NW
 (b) 500+ small objects (~100 with ``--quick``): TimeSeries in a processing module, electrodes, a units table
     with ragged spike times, trials with a few extra columns.
 
-For each file, every tool runs in its own fresh subprocess, one operation per process, so peak RSS is per tool:
+For each file, every tool runs in its own fresh subprocess, one operation per process,
+so peak RSS is per tool:
 
 * export: zarrbridge ``NWBZarrIO.export(src_io=NWBHDF5IO(src), write_args={"link_data": False})`` (also with
   ``number_of_jobs=2`` for (a)); hdmf-zarr 0.13.0 through ``benchmarks/hdmf_zarr_baseline.py --export`` in
   its own venv (zarr 2); ``NWBHDF5IO.export`` HDF5 -> HDF5;
-* read: open + ``read()`` + visit every field of every object in ``nwbfile.objects``, reading array-like fields
-  in full, on each tool's own output (zarrbridge reads its Zarr, hdmf-zarr its Zarr, HDF5IO the source file).
-  The visit is the baseline's ``--touch data`` visit, repeated here byte for byte so both sides do the same work;
-  the zarrbridge and HDF5IO read also call ``to_dataframe()`` on units and trials after the timed part, as a
-  correctness check (the baseline script has no such step, so it is not timed on any side).
+* read: open + ``read()`` + visit every field of every object in ``nwbfile.objects``, reading array-like
+  fields in full, on each tool's own output (zarrbridge reads its Zarr, hdmf-zarr its Zarr, HDF5IO the source
+  file). The visit is the baseline's ``--touch data`` visit, repeated here byte for byte so both sides do the
+  same work; the zarrbridge and HDF5IO read also call ``to_dataframe()`` on units and trials after the timed
+  part, as a correctness check (the baseline script has no such step, so it is not timed on any side).
 
 For zarrbridge's read, the part of it that is hdmf's ``construct`` of the containers (the same code for every
-backend, since ``read()`` returns pynwb containers) is also timed, and the targets show how fast a backend that
-did nothing but that construct would be against hdmf-zarr.
+backend, since ``read()`` returns pynwb containers) is also timed, and the targets show how fast a backend
+that did nothing but that construct would be against hdmf-zarr.
 
 ``seconds`` covers only the operation (interpreter start and imports are excluded, as in the baseline);
-Runs of the three tools are interleaved, the order rotated from round to round (see ``measure``), and the targets
-also show the speed-up of every round (paired runs). ``peak RSS`` is ``getrusage`` ``ru_maxrss`` of the process (imports included, as in the baseline). Each
-measurement is repeated ``--repeat`` times and the median is reported. The machine may run other work; medians
-damp that but do not remove it.
+Runs of the three tools are interleaved, the order rotated from round to round (see ``measure``), and the
+targets also show the speed-up of every round (paired runs). ``peak RSS`` is ``getrusage`` ``ru_maxrss`` of
+the process (imports included, as in the baseline). Each measurement is repeated ``--repeat`` times and the
+median is reported. The machine may run other work; medians damp that but do not remove it.
 
 Usage::
 
     .venv/bin/python benchmarks/bench_nwb_export.py [--quick] [--repeat N] [--dir DIR] [--profile]
 
 ``--profile`` also runs the zarrbridge export of (b) under cProfile in a subprocess and prints the top 15
-cumulative entries in zarrbridge/zarr/hdmf code. Timings never fail anything; a failing tool is reported and the
-other numbers are kept.
+cumulative entries in zarrbridge/zarr/hdmf code. Timings never fail anything; a failing tool is reported and
+the other numbers are kept.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "benchmarks" / "hdmf_zarr_baseline.py"
 # hdmf-zarr's venv: .hdmf-zarr-venv has the same hdmf/pynwb/pandas/numpy/h5py as .venv, so only the storage
-# layer differs (benchmarks/make_baseline_venv.sh); .legacy-venv (the fixtures venv, older hdmf/pynwb) otherwise
+# layer differs (benchmarks/make_baseline_venv.sh); .legacy-venv (the fixtures venv,
+# older hdmf/pynwb) otherwise
 BASELINE_VENVS = (ROOT / ".hdmf-zarr-venv", ROOT / ".legacy-venv")
 BASELINE_PYTHON = next(
     (v / "bin" / "python" for v in BASELINE_VENVS if (v / "bin" / "python").exists()),
@@ -238,7 +240,8 @@ def _read(tool: str, path: Path) -> dict[str, Any]:
     elements = fields = 0
     io = NWBZarrIO(path, mode="r") if tool == "zarrbridge" else NWBHDF5IO(str(path), mode="r")
     with io:
-        io.read_builder()  # read() would do this first; timed apart so that hdmf's construct can be shown alone
+        # read() would do this first; timed apart so that hdmf's construct can be shown alone
+        io.read_builder()
         built = time.perf_counter()
         nwbfile = io.read()  # the builders are cached: this is hdmf's construct of the containers
         construct = time.perf_counter() - built
@@ -486,8 +489,8 @@ def print_table(rows: list[Row], repeat: int) -> None:
         print(
             f"{label:<34} {op:<16} {_fmt(zb.seconds, '8.2f')} {_fmt(zb.peak_mb, '7.0f')} "
             f"{_fmt(hz.seconds, '8.2f')} {_fmt(hz.peak_mb, '7.0f')} {_fmt(h5.seconds, '7.2f')} "
-            f"{_fmt(h5.peak_mb, '7.0f')} {_ratio(hz.seconds, zb.seconds):>8} {_ratio(zb.seconds, h5.seconds):>9} "
-            f"{_ratio(zb.peak_mb, hz.peak_mb):>9}"
+            f"{_fmt(h5.peak_mb, '7.0f')} {_ratio(hz.seconds, zb.seconds):>8} "
+            f"{_ratio(zb.seconds, h5.seconds):>9} {_ratio(zb.peak_mb, hz.peak_mb):>9}"
         )
     for label, op, *results in rows:
         for tool, result in zip(("zarrbridge", "hdmf-zarr", "HDF5IO"), results, strict=True):
@@ -531,8 +534,9 @@ def targets(rows: list[Row]) -> None:
         construct = row[2].construct_s
         if construct:  # read() returns containers: hdmf's construct of them is common to every backend
             print(
-                f"    of zarrbridge's {row[2].seconds:.2f} s, hdmf's construct of the containers took {construct:.2f} s;"
-                f" a backend doing nothing else would be {row[3].seconds / construct:.2f}x faster than hdmf-zarr"
+                f"    of zarrbridge's {row[2].seconds:.2f} s, hdmf's construct of the containers took "
+                f"{construct:.2f} s; a backend doing nothing else would be {row[3].seconds / construct:.2f}x "
+                "faster than hdmf-zarr"
             )
     for label, op, zb, hz, _h5 in rows:
         if zb.peak_mb is not None and hz.peak_mb is not None and "jobs" not in op:
@@ -646,7 +650,8 @@ def main(argv: list[str] | None = None) -> int:
         _baseline_python = args.baseline_venv / "bin" / "python"
     if not _baseline_python.exists():
         print(
-            f"note: {_baseline_python} missing (benchmarks/make_baseline_venv.sh builds it); hdmf-zarr is skipped"
+            f"note: {_baseline_python} missing (benchmarks/make_baseline_venv.sh builds it); hdmf-zarr is "
+            "skipped"
         )
     sizes = QUICK if args.quick else FULL
     for name, python in (("zarrbridge", Path(sys.executable)), ("hdmf-zarr", _baseline_python)):

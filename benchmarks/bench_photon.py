@@ -62,7 +62,8 @@ def main() -> None:
     photon, plain = PhotonCodec(), ZarrCodec()
     root = Path(tempfile.mkdtemp(prefix="zb-bench-photon-"))
     print(
-        f"movie {shape} uint16; bias and error in noise standard deviations; ratio = <zarr@> / <photon@> bytes"
+        f"movie {shape} uint16; bias and error in noise standard deviations; ratio = <zarr@> / <photon@> "
+        "bytes"
     )
     header = (
         f"{'detector':<22} {'photons':>7} | {'bias':>7} {'error':>6} {'ratio':>6} | {'format 1 bias':>13}"
@@ -87,8 +88,8 @@ def main() -> None:
                 old = inverse(forward(movie, params, storage_dtype(movie.max(), params)), params)
                 old_bias = float(np.mean(old - movie)) / noise_sd
                 print(
-                    f"{label:<22} {rate:>7g} | {np.mean(error) / noise_sd:>+7.3f} {np.std(error) / noise_sd:>6.3f} "
-                    f"{ratio:>5.2f}x | {old_bias:>+13.3f}"
+                    f"{label:<22} {rate:>7g} | {np.mean(error) / noise_sd:>+7.3f} "
+                    f"{np.std(error) / noise_sd:>6.3f} {ratio:>5.2f}x | {old_bias:>+13.3f}"
                 )
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -5,7 +5,8 @@ Side by side in one run, locally and (unless ``--no-s3``) on a moto S3 server st
 
 - HDF5 save: ``DaskArraySerializer.pickle`` vs ``da.to_hdf5``
 - HDF5 load: ``DaskArraySerializer.unpickle(...).compute()`` vs ``da.from_array(h5py dataset).compute()``
-- Zarr save and load: the Zarr serializer vs ``da.to_zarr`` / ``da.from_zarr(...).compute()`` (on files and S3)
+- Zarr save and load: the Zarr serializer vs ``da.to_zarr`` / ``da.from_zarr(...).compute()``
+  (on files and S3)
 - ``NumpyArraySerializer`` load (an ndarray) vs h5py ``dset[:]``
 
 Throughput is array bytes / wall time; a load reads the whole array into memory. The source array is

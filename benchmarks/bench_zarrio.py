@@ -3,12 +3,14 @@
 Two workloads, each written and read by all three in one process run:
 
 (a) a tree of many small objects: an NWBFile with ``n`` TimeSeries (data + timestamps each);
-(b) one big dataset: an NWBFile with one ``(samples, 64)`` int16 TimeSeries (~200 MB, ~20 MB with ``--quick``),
-    once with zarr's default compressor (zstd) and once uncompressed on the zarr side.
+(b) one big dataset: an NWBFile with one ``(samples, 64)`` int16 TimeSeries (~200 MB,
+    ~20 MB with ``--quick``), once with zarr's default compressor (zstd) and once uncompressed on the zarr
+    side.
 
-The plain-zarr floor writes exactly the groups, attributes and arrays (same shapes, dtypes, chunks, codecs) that
-zarrbridge wrote, with ``zarr.create_group``/``zarr.create_array`` + assignment (no consolidated metadata), and
-reads the same arrays back. HDF5IO writes with the same chunk shape for (b) and hdf5's defaults (no compression) otherwise. Reads load every
+The plain-zarr floor writes exactly the groups, attributes and arrays (same shapes, dtypes, chunks, codecs)
+that zarrbridge wrote, with ``zarr.create_group``/``zarr.create_array`` + assignment (no consolidated
+metadata), and reads the same arrays back. HDF5IO writes with the same chunk shape for (b) and hdf5's defaults
+(no compression) otherwise. Reads load every
 TimeSeries' data (and timestamps) into memory. Each timing is the best of ``--repeat`` runs.
 
 For (a) it also counts the store writes zarrbridge makes (``set``/``set_if_not_exists`` on a counting

@@ -1,4 +1,5 @@
-"""Time the hdmf-zarr 0.13.0 baseline; run with ``.hdmf-zarr-venv/bin/python`` (zarr 2), one operation per process.
+"""Time the hdmf-zarr 0.13.0 baseline; run with ``.hdmf-zarr-venv/bin/python`` (zarr 2),
+one operation per process.
 
 Made to be called as a subprocess by zarrbridge's benchmarks, so the baseline never shares a process (or a
 zarr major version) with zarrbridge. Prints exactly one JSON line on stdout::

@@ -18,7 +18,8 @@ _REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s
 
 
 def floors(pyproject: Path) -> dict[str, str]:
-    """Each dependency's declared lower bound, by normalized name (the highest where several extras differ)."""
+    """Each dependency's declared lower bound, by normalized name
+    (the highest where several extras differ)."""
     project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
     requirements = list(project.get("dependencies", []))
     for extra in project.get("optional-dependencies", {}).values():

@@ -1,9 +1,10 @@
 """The ``ndx-legacy-kinds`` NWB extension used by the legacy fixtures (runs in the legacy venv only).
 
 One neurodata type, ``LegacyKinds``, holds one dataset or attribute of every HDMF data kind that the legacy
-hdmf-zarr convention encodes differently (see ``docs/format.md``, "Reading legacy hdmf-zarr files"): numeric types, bool,
-text/ascii/isodatetime strings, scalars, empty datasets, compound types with and without reference fields,
-datasets of object references, attributes of every dtype including a reference, and a soft link.
+hdmf-zarr convention encodes differently (see ``docs/format.md``, "Reading legacy hdmf-zarr files"): numeric
+types, bool, text/ascii/isodatetime strings, scalars, empty datasets, compound types with and without
+reference fields, datasets of object references, attributes of every dtype including a reference,
+and a soft link.
 """
 
 from __future__ import annotations
@@ -95,7 +96,10 @@ def build_extension(directory: Path) -> Path:
     compound_refs = NWBDatasetSpec(
         neurodata_type_def=COMPOUND_REFS_TYPE,
         neurodata_type_inc="NWBData",
-        doc="a compound dataset with a reference field (typed: HDMF resolves references in typed datasets only)",
+        doc=(
+            "a compound dataset with a reference field (typed: HDMF resolves references in typed datasets "
+            "only)"
+        ),
         dtype=[
             NWBDtypeSpec(name="idx", doc="an int field", dtype="int32"),
             NWBDtypeSpec(name="weight", doc="a float field", dtype="float32"),

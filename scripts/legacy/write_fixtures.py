@@ -67,7 +67,8 @@ def write_json_codec(path: Path, nwbfile: Any) -> None:
 
 
 def write_external_link(target: Path, dest: Path) -> None:
-    """``dest`` links to a group and to a dataset of ``target`` (one shared BuildManager, as hdmf requires)."""
+    """``dest`` links to a group and to a dataset of ``target`` (one shared BuildManager,
+    as hdmf requires)."""
     manager = get_manager()
     shutil.rmtree(dest, ignore_errors=True)
     with NWBZarrIO(str(target), mode="r", manager=manager) as target_io:
@@ -170,8 +171,8 @@ def main(outdir: Path) -> None:
         _write(outdir / "kinds.nwb.zarr", nwb_builders.build_kinds(classes))
     add(
         "kinds.nwb.zarr",
-        f"Extension namespace {legacy_extension.NAMESPACE} {legacy_extension.VERSION}: one LegacyKinds object "
-        "with numeric, bool, string, scalar, empty, compound (with and without references), reference "
+        f"Extension namespace {legacy_extension.NAMESPACE} {legacy_extension.VERSION}: one LegacyKinds "
+        "object with numeric, bool, string, scalar, empty, compound (with and without references), reference "
         "datasets, attributes of every kind and a soft link.",
         object_codec="Pickle",
         extension={"namespace": legacy_extension.NAMESPACE, "version": legacy_extension.VERSION},
@@ -183,8 +184,8 @@ def main(outdir: Path) -> None:
     crafted = write_crafted(outdir / "link_target.nwb.zarr", outdir / "crafted_pickle.nwb.zarr")
     add(
         "crafted_pickle.nwb.zarr",
-        "Copy of link_target.nwb.zarr whose electrodes/group chunk is a malicious pickle. Readers must refuse "
-        "it without running it. Not read back by the generator.",
+        "Copy of link_target.nwb.zarr whose electrodes/group chunk is a malicious pickle. Readers must "
+        "refuse it without running it. Not read back by the generator.",
         object_codec="Pickle",
         crafted=crafted,
     )

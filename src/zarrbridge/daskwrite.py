@@ -67,7 +67,8 @@ def active_client() -> Any:
 
 
 def default_workers() -> int:
-    """How many threads dask's threaded scheduler would use: ``dask.config`` ``num_workers``, else the CPU count."""
+    """How many threads dask's threaded scheduler would use: ``dask.config`` ``num_workers``,
+    else the CPU count."""
     import dask
 
     return int(dask.config.get("num_workers", None) or os.cpu_count() or 1)

@@ -6,8 +6,6 @@ catch either. Each carries the data that caused it and a message that says what 
 
 from __future__ import annotations
 
-from typing import Any
-
 __all__ = [
     "BrokenLinkError",
     "CodecNameClashError",
@@ -49,6 +47,31 @@ class ZarrBridgeError(Exception):
     """Base class of every error raised by zarrbridge."""
 
 
+class _LocatedError(ZarrBridgeError):
+    """An error about something inside a file or store; ``location`` is None when it is not known."""
+
+    location: object
+
+    def _where(self, location: object) -> str:
+        """Keep ``location`` and return its part of the message: `` in 'location'``, or nothing."""
+        self.location = location
+        return f" in {location!r}" if location is not None else ""
+
+
+class _ChunkError(_LocatedError):
+    """A chunk ``key`` of the array ``what`` that cannot be read; subclasses say how and what to do."""
+
+    state = ""
+    advice = ""
+
+    def __init__(self, key: str, what: str, location: object = None, reason: str = "") -> None:
+        self.key = key
+        self.what = what
+        detail = f" ({reason})" if reason else ""
+        where = self._where(location)
+        super().__init__(f"chunk {key!r} of {what}{where} is {self.state}{detail}. {self.advice}")
+
+
 class MissingDependencyError(ZarrBridgeError, ImportError):
     """An optional dependency is not installed; the message names the extra that provides it."""
 
@@ -69,7 +92,7 @@ class InvalidOptionError(ZarrBridgeError, ValueError):
 class LocationError(ZarrBridgeError, ValueError):
     """A location (path, URL, store) cannot be understood or opened."""
 
-    def __init__(self, location: Any, reason: str) -> None:
+    def __init__(self, location: object, reason: str) -> None:
         self.location = location
         super().__init__(f"cannot use location {location!r}: {reason}")
 
@@ -77,7 +100,7 @@ class LocationError(ZarrBridgeError, ValueError):
 class NotAZarrStoreError(ZarrBridgeError, FileNotFoundError):
     """The location exists (or not) but holds no zarr hierarchy."""
 
-    def __init__(self, location: Any, reason: str = "") -> None:
+    def __init__(self, location: object, reason: str = "") -> None:
         self.location = location
         detail = f" ({reason})" if reason else ""
         super().__init__(
@@ -89,7 +112,7 @@ class NotAZarrStoreError(ZarrBridgeError, FileNotFoundError):
 class StoreExistsError(ZarrBridgeError, FileExistsError):
     """Mode ``w-``/``x`` was asked for, but the location already holds data."""
 
-    def __init__(self, location: Any) -> None:
+    def __init__(self, location: object) -> None:
         self.location = location
         super().__init__(
             f"{location!r} already exists; mode 'w-'/'x' never overwrites. "
@@ -100,45 +123,40 @@ class StoreExistsError(ZarrBridgeError, FileExistsError):
 class ReadOnlyError(ZarrBridgeError, PermissionError):
     """A write was attempted through a read-only handle."""
 
-    def __init__(self, what: Any, hint: str = "open it with mode 'r+' or 'a' to modify it") -> None:
+    def __init__(self, what: object, hint: str = "open it with mode 'r+' or 'a' to modify it") -> None:
         self.what = what
         super().__init__(f"{what} is read-only; {hint}.")
 
 
-class NodeNotFoundError(ZarrBridgeError, KeyError):
+class NodeNotFoundError(_LocatedError, KeyError):
     """A group or array that should exist is missing."""
 
-    def __init__(self, path: str, location: Any = None, hint: str = "") -> None:
+    def __init__(self, path: str, location: object = None, hint: str = "") -> None:
         self.path = path
-        self.location = location
-        where = f" in {location!r}" if location is not None else ""
+        where = self._where(location)
         super().__init__(f"no group or array at {path!r}{where}. {hint}".rstrip())
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
 
 
-class BrokenLinkError(ZarrBridgeError, LookupError):
+class BrokenLinkError(_LocatedError, LookupError):
     """A link or object reference points at something that does not exist."""
 
-    def __init__(self, source: str, target: str, location: Any = None, hint: str = "") -> None:
+    def __init__(self, source: str, target: str, location: object = None, hint: str = "") -> None:
         self.source = source
         self.target = target
-        self.location = location
-        where = f" in {location!r}" if location is not None else ""
-        super().__init__(
-            f"{source!r} points to {target!r}{where}, which does not exist. "
-            f"{hint or 'The file is incomplete or the target was removed; restore the target or remove the link.'}"
-        )
+        where = self._where(location)
+        default = "The file is incomplete or the target was removed; restore the target or remove the link."
+        super().__init__(f"{source!r} points to {target!r}{where}, which does not exist. {hint or default}")
 
 
-class CorruptMetadataError(ZarrBridgeError, ValueError):
+class CorruptMetadataError(_LocatedError, ValueError):
     """A metadata document cannot be parsed or does not have the expected shape."""
 
-    def __init__(self, key: str, reason: str, location: Any = None) -> None:
+    def __init__(self, key: str, reason: str, location: object = None) -> None:
         self.key = key
-        self.location = location
-        where = f" in {location!r}" if location is not None else ""
+        where = self._where(location)
         super().__init__(
             f"metadata {key!r}{where} is corrupt: {reason}. The file may have been damaged or only partly "
             "written; restore it from a copy or rewrite it."
@@ -148,7 +166,7 @@ class CorruptMetadataError(ZarrBridgeError, ValueError):
 class UnsupportedFormatVersionError(ZarrBridgeError, ValueError):
     """A stored artefact carries a format version this release does not know."""
 
-    def __init__(self, what: str, found: Any, supported: Any) -> None:
+    def __init__(self, what: str, found: object, supported: object) -> None:
         self.what = what
         self.found = found
         self.supported = supported
@@ -161,7 +179,7 @@ class UnsupportedFormatVersionError(ZarrBridgeError, ValueError):
 class UnsupportedDtypeError(ZarrBridgeError, TypeError):
     """Data of a dtype that cannot be stored."""
 
-    def __init__(self, what: str, dtype: Any, hint: str = "") -> None:
+    def __init__(self, what: str, dtype: object, hint: str = "") -> None:
         self.what = what
         self.dtype = dtype
         super().__init__(
@@ -173,7 +191,7 @@ class UnsupportedDtypeError(ZarrBridgeError, TypeError):
 class ShapeMismatchError(ZarrBridgeError, ValueError):
     """Data does not have the shape that was declared or expected."""
 
-    def __init__(self, what: str, expected: Any, found: Any) -> None:
+    def __init__(self, what: str, expected: object, found: object) -> None:
         self.what = what
         self.expected = expected
         self.found = found
@@ -196,7 +214,7 @@ class UnsafePickleError(ZarrBridgeError, ValueError):
 class WriteInterruptedError(ZarrBridgeError, RuntimeError):
     """A write did not complete; the destination was left unmarked as complete."""
 
-    def __init__(self, location: Any, reason: str) -> None:
+    def __init__(self, location: object, reason: str) -> None:
         self.location = location
         super().__init__(
             f"writing {location!r} did not complete ({reason}); the destination is not a valid file. "
@@ -213,8 +231,8 @@ class CodecNameClashError(ZarrBridgeError, RuntimeError):
         self.theirs = theirs
         super().__init__(
             f"the codec name {name!r} is registered twice: by {theirs} and by {ours}. Table definitions "
-            f"such as <{name}@store> would silently depend on import order; uninstall one of the two packages "
-            "(pip uninstall <package>) so that exactly one owns the name."
+            f"such as <{name}@store> would silently depend on import order; uninstall one of the two "
+            "packages (pip uninstall <package>) so that exactly one owns the name."
         )
 
 
@@ -244,11 +262,12 @@ class StoreUnreachableError(ZarrBridgeError, ConnectionError):
 class ResultNotFoundError(ZarrBridgeError, KeyError, FileNotFoundError):
     """A result storage holds no result of that name (a ``FileNotFoundError`` too, as workflows expect)."""
 
-    def __init__(self, name: str, location: Any) -> None:
+    def __init__(self, name: str, location: object) -> None:
         self.name = name
         self.location = location
         super().__init__(
-            f"no result {name!r} in {location!r}. Check the name (storage.names() lists them) or save it first."
+            f"no result {name!r} in {location!r}. Check the name (storage.names() lists them) or save it "
+            "first."
         )
 
     def __str__(self) -> str:  # KeyError would quote the message
@@ -258,40 +277,32 @@ class ResultNotFoundError(ZarrBridgeError, KeyError, FileNotFoundError):
 class NotAnNWBFileError(ZarrBridgeError, TypeError):
     """A file opened as NWB has no (or an unreadable) ``nwb_version`` attribute at its root."""
 
-    def __init__(self, location: Any, reason: str) -> None:
+    def __init__(self, location: object, reason: str) -> None:
         self.location = location
         super().__init__(
-            f"{location!r} is not an NWB file: {reason}. Open it with zarrbridge.ZarrIO for plain HDMF files, "
-            "or pass skip_version_check=True to read() if you know it holds NWB data."
+            f"{location!r} is not an NWB file: {reason}. Open it with zarrbridge.ZarrIO for plain HDMF "
+            "files, or pass skip_version_check=True to read() if you know it holds NWB data."
         )
 
 
-class UnknownCodecError(ZarrBridgeError, ValueError):
+class UnknownCodecError(_LocatedError, ValueError):
     """An array names a compressor or filter that no installed codec provides (or that is refused)."""
 
-    def __init__(self, codec_id: str, what: str, location: Any = None, hint: str = "") -> None:
+    def __init__(self, codec_id: str, what: str, location: object = None, hint: str = "") -> None:
         self.codec_id = codec_id
         self.what = what
-        self.location = location
-        where = f" in {location!r}" if location is not None else ""
+        where = self._where(location)
         super().__init__(
             f"{what}{where} is encoded with codec {codec_id!r}, which cannot be decoded here. "
             f"{hint or 'Install the numcodecs plug-in that registers this codec id, then read it again.'}"
         )
 
 
-class MissingChunkError(ZarrBridgeError, FileNotFoundError):
+class MissingChunkError(_ChunkError, FileNotFoundError):
     """A chunk of an array is missing and the array has no fill value that could stand in for it."""
 
-    def __init__(self, key: str, what: str, location: Any = None, reason: str = "") -> None:
-        self.key = key
-        self.what = what
-        self.location = location
-        where = f" in {location!r}" if location is not None else ""
-        super().__init__(
-            f"chunk {key!r} of {what}{where} is missing{f' ({reason})' if reason else ''}. The file is "
-            "incomplete or damaged; restore the chunk from a copy of the file."
-        )
+    state = "missing"
+    advice = "The file is incomplete or damaged; restore the chunk from a copy of the file."
 
 
 class ZarrBridgeWarning(UserWarning):
@@ -314,15 +325,15 @@ class CodecNotMappedWarning(ZarrBridgeWarning):
         self.dataset = dataset
         self.filter_name = filter_name
         super().__init__(
-            f"dataset {dataset!r}: source codec {filter_name!r} has no {target} counterpart; its data is stored "
-            f"with {instead} instead (choose a compressor explicitly to silence this)"
+            f"dataset {dataset!r}: source codec {filter_name!r} has no {target} counterpart; its data is "
+            f"stored with {instead} instead (choose a compressor explicitly to silence this)"
         )
 
 
 class PathNotFoundError(ZarrBridgeError, FileNotFoundError):
     """A file or directory given as input does not exist."""
 
-    def __init__(self, path: Any, what: str = "input") -> None:
+    def __init__(self, path: object, what: str = "input") -> None:
         self.path = path
         super().__init__(
             f"{what} {str(path)!r} does not exist; check the path (and storage options for URLs)"
@@ -332,7 +343,7 @@ class PathNotFoundError(ZarrBridgeError, FileNotFoundError):
 class UnsafeNameError(LocationError):
     """A name that would become part of a path could leave its store (``..``, absolute, NUL, separators)."""
 
-    def __init__(self, name: Any, what: str, reason: str) -> None:
+    def __init__(self, name: object, what: str, reason: str) -> None:
         self.name = name
         self.what = what
         LocationError.__init__(
@@ -343,24 +354,20 @@ class UnsafeNameError(LocationError):
         )
 
 
-class CorruptChunkError(ZarrBridgeError, ValueError):
+class CorruptChunkError(_ChunkError, ValueError):
     """A stored chunk cannot be decoded (garbled, truncated, or of the wrong size for its array)."""
 
-    def __init__(self, key: str, what: str, location: Any = None, reason: str = "") -> None:
-        self.key = key
-        self.what = what
-        self.location = location
-        where = f" in {location!r}" if location is not None else ""
-        super().__init__(
-            f"chunk {key!r} of {what}{where} is corrupt{f' ({reason})' if reason else ''}. The file is damaged; "
-            "restore the chunk from a copy of the file (`zarrbridge validate --data` lists every bad chunk)."
-        )
+    state = "corrupt"
+    advice = (
+        "The file is damaged; restore the chunk from a copy of the file (`zarrbridge validate --data` lists "
+        "every bad chunk)."
+    )
 
 
 class StoreInUseError(ZarrBridgeError, BlockingIOError):
     """Another writer holds the destination's lock."""
 
-    def __init__(self, location: Any, lock: str) -> None:
+    def __init__(self, location: object, lock: str) -> None:
         self.location = location
         self.lock = lock
         super().__init__(
@@ -385,7 +392,7 @@ class ResourceLimitError(ZarrBridgeError, MemoryError):
 class StorageFullError(ZarrBridgeError, OSError):
     """The disk (or quota) filled up while something was being written; nothing of it was kept."""
 
-    def __init__(self, what: str, location: Any, reason: str = "") -> None:
+    def __init__(self, what: str, location: object, reason: str = "") -> None:
         import errno
 
         self.what = what
@@ -393,7 +400,8 @@ class StorageFullError(ZarrBridgeError, OSError):
         super().__init__(
             errno.ENOSPC,
             f"no space left for {what} in {location!r}{f' ({reason})' if reason else ''}: nothing of it was "
-            "kept and what was there before is unchanged. Free some space (or raise the quota) and write again.",
+            "kept and what was there before is unchanged. Free some space (or raise the quota) and write "
+            "again.",
         )
 
     def __str__(self) -> str:  # OSError would prefix "[Errno 28]"
@@ -403,7 +411,7 @@ class StorageFullError(ZarrBridgeError, OSError):
 class ForeignRowError(ZarrBridgeError, ValueError):
     """A DataJoint row in a zarrbridge codec's column was written by a codec zarrbridge cannot read."""
 
-    def __init__(self, column: str, reason: str, row: Any = None) -> None:
+    def __init__(self, column: str, reason: str, row: object = None) -> None:
         self.column = column
         self.row = row
         super().__init__(

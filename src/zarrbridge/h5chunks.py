@@ -15,7 +15,8 @@ from typing import Any
 
 __all__ = ["FILTER_NAMES", "StoredChunk", "read_stored_chunk", "stored_chunks"]
 
-# HDF5 filter ids (H5Zpublic.h and the registered third-party filters), and the names zarrbridge reports them by
+# HDF5 filter ids (H5Zpublic.h and the registered third-party filters),
+# and the names zarrbridge reports them by
 DEFLATE, SHUFFLE, FLETCHER32, SZIP, NBIT, SCALEOFFSET = 1, 2, 3, 4, 5, 6
 LZF, BLOSC, LZ4, BITSHUFFLE, ZSTD, BLOSC2 = 32000, 32001, 32004, 32008, 32015, 32026
 FILTER_NAMES = {

@@ -1,4 +1,5 @@
-"""core.chunkio: small arrays encoded and read in the calling thread must be exactly what zarr makes and reads."""
+"""core.chunkio: small arrays encoded and read in the calling thread must be exactly
+what zarr makes and reads."""
 
 from __future__ import annotations
 

@@ -64,7 +64,7 @@ def test_garbage_is_corrupt() -> None:
         restricted_loads(b"\x80\x04not a pickle")
 
 
-# ------------------------------------------------------------------------------------------ genuine numpy data
+# -------------------------------------------------------------------------------------- genuine numpy data
 def _genuine_values() -> list[object]:
     import collections
     import datetime

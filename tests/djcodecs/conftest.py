@@ -2,8 +2,8 @@
 
 PostgreSQL always: a real server from the ``pgserver`` pip package, data directory in a temporary folder.
 MariaDB/MySQL: the server ``scripts/start_mariadb.sh`` starts on 127.0.0.1:3306 with user ``zarrbridge`` and
-password ``zarrbridge-test`` (override with ZB_MYSQL_USER / ZB_MYSQL_PASSWORD / ZB_MYSQL_HOST / ZB_MYSQL_PORT);
-the mysql-marked tests are skipped only when nothing answers there.
+password ``zarrbridge-test`` (override with ZB_MYSQL_USER / ZB_MYSQL_PASSWORD / ZB_MYSQL_HOST /
+ZB_MYSQL_PORT); the mysql-marked tests are skipped only when nothing answers there.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Issue #4 sentences that need their own test: a fresh process with no zarrbridge import, DataJoint's
-``context`` argument, chunk-by-chunk writes with bounded memory, store reads per fetch (file and S3), bad values
-refused at insert with nothing written, a process killed mid-write cleaned by DataJoint's GC, plain zarr access.
+``context`` argument, chunk-by-chunk writes with bounded memory, store reads per fetch (file and S3), bad
+values refused at insert with nothing written, a process killed mid-write cleaned by DataJoint's GC,
+plain zarr access.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def _connect_code(database: Database, stores: dict[str, Any], schema_name: str) 
         import datajoint as dj  # warns on import (no datajoint.json; datajoint.migrate deprecated): not ours
         import numpy as np
         imported_before_use = "zarrbridge" in sys.modules
-        warnings.simplefilter("error")  # from here any warning (e.g. DataJoint's key-context one) fails the run
+        # from here any warning (e.g. DataJoint's key-context one) fails the run
+        warnings.simplefilter("error")
         warnings.filterwarnings("ignore", message="No datajoint.json found")
         warnings.filterwarnings("ignore", message="MariaDB is not officially supported")
         inst = dj.Instance(host={database.host!r}, user={database.user!r}, password={database.password!r},
@@ -71,7 +73,8 @@ def test_fresh_process_uses_the_codec_without_importing_zarrbridge(
     stores = {"mystore": {"protocol": "file", "location": str(store_dir)}}
     schema = make_schema(database.instance(stores))
     code = _connect_code(database, stores, schema.database) + textwrap.dedent("""
-        assert not imported_before_use and "zarrbridge.djcodecs.zarr_codec" in sys.modules  # loaded by DataJoint
+        # loaded by DataJoint
+        assert not imported_before_use and "zarrbridge.djcodecs.zarr_codec" in sys.modules
         assert "zarr" in dj.list_codecs() and "photon" in dj.list_codecs()
         import zarr  # (zarr, not zarrbridge: the fetched value is a zarr.Array)
         data = np.random.default_rng(0).standard_normal((1000, 32))
@@ -114,7 +117,8 @@ def test_fresh_process_uses_the_codec_without_importing_zarrbridge(
 def test_context_argument_ready_for_datajoint_24(
     postgres: Database, store_dir: Path, make_schema: Any
 ) -> None:
-    """DataJoint 2.3.5 offers ``context`` to codecs that declare it; 2.4 drops the underscore keys from ``key``."""
+    """DataJoint 2.3.5 offers ``context`` to codecs that declare it;
+    2.4 drops the underscore keys from ``key``."""
     from datajoint.codecs import _accepts_kwarg
 
     for cls in (ZarrCodec, PhotonCodec):
@@ -156,7 +160,8 @@ def _peak_bytes(action: Any) -> int:
 def test_zarr_and_dask_inputs_written_chunk_by_chunk(
     postgres: Database, store_dir: Path, make_schema: Any
 ) -> None:
-    """A 64 MB zarr or dask source is inserted holding only a few chunks in memory (traced numpy allocations)."""
+    """A 64 MB zarr or dask source is inserted holding only a few chunks in memory
+    (traced numpy allocations)."""
     inst = postgres.instance({"main": {"protocol": "file", "location": str(store_dir)}})
     Recording = declare_recording(make_schema(inst))
     shape, size = (1 << 20, 8), 64 << 20  # float64
@@ -315,7 +320,8 @@ def test_bad_values_refused_at_insert_with_nothing_written(
 def test_process_killed_mid_write_is_cleaned_by_datajoint_gc(
     postgres: Database, store_dir: Path, make_schema: Any
 ) -> None:
-    """A SIGKILL while chunks are being written leaves a partial array and no row; DataJoint's GC removes it."""
+    """A SIGKILL while chunks are being written leaves a partial array and no row;
+    DataJoint's GC removes it."""
     stores = {"mystore": {"protocol": "file", "location": str(store_dir)}}
     inst = postgres.instance(stores)
     schema = make_schema(inst)
@@ -361,7 +367,8 @@ def test_stored_arrays_open_with_plain_zarr(postgres: Database, store_dir: Path,
 def test_path_collision_keeps_the_existing_array(
     postgres: Database, store_dir: Path, make_schema: Any, monkeypatch: pytest.MonkeyPatch, value: Any
 ) -> None:
-    """A folder already at the new path (a token collision: faked, it cannot be caused) is refused, not removed."""
+    """A folder already at the new path (a token collision: faked, it cannot be caused) is refused,
+    not removed."""
     import datajoint.storage
 
     inst = postgres.instance({"main": {"protocol": "file", "location": str(store_dir)}})

@@ -1,4 +1,4 @@
-"""The codecs' failures are ``DataJointError`` too, in real inserts and fetches, and still zarrbridge errors."""
+"""The codecs' failures are ``DataJointError`` too, in real inserts and fetches, and zarrbridge errors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Tables written by dj-zarr-codecs fetch through zarrbridge's <zarr@>; both packages installed is one outcome.
+"""Tables written by dj-zarr-codecs fetch through zarrbridge's <zarr@>;
+both packages installed is one outcome.
 
 The fixtures under ``fixtures/dj_zarr_codecs/`` were written by the real dj-zarr-codecs (its current release
 and the one before its "provenance column" change) and, for the zarr v2 layout of the seed's picture, by

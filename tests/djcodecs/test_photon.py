@@ -1,4 +1,5 @@
-"""<photon@store>: the transform's error against photon noise, compression against <zarr@>, lazy read-only fetch."""
+"""<photon@store>: the transform's error against photon noise, compression against <zarr@>,
+lazy read-only fetch."""
 
 from __future__ import annotations
 

@@ -89,8 +89,9 @@ def test_fallback_warns_once_and_leaves_cleanup_to_the_gc(
             except dj.errors.DuplicateError:
                 pass
         from zarrbridge.djcodecs.rollback import InsertGuardWarning
+        guard_warnings = [str(w.message) for w in caught if w.category is InsertGuardWarning]
         print(json.dumps({{"active": active, "ok": ok, "guarded": inserted_rows is not None,
-                           "warnings": [str(w.message) for w in caught if w.category is InsertGuardWarning]}}))
+                           "warnings": guard_warnings}}))
     """)
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr

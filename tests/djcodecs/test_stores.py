@@ -108,7 +108,8 @@ def test_a_store_reachable_only_through_a_proxy_works(
     proxy: tuple[str, list[str]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The endpoint's name resolves nowhere; the proxy in HTTP_PROXY reaches it (a raw TCP probe could not)."""
+    """The endpoint's name resolves nowhere; the proxy in HTTP_PROXY reaches it
+    (a raw TCP probe could not)."""
     url, seen = proxy
     for name in ("NO_PROXY", "no_proxy"):
         monkeypatch.delenv(name, raising=False)

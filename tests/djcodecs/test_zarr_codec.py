@@ -235,9 +235,8 @@ def test_failed_inserts_leave_no_array(database: Database, store_dir: Path, make
         Recording.insert1({"recording_id": 1, "waveform": np.ones(7)})
     with pytest.raises(dj.errors.IntegrityError):  # foreign-key constraint
         Spikes.insert1({"recording_id": 99, "unit": 1, "times": np.ones(3)})
-    with pytest.raises(
-        dj.errors.DuplicateError
-    ):  # second row of a batch fails: the first row's array goes too
+    # second row of a batch fails: the first row's array goes too
+    with pytest.raises(dj.errors.DuplicateError):
         Recording.insert(
             [{"recording_id": 2, "waveform": np.ones(4)}, {"recording_id": 1, "waveform": np.ones(4)}]
         )

@@ -1,4 +1,5 @@
-"""zarrbridge reads the committed hdmf-zarr 0.14.0 fixtures (zarr v3, ``struct`` compounds) as their HDF5 twins.
+"""zarrbridge reads the committed hdmf-zarr 0.14.0 fixtures (zarr v3,
+``struct`` compounds) as their HDF5 twins.
 
 ``scripts/hdmf_zarr_014/make_fixtures.sh`` wrote each file twice from one deterministic builder (object ids
 included): with the real hdmf-zarr 0.14.0 (zarr 3.4) to ``<name>.nwb.zarr`` and with pynwb's NWBHDF5IO to

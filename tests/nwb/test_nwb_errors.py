@@ -1,4 +1,5 @@
-"""NWBZarrIO and read_nwb with wrong arguments, missing or damaged files, non-NWB files and unknown versions."""
+"""NWBZarrIO and read_nwb with wrong arguments, missing or damaged files,
+non-NWB files and unknown versions."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""NWBZarrIO.export from a Zarr file copies every dataset (as NWBHDF5IO's export does); links only on request."""
+"""NWBZarrIO.export from a Zarr file copies every dataset (as NWBHDF5IO's export does);
+links only on request."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""An extension namespace (built here with NWBNamespaceBuilder) is cached in the file and loaded back on read."""
+"""An extension namespace (built here with NWBNamespaceBuilder) is cached in the file
+and loaded back on read."""
 
 from __future__ import annotations
 

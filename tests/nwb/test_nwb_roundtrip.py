@@ -70,7 +70,8 @@ def rich_reads(read_pair: ReadPair) -> Reads:
 
 def test_mock_enumeration_finds_every_mock_module() -> None:
     mocks = mock_functions()
-    # 33 mocks take an nwbfile in pynwb 4.2 (all but mock_NWBFile); fewer means the enumeration broke, more is a new pynwb (fine)
+    # 33 mocks take an nwbfile in pynwb 4.2 (all but mock_NWBFile); fewer means the enumeration broke,
+    # more is a new pynwb (fine)
     assert len(mocks) >= 33
     modules = {name.split(".")[0] for name, _ in mocks}
     with_mocks = {

@@ -1,4 +1,5 @@
-"""Files zarrbridge wrote on zarr 3.1 and on the newest zarr read on the zarr of this run, and in hdmf-zarr 0.14.
+"""Files zarrbridge wrote on zarr 3.1 and on the newest zarr read on the zarr of this run,
+and in hdmf-zarr 0.14.
 
 ``scripts/hdmf_zarr_014/check_ours.sh`` wrote the hdmf-zarr 0.14 fixture files again with zarrbridge, once per
 zarr release, into ``tests/fixtures/zarrbridge_written/zarr-<version>/``, then read each with the real

@@ -1,4 +1,5 @@
-"""Fixtures of the serializer tests: protocols on local files and on the moto S3 server, a real LocalCluster."""
+"""Fixtures of the serializer tests: protocols on local files and on the moto S3 server,
+a real LocalCluster."""
 
 from __future__ import annotations
 

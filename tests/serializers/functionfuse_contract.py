@@ -77,7 +77,8 @@ class ContractStorage:
 
 
 class OpenRemoveFiles:
-    """Function Fuse's local file protocol as documented: ``open`` like Python's, ``remove`` like os.remove."""
+    """Function Fuse's local file protocol as documented: ``open`` like Python's,
+    ``remove`` like os.remove."""
 
     def __init__(self, path: str) -> None:
         self.path = path

@@ -175,7 +175,7 @@ def test_function_fuse_serializers_on_zarrbridge_storages(zb_storage: ResultStor
     assert len(SeedStyleSerializer.removed) == 1 and _their_files(zb_storage) == []  # their remove() ran
 
 
-# -- what Function Fuse's workflows call, on zarrbridge's storages ---------------------------------------------
+# -- what Function Fuse's workflows call, on zarrbridge's storages -------------------------------------------
 def test_function_fuse_workflow_runs_on_zarrbridge_storage(zb_storage: ResultStorage) -> None:
     zb_storage.register_persistent_serializers(DaskArraySerializer, NumpyArraySerializer)
     steps = {

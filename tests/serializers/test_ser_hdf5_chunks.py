@@ -1,4 +1,5 @@
-"""Loaded HDF5 arrays read blocks that are one unfiltered chunk with h5py's read_direct_chunk, the rest with h5py."""
+"""Loaded HDF5 arrays read blocks that are one unfiltered chunk with h5py's read_direct_chunk,
+the rest with h5py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Large ndarrays saved as HDF5 are loaded with one h5py read into the result (Dataset.read_direct), no dask."""
+"""Large ndarrays saved as HDF5 are loaded with one h5py read into the result (Dataset.read_direct),
+no dask."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``progress=`` of the storages' saves and loads: the callable and tqdm forms, wrong types, a real cluster."""
+"""``progress=`` of the storages' saves and loads: callable and tqdm forms, wrong types, a real cluster."""
 
 from __future__ import annotations
 

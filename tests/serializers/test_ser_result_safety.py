@@ -1,4 +1,5 @@
-"""Result storages under attack and failure (#11): hostile manifests, symlinks, lazy readers, missing chunks."""
+"""Result storages under attack and failure (#11): hostile manifests, symlinks, lazy readers,
+missing chunks."""
 
 from __future__ import annotations
 
@@ -210,7 +211,7 @@ def test_symlinked_manifest_and_array_folder(local: ResultStorage, tmp_path: Any
         local.save("s", {"x": da.ones(3)})
 
 
-# -- lazy readers never see zeros ------------------------------------------------------------------------------
+# -- lazy readers never see zeros ----------------------------------------------------------------------------
 @pytest.fixture(params=["hdf5-files", "zarr-files", "zarr-s3"])
 def lazy_storage(request: Any, tmp_path: Any) -> ResultStorage:
     if request.param == "zarr-s3":

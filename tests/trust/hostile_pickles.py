@@ -1,9 +1,9 @@
 """Hostile pickles, built in memory (a few hundred bytes each), and what a restricted load must answer.
 
 Each case names the outcome expected from a restricted load with zarrbridge's default allow-list (plain data
-and numpy): ``"unsafe"`` (:class:`UnsafePickleError`), ``"limit"`` (:class:`ResourceLimitError`), ``"corrupt"``
-(:class:`CorruptMetadataError`) or ``"refused"`` (any of the three). Without the guards, the ``crash`` cases kill
-an ordinary ``pickle.loads`` with SIGSEGV and the ``limit`` cases allocate gigabytes.
+and numpy): ``"unsafe"`` (:class:`UnsafePickleError`), ``"limit"`` (:class:`ResourceLimitError`),
+``"corrupt"`` (:class:`CorruptMetadataError`) or ``"refused"`` (any of the three). Without the guards, the
+``crash`` cases kill an ordinary ``pickle.loads`` with SIGSEGV and the ``limit`` cases allocate gigabytes.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Missing and corrupt chunks: what zarrbridge wrote reads back as stored, or as a clear error naming the key.
 
-Cases per store kind (directory, zip, moto S3), for the core (create_array + strict_array), the chunkio fast path
-and NWBZarrIO / read_nwb.
+Cases per store kind (directory, zip, moto S3), for the core (create_array + strict_array), the chunkio fast
+path and NWBZarrIO / read_nwb.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Nothing is written or read outside the store: unsafe names, link targets, symbolic links, external links."""
+"""Nothing is written or read outside the store: unsafe names, link targets, symbolic links,
+external links."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""A failed write loses nothing: mode 'w' and ``convert --overwrite`` replace the old file only when the new one
-is complete; a killed writer leaves the old file or the new complete one; one writer per destination."""
+"""A failed write loses nothing: mode 'w' and ``convert --overwrite`` replace the old file only when the new
+one is complete; a killed writer leaves the old file or the new complete one; one writer per destination."""
 
 from __future__ import annotations
 

@@ -106,7 +106,8 @@ def make_dest(kind: str, tmp_path: Path, request: pytest.FixtureRequest, name: s
 
 
 def nwbfile_with_data(n: int = 2000) -> Any:
-    """An NWBFile with a multi-chunk TimeSeries (``acquisition/ts/data``, chunks of 500 rows) and a small one."""
+    """An NWBFile with a multi-chunk TimeSeries (``acquisition/ts/data``,
+    chunks of 500 rows) and a small one."""
     from pynwb import NWBFile, TimeSeries
 
     from zarrbridge import ZarrDataIO

@@ -1,4 +1,5 @@
-"""Shared helpers of the legacy (hdmf-zarr <= 0.13, zarr v2) reading tests: manifest access and value encoding."""
+"""Shared helpers of the legacy (hdmf-zarr <= 0.13, zarr v2) reading tests:
+manifest access and value encoding."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Export between HDF5 and Zarr: chunking kept, compression mapped, chunks copied in parallel, failures clean."""
+"""Export between HDF5 and Zarr: chunking kept, compression mapped, chunks copied in parallel,
+failures clean."""
 
 from __future__ import annotations
 

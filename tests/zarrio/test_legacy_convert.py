@@ -47,9 +47,8 @@ def test_export_converts_to_the_current_convention(tmp_path: Path, name: str) ->
                 assert tuple(builder.data.chunks) == tuple(record["chunks"]), record["path"]  # chunking kept
             checked += 1
         assert checked > 10
-        if (
-            name != "kinds.nwb.zarr"
-        ):  # the current reader returns ascii scalars as str (an extension wants bytes)
+        # the current reader returns ascii scalars as str (an extension wants bytes)
+        if name != "kinds.nwb.zarr":
             assert io.read().identifier
 
 

@@ -1,4 +1,5 @@
-"""``zarrbridge convert SRC DST``: HDF5 -> Zarr, Zarr -> HDF5 and Zarr -> Zarr, with a progress bar by bytes."""
+"""``zarrbridge convert SRC DST``: HDF5 -> Zarr, Zarr -> HDF5 and Zarr -> Zarr,
+with a progress bar by bytes."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import argparse
 import os
 import sys
 import warnings
-from typing import Any, TextIO
+from typing import TextIO
 
 from ..errors import InvalidOptionError
 from ..progress import progress_wanted
-from .argtypes import at_least
+from .argtypes import Subparsers, at_least, subcommand
 from .info import human_bytes
 from .opening import HDF5_SUFFIXES, detect_kind, is_url
 
@@ -34,14 +35,17 @@ have no zarr equivalent are reported as warnings. A destination that exists is o
 """
 
 
-def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+def add_parser(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -> None:
+    parser = subcommand(
+        subparsers,
+        parents,
         "convert",
-        parents=parents,
         help="convert HDF5 <-> Zarr and Zarr -> Zarr",
-        description="Copy an NWB/HDMF file into another format or layout, chunk by chunk with bounded memory.",
+        description=(
+            "Copy an NWB/HDMF file into another format or layout, chunk by chunk with bounded memory."
+        ),
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run=run,
     )
     parser.add_argument(
         "source", metavar="SRC", help="the file to read (HDF5 file, .zarr directory, .zip, URL)"
@@ -90,7 +94,6 @@ def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="copy chunks of large datasets with N workers (default: 1)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
-    parser.set_defaults(run=run)
 
 
 def dest_kind(dest: str) -> str:
@@ -102,7 +105,8 @@ def _check(args: argparse.Namespace) -> None:
     if args.level is not None:
         if args.compressor not in LEVELS:
             raise InvalidOptionError(
-                f"--level {args.level} needs --compressor zstd, blosc or gzip (got --compressor {args.compressor})"
+                f"--level {args.level} needs --compressor zstd, blosc or gzip (got --compressor "
+                f"{args.compressor})"
             )
         low, high = LEVELS[args.compressor]
         if not low <= args.level <= high:

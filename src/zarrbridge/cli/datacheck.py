@@ -2,11 +2,12 @@
 
 For a zarr file, every array is found from its own documents (not only from the consolidated listing) and
 
-- compared with the consolidated listing (an array missing from it, listed but gone, or listed differently is a
-  problem: readers that use the listing would read something else or nothing);
+- compared with the consolidated listing (an array missing from it, listed but gone, or listed differently is
+  a problem: readers that use the listing would read something else or nothing);
 - read chunk by chunk (:func:`zarrbridge.core.integrity.scan_array`): a chunk that does not decode is a
-  problem; a missing chunk is a problem in a complete array (written by zarrbridge, which stores every chunk) and
-  only a note in an array other tools wrote, where it reads as the fill value, as the zarr specification allows.
+  problem; a missing chunk is a problem in a complete array (written by zarrbridge, which stores every chunk)
+  and only a note in an array other tools wrote, where it reads as the fill value,
+  as the zarr specification allows.
 
 For an HDF5 file every dataset is read block by block; a block h5py cannot read is a problem.
 """
@@ -146,8 +147,8 @@ def _check_array(
         report.notes.append(
             (
                 name,
-                f"{len(found.filled)} chunk(s) not stored{marker}: they read as the fill value, which the zarr "
-                f"specification allows ({shown})",
+                f"{len(found.filled)} chunk(s) not stored{marker}: they read as the fill value, which the "
+                f"zarr specification allows ({shown})",
             )
         )
 

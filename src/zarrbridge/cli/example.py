@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 from .._optional import import_optional
 from ..errors import InvalidOptionError
+from .argtypes import Subparsers, subcommand
 
 __all__ = ["add_parser", "run", "write_example"]
 
@@ -25,20 +26,20 @@ The recording: one shank of 8 electrodes, one second of 30 kHz int16 voltage, 6 
 FEATURE = "zarrbridge example"
 
 
-def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+def add_parser(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -> None:
+    parser = subcommand(
+        subparsers,
+        parents,
         "example",
-        parents=parents,
         help="write the built-in example NWB recording",
         description="Write the built-in example NWB recording, to try the other commands on.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run=run,
     )
     parser.add_argument(
         "path", help="where to write it: a Zarr directory if it ends in .zarr, HDF5 otherwise"
     )
     parser.add_argument("--overwrite", action="store_true", help="replace PATH if it exists")
-    parser.set_defaults(run=run)
 
 
 def _h5_wrap(voltage: Any, chunks: tuple[int, int]) -> Any:

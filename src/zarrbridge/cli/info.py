@@ -10,6 +10,7 @@ from collections import Counter
 from typing import Any, TextIO
 
 from ..errors import CorruptMetadataError
+from .argtypes import FILE_HELP, Subparsers, subcommand
 from .opening import OpenFile, is_url, open_file
 from .walk import Node, walk
 
@@ -24,22 +25,20 @@ examples:
 """
 
 
-def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+def add_parser(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -> None:
+    parser = subcommand(
+        subparsers,
+        parents,
         "info",
-        parents=parents,
         help="print convention, versions, size and object counts",
         description="Summarise an NWB/HDMF file: storage convention and version, NWB version, total stored "
         "size, numbers of groups/datasets/links/references, the most common neurodata types and "
         "the cached namespaces.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run=run,
     )
-    parser.add_argument(
-        "path", help="the file: a .zarr directory, .zip, s3:// URL, or an HDF5 (.nwb/.h5) file"
-    )
+    parser.add_argument("path", help=FILE_HELP)
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
-    parser.set_defaults(run=run)
 
 
 def convention(opened: OpenFile) -> dict[str, Any]:

@@ -59,29 +59,18 @@ def _storage_option(text: str) -> tuple[str, Any]:
 
 
 def _common_options(*, suppress: bool) -> argparse.ArgumentParser:
-    """Options accepted before and after the subcommand (after: defaults suppressed, so before still counts)."""
+    """Options accepted before and after the subcommand (after: defaults suppressed,
+    so before still counts)."""
     default = argparse.SUPPRESS if suppress else None
     parent = _Parser(add_help=False)
     group = parent.add_argument_group("common options")
-    group.add_argument(
-        "--debug",
-        action="store_true",
-        default=default if suppress else False,
-        help="show the full traceback on errors",
+    switches = (
+        (("--debug",), "show the full traceback on errors"),
+        (("-q", "--quiet"), "print only results and errors (no summaries, progress or warnings)"),
+        (("--progress",), "show progress bars even when stderr is not a terminal"),
     )
-    group.add_argument(
-        "-q",
-        "--quiet",
-        action="store_true",
-        default=default if suppress else False,
-        help="print only results and errors (no summaries, progress or warnings)",
-    )
-    group.add_argument(
-        "--progress",
-        action="store_true",
-        default=default if suppress else False,
-        help="show progress bars even when stderr is not a terminal",
-    )
+    for flags, text in switches:
+        group.add_argument(*flags, action="store_true", default=default if suppress else False, help=text)
     group.add_argument(
         "--storage-option",
         dest="storage_option",

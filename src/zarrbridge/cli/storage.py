@@ -1,9 +1,9 @@
 """What a dataset's storage looks like (chunks, shards, codecs, stored bytes), without reading its data.
 
-Works on the objects HDMF builders hold as data: ``zarr.Array``, ``h5py.Dataset``, lazy legacy arrays (anything
-with ``shape``/``dtype``/``chunks``/``nbytes_stored()``) and the lazy wrappers (``ZarrStrDataset``, reference
-and table datasets, hdmf's ``HDMFDataset`` and ``DataIO``), which are unwrapped to the array they hold.
-Stored bytes count chunks only, except for legacy arrays, where they include the array's small metadata
+Works on the objects HDMF builders hold as data: ``zarr.Array``, ``h5py.Dataset``, lazy legacy arrays
+(anything with ``shape``/``dtype``/``chunks``/``nbytes_stored()``) and the lazy wrappers (``ZarrStrDataset``,
+reference and table datasets, hdmf's ``HDMFDataset`` and ``DataIO``), which are unwrapped to the array they
+hold. Stored bytes count chunks only, except for legacy arrays, where they include the array's small metadata
 documents.
 """
 
@@ -82,7 +82,8 @@ def underlying_array(data: Any) -> Any:
 
 
 def codec_label(codec: Any) -> str:
-    """A short label for a zarr v3 codec or a numcodecs codec: ``zstd(level=0)``, ``blosc(cname=lz4,clevel=5)``."""
+    """A short label for a zarr v3 codec or a numcodecs codec: ``zstd(level=0)``,
+    ``blosc(cname=lz4,clevel=5)``."""
     config: dict[str, Any]
     if isinstance(codec, dict):  # a numcodecs configuration (legacy .zarray documents)
         config = dict(codec)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any, TextIO
+from typing import TextIO
 
-from .argtypes import at_least
+from .argtypes import FILE_HELP, Subparsers, at_least, subcommand
 from .opening import open_file
 from .walk import Node, walk
 
@@ -24,18 +24,17 @@ ratio (bytes in memory / bytes stored). Array data is never read.
 """
 
 
-def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+def add_parser(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -> None:
+    parser = subcommand(
+        subparsers,
+        parents,
         "tree",
-        parents=parents,
         help="print the hierarchy with types, shapes, chunking and compression",
         description="Print the hierarchy of an NWB/HDMF file (Zarr, legacy hdmf-zarr or HDF5).",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run=run,
     )
-    parser.add_argument(
-        "path", help="the file: a .zarr directory, .zip, s3:// URL, or an HDF5 (.nwb/.h5) file"
-    )
+    parser.add_argument("path", help=FILE_HELP)
     parser.add_argument(
         "--depth",
         type=at_least(int, 0),
@@ -50,7 +49,6 @@ def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="only names and neurodata types, no shapes/dtypes/chunks/compression",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
-    parser.set_defaults(run=run)
 
 
 def _shape(shape: tuple[int, ...] | None) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from ..errors import ZarrBridgeError
+from .argtypes import FILE_HELP, Subparsers, subcommand
 from .opening import FileKind, detect_kind, load_cached, open_file
 
 __all__ = ["Problem", "add_parser", "find_problems", "run"]
@@ -30,24 +31,22 @@ It also checks that the consolidated metadata lists every array as its own docum
 """
 
 
-def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+def add_parser(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -> None:
+    parser = subcommand(
+        subparsers,
+        parents,
         "validate",
-        parents=parents,
         help="check the file against its cached specification",
         description="Validate an NWB/HDMF file (Zarr or HDF5) against the specification cached in it.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run=run,
     )
-    parser.add_argument(
-        "path", help="the file: a .zarr directory, .zip, s3:// URL, or an HDF5 (.nwb/.h5) file"
-    )
+    parser.add_argument("path", help=FILE_HELP)
     parser.add_argument(
         "--data",
         action="store_true",
         help="also read every chunk and report missing or corrupt ones (reads the whole file)",
     )
-    parser.set_defaults(run=run)
 
 
 @dataclass(frozen=True)

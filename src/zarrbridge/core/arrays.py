@@ -21,6 +21,7 @@ import zarr
 import zarr.codecs
 from zarr.abc.codec import ArrayArrayCodec, ArrayBytesCodec, BytesBytesCodec
 from zarr.abc.store import Store
+from zarr.core.common import ZarrFormat
 
 from ..errors import InvalidOptionError, ShapeMismatchError, UnsupportedDtypeError
 from .integrity import mark_complete, strict_array
@@ -196,14 +197,19 @@ def to_zarr_codecs(codecs: Any, *, zarr_format: int = 3) -> Any:
     return tuple(out)
 
 
-def check_storable_dtype(dtype: np.dtype[Any], what: str) -> None:
-    """Raise :class:`UnsupportedDtypeError` for dtypes zarr cannot hold faithfully (objects, complex...)."""
+def check_storable_dtype(
+    dtype: np.dtype[Any],
+    what: str,
+    *,
+    object_hint: str = "convert them to str, numbers or a structured dtype.",
+) -> None:
+    """Raise :class:`UnsupportedDtypeError` for dtypes zarr cannot hold faithfully (objects, complex...).
+
+    ``object_hint`` ends the message for object arrays: what the caller should store instead.
+    """
     if dtype.kind == "O":
         raise UnsupportedDtypeError(
-            what,
-            dtype,
-            "Object arrays of arbitrary Python objects cannot be stored; "
-            "convert them to str, numbers or a structured dtype.",
+            what, dtype, f"Object arrays of arbitrary Python objects cannot be stored; {object_hint}"
         )
     if dtype.kind in "cmMV" and dtype.names is None:
         raise UnsupportedDtypeError(what, dtype)
@@ -217,17 +223,17 @@ def create_array(
     dtype: Any,
     policy: ArrayPolicy = ArrayPolicy(),
     attributes: dict[str, Any] | None = None,
-    zarr_format: int = 3,
+    zarr_format: ZarrFormat = 3,
     overwrite: bool = False,
     dimension_names: Sequence[str] | None = None,
 ) -> zarr.Array[Any]:
     """Create an empty array at ``path`` laid out by ``policy``; its metadata document is written once.
 
-    The array stores every chunk, also one that holds only the fill value (``write_empty_chunks``), and says so
-    with the :data:`~zarrbridge.core.integrity.COMPLETE_ATTRIBUTE` attribute; the returned handle is strict
-    (:func:`~zarrbridge.core.integrity.strict_array`), so a chunk found missing later is an error, not fill values.
-    Writers that leave chunks unwritten call :func:`~zarrbridge.core.integrity.fill_missing_chunks` before they
-    finish.
+    The array stores every chunk, also one that holds only the fill value (``write_empty_chunks``), and says
+    so with the :data:`~zarrbridge.core.integrity.COMPLETE_ATTRIBUTE` attribute; the returned handle is strict
+    (:func:`~zarrbridge.core.integrity.strict_array`), so a chunk found missing later is an error, not fill
+    values. Writers that leave chunks unwritten call :func:`~zarrbridge.core.integrity.fill_missing_chunks`
+    before they finish.
     """
     shape = tuple(int(s) for s in shape)
     zdtype = np.dtype(dtype) if not isinstance(dtype, str) or dtype != "str" else dtype
@@ -282,7 +288,7 @@ def create_array(
         shape=shape,
         dtype=zdtype,
         chunks=chunks,
-        zarr_format=zarr_format,  # type: ignore[arg-type]
+        zarr_format=zarr_format,
         attributes=mark_complete(attributes),
         overwrite=overwrite,
         **kwargs,
@@ -305,7 +311,8 @@ def iter_blocks(shape: Sequence[int], block: Sequence[int]) -> Iterator[Selectio
 def chunk_containing(
     sel: tuple[Any, ...], shape: Sequence[int], chunk_shape: Sequence[int]
 ) -> tuple[tuple[int, ...], Selection] | None:
-    """``(chunk grid position, selection inside that chunk)`` when the basic selection ``sel`` lies in one chunk.
+    """``(chunk grid position, selection inside that chunk)`` when the basic
+    selection ``sel`` lies in one chunk.
 
     ``None`` when it does not: another number of axes than ``shape``, an integer or stepped index, an empty
     range, or a range that crosses a chunk boundary. Used by the readers that take a whole block from one
@@ -328,7 +335,8 @@ def chunk_containing(
 
 
 def write_block_shape(dest: zarr.Array[Any], max_block_bytes: int) -> tuple[int, ...]:
-    """Blocks aligned to the destination's shards (or chunks), grown along leading axes up to a byte budget."""
+    """Blocks aligned to the destination's shards (or chunks),
+    grown along leading axes up to a byte budget."""
     if dest.ndim == 0:
         return ()
     unit = list(dest.shards or dest.chunks)

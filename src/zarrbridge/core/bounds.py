@@ -63,7 +63,8 @@ def check_chunk_nbytes(
             f"one chunk of {what} (chunk shape {list(chunks)})",
             nbytes,
             limit,
-            "The metadata is damaged or hostile; if the file is genuine, rechunk it with the tool that wrote it.",
+            "The metadata is damaged or hostile; if the file is genuine, rechunk it with the tool that wrote "
+            "it.",
         )
     return nbytes
 
@@ -81,7 +82,7 @@ def check_allocation(*, shape: tuple[int, ...], itemsize: int, what: str) -> Non
         )
 
 
-def declared_size(codec_id: str, data: bytes, *, key: str, what: str, where: Any = None) -> int | None:
+def declared_size(codec_id: str, data: bytes, *, key: str, what: str, where: object = None) -> int | None:
     """The decoded size ``data`` declares for ``codec_id`` (blosc, lz4, zstd), or ``None`` if it cannot say.
 
     Raises
@@ -129,7 +130,7 @@ def _zstd_content_size(data: bytes, corrupt: Any) -> int | None:
 
 
 def decompress_bounded(
-    codec: Any, codec_id: str, data: bytes, *, limit: int, key: str, what: str, where: Any = None
+    codec: Any, codec_id: str, data: bytes, *, limit: int, key: str, what: str, where: object = None
 ) -> Any:
     """``codec.decode(data)``, refusing to produce more than ``limit`` bytes (see the module docstring).
 
@@ -146,8 +147,8 @@ def decompress_bounded(
             f"chunk {key!r} of {what}" + (f" in {where}" if where is not None else ""),
             found if isinstance(found, int) else limit + 1,
             limit,
-            f"Its {codec_id} data decompresses to more than its array's chunk holds ({found} bytes); the file is "
-            "damaged or hostile.",
+            f"Its {codec_id} data decompresses to more than its array's chunk holds ({found} bytes); the "
+            "file is damaged or hostile.",
         )
 
     try:
@@ -219,8 +220,11 @@ def _inflate(make: Any, data: bytes, limit: int, too_big: Any, *, members: bool)
 _CODEC_IDS = {"BloscCodec": "blosc", "ZstdCodec": "zstd", "Zstd": "zstd", "Blosc": "blosc", "LZ4": "lz4"}
 
 
-def check_encoded_chunk(codec: Any, data: Any, *, limit: int, key: str, what: str, where: Any = None) -> None:
-    """Refuse ``data`` when ``codec`` (the outermost compressor, a zarr or numcodecs object) declares too much.
+def check_encoded_chunk(
+    codec: Any, data: Any, *, limit: int, key: str, what: str, where: object = None
+) -> None:
+    """Refuse ``data`` when ``codec`` (the outermost compressor,
+    a zarr or numcodecs object) declares too much.
 
     For zarr's own decode paths, which cannot stop midway: blosc, lz4 and zstd payloads say how much they
     decode to; anything else passes unchecked.
@@ -234,5 +238,6 @@ def check_encoded_chunk(codec: Any, data: Any, *, limit: int, key: str, what: st
             f"chunk {key!r} of {what}" + (f" in {where}" if where is not None else ""),
             declared,
             limit,
-            f"Its {codec_id} header declares more than the array's chunk holds; the file is damaged or hostile.",
+            f"Its {codec_id} header declares more than the array's chunk holds; the file is damaged or "
+            "hostile.",
         )

@@ -1,4 +1,5 @@
-"""A small thread-safe cache that keeps the most recently used entries (the one cache helper of the package)."""
+"""A small thread-safe cache that keeps the most recently used entries
+(the one cache helper of the package)."""
 
 from __future__ import annotations
 
@@ -57,7 +58,8 @@ class BoundedCache(Generic[K, V]):
                 self._entries.popitem(last=False)
 
     def get_or_create(self, key: K, create: Callable[[], V]) -> V:
-        """The value for ``key``; made by ``create()`` and stored when missing (an exception stores nothing)."""
+        """The value for ``key``; made by ``create()`` and stored when missing
+        (an exception stores nothing)."""
         with self._lock:
             if key in self._entries:
                 self._entries.move_to_end(key)

@@ -107,7 +107,8 @@ def _template(
 ) -> tuple[ArrayV3Metadata, dict[str, Any]] | None:
     """zarr's own metadata for an array of this dtype and policy (shape and chunks are set per array).
 
-    Cached by dtype, dimensions and :attr:`ArrayPolicy.codec_key <zarrbridge.core.arrays.ArrayPolicy.codec_key>`.
+    Cached by dtype, dimensions and
+    :attr:`ArrayPolicy.codec_key <zarrbridge.core.arrays.ArrayPolicy.codec_key>`.
     """
     key = (dtype.str if dtype.names is None else repr(dtype), ndim, policy.codec_key)
     return _TEMPLATES.get_or_create(key, lambda: _make_template(dtype, ndim, policy))
@@ -234,7 +235,8 @@ def json_buffer(document: dict[str, Any]) -> Buffer:
 
 
 def group_document(attributes: dict[str, Any]) -> dict[str, Any]:
-    """The ``zarr.json`` of a zarr format 3 group without consolidated metadata (``attributes`` JSON-ready)."""
+    """The ``zarr.json`` of a zarr format 3 group without consolidated metadata
+    (``attributes`` JSON-ready)."""
     return {"attributes": attributes, "zarr_format": 3, "node_type": "group"}
 
 
@@ -287,7 +289,8 @@ def _specs(
     aa: tuple[ArrayArrayCodec, ...],
     prototype: BufferPrototype,
 ) -> list[ArraySpec]:
-    """The chunk spec seen by each array-to-array codec, then by the array-to-bytes codec (all chunks alike)."""
+    """The chunk spec seen by each array-to-array codec, then by the array-to-bytes codec
+    (all chunks alike)."""
     spec = ArraySpec(
         shape=chunks, dtype=meta.dtype, fill_value=meta.fill_value, config=_CONFIG, prototype=prototype
     )

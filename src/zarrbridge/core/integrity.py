@@ -12,13 +12,13 @@ damage (a half-synced folder, a deleted object), and reading it raises :class:`M
   array is missing (arrays without the attribute keep zarr's rule: missing reads as the fill value);
 - turns a chunk that cannot be decoded (garbled, truncated, wrong size) into
   :class:`~zarrbridge.errors.CorruptChunkError` naming the array and the key, for every array;
-- compares, once, the metadata the array was opened with (e.g. from consolidated metadata) with the array's own
-  document in the store (:class:`~zarrbridge.errors.CorruptMetadataError` if they disagree on shape, data type,
-  chunking or codecs, or if the document is missing), for complete arrays;
+- compares, once, the metadata the array was opened with (e.g. from consolidated metadata) with the array's
+  own document in the store (:class:`~zarrbridge.errors.CorruptMetadataError` if they disagree on shape, data
+  type, chunking or codecs, or if the document is missing), for complete arrays;
 - keeps writing every chunk on writes through it, so a complete array stays complete.
 
-zarr 3.1 has no configuration for refusing missing chunks (a later zarr adds one); this module works the same on
-every zarr 3 release. The reading fast path of :mod:`zarrbridge.core.chunkio` applies the same rules.
+zarr 3.1 has no configuration for refusing missing chunks (a later zarr adds one); this module works the same
+on every zarr 3 release. The reading fast path of :mod:`zarrbridge.core.chunkio` applies the same rules.
 """
 
 from __future__ import annotations
@@ -29,14 +29,15 @@ import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import zarr
-from zarr.abc.store import Store
+from zarr.abc.store import ByteRequest, Store
 from zarr.codecs import BloscCodec
 from zarr.core.array_spec import ArrayConfig, ArraySpec
-from zarr.core.buffer import Buffer, default_buffer_prototype
+from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
+from zarr.core.common import ZarrFormat
 from zarr.core.metadata.v2 import ArrayV2Metadata
 from zarr.core.metadata.v3 import ArrayV3Metadata
 from zarr.core.sync import sync
@@ -91,7 +92,7 @@ def metadata_key(array: zarr.Array[Any] | zarr.AsyncArray[Any]) -> str:
 
 
 def check_document(
-    array: zarr.Array[Any] | zarr.AsyncArray[Any], raw: bytes | None, *, location: Any
+    array: zarr.Array[Any] | zarr.AsyncArray[Any], raw: bytes | None, *, location: object
 ) -> None:
     """Raise :class:`CorruptMetadataError` unless the stored document ``raw`` agrees with ``array.metadata``.
 
@@ -145,7 +146,8 @@ class _StoreFailure(Exception):
 
 
 class _CheckedGetter:
-    """A chunk's ``ByteGetter`` that raises :class:`MissingChunkError` for a missing chunk of a complete array."""
+    """A chunk's ``ByteGetter`` that raises :class:`MissingChunkError` for a missing
+    chunk of a complete array."""
 
     def __init__(self, inner: Any, pipeline: CheckedPipeline) -> None:
         self._inner = inner
@@ -155,7 +157,7 @@ class _CheckedGetter:
     def path(self) -> str:
         return str(self._inner.path)
 
-    async def get(self, prototype: Any, byte_range: Any = None) -> Buffer | None:
+    async def get(self, prototype: BufferPrototype, byte_range: ByteRequest | None = None) -> Buffer | None:
         try:
             value: Buffer | None = await self._inner.get(prototype=prototype, byte_range=byte_range)
         except ZarrBridgeError:
@@ -191,7 +193,7 @@ class CheckedPipeline:
         inner: Any,
         *,
         what: str,
-        location: Any,
+        location: object,
         complete: bool,
         verify: zarr.AsyncArray[Any] | None,
         translate: Callable[[ZarrBridgeError], BaseException] | None = None,
@@ -231,8 +233,8 @@ class CheckedPipeline:
         infos = [(_CheckedGetter(getter, self), *rest) for getter, *rest in batch_info]
         try:
             if self.verify is not None:
-                # both run to their end (a request left pending would be destroyed with the event loop's task);
-                # a metadata disagreement explains any decoding error, so it is reported first
+                # both run to their end (a request left pending would be destroyed with the event loop's
+                # task); a metadata disagreement explains any decoding error, so it is reported first
                 outcomes: tuple[Any, ...] = await asyncio.gather(
                     self._verify(), self.inner.read(infos, out, drop_axes), return_exceptions=True
                 )
@@ -311,7 +313,7 @@ def _reason(exc: BaseException) -> str:
 def strict_array(
     array: zarr.Array[Any],
     *,
-    location: Any = None,
+    location: object = None,
     verify_metadata: bool = False,
     translate: Callable[[ZarrBridgeError], BaseException] | None = None,
 ) -> zarr.Array[Any]:
@@ -320,7 +322,8 @@ def strict_array(
     Parameters
     ----------
     array
-        An open zarr array (from a group, ``zarr.open_array`` or :func:`~zarrbridge.core.arrays.create_array`).
+        An open zarr array (from a group, ``zarr.open_array`` or
+        :func:`~zarrbridge.core.arrays.create_array`).
     location
         How errors name the file the array belongs to (a path or URL); the store's own name by default.
     verify_metadata
@@ -365,10 +368,10 @@ def strict_array(
 
 
 def open_array_strict(
-    store: Store, path: str = "", *, location: Any = None, zarr_format: int | None = None
+    store: Store, path: str = "", *, location: object = None, zarr_format: ZarrFormat | None = None
 ) -> zarr.Array[Any]:
     """``zarr.open_array(store, path=path)`` read-only, made strict with :func:`strict_array`."""
-    array = zarr.open_array(store, path=path, mode="r", zarr_format=zarr_format)  # type: ignore[arg-type]
+    array = zarr.open_array(store, path=path, mode="r", zarr_format=zarr_format)
     return strict_array(array, location=location)
 
 
@@ -417,8 +420,8 @@ def _missing(array: zarr.Array[Any]) -> list[tuple[tuple[int, ...], str]]:
 def fill_missing_chunks(array: zarr.Array[Any]) -> int:
     """Store the fill value in every chunk of ``array`` that has no stored object yet; return how many.
 
-    Writers call it for arrays that were not written whole (an iterator that left regions out, a dataset declared
-    with a shape but no data) before marking them complete.
+    Writers call it for arrays that were not written whole (an iterator that left regions out, a dataset
+    declared with a shape but no data) before marking them complete.
     """
     missing = _missing(array)
     if not missing:
@@ -443,7 +446,7 @@ class ChunkReport:
 
 
 def scan_array(
-    array: zarr.Array[Any], *, location: Any = None, progress: Callable[[int], Any] | None = None
+    array: zarr.Array[Any], *, location: object = None, progress: Callable[[int], Any] | None = None
 ) -> ChunkReport:
     """Read and decode every chunk of ``array``; report the missing and the corrupt ones by key.
 
@@ -494,4 +497,4 @@ def _itemsize(array: zarr.Array[Any]) -> int:
 def pipeline_of(array: zarr.Array[Any]) -> CheckedPipeline | None:
     """The :class:`CheckedPipeline` of a strict array, else ``None``."""
     pipeline = array._async_array.codec_pipeline
-    return cast(CheckedPipeline, pipeline) if isinstance(pipeline, CheckedPipeline) else None
+    return pipeline if isinstance(pipeline, CheckedPipeline) else None

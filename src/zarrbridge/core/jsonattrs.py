@@ -34,7 +34,7 @@ def to_json_value(value: Any, *, what: str = "attribute") -> JSON:
     if isinstance(value, (int, float)):
         return value
     if isinstance(value, bytes):
-        return _bytes_to_text(value, what)
+        return bytes_to_text(value, what)
     if isinstance(value, np.generic):
         return to_json_value(value.item(), what=what)
     if isinstance(value, np.ndarray):
@@ -58,7 +58,8 @@ def to_json_value(value: Any, *, what: str = "attribute") -> JSON:
     )
 
 
-def _bytes_to_text(value: bytes, what: str) -> str:
+def bytes_to_text(value: bytes, what: str) -> str:
+    """``value`` decoded as UTF-8; :class:`UnsupportedDtypeError` naming ``what`` if it is not UTF-8."""
     try:
         return value.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -16,12 +16,14 @@ _OPEN_READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY",
 
 
 def read_file(path: str | os.PathLike[str]) -> bytes:
-    """The whole content of the local file ``path``: open, fstat, read, close (``FileNotFoundError`` if missing).
+    """The whole content of the local file ``path``: open, fstat, read, close
+    (``FileNotFoundError`` if missing).
 
     Decision: ``Path.read_bytes`` (``open(...).read()``) costs nine system calls per file (buffered-reader
-    set-up: two more ``fstat``, ``ioctl``, two ``lseek``, a final empty ``read``); a one-chunk array read costs
-    two files, so this is most of the system calls of a fetched row. A file shorter than ``fstat`` said is read
-    to its end; one that grew while being read is returned as it was when opened (chunks are written once).
+    set-up: two more ``fstat``, ``ioctl``, two ``lseek``, a final empty ``read``); a one-chunk array read
+    costs two files, so this is most of the system calls of a fetched row. A file shorter than ``fstat`` said
+    is read to its end; one that grew while being read is returned as it was when opened
+    (chunks are written once).
     """
     fd = os.open(path, _OPEN_READ)
     try:

@@ -12,15 +12,16 @@ import posixpath
 import shutil
 import socket
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeGuard, get_args
 from urllib.parse import urlsplit
 
 import fsspec
 import zarr
-from zarr.abc.store import Store
-from zarr.core.buffer import Buffer
+from zarr.abc.store import ByteRequest, Store
+from zarr.core.buffer import Buffer, BufferPrototype
 from zarr.core.sync import sync
 from zarr.storage import FsspecStore, LocalStore, MemoryStore, ZipStore
 
@@ -48,10 +49,14 @@ _MODES: tuple[str, ...] = get_args(AccessMode)
 _ROOT_MARKERS = ("zarr.json", ".zgroup", ".zarray")
 
 
+def _is_mode(mode: str) -> TypeGuard[AccessMode]:
+    return mode in _MODES
+
+
 def _check_mode(mode: str) -> AccessMode:
-    if mode not in _MODES:
+    if not _is_mode(mode):
         raise InvalidOptionError(f"mode must be one of {_MODES}, got {mode!r}")
-    return mode  # type: ignore[return-value]
+    return mode
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,8 @@ class Location:
     Parameters
     ----------
     kind
-        ``"local"`` (a directory), ``"zip"`` (a zip file), ``"fsspec"`` (a URL) or ``"store"`` (a store object).
+        ``"local"`` (a directory), ``"zip"`` (a zip file), ``"fsspec"`` (a URL) or ``"store"``
+        (a store object).
     path
         Absolute POSIX path for ``local``/``zip``, the URL for ``fsspec``, ``""`` for ``store``.
     storage_options
@@ -186,10 +192,10 @@ class ConfinedLocalStore(LocalStore):
     """A :class:`zarr.storage.LocalStore` that never follows a symbolic link out of its root directory.
 
     A key whose file, or one of whose folders, is a symbolic link leading outside the store raises
-    :class:`~zarrbridge.errors.UnsafeNameError` naming the key and the link, on reads, writes and deletes alike
-    (a store synced from elsewhere, or prepared by someone else, must not make a reader read or an appending
-    writer overwrite another file). Links that stay inside the store are followed. Folders found inside are
-    remembered, so the check costs one ``lstat`` per key after the first key of a folder.
+    :class:`~zarrbridge.errors.UnsafeNameError` naming the key and the link, on reads, writes and deletes
+    alike (a store synced from elsewhere, or prepared by someone else, must not make a reader read or an
+    appending writer overwrite another file). Links that stay inside the store are followed. Folders found
+    inside are remembered, so the check costs one ``lstat`` per key after the first key of a folder.
     """
 
     def __init__(self, root: Path | str, *, read_only: bool = False) -> None:
@@ -213,11 +219,13 @@ class ConfinedLocalStore(LocalStore):
             raise UnsafeNameError(
                 key,
                 f"store entry in {str(self.root)!r}",
-                f"leads through the symbolic link {link!r} to {real!r}, outside the store; zarrbridge does not "
-                "follow links out of a store (replace the link with a copy of its target)",
+                f"leads through the symbolic link {link!r} to {real!r}, outside the store; zarrbridge does "
+                "not follow links out of a store (replace the link with a copy of its target)",
             )
 
-    def get_sync(self, key: str, *, prototype: Any = None, byte_range: Any = None) -> Buffer | None:
+    def get_sync(
+        self, key: str, *, prototype: BufferPrototype | None = None, byte_range: ByteRequest | None = None
+    ) -> Buffer | None:
         self._confine(key)
         return super().get_sync(key, prototype=prototype, byte_range=byte_range)
 
@@ -225,11 +233,15 @@ class ConfinedLocalStore(LocalStore):
         self._confine(key)
         super().set_sync(key, value)
 
-    async def get(self, key: str, prototype: Any = None, byte_range: Any = None) -> Buffer | None:
+    async def get(
+        self, key: str, prototype: BufferPrototype | None = None, byte_range: ByteRequest | None = None
+    ) -> Buffer | None:
         self._confine(key)
         return await super().get(key, prototype, byte_range)
 
-    async def get_partial_values(self, prototype: Any, key_ranges: Any) -> list[Buffer | None]:
+    async def get_partial_values(
+        self, prototype: BufferPrototype, key_ranges: Iterable[tuple[str, ByteRequest | None]]
+    ) -> list[Buffer | None]:
         key_ranges = list(key_ranges)
         for key, _ in key_ranges:
             self._confine(key)
@@ -273,8 +285,8 @@ def check_external_location(origin: Location, target: Location, *, allow: bool =
     if origin.kind == "fsspec" and target_local:
         raise LocationError(
             str(target),
-            f"an external link in the remote file {origin.path!r} names this local path; a remote file may not "
-            "open local files. If you trust the file, pass allow_external_links=True",
+            f"an external link in the remote file {origin.path!r} names this local path; a remote file may "
+            "not open local files. If you trust the file, pass allow_external_links=True",
         )
     if origin_local and target.kind == "fsspec":
         raise LocationError(
@@ -396,7 +408,8 @@ def _endpoint(options: dict[str, Any]) -> str | None:
 
 
 def check_reachable(location: Location) -> None:
-    """Raise :class:`StoreUnreachableError` quickly when an object store's configured endpoint does not answer.
+    """Raise :class:`StoreUnreachableError` quickly when an object store's
+    configured endpoint does not answer.
 
     Only for URLs with an explicit ``endpoint_url`` (S3-compatible servers): one TCP connection with a short
     timeout, instead of the client's retries with back-off (several seconds) ending in a network error that
@@ -459,9 +472,9 @@ def filesystem_store(fs: Any, path: str, *, read_only: bool = False) -> FsspecSt
 
 # Asynchronous filesystems made by filesystem_store for zarr. s3fs closes the HTTP session of a synchronous
 # instance itself (a finalizer) but leaves that of an asynchronous one to its owner, and aiohttp reports an
-# unclosed one at exit ("Unclosed client session"). They are closed at exit in zarr's event loop, where they were
-# opened, before zarr stops that loop: atexit runs the last-registered handler first, and zarr registers its
-# own when it is imported, before this module.
+# unclosed one at exit ("Unclosed client session"). They are closed at exit in zarr's event loop, where they
+# were opened, before zarr stops that loop: atexit runs the last-registered handler first, and zarr registers
+# its own when it is imported, before this module.
 _MADE_ASYNC: weakref.WeakSet[Any] = weakref.WeakSet()
 
 

@@ -1,15 +1,15 @@
 """Replacing a local store without losing it, and one writer per destination.
 
-Writing a file with mode ``'w'`` over an existing directory store first writes the new hierarchy beside the old
-one (a hidden sibling in the same parent folder, so the final step is a rename on one filesystem) and replaces
-the old one only when the new one is complete: :func:`staging_directory`, then :func:`swap_in`. On Linux the
-swap is one ``renameat2(RENAME_EXCHANGE)`` call, so a process killed at any moment leaves either the old store
-or the new complete one at the destination, never a mix and never nothing; elsewhere it is two renames, with a
-moment in which the old store sits under a hidden name beside the destination.
+Writing a file with mode ``'w'`` over an existing directory store first writes the new hierarchy beside the
+old one (a hidden sibling in the same parent folder, so the final step is a rename on one filesystem) and
+replaces the old one only when the new one is complete: :func:`staging_directory`, then :func:`swap_in`. On
+Linux the swap is one ``renameat2(RENAME_EXCHANGE)`` call, so a process killed at any moment leaves either the
+old store or the new complete one at the destination, never a mix and never nothing; elsewhere it is two
+renames, with a moment in which the old store sits under a hidden name beside the destination.
 
-:class:`WriteLock` is an advisory lock (``flock``) on a hidden file beside the destination: a second writer gets
-:class:`~zarrbridge.errors.StoreInUseError` at once. The kernel releases the lock when its process dies, so a
-killed writer never blocks the next one.
+:class:`WriteLock` is an advisory lock (``flock``) on a hidden file beside the destination: a second writer
+gets :class:`~zarrbridge.errors.StoreInUseError` at once. The kernel releases the lock when its process dies,
+so a killed writer never blocks the next one.
 """
 
 from __future__ import annotations

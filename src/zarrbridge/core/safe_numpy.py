@@ -3,9 +3,9 @@
 numpy pickles an array as ``_reconstruct(ndarray, (0,), b"b")`` followed by a ``BUILD`` with the state
 ``(1, shape, dtype, is_fortran, data)``; a dtype as ``dtype("V12", False, True)`` followed by a ``BUILD`` with
 ``(3, endian, subarray, names, fields, elsize, alignment, flags)``; a scalar as ``scalar(dtype, raw)``; a
-protocol-5 array as ``_frombuffer(buffer, dtype, shape, order)``. numpy trusts the pickled dtype flags: a dtype
-with an object field and flags of 0 passes for plain bytes, so ``data``, ``raw`` or ``buffer`` become object
-pointers of the attacker's choosing. :class:`NumpyGuard` instead
+protocol-5 array as ``_frombuffer(buffer, dtype, shape, order)``. numpy trusts the pickled dtype flags: a
+dtype with an object field and flags of 0 passes for plain bytes, so ``data``, ``raw`` or ``buffer`` become
+object pointers of the attacker's choosing. :class:`NumpyGuard` instead
 
 - rebuilds every dtype state through ``np.dtype`` from names, formats and offsets (numpy computes the flags
   and refuses overlapping object fields), and lets a dtype be built only once, before anything uses it;
@@ -107,7 +107,8 @@ class NumpyGuard:
 
     # ------------------------------------------------------------------------------------------ dtypes
     def dtype(self, spec: Any, align: Any = False, copy: Any = True) -> np.dtype[Any]:
-        """``numpy.dtype(spec, align, copy)`` for a type string; always a fresh copy (never numpy's singleton)."""
+        """``numpy.dtype(spec, align, copy)`` for a type string; always a fresh copy
+        (never numpy's singleton)."""
         if not isinstance(spec, str) or not isinstance(align, bool) or not isinstance(copy, bool):
             raise self._refuse(f"numpy.dtype({spec!r}, {align!r}, {copy!r}): only a type string is accepted")
         try:

@@ -4,12 +4,12 @@ Used to read the Pickle-encoded reference columns of legacy hdmf-zarr files and 
 serializer storage in restricted mode. Anything not on the allow-list raises :class:`UnsafePickleError`
 *before* it is called.
 
-An allow-list of names is not enough for numpy. ``numpy.dtype`` rebuilt from a pickled state trusts the state's
-flags, so a pickle can make a dtype with an object field whose flags say "no objects"; an array, scalar or
-buffer view of that dtype over bytes from the pickle then dereferences attacker-chosen pointers (the process
-dies of SIGSEGV). Allowed numpy globals are therefore never handed out as they are: :mod:`.safe_numpy` builds
-dtypes only through numpy's public constructors (which compute the flags) and refuses every construction that
-could put objects over raw bytes.
+An allow-list of names is not enough for numpy. ``numpy.dtype`` rebuilt from a pickled state trusts the
+state's flags, so a pickle can make a dtype with an object field whose flags say "no objects"; an array,
+scalar or buffer view of that dtype over bytes from the pickle then dereferences attacker-chosen pointers (the
+process dies of SIGSEGV). Allowed numpy globals are therefore never handed out as they are: :mod:`.safe_numpy`
+builds dtypes only through numpy's public constructors (which compute the flags) and refuses every
+construction that could put objects over raw bytes.
 
 Untrusted bytes must not exhaust memory either. Everything the pickle makes grow beyond its own size
 (``bytearray(3_000_000_000)``, ``list(range(10**9))``, a giant numpy shape, a ``BYTEARRAY8`` opcode declaring
@@ -237,7 +237,7 @@ class RestrictedUnpickler(pickle._Unpickler):
             raise UnsafePickleError(self._what, f"persistent id {pid!r}")
         return self._persistent(pid)
 
-    # ------------------------------------------------------------------------------------------ guarded builtins
+    # -------------------------------------------------------------------------------------- guarded builtins
     def _size_of(self, value: Any, construct: str) -> int:
         try:
             return len(value)

@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
+from zarr.core.common import ZarrFormat
 from zarr.core.dtype import get_data_type_from_json
 from zarr.core.dtype.npy.common import bytes_from_json, check_json_str
 from zarr.dtype import Structured, data_type_registry
@@ -100,13 +101,13 @@ class StructReader(Structured):
             fields=tuple((name, get_data_type_from_json(spec, zarr_format=3)) for name, spec in fields)
         )
 
-    def to_json(self, zarr_format: Any) -> Any:
+    def to_json(self, zarr_format: ZarrFormat) -> Any:
         if zarr_format != 3:
             return super().to_json(zarr_format)
         fields = [{"name": name, "data_type": dtype.to_json(zarr_format=3)} for name, dtype in self.fields]
         return {"name": STRUCT, "configuration": {"fields": fields}}
 
-    def from_json_scalar(self, data: Any, *, zarr_format: Any) -> np.void:
+    def from_json_scalar(self, data: Any, *, zarr_format: ZarrFormat) -> np.void:
         if isinstance(data, dict):
             values = [
                 dtype.from_json_scalar(data[name], zarr_format=zarr_format)
@@ -122,7 +123,7 @@ class StructReader(Structured):
             return value  # type: ignore[no-any-return,unused-ignore]
         raise TypeError(f"Invalid fill value {data!r} for a struct data type: expected an object")
 
-    def to_json_scalar(self, data: object, *, zarr_format: Any) -> Any:
+    def to_json_scalar(self, data: object, *, zarr_format: ZarrFormat) -> Any:
         if zarr_format != 3:
             return super().to_json_scalar(data, zarr_format=zarr_format)
         scalar = self.cast_scalar(data)
@@ -156,13 +157,13 @@ if ZarrStruct is not None:
         value as base64 little-endian bytes.
         """
 
-        def to_json(self, zarr_format: Any) -> Any:
+        def to_json(self, zarr_format: ZarrFormat) -> Any:
             if zarr_format != 3:
                 return super().to_json(zarr_format)
             fields = [[name, dtype.to_json(zarr_format=3)] for name, dtype in self.fields]
             return {"name": STRUCTURED, "configuration": {"fields": fields}}
 
-        def to_json_scalar(self, data: object, *, zarr_format: Any) -> Any:
+        def to_json_scalar(self, data: object, *, zarr_format: ZarrFormat) -> Any:
             return Structured.to_json_scalar(self, data, zarr_format=zarr_format)
 
 

@@ -55,7 +55,8 @@ async def _put_many(dest: Store, items: Mapping[str, Buffer], concurrency: int) 
 def copy_store(
     source: Store, dest: Store, *, exclude: Collection[str] = (), concurrency: int = CONCURRENCY
 ) -> int:
-    """Copy all keys of ``source`` except ``exclude`` into ``dest`` (overwriting); return how many were copied."""
+    """Copy all keys of ``source`` except ``exclude`` into ``dest`` (overwriting);
+    return how many were copied."""
     return put_many(dest, sync(_read_all(source, frozenset(exclude), concurrency)), concurrency=concurrency)
 
 

@@ -1,10 +1,11 @@
 """Variance-stabilising Anscombe transform and quantisation for photon-limited movies (numpy only).
 
-A detector reading ``x`` is ``sensitivity * n + zero_level`` with ``n`` Poisson photon counts. After converting to
-photons, ``y = 2 * sqrt(n + 3/8)`` has a noise standard deviation close to 1 at every brightness, so rounding
-``y / beta`` to an integer adds an error of standard deviation ``beta / sqrt(12)`` (in units of the photon noise)
-everywhere: 0.144 for the default ``beta = 0.5``. Added in quadrature to the photon noise that is about 1 % more
-noise, while the integers need far fewer bits than the readings and compress well.
+A detector reading ``x`` is ``sensitivity * n + zero_level`` with ``n`` Poisson photon counts. After
+converting to photons, ``y = 2 * sqrt(n + 3/8)`` has a noise standard deviation close to 1 at every
+brightness, so rounding ``y / beta`` to an integer adds an error of standard deviation ``beta / sqrt(12)`` (in
+units of the photon noise) everywhere: 0.144 for the default ``beta = 0.5``. Added in quadrature to the photon
+noise that is about 1 % more noise, while the integers need far fewer bits than the
+readings and compress well.
 
 The inverse is the algebraic one, ``n = (y / 2) ** 2 - 3/8``, clipped at zero photons.
 """
@@ -113,7 +114,8 @@ def forward(readings: Any, params: AnscombeParams, dtype: np.dtype[Any]) -> np.n
 
 
 def inverse(quantised: Any, params: AnscombeParams) -> np.ndarray[Any, Any]:
-    """Quantised Anscombe values -> detector readings (float32), the algebraic inverse clipped at 0 photons."""
+    """Quantised Anscombe values -> detector readings (float32),
+    the algebraic inverse clipped at 0 photons."""
     y = np.asarray(quantised, dtype=np.float64) * params.beta
     photons = np.maximum((y / 2.0) ** 2 - _OFFSET, 0.0)
     return (photons * params.sensitivity + params.zero_level).astype(np.float32)

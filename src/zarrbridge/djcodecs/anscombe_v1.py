@@ -102,7 +102,8 @@ class CodecSettings:
         elif self.encoded_dtype not in ("uint8", "uint16"):
             problem = f"encoded_dtype {self.encoded_dtype!r} is not uint8 or uint16"
         elif _table_top(self.zero_level, self.conversion_gain) > np.iinfo(self.encoded_dtype).max:
-            problem = f"codes up to {_table_top(self.zero_level, self.conversion_gain):.0f} overflow {self.encoded_dtype}"
+            top = _table_top(self.zero_level, self.conversion_gain)
+            problem = f"codes up to {top:.0f} overflow {self.encoded_dtype}"
         elif np.dtype(self.decoded_dtype).kind not in "iu":
             problem = f"decoded_dtype {self.decoded_dtype!r} is not an integer type"
         if problem:
@@ -129,7 +130,8 @@ class CodecSettings:
 
     @classmethod
     def from_codec_entry(cls, entry: Any, *, where: str) -> CodecSettings:
-        """Read the ``anscombe-v1`` entry of a ``zarr.json`` codec list; :class:`CorruptMetadataError` if bad."""
+        """Read the ``anscombe-v1`` entry of a ``zarr.json`` codec list;
+        :class:`CorruptMetadataError` if bad."""
         try:
             config = entry["configuration"]
             return cls(
@@ -189,8 +191,8 @@ def to_readings(block: Any, dtype: np.dtype[Any]) -> np.ndarray[Any, Any]:
         low, high = float(x.min()), float(x.max())
         if low < 0 or high > INPUT_MAX:
             raise InvalidOptionError(
-                f"the movie has readings from {low:g} to {high:g}; <photon> (anscombe-v1) stores readings from "
-                f"0 to {INPUT_MAX} and would clamp the others: offset or rescale the movie, or store it with "
-                "<zarr@store>"
+                f"the movie has readings from {low:g} to {high:g}; <photon> (anscombe-v1) stores readings "
+                f"from 0 to {INPUT_MAX} and would clamp the others: offset or rescale the movie, or store it "
+                "with <zarr@store>"
             )
     return x.astype(dtype, copy=False)

@@ -81,7 +81,8 @@ class FetchedStore(WrapperStore[Store]):
     def get_sync(
         self, key: str, *, prototype: BufferPrototype | None = None, byte_range: ByteRequest | None = None
     ) -> Buffer | None:
-        """Read ``key`` in the calling thread (zarr's ``SupportsGetSync``): a plain file read on a local store.
+        """Read ``key`` in the calling thread (zarr's ``SupportsGetSync``):
+        a plain file read on a local store.
 
         Decision: :func:`zarrbridge.core.chunkio.read_selection` reads a one-chunk array's chunk through this,
         so a fetched row costs no round trip through zarr's event-loop thread (about 20 system calls and two
@@ -171,7 +172,7 @@ class ArrayCodecBase(SchemaCodec, register=False):  # type: ignore[misc,call-arg
             )
         return "json"
 
-    # ---- insert ---------------------------------------------------------------------------------------------
+    # ---- insert --------------------------------------------------------------------------------------------
     @abstractmethod
     def validate(self, value: Any) -> None:
         """Raise a clear error for values this codec cannot store (called by DataJoint before encode)."""
@@ -255,7 +256,7 @@ class ArrayCodecBase(SchemaCodec, register=False):  # type: ignore[misc,call-arg
         except Exception as cleanup:  # report, but let the original error through
             exc.add_note(f"zarrbridge could not remove the partial array {path!r}: {cleanup}")
 
-    # ---- fetch ----------------------------------------------------------------------------------------------
+    # ---- fetch ---------------------------------------------------------------------------------------------
     @abstractmethod
     def wrap_fetched(self, array: zarr.Array[Any], stored: dict[str, Any]) -> Any:
         """What ``fetch`` returns for the read-only ``array`` (after the version checks)."""
@@ -283,7 +284,8 @@ class ArrayCodecBase(SchemaCodec, register=False):  # type: ignore[misc,call-arg
         return row
 
     def foreign_origin(self, row: dict[str, Any]) -> str | None:
-        """The package that wrote ``row`` when it is not a zarrbridge row but one this codec reads, else None."""
+        """The package that wrote ``row`` when it is not a zarrbridge row but one this codec reads,
+        else None."""
         return None
 
     def wrap_foreign(self, array: zarr.Array[Any], row: dict[str, Any], origin: str) -> Any:
@@ -333,8 +335,9 @@ class ArrayCodecBase(SchemaCodec, register=False):  # type: ignore[misc,call-arg
             raise NodeNotFoundError(
                 meta["path"],
                 target.label,
-                "The row references an array that is no longer in the store (removed by hand, or by a garbage "
-                "collection that ran against another configuration); restore it from a backup or delete the row.",
+                "The row references an array that is no longer in the store (removed by hand, or by a "
+                "garbage collection that ran against another configuration); restore it from a backup or "
+                "delete the row.",
             ) from exc
         metadata = parse_metadata(raw, where=f"{meta['path']}/zarr.json", store_label=target.label)
         _check_row_matches(meta, metadata, where=f"{meta['path']}/zarr.json", store_label=target.label)

@@ -1,6 +1,7 @@
 """Per-value wrappers that choose how one inserted array is laid out (in the spirit of hdmf's ``ZarrDataIO``).
 
-Insert the bare array to get the defaults; wrap it to choose chunks, shards and compressors for that value only::
+Insert the bare array to get the defaults; wrap it to choose chunks,
+shards and compressors for that value only::
 
     Recording.insert1({"recording_id": 1, "waveform": ZarrValue(data, chunks=(10_000, 32))})
 
@@ -153,8 +154,8 @@ class PhotonValue:
         check_array_input(self.data, what="PhotonValue")
         if len(self.data.shape) != 3:
             raise InvalidOptionError(
-                f"<photon> stores movies of shape (frames, height, width); got shape {tuple(self.data.shape)}. "
-                "Use <zarr@store> for other arrays."
+                "<photon> stores movies of shape (frames, height, width); got shape "
+                f"{tuple(self.data.shape)}. Use <zarr@store> for other arrays."
             )
         if np.dtype(self.data.dtype).kind == "c":
             raise UnsupportedDtypeError(
@@ -170,8 +171,8 @@ class PhotonValue:
             )
         if self.beta != 0.5:
             raise InvalidOptionError(
-                f"beta must be 0.5 (units of photon noise), got {self.beta!r}: the anscombe-v1 codec <photon> "
-                "stores with quantises in that fixed step"
+                f"beta must be 0.5 (units of photon noise), got {self.beta!r}: the anscombe-v1 codec "
+                "<photon> stores with quantises in that fixed step"
             )
         if self.frames_per_chunk is not None and (
             isinstance(self.frames_per_chunk, bool)

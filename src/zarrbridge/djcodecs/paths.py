@@ -1,10 +1,10 @@
 """Schema-addressed object paths, built by DataJoint's own helpers and checked before anything is written.
 
 DataJoint builds ``{schema_prefix}/{schema}/{table}/{pk}={value}/.../{field}_{token}{ext}`` with
-:func:`datajoint.storage.build_object_path` (through ``SchemaCodec._build_path``), percent-encoding primary-key
-values that contain path separators and shortening very long ones with a hash suffix. Its garbage collector
-walks ``{schema_prefix}/{schema}/`` and keeps every file under a path a live row references, so using exactly
-these paths is what makes it recognise our arrays.
+:func:`datajoint.storage.build_object_path` (through ``SchemaCodec._build_path``), percent-encoding
+primary-key values that contain path separators and shortening very long ones with a hash suffix. Its garbage
+collector walks ``{schema_prefix}/{schema}/`` and keeps every file under a path a live row references, so
+using exactly these paths is what makes it recognise our arrays.
 
 :func:`check_object_path` is the last line of defence: whatever the key values and store settings
 (``schema_prefix``, ``partition_pattern``), the path must stay inside the store's location and fit the key
@@ -21,7 +21,8 @@ from ..errors import LocationError
 
 __all__ = ["MAX_OBJECT_PATH_BYTES", "MAX_SEGMENT_BYTES", "check_object_path", "check_primary_key"]
 
-# S3 keys are at most 1024 bytes; keep room for zarr's own keys inside the array ("c/123/456/789", "zarr.json")
+# S3 keys are at most 1024 bytes; keep room for zarr's own keys inside the array
+# ("c/123/456/789", "zarr.json")
 MAX_OBJECT_PATH_BYTES = 900
 # most filesystems limit one path segment to 255 bytes
 MAX_SEGMENT_BYTES = 255

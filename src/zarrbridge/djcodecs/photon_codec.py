@@ -84,7 +84,8 @@ class PhotonCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
     read_versions: ClassVar[tuple[int, ...]] = (1, 2)
 
     def validate(self, value: Any) -> None:
-        """Accept a 3-D numeric numpy/zarr/dask movie or a :class:`PhotonValue`; raise a clear error otherwise."""
+        """Accept a 3-D numeric numpy/zarr/dask movie or a :class:`PhotonValue`;
+        raise a clear error otherwise."""
         with as_datajoint_errors():
             if not isinstance(value, PhotonValue):
                 PhotonValue(value)  # runs every check

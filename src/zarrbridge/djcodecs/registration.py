@@ -50,11 +50,11 @@ def _warn_replaced(name: str, ours: str, theirs: str) -> None:
             return
         _warned.add(name)
     warnings.warn(
-        f"both zarrbridge and {dist} provide the DataJoint codec <{name}> ({ours} and {theirs}); zarrbridge's "
-        f"is used, whichever DataJoint loads first. It fetches every row {dist} wrote (zarr v3 and v2 "
-        f"arrays) and writes rows {dist} can open as plain zarr arrays. To silence this warning, uninstall "
-        f"one of them: `pip uninstall {dist}` to keep zarrbridge, or `pip uninstall zarrbridge` to go back "
-        f"(see zarrbridge's docs/migrating-from-dj-zarr-codecs.md).",
+        f"both zarrbridge and {dist} provide the DataJoint codec <{name}> ({ours} and {theirs}); "
+        f"zarrbridge's is used, whichever DataJoint loads first. It fetches every row {dist} wrote (zarr v3 "
+        f"and v2 arrays) and writes rows {dist} can open as plain zarr arrays. To silence this warning, "
+        f"uninstall one of them: `pip uninstall {dist}` to keep zarrbridge, or `pip uninstall zarrbridge` to "
+        "go back (see zarrbridge's docs/migrating-from-dj-zarr-codecs.md).",
         CodecReplacedWarning,
         stacklevel=3,
     )

@@ -1,22 +1,23 @@
 """No orphaned arrays after a failed insert: a journal of the arrays written during one insert.
 
-DataJoint calls a codec's ``encode`` (which must upload the array) *before* it sends the ``INSERT``, and offers
-codecs no hook to learn whether that ``INSERT`` succeeded. Left alone, a duplicate key, a constraint error or a
-lost database connection leaves the uploaded arrays in the store until someone runs the garbage collector.
+DataJoint calls a codec's ``encode`` (which must upload the array) *before* it sends the ``INSERT``, and
+offers codecs no hook to learn whether that ``INSERT`` succeeded. Left alone, a duplicate key, a constraint
+error or a lost database connection leaves the uploaded arrays in the store until someone
+runs the garbage collector.
 
 Decision: :func:`install_insert_guard` wraps ``datajoint.table.Table._insert_rows`` (the one method every
 ``insert``/``insert1`` goes through) once, when the codecs are imported. The wrapper opens a journal in a
 :class:`contextvars.ContextVar`; our codecs record each array they write in it; if the insert raises, the
 journal's arrays are removed before the exception propagates. With ``skip_duplicates=True`` the arrays of the
 rows the database skipped are removed too. Inside a transaction (``populate``/``make``) the arrays are kept
-until the transaction ends and removed if it is cancelled (``Connection.cancel_transaction`` is wrapped the same
-way). Nothing else changes: other codecs and tables behave exactly as before.
+until the transaction ends and removed if it is cancelled (``Connection.cancel_transaction`` is wrapped the
+same way). Nothing else changes: other codecs and tables behave exactly as before.
 
-These are private names of DataJoint, so they are checked where they are wrapped: the DataJoint version must be
-one this was tested with (:data:`TESTED_VERSIONS`), and the methods must exist with the parameters the wrappers
-pass on. Otherwise nothing is wrapped and one :class:`InsertGuardWarning` says so: inserts work as DataJoint
-made them, and the arrays of failed inserts are left to DataJoint's own cleanup, ``dj.gc.GarbageCollector``
-(they are schema-addressed paths no row references, which it removes).
+These are private names of DataJoint, so they are checked where they are wrapped: the DataJoint version must
+be one this was tested with (:data:`TESTED_VERSIONS`), and the methods must exist with the parameters the
+wrappers pass on. Otherwise nothing is wrapped and one :class:`InsertGuardWarning` says so: inserts work as
+DataJoint made them, and the arrays of failed inserts are left to DataJoint's own cleanup,
+``dj.gc.GarbageCollector`` (they are schema-addressed paths no row references, which it removes).
 """
 
 from __future__ import annotations
@@ -240,8 +241,8 @@ def install_insert_guard() -> bool:
             if not _warned:
                 _warned = True
                 warnings.warn(
-                    f"zarrbridge's insert guard is off: {problem}. Inserts work as usual, but the arrays of an "
-                    "insert that fails stay in the store until DataJoint's garbage collector "
+                    f"zarrbridge's insert guard is off: {problem}. Inserts work as usual, but the arrays of "
+                    "an insert that fails stay in the store until DataJoint's garbage collector "
                     "(dj.gc.GarbageCollector(schema).collect()) removes them.",
                     InsertGuardWarning,
                     stacklevel=2,

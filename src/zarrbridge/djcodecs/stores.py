@@ -1,11 +1,11 @@
 """DataJoint stores (``dj.config['stores']``) opened as zarr stores.
 
 Decision: the store *configuration* is resolved by DataJoint itself (``config.get_store_spec`` and its
-``StorageBackend``), so the location, bucket, endpoint, credentials and ``secure`` flag mean exactly what DataJoint
-documents, and every path resolves to the same object its garbage collector lists. The *bytes* are written by
-zarr through zarrbridge's core: a :class:`zarr.storage.LocalStore` for ``file`` stores (via
-:func:`zarrbridge.core.open_store`) and :func:`zarrbridge.core.filesystem_store` around the backend's own fsspec
-filesystem for ``s3`` and the other protocols.
+``StorageBackend``), so the location, bucket, endpoint, credentials and ``secure`` flag mean exactly what
+DataJoint documents, and every path resolves to the same object its garbage collector lists. The *bytes* are
+written by zarr through zarrbridge's core: a :class:`zarr.storage.LocalStore` for ``file`` stores (via
+:func:`zarrbridge.core.open_store`) and :func:`zarrbridge.core.filesystem_store` around the backend's own
+fsspec filesystem for ``s3`` and the other protocols.
 
 Decision: an unreachable S3 endpoint is reported by the S3 client itself (so proxies, ``HTTPS_PROXY`` and
 the rest of botocore's configuration apply), quickly: zarrbridge's reads and writes use a copy of DataJoint's
@@ -36,7 +36,7 @@ __all__ = ["CONNECT_TIMEOUT_S", "MAX_ATTEMPTS", "StoreTarget", "is_connection_er
 CONNECT_TIMEOUT_S = 3
 #: Attempts per S3 request, the first included (one retry for a transient failure).
 MAX_ATTEMPTS = 2
-# DataJoint builds (and validates) a new StorageBackend per call, 0.2 ms a row; a store whose resolved
+# DataJoint builds (and validates) a new StorageBackend per call, once a row; a store whose resolved
 # specification is unchanged reuses its target. Any change to the store's settings gives a new key.
 _targets: BoundedCache[tuple[str | None, str], StoreTarget] = BoundedCache(64)
 
@@ -110,7 +110,8 @@ class StoreTarget:
         return filesystem_store(self.fs, full, read_only=read_only)
 
     def put_objects(self, path: str, objects: dict[str, bytes]) -> None:
-        """Write a small array's objects (``zarr.json``, chunk keys) under the new folder ``path`` in one step.
+        """Write a small array's objects (``zarr.json``, chunk keys) under the new folder
+        ``path`` in one step.
 
         A ``file`` store refuses an existing folder (:class:`StoreExistsError`) and writes the chunks before
         ``zarr.json``; other stores get one concurrent upload (``fs.pipe``). Either way no row references the
@@ -139,7 +140,8 @@ class StoreTarget:
         self.fs.pipe({f"{full}/{key}": objects[key] for key in order})
 
     def read_object(self, path: str, key: str) -> bytes:
-        """The bytes of ``key`` inside the folder ``path`` (one plain read); ``FileNotFoundError`` if missing."""
+        """The bytes of ``key`` inside the folder ``path`` (one plain read);
+        ``FileNotFoundError`` if missing."""
         full = self.full_path(path).rstrip("/")
         if self.protocol == "file":
             return read_file(os.path.join(full, *key.split("/")))

@@ -1,6 +1,8 @@
-"""The built-in example: write a small NWB recording to Zarr with ZarrIO, read it back, print the tree on disk.
+"""The built-in example: write a small NWB recording to Zarr with ZarrIO, read it back,
+print the tree on disk.
 
-Run ``python -m zarrbridge.examples.demo OUTDIR`` (``bash scripts/demo.sh`` uses ``_demo``); needs the ``nwb`` extra.
+Run ``python -m zarrbridge.examples.demo OUTDIR`` (``bash scripts/demo.sh`` uses ``_demo``);
+needs the ``nwb`` extra.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ FEATURE = "the zarrbridge NWB demo"
 
 
 def build_recording(*, wrap: Callable[[np.ndarray[Any, Any], tuple[int, int]], Any] | None = None) -> Any:
-    """Build an in-memory :class:`pynwb.NWBFile` with a device, an electrodes table, an ElectricalSeries, units
-    with spike times, trials and a processing module holding a TimeSeries.
+    """Build an in-memory :class:`pynwb.NWBFile` with a device, an electrodes table, an ElectricalSeries,
+    units with spike times, trials and a processing module holding a TimeSeries.
 
     ``wrap(voltage, chunks)`` wraps the ElectricalSeries data in a backend's DataIO (default: ``ZarrDataIO``;
     ``zarrbridge example`` passes an ``H5DataIO`` to write HDF5)."""
@@ -72,7 +74,8 @@ def build_recording(*, wrap: Callable[[np.ndarray[Any, Any], tuple[int, int]], A
 
 
 def write_and_read(nwbfile: Any, path: Path) -> tuple[str, int]:
-    """Write ``nwbfile`` to ``path`` (replacing it), read it back and return its identifier and object count."""
+    """Write ``nwbfile`` to ``path`` (replacing it),
+    read it back and return its identifier and object count."""
     pynwb = import_optional("pynwb", extra="nwb", feature=FEATURE)
     from ..zarrio import ZarrIO
 
@@ -97,7 +100,8 @@ def _walk(group: zarr.Group) -> Iterator[zarr.Group | zarr.Array[Any]]:
 
 
 def tree_lines(path: Path) -> list[str]:
-    """One line per group or array in the zarr hierarchy at ``path``: path, neurodata_type, shape, dtype, chunks.
+    """One line per group or array in the zarr hierarchy at ``path``: path, neurodata_type, shape, dtype,
+    chunks.
 
     The cached specifications are summarised in one line per namespace version instead of listed document by
     document.

@@ -94,12 +94,14 @@ class PersistentSerializer(ABC):
 
     @classmethod
     def check_id(cls, pid: Any) -> None:
-        """Raise if the inner id ``pid`` is malformed or names a file outside the storage (default: nothing)."""
+        """Raise if the inner id ``pid`` is malformed or names a file outside the storage (default:
+        nothing)."""
         return None
 
     @classmethod
     def inner_id(cls, pid: Any) -> Any:
-        """The inner id of ``pid``: ``pid`` itself, or ``inner`` when ``pid`` is this serializer's whole id."""
+        """The inner id of ``pid``: ``pid`` itself, or ``inner`` when ``pid`` is
+        this serializer's whole id."""
         if (
             isinstance(pid, (tuple, list))
             and len(pid) == 2

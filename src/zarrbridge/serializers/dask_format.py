@@ -1,4 +1,5 @@
-"""What the dask-array formats (HDF5, Zarr) share: the save sequence, and the checks of what they read back."""
+"""What the dask-array formats (HDF5, Zarr) share: the save sequence,
+and the checks of what they read back."""
 
 from __future__ import annotations
 
@@ -81,7 +82,8 @@ class DaskFormatSerializer(PersistentSerializer):
     def _write(
         cls, darr: Any, dtype: np.dtype[Any], protocol: str, protocols: Mapping[str, Any], name: str
     ) -> None:
-        """Write ``darr`` (known chunk sizes, storable ``dtype``) as ``name``, published only when complete."""
+        """Write ``darr`` (known chunk sizes, storable ``dtype``) as ``name``,
+        published only when complete."""
 
     @classmethod
     @abstractmethod

@@ -4,10 +4,11 @@ A save writes ``<name>.h5.partial`` and renames it to ``<name>.h5`` only after t
 so a crash never leaves a file that looks complete. Through a file protocol with ``open()`` alone (no
 ``rename``), the file is written under its final, fresh name: nothing refers to it until the save returns
 its id, and the result that keeps the id is written after it. New files are written through
-:func:`.hdf5_files.guarded_h5`, so that a full disk is an error and never a crash. Blocks that are whole chunks of an unfiltered numeric
-dataset are written with h5py's ``write_direct_chunk`` (:class:`.hdf5_chunks.ChunkWriter`); anything else
-with ``dset[sel] = block``. HDF5 files cannot be written by several processes at once: from a
-``distributed`` cluster the workers compute the blocks and this process writes them, one by one.
+:func:`.hdf5_files.guarded_h5`, so that a full disk is an error and never a crash. Blocks that are whole
+chunks of an unfiltered numeric dataset are written with h5py's ``write_direct_chunk``
+(:class:`.hdf5_chunks.ChunkWriter`); anything else with ``dset[sel] = block``. HDF5 files cannot be written by
+several processes at once: from a ``distributed`` cluster the workers compute the blocks and this process
+writes them, one by one.
 
 Loaded arrays hold no h5py handle and can be shipped to workers: each block read opens the file, checks that
 it is still the file that was loaded (a replaced or truncated file is an error, never other values), reads
@@ -180,10 +181,10 @@ def _file_identity(h5: h5py.File) -> FileIdentity:
 class HDF5Source:
     """A picklable, lazily opened HDF5 dataset: each read opens the file, reads, decodes and closes it.
 
-    ``plain_chunks``: whole chunks are read with ``read_direct_chunk`` (:func:`.hdf5_chunks.read_chunk_block`).
-    ``identity``: for local files, the identity of the file when the array was loaded; a read from a file
-    that no longer has it (replaced, truncated, rewritten) is a :class:`~zarrbridge.errors.CorruptChunkError`,
-    so a loaded array gives its saved values or an error.
+    ``plain_chunks``: whole chunks are read with ``read_direct_chunk``
+    (:func:`.hdf5_chunks.read_chunk_block`). ``identity``: for local files, the identity of the file when the
+    array was loaded; a read from a file that no longer has it (replaced, truncated, rewritten) is a
+    :class:`~zarrbridge.errors.CorruptChunkError`, so a loaded array gives its saved values or an error.
     """
 
     files: Any

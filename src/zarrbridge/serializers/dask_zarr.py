@@ -24,6 +24,7 @@ import numpy as np
 import zarr
 from zarr.abc.store import Store
 from zarr.core.buffer import default_buffer_prototype
+from zarr.core.common import ZarrFormat
 from zarr.core.sync import sync
 
 from .. import progress as _progress
@@ -147,11 +148,12 @@ class ZarrSource:
 
 
 class DaskZarrSerializer(DaskFormatSerializer):
-    """Dask arrays as Zarr arrays, on S3 or (with :class:`~zarrbridge.serializers.protocols.LocalFiles`) on files.
+    """Dask arrays as Zarr arrays, on S3 or (with
+    :class:`~zarrbridge.serializers.protocols.LocalFiles`) on files.
 
     Configure by subclassing: ``policy`` (an :class:`~zarrbridge.core.ArrayPolicy`: compressors, filters,
-    chunks; ``chunks=None`` keeps the dask chunk shape), ``zarr_format`` (2 or 3) and ``protocol_order`` (which
-    protocol to write through when the storage offers several).
+    chunks; ``chunks=None`` keeps the dask chunk shape), ``zarr_format`` (2 or 3) and ``protocol_order``
+    (which protocol to write through when the storage offers several).
 
     Examples
     --------
@@ -167,7 +169,7 @@ class DaskZarrSerializer(DaskFormatSerializer):
     format_name: ClassVar[str] = "zarrbridge.dask-zarr"
     suffix: ClassVar[str] = ".zarr"
     policy: ClassVar[ArrayPolicy] = ArrayPolicy()
-    zarr_format: ClassVar[int] = 3
+    zarr_format: ClassVar[ZarrFormat] = 3
     protocol_order: ClassVar[tuple[str, ...]] = (S3_PROTOCOL, FILE_PROTOCOL)
 
     @classmethod
@@ -180,8 +182,8 @@ class DaskZarrSerializer(DaskFormatSerializer):
             if name in protocols:
                 return name
         raise InvalidOptionError(
-            f"{cls.__name__} writes through one of the protocols {cls.protocol_order}, but the storage offers "
-            f"{sorted(protocols)}; use a storage that provides one of them"
+            f"{cls.__name__} writes through one of the protocols {cls.protocol_order}, but the storage "
+            f"offers {sorted(protocols)}; use a storage that provides one of them"
         )
 
     @classmethod

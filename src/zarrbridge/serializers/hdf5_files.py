@@ -1,4 +1,5 @@
-"""New HDF5 files through a file protocol, safe on a full disk, and file tests for protocols with ``open()`` only."""
+"""New HDF5 files through a file protocol, safe on a full disk,
+and file tests for protocols with ``open()`` only."""
 
 from __future__ import annotations
 

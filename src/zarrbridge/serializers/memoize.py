@@ -74,7 +74,8 @@ class MemoizedFunction(Generic[P, R]):
         except RuntimeError as exc:
             raise InvalidOptionError(
                 f"cannot hash the arguments of {self.func.__qualname__}() to cache its result ({exc}); pass "
-                "arguments dask can tokenize deterministically (numbers, strings, numpy/dask arrays, dataclasses)"
+                "arguments dask can tokenize deterministically (numbers, strings, numpy/dask arrays, "
+                "dataclasses)"
             ) from exc
         return f"{self.base}/{token}"
 

@@ -51,7 +51,8 @@ class NumpyArraySerializer(PersistentSerializer):
 
     @classmethod
     def pickle(cls, obj: Any, protocols: Mapping[str, Any]) -> PersistentId | None:
-        """Write ``obj`` to array files and return ``(name, inner id)``; ``None`` for arrays it does not take."""
+        """Write ``obj`` to array files and return ``(name, inner id)``;
+        ``None`` for arrays it does not take."""
         if not isinstance(obj, np.ndarray):
             raise InvalidOptionError(f"{cls.__name__} stores numpy arrays, got {type(obj).__name__}")
         if not cls.accepts(obj):

@@ -128,7 +128,8 @@ def check_file_protocol(files: Any, serializer: str) -> Any:
         raise InvalidOptionError(
             f"{serializer} needs a file protocol with open(name, mode) that works like Python's open(), but "
             f"{type(files).__name__} has no open() (it has {', '.join(offered) or 'no file operations'}). "
-            "Give the storage such an object under FILE_PROTOCOL, e.g. zarrbridge.serializers.LocalFiles(path)."
+            "Give the storage such an object under FILE_PROTOCOL, e.g. "
+            "zarrbridge.serializers.LocalFiles(path)."
         )
     return files
 
@@ -144,9 +145,7 @@ def remove_file(files: Any, name: str) -> bool:
         return False
     try:
         files.remove(name)
-    except (
-        FileNotFoundError
-    ):  # (Function Fuse's protocol removes with os.remove, which refuses missing files)
+    except FileNotFoundError:  # Function Fuse's protocol removes with os.remove, which refuses missing files
         pass
     return True
 
@@ -253,7 +252,8 @@ def _refuse_links_below(folder: str, name: str) -> None:
                 raise UnsafeNameError(
                     f"{name}/{os.path.relpath(entry.path, folder)}",
                     "file of a stored array",
-                    "is a symbolic link, which zarrbridge does not follow (it could point out of the storage)",
+                    "is a symbolic link, which zarrbridge does not follow (it could point out of the "
+                    "storage)",
                 )
             if entry.is_dir(follow_symlinks=False):
                 pending.append(entry.path)

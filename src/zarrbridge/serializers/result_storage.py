@@ -102,8 +102,8 @@ class _ResultPickler(pickle.Pickler):
                     return None
                 if not (isinstance(pid, tuple) and len(pid) == 2 and pid[0] in self._storage._serializers):
                     raise InvalidOptionError(
-                        f"{serializer.__qualname__}.pickle() returned {pid!r}; a persistent id is (name, inner "
-                        "id) with the name of a serializer registered on this storage"
+                        f"{serializer.__qualname__}.pickle() returned {pid!r}; a persistent id is (name, "
+                        "inner id) with the name of a serializer registered on this storage"
                     )
                 self._written.append(pid)
                 self._seen[id(obj)] = (obj, pid)
@@ -125,11 +125,12 @@ class ResultStorage(WorkflowMethods, ABC):
         self._serializers: dict[str, Any] = {}
         self.always_read = False
 
-    # -- what a concrete storage implements -------------------------------------------------------------------
+    # -- what a concrete storage implements ------------------------------------------------------------------
     @property
     @abstractmethod
     def protocols(self) -> Mapping[str, Any]:
-        """The protocols the serializers write through (``{FILE_PROTOCOL: ...}`` or ``{S3_PROTOCOL: ...}``)."""
+        """The protocols the serializers write through (``{FILE_PROTOCOL: ...}`` or
+        ``{S3_PROTOCOL: ...}``)."""
 
     @property
     @abstractmethod
@@ -160,7 +161,7 @@ class ResultStorage(WorkflowMethods, ABC):
     def _remove_entry(self, key: str) -> None:
         """Remove the file or folder ``key``."""
 
-    # -- serializers --------------------------------------------------------------------------------------------
+    # -- serializers -----------------------------------------------------------------------------------------
     def register_persistent_serializers(self, *serializers: Any) -> None:
         """Let ``serializers`` write objects of their class out of every result saved from now on.
 
@@ -180,8 +181,9 @@ class ResultStorage(WorkflowMethods, ABC):
                 missing.append("serializer_class (a class)")
             if not isinstance(serializer, type) or missing:
                 raise InvalidOptionError(
-                    f"a persistent serializer is a class with serializer_class, name, pickle, unpickle and remove "
-                    f"(such as DaskArraySerializer); {serializer!r} lacks {', '.join(missing) or 'being a class'}"
+                    "a persistent serializer is a class with serializer_class, name, pickle, unpickle and "
+                    f"remove (such as DaskArraySerializer); {serializer!r} lacks "
+                    f"{', '.join(missing) or 'being a class'}"
                 )
             tag: str = serializer_.name
             owner = self._serializers.get(tag)
@@ -202,7 +204,8 @@ class ResultStorage(WorkflowMethods, ABC):
         if serializer is None:
             raise InvalidOptionError(
                 f"the result holds arrays of serializer {tag!r}, which is not registered on this storage "
-                f"(registered: {sorted(self._serializers)}); register it with register_persistent_serializers()"
+                f"(registered: {sorted(self._serializers)}); register it with "
+                "register_persistent_serializers()"
             )
         return serializer
 
@@ -212,7 +215,7 @@ class ResultStorage(WorkflowMethods, ABC):
         tag, inner = pid
         return self._serializer(tag).unpickle(inner, self.protocols)
 
-    # -- manifests ----------------------------------------------------------------------------------------------
+    # -- manifests -------------------------------------------------------------------------------------------
     @staticmethod
     def _manifest_key(name: str) -> str:
         return f"results/{name}.json"
@@ -267,7 +270,7 @@ class ResultStorage(WorkflowMethods, ABC):
         manifest["pickle"], manifest["arrays"] = self._checked_entries(manifest, key)
         return manifest
 
-    # -- results ------------------------------------------------------------------------------------------------
+    # -- results ---------------------------------------------------------------------------------------------
     def exists(self, name: str) -> bool:
         """Whether a result called ``name`` is saved."""
         try:
@@ -367,7 +370,8 @@ class ResultStorage(WorkflowMethods, ABC):
         self._delete(pickle_key)
 
     def _retire(self, name: str, manifest: dict[str, Any]) -> None:
-        """List an overwritten or removed result's pickle and arrays as garbage (deleted by collect_garbage)."""
+        """List an overwritten or removed result's pickle and arrays as garbage
+        (deleted by collect_garbage)."""
         document = {
             "format": GARBAGE_FORMAT,
             "format_version": 1,
@@ -398,8 +402,8 @@ class ResultStorage(WorkflowMethods, ABC):
         allowed
             Extra globals a restricted load may build.
         progress
-            ``True``, a tqdm-compatible class, or a callable taking bytes read, for the arrays read into memory
-            during the load (``NumpyArraySerializer``'s); lazy dask arrays read nothing until computed.
+            ``True``, a tqdm-compatible class, or a callable taking bytes read, for the arrays read into
+            memory during the load (``NumpyArraySerializer``'s); lazy dask arrays read nothing until computed.
 
         Raises
         ------
@@ -439,7 +443,7 @@ class ResultStorage(WorkflowMethods, ABC):
         self._delete(self._manifest_key(name))
         self._retire(name, manifest)
 
-    # -- garbage ------------------------------------------------------------------------------------------------
+    # -- garbage ---------------------------------------------------------------------------------------------
     def _array_entries(self, pids: list[tuple[str, Any]]) -> Iterator[str]:
         """The ``arrays/`` entries zarrbridge's ids name (other serializers' ids are opaque)."""
         for _, inner in pids:
@@ -479,7 +483,8 @@ class ResultStorage(WorkflowMethods, ABC):
                 since = float(document["since"])
                 pickle_key, pids = self._checked_entries(document, key)
             except (ValueError, KeyError, TypeError, FileNotFoundError, CorruptMetadataError):
-                continue  # (a damaged or hostile document: nothing it names is touched; ours age as leftovers)
+                # (a damaged or hostile document: nothing it names is touched; ours age as leftovers)
+                continue
             if now - since < older_than or any(tag not in self._serializers for tag, _ in pids):
                 used.add(pickle_key)  # kept: still retained, or its serializer is not registered here (yet)
                 used.update(self._array_entries(pids))

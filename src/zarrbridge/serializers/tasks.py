@@ -61,7 +61,8 @@ class WorkflowMethods:
         return self.load(f"{_workflow(workflow_name)}/{task_name}")
 
     def list_tasks(self: _Results, workflow_name: str, pattern: str) -> list[str]:
-        """The tasks of ``workflow_name`` with a saved result whose name matches the glob ``pattern``, sorted."""
+        """The tasks of ``workflow_name`` with a saved result whose name matches the glob ``pattern``,
+        sorted."""
         prefix = f"{_workflow(workflow_name)}/"
         if not isinstance(pattern, str):
             raise InvalidOptionError(f"pattern must be a glob pattern (str), got {pattern!r}")

@@ -27,9 +27,10 @@ def builder_path(builder: Builder) -> str:
 def check_builder_names(builder: GroupBuilder) -> None:
     """Refuse (:class:`~zarrbridge.errors.UnsafeNameError`) a tree whose names could leave the store.
 
-    Every group, dataset and link name below ``builder`` becomes a path component of the destination (a folder,
-    a zip member, an object key): ``..``, ``.``, separators, NUL and other control characters are refused, and
-    the whole tree is checked before anything is written. (The root's own name is not part of any path.)
+    Every group, dataset and link name below ``builder`` becomes a path component of the destination (a
+    folder, a zip member, an object key): ``..``, ``.``, separators, NUL and other control characters are
+    refused, and the whole tree is checked before anything is written. (The root's own name is not part of
+    any path.)
     """
     stack: list[tuple[GroupBuilder, str]] = [(builder, "")]
     while stack:

@@ -38,7 +38,8 @@ def constructor_options(
 
     hdmf-zarr 0.13's order is ``(path, mode, manager, synchronizer, object_codec_class, storage_options,
     force_overwrite)``; 0.14 dropped the two zarr-2 arguments, so its fourth positional argument is
-    ``storage_options`` (a dict) and its fifth ``force_overwrite``. A dict in the fourth place is read as 0.14's.
+    ``storage_options`` (a dict) and its fifth ``force_overwrite``. A dict in the
+    fourth place is read as 0.14's.
     """
     if isinstance(synchronizer, dict):
         if storage_options is not None:
@@ -55,9 +56,9 @@ def constructor_options(
         name = getattr(object_codec_class, "codec_id", getattr(object_codec_class, "__name__", ""))
         if str(name).lower() not in ("json", "json2"):
             raise InvalidOptionError(
-                f"object_codec_class={object_codec_class!r}: zarrbridge stores references as path strings (the "
-                "current convention) and never writes pickled objects; pass None (numcodecs.JSON is accepted "
-                "without effect)"
+                f"object_codec_class={object_codec_class!r}: zarrbridge stores references as path strings "
+                "(the current convention) and never writes pickled objects; pass None (numcodecs.JSON is "
+                "accepted without effect)"
             )
     if not isinstance(force_overwrite, bool):
         raise InvalidOptionError(f"force_overwrite must be True or False, not {force_overwrite!r}")
@@ -65,7 +66,8 @@ def constructor_options(
 
 
 def remove_for_overwrite(location: Location) -> None:
-    """hdmf-zarr's ``force_overwrite``: remove whatever is at a local path (an HDF5 file too) before mode 'w'."""
+    """hdmf-zarr's ``force_overwrite``: remove whatever is at a local path
+    (an HDF5 file too) before mode 'w'."""
     if location.kind not in ("local", "zip") or not os.path.lexists(location.path):
         return
     if os.path.isdir(location.path) and not os.path.islink(location.path):
@@ -77,7 +79,8 @@ def remove_for_overwrite(location: Location) -> None:
 def check_parallel_args(
     *, number_of_jobs: Any, max_threads_per_process: Any, multiprocessing_context: Any
 ) -> None:
-    """Validate hdmf-zarr's parallel-write arguments (the last two have no effect: zarrbridge uses threads)."""
+    """Validate hdmf-zarr's parallel-write arguments (the last two have no effect:
+    zarrbridge uses threads)."""
     if isinstance(number_of_jobs, bool) or not isinstance(number_of_jobs, int) or number_of_jobs < 1:
         raise InvalidOptionError(f"number_of_jobs must be a positive integer, not {number_of_jobs!r}")
     if max_threads_per_process is not None and (

@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from ..core.arrays import check_storable_dtype
 from ..core.integrity import COMPLETE_ATTRIBUTE
+from ..core.jsonattrs import bytes_to_text
 from ..errors import UnsupportedDtypeError
 
 LINKS = "_LINKS"
@@ -107,7 +109,8 @@ def parent_relative(source: str, store_name: str) -> str:
 
 
 def spec_dtype_name(dtype: Any) -> Any:
-    """Normalise a builder dtype: a spec name, ``'object'`` for references, a list for compounds, or np.dtype."""
+    """Normalise a builder dtype: a spec name, ``'object'`` for references, a list for compounds,
+    or np.dtype."""
     if dtype is None or isinstance(dtype, np.dtype):
         return dtype
     if isinstance(dtype, type) and issubclass(dtype, np.generic):
@@ -152,12 +155,7 @@ def to_text(value: Any, what: str) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, bytes):
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise UnsupportedDtypeError(
-                what, "bytes", "Its bytes are not valid UTF-8; store them as uint8."
-            ) from exc
+        return bytes_to_text(value, what)
     if isinstance(value, (_dt.datetime, _dt.date)):
         return value.isoformat()
     if isinstance(value, np.str_):
@@ -189,13 +187,5 @@ def numpy_dtype_for(spec: Any, data: Any, what: str) -> np.dtype[Any]:
             out = data_dtype
         else:
             out = np.asarray(data).dtype
-    if out.kind == "O":
-        raise UnsupportedDtypeError(
-            what,
-            out,
-            "Object arrays of arbitrary Python objects cannot be stored; "
-            "give the data a numeric, bool or string dtype.",
-        )
-    if out.kind in "cmMV" and out.names is None:
-        raise UnsupportedDtypeError(what, out)
+    check_storable_dtype(out, what, object_hint="give the data a numeric, bool or string dtype.")
     return out

@@ -129,8 +129,8 @@ def convert(
         fsspec options for ``s3://`` URLs (both sides).
     progress
         ``True`` for a tqdm bar on stderr, a tqdm-compatible class, or a callable taking the bytes copied
-        since its previous call (the calls add up to the file's array bytes, :attr:`ConvertReport.bytes_copied`);
-        see :mod:`zarrbridge.progress`. Off by default.
+        since its previous call (the calls add up to the file's array bytes,
+        :attr:`ConvertReport.bytes_copied`); see :mod:`zarrbridge.progress`. Off by default.
 
     Examples
     --------
@@ -222,7 +222,8 @@ def _open_source(
 
 
 def _type_map_for(path: str, fmt: FileFormat, storage_options: dict[str, Any] | None) -> TypeMap:
-    """The type map for the file: pynwb's for NWB files (namespace ``core`` cached), hdmf-common's otherwise."""
+    """The type map for the file: pynwb's for NWB files (namespace ``core`` cached),
+    hdmf-common's otherwise."""
     from hdmf.common import get_type_map
 
     def load(type_map: TypeMap) -> dict[str, Any]:

@@ -146,7 +146,8 @@ def plan_copy(data: Any, *, dtype: np.dtype[Any], settings: CopySettings, zarr_f
 def shard_shape(
     chunks: Sequence[int], shape: Sequence[int], itemsize: int, target: int
 ) -> tuple[int, ...] | None:
-    """Shards of whole chunks, about ``target`` bytes, grown along leading axes; ``None`` if one chunk fits."""
+    """Shards of whole chunks, about ``target`` bytes, grown along leading axes;
+    ``None`` if one chunk fits."""
     shard = list(chunks)
     for axis in range(len(shard)):
         span = math.ceil(shape[axis] / chunks[axis]) * chunks[axis]

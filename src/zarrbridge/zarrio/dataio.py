@@ -100,7 +100,8 @@ class ZarrDataIO(DataIO):  # type: ignore[misc]
         """The zarr v3 codecs (filters, then compressors) matching ``h5dataset``'s HDF5 filter pipeline.
 
         HDF5 filters without a zarr counterpart (lzf, szip, scaleoffset...) are reported with a
-        :class:`~zarrbridge.errors.CodecNotMappedWarning` and left out, as hdmf-zarr warns and leaves them out.
+        :class:`~zarrbridge.errors.CodecNotMappedWarning` and left out,
+        as hdmf-zarr warns and leaves them out.
         """
         import warnings
 

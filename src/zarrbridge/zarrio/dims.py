@@ -36,7 +36,8 @@ Shape = tuple[int | None, ...]
 
 
 def dimension_names(root: GroupBuilder, catalog: NamespaceCatalog) -> dict[int, tuple[str, ...]]:
-    """The dimension names of every dataset builder below ``root`` with one or more axes, by ``id(builder)``."""
+    """The dimension names of every dataset builder below ``root`` with one or more axes,
+    by ``id(builder)``."""
     type_key = catalog.group_spec_cls.type_key()
     out: dict[int, tuple[str, ...]] = {}
     inherited: dict[int, dict[str, int | None]] = {}  # sizes by name seen in a group and its ancestors

@@ -1,4 +1,5 @@
-"""The arguments of an export into a Zarr file: what is copied, linked and cached, and how chunks are copied."""
+"""The arguments of an export into a Zarr file: what is copied, linked and cached,
+and how chunks are copied."""
 
 from __future__ import annotations
 

@@ -27,7 +27,8 @@ BUFFER_BYTES = 64 * 1024 * 1024
 
 
 class ZarrBlockIterator(GenericDataChunkIterator):  # type: ignore[misc]
-    """Iterates a chunked array (zarr, legacy zarr v2) in buffers aligned to its chunks, for chunked writes."""
+    """Iterates a chunked array (zarr, legacy zarr v2) in buffers aligned to its chunks,
+    for chunked writes."""
 
     def __init__(
         self, data: Any, buffer_bytes: int = BUFFER_BYTES, progress: Callable[[int], None] | None = None
@@ -71,9 +72,8 @@ def hdf5_options(array: zarr.Array[Any]) -> tuple[dict[str, Any], str | None]:
             options.update(compression="gzip", compression_opts=int(codec.level))
         elif isinstance(codec, zarr.codecs.BloscCodec):
             shuffle = codec.shuffle is not None and _setting(codec.shuffle) != "noshuffle"
-            if (
-                _setting(codec.cname) == "zlib"
-            ):  # byte shuffle + deflate: exactly HDF5's shuffle + gzip filters
+            # byte shuffle + deflate: exactly HDF5's shuffle + gzip filters
+            if _setting(codec.cname) == "zlib":
                 options.update(compression="gzip", compression_opts=int(codec.clevel), shuffle=shuffle)
             else:
                 options.update(compression="gzip", compression_opts=DEFAULT_GZIP_LEVEL, shuffle=shuffle)

@@ -45,8 +45,8 @@ class SourceLayout:
     chunks
         The source chunk shape, or ``None`` for a contiguous dataset.
     compressors
-        Codecs for :func:`zarrbridge.core.arrays.create_array` (blosc-lz4 with shuffle for numbers when nothing
-        maps or the source is uncompressed, ``"default"`` for other dtypes).
+        Codecs for :func:`zarrbridge.core.arrays.create_array` (blosc-lz4 with shuffle for numbers when
+        nothing maps or the source is uncompressed, ``"default"`` for other dtypes).
     filters
         Array-to-array or shuffle codecs to put in front of the compressors.
     raw

@@ -233,9 +233,12 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
                 if self._mode != "r":
                     raise ZarrReadOnlyError(
                         f"{self._location} (a legacy hdmf-zarr Zarr v2 file)",
-                        hint="zarrbridge reads legacy files but never modifies them; open it with mode 'r' and "
-                        "convert it to the current convention with ZarrIO(dst, 'w').export(src_io=...) or "
-                        "`zarrbridge convert SRC DST`, then modify the copy",
+                        hint=(
+                            "zarrbridge reads legacy files but never modifies them; open it with mode 'r' "
+                            "and convert it to the current convention with "
+                            "ZarrIO(dst, 'w').export(src_io=...) or `zarrbridge convert SRC DST`, then "
+                            "modify the copy"
+                        ),
                     )
                 self._legacy_root = root
             else:
@@ -289,7 +292,8 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             store.close()
 
     def cached_namespace_versions(self) -> dict[str, str]:
-        """Each namespace the file caches with its newest version; empty for a legacy file (never copied as read)."""
+        """Each namespace the file caches with its newest version; empty for a legacy file
+        (never copied as read)."""
         if self.convention.name == LEGACY:
             return {}
         return cached_namespace_versions(self.file)
@@ -305,7 +309,8 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
 
     # ------------------------------------------------------------------------------ reading
     def read_builder(self) -> GroupBuilder:
-        """The file's builder tree (read once), integer attributes given back the width their spec declares."""
+        """The file's builder tree (read once), integer attributes given back the width their spec
+        declares."""
         if self._builder is None:
             builder = self._tree_reader().read_root()
             restore_integer_attributes(builder, self.manager.namespace_catalog)
@@ -323,7 +328,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             ignore = {specloc} if specloc else set()
             reader_class = LegacyTreeReader if isinstance(root, LegacyGroup) else TreeReader
             self._reader = reader_class(
-                root,  # type: ignore[arg-type]  # each reader class takes its own kind of root
+                root,
                 location=self._location,
                 source=self.source,
                 written=self._written,

@@ -78,7 +78,8 @@ def _wait(
     array: int | None,
     touched: frozenset[tuple[int, ...]] | None,
 ) -> None:
-    """Wait for (and drop) the pending writes that overlap ``touched`` of ``array``; all when ``array`` is None."""
+    """Wait for (and drop) the pending writes that overlap ``touched`` of ``array``;
+    all when ``array`` is None."""
     keep = []
     for entry in pending:
         other, chunks, future = entry

@@ -39,7 +39,8 @@ Extension: TypeAlias = "str | os.PathLike[str] | TypeMap"
 
 
 def parse_nwb_version(value: Any, where: str) -> tuple[str, tuple[int | str, ...]]:
-    """Split an ``nwb_version`` attribute (``"2.9.0"``, ``"NWB-2.0.1_beta"``) into its parts, as pynwb does."""
+    """Split an ``nwb_version`` attribute (``"2.9.0"``, ``"NWB-2.0.1_beta"``) into its parts,
+    as pynwb does."""
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="replace")
     if not isinstance(value, str) or not value.strip():
@@ -91,26 +92,21 @@ class NWBZarrIO(ZarrIO):
     Parameters
     ----------
     path
-        A directory, ``.zip`` file, fsspec URL (``s3://bucket/file.nwb.zarr``), :class:`pathlib.Path` or zarr store.
+        A directory, ``.zip`` file, fsspec URL (``s3://bucket/file.nwb.zarr``),
+        :class:`pathlib.Path` or zarr store.
     mode
         ``r`` (default), ``r+``, ``a``, ``w``, ``w-`` or ``x``, as for :class:`~zarrbridge.ZarrIO`.
     manager
         The :class:`hdmf.build.BuildManager` to use; by default a fresh one for pynwb's type map.
     load_namespaces
-        On read, load the namespaces cached in the file (extensions included) into a fresh copy of pynwb's type
-        map. Ignored when creating a file or when ``manager`` is given.
+        On read, load the namespaces cached in the file (extensions included) into a fresh copy of pynwb's
+        type map. Ignored when creating a file or when ``manager`` is given.
     extensions
         Extension namespaces to load: paths of ``*.namespace.yaml`` files and/or :class:`hdmf.build.TypeMap`
         objects (one or a list). Cannot be combined with ``manager``.
-    synchronizer, object_codec_class, force_overwrite
-        hdmf-zarr's arguments, in its positional order (see ``docs/hdmf-zarr-api.md``).
-    storage_options
-        fsspec options for URLs.
-    zarr_format
-        3 (default, the current convention) or 2.
-    allow_external_links
-        Follow external links from a remote file to local paths (or from a local file to URLs); see
-        :class:`~zarrbridge.ZarrIO`.
+    synchronizer, object_codec_class, storage_options, force_overwrite, zarr_format, allow_external_links
+        As for :class:`~zarrbridge.ZarrIO` (the first four are hdmf-zarr's, in its positional order: see
+        ``docs/hdmf-zarr-api.md``).
 
     Examples
     --------
@@ -153,8 +149,6 @@ class NWBZarrIO(ZarrIO):
                 "NWBZarrIO: give either manager or extensions, not both (load the extensions "
                 "into the manager's type map instead)"
             )
-        if zarr_format not in (2, 3):
-            raise InvalidOptionError(f"NWBZarrIO: zarr_format must be 2 or 3, not {zarr_format!r}")
         type_map = None
         if manager is None:
             type_map = _type_map(extensions)
@@ -170,8 +164,8 @@ class NWBZarrIO(ZarrIO):
             zarr_format=zarr_format,
             allow_external_links=allow_external_links,
         )
-        # mode 'a' creates a missing file: there is nothing to load then. The namespaces are read from the root
-        # this IO opened (the type map is the manager's own, so the manager sees them)
+        # mode 'a' creates a missing file: there is nothing to load then. The namespaces are read from the
+        # root this IO opened (the type map is the manager's own, so the manager sees them)
         if type_map is not None and load_namespaces and mode not in _CREATING and self._has_root():
             try:
                 self.load_namespaces_io(type_map)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import posixpath
-from collections.abc import Callable
-from typing import Any, cast
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, cast
 
 import numpy as np
 import zarr
@@ -41,12 +41,24 @@ from .references import (
 OpenExternal = Callable[[str], "TreeReader"]
 
 
+class HierarchyRoot(Protocol):
+    """What a reader needs of a hierarchy's root group: a ``zarr.Group``, or a legacy zarr v2 group."""
+
+    @property
+    def attrs(self) -> Mapping[str, Any]: ...
+
+    def __getitem__(self, path: str, /) -> Any: ...
+
+    def get(self, path: str, /) -> Any:
+        """The node at ``path`` below the root, or ``None``."""
+
+
 class TreeReader:
     """Builds :class:`GroupBuilder`/:class:`DatasetBuilder` objects from one zarr hierarchy."""
 
     def __init__(
         self,
-        root: zarr.Group,
+        root: HierarchyRoot,
         *,
         location: Location,
         source: str | None,
@@ -194,9 +206,8 @@ class TreeReader:
                 for n in array.dtype.names
             ]
             table = BuilderZarrTableDataset(array, ref_fields, self._resolver(path), self.to_container)
-            if (
-                array.ndim == 0 and not ref_fields
-            ):  # a scalar compound of plain fields: a 0-d structured array
+            # a scalar compound of plain fields: a 0-d structured array
+            if array.ndim == 0 and not ref_fields:
                 kwargs["data"] = np.asarray(
                     self._scalar_value(array, path)
                 )  # (as h5py returns it; keeps the field dtypes)
@@ -275,10 +286,10 @@ class TreeReader:
 def set_attributes(builder: GroupBuilder | DatasetBuilder, attributes: dict[str, Any]) -> None:
     """Give a new builder its attributes: what ``set_attribute`` does for each, in one step.
 
-    hdmf validates the arguments of every ``set_attribute`` call (docval), and a builder's constructor calls it
-    once per attribute; those checks were a third of reading a file of many small objects. A group also records
-    each attribute name in ``obj_type``, as ``GroupBuilder.set_attribute`` does, so later name clashes between
-    attributes and children are still refused by hdmf.
+    hdmf validates the arguments of every ``set_attribute`` call (docval), and a builder's constructor calls
+    it once per attribute; those checks were a third of reading a file of many small objects. A group also
+    records each attribute name in ``obj_type``, as ``GroupBuilder.set_attribute`` does, so later name clashes
+    between attributes and children are still refused by hdmf.
     """
     builder.attributes.update(attributes)
     if isinstance(builder, GroupBuilder):

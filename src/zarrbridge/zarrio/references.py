@@ -37,8 +37,8 @@ def _plain(value: Any) -> Any:
 class ZarrStrDataset(zarr.Array):  # type: ignore[type-arg]
     """A lazy string array whose slices are ``str`` object arrays (zarr itself returns numpy StringDType).
 
-    It is a ``zarr.Array`` so that hdmf treats it as one (``ObjectMapper.convert_dtype`` accepts zarr arrays for
-    text, and exports copy it chunk by chunk); only reads are changed.
+    It is a ``zarr.Array`` so that hdmf treats it as one (``ObjectMapper.convert_dtype`` accepts zarr arrays
+    for text, and exports copy it chunk by chunk); only reads are changed.
     """
 
     def __init__(self, array: zarr.Array[Any], *, as_bytes: bool = False) -> None:

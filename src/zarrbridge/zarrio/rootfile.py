@@ -174,7 +174,8 @@ def finish_root(
         put_many(store, meta.to_buffer_dict(default_buffer_prototype()))
         if consolidate:
             zarr.consolidate_metadata(store, zarr_format=2)
-    # parsing the consolidated metadata of thousands of nodes is not free: the caller reopens on first use only
+    # parsing the consolidated metadata of thousands of nodes is not free:
+    # the caller reopens on first use only
     return None
 
 

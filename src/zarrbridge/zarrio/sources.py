@@ -1,4 +1,5 @@
-"""What the writer learns from a dataset's source: text or references, chunking, another backend's settings."""
+"""What the writer learns from a dataset's source: text or references, chunking,
+another backend's settings."""
 
 from __future__ import annotations
 

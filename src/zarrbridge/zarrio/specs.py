@@ -140,12 +140,13 @@ _INT_KINDS = "iu"
 
 
 def restore_integer_attributes(builder: Any, catalog: NamespaceCatalog) -> None:
-    """Give integer attributes back the width their spec declares (``uint32``...): JSON keeps only "an integer".
+    """Give integer attributes back the width their spec declares (``uint32``...):
+    JSON keeps only "an integer".
 
-    Walks the builder tree; scalar attributes whose spec dtype is a fixed-width integer type and whose value fits
-    it are cast to it (so that an export does not widen ``uint32`` to ``uint64`` with a warning). Arrays and
-    floats are left as they are: HDF5 keeps lists of Python ints as int64 and Python floats as float64 even where
-    the spec asks for less, so casting them would make the Zarr read differ from the HDF5 read.
+    Walks the builder tree; scalar attributes whose spec dtype is a fixed-width integer type and whose value
+    fits it are cast to it (so that an export does not widen ``uint32`` to ``uint64`` with a warning). Arrays
+    and floats are left as they are: HDF5 keeps lists of Python ints as int64 and Python floats as float64
+    even where the spec asks for less, so casting them would make the Zarr read differ from the HDF5 read.
     """
     type_key = catalog.group_spec_cls.type_key()  # "data_type" in hdmf, "neurodata_type" in NWB
     stack = [builder]
@@ -199,12 +200,14 @@ class CachesNamespaces(Protocol):
     """An IO that tells the namespace versions its file caches (:class:`~zarrbridge.ZarrIO` does)."""
 
     def cached_namespace_versions(self) -> dict[str, str]:
-        """Each cached namespace with its newest cached version; empty when the file cannot be copied as read."""
+        """Each cached namespace with its newest cached version;
+        empty when the file cannot be copied as read."""
         ...
 
 
 def same_cached_namespaces(src_io: HDMFIO, manager: BuildManager) -> bool:
-    """Whether ``src_io`` (HDF5, or Zarr of the current convention) caches the namespace versions ``manager`` would.
+    """Whether ``src_io`` (HDF5, or Zarr of the current convention) caches the namespace
+    versions ``manager`` would.
 
     Only then is copying its builders as read the same as hdmf's export (which builds every container
     again, updating what older specification versions wrote).

@@ -133,9 +133,9 @@ class TreeWriter:
         self._exhaust()
         if self.stage is not None:
             self._flush()
-            # zarr wrote implicit parent groups (the root among them) into the stage beside the arrays it created
-            # there: the store's groups are those written above with their attributes, the root stays the
-            # caller's (marked incomplete)
+            # zarr wrote implicit parent groups (the root among them) into the stage beside the arrays it
+            # created there: the store's groups are those written above with their attributes, the root stays
+            # the caller's (marked incomplete)
             copy_store(self.stage, self.store, exclude={*ROOT_DOCUMENTS, *_group_documents(self.stage)})
             self.stage = None
         return attrs
@@ -339,7 +339,8 @@ class TreeWriter:
     def _copy_on_disk(
         self, name: str, data: Any, np_dtype: np.dtype[Any], policy: ArrayPolicy, attrs: dict[str, Any]
     ) -> zarr.Array[Any] | None:
-        """Create ``name`` laid out like the on-disk source ``data`` (unless ``policy`` says otherwise), copy it."""
+        """Create ``name`` laid out like the on-disk source ``data`` (unless ``policy`` says otherwise),
+        copy it."""
         settings = self.options.copy
         plan = plan_copy(data, dtype=np_dtype, settings=settings, zarr_format=self.options.zarr_format)
         raw = plan.raw

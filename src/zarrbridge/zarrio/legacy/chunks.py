@@ -37,8 +37,8 @@ _MISSING: contextvars.ContextVar[MissingChunks | None] = contextvars.ContextVar(
 def missing_chunks_as_fill() -> Iterator[None]:
     """Within the block, a missing chunk of a legacy array reads as its fill value (hdmf-zarr's behaviour).
 
-    Use it only for files you know have unwritten regions (a ``DataChunkIterator`` that skipped chunks): a chunk
-    lost from a copy reads as the fill value as well.
+    Use it only for files you know have unwritten regions (a ``DataChunkIterator`` that skipped chunks): a
+    chunk lost from a copy reads as the fill value as well.
 
     Examples
     --------

@@ -11,8 +11,9 @@ Untrusted sizes are bounded (:mod:`zarrbridge.core.bounds`): a chunk shape whose
 :data:`~zarrbridge.core.bounds.MAX_CHUNK_BYTES` is refused before anything is read, the compressor may produce
 no more than the chunk holds (zlib/gzip/bz2/lzma stop inflating there; blosc, lz4 and zstd headers are checked
 first), and a vlen chunk must declare exactly the chunk's element count. Too much is a
-:class:`~zarrbridge.errors.ResourceLimitError`; damaged bytes are a :class:`~zarrbridge.errors.CorruptChunkError`
-naming the array and the chunk key, never a raw blosc/zlib error.
+:class:`~zarrbridge.errors.ResourceLimitError`; damaged bytes are a
+:class:`~zarrbridge.errors.CorruptChunkError` naming the array and the chunk key,
+never a raw blosc/zlib error.
 """
 
 from __future__ import annotations
@@ -181,7 +182,8 @@ class ChunkCodecs:
         return CorruptChunkError(key, self.what, self.where, reason)
 
     def _check_vlen_count(self, codec_id: str, data: Any, key: str) -> None:
-        """A vlen chunk starts with its element count: it must be the chunk's (numcodecs allocates it first)."""
+        """A vlen chunk starts with its element count: it must be the chunk's
+        (numcodecs allocates it first)."""
         raw = memoryview(data).cast("B")
         expected = int(np.prod(self.meta.chunks)) if self.meta.chunks else 1
         if len(raw) < 4:

@@ -123,7 +123,8 @@ def _axis(key: Any, n: int, c: int, axis: int) -> tuple[tuple[AxisPart, ...], in
 
 
 def selection_shape(key: Any, shape: tuple[int, ...]) -> tuple[int, ...]:
-    """The element counts ``array[key]`` selects per axis, computed without planning (for size checks first)."""
+    """The element counts ``array[key]`` selects per axis, computed without planning
+    (for size checks first)."""
     if not shape:
         return ()
     counts = []

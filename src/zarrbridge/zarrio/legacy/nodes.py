@@ -18,7 +18,8 @@ __all__ = ["LegacyGroup", "open_legacy_root"]
 
 
 class LegacyGroup:
-    """A read-only zarr v2 group: ``attrs``, ``members()``, ``groups()``, ``arrays()``, ``group[path]``, ``in``.
+    """A read-only zarr v2 group: ``attrs``, ``members()``, ``groups()``, ``arrays()``, ``group[path]``,
+    ``in``.
 
     Parameters
     ----------

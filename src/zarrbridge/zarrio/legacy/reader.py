@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable
-from typing import Any, cast
+from functools import cached_property
+from typing import Any
 
 import numpy as np
-from hdmf.backends.utils import WriteStatusTracker
 from hdmf.build import Builder, DatasetBuilder, GroupBuilder, ReferenceBuilder
 
 from ...core.jsonattrs import from_json_value
-from ...core.location import Location
 from ...core.names import check_name
 from ...errors import CorruptMetadataError
 from ..convention import LEGACY_DTYPE, LEGACY_LINK, RESERVED
-from ..reader import OpenExternal, TreeReader, set_attributes
+from ..reader import TreeReader, set_attributes
 from .chunks import V2Array
 from .nodes import LegacyGroup
 from .views import (
@@ -52,32 +51,14 @@ _TEXT = {
 class LegacyTreeReader(TreeReader):
     """Builds builders from a :class:`LegacyGroup` root; same interface as :class:`TreeReader`."""
 
-    def __init__(
-        self,
-        root: LegacyGroup,
-        *,
-        location: Location,
-        source: str | None,
-        written: WriteStatusTracker,
-        open_external: OpenExternal,
-        to_container: Callable[[Any], Any],
-        ignore: set[str],
-    ) -> None:
-        super().__init__(
-            cast(Any, root),
-            location=location,
-            source=source,
-            written=written,
-            open_external=open_external,
-            to_container=to_container,
-            ignore=ignore,
-        )
-        self.legacy_root = root
-        self._sources: dict[str, str | None] = {}
+    @cached_property
+    def _sources(self) -> dict[str, str | None]:
+        """Legacy external ``source`` strings and what :meth:`_parent_relative` made of them."""
+        return {}
 
     # ------------------------------------------------------------------------------------------ nodes
     def node(self, path: str) -> Any:
-        return self.legacy_root.get(path)
+        return self.root.get(path)
 
     def read_path(self, path: str, referrer: str = "a reference") -> Builder:
         if EXTERNAL in path:
@@ -86,7 +67,7 @@ class LegacyTreeReader(TreeReader):
         return super().read_path(path, referrer)
 
     def read_root(self) -> GroupBuilder:
-        builder = self.group(self.legacy_root, "root", "/")
+        builder = self.group(self.root, "root", "/")
         assert isinstance(builder, GroupBuilder)
         return builder
 

@@ -4,8 +4,8 @@ With a consolidated ``.zmetadata`` (hdmf-zarr always writes one) every metadata 
 request; without it documents and child listings are read from the store on demand.
 
 Nothing here reads outside the store: every key of ``.zmetadata`` and every listed child name is checked with
-:mod:`zarrbridge.core.names` (``..``, absolute keys, NUL, backslashes raise :class:`UnsafeNameError`), and in a
-local directory a key that resolves through a symbolic link to a file outside the store is refused.
+:mod:`zarrbridge.core.names` (``..``, absolute keys, NUL, backslashes raise :class:`UnsafeNameError`), and in
+a local directory a key that resolves through a symbolic link to a file outside the store is refused.
 """
 
 from __future__ import annotations
