@@ -29,6 +29,6 @@ def dask_client() -> Iterator[Any]:
     """A real distributed cluster: two in-process workers of one thread each (fast to start)."""
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
         with Client(cluster, set_as_default=False) as client:
             yield client

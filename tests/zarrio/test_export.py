@@ -352,7 +352,7 @@ def test_failed_export_leaves_no_file(tmp_path: Path) -> None:
     src, dst = tmp_path / "s.h5", tmp_path / "d.zarr"
     _h5_table(src, {"col": H5DataIO(DATA, chunks=(10, 6), compression="gzip")})
 
-    def boom(n: int, total: int) -> None:
+    def boom(n: int) -> None:
         raise RuntimeError("disk full (simulated)")
 
     with pytest.raises(RuntimeError, match="disk full"):
@@ -374,7 +374,7 @@ table = DynamicTable(name="t", description="d", columns=[VectorData(name="c", de
                      data=H5DataIO(data, chunks=(2000, 8), compression="gzip", compression_opts=1))])
 with HDF5IO(src, mode="w", manager=get_manager()) as io:
     io.write(table)
-def tick(n, total):
+def tick(n):
     print("copying", flush=True)
     import time; time.sleep(1.0)
 convert(src, dst, progress=tick)
