@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from benchresult import Panel, write_result  # benchmarks/benchresult.py, beside this script
+
 CODECS = ("zarr", "npy", "blob")
 
 
@@ -47,7 +49,7 @@ def compressible(rows: int, seed: int) -> np.ndarray[Any, Any]:
     return np.cumsum(rng.integers(-2, 3, (rows, 64), dtype=np.int16), axis=0).astype(np.float32) * 0.25
 
 
-def run(quick: bool, repeat: int, small_only: bool, where: str | None) -> None:
+def run(quick: bool, repeat: int, small_only: bool, where: str | None, json_path: Path | None = None) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import datajoint as dj
@@ -231,6 +233,34 @@ def run(quick: bool, repeat: int, small_only: bool, where: str | None) -> None:
             f"zarr/npy large insert+fetch time: "
             f"{(zr['large_insert'] + zr['large_fetch']) / (npy['large_insert'] + npy['large_fetch']):.2f}x"
         )
+        if json_path is not None:
+            timing = Panel(
+                f"small rows ({small_n} x {small_shape} float64) and large rows "
+                f"({large_n} x ({large_rows}, 64) float32), all rows",
+                "seconds",
+                "lower",
+                ["small insert", "small fetch", "large insert", "large fetch"],
+            )
+            stored = Panel("bytes stored for the large rows", "MB", "lower", ["large rows"])
+            for codec in CODECS:
+                r = results[codec]
+                timing.add(
+                    f"<{codec}@>",
+                    **{
+                        "small insert": r["small_insert"],
+                        "small fetch": r["small_fetch"],
+                        "large insert": r["large_insert"],
+                        "large fetch": r["large_fetch"],
+                    },
+                )
+                stored.add(f"<{codec}@>", **{"large rows": r["large_bytes"] / 1e6})
+            write_result(
+                json_path,
+                benchmark="bench_djcodecs",
+                title="DataJoint: <zarr@> against DataJoint's <npy@> and <blob@> (PostgreSQL, file store)",
+                settings={"quick": quick, "repeat": repeat, "small_rows": small_n, "large_rows": large_n},
+                panels=[timing, stored],
+            )
         print(
             f"slice [1000:2000] of a large value: zarr reads {chunks_read} chunk(s) {keys} "
             f"(<= {chunks_read * chunk_bytes / 1e6:.1f} MB uncompressed) of {raw / 1e6:.0f} MB; "
@@ -255,8 +285,11 @@ def main() -> None:
     parser.add_argument(
         "--dir", default=None, help="folder for the store and database (default: system temp)"
     )
+    parser.add_argument(
+        "--json", type=Path, default=None, help="also write the results here (benchmarks/plots.py)"
+    )
     args = parser.parse_args()
-    run(args.quick, max(1, args.repeat), args.small_only, args.dir)
+    run(args.quick, max(1, args.repeat), args.small_only, args.dir, args.json)
 
 
 if __name__ == "__main__":

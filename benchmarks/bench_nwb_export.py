@@ -33,6 +33,11 @@ median is reported. The machine may run other work; medians damp that but do not
 Usage::
 
     .venv/bin/python benchmarks/bench_nwb_export.py [--quick] [--repeat N] [--dir DIR] [--profile]
+    .venv/bin/python benchmarks/bench_nwb_export.py --scaling [--max-mb MB] [--max-series N] [--also ...]
+
+``--scaling`` runs the scaling mode instead (``benchmarks/nwb_export_scaling.py``): it makes files growing
+4x per step (TimeSeries and megabytes) and prints wall time, CPU time, peak RSS and the cost per object and
+per MB of the three tools side by side.
 
 ``--profile`` also runs the zarrbridge export of (b) under cProfile in a subprocess and prints the top 15
 cumulative entries in zarrbridge/zarr/hdmf code. Timings never fail anything; a failing tool is reported and
@@ -554,8 +559,39 @@ def targets(rows: list[Row]) -> None:
             )
 
 
+def write_json(path: Path, rows: list[Row], sizes: Sizes, repeat: int, cases: str) -> None:
+    """The rows as a result for benchmarks/plots.py: seconds and peak RSS of each tool, per case."""
+    from benchresult import Panel, write_result  # benchmarks/benchresult.py, beside this script
+
+    tools = ["zarrbridge", "hdmf-zarr 0.13", "HDF5IO"]
+    seconds = Panel(f"median of {repeat} fresh-process runs", "seconds", "lower", tools)
+    memory = Panel("peak RSS of the process (imports included)", "MB", "lower", tools)
+    for label, op, *results in rows:
+        seconds.add(f"{label}: {op}", **dict(zip(tools, (r.seconds for r in results), strict=True)))
+        memory.add(f"{label}: {op}", **dict(zip(tools, (r.peak_mb for r in results), strict=True)))
+    write_result(
+        path,
+        benchmark="bench_nwb_export",
+        title="NWB HDF5 -> Zarr export and reads: zarrbridge, hdmf-zarr 0.13 and HDF5IO's own export",
+        settings={
+            "sizes": str(sizes),
+            "repeat": repeat,
+            "cases": cases,
+            "hdmf-zarr environment": _versions(_baseline_python),
+        },
+        panels=[seconds, memory],
+    )
+
+
 def run(
-    sizes: Sizes, repeat: int, workdir: Path, *, profile: bool, expandable: bool, cases: str = "ab"
+    sizes: Sizes,
+    repeat: int,
+    workdir: Path,
+    *,
+    profile: bool,
+    expandable: bool,
+    cases: str = "ab",
+    json_path: Path | None = None,
 ) -> None:
     sources = (
         [
@@ -596,6 +632,8 @@ def run(
         rows += run_case(label_b, many, workdir, repeat, jobs2=False)
     print_table(rows, repeat)
     targets(rows)
+    if json_path is not None:
+        write_json(json_path, rows, sizes, repeat, cases)
     if profile:
         dst = workdir / "profile.nwb.zarr"
         print("\ncProfile of the zarrbridge export of (b) (one run, in a subprocess):", flush=True)
@@ -618,6 +656,11 @@ def main(argv: list[str] | None = None) -> int:
         return make_worker(argv[1:])
     if argv[:1] == ["--profile-worker"]:
         return profile_worker(argv[1:])
+    if "--scaling" in argv[:1]:  # files growing 4x per step: benchmarks/nwb_export_scaling.py
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import nwb_export_scaling
+
+        return nwb_export_scaling.main(argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (~25 MB, ~100 objects)")
     parser.add_argument(
@@ -644,6 +687,9 @@ def main(argv: list[str] | None = None) -> int:
         help="write the sources with hdmf's default expandable table columns (maxshape None); "
         "hdmf-zarr 0.13.0 cannot export those",
     )
+    parser.add_argument(
+        "--json", type=Path, default=None, help="also write the results here (benchmarks/plots.py)"
+    )
     args = parser.parse_args(argv)
     global _baseline_python
     if args.baseline_venv is not None:
@@ -663,7 +709,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.dir is not None:
         args.dir.mkdir(parents=True, exist_ok=True)
-        run(sizes, args.repeat, args.dir, profile=args.profile, expandable=args.expandable, cases=args.cases)
+        run(
+            sizes,
+            args.repeat,
+            args.dir,
+            profile=args.profile,
+            expandable=args.expandable,
+            cases=args.cases,
+            json_path=args.json,
+        )
     else:
         with tempfile.TemporaryDirectory(prefix="bench_nwb_export_", dir="/tmp") as tmp:
             run(
@@ -673,6 +727,7 @@ def main(argv: list[str] | None = None) -> int:
                 profile=args.profile,
                 expandable=args.expandable,
                 cases=args.cases,
+                json_path=args.json,
             )
     return 0
 

@@ -46,6 +46,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dask
@@ -53,6 +54,7 @@ import dask.array as da
 import h5py
 import numpy as np
 
+from benchresult import Panel, write_result  # benchmarks/benchresult.py, beside this script
 from zarrbridge.serializers import (
     FILE_PROTOCOL,
     S3_PROTOCOL,
@@ -368,9 +370,16 @@ def median_of(runs: list[list[Timing]]) -> list[Timing]:
     ]
 
 
+PANELS: list[Panel] = []  # what --json writes: one panel per report() table
+
+
 def report(title: str, runs: list[list[Timing]], nbytes: int) -> None:
     """Median throughput of every method."""
     mb = nbytes / 2**20
+    panel = Panel(f"{title} ({mb:.0f} MiB float32)", "MiB/s", "higher", ["save", "load"])
+    for t in median_of(runs):
+        panel.add(t.name, save=mb / t.save_s, load=mb / t.load_s)
+    PANELS.append(panel)
     print(f"\n{title}  ({mb:.0f} MiB float32, {len(runs)} runs, medians)")
     print(f"{'method':36s} {'save MiB/s':>11s} {'load MiB/s':>11s}")
     for t in median_of(runs):
@@ -418,6 +427,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-s3", action="store_true", help="skip the moto S3 comparisons")
     parser.add_argument("--no-local", action="store_true", help="skip the local file comparisons")
     parser.add_argument(
+        "--json", type=Path, default=None, help="also write the results here (benchmarks/plots.py)"
+    )
+    parser.add_argument(
         "--no-pretouch",
         action="store_true",
         help="do not touch 3x the array's size of memory before each timed step (see _pretouch)",
@@ -458,6 +470,20 @@ def main(argv: list[str] | None = None) -> None:
     print()
     for what, layout in LAYOUTS.items():
         print(f"same layout written by the serializer and its baseline, {what}: {layout}")
+    if args.json is not None:
+        settings = {
+            "size_mib": size_mb,
+            "chunk_mib": args.chunk_mb,
+            "repeat": args.repeat,
+            "cache": args.cache,
+        }
+        write_result(
+            args.json,
+            benchmark="bench_serializers",
+            title="Serializers: saves and loads of a dask array against the direct dask calls (medians)",
+            settings=settings,
+            panels=PANELS,
+        )
 
 
 if __name__ == "__main__":

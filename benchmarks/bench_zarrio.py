@@ -41,6 +41,7 @@ from zarr.abc.store import Store
 from zarr.core.buffer import Buffer
 from zarr.storage import LocalStore, WrapperStore
 
+from benchresult import Panel, write_result  # benchmarks/benchresult.py, beside this script
 from zarrbridge import ZarrDataIO, ZarrIO
 
 N_CHANNELS = 64
@@ -342,7 +343,7 @@ def big_rows(sizes: Sizes, repeat: int, workdir: Path, *, compress: bool) -> tup
     return rows, notes
 
 
-def run(sizes: Sizes, repeat: int, workdir: Path) -> None:
+def run(sizes: Sizes, repeat: int, workdir: Path, json_path: Path | None = None) -> None:
     rows, notes = tree_rows(sizes, repeat, workdir)
     for compress in (True, False):
         more_rows, more_notes = big_rows(sizes, repeat, workdir, compress=compress)
@@ -357,6 +358,17 @@ def run(sizes: Sizes, repeat: int, workdir: Path) -> None:
     for name, zb, pz, h5 in rows:
         print(f"{name:<{width}}  {zb:>10.3f}  {pz:>10.3f}  {h5:>10.3f}  {zb / pz:>7.2f}x  {zb / h5:>8.2f}x")
     print("\n".join(notes))
+    if json_path is not None:
+        panel = Panel(f"best of {repeat} runs", "seconds", "lower", ["zarrbridge", "plain zarr", "HDF5IO"])
+        for name, zb, pz, h5 in rows:
+            panel.add(name, **{"zarrbridge": zb, "plain zarr": pz, "HDF5IO": h5})
+        write_result(
+            json_path,
+            benchmark="bench_zarrio",
+            title="ZarrIO writes and reads against plain zarr and pynwb's NWBHDF5IO",
+            settings={"sizes": str(sizes), "repeat": repeat},
+            panels=[panel],
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -366,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes (~20 MB, 100 objects)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per timing; the best is reported")
     parser.add_argument("--dir", type=Path, default=None, help="working directory (default: a temporary one)")
+    parser.add_argument(
+        "--json", type=Path, default=None, help="also write the results here (benchmarks/plots.py)"
+    )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     print(
@@ -374,10 +389,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.dir is not None:
         args.dir.mkdir(parents=True, exist_ok=True)
-        run(sizes, args.repeat, args.dir)
+        run(sizes, args.repeat, args.dir, args.json)
     else:
         with tempfile.TemporaryDirectory(prefix="bench_zarrio_") as tmp:
-            run(sizes, args.repeat, Path(tmp))
+            run(sizes, args.repeat, Path(tmp), args.json)
     return 0
 
 

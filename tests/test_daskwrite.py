@@ -66,7 +66,7 @@ def test_client_workers_write(tmp_path: Any) -> None:
 
     dest = zarr.create_array(zarr.storage.LocalStore(str(tmp_path)), shape=(64, 4), chunks=(8, 4), dtype="f8")
     x = da.random.default_rng(3).random((64, 4), chunks=(8, 4))
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
         with Client(cluster, set_as_default=False) as client, get_task_stream(client=client) as stream:
             write_dask_array(x, dest, client=client)
     assert len({e["worker"] for e in stream.data if "store" in str(e["key"])}) == 2

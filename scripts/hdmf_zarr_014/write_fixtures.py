@@ -13,22 +13,18 @@ type, shape, chunks, shards, codecs, fill value) and per group its ``_LINKS``.
 from __future__ import annotations
 
 import json
-import platform
 import shutil
 import sys
-import tempfile
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 from hdmf_zarr.nwb import NWBZarrIO
-from pynwb import NWBHDF5IO, get_class, get_manager, load_namespaces
+from pynwb import NWBHDF5IO
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "legacy"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fixtures"))
 
-import builders
 import legacy_extension
+import nwb_fixtures
 
 MANIFEST_FORMAT_VERSION = 1
 
@@ -41,11 +37,11 @@ def _write_pair(outdir: Path, name: str, build: Any, *, cache_spec: bool = False
     zarr_path, h5_path = outdir / f"{name}.nwb.zarr", outdir / "hdf5" / f"{name}.nwb"
     shutil.rmtree(zarr_path, ignore_errors=True)
     h5_path.unlink(missing_ok=True)
-    with builders.fixed_object_ids(name):
+    with nwb_fixtures.fixed_object_ids(name):
         nwbfile = build(True)
     with NWBZarrIO(str(zarr_path), mode="w") as io:
         io.write(nwbfile, cache_spec=cache_spec)
-    with builders.fixed_object_ids(name):
+    with nwb_fixtures.fixed_object_ids(name):
         twin = build(False)
     with NWBHDF5IO(str(h5_path), mode="w") as io:
         io.write(twin, cache_spec=cache_spec)
@@ -57,14 +53,7 @@ def _write_external(outdir: Path) -> None:
         (outdir / "external_link.nwb.zarr", outdir / "link_target.nwb.zarr", NWBZarrIO),
         (outdir / "hdf5" / "external_link.nwb", outdir / "hdf5" / "link_target.nwb", NWBHDF5IO),
     ):
-        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
-        manager = get_manager()
-        with io_class(str(target), mode="r", manager=manager) as target_io:
-            series = target_io.read().acquisition["target_series"]
-            with builders.fixed_object_ids("external_link"):
-                nwbfile = builders.build_external_link(series)
-            with io_class(str(path), mode="w", manager=manager) as io:
-                io.write(nwbfile, link_data=True, cache_spec=False)
+        nwb_fixtures.write_external_link(io_class, target, path, legacy=False, cache_spec=False)
 
 
 def _raw(directory: Path) -> dict[str, Any]:
@@ -102,42 +91,30 @@ def _anchor_read(path: Path) -> dict[str, Any]:
         return {"ok": False, "error": f"{type(exc).__name__}: {str(exc)[-300:]}"}
 
 
-def _versions() -> dict[str, str]:
-    names = ("hdmf-zarr", "hdmf", "pynwb", "zarr", "numcodecs", "numpy", "h5py")
-    return {name: version(name) for name in names} | {"python": platform.python_version()}
-
-
 def main(outdir: Path) -> None:
     """Write every fixture, its HDF5 twin and the manifest into ``outdir``."""
     (outdir / "hdf5").mkdir(parents=True, exist_ok=True)
     descriptions: dict[str, str] = {}
     # files without the extension first: pynwb caches every namespace it has loaded in every file it writes
-    _write_pair(outdir, "ecephys", lambda zarr_io: builders.build_ecephys(zarr_io=zarr_io), cache_spec=True)
+    _write_pair(
+        outdir, "ecephys", lambda zarr_io: nwb_fixtures.build_ecephys(zarr_io=zarr_io), cache_spec=True
+    )
     descriptions["ecephys"] = (
         "electrodes table (reference column), ElectricalSeries with GzipCodec and with sharding, Blosc and "
         "uncompressed TimeSeries, a timestamps soft link, AnnotationSeries, units, trials and epochs "
         "(TimeSeriesReferenceVectorData: compound with a reference field), Images + ImageReferences"
     )
-    _write_pair(outdir, "icephys", lambda _zarr_io: builders.build_icephys())
+    _write_pair(outdir, "icephys", lambda _zarr_io: nwb_fixtures.build_icephys())
     descriptions["icephys"] = (
         "intracellular recordings and every icephys table (compound stimulus/response columns with "
         "references), NaN resolution attributes"
     )
-    _write_pair(outdir, "link_target", lambda _zarr_io: builders.build_link_target())
+    _write_pair(outdir, "link_target", lambda _zarr_io: nwb_fixtures.build_link_target())
     descriptions["link_target"] = "small file; target of external_link"
     _write_external(outdir)
     descriptions["external_link"] = "external links into link_target: to a group and to a dataset"
-    with tempfile.TemporaryDirectory() as spec_dir:
-        load_namespaces(str(legacy_extension.build_extension(Path(spec_dir))))
-        classes = {
-            name: get_class(name, legacy_extension.NAMESPACE)
-            for name in (
-                legacy_extension.TYPE_NAME,
-                legacy_extension.COMPOUND_REFS_TYPE,
-                legacy_extension.REFERENCES_TYPE,
-            )
-        }
-        _write_pair(outdir, "kinds", lambda _zarr_io: builders.build_kinds(classes), cache_spec=True)
+    with nwb_fixtures.extension_classes() as classes:
+        _write_pair(outdir, "kinds", lambda _zarr_io: nwb_fixtures.build_kinds_014(classes), cache_spec=True)
     descriptions["kinds"] = (
         f"extension {legacy_extension.NAMESPACE} {legacy_extension.VERSION}: every data kind (numeric, bool, "
         "text/ascii/isodatetime, 0-d scalars, empty, compound with and without references, references), "
@@ -154,7 +131,7 @@ def main(outdir: Path) -> None:
     }
     document = {
         "manifest_format_version": MANIFEST_FORMAT_VERSION,
-        "written_by": _versions(),
+        "written_by": nwb_fixtures.versions(),
         "files": files,
     }
     text = json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False, allow_nan=True)
@@ -162,6 +139,4 @@ def main(outdir: Path) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: write_fixtures.py OUTDIR")
-    main(Path(sys.argv[1]))
+    nwb_fixtures.run(main, "write_fixtures.py")

@@ -17,11 +17,8 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import platform
 import shutil
 import sys
-import tempfile
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +26,14 @@ import numcodecs
 import numpy as np
 from hdmf_zarr.backend import ZarrIO
 from hdmf_zarr.nwb import NWBZarrIO
-from pynwb import TimeSeries, get_class, get_manager, load_namespaces
+from pynwb import get_manager
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fixtures"))
 
 import legacy_extension
 import manifest
-import nwb_builders
+import nwb_fixtures
 
 MANIFEST_FORMAT_VERSION = 1
 MARKER = "/tmp/zarrbridge-legacy-fixture-UNSAFE-PICKLE-RAN"
@@ -66,25 +64,6 @@ def write_json_codec(path: Path, nwbfile: Any) -> None:
         io.write(nwbfile)
 
 
-def write_external_link(target: Path, dest: Path) -> None:
-    """``dest`` links to a group and to a dataset of ``target`` (one shared BuildManager,
-    as hdmf requires)."""
-    manager = get_manager()
-    shutil.rmtree(dest, ignore_errors=True)
-    with NWBZarrIO(str(target), mode="r", manager=manager) as target_io:
-        source = target_io.read()
-        series = source.acquisition["target_series"]
-        nwbfile = nwb_builders.new_file(
-            identifier="zarrbridge-legacy-external-link", description="links into link_target.nwb.zarr"
-        )
-        # A container that belongs to another file is written as an external link to its group ...
-        nwbfile.add_acquisition(series)
-        # ... and a zarr array of another file (link_data=True, the default) as a link to that dataset.
-        nwbfile.add_acquisition(TimeSeries(name="linked_data", data=series.data, unit="m", rate=5.0))
-        with NWBZarrIO(str(dest), mode="w", manager=manager) as io:
-            io.write(nwbfile, link_data=True)
-
-
 def write_crafted(source: Path, dest: Path) -> dict[str, Any]:
     """Copy ``source`` and replace the only chunk of its electrode ``group`` reference column.
 
@@ -113,11 +92,6 @@ def write_crafted(source: Path, dest: Path) -> dict[str, Any]:
     }
 
 
-def _versions() -> dict[str, str]:
-    names = ("hdmf-zarr", "hdmf", "pynwb", "zarr", "numcodecs", "numpy", "h5py")
-    return {name: version(name) for name in names} | {"python": platform.python_version()}
-
-
 def main(outdir: Path) -> None:
     """Write every fixture and the manifest into ``outdir`` (existing fixture directories are replaced)."""
     outdir.mkdir(parents=True, exist_ok=True)
@@ -127,7 +101,7 @@ def main(outdir: Path) -> None:
         files[name] = {"description": description, **extra}
 
     # Files without the extension first: pynwb caches every namespace it has loaded in every file it writes.
-    _write(outdir / "ecephys.nwb.zarr", nwb_builders.build_ecephys())
+    _write(outdir / "ecephys.nwb.zarr", nwb_fixtures.build_legacy_ecephys())
     add(
         "ecephys.nwb.zarr",
         "Broad NWB file: subject, devices, electrode groups, electrodes table (reference and text columns), "
@@ -137,38 +111,31 @@ def main(outdir: Path) -> None:
         "behavior processing module with Position and Images/ImageReferences.",
         object_codec="Pickle",
     )
-    write_json_codec(outdir / "json_codec.nwb.zarr", nwb_builders.build_ecephys())
+    write_json_codec(outdir / "json_codec.nwb.zarr", nwb_fixtures.build_legacy_ecephys())
     add(
         "json_codec.nwb.zarr",
         "Same content as ecephys.nwb.zarr, written with the JSON object codec.",
         object_codec="JSON",
         same_content_as="ecephys.nwb.zarr",
     )
-    _write(outdir / "link_target.nwb.zarr", nwb_builders.build_link_target())
+    _write(outdir / "link_target.nwb.zarr", nwb_fixtures.build_link_target())
     add(
         "link_target.nwb.zarr",
         "Small file with an electrodes table; target of external_link.nwb.zarr.",
         object_codec="Pickle",
     )
-    write_external_link(outdir / "link_target.nwb.zarr", outdir / "external_link.nwb.zarr")
+    # cached specifications: hdmf-zarr 0.13's default (cache_spec=True)
+    nwb_fixtures.write_external_link(
+        NWBZarrIO, outdir / "link_target.nwb.zarr", outdir / "external_link.nwb.zarr", legacy=True
+    )
     add(
         "external_link.nwb.zarr",
         "External links into link_target.nwb.zarr: to the group /acquisition/target_series and to its data.",
         object_codec="Pickle",
     )
 
-    with tempfile.TemporaryDirectory() as spec_dir:
-        namespace_file = legacy_extension.build_extension(Path(spec_dir))
-        load_namespaces(str(namespace_file))
-        classes = {
-            name: get_class(name, legacy_extension.NAMESPACE)
-            for name in (
-                legacy_extension.TYPE_NAME,
-                legacy_extension.COMPOUND_REFS_TYPE,
-                legacy_extension.REFERENCES_TYPE,
-            )
-        }
-        _write(outdir / "kinds.nwb.zarr", nwb_builders.build_kinds(classes))
+    with nwb_fixtures.extension_classes() as classes:
+        _write(outdir / "kinds.nwb.zarr", nwb_fixtures.build_kinds(classes))
     add(
         "kinds.nwb.zarr",
         f"Extension namespace {legacy_extension.NAMESPACE} {legacy_extension.VERSION}: one LegacyKinds "
@@ -192,7 +159,7 @@ def main(outdir: Path) -> None:
 
     document = {
         "manifest_format_version": MANIFEST_FORMAT_VERSION,
-        "written_by": _versions(),
+        "written_by": nwb_fixtures.versions(),
         "value_encoding": manifest.value_sha256.__doc__,
         "files": files,
     }
@@ -201,6 +168,4 @@ def main(outdir: Path) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: write_fixtures.py OUTDIR")
-    main(Path(sys.argv[1]))
+    nwb_fixtures.run(main, "write_fixtures.py")

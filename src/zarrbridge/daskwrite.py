@@ -56,7 +56,13 @@ def _dask_array_module() -> Any:
 
 
 def active_client() -> Any:
-    """The ``distributed.Client`` dask would run a graph on now (``scheduler=client`` or a default client)."""
+    """The ``distributed.Client`` dask would run a graph on now (``scheduler=client`` or a default client).
+
+    Returns
+    -------
+    distributed.Client or None
+        The client, or ``None`` when dask would not use one.
+    """
     from dask.base import get_scheduler
 
     scheduler = cast(Any, get_scheduler)()  # dask's functions are untyped
@@ -68,7 +74,13 @@ def active_client() -> Any:
 
 def default_workers() -> int:
     """How many threads dask's threaded scheduler would use: ``dask.config`` ``num_workers``,
-    else the CPU count."""
+    else the CPU count.
+
+    Returns
+    -------
+    int
+        The number of threads.
+    """
     import dask
 
     return int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
@@ -82,6 +94,13 @@ def compute_side_effects(collection: Any, *, client: Any = None) -> None:
     runs on a private thread pool (``dask.config`` ``num_workers`` threads), and when a task fails the pool is
     shut down, waiting for the tasks still running, before the error propagates: the caller can then remove
     what was written without racing with late writes.
+
+    Parameters
+    ----------
+    collection : dask collection
+        The writes to run (e.g. ``da.store(..., compute=False)``).
+    client : distributed.Client, optional
+        The cluster to run on; by default the active client, if any.
     """
     from dask.base import compute
 
@@ -108,6 +127,16 @@ def resolve_unknown_chunks(darr: Any) -> Any:
     shape is unknown until the blocks are computed. This computes the chunk sizes once (which evaluates the
     blocks) and returns an array whose shape can be used to create a destination.
 
+    Parameters
+    ----------
+    darr : dask.array.Array
+        The array, possibly with unknown (NaN) chunk sizes.
+
+    Returns
+    -------
+    dask.array.Array
+        ``darr`` itself when its chunk sizes are known, else an array whose are.
+
     Examples
     --------
     >>> import dask.array as da, numpy as np
@@ -122,7 +151,20 @@ def resolve_unknown_chunks(darr: Any) -> Any:
 
 
 def is_aligned(chunks: Chunks, unit: tuple[int, ...]) -> bool:
-    """Whether every block boundary in ``chunks`` falls on a multiple of ``unit`` (the end excepted)."""
+    """Whether every block boundary in ``chunks`` falls on a multiple of ``unit`` (the end excepted).
+
+    Parameters
+    ----------
+    chunks : tuple of tuple of int
+        Dask's chunk sizes, per axis.
+    unit : tuple of int
+        The destination's chunk (or shard) shape.
+
+    Returns
+    -------
+    bool
+        Whether the blocks are aligned.
+    """
     for dim, step in zip(chunks, unit):
         edge = 0
         for size in dim[:-1]:
@@ -133,7 +175,20 @@ def is_aligned(chunks: Chunks, unit: tuple[int, ...]) -> bool:
 
 
 def align_chunks(chunks: Chunks, unit: tuple[int, ...]) -> tuple[int, ...]:
-    """A regular block shape close to ``chunks`` whose boundaries fall on multiples of ``unit``."""
+    """A regular block shape close to ``chunks`` whose boundaries fall on multiples of ``unit``.
+
+    Parameters
+    ----------
+    chunks : tuple of tuple of int
+        Dask's chunk sizes, per axis.
+    unit : tuple of int
+        The destination's chunk (or shard) shape.
+
+    Returns
+    -------
+    tuple of int
+        The block shape.
+    """
     out = []
     for dim, step in zip(chunks, unit):
         largest = max(dim) if dim else 0

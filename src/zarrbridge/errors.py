@@ -73,7 +73,17 @@ class _ChunkError(_LocatedError):
 
 
 class MissingDependencyError(ZarrBridgeError, ImportError):
-    """An optional dependency is not installed; the message names the extra that provides it."""
+    """An optional dependency is not installed; the message names the extra that provides it.
+
+    Parameters
+    ----------
+    package : str
+        The import name of the missing package.
+    extra : str
+        The zarrbridge extra that installs it (``pip install "zarrbridge[extra]"``).
+    feature : str
+        What needed it, named in the message.
+    """
 
     def __init__(self, package: str, extra: str, feature: str) -> None:
         self.package = package
@@ -90,7 +100,15 @@ class InvalidOptionError(ZarrBridgeError, ValueError):
 
 
 class LocationError(ZarrBridgeError, ValueError):
-    """A location (path, URL, store) cannot be understood or opened."""
+    """A location (path, URL, store) cannot be understood or opened.
+
+    Parameters
+    ----------
+    location : object
+        The path, URL or store that was given.
+    reason : str
+        Why it cannot be used.
+    """
 
     def __init__(self, location: object, reason: str) -> None:
         self.location = location
@@ -98,7 +116,15 @@ class LocationError(ZarrBridgeError, ValueError):
 
 
 class NotAZarrStoreError(ZarrBridgeError, FileNotFoundError):
-    """The location exists (or not) but holds no zarr hierarchy."""
+    """The location exists (or not) but holds no zarr hierarchy.
+
+    Parameters
+    ----------
+    location : object
+        The location that was opened.
+    reason : str, optional
+        More detail, added to the message in parentheses.
+    """
 
     def __init__(self, location: object, reason: str = "") -> None:
         self.location = location
@@ -110,7 +136,13 @@ class NotAZarrStoreError(ZarrBridgeError, FileNotFoundError):
 
 
 class StoreExistsError(ZarrBridgeError, FileExistsError):
-    """Mode ``w-``/``x`` was asked for, but the location already holds data."""
+    """Mode ``w-``/``x`` was asked for, but the location already holds data.
+
+    Parameters
+    ----------
+    location : object
+        The location that already holds data.
+    """
 
     def __init__(self, location: object) -> None:
         self.location = location
@@ -121,7 +153,15 @@ class StoreExistsError(ZarrBridgeError, FileExistsError):
 
 
 class ReadOnlyError(ZarrBridgeError, PermissionError):
-    """A write was attempted through a read-only handle."""
+    """A write was attempted through a read-only handle.
+
+    Parameters
+    ----------
+    what : object
+        The handle or object that was written to.
+    hint : str, optional
+        What to do instead; by default, to open it with mode ``'r+'`` or ``'a'``.
+    """
 
     def __init__(self, what: object, hint: str = "open it with mode 'r+' or 'a' to modify it") -> None:
         self.what = what
@@ -129,7 +169,17 @@ class ReadOnlyError(ZarrBridgeError, PermissionError):
 
 
 class NodeNotFoundError(_LocatedError, KeyError):
-    """A group or array that should exist is missing."""
+    """A group or array that should exist is missing.
+
+    Parameters
+    ----------
+    path : str
+        The path of the missing group or array inside the file.
+    location : object, optional
+        The file or store it was looked up in.
+    hint : str, optional
+        What to do next, appended to the message.
+    """
 
     def __init__(self, path: str, location: object = None, hint: str = "") -> None:
         self.path = path
@@ -141,7 +191,19 @@ class NodeNotFoundError(_LocatedError, KeyError):
 
 
 class BrokenLinkError(_LocatedError, LookupError):
-    """A link or object reference points at something that does not exist."""
+    """A link or object reference points at something that does not exist.
+
+    Parameters
+    ----------
+    source : str
+        The path of the link or reference.
+    target : str
+        The path it points to, which does not exist.
+    location : object, optional
+        The file or store holding the link.
+    hint : str, optional
+        What to do next; by default, to restore the target or remove the link.
+    """
 
     def __init__(self, source: str, target: str, location: object = None, hint: str = "") -> None:
         self.source = source
@@ -152,7 +214,17 @@ class BrokenLinkError(_LocatedError, LookupError):
 
 
 class CorruptMetadataError(_LocatedError, ValueError):
-    """A metadata document cannot be parsed or does not have the expected shape."""
+    """A metadata document cannot be parsed or does not have the expected shape.
+
+    Parameters
+    ----------
+    key : str
+        The store key of the metadata document (e.g. ``'group/zarr.json'``).
+    reason : str
+        What is wrong with it.
+    location : object, optional
+        The file or store holding it.
+    """
 
     def __init__(self, key: str, reason: str, location: object = None) -> None:
         self.key = key
@@ -164,7 +236,17 @@ class CorruptMetadataError(_LocatedError, ValueError):
 
 
 class UnsupportedFormatVersionError(ZarrBridgeError, ValueError):
-    """A stored artefact carries a format version this release does not know."""
+    """A stored artefact carries a format version this release does not know.
+
+    Parameters
+    ----------
+    what : str
+        The artefact whose version was checked.
+    found : object
+        The version it carries.
+    supported : object
+        The version(s) this release reads.
+    """
 
     def __init__(self, what: str, found: object, supported: object) -> None:
         self.what = what
@@ -177,7 +259,17 @@ class UnsupportedFormatVersionError(ZarrBridgeError, ValueError):
 
 
 class UnsupportedDtypeError(ZarrBridgeError, TypeError):
-    """Data of a dtype that cannot be stored."""
+    """Data of a dtype that cannot be stored.
+
+    Parameters
+    ----------
+    what : str
+        The data that could not be stored.
+    dtype : object
+        Its dtype.
+    hint : str, optional
+        What to do instead; by default, to convert to a numeric, bool or string array.
+    """
 
     def __init__(self, what: str, dtype: object, hint: str = "") -> None:
         self.what = what
@@ -189,7 +281,17 @@ class UnsupportedDtypeError(ZarrBridgeError, TypeError):
 
 
 class ShapeMismatchError(ZarrBridgeError, ValueError):
-    """Data does not have the shape that was declared or expected."""
+    """Data does not have the shape that was declared or expected.
+
+    Parameters
+    ----------
+    what : str
+        The data whose shape was checked.
+    expected : object
+        The declared or expected shape.
+    found : object
+        The shape it has.
+    """
 
     def __init__(self, what: str, expected: object, found: object) -> None:
         self.what = what
@@ -199,7 +301,15 @@ class ShapeMismatchError(ZarrBridgeError, ValueError):
 
 
 class UnsafePickleError(ZarrBridgeError, ValueError):
-    """A pickle payload asked for something the restricted unpickler does not allow."""
+    """A pickle payload asked for something the restricted unpickler does not allow.
+
+    Parameters
+    ----------
+    what : str
+        The payload being unpickled.
+    global_name : str
+        The ``module.name`` it asked for, which is not on the allow-list.
+    """
 
     def __init__(self, what: str, global_name: str) -> None:
         self.what = what
@@ -212,7 +322,15 @@ class UnsafePickleError(ZarrBridgeError, ValueError):
 
 
 class WriteInterruptedError(ZarrBridgeError, RuntimeError):
-    """A write did not complete; the destination was left unmarked as complete."""
+    """A write did not complete; the destination was left unmarked as complete.
+
+    Parameters
+    ----------
+    location : object
+        The destination that was being written.
+    reason : str
+        What stopped the write.
+    """
 
     def __init__(self, location: object, reason: str) -> None:
         self.location = location
@@ -223,7 +341,17 @@ class WriteInterruptedError(ZarrBridgeError, RuntimeError):
 
 
 class CodecNameClashError(ZarrBridgeError, RuntimeError):
-    """Two installed packages register a plug-in (e.g. a DataJoint codec) under the same name."""
+    """Two installed packages register a plug-in (e.g. a DataJoint codec) under the same name.
+
+    Parameters
+    ----------
+    name : str
+        The codec name registered twice.
+    ours : str
+        The zarrbridge class that registers it.
+    theirs : str
+        The other package's class that registers it.
+    """
 
     def __init__(self, name: str, ours: str, theirs: str) -> None:
         self.name = name
@@ -237,7 +365,17 @@ class CodecNameClashError(ZarrBridgeError, RuntimeError):
 
 
 class UnsupportedValueTypeError(ZarrBridgeError, TypeError):
-    """A value of a Python type that cannot be stored where it was given."""
+    """A value of a Python type that cannot be stored where it was given.
+
+    Parameters
+    ----------
+    what : str
+        Where the value was given (a codec, a column, an attribute).
+    value_type : str
+        The name of the value's type.
+    accepted : str
+        What is accepted there, in words.
+    """
 
     def __init__(self, what: str, value_type: str, accepted: str) -> None:
         self.what = what
@@ -247,7 +385,17 @@ class UnsupportedValueTypeError(ZarrBridgeError, TypeError):
 
 
 class StoreUnreachableError(ZarrBridgeError, ConnectionError):
-    """An object store (S3 endpoint, network share) could not be reached."""
+    """An object store (S3 endpoint, network share) could not be reached.
+
+    Parameters
+    ----------
+    store : str
+        The name of the store (e.g. a DataJoint store name).
+    endpoint : str
+        The endpoint that did not answer.
+    reason : str
+        The underlying failure, in words.
+    """
 
     def __init__(self, store: str, endpoint: str, reason: str) -> None:
         self.store = store
@@ -260,7 +408,15 @@ class StoreUnreachableError(ZarrBridgeError, ConnectionError):
 
 
 class ResultNotFoundError(ZarrBridgeError, KeyError, FileNotFoundError):
-    """A result storage holds no result of that name (a ``FileNotFoundError`` too, as workflows expect)."""
+    """A result storage holds no result of that name (a ``FileNotFoundError`` too, as workflows expect).
+
+    Parameters
+    ----------
+    name : str
+        The result name that was asked for.
+    location : object
+        The storage it was looked up in.
+    """
 
     def __init__(self, name: str, location: object) -> None:
         self.name = name
@@ -275,7 +431,15 @@ class ResultNotFoundError(ZarrBridgeError, KeyError, FileNotFoundError):
 
 
 class NotAnNWBFileError(ZarrBridgeError, TypeError):
-    """A file opened as NWB has no (or an unreadable) ``nwb_version`` attribute at its root."""
+    """A file opened as NWB has no (or an unreadable) ``nwb_version`` attribute at its root.
+
+    Parameters
+    ----------
+    location : object
+        The file that was opened as NWB.
+    reason : str
+        What is wrong with its ``nwb_version`` attribute.
+    """
 
     def __init__(self, location: object, reason: str) -> None:
         self.location = location
@@ -286,7 +450,19 @@ class NotAnNWBFileError(ZarrBridgeError, TypeError):
 
 
 class UnknownCodecError(_LocatedError, ValueError):
-    """An array names a compressor or filter that no installed codec provides (or that is refused)."""
+    """An array names a compressor or filter that no installed codec provides (or that is refused).
+
+    Parameters
+    ----------
+    codec_id : str
+        The codec id the array names.
+    what : str
+        The array (or dataset) encoded with it.
+    location : object, optional
+        The file or store holding it.
+    hint : str, optional
+        What to do next; by default, to install the numcodecs plug-in for the id.
+    """
 
     def __init__(self, codec_id: str, what: str, location: object = None, hint: str = "") -> None:
         self.codec_id = codec_id
@@ -299,7 +475,19 @@ class UnknownCodecError(_LocatedError, ValueError):
 
 
 class MissingChunkError(_ChunkError, FileNotFoundError):
-    """A chunk of an array is missing and the array has no fill value that could stand in for it."""
+    """A chunk of an array is missing and the array has no fill value that could stand in for it.
+
+    Parameters
+    ----------
+    key : str
+        The store key of the missing chunk.
+    what : str
+        The array it belongs to.
+    location : object, optional
+        The file or store holding the array.
+    reason : str, optional
+        More detail, added to the message in parentheses.
+    """
 
     state = "missing"
     advice = "The file is incomplete or damaged; restore the chunk from a copy of the file."
@@ -313,6 +501,17 @@ class CodecNotMappedWarning(ZarrBridgeWarning):
     """A source dataset's filter (e.g. HDF5 ``lzf`` or ``szip``) has no zarr counterpart during export.
 
     The data is decoded and stored with the default zarr compressor instead; nothing is lost.
+
+    Parameters
+    ----------
+    dataset : str
+        The path of the source dataset.
+    filter_name : str
+        The name of the filter that has no counterpart (``'lzf'``, ``'szip'``...).
+    target : str, optional
+        The destination format, ``'zarr'`` by default.
+    instead : str, optional
+        What the data is stored with instead.
     """
 
     def __init__(
@@ -331,7 +530,15 @@ class CodecNotMappedWarning(ZarrBridgeWarning):
 
 
 class PathNotFoundError(ZarrBridgeError, FileNotFoundError):
-    """A file or directory given as input does not exist."""
+    """A file or directory given as input does not exist.
+
+    Parameters
+    ----------
+    path : object
+        The path that does not exist.
+    what : str, optional
+        What the path was given as (``'input'`` by default).
+    """
 
     def __init__(self, path: object, what: str = "input") -> None:
         self.path = path
@@ -341,7 +548,17 @@ class PathNotFoundError(ZarrBridgeError, FileNotFoundError):
 
 
 class UnsafeNameError(LocationError):
-    """A name that would become part of a path could leave its store (``..``, absolute, NUL, separators)."""
+    """A name that would become part of a path could leave its store (``..``, absolute, NUL, separators).
+
+    Parameters
+    ----------
+    name : object
+        The offending name.
+    what : str
+        What the name is (a group name, a result name, a key...).
+    reason : str
+        Why it is unsafe (``'contains ..'``, ``'is absolute'``...).
+    """
 
     def __init__(self, name: object, what: str, reason: str) -> None:
         self.name = name
@@ -355,7 +572,19 @@ class UnsafeNameError(LocationError):
 
 
 class CorruptChunkError(_ChunkError, ValueError):
-    """A stored chunk cannot be decoded (garbled, truncated, or of the wrong size for its array)."""
+    """A stored chunk cannot be decoded (garbled, truncated, or of the wrong size for its array).
+
+    Parameters
+    ----------
+    key : str
+        The store key of the chunk that does not decode.
+    what : str
+        The array it belongs to.
+    location : object, optional
+        The file or store holding the array.
+    reason : str, optional
+        The decoder's complaint, added in parentheses.
+    """
 
     state = "corrupt"
     advice = (
@@ -365,7 +594,15 @@ class CorruptChunkError(_ChunkError, ValueError):
 
 
 class StoreInUseError(ZarrBridgeError, BlockingIOError):
-    """Another writer holds the destination's lock."""
+    """Another writer holds the destination's lock.
+
+    Parameters
+    ----------
+    location : object
+        The destination being written.
+    lock : str
+        The lock file held by the other writer.
+    """
 
     def __init__(self, location: object, lock: str) -> None:
         self.location = location
@@ -377,7 +614,19 @@ class StoreInUseError(ZarrBridgeError, BlockingIOError):
 
 
 class ResourceLimitError(ZarrBridgeError, MemoryError):
-    """Untrusted bytes ask for more memory (or objects) than zarrbridge allows for them."""
+    """Untrusted bytes ask for more memory (or objects) than zarrbridge allows for them.
+
+    Parameters
+    ----------
+    what : str
+        What asked for the memory (a chunk, a pickle, a metadata document).
+    requested : int
+        The number of bytes (or objects) it asked for.
+    limit : int
+        The number allowed.
+    hint : str, optional
+        What to do next; by default, to read genuine data with a larger limit.
+    """
 
     def __init__(self, what: str, requested: int, limit: int, hint: str = "") -> None:
         self.what = what
@@ -390,7 +639,17 @@ class ResourceLimitError(ZarrBridgeError, MemoryError):
 
 
 class StorageFullError(ZarrBridgeError, OSError):
-    """The disk (or quota) filled up while something was being written; nothing of it was kept."""
+    """The disk (or quota) filled up while something was being written; nothing of it was kept.
+
+    Parameters
+    ----------
+    what : str
+        What was being written.
+    location : object
+        Where it was being written.
+    reason : str, optional
+        The operating system's message, added in parentheses.
+    """
 
     def __init__(self, what: str, location: object, reason: str = "") -> None:
         import errno
@@ -409,7 +668,17 @@ class StorageFullError(ZarrBridgeError, OSError):
 
 
 class ForeignRowError(ZarrBridgeError, ValueError):
-    """A DataJoint row in a zarrbridge codec's column was written by a codec zarrbridge cannot read."""
+    """A DataJoint row in a zarrbridge codec's column was written by a codec zarrbridge cannot read.
+
+    Parameters
+    ----------
+    column : str
+        The table column (``Table.attribute``) holding the row.
+    reason : str
+        Why zarrbridge cannot read it.
+    row : object, optional
+        The stored value of the row.
+    """
 
     def __init__(self, column: str, reason: str, row: object = None) -> None:
         self.column = column

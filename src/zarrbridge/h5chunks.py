@@ -58,7 +58,18 @@ class StoredChunk:
 
 
 def stored_chunks(dataset: Any) -> list[StoredChunk]:
-    """The allocated chunks of the chunked h5py dataset ``dataset``, in HDF5's index order."""
+    """The allocated chunks of the chunked h5py dataset ``dataset``, in HDF5's index order.
+
+    Parameters
+    ----------
+    dataset : h5py.Dataset
+        A chunked dataset.
+
+    Returns
+    -------
+    list of StoredChunk
+        One entry per allocated chunk.
+    """
     out: list[StoredChunk] = []
 
     def add(info: Any) -> None:

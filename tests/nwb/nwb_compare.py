@@ -41,6 +41,9 @@ def _materialize(value: Any) -> Any:
 
 def _contains_objects(values: Any) -> bool:
     if isinstance(values, np.ndarray):
+        fields = values.dtype.fields
+        if fields is not None:  # compound rows (both readers): objects in a reference or text field
+            return values.size > 0 and any(sub[0].kind == "O" for sub in fields.values())
         if values.dtype.kind != "O" or values.size == 0:
             return False
         values = values.reshape(-1).tolist()
@@ -105,7 +108,7 @@ class Comparer:
                 self.value(a[k], b[k], f"{path}/{k}")
             return
         a, b = _materialize(a), _materialize(b)
-        if isinstance(a, np.void) or isinstance(b, np.void):  # one compound row: h5py np.void, zarr a list
+        if isinstance(a, np.void) or isinstance(b, np.void):  # one compound row (np.void), or a row as a list
             a, b = (list(a) if isinstance(a, np.void) else a), (list(b) if isinstance(b, np.void) else b)
         if (
             isinstance(a, (list, tuple, np.ndarray))

@@ -154,7 +154,7 @@ def test_non_finite_attributes_and_scalars_of_the_kinds_file() -> None:
         "a scalar string",
     )
     assert (kinds.attr_int, np.asarray(kinds.attr_int_2d).tolist()) == (-7, [[1, 2], [3, 4]])
-    assert kinds.scalar_ascii is None  # not written: see scripts/hdmf_zarr_014/builders.py
+    assert kinds.scalar_ascii is None  # not written: see build_kinds_014 in scripts/fixtures/nwb_fixtures.py
     assert [tuple(row) for row in kinds.compound_plain[:]] == [
         (1, 0.5, "one"),
         (2, -1.5, "two"),

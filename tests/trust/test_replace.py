@@ -9,13 +9,12 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from trust_helpers import Dest, nwbfile_with_data, write_nwb
+from trust_helpers import Dest, noisy_nwbfile, nwbfile_with_data, write_nwb
 
 from zarrbridge import NWBZarrIO, read_nwb
 from zarrbridge.errors import (
@@ -199,45 +198,18 @@ def test_sigkill_mid_write_leaves_old_or_new(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- full disk
-def _noisy(identifier: str, rows: int) -> Any:
-    from pynwb import TimeSeries
-
-    from zarrbridge import ZarrDataIO
-
-    f = _new_file(identifier, 100)
-    noise = np.random.default_rng(0).normal(size=(rows, 4))
-    f.add_acquisition(
-        TimeSeries(name="noise", data=ZarrDataIO(noise, chunks=(10_000, 4)), unit="V", rate=1.0)
-    )
-    return f
-
-
-@pytest.fixture()
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 3 MiB filesystem (tmpfs), so that a write fills it up."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()}); the mocked test still runs")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
-
-
 def test_full_disk_keeps_old_file(small_disk: Path) -> None:
     d = Dest("dir", str(small_disk / "f.nwb.zarr"))
     write_nwb(d, _new_file("old"))
     with pytest.raises(WriteInterruptedError, match="no space left on the device"):
-        write_nwb(d, _noisy("new", 200_000))  # 6 MB of incompressible numbers
+        write_nwb(d, noisy_nwbfile("new", 200_000))  # 6 MB of incompressible numbers
     assert _identifier(d) == "old" and _siblings(d) == []
 
 
 def test_full_disk_fresh_write_leaves_no_file(small_disk: Path) -> None:
     d = Dest("dir", str(small_disk / "f.nwb.zarr"))
     with pytest.raises(WriteInterruptedError, match="no space left"):
-        write_nwb(d, _noisy("new", 200_000))
+        write_nwb(d, noisy_nwbfile("new", 200_000))
     with pytest.raises(NotAZarrStoreError):
         read_nwb(d.url)
 

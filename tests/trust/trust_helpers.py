@@ -126,3 +126,18 @@ def write_nwb(d: Dest, nwbfile: Any = None, **kw: Any) -> None:
 
     with NWBZarrIO(d.url, mode="w", storage_options=d.storage_options, **kw) as io:
         io.write(nwbfile if nwbfile is not None else nwbfile_with_data())
+
+
+def noisy_nwbfile(identifier: str, rows: int) -> Any:
+    """:func:`nwbfile_with_data` (100 rows) plus ``acquisition/noise``: ``rows`` x 4 incompressible floats."""
+    from pynwb import TimeSeries
+
+    from zarrbridge import ZarrDataIO
+
+    f = nwbfile_with_data(100)
+    f.fields["identifier"] = identifier
+    noise = np.random.default_rng(0).normal(size=(rows, 4))
+    f.add_acquisition(
+        TimeSeries(name="noise", data=ZarrDataIO(noise, chunks=(10_000, 4)), unit="V", rate=1.0)
+    )
+    return f

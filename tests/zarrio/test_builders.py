@@ -182,7 +182,7 @@ def test_compound_datasets(zpath: Path, with_ref: bool, roundtrip: Any) -> None:
     io, back = roundtrip(zpath, root)
     with io:
         got = back["c"].data
-        assert [tuple(r[:3]) for r in got[:]] == [(1, 0.5, "one"), (2, 1.5, "two")]
+        assert [tuple(r)[:3] for r in got[:]] == [(1, 0.5, "one"), (2, 1.5, "two")]
         if with_ref:
             assert got[0][3] is back["target"]
             assert _meta(zpath, "c")["attributes"]["_REFERENCE_FIELDS"] == ["r"]

@@ -215,7 +215,7 @@ def test_parallel_copy_on_a_dask_cluster(tmp_path: Path) -> None:
     _h5_table(src, {"raw": H5DataIO(big, chunks=(20000, 8), compression="gzip")})
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=50
         ) as cluster,
         distributed.Client(cluster) as client,
     ):

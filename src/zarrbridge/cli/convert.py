@@ -94,6 +94,12 @@ def add_parser(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -
         help="copy chunks of large datasets with N workers (default: 1)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
+    parser.add_argument(
+        "--virtual",
+        action="store_true",
+        help="HDF5 SRC (path or URL) only: write DST as a virtual Zarr view, one reference file that reads "
+        "SRC's chunks where they are (no array data copied); name it *.json on object storage",
+    )
 
 
 def dest_kind(dest: str) -> str:
@@ -138,6 +144,8 @@ def unmapped_lines(unmapped: tuple[tuple[str, str], ...], dest_format: str) -> l
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
+    if args.virtual:
+        return _run_virtual(args, out)
     _check(args)
     from ..errors import CodecNotMappedWarning
     from ..zarrio.convert import ConvertOptions, convert
@@ -169,5 +177,47 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             f"converted {args.source} ({report.source_format}) -> {args.dest} ({report.dest_format}): "
             f"{report.datasets} datasets, {human_bytes(report.bytes_copied)} in {report.seconds:.2f} s "
             f"({rate:.1f} MB/s)\n"
+        )
+    return 0
+
+
+def _run_virtual(args: argparse.Namespace, out: TextIO) -> int:
+    """``--virtual``: a view of the HDF5 file SRC (:func:`zarrbridge.zarrio.virtual.write_virtual`)."""
+    changed = [
+        flag
+        for flag, value, default in (
+            ("--zarr-format", args.zarr_format, 3),
+            ("--compressor", args.compressor, "keep"),
+            ("--level", args.level, None),
+            ("--chunks", args.chunks, "keep"),
+            ("--shard-size-mb", args.shard_size_mb, 0.0),
+        )
+        if value != default
+    ]
+    if changed:
+        raise InvalidOptionError(
+            f"{', '.join(changed)} cannot apply to --virtual: a view keeps the HDF5 file's chunks and filters"
+        )
+    if not is_url(args.source) and detect_kind(args.source) != "hdf5":
+        raise InvalidOptionError(f"--virtual needs an HDF5 SRC; {args.source} is a Zarr store")
+    if not is_url(args.dest) and os.path.lexists(args.dest) and not args.overwrite:
+        raise InvalidOptionError(f"{args.dest} already exists; pass --overwrite to replace it")
+    from ..errors import CodecNotMappedWarning
+    from ..zarrio.virtual import write_virtual
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CodecNotMappedWarning)  # reported below from the report, grouped
+        report = write_virtual(
+            args.source, args.dest, storage_options=args.storage_options or None, overwrite=args.overwrite
+        )
+    if not args.quiet:
+        for line in unmapped_lines(report.unmapped, "zarr"):
+            sys.stderr.write(f"zarrbridge: warning: {line} (copied into the view)\n")
+        for path, why in report.copied:
+            sys.stderr.write(f"zarrbridge: note: {path} copied into the view ({why})\n")
+        out.write(
+            f"virtual view {args.dest} of {args.source}: {len(report.referenced)} datasets referenced "
+            f"({report.chunks} chunks, {human_bytes(report.referenced_bytes)}), view "
+            f"{human_bytes(report.view_bytes)}, in {report.seconds:.2f} s\n"
         )
     return 0

@@ -24,6 +24,7 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
 from ..core.arrays import iter_blocks
+from ..core.inline import inline_disagreements
 from ..core.integrity import check_document, is_complete, metadata_key, scan_array
 from ..core.location import Location, open_store
 from ..errors import CorruptMetadataError, ZarrBridgeError
@@ -85,6 +86,8 @@ def _check_zarr(path: str, storage_options: dict[str, Any], tick: ByteProgress) 
         if root.metadata.consolidated_metadata is not None:
             listed = _arrays(root)
             _compare_listing(report, on_disk, listed, location)
+            for name, problem in inline_disagreements(root, location=location):  # small chunks' root copies
+                report.problems.append((name, str(problem)))
         tick.add_total(sum(math.prod(a.shape) * _itemsize(a) for a in on_disk.values()))
         for name, array in sorted(on_disk.items()):
             _check_array(report, name, array, str(location), tick)

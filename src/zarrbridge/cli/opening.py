@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .._optional import import_optional
+from ..core.location import Location
 from ..errors import LocationError
 
 __all__ = ["FileKind", "OpenFile", "detect_kind", "is_url", "new_type_map", "open_file"]
@@ -39,6 +40,8 @@ def detect_kind(path: str) -> FileKind:
     if not os.path.exists(local):
         raise LocationError(path, "no such file or directory; check the path")
     if os.path.isdir(local) or local.lower().endswith(".zip"):
+        return "zarr"
+    if Location.parse(local).holds_zarr():  # a virtual view: one reference file (zarrbridge.core.refview)
         return "zarr"
     h5py = import_optional("h5py", extra="hdmf", feature=FEATURE)
     if h5py.is_hdf5(local):

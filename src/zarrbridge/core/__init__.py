@@ -10,6 +10,7 @@ from __future__ import annotations
 from .arrays import ArrayPolicy, auto_chunks, copy_array, create_array, iter_blocks, to_zarr_codecs
 from .jsonattrs import from_json_value, to_json_value
 from .location import AccessMode, Location, filesystem_store, open_store
+from .refview import open_view  # (also registers the opener of virtual views with open_store)
 from .structdtype import register_struct_reader
 
 # zarr 3.1 cannot read the "struct" compound data type that zarr >= 3.2 (and hdmf-zarr 0.14) write
@@ -26,6 +27,7 @@ __all__ = [
     "from_json_value",
     "iter_blocks",
     "open_store",
+    "open_view",
     "to_json_value",
     "to_zarr_codecs",
 ]

@@ -63,6 +63,9 @@ class ArrayPolicy:
         Value of chunks never written; ``None`` keeps zarr's default for the dtype.
     target_chunk_bytes
         Size aimed at by automatic chunking.
+    extra : dict[str, Any]
+        More keyword arguments for :func:`zarr.create_array` (not compared
+        between policies).
 
     Examples
     --------
@@ -110,7 +113,20 @@ class ArrayPolicy:
         return repr(dataclasses.replace(self, chunks=None))
 
     def resolve_chunks(self, shape: Sequence[int], itemsize: int) -> tuple[int, ...]:
-        """The chunk shape to use for an array of ``shape``."""
+        """The chunk shape to use for an array of ``shape``.
+
+        Parameters
+        ----------
+        shape : Sequence[int]
+            The array's shape.
+        itemsize : int
+            Bytes per element.
+
+        Returns
+        -------
+        tuple of int
+            The chunk shape.
+        """
         if self.chunks is not None:
             if len(self.chunks) != len(shape):
                 raise ShapeMismatchError("chunks", f"{len(shape)} dimensions", self.chunks)
@@ -127,6 +143,20 @@ def auto_chunks(
 
     Leading axes (time in most recordings) are split first when axes are equally long; an empty axis gets a
     chunk length of 1.
+
+    Parameters
+    ----------
+    shape : Sequence[int]
+        The array's shape.
+    itemsize : int
+        Bytes per element.
+    target_bytes : int
+        The chunk size aimed at, in bytes.
+
+    Returns
+    -------
+    tuple of int
+        The chunk shape, one length per axis.
 
     Examples
     --------
@@ -177,6 +207,18 @@ def to_zarr_codecs(codecs: Any, *, zarr_format: int = 3) -> Any:
 
     numcodecs codecs are mapped to native zarr v3 codecs where one exists (zstd, gzip, blosc) and wrapped
     otherwise; zarr v3 codecs pass through. For zarr format 2 numcodecs codecs pass through unchanged.
+
+    Parameters
+    ----------
+    codecs : object
+        One codec, a sequence of codecs, ``None`` or ``"default"``.
+    zarr_format : int
+        The zarr format of the array they are for (2 or 3).
+
+    Returns
+    -------
+    object
+        The codecs in the form :func:`zarr.create_array` takes.
     """
     if codecs == "default" or codecs == "auto":
         return "auto"
@@ -234,6 +276,32 @@ def create_array(
     (:func:`~zarrbridge.core.integrity.strict_array`), so a chunk found missing later is an error, not fill
     values. Writers that leave chunks unwritten call :func:`~zarrbridge.core.integrity.fill_missing_chunks`
     before they finish.
+
+    Parameters
+    ----------
+    store : zarr store or zarr.Group
+        Where to create the array.
+    path : str
+        The array's path inside ``store``.
+    shape : Sequence[int]
+        The array's shape.
+    dtype : numpy dtype or str
+        The array's dtype.
+    policy : ArrayPolicy
+        Chunks, shards, codecs and fill value.
+    attributes : dict, optional
+        Attributes written with the metadata (JSON values).
+    zarr_format : int
+        2 or 3.
+    overwrite : bool
+        Replace an existing node at ``path``.
+    dimension_names : Sequence[str], optional
+        Names of the axes (zarr format 3 only).
+
+    Returns
+    -------
+    zarr.Array
+        The new array, strict about missing chunks.
     """
     shape = tuple(int(s) for s in shape)
     zdtype = np.dtype(dtype) if not isinstance(dtype, str) or dtype != "str" else dtype
@@ -297,7 +365,15 @@ def create_array(
 
 
 def iter_blocks(shape: Sequence[int], block: Sequence[int]) -> Iterator[Selection]:
-    """Selections that tile ``shape`` with blocks of ``block`` (the last ones clipped)."""
+    """Selections that tile ``shape`` with blocks of ``block`` (the last ones clipped).
+
+    Parameters
+    ----------
+    shape : Sequence[int]
+        The shape to tile.
+    block : Sequence[int]
+        The block shape.
+    """
     if not shape:
         yield ()
         return
@@ -365,6 +441,26 @@ def copy_array(
     ``2 x workers`` blocks are in flight at a time. With a ``dask.distributed`` ``client`` the blocks are
     copied by the cluster's workers (``source`` and ``dest`` must then pickle, e.g. zarr arrays on a shared
     store). ``progress`` is called with the bytes of each block written. Returns the number of bytes copied.
+
+    Parameters
+    ----------
+    source : array-like
+        h5py dataset, zarr array, numpy array... of ``dest``'s shape.
+    dest : zarr.Array
+        The destination array, already created.
+    max_block_bytes : int
+        Upper bound of one block read into memory (a whole shard is read when larger).
+    workers : int
+        Threads copying blocks in parallel.
+    client : distributed.Client, optional
+        Copy on this cluster's workers instead of local threads.
+    progress : callable, optional
+        Called with the number of bytes of each block once it is written.
+
+    Returns
+    -------
+    int
+        The number of bytes copied.
     """
     src_shape = tuple(getattr(source, "shape", np.shape(source)))
     if src_shape != tuple(dest.shape):

@@ -26,13 +26,15 @@ import struct
 import zlib
 from typing import Any
 
-from ..errors import CorruptChunkError, ResourceLimitError
+from ..errors import CorruptChunkError, InvalidOptionError, ResourceLimitError
 
 __all__ = [
     "MAX_CHUNK_BYTES",
+    "array_chunk_bounds",
     "check_allocation",
     "check_chunk_nbytes",
     "check_encoded_chunk",
+    "check_max_bytes",
     "declared_size",
     "decompress_bounded",
     "memory_bytes",
@@ -69,17 +71,38 @@ def check_chunk_nbytes(
     return nbytes
 
 
-def check_allocation(*, shape: tuple[int, ...], itemsize: int, what: str) -> None:
-    """Refuse reading a selection of ``shape`` that could not fit in this machine's memory."""
+def check_allocation(
+    *, shape: tuple[int, ...], itemsize: int, what: str, max_bytes: int | None = None
+) -> None:
+    """Refuse reading a selection of ``shape`` that could not fit in this machine's memory, or is larger
+    than ``max_bytes`` (a reader's allocation budget, see :func:`check_max_bytes`)."""
     nbytes = math.prod(shape) * max(int(itemsize), 1)
-    limit = memory_bytes()
+    limit = memory_bytes() if max_bytes is None else min(memory_bytes(), max_bytes)
     if nbytes > limit:
         raise ResourceLimitError(
             f"reading {what} (shape {list(shape)})",
             nbytes,
             limit,
-            "Read it in smaller selections (slices along its first axis).",
+            "Read it in smaller selections (slices along its first axis)"
+            + (", or give a larger max_bytes." if max_bytes is not None else "."),
         )
+
+
+def check_max_bytes(value: object, *, owner: str) -> int | None:
+    """``value`` as an allocation budget: ``None`` (the machine's memory) or a positive ``int`` of bytes.
+
+    Raises
+    ------
+    InvalidOptionError
+        Anything else (a bool, a float, a string, zero or less).
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidOptionError(
+            f"{owner}: max_bytes must be a positive int (bytes one read may allocate) or None, not {value!r}"
+        )
+    return value
 
 
 def declared_size(codec_id: str, data: bytes, *, key: str, what: str, where: object = None) -> int | None:
@@ -241,3 +264,63 @@ def check_encoded_chunk(
             f"Its {codec_id} header declares more than the array's chunk holds; the file is damaged or "
             "hostile.",
         )
+
+
+def array_chunk_bounds(metadata: Any, *, what: str, limit: int = MAX_CHUNK_BYTES) -> tuple[int, Any]:
+    """Check the chunk (and shard) shape an array's metadata declares; the bound for its stored chunks.
+
+    For zarr's own decode path (:func:`zarrbridge.core.integrity.strict_array`), before anything is decoded:
+    a chunk, or an inner chunk of a sharded array, above ``limit`` (:data:`MAX_CHUNK_BYTES`), or a shard
+    larger than this machine's memory, raises :class:`~zarrbridge.errors.ResourceLimitError`.
+
+    Returns ``(limit, compressor)``: the outermost compressor of a stored (unsharded) chunk, ``None`` when
+    there is none to check (sharded arrays: their chunks are read by byte range), and the most its payload may
+    declare (the chunk's decoded size; :data:`MAX_CHUNK_BYTES` for variable-size items or size-changing
+    filters), for :func:`check_encoded_chunk`.
+    """
+    from zarr.codecs import Crc32cCodec, ShardingCodec, TransposeCodec
+    from zarr.core.metadata.v3 import ArrayV3Metadata
+
+    native = _native_dtype(metadata)
+    itemsize = native.itemsize if native is not None else 1
+    variable = native is None or native.kind in "OT" or native.hasobject
+    if isinstance(metadata, ArrayV3Metadata):
+        outer = getattr(metadata.chunk_grid, "chunk_shape", None)  # zarr >= 3.2 also has rectilinear grids
+        if outer is None:
+            return MAX_CHUNK_BYTES, None
+        outer = tuple(int(c) for c in outer)
+        codecs = tuple(metadata.codecs)
+        sharding = next((c for c in codecs if isinstance(c, ShardingCodec)), None)
+        if sharding is not None:
+            check_chunk_nbytes(chunks=tuple(sharding.chunk_shape), itemsize=itemsize, what=what, limit=limit)
+            check_chunk_nbytes(chunks=outer, itemsize=itemsize, what=f"{what} (shard)", limit=memory_bytes())
+            return MAX_CHUNK_BYTES, None
+        nbytes = check_chunk_nbytes(chunks=outer, itemsize=itemsize, what=what, limit=limit)
+        resizing = any(not isinstance(c, TransposeCodec) for c in metadata.codecs[: _array_bytes(codecs)])
+        tail = [c for c in codecs[_array_bytes(codecs) + 1 :] if not isinstance(c, Crc32cCodec)]  # (a suffix)
+        compressor = tail[-1] if tail else None
+    else:
+        nbytes = check_chunk_nbytes(
+            chunks=tuple(int(c) for c in metadata.chunks), itemsize=itemsize, what=what
+        )
+        resizing = bool(metadata.filters)
+        compressor = metadata.compressor
+    return (limit if variable or resizing else max(nbytes, 1)), compressor
+
+
+def _array_bytes(codecs: tuple[Any, ...]) -> int:
+    """The index of the array -> bytes codec in a v3 codec list."""
+    from zarr.abc.codec import ArrayBytesCodec
+
+    return next((i for i, c in enumerate(codecs) if isinstance(c, ArrayBytesCodec)), 0)
+
+
+def _native_dtype(metadata: Any) -> Any:
+    """The array's numpy data type (zarr's data type objects, or a numpy dtype on older zarr 3)."""
+    import numpy as np
+
+    dtype = metadata.dtype
+    try:
+        return dtype.to_native_dtype() if hasattr(dtype, "to_native_dtype") else np.dtype(dtype)
+    except (TypeError, ValueError):
+        return None

@@ -59,6 +59,7 @@ from .integrity import (
     pipeline_of,
 )
 from .localfiles import read_file
+from .syncread import supports_get_sync
 
 try:  # zarr >= 3.1.6 names the protocol; older releases take the normal path
     from zarr.abc.codec import SupportsSyncCodec
@@ -309,17 +310,6 @@ def _region(coords: tuple[int, ...], chunks: tuple[int, ...], shape: tuple[int, 
     return tuple(slice(i * c, min((i + 1) * c, s)) for i, c, s in zip(coords, chunks, shape))
 
 
-_GET_SYNC: dict[type, bool] = {}
-
-
-def _has_get_sync(store: Store) -> bool:
-    """Whether ``store`` has zarr's synchronous read (``zarr.abc.store.SupportsGetSync``, zarr >= 3.1.6)."""
-    kind = type(store)
-    if kind not in _GET_SYNC:
-        _GET_SYNC[kind] = callable(getattr(kind, "get_sync", None))
-    return _GET_SYNC[kind]
-
-
 def _read_keys(store: Store, keys: list[str], prototype: BufferPrototype) -> list[bytes | Buffer | None]:
     if type(store) is LocalStore:  # a plain file read: no event loop, no thread hop (subclasses keep theirs)
         found: list[bytes | Buffer | None] = []
@@ -329,7 +319,7 @@ def _read_keys(store: Store, keys: list[str], prototype: BufferPrototype) -> lis
             except FileNotFoundError:
                 found.append(None)
         return found
-    if _has_get_sync(store):  # e.g. a wrapper around a local store: read in this thread too
+    if supports_get_sync(store):  # e.g. a wrapper around a local store: read in this thread too
         return [store.get_sync(key, prototype=prototype) for key in keys]  # type: ignore[attr-defined]
 
     async def get_all() -> list[Buffer | None]:
@@ -353,6 +343,9 @@ def read_whole(
     meta = array.metadata
     if not isinstance(meta, ArrayV3Metadata) or array.nbytes > max_bytes:
         return None
+    budget = getattr(pipeline_of(array), "max_bytes", None)
+    if budget is not None and array.nbytes > budget:
+        return None  # zarr's path refuses it (a strict array's allocation budget)
     pipeline = _pipeline(meta)
     if pipeline is None:
         return None
@@ -387,7 +380,7 @@ def read_whole(
         document = found.pop()
         checked.verify = None
         check_document(array, None if document is None else _as_bytes(document), location=where)
-    complete = is_complete(array)
+    complete = is_complete(array) and not (checked is not None and checked.fill_missing)
     for coord, key, raw in zip(coords, keys, found):
         if raw is None:
             if complete:

@@ -15,7 +15,11 @@ damage (a half-synced folder, a deleted object), and reading it raises :class:`M
 - compares, once, the metadata the array was opened with (e.g. from consolidated metadata) with the array's
   own document in the store (:class:`~zarrbridge.errors.CorruptMetadataError` if they disagree on shape, data
   type, chunking or codecs, or if the document is missing), for complete arrays;
-- keeps writing every chunk on writes through it, so a complete array stays complete.
+- keeps writing every chunk on writes through it, so a complete array stays complete;
+- bounds what zarr's decoders may allocate (:func:`~zarrbridge.core.bounds.array_chunk_bounds`): on the first
+  read a chunk shape above :data:`~zarrbridge.core.bounds.MAX_CHUNK_BYTES` (or a shard above the machine's
+  memory) is refused, and each stored chunk whose blosc, lz4 or zstd header declares more than its chunk
+  holds is refused before it is decoded, both with :class:`~zarrbridge.errors.ResourceLimitError`.
 
 zarr 3.1 has no configuration for refusing missing chunks (a later zarr adds one); this module works the same
 on every zarr 3 release. The reading fast path of :mod:`zarrbridge.core.chunkio` applies the same rules.
@@ -29,7 +33,7 @@ import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import zarr
@@ -42,7 +46,14 @@ from zarr.core.metadata.v2 import ArrayV2Metadata
 from zarr.core.metadata.v3 import ArrayV3Metadata
 from zarr.core.sync import sync
 
-from ..errors import CorruptChunkError, CorruptMetadataError, MissingChunkError, ZarrBridgeError
+from ..errors import (
+    CorruptChunkError,
+    CorruptMetadataError,
+    InvalidOptionError,
+    MissingChunkError,
+    ZarrBridgeError,
+)
+from .bounds import MAX_CHUNK_BYTES, array_chunk_bounds, check_allocation, check_encoded_chunk
 from .structdtype import reread_compound_document
 
 __all__ = [
@@ -51,6 +62,7 @@ __all__ = [
     "ChunkReport",
     "array_what",
     "check_document",
+    "check_missing_chunks",
     "chunk_keys",
     "fill_missing_chunks",
     "is_complete",
@@ -165,15 +177,23 @@ class _CheckedGetter:
         except Exception as exc:  # the store failed (network, permissions): not the chunk's fault
             raise _StoreFailure(exc) from exc
         if value is None:
-            if self._pipeline.complete:
+            if self._pipeline.complete and not self._pipeline.fill_missing:
                 raise MissingChunkError(self.path, self._pipeline.what, self._pipeline.location)
             return None
-        if byte_range is None and self._pipeline.blosc:
+        pipeline = self._pipeline
+        if byte_range is None and pipeline.blosc:
             problem = blosc_frame_problem(value.as_numpy_array())
             if problem:
-                raise CorruptChunkError(
-                    self.path, self._pipeline.what, self._pipeline.location, reason=problem
-                )
+                raise CorruptChunkError(self.path, pipeline.what, pipeline.location, reason=problem)
+        if byte_range is None and pipeline.compressor is not None:  # refused before zarr inflates it
+            check_encoded_chunk(
+                pipeline.compressor,
+                value.as_buffer_like(),
+                limit=pipeline.decoded_limit,
+                key=self.path,
+                what=pipeline.what,
+                where=pipeline.location,
+            )
         return value
 
     def __getattr__(self, name: str) -> Any:
@@ -205,6 +225,11 @@ class CheckedPipeline:
         self.complete = complete
         self.verify = verify  # the array whose own document is compared once, on the first read
         self.blosc = False  # whether stored chunks are blosc frames (their stated length is checked)
+        self.metadata: Any = None  # the array's metadata, whose chunk shape is checked on the first read
+        self.compressor: Any = None  # the outermost compressor of stored chunks (its declared size checked)
+        self.decoded_limit = 0
+        self.fill_missing = False  # missing chunks of complete arrays read as the fill value (asked for)
+        self.max_bytes: int | None = None  # the most one read may allocate (None: the machine's memory)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -218,6 +243,13 @@ class CheckedPipeline:
         raw = await array.store_path.store.get(metadata_key(array), default_buffer_prototype())
         check_document(array, None if raw is None else raw.to_bytes(), location=self.location)
 
+    def _bound(self) -> None:
+        if self.metadata is not None:  # (raises on every read while the chunk shape is refused)
+            where = f"{self.what} in {self.location}" if self.location is not None else self.what
+            limit = MAX_CHUNK_BYTES if self.max_bytes is None else min(MAX_CHUNK_BYTES, self.max_bytes)
+            self.decoded_limit, self.compressor = array_chunk_bounds(self.metadata, what=where, limit=limit)
+            self.metadata = None
+
     async def read(self, batch_info: Iterable[Any], out: Any, drop_axes: tuple[int, ...] = ()) -> None:
         try:
             await self._read(batch_info, out, drop_axes)
@@ -230,6 +262,12 @@ class CheckedPipeline:
             raise translated from exc.__cause__
 
     async def _read(self, batch_info: Iterable[Any], out: Any, drop_axes: tuple[int, ...]) -> None:
+        self._bound()  # before any chunk is fetched or decoded
+        if self.max_bytes is not None:
+            shape = tuple(getattr(out, "shape", ()))
+            check_allocation(
+                shape=shape, itemsize=out.dtype.itemsize, what=f"{self.what}", max_bytes=self.max_bytes
+            )
         infos = [(_CheckedGetter(getter, self), *rest) for getter, *rest in batch_info]
         try:
             if self.verify is not None:
@@ -266,6 +304,16 @@ class CheckedPipeline:
         if self.complete:  # every chunk stays stored, also one that now holds only the fill value
             batch_info = [(setter, _keep_empty(spec), *rest) for setter, spec, *rest in batch_info]
         await self.inner.write(batch_info, value, drop_axes)
+
+
+def check_missing_chunks(value: object, *, owner: str) -> Literal["error", "fill"]:
+    """``value`` as a missing-chunk policy (``"error"`` or ``"fill"``), else :class:`InvalidOptionError`."""
+    if value == "error" or value == "fill":
+        return "error" if value == "error" else "fill"
+    raise InvalidOptionError(
+        f"{owner}: missing_chunks must be 'error' (a missing chunk is an error) or 'fill' (it reads as the "
+        f"fill value, for files other tools wrote with unwritten regions), not {value!r}"
+    )
 
 
 def _keep_empty(spec: ArraySpec) -> ArraySpec:
@@ -315,6 +363,8 @@ def strict_array(
     *,
     location: object = None,
     verify_metadata: bool = False,
+    missing_chunks: Literal["error", "fill"] = "error",
+    max_bytes: int | None = None,
     translate: Callable[[ZarrBridgeError], BaseException] | None = None,
 ) -> zarr.Array[Any]:
     """Make reads of ``array`` strict (in place) and return it.
@@ -329,6 +379,13 @@ def strict_array(
     verify_metadata
         Compare the metadata the array was opened with against its own document in the store on the first read
         (for arrays opened from consolidated metadata); only done for complete arrays.
+    missing_chunks
+        ``"error"`` (default): a missing chunk of a complete array is a :class:`MissingChunkError`;
+        ``"fill"``: it reads as the fill value, as zarr reads it (for files known to have unwritten regions).
+    max_bytes
+        The most one read may allocate: a selection, or a chunk to decode, larger than this raises
+        :class:`~zarrbridge.errors.ResourceLimitError` before it is read (default: the machine's memory for
+        selections, :data:`~zarrbridge.core.bounds.MAX_CHUNK_BYTES` for chunks).
     translate
         For a host subpackage: turns the zarrbridge errors raised by reads into the host's classes (which
         must still be zarrbridge errors), e.g. the DataJoint codecs' ``DataJointError`` subclasses.
@@ -352,6 +409,7 @@ def strict_array(
         current.complete = complete
         if translate is not None:
             current.translate = translate
+        current.fill_missing, current.max_bytes = missing_chunks == "fill", max_bytes
         return array
     where = location if location is not None else str(inner.store_path.store)
     checked = CheckedPipeline(
@@ -363,6 +421,8 @@ def strict_array(
         translate=translate,
     )
     checked.blosc = blosc_outer(inner.metadata)
+    checked.metadata = inner.metadata
+    checked.fill_missing, checked.max_bytes = missing_chunks == "fill", max_bytes
     object.__setattr__(inner, "codec_pipeline", checked)
     return array
 

@@ -22,6 +22,18 @@ JSON = Any
 def to_json_value(value: Any, *, what: str = "attribute") -> JSON:
     """Convert ``value`` to a JSON-compatible value, or raise :class:`UnsupportedDtypeError`.
 
+    Parameters
+    ----------
+    value : object
+        A scalar, string, bytes, list, dict or numpy array.
+    what : str
+        What the value is, named in the error message.
+
+    Returns
+    -------
+    JSON value
+        A value ``json.dumps`` accepts.
+
     Examples
     --------
     >>> to_json_value(np.arange(3, dtype="int16"))
@@ -73,6 +85,16 @@ def from_json_value(value: JSON) -> Any:
 
     Lists of numbers become numeric arrays, lists of strings become ``str`` object arrays, nested lists of
     equal length become multi-dimensional arrays; mixed lists and dicts are returned as they are.
+
+    Parameters
+    ----------
+    value : JSON
+        A value read from a zarr attribute document.
+
+    Returns
+    -------
+    object
+        A numpy array for homogeneous lists, else the value as it is.
     """
     if not isinstance(value, list):
         return value

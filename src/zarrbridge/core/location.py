@@ -6,13 +6,15 @@ A location is a local directory, a ``.zip`` file, an in-memory store, an fsspec 
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import os
 import posixpath
 import shutil
 import socket
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any, Literal, TypeGuard, get_args
@@ -21,7 +23,7 @@ from urllib.parse import urlsplit
 import fsspec
 import zarr
 from zarr.abc.store import ByteRequest, Store
-from zarr.core.buffer import Buffer, BufferPrototype
+from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 from zarr.core.sync import sync
 from zarr.storage import FsspecStore, LocalStore, MemoryStore, ZipStore
 
@@ -35,18 +37,31 @@ from ..errors import (
 )
 
 __all__ = [
+    "CONNECT_TIMEOUT_S",
+    "MAX_ATTEMPTS",
+    "MAX_POOL_CONNECTIONS",
     "AccessMode",
     "ConfinedLocalStore",
     "Location",
+    "RemoteStore",
     "check_external_location",
+    "filesystem_options",
     "filesystem_store",
     "open_store",
 ]
 
+#: The modes a location opens with: ``"r"`` read, ``"r+"``/``"a"`` modify, ``"w"`` replace,
+#: ``"w-"``/``"x"`` create new.
 AccessMode = Literal["r", "r+", "a", "w", "w-", "x"]
 LocationKind = Literal["local", "zip", "fsspec", "store"]
 _MODES: tuple[str, ...] = get_args(AccessMode)
 _ROOT_MARKERS = ("zarr.json", ".zgroup", ".zarray")
+
+
+# Hook for virtual views (one reference file, not a directory): zarrbridge.core.refview registers itself here
+# when zarrbridge.core is imported, so that this module does not import it (no import circle).
+VIEW_OPENERS: list[Callable[[Location, str], Store | None]] = []  # a store for the location, or None
+VIEW_DETECTORS: list[Callable[[Location], bool]] = []  # whether a local file is a view
 
 
 def _is_mode(mode: str) -> TypeGuard[AccessMode]:
@@ -90,7 +105,16 @@ class Location:
 
     @classmethod
     def parse(cls, spec: Any, *, storage_options: dict[str, Any] | None = None) -> Location:
-        """Turn a path, URL, :class:`~pathlib.Path`, store or :class:`Location` into a :class:`Location`."""
+        """Turn a path, URL, :class:`~pathlib.Path`, store or :class:`Location` into a :class:`Location`.
+
+        Parameters
+        ----------
+        spec : str, os.PathLike, zarr store or Location
+            A local path, a ``.zip`` path, an fsspec URL, a store object or a
+            location.
+        storage_options : dict, optional
+            fsspec options for URLs (e.g. ``endpoint_url``, ``key``, ``secret``).
+        """
         if isinstance(spec, Location):
             return spec
         if isinstance(spec, Store):
@@ -128,6 +152,16 @@ class Location:
 
         Used for external links: ``"../other.nwb.zarr"`` style, POSIX on every platform. Falls back to the
         absolute path or URL when the two live in different filesystems or buckets.
+
+        Parameters
+        ----------
+        other : Location
+            The location the result is relative to (its parent folder).
+
+        Returns
+        -------
+        str
+            A ``/``-separated relative path, or the absolute path or URL.
         """
         if self.kind == "store" or other.kind == "store":
             raise LocationError(self, "links between store objects need a path or URL on both sides")
@@ -142,7 +176,18 @@ class Location:
         return posixpath.relpath(self.path, posixpath.dirname(other.path.rstrip("/")))
 
     def resolve(self, relative: str) -> Location:
-        """The location that ``relative`` (as written by :meth:`relative_to`) names, seen from this one."""
+        """The location that ``relative`` (as written by :meth:`relative_to`) names, seen from this one.
+
+        Parameters
+        ----------
+        relative : str
+            A relative path or a URL, as :meth:`relative_to` returns.
+
+        Returns
+        -------
+        Location
+            The location named.
+        """
         if "://" in relative or relative.startswith("/") or (len(relative) > 1 and relative[1] == ":"):
             return Location.parse(
                 relative, storage_options=self.storage_options if "://" in relative else None
@@ -159,18 +204,32 @@ class Location:
         return Location.parse(joined)
 
     def exists(self) -> bool:
-        """Whether anything (a zarr hierarchy or not) is at this location."""
+        """Whether anything (a zarr hierarchy or not) is at this location.
+
+        Returns
+        -------
+        bool
+            Whether something is there.
+        """
         if self.kind == "store":
             return True
         if self.kind in ("local", "zip"):
             return os.path.exists(self.path)
-        check_reachable(self)
-        fs, path = fsspec.core.url_to_fs(self.path, **self.storage_options)
-        return bool(fs.exists(path))
+        fs, path = self.filesystem()
+        with _reporting_unreachable(self):
+            return bool(fs.exists(path))
 
     def holds_zarr(self) -> bool:
-        """Whether a zarr hierarchy's root metadata is at this location."""
+        """Whether a zarr hierarchy's root metadata is at this location.
+
+        Returns
+        -------
+        bool
+            Whether a ``zarr.json`` or ``.zgroup`` is at the root.
+        """
         if self.kind == "local":
+            if os.path.isfile(self.path):  # hook: a virtual view (zarrbridge.core.refview) is a hierarchy
+                return any(detect(self) for detect in VIEW_DETECTORS)
             return any(os.path.isfile(os.path.join(self.path, m)) for m in _ROOT_MARKERS)
         if self.kind == "zip":
             import zipfile
@@ -183,9 +242,17 @@ class Location:
         if self.kind == "store":
             assert self.store is not None
             return any(_sync_exists(self.store, m) for m in _ROOT_MARKERS)
-        check_reachable(self)
-        fs, path = fsspec.core.url_to_fs(self.path, **self.storage_options)
-        return any(fs.exists(posixpath.join(path, m)) for m in _ROOT_MARKERS)
+        fs, path = self.filesystem()
+        with _reporting_unreachable(self):
+            found = sync(_root_documents(filesystem_store(fs, path, read_only=True)))
+        return any(value is not None for value in found.values())
+
+    def filesystem(self) -> tuple[Any, str]:
+        """The fsspec filesystem and path of a URL location, opened with :func:`filesystem_options`."""
+        if self.kind != "fsspec":
+            raise LocationError(self.path, "only URL locations have an fsspec filesystem")
+        fs, path = fsspec.core.url_to_fs(self.path, **filesystem_options(self))
+        return fs, str(path)
 
 
 class ConfinedLocalStore(LocalStore):
@@ -202,6 +269,12 @@ class ConfinedLocalStore(LocalStore):
         super().__init__(root, read_only=read_only)
         self._real_root = os.path.realpath(self.root)
         self._inside: set[str] = set()
+
+    def confine(self, key: str) -> None:
+        """Raise :class:`~zarrbridge.errors.UnsafeNameError` if ``key`` (a file or folder below the root,
+        existing or not) leads through a symbolic link out of the store; also for callers that read or
+        write the key's file themselves."""
+        self._confine(key)
 
     def _confine(self, key: str) -> None:
         full = os.path.join(self.root, key)
@@ -237,7 +310,7 @@ class ConfinedLocalStore(LocalStore):
         self, key: str, prototype: BufferPrototype | None = None, byte_range: ByteRequest | None = None
     ) -> Buffer | None:
         self._confine(key)
-        return await super().get(key, prototype, byte_range)
+        return await super().get(key, prototype or default_buffer_prototype(), byte_range)
 
     async def get_partial_values(
         self, prototype: BufferPrototype, key_ranges: Iterable[tuple[str, ByteRequest | None]]
@@ -324,6 +397,11 @@ def open_store(
     require_zarr
         Whether the location must already hold a zarr hierarchy (default: for ``r`` and ``r+``).
 
+    Returns
+    -------
+    zarr store
+        The open store; close it when done.
+
     Raises
     ------
     NotAZarrStoreError
@@ -333,17 +411,18 @@ def open_store(
     """
     mode = _check_mode(mode)
     loc = Location.parse(location, storage_options=storage_options)
+    for opener in VIEW_OPENERS:  # hook: a virtual view (zarrbridge.core.refview) opens as a read-only store
+        view = opener(loc, mode)
+        if view is not None:
+            return view
     if require_zarr is None:
         require_zarr = mode in ("r", "r+")
+    if loc.kind == "fsspec":
+        with _reporting_unreachable(loc):
+            return _open_remote(loc, mode=mode, require_zarr=require_zarr)
     if mode in ("w-", "x") and loc.kind != "store" and loc.exists():
         raise StoreExistsError(str(loc))
-    if loc.kind == "fsspec":
-        check_reachable(loc)
-        if not read_only_mode(mode):
-            check_bucket(loc)
     if require_zarr and not loc.holds_zarr():
-        if loc.kind == "fsspec":
-            check_bucket(loc)
         if loc.kind == "local" and _is_hdf5(loc.path):
             raise LocationError(
                 loc.path,
@@ -378,10 +457,29 @@ def open_store(
             return ZipStore(loc.path, mode="r", read_only=True)
         os.makedirs(os.path.dirname(loc.path), exist_ok=True)
         return ZipStore(loc.path, mode="a" if os.path.exists(loc.path) else "w")
-    fs, path = fsspec.core.url_to_fs(loc.path, **loc.storage_options)
+    raise AssertionError(f"unknown location kind {loc.kind!r}")  # (fsspec locations are opened above)
+
+
+def _open_remote(loc: Location, *, mode: AccessMode, require_zarr: bool) -> RemoteStore:
+    """Open a URL location. Read only (``r``): the root documents are read once, in one round of requests
+    (``zarr.json``; without it ``.zgroup``, ``.zattrs``, ``.zmetadata``, ``.zarray`` together), and the
+    store answers them from memory afterwards."""
+    fs, path = loc.filesystem()
+    if mode in ("w-", "x") and fs.exists(path):
+        raise StoreExistsError(str(loc))
+    if not read_only_mode(mode):
+        check_bucket(loc)
     if mode == "w" and fs.exists(path):
         fs.rm(path, recursive=True)
-    return filesystem_store(fs, path, read_only=read_only)
+    store = filesystem_store(fs, path, read_only=mode == "r")
+    if require_zarr:
+        found = sync(_root_documents(store))
+        if all(value is None for value in found.values()):
+            check_bucket(loc)
+            raise NotAZarrStoreError(str(loc), "nothing there" if not fs.exists(path) else "")
+        if mode == "r":
+            store.remember(found)
+    return store
 
 
 def read_only_mode(mode: str) -> bool:
@@ -396,9 +494,37 @@ def _is_hdf5(path: str) -> bool:
         return False
 
 
-REACH_TIMEOUT = (
-    1.5  # seconds a TCP connection to an object store's endpoint may take before it counts as down
-)
+#: Seconds the S3 client waits for a TCP connection to the endpoint (botocore's default is 60).
+CONNECT_TIMEOUT_S = 3
+#: Attempts per S3 request, the first included (botocore's default retries a refused connection for ~6 s).
+MAX_ATTEMPTS = 2
+#: Connections the S3 client keeps open; botocore's default, 10, caps the concurrent reads of small values.
+MAX_POOL_CONNECTIONS = 64
+_S3_SCHEMES = ("s3", "s3a")
+
+
+def filesystem_options(location: Location) -> dict[str, Any]:
+    """The storage options a URL location is opened with: the user's, over zarrbridge's defaults for S3.
+
+    For ``s3://`` URLs (s3fs), unless given: ``max_concurrency=1`` (s3fs otherwise sends a HEAD before every
+    whole-object GET, to split objects larger than its block size into concurrent ranged requests; zarr's
+    objects are chunks and metadata documents, read concurrently already), and a botocore configuration
+    (``config_kwargs``) with a pool of :data:`MAX_POOL_CONNECTIONS` connections, a connect timeout of
+    :data:`CONNECT_TIMEOUT_S` and at most :data:`MAX_ATTEMPTS` attempts per request. An unreachable endpoint
+    is thereby reported by the S3 client itself within a few seconds, through whatever proxy
+    (``HTTPS_PROXY``...) botocore is configured with, as :class:`~zarrbridge.errors.StoreUnreachableError`.
+    Other protocols get the options as given.
+    """
+    options = dict(location.storage_options)
+    if urlsplit(location.path).scheme not in _S3_SCHEMES:
+        return options
+    options.setdefault("max_concurrency", 1)
+    config = dict(options.get("config_kwargs") or {})
+    config.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
+    config.setdefault("retries", {"max_attempts": MAX_ATTEMPTS, "mode": "standard"})
+    config.setdefault("max_pool_connections", MAX_POOL_CONNECTIONS)
+    options["config_kwargs"] = config
+    return options
 
 
 def _endpoint(options: dict[str, Any]) -> str | None:
@@ -407,24 +533,43 @@ def _endpoint(options: dict[str, Any]) -> str | None:
     return url if isinstance(url, str) else None
 
 
-def check_reachable(location: Location) -> None:
-    """Raise :class:`StoreUnreachableError` quickly when an object store's
-    configured endpoint does not answer.
+def is_connection_error(exc: BaseException) -> bool:
+    """Whether ``exc`` says a network store could not be reached (refused, DNS, connect timeout).
 
-    Only for URLs with an explicit ``endpoint_url`` (S3-compatible servers): one TCP connection with a short
-    timeout, instead of the client's retries with back-off (several seconds) ending in a network error that
-    names no store.
+    Recognised by class: the built-in connection and timeout errors, and the connection errors of botocore
+    and aiohttp by name (the core imports neither).
     """
-    endpoint = _endpoint(location.storage_options)
-    if endpoint is None:
-        return
-    parts = urlsplit(endpoint)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    if isinstance(exc, (ConnectionError, TimeoutError, socket.gaierror)):
+        return True
+    return any(
+        (cls.__module__.startswith("botocore") and cls.__name__ in ("ConnectionError", "ConnectTimeoutError"))
+        or (cls.__module__.startswith("aiohttp") and cls.__name__ == "ClientConnectorError")
+        for cls in type(exc).__mro__
+    )
+
+
+@contextmanager
+def _reporting_unreachable(location: Location) -> Iterator[None]:
+    """Turn connection errors raised inside the block into :class:`StoreUnreachableError` for ``location``."""
     try:
-        socket.create_connection((host, port), timeout=REACH_TIMEOUT).close()
-    except OSError as exc:
+        yield
+    except StoreUnreachableError:
+        raise
+    except Exception as exc:
+        if not is_connection_error(exc):
+            raise
+        endpoint = _endpoint(location.storage_options) or "the default endpoint"
         raise StoreUnreachableError(location.path, endpoint, f"{type(exc).__name__}: {exc}") from None
+
+
+def check_reachable(location: Location) -> None:
+    """Ask a remote ``location`` whether it exists, so that an unreachable endpoint is a clear
+    :class:`StoreUnreachableError` before any work starts (botocore's timeouts bound the wait; local
+    locations need no request)."""
+    if location.kind != "fsspec":
+        return
+    with _reporting_unreachable(location):
+        location.exists()
 
 
 def check_bucket(location: Location) -> None:
@@ -432,11 +577,18 @@ def check_bucket(location: Location) -> None:
     endpoint = _endpoint(location.storage_options) or "the default endpoint"
     if urlsplit(location.path).scheme in ("s3", "s3a"):
         bucket = urlsplit(location.path).netloc
-        fs, _ = fsspec.core.url_to_fs(location.path, **location.storage_options)
-        try:
-            found = bool(fs.exists(bucket))
-        except (OSError, ValueError) as exc:
-            raise StoreUnreachableError(location.path, endpoint, f"{type(exc).__name__}: {exc}") from None
+        fs, _ = location.filesystem()
+        try:  # (fs.exists answers False for an endpoint that cannot be reached)
+            fs.info(bucket)
+            found = True
+        except FileNotFoundError:
+            found = False
+        except Exception as exc:
+            if is_connection_error(exc):
+                raise StoreUnreachableError(location.path, endpoint, f"{type(exc).__name__}: {exc}") from None
+            if not isinstance(exc, (OSError, ValueError)):
+                raise
+            found = bool(fs.exists(bucket))  # e.g. allowed to use the bucket but not to ask about it
         if not found:
             raise LocationError(
                 location.path,
@@ -451,12 +603,26 @@ def _remove_local(path: str) -> None:
         os.remove(path)
 
 
-def filesystem_store(fs: Any, path: str, *, read_only: bool = False) -> FsspecStore:
+def filesystem_store(fs: Any, path: str, *, read_only: bool = False) -> RemoteStore:
     """Wrap an fsspec filesystem instance (e.g. an ``s3fs.S3FileSystem``) and a path as a zarr store.
 
     zarr needs an asynchronous filesystem; a synchronous instance of an async-capable implementation
     (s3fs, gcsfs, http) is re-created in asynchronous mode with the same options, and a purely synchronous
     one (local, memory) is wrapped.
+
+    Parameters
+    ----------
+    fs : fsspec.AbstractFileSystem
+        The filesystem instance.
+    path : str
+        The store's root on ``fs``.
+    read_only : bool
+        Open the store read-only.
+
+    Returns
+    -------
+    zarr.storage.FsspecStore
+        The store.
     """
     if not isinstance(fs, fsspec.AbstractFileSystem):
         raise LocationError(fs, "expected an fsspec filesystem instance (such as s3fs.S3FileSystem)")
@@ -467,7 +633,66 @@ def filesystem_store(fs: Any, path: str, *, read_only: bool = False) -> FsspecSt
         from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
 
         fs = AsyncFileSystemWrapper(fs, asynchronous=True)
-    return FsspecStore(fs, path=path.rstrip("/"), read_only=read_only)
+    return RemoteStore(fs, path=path.rstrip("/"), read_only=read_only)
+
+
+class RemoteStore(FsspecStore):
+    """zarr's :class:`~zarr.storage.FsspecStore` that can answer documents already read from memory.
+
+    :func:`open_store` reads a file's root documents once when it opens a URL location for reading and hands
+    them to the store (:meth:`remember`), so that zarr, the convention detection and the legacy reader do not
+    ask the object store for them again. Everything else is the plain ``FsspecStore``.
+    """
+
+    def remember(self, documents: dict[str, Buffer | None]) -> None:
+        """Answer ``get``/``exists`` of these keys (``None``: known to be absent) without a request."""
+        if not self.read_only:
+            raise LocationError(self.path, "only a read-only store may answer from memory")
+        self.__dict__.setdefault("_documents", {}).update(documents)
+
+    def _known(self, key: str, byte_range: Any) -> tuple[bool, Buffer | None]:
+        known = self.__dict__.get("_documents")
+        if not known or byte_range is not None or key not in known:
+            return False, None
+        return True, known[key]
+
+    async def get(
+        self, key: str, prototype: BufferPrototype | None = None, byte_range: Any = None
+    ) -> Buffer | None:
+        hit, value = self._known(key, byte_range)
+        if hit:
+            return value
+        return await super().get(key, prototype or default_buffer_prototype(), byte_range)
+
+    async def prefetch(self, keys: Iterable[str]) -> None:
+        """Read ``keys`` now, concurrently, and answer later whole-object reads of them from memory.
+
+        For small objects a reader will need one by one (metadata documents, chunks of scalars): one round of
+        concurrent requests instead of one after another. Only for a read-only store.
+        """
+        wanted = [key for key in dict.fromkeys(keys) if not self._known(key, None)[0]]
+        if not wanted:
+            return
+        prototype = default_buffer_prototype()
+        values = await asyncio.gather(*(FsspecStore.get(self, key, prototype) for key in wanted))
+        self.remember(dict(zip(wanted, values)))
+
+    async def exists(self, key: str) -> bool:
+        hit, value = self._known(key, None)
+        if hit:
+            return value is not None
+        return await super().exists(key)
+
+
+async def _root_documents(store: Store) -> dict[str, Buffer | None]:
+    """The root documents of the hierarchy in ``store``: ``zarr.json``, else the four of zarr v2 together."""
+    prototype = default_buffer_prototype()
+    found: dict[str, Buffer | None] = {"zarr.json": await store.get("zarr.json", prototype)}
+    if found["zarr.json"] is None:
+        keys = (".zgroup", ".zattrs", ".zmetadata", ".zarray")
+        values = await asyncio.gather(*(store.get(key, prototype) for key in keys))
+        found.update(zip(keys, values))
+    return found
 
 
 # Asynchronous filesystems made by filesystem_store for zarr. s3fs closes the HTTP session of a synchronous

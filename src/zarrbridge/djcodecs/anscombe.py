@@ -62,7 +62,13 @@ class AnscombeParams:
             raise InvalidOptionError(f"beta must be in (0, 2], got {self.beta}")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form, as stored in the array's attributes and the table row."""
+        """JSON-ready form, as stored in the array's attributes and the table row.
+
+        Returns
+        -------
+        dict
+            The parameters as JSON-compatible data.
+        """
         return {
             "name": "anscombe",
             "sensitivity": self.sensitivity,
@@ -73,7 +79,13 @@ class AnscombeParams:
 
     @classmethod
     def from_dict(cls, data: Any) -> AnscombeParams:
-        """Read parameters written by :meth:`to_dict`; raise :class:`CorruptMetadataError` otherwise."""
+        """Read parameters written by :meth:`to_dict`; raise :class:`CorruptMetadataError` otherwise.
+
+        Parameters
+        ----------
+        data : object
+            The dict stored in the array's attributes.
+        """
         if not isinstance(data, dict) or data.get("name") != "anscombe" or data.get("inverse") != "algebraic":
             raise CorruptMetadataError(
                 "transform", f"expected an anscombe transform description, got {data!r}"

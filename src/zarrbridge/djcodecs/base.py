@@ -19,11 +19,11 @@ import zarr
 from datajoint.builtin_codecs.schema import SchemaCodec
 from zarr.abc.store import ByteRequest, Store
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
-from zarr.core.sync import sync
 from zarr.storage import LocalStore, StorePath, WrapperStore
 
 from ..core.integrity import strict_array
 from ..core.localfiles import read_file
+from ..core.syncread import get_now
 from ..errors import (
     CorruptMetadataError,
     NodeNotFoundError,
@@ -94,11 +94,7 @@ class FetchedStore(WrapperStore[Store]):
                 return prototype.buffer.from_bytes(read_file(os.path.join(self._store.root, key)))
             except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                 return None
-        inner_sync = getattr(self._store, "get_sync", None)
-        if inner_sync is not None:
-            found: Buffer | None = inner_sync(key, prototype=prototype, byte_range=byte_range)
-            return found
-        return sync(self._store.get(key, prototype, byte_range))
+        return get_now(self._store, key, prototype, byte_range)
 
     def _refuse(self) -> ReadOnlyError:
         return ReadOnlyError(

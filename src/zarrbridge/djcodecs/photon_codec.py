@@ -85,13 +85,32 @@ class PhotonCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
 
     def validate(self, value: Any) -> None:
         """Accept a 3-D numeric numpy/zarr/dask movie or a :class:`PhotonValue`;
-        raise a clear error otherwise."""
+        raise a clear error otherwise.
+
+        Parameters
+        ----------
+        value : object
+            The value given for the column at insert.
+        """
         with as_datajoint_errors():
             if not isinstance(value, PhotonValue):
                 PhotonValue(value)  # runs every check
 
     def write_value(self, value: Any, store: Store) -> dict[str, Any]:
-        """Estimate or take the detector parameters, set up ``anscombe-v1`` and write the movie in blocks."""
+        """Estimate or take the detector parameters, set up ``anscombe-v1`` and write the movie in blocks.
+
+        Parameters
+        ----------
+        value : array-like or PhotonValue
+            The validated movie.
+        store : zarr store
+            The store of the new array (the row's path in the DataJoint store).
+
+        Returns
+        -------
+        dict
+            The row's metadata (what DataJoint stores in the column).
+        """
         opts = value if isinstance(value, PhotonValue) else PhotonValue(value)
         data = opts.data
         shape = tuple(int(s) for s in data.shape)
@@ -146,7 +165,22 @@ class PhotonCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
     def decode(
         self, stored: Any, *, key: dict[str, Any] | None = None, context: dict[str, Any] | None = None
     ) -> Any:
-        """Fetch a row of either format; format 2 needs anscombe-transform (its codec decodes the chunks)."""
+        """Fetch a row of either format; format 2 needs anscombe-transform (its codec decodes the chunks).
+
+        Parameters
+        ----------
+        stored : dict
+            The JSON metadata DataJoint keeps in the row.
+        key : dict, optional
+            The row's primary key (from DataJoint).
+        context : dict, optional
+            DataJoint's decoding context (store configuration).
+
+        Returns
+        -------
+        PhotonMovie
+            The lazy, read-only movie.
+        """
         with as_datajoint_errors():
             row = self.parse_row(stored)
             if row.get("format_version") == 2:
@@ -154,7 +188,20 @@ class PhotonCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
         return super().decode(row, key=key, context=context)
 
     def wrap_fetched(self, array: zarr.Array[Any], stored: dict[str, Any]) -> PhotonMovie:
-        """A lazy movie that decodes what is sliced; parameters come from ``zarr.json``."""
+        """A lazy movie that decodes what is sliced; parameters come from ``zarr.json``.
+
+        Parameters
+        ----------
+        array : zarr.Array
+            The stored (encoded) array, opened read-only.
+        stored : dict
+            The JSON metadata DataJoint keeps in the row.
+
+        Returns
+        -------
+        PhotonMovie
+            The lazy, read-only movie.
+        """
         attrs = array.attrs[ATTRIBUTE_KEY]
         assert isinstance(attrs, dict)
         where = f"{stored['path']}/zarr.json"

@@ -7,6 +7,12 @@ written by zarr through zarrbridge's core: a :class:`zarr.storage.LocalStore` fo
 :func:`zarrbridge.core.open_store`) and :func:`zarrbridge.core.filesystem_store` around the backend's own
 fsspec filesystem for ``s3`` and the other protocols.
 
+Decision: a ``file`` store never follows a symbolic link out of its location: every folder and object path
+is checked with :meth:`zarrbridge.core.location.ConfinedLocalStore.confine` (rooted at the store's location)
+before it is read, written or removed, and arrays are opened as a
+:class:`~zarrbridge.core.location.ConfinedLocalStore` (no link out of the array's own folder). Links that stay
+inside are followed. A link leading out raises :class:`~zarrbridge.errors.UnsafeNameError` naming it.
+
 Decision: an unreachable S3 endpoint is reported by the S3 client itself (so proxies, ``HTTPS_PROXY`` and
 the rest of botocore's configuration apply), quickly: zarrbridge's reads and writes use a copy of DataJoint's
 filesystem with a connect timeout of :data:`CONNECT_TIMEOUT_S` and at most :data:`MAX_ATTEMPTS` attempts
@@ -27,7 +33,7 @@ from zarr.abc.store import Store
 
 from ..core.cache import BoundedCache
 from ..core.localfiles import read_file, write_file
-from ..core.location import filesystem_store, open_store
+from ..core.location import ConfinedLocalStore, filesystem_store, open_store
 from ..errors import LocationError, StoreExistsError, StoreUnreachableError
 
 __all__ = ["CONNECT_TIMEOUT_S", "MAX_ATTEMPTS", "StoreTarget", "is_connection_error", "resolve_store"]
@@ -98,6 +104,16 @@ class StoreTarget:
         options["config_kwargs"] = config
         return type(fs)(**options)
 
+    def confined(self, path: str, key: str = "") -> str:
+        """The local path of ``key`` in the folder ``path`` (the folder itself without ``key``) of a ``file``
+        store; :class:`~zarrbridge.errors.UnsafeNameError` if a symbolic link leads it out of the store."""
+        root = self.full_path("").rstrip("/") or "/"
+        full = self.full_path(path).rstrip("/")
+        if key:
+            full = os.path.join(full, *key.split("/"))
+        ConfinedLocalStore(root, read_only=True).confine(os.path.relpath(full, root))
+        return full
+
     def unreachable(self, exc: BaseException) -> StoreUnreachableError:
         """The error for a connection failure ``exc`` of the S3 client."""
         return StoreUnreachableError(self.label, self.endpoint(), f"{type(exc).__name__}: {exc}")
@@ -105,8 +121,8 @@ class StoreTarget:
     def zarr_store(self, path: str, *, read_only: bool) -> Store:
         """A zarr store rooted at ``path``; created (must not exist) when ``read_only`` is false."""
         full = self.full_path(path)
-        if self.protocol == "file":
-            return open_store(full, mode="r" if read_only else "w-", require_zarr=False)
+        if self.protocol == "file":  # a ConfinedLocalStore: no link out of the array's folder is followed
+            return open_store(self.confined(path), mode="r" if read_only else "w-", require_zarr=False)
         return filesystem_store(self.fs, full, read_only=read_only)
 
     def put_objects(self, path: str, objects: dict[str, bytes]) -> None:
@@ -120,6 +136,7 @@ class StoreTarget:
         full = self.full_path(path).rstrip("/")
         order = sorted(objects, key=lambda key: key == "zarr.json")
         if self.protocol == "file":
+            self.confined(path)  # (the folders made below are new: nothing in them can be a link)
             parent = os.path.dirname(full)
             try:  # the primary key's folder: usually new (one per row), so try it before looking further up
                 os.mkdir(parent)
@@ -144,7 +161,7 @@ class StoreTarget:
         ``FileNotFoundError`` if missing."""
         full = self.full_path(path).rstrip("/")
         if self.protocol == "file":
-            return read_file(os.path.join(full, *key.split("/")))
+            return read_file(self.confined(path, key))
         try:
             return bytes(self.fs.cat_file(f"{full}/{key}"))
         except FileNotFoundError:
@@ -156,7 +173,7 @@ class StoreTarget:
 
     def remove(self, path: str) -> None:
         """Remove the object (an array's folder) at ``path`` and prune empty parent folders (``file``)."""
-        full = self.full_path(path)
+        full = self.confined(path) if self.protocol == "file" else self.full_path(path)
         fs = self.fs
         try:
             fs.rm(full, recursive=True)

@@ -84,14 +84,32 @@ class ZarrCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
     name = "zarr"
 
     def validate(self, value: Any) -> None:
-        """Accept numeric numpy/zarr/dask arrays and :class:`ZarrValue`; raise a clear error otherwise."""
+        """Accept numeric numpy/zarr/dask arrays and :class:`ZarrValue`; raise a clear error otherwise.
+
+        Parameters
+        ----------
+        value : object
+            The value given for the column at insert.
+        """
         with as_datajoint_errors():
             if not isinstance(value, ZarrValue):
                 check_array_input(value, what="<zarr>")
 
     def encode_in_memory(self, value: Any) -> tuple[dict[str, bytes], dict[str, Any]] | None:
         """A bare numpy array that fits one default chunk, encoded without zarr's I/O
-        (see :mod:`.onechunk`)."""
+        (see :mod:`.onechunk`).
+
+        Parameters
+        ----------
+        value : object
+            The validated value.
+
+        Returns
+        -------
+        tuple of (dict, dict) or None
+            The objects to store by key and the row's metadata, or ``None`` when the value
+            is written by zarr instead.
+        """
         if not isinstance(value, np.ndarray):
             return None
         objects = encode_one_chunk(value, default_policy(value.nbytes), self.array_attributes())
@@ -101,7 +119,20 @@ class ZarrCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
         return objects, {"shape": shape, "dtype": value.dtype.str, "chunks": shape}
 
     def write_value(self, value: Any, store: Store) -> dict[str, Any]:
-        """Create the array (its metadata written once) and fill it."""
+        """Create the array (its metadata written once) and fill it.
+
+        Parameters
+        ----------
+        value : array-like or ZarrValue
+            The validated value.
+        store : zarr store
+            The store of the new array (the row's path in the DataJoint store).
+
+        Returns
+        -------
+        dict
+            The row's metadata (what DataJoint stores in the column).
+        """
         data = value.data if isinstance(value, ZarrValue) else value
         dtype = np.dtype(data.dtype)
         default = default_policy(int(np.prod(data.shape, dtype=np.int64)) * dtype.itemsize)
@@ -129,15 +160,54 @@ class ZarrCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
         return {"shape": list(dest.shape), "dtype": dtype.str, "chunks": list(dest.chunks)}
 
     def wrap_fetched(self, array: zarr.Array[Any], stored: dict[str, Any]) -> zarr.Array[Any]:
-        """The read-only array (a :class:`FetchedArray`)."""
+        """The read-only array (a :class:`FetchedArray`).
+
+        Parameters
+        ----------
+        array : zarr.Array
+            The stored array, opened read-only.
+        stored : dict
+            The JSON metadata DataJoint keeps in the row.
+
+        Returns
+        -------
+        zarr.Array
+            The read-only array.
+        """
         return FetchedArray(array._async_array)
 
     def foreign_origin(self, row: dict[str, Any]) -> str | None:
-        """``"dj-zarr-codecs"`` for the rows it writes (see :mod:`zarrbridge.djcodecs.foreign`), else None."""
+        """``"dj-zarr-codecs"`` for the rows it writes (see :mod:`zarrbridge.djcodecs.foreign`), else None.
+
+        Parameters
+        ----------
+        row : dict
+            The JSON metadata DataJoint keeps in the row.
+
+        Returns
+        -------
+        str or None
+            The package that wrote the row, or ``None`` for zarrbridge's own rows.
+        """
         return DJ_ZARR_CODECS if is_dj_zarr_codecs_row(row) else None
 
     def wrap_foreign(self, array: zarr.Array[Any], row: dict[str, Any], origin: str) -> zarr.Array[Any]:
-        """The same read-only :class:`FetchedArray` as for zarrbridge's own rows (zarr v3 or v2 beneath)."""
+        """The same read-only :class:`FetchedArray` as for zarrbridge's own rows (zarr v3 or v2 beneath).
+
+        Parameters
+        ----------
+        array : zarr.Array
+            The stored array, opened read-only.
+        row : dict
+            The JSON metadata DataJoint keeps in the row.
+        origin : str
+            The package that wrote it, as :meth:`foreign_origin` returned.
+
+        Returns
+        -------
+        zarr.Array
+            The read-only array.
+        """
         return FetchedArray(array._async_array)
 
 

@@ -15,15 +15,18 @@ releases hold ``("dask-array" | "numpy-array" | ..., inner)`` ids of the same sh
 
 from __future__ import annotations
 
-import errno
+import contextlib
+import contextvars
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from ..core.bounds import check_allocation
 from ..core.names import check_relative_path
 from ..daskwrite import active_client
 from ..errors import (
@@ -32,21 +35,71 @@ from ..errors import (
     UnsupportedDtypeError,
     UnsupportedFormatVersionError,
 )
+from ..hdf5files import is_disk_full
 from .protocols import ARRAY_NAME, normalize_protocols, protocol_of_id
 
 __all__ = [
     "ArrayId",
     "PersistentId",
     "PersistentSerializer",
+    "ReadLimits",
     "active_client",
     "check_array_dtype",
+    "check_blocks",
     "check_dask_array",
     "discard_after_failure",
     "is_disk_full",
     "new_name",
     "parse_array_id",
+    "read_limits",
+    "reading_with",
     "require_protocol",
 ]
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """How the arrays of one :meth:`ResultStorage.load <zarrbridge.serializers.ResultStorage.load>` are read:
+    ``max_bytes``, the most one read (a whole array loaded, one block of a lazy one) may allocate (``None``:
+    the machine's memory), and ``missing_chunks`` (``"error"``, or ``"fill"`` for zarr arrays other tools
+    wrote with regions left unwritten)."""
+
+    max_bytes: int | None = None
+    missing_chunks: Literal["error", "fill"] = "error"
+
+
+_LIMITS: contextvars.ContextVar[ReadLimits | None] = contextvars.ContextVar(
+    "zarrbridge_read_limits", default=None
+)
+_DEFAULT_LIMITS = ReadLimits()
+
+
+def read_limits() -> ReadLimits:
+    """The :class:`ReadLimits` of the load in progress (the defaults outside one)."""
+    return _LIMITS.get() or _DEFAULT_LIMITS
+
+
+@contextlib.contextmanager
+def reading_with(limits: ReadLimits) -> Iterator[None]:
+    """Within the block, serializers read arrays with ``limits`` (set by a storage's ``load``)."""
+    token = _LIMITS.set(limits)
+    try:
+        yield
+    finally:
+        _LIMITS.reset(token)
+
+
+def check_blocks(value: Any, *, what: str) -> None:
+    """Refuse a loaded lazy (dask) array one of whose blocks is larger than the load's ``max_bytes``."""
+    budget = read_limits().max_bytes
+    chunks = getattr(value, "chunks", None)
+    if budget is None or not isinstance(chunks, tuple) or not all(isinstance(c, tuple) for c in chunks):
+        return
+    block = tuple(max(c, default=0) for c in chunks)
+    check_allocation(
+        shape=block, itemsize=value.dtype.itemsize, what=f"one block of {what}", max_bytes=budget
+    )
+
 
 ArrayId = tuple[str, int, str, str]
 """``(format_name, format_version, protocol, name)``: the inner persistent id of one stored array."""
@@ -68,7 +121,13 @@ class PersistentSerializer(ABC):
 
     @classmethod
     def accepts(cls, obj: object) -> bool:
-        """Whether this serializer takes ``obj`` out of the pickle (default: an instance of the class)."""
+        """Whether this serializer takes ``obj`` out of the pickle (default: an instance of the class).
+
+        Parameters
+        ----------
+        obj : object
+            The object found in the result being pickled.
+        """
         return isinstance(obj, cls.serializer_class)
 
     @classmethod
@@ -77,6 +136,13 @@ class PersistentSerializer(ABC):
         """Write ``obj`` to new array files and return its persistent id ``(name, inner)`` (plain data).
 
         ``None`` leaves ``obj`` in the pickle (as pickle's ``persistent_id`` does).
+
+        Parameters
+        ----------
+        obj : object
+            The object found in the result being pickled.
+        protocols : Mapping[str, Any]
+            The storage's protocols (``{FILE_PROTOCOL: ...}`` or ``{S3_PROTOCOL: ...}``).
         """
 
     @classmethod
@@ -85,23 +151,50 @@ class PersistentSerializer(ABC):
         """Return the object that the inner id ``pid`` names, read through ``protocols``.
 
         The whole id ``(name, inner)`` that :meth:`pickle` returned is accepted too.
+
+        Parameters
+        ----------
+        pid : object
+            The inner id (or the whole ``(name, inner)`` id) that :meth:`pickle` returned.
+        protocols : Mapping[str, Any]
+            The storage's protocols (``{FILE_PROTOCOL: ...}`` or ``{S3_PROTOCOL: ...}``).
         """
 
     @classmethod
     @abstractmethod
     def remove(cls, pid: Any, protocols: Mapping[str, Any]) -> None:
-        """Remove the array files of the inner id ``pid`` (or the whole id); files already gone are fine."""
+        """Remove the array files of the inner id ``pid`` (or the whole id); files already gone are fine.
+
+        Parameters
+        ----------
+        pid : object
+            The inner id (or the whole ``(name, inner)`` id) that :meth:`pickle` returned.
+        protocols : Mapping[str, Any]
+            The storage's protocols (``{FILE_PROTOCOL: ...}`` or ``{S3_PROTOCOL: ...}``).
+        """
 
     @classmethod
     def check_id(cls, pid: Any) -> None:
         """Raise if the inner id ``pid`` is malformed or names a file outside the storage (default:
-        nothing)."""
+        nothing).
+
+        Parameters
+        ----------
+        pid : object
+            The inner id found in a pickle.
+        """
         return None
 
     @classmethod
     def inner_id(cls, pid: Any) -> Any:
         """The inner id of ``pid``: ``pid`` itself, or ``inner`` when ``pid`` is
-        this serializer's whole id."""
+        this serializer's whole id.
+
+        Parameters
+        ----------
+        pid : object
+            The persistent id :meth:`pickle` returned: the whole ``(name, inner)`` or the inner id.
+        """
         if (
             isinstance(pid, (tuple, list))
             and len(pid) == 2
@@ -178,25 +271,6 @@ def check_dask_array(obj: object, serializer: str) -> None:
 
     if not isinstance(obj, dask.array.Array):
         raise InvalidOptionError(f"{serializer} stores dask arrays, got {type(obj).__name__}")
-
-
-def is_disk_full(error: BaseException) -> bool:
-    """Whether ``error`` (or an error it was raised from) says the disk or the quota is full.
-
-    h5py reports a full disk as an ``OSError`` without ``errno`` whose message quotes HDF5's ``errno = 28``.
-    """
-    seen: BaseException | None = error
-    for _ in range(8):
-        if seen is None:
-            return False
-        if isinstance(seen, OSError):
-            if seen.errno in (errno.ENOSPC, errno.EDQUOT):
-                return True
-            text = str(seen)
-            if "No space left on device" in text or "errno = 28," in text or "Disk quota exceeded" in text:
-                return True
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 def discard_after_failure(remove: Callable[[], None], name: str, error: BaseException) -> None:

@@ -58,7 +58,13 @@ class DaskArraySerializer(PersistentSerializer):
 
     @classmethod
     def writer_for(cls, protocols: Mapping[str, Any]) -> type[DaskFormatSerializer]:
-        """The serializer class that writes through the first offered protocol of ``protocol_order``."""
+        """The serializer class that writes through the first offered protocol of ``protocol_order``.
+
+        Parameters
+        ----------
+        protocols : Mapping[str, Any]
+            The storage's protocols (``{FILE_PROTOCOL: ...}`` or ``{S3_PROTOCOL: ...}``).
+        """
         protocols = normalize_protocols(protocols)
         for protocol in cls.protocol_order:
             if protocol in protocols:
@@ -74,7 +80,15 @@ class DaskArraySerializer(PersistentSerializer):
 
     @classmethod
     def pickle(cls, obj: Any, protocols: Mapping[str, Any]) -> PersistentId:
-        """Write ``obj`` in the format chosen for the storage's protocol; return ``(name, inner id)``."""
+        """Write ``obj`` in the format chosen for the storage's protocol; return ``(name, inner id)``.
+
+        Parameters
+        ----------
+        obj : dask.array.Array
+            The array found in the result being pickled.
+        protocols : Mapping[str, Any]
+            The storage's protocols (``{FILE_PROTOCOL: ...}`` or ``{S3_PROTOCOL: ...}``).
+        """
         if not isinstance(obj, dask.array.Array):
             raise InvalidOptionError(f"{cls.__name__} stores dask arrays, got {type(obj).__name__}")
         protocols = normalize_protocols(protocols)
@@ -84,7 +98,13 @@ class DaskArraySerializer(PersistentSerializer):
 
     @classmethod
     def reader_for(cls, pid: Any) -> type[DaskFormatSerializer]:
-        """The serializer class that reads the inner id ``pid`` (chosen by the format the id names)."""
+        """The serializer class that reads the inner id ``pid`` (chosen by the format the id names).
+
+        Parameters
+        ----------
+        pid : object
+            The inner id found in a pickle.
+        """
         pid = cls.inner_id(pid)
         fmt = pid[0] if isinstance(pid, (tuple, list)) and pid else None
         if not isinstance(fmt, str) or fmt not in cls.readers:
@@ -95,25 +115,55 @@ class DaskArraySerializer(PersistentSerializer):
 
     @classmethod
     def check_id(cls, pid: Any) -> None:
-        """Raise unless ``pid`` is an inner id of a readable format whose file stays in the array folder."""
+        """Raise unless ``pid`` is an inner id of a readable format whose file stays in the array folder.
+
+        Parameters
+        ----------
+        pid : object
+            The inner id found in a pickle.
+        """
         pid = cls.inner_id(pid)
         cls.reader_for(pid).check_id(pid)
 
     @classmethod
     def unpickle(cls, pid: Any, protocols: Mapping[str, Any]) -> dask.array.Array:
-        """A lazy dask array over the stored array of the inner id ``pid``."""
+        """A lazy dask array over the stored array of the inner id ``pid``.
+
+        Parameters
+        ----------
+        pid : object
+            The inner id (or the whole ``(name, inner)`` id) that :meth:`pickle` returned.
+        protocols : Mapping[str, Any]
+            The storage's protocols (``{FILE_PROTOCOL: ...}`` or ``{S3_PROTOCOL: ...}``).
+        """
         pid = cls.inner_id(pid)
         result: dask.array.Array = cls.reader_for(pid).unpickle(pid, normalize_protocols(protocols))
         return result
 
     @classmethod
     def load(cls, pid: Any, protocols: Mapping[str, Any]) -> np.ndarray[Any, Any]:
-        """The stored array of ``pid`` read whole into memory, the fastest way its format allows."""
+        """The stored array of ``pid`` read whole into memory, the fastest way its format allows.
+
+        Parameters
+        ----------
+        pid : object
+            The inner id (or the whole ``(name, inner)`` id) that :meth:`pickle` returned.
+        protocols : Mapping[str, Any]
+            The storage's protocols (``{FILE_PROTOCOL: ...}`` or ``{S3_PROTOCOL: ...}``).
+        """
         pid = cls.inner_id(pid)
         return np.asarray(cls.reader_for(pid).load(pid, normalize_protocols(protocols)))
 
     @classmethod
     def remove(cls, pid: Any, protocols: Mapping[str, Any]) -> None:
-        """Remove the stored array of the inner id ``pid``."""
+        """Remove the stored array of the inner id ``pid``.
+
+        Parameters
+        ----------
+        pid : object
+            The inner id (or the whole ``(name, inner)`` id) that :meth:`pickle` returned.
+        protocols : Mapping[str, Any]
+            The storage's protocols (``{FILE_PROTOCOL: ...}`` or ``{S3_PROTOCOL: ...}``).
+        """
         pid = cls.inner_id(pid)
         cls.reader_for(pid).remove(pid, normalize_protocols(protocols))

@@ -12,6 +12,7 @@ import dask.array
 import numpy as np
 
 from .. import progress as _progress
+from ..core.bounds import check_allocation
 from ..daskwrite import CountingTarget, resolve_unknown_chunks
 from ..errors import CorruptMetadataError, StorageFullError, UnsupportedFormatVersionError
 from .base import (
@@ -24,6 +25,7 @@ from .base import (
     is_disk_full,
     new_name,
     parse_array_id,
+    read_limits,
 )
 from .protocols import FILE_PROTOCOL, normalize_protocols, s3_folder
 
@@ -125,6 +127,12 @@ class DaskFormatSerializer(PersistentSerializer):
     def load(cls, pid: Any, protocols: Mapping[str, Any]) -> np.ndarray[Any, Any]:
         """The stored array of ``pid`` read whole into memory (what ``unpickle(...).compute()`` gives)."""
         lazy: Any = cls.unpickle(cls.inner_id(pid), protocols)
+        check_allocation(
+            shape=tuple(lazy.shape),
+            itemsize=lazy.dtype.itemsize,
+            what=f"array {pid!r}",
+            max_bytes=read_limits().max_bytes,
+        )
         reporter = _progress.current()
         if reporter is None:
             return np.asarray(lazy.compute(scheduler="threads"))

@@ -4,10 +4,10 @@ A save writes ``<name>.h5.partial`` and renames it to ``<name>.h5`` only after t
 so a crash never leaves a file that looks complete. Through a file protocol with ``open()`` alone (no
 ``rename``), the file is written under its final, fresh name: nothing refers to it until the save returns
 its id, and the result that keeps the id is written after it. New files are written through
-:func:`.hdf5_files.guarded_h5`, so that a full disk is an error and never a crash. Blocks that are whole
-chunks of an unfiltered numeric dataset are written with h5py's ``write_direct_chunk``
-(:class:`.hdf5_chunks.ChunkWriter`); anything else with ``dset[sel] = block``. HDF5 files cannot be written by
-several processes at once: from a ``distributed`` cluster the workers compute the blocks and this process
+:func:`zarrbridge.hdf5files.guarded_h5`, so that a full disk is an error and never a crash. Blocks that are
+whole chunks of an unfiltered numeric dataset are written with h5py's ``write_direct_chunk``
+(:class:`.hdf5_chunks.ChunkWriter`); anything else with ``dset[sel] = block``. HDF5 files cannot be written
+by several processes at once: from a ``distributed`` cluster the workers compute the blocks and this process
 writes them, one by one.
 
 Loaded arrays hold no h5py handle and can be shipped to workers: each block read opens the file, checks that
@@ -33,6 +33,7 @@ import h5py
 import numpy as np
 
 from .. import progress as _progress
+from ..core.bounds import check_allocation
 from ..daskwrite import CountingTarget, compute_side_effects
 from ..errors import (
     BrokenLinkError,
@@ -42,14 +43,15 @@ from ..errors import (
     WriteInterruptedError,
     ZarrBridgeError,
 )
-from .base import active_client, parse_array_id, require_protocol
+from ..hdf5files import guarded_h5
+from .base import active_client, parse_array_id, read_limits, require_protocol
 from .dask_format import DaskFormatSerializer, FileIdentity, file_identity, stored_dtype
 from .hdf5_chunks import RAW_KINDS, ChunkWriter, has_plain_chunks, read_chunk_block
-from .hdf5_files import file_exists, guarded_h5
 from .protocols import (
     FILE_PROTOCOL,
     DirectoryCapable,
     check_file_protocol,
+    file_exists,
     has_operation,
     normalize_protocols,
     remove_file,
@@ -95,12 +97,24 @@ class HDF5Options:
             raise InvalidOptionError("compression_opts is a gzip level 0-9 and needs compression='gzip'")
 
     def to_dict(self) -> dict[str, Any]:
-        """The options as JSON-compatible data."""
+        """The options as JSON-compatible data.
+
+        Returns
+        -------
+        dict
+            The options, as :meth:`from_dict` reads them.
+        """
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> HDF5Options:
-        """Options from :meth:`to_dict` output; unknown keys are an error."""
+        """Options from :meth:`to_dict` output; unknown keys are an error.
+
+        Parameters
+        ----------
+        data : Mapping[str, Any]
+            What :meth:`to_dict` returned.
+        """
         unknown = set(data) - {"compression", "compression_opts", "shuffle"}
         if unknown:
             raise InvalidOptionError(f"unknown HDF5 options {sorted(unknown)}")
@@ -417,7 +431,15 @@ class DaskHDF5Serializer(DaskFormatSerializer):
 
     @classmethod
     def unpickle(cls, pid: Any, protocols: Mapping[str, Any]) -> dask.array.Array:
-        """A lazy dask array over the HDF5 file of ``pid``, one block per HDF5 chunk."""
+        """A lazy dask array over the HDF5 file of ``pid``, one block per HDF5 chunk.
+
+        Parameters
+        ----------
+        pid : object
+            The inner id (or the whole ``(name, inner)`` id) that :meth:`pickle` returned.
+        protocols : Mapping[str, Any]
+            The storage's protocols (``{FILE_PROTOCOL: ...}`` or ``{S3_PROTOCOL: ...}``).
+        """
         source, chunks = cls._source(pid, protocols)
         result: dask.array.Array = da.from_array(
             source,
@@ -437,11 +459,24 @@ class DaskHDF5Serializer(DaskFormatSerializer):
         Decision: one ``Dataset.read_direct`` into the result, where h5py reads each chunk straight into its
         place, instead of ``unpickle(pid).compute()``, which reads every chunk into a block of its own and
         then copies the blocks into the result: a whole-array load then costs what ``dset[:]`` costs.
+
+        Parameters
+        ----------
+        pid : object
+            The inner id (or the whole ``(name, inner)`` id) that :meth:`pickle` returned.
+        protocols : Mapping[str, Any]
+            The storage's protocols (``{FILE_PROTOCOL: ...}`` or ``{S3_PROTOCOL: ...}``).
         """
         source, _ = cls._source(pid, protocols)
         with source.reading("the whole array"), _open_h5(source.files, source.name, "r") as h5:
             source._check(h5, "the whole array")
             dset = h5[source.datapath]
+            check_allocation(  # before anything is allocated: the file's shape may be hostile
+                shape=tuple(source.shape),
+                itemsize=np.dtype(source.dtype).itemsize,
+                what=f"array {source.name!r}",
+                max_bytes=read_limits().max_bytes,
+            )
             reporter = _progress.current()
             if reporter is not None:
                 reporter.add_total(math.prod(source.shape) * source.dtype.itemsize)
@@ -497,7 +532,15 @@ class DaskHDF5Serializer(DaskFormatSerializer):
 
     @classmethod
     def remove(cls, pid: Any, protocols: Mapping[str, Any]) -> None:
-        """Remove the HDF5 file of ``pid`` (and any unfinished one)."""
+        """Remove the HDF5 file of ``pid`` (and any unfinished one).
+
+        Parameters
+        ----------
+        pid : object
+            The inner id (or the whole ``(name, inner)`` id) that :meth:`pickle` returned.
+        protocols : Mapping[str, Any]
+            The storage's protocols (``{FILE_PROTOCOL: ...}`` or ``{S3_PROTOCOL: ...}``).
+        """
         pid = cls.inner_id(pid)
         _, name = parse_array_id(pid, format_name=cls.format_name, supported=cls.supported_versions)
         files = require_protocol(normalize_protocols(protocols), FILE_PROTOCOL, cls.__name__)

@@ -39,7 +39,7 @@ from ..errors import (
     MissingChunkError,
     WriteInterruptedError,
 )
-from .base import parse_array_id
+from .base import parse_array_id, read_limits
 from .dask_format import DaskFormatSerializer, FileIdentity, file_identity, stored_dtype
 from .protocols import (
     FILE_PROTOCOL,
@@ -232,7 +232,15 @@ class DaskZarrSerializer(DaskFormatSerializer):
 
     @classmethod
     def open_marker(cls, pid: Any, protocols: Mapping[str, Any]) -> dict[str, Any]:
-        """The completion marker of ``pid``'s array, its format and version checked."""
+        """The completion marker of ``pid``'s array, its format and version checked.
+
+        Parameters
+        ----------
+        pid : object
+            The inner id (or the whole ``(name, inner)`` id) that :meth:`pickle` returned.
+        protocols : Mapping[str, Any]
+            The storage's protocols (``{FILE_PROTOCOL: ...}`` or ``{S3_PROTOCOL: ...}``).
+        """
         protocols = normalize_protocols(protocols)
         protocol, name = parse_array_id(
             cls.inner_id(pid), format_name=cls.format_name, supported=cls.supported_versions
@@ -249,7 +257,15 @@ class DaskZarrSerializer(DaskFormatSerializer):
 
     @classmethod
     def open_array(cls, pid: Any, protocols: Mapping[str, Any]) -> zarr.Array[Any]:
-        """The stored zarr array of ``pid``, opened read-only, after checking its completion marker."""
+        """The stored zarr array of ``pid``, opened read-only, after checking its completion marker.
+
+        Parameters
+        ----------
+        pid : object
+            The inner id (or the whole ``(name, inner)`` id) that :meth:`pickle` returned.
+        protocols : Mapping[str, Any]
+            The storage's protocols (``{FILE_PROTOCOL: ...}`` or ``{S3_PROTOCOL: ...}``).
+        """
         return cls._open(pid, protocols)[1]
 
     @classmethod
@@ -272,7 +288,13 @@ class DaskZarrSerializer(DaskFormatSerializer):
             )
         store = zarr_store_for(protocol, protocols, name, read_only=True)
         try:
-            arr = strict_array(zarr.open_array(store, mode="r", zarr_format=zarr_format), location=name)
+            limits = read_limits()
+            arr = strict_array(
+                zarr.open_array(store, mode="r", zarr_format=zarr_format),
+                location=name,
+                missing_chunks=limits.missing_chunks,
+                max_bytes=limits.max_bytes,
+            )
         except (ValueError, KeyError, TypeError, FileNotFoundError) as exc:
             raise CorruptMetadataError(f"{name}/zarr.json", f"cannot open the array ({exc})") from exc
         if list(arr.shape) != marker.get("shape"):
@@ -283,7 +305,15 @@ class DaskZarrSerializer(DaskFormatSerializer):
 
     @classmethod
     def unpickle(cls, pid: Any, protocols: Mapping[str, Any]) -> dask.array.Array:
-        """A lazy dask array over the zarr array of ``pid``, chunked like the array."""
+        """A lazy dask array over the zarr array of ``pid``, chunked like the array.
+
+        Parameters
+        ----------
+        pid : object
+            The inner id (or the whole ``(name, inner)`` id) that :meth:`pickle` returned.
+        protocols : Mapping[str, Any]
+            The storage's protocols (``{FILE_PROTOCOL: ...}`` or ``{S3_PROTOCOL: ...}``).
+        """
         protocols = normalize_protocols(protocols)
         marker, arr = cls._open(pid, protocols)
         protocol, name = parse_array_id(
@@ -315,7 +345,15 @@ class DaskZarrSerializer(DaskFormatSerializer):
 
     @classmethod
     def remove(cls, pid: Any, protocols: Mapping[str, Any]) -> None:
-        """Remove the zarr array of ``pid``."""
+        """Remove the zarr array of ``pid``.
+
+        Parameters
+        ----------
+        pid : object
+            The inner id (or the whole ``(name, inner)`` id) that :meth:`pickle` returned.
+        protocols : Mapping[str, Any]
+            The storage's protocols (``{FILE_PROTOCOL: ...}`` or ``{S3_PROTOCOL: ...}``).
+        """
         protocol, name = parse_array_id(
             cls.inner_id(pid), format_name=cls.format_name, supported=cls.supported_versions
         )

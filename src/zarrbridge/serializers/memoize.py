@@ -120,6 +120,11 @@ def memoize(
     restricted
         Load cached results in restricted mode (plain data, numpy arrays and registered serializers only).
 
+    Returns
+    -------
+    callable
+        A decorator; the function it returns has ``is_cached(*args)`` and ``clear()``.
+
     Examples
     --------
     >>> import tempfile, dask.array as da

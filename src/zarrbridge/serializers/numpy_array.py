@@ -42,7 +42,13 @@ class NumpyArraySerializer(PersistentSerializer):
 
     @classmethod
     def accepts(cls, obj: object) -> bool:
-        """Plain ndarrays (and memmaps) of at least ``min_bytes`` that hold no Python objects."""
+        """Plain ndarrays (and memmaps) of at least ``min_bytes`` that hold no Python objects.
+
+        Parameters
+        ----------
+        obj : object
+            The object found in the result being pickled.
+        """
         if not isinstance(obj, np.ndarray) or (
             type(obj) is not np.ndarray and not isinstance(obj, np.memmap)
         ):
@@ -52,7 +58,15 @@ class NumpyArraySerializer(PersistentSerializer):
     @classmethod
     def pickle(cls, obj: Any, protocols: Mapping[str, Any]) -> PersistentId | None:
         """Write ``obj`` to array files and return ``(name, inner id)``;
-        ``None`` for arrays it does not take."""
+        ``None`` for arrays it does not take.
+
+        Parameters
+        ----------
+        obj : numpy.ndarray
+            The array found in the result being pickled.
+        protocols : Mapping[str, Any]
+            The storage's protocols (``{FILE_PROTOCOL: ...}`` or ``{S3_PROTOCOL: ...}``).
+        """
         if not isinstance(obj, np.ndarray):
             raise InvalidOptionError(f"{cls.__name__} stores numpy arrays, got {type(obj).__name__}")
         if not cls.accepts(obj):
@@ -64,17 +78,39 @@ class NumpyArraySerializer(PersistentSerializer):
 
     @classmethod
     def check_id(cls, pid: Any) -> None:
-        """Raise unless ``pid`` is an inner id the ``dask_serializer`` reads, inside the array folder."""
+        """Raise unless ``pid`` is an inner id the ``dask_serializer`` reads, inside the array folder.
+
+        Parameters
+        ----------
+        pid : object
+            The inner id found in a pickle.
+        """
         cls.dask_serializer.check_id(cls.inner_id(pid))
 
     @classmethod
     def unpickle(cls, pid: Any, protocols: Mapping[str, Any]) -> np.ndarray[Any, Any]:
-        """The stored array of the inner id ``pid``, read into memory."""
+        """The stored array of the inner id ``pid``, read into memory.
+
+        Parameters
+        ----------
+        pid : object
+            The inner id (or the whole ``(name, inner)`` id) that :meth:`pickle` returned.
+        protocols : Mapping[str, Any]
+            The storage's protocols (``{FILE_PROTOCOL: ...}`` or ``{S3_PROTOCOL: ...}``).
+        """
         return cls.dask_serializer.load(cls.inner_id(pid), protocols)
 
     @classmethod
     def remove(cls, pid: Any, protocols: Mapping[str, Any]) -> None:
-        """Remove the stored array of the inner id ``pid``."""
+        """Remove the stored array of the inner id ``pid``.
+
+        Parameters
+        ----------
+        pid : object
+            The inner id (or the whole ``(name, inner)`` id) that :meth:`pickle` returned.
+        protocols : Mapping[str, Any]
+            The storage's protocols (``{FILE_PROTOCOL: ...}`` or ``{S3_PROTOCOL: ...}``).
+        """
         cls.dask_serializer.remove(cls.inner_id(pid), protocols)
 
 

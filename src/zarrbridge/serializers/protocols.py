@@ -40,6 +40,7 @@ __all__ = [
     "LocalFiles",
     "check_file_protocol",
     "ARRAY_NAME",
+    "file_exists",
     "has_operation",
     "normalize_protocols",
     "protocol_of_id",
@@ -59,10 +60,24 @@ ARRAY_NAME: Final = "array file name"
 
 @runtime_checkable
 class FileProtocol(Protocol):
-    """What a file protocol object must do: ``open()``. Names are relative, ``/``-separated."""
+    """What a file protocol object must do: ``open()``. Names are relative, ``/``-separated.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        A protocol is a structural type: it is implemented, not instantiated.
+    """
 
     def open(self, name: str, mode: str) -> IO[bytes]:
-        """Open ``name`` like :func:`open` (binary modes)."""
+        """Open ``name`` like :func:`open` (binary modes).
+
+        Parameters
+        ----------
+        name : str
+            A relative, ``/``-separated name.
+        mode : str
+            ``'rb'``, ``'wb'``, ``'r+b'``...
+        """
 
 
 @runtime_checkable
@@ -115,6 +130,17 @@ def protocol_of_id(value: Any) -> str | None:
 def has_operation(files: Any, operation: str) -> bool:
     """Whether the file protocol ``files`` offers the optional ``operation`` (``remove``, ``rename``...)."""
     return callable(getattr(files, operation, None))
+
+
+def file_exists(files: Any, name: str) -> bool:
+    """Whether the file ``name`` exists, through ``exists()`` or, without it, by opening it."""
+    if has_operation(files, "exists"):
+        return bool(files.exists(name))
+    try:
+        with files.open(name, "rb"):
+            return True
+    except FileNotFoundError:
+        return False
 
 
 def check_file_protocol(files: Any, serializer: str) -> Any:
@@ -177,7 +203,18 @@ class LocalFiles:
         object.__setattr__(self, "root", os.path.abspath(os.fspath(self.root)))
 
     def local_path(self, name: str) -> str:
-        """The absolute local path of ``name``; a symbolic link on the way is an :class:`UnsafeNameError`."""
+        """The absolute local path of ``name``; a symbolic link on the way is an :class:`UnsafeNameError`.
+
+        Parameters
+        ----------
+        name : str
+            A relative, ``/``-separated name.
+
+        Returns
+        -------
+        str
+            The absolute path.
+        """
         return self._path(name, link_ok=False)
 
     def _path(self, name: str, *, link_ok: bool) -> str:
@@ -199,7 +236,20 @@ class LocalFiles:
         return path
 
     def open(self, name: str, mode: str) -> IO[bytes]:
-        """Open ``name`` in a binary ``mode``."""
+        """Open ``name`` in a binary ``mode``.
+
+        Parameters
+        ----------
+        name : str
+            A relative, ``/``-separated name.
+        mode : str
+            ``'rb'``, ``'wb'``, ``'r+b'``...
+
+        Returns
+        -------
+        file object
+            The open binary file.
+        """
         if "b" not in mode:
             raise InvalidOptionError(f"the file protocol opens files in binary mode only, got mode {mode!r}")
         path = self.local_path(name)
@@ -208,7 +258,13 @@ class LocalFiles:
         return open(path, mode)  # the caller closes it, as with open()
 
     def remove(self, name: str) -> None:
-        """Remove a file or a folder tree (a symbolic link is removed, never followed)."""
+        """Remove a file or a folder tree (a symbolic link is removed, never followed).
+
+        Parameters
+        ----------
+        name : str
+            A relative, ``/``-separated name.
+        """
         path = self._path(name, link_ok=True)
         if os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path, ignore_errors=False)
@@ -216,15 +272,47 @@ class LocalFiles:
             os.remove(path)
 
     def rename(self, source: str, target: str) -> None:
-        """Atomically replace ``target`` with ``source`` (same filesystem)."""
+        """Atomically replace ``target`` with ``source`` (same filesystem).
+
+        Parameters
+        ----------
+        source : str
+            The relative name of the new file or folder.
+        target : str
+            The relative name it replaces.
+        """
         os.replace(self.local_path(source), self.local_path(target))
 
     def exists(self, name: str) -> bool:
-        """Whether ``name`` exists."""
+        """Whether ``name`` exists.
+
+        Parameters
+        ----------
+        name : str
+            A relative, ``/``-separated name.
+
+        Returns
+        -------
+        bool
+            Whether it exists.
+        """
         return os.path.lexists(self._path(name, link_ok=True))
 
     def zarr_store(self, name: str, *, read_only: bool) -> Store:
-        """A zarr store for the folder ``name``; for reading, a folder holding a symbolic link is refused."""
+        """A zarr store for the folder ``name``; for reading, a folder holding a symbolic link is refused.
+
+        Parameters
+        ----------
+        name : str
+            The relative name of the folder.
+        read_only : bool
+            Open it for reading only.
+
+        Returns
+        -------
+        zarr store
+            The store of the folder.
+        """
         from zarr.storage import LocalStore
 
         path = self.local_path(name)

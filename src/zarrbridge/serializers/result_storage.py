@@ -28,8 +28,10 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
+from ..core.bounds import check_max_bytes
+from ..core.integrity import check_missing_chunks
 from ..core.names import check_relative_path
 from ..errors import (
     BrokenLinkError,
@@ -41,7 +43,7 @@ from ..errors import (
     UnsupportedFormatVersionError,
 )
 from ..progress import ProgressOption, check_progress, reporting
-from .base import PersistentSerializer, is_disk_full, new_name
+from .base import PersistentSerializer, ReadLimits, check_blocks, is_disk_full, new_name, reading_with
 from .restricted import DEFAULT_ALLOWED, restricted_load, unrestricted_load
 from .tasks import WorkflowMethods
 
@@ -169,6 +171,11 @@ class ResultStorage(WorkflowMethods, ABC):
         (``serializer_class``, ``name``, ``pickle``, ``unpickle``, ``remove``). The first registered one that
         takes an object (its ``accepts()``, else an object of exactly its ``serializer_class``) writes it.
         Registering the same class twice is harmless; two classes with one ``name`` are an error naming both.
+
+        Parameters
+        ----------
+        *serializers : type
+            Serializer classes, tried in the order given.
         """
         for serializer_ in serializers:
             serializer: Any = serializer_
@@ -213,7 +220,9 @@ class ResultStorage(WorkflowMethods, ABC):
         if not isinstance(pid, tuple) or len(pid) != 2:
             raise CorruptMetadataError("persistent id", f"expected (serializer name, id), got {pid!r}")
         tag, inner = pid
-        return self._serializer(tag).unpickle(inner, self.protocols)
+        value = self._serializer(tag).unpickle(inner, self.protocols)
+        check_blocks(value, what=f"array {inner!r} of a result in {self.location}")
+        return value
 
     # -- manifests -------------------------------------------------------------------------------------------
     @staticmethod
@@ -272,7 +281,18 @@ class ResultStorage(WorkflowMethods, ABC):
 
     # -- results ---------------------------------------------------------------------------------------------
     def exists(self, name: str) -> bool:
-        """Whether a result called ``name`` is saved."""
+        """Whether a result called ``name`` is saved.
+
+        Parameters
+        ----------
+        name : str
+            A result name (``workflow/task`` style names are allowed).
+
+        Returns
+        -------
+        bool
+            Whether the result exists.
+        """
         try:
             self._get(self._manifest_key(check_result_name(name)))
         except FileNotFoundError:
@@ -283,7 +303,18 @@ class ResultStorage(WorkflowMethods, ABC):
         return isinstance(name, str) and self.exists(name)
 
     def names(self, *, prefix: str = "") -> list[str]:
-        """The names of the saved results (those starting with ``prefix``), sorted."""
+        """The names of the saved results (those starting with ``prefix``), sorted.
+
+        Parameters
+        ----------
+        prefix : str
+            Only names starting with it.
+
+        Returns
+        -------
+        list of str
+            The result names.
+        """
         out = []
         for key in self._keys("results"):
             if key.startswith("results/") and key.endswith(".json"):
@@ -302,9 +333,16 @@ class ResultStorage(WorkflowMethods, ABC):
         saying so (a full disk as :class:`~zarrbridge.errors.StorageFullError`). The previous result's
         files are kept until :meth:`collect_garbage` (see the module docstring).
 
-        ``progress``: ``True`` for a tqdm bar, a tqdm-compatible class, or a callable taking the bytes written
-        since its previous call, for the arrays the serializers write (on a ``distributed`` cluster, as the
-        cluster completes their blocks); see :mod:`zarrbridge.progress`. Off by default.
+        Parameters
+        ----------
+        name : str
+            The result's name (or the workflow's, in the three-argument form).
+        *args : object
+            ``obj``, or ``task, obj`` in Function Fuse's form.
+        progress : bool, type or callable, optional
+            ``True`` for a tqdm bar, a tqdm-compatible class, or a callable taking the bytes written since its
+            previous call, for the arrays the serializers write (on a ``distributed`` cluster, as the cluster
+            completes their blocks); see :mod:`zarrbridge.progress`. Off by default.
         """
         if len(args) == 2:
             name, obj = f"{check_result_name(name)}/{check_result_name(args[0])}", args[1]
@@ -388,6 +426,8 @@ class ResultStorage(WorkflowMethods, ABC):
         *,
         restricted: bool = False,
         allowed: frozenset[tuple[str, str]] = frozenset(),
+        max_bytes: int | None = None,
+        missing_chunks: Literal["error", "fill"] = "error",
         progress: ProgressOption = None,
     ) -> Any:
         """Load the result ``name``; its arrays come back as the serializers read them (lazy dask arrays...).
@@ -401,9 +441,25 @@ class ResultStorage(WorkflowMethods, ABC):
             name)`` globals in ``allowed``. Without it, loading runs whatever code the pickle names.
         allowed
             Extra globals a restricted load may build.
+        max_bytes
+            The most memory one read may take, in bytes: an array loaded whole (``NumpyArraySerializer``), one
+            block of a lazy dask array, or (``restricted``) what the pickle itself builds. Larger ones raise
+            :class:`~zarrbridge.errors.ResourceLimitError` before they are read. Default ``None``: the
+            machine's memory (and the restricted unpickler's own budget).
+        missing_chunks
+            ``"error"`` (default): a chunk missing from a zarr array zarrbridge wrote (every chunk is stored)
+            is a :class:`~zarrbridge.errors.MissingChunkError` when read; ``"fill"``: it reads as the fill
+            value, for results another tool wrote with regions left unwritten. HDF5 arrays have no missing
+            chunks.
+
         progress
             ``True``, a tqdm-compatible class, or a callable taking bytes read, for the arrays read into
             memory during the load (``NumpyArraySerializer``'s); lazy dask arrays read nothing until computed.
+
+        Returns
+        -------
+        object
+            The result, as saved (arrays as their serializers read them).
 
         Raises
         ------
@@ -413,7 +469,13 @@ class ResultStorage(WorkflowMethods, ABC):
             The manifest names a file outside the storage; nothing is read.
         UnsafePickleError
             ``restricted`` and the pickle names a global that is not allowed.
+        InvalidOptionError
+            ``max_bytes`` or ``missing_chunks`` is not one of the values above.
         """
+        limits = ReadLimits(
+            check_max_bytes(max_bytes, owner=f"{type(self).__name__}.load"),
+            check_missing_chunks(missing_chunks, owner=f"{type(self).__name__}.load"),
+        )
         manifest = self._read_manifest(name)
         try:
             data = self._get(manifest["pickle"])
@@ -421,15 +483,24 @@ class ResultStorage(WorkflowMethods, ABC):
             raise BrokenLinkError(f"result {name!r}", manifest["pickle"], self.location) from None
         what = f"result {name!r} in {self.location}"
         check_progress(progress, where="load(progress=)")
-        with reporting(progress, description=f"loading {name}"):
+        with reading_with(limits), reporting(progress, description=f"loading {name}"):
             if restricted:
                 return restricted_load(
-                    data, persistent_load=self._persistent_load, allowed=DEFAULT_ALLOWED | allowed, what=what
+                    data,
+                    persistent_load=self._persistent_load,
+                    allowed=DEFAULT_ALLOWED | allowed,
+                    what=what,
+                    max_bytes=max_bytes,
                 )
             return unrestricted_load(data, persistent_load=self._persistent_load, what=what)
 
     def remove(self, name: str) -> None:
         """Remove the result ``name``: new readers no longer find it; its files go at :meth:`collect_garbage`.
+
+        Parameters
+        ----------
+        name : str
+            The result's name.
 
         Raises
         ------
@@ -458,6 +529,16 @@ class ResultStorage(WorkflowMethods, ABC):
         that long and saves still running (here or in another process) keep their files. What a serializer
         that is not registered on this storage wrote is kept until it is. Returns the removed keys
         (``garbage/...`` documents, ``pickles/...``, ``arrays/...``).
+
+        Parameters
+        ----------
+        older_than : float
+            Seconds something must have been unreachable before it is deleted.
+
+        Returns
+        -------
+        list of str
+            The keys removed.
         """
         if not isinstance(older_than, (int, float)) or older_than < 0:
             raise InvalidOptionError(f"older_than must be a number of seconds >= 0, got {older_than!r}")

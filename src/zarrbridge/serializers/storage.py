@@ -29,7 +29,13 @@ def _only_keys(data: Any, allowed: set[str], what: str) -> Mapping[str, Any]:
 
 @dataclass(frozen=True)
 class FileStorageOptions:
-    """Options of a :class:`FileStorage`: ``path``, the folder that holds the results."""
+    """Options of a :class:`FileStorage`: ``path``, the folder that holds the results.
+
+    Parameters
+    ----------
+    path : str
+        The folder that holds the results (created on first save).
+    """
 
     path: str
 
@@ -39,12 +45,24 @@ class FileStorageOptions:
         object.__setattr__(self, "path", os.path.abspath(os.fspath(self.path)))
 
     def to_dict(self) -> dict[str, Any]:
-        """The options as JSON-compatible data."""
+        """The options as JSON-compatible data.
+
+        Returns
+        -------
+        dict
+            ``{"path": ...}``.
+        """
         return {"path": self.path}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FileStorageOptions:
-        """Options from a dict such as ``{"path": "/data/results"}``."""
+        """Options from a dict such as ``{"path": "/data/results"}``.
+
+        Parameters
+        ----------
+        data : Mapping[str, Any]
+            ``{"path": ...}``.
+        """
         data = _only_keys(data, {"path"}, "file storage options")
         if "path" not in data:
             raise InvalidOptionError('file storage options need "path"')
@@ -87,12 +105,24 @@ class S3StorageOptions:
         return posixpath.join(self.bucket, self.prefix) if self.prefix else self.bucket
 
     def to_dict(self) -> dict[str, Any]:
-        """The options as data (``storage_options`` may hold credentials: store them with care)."""
+        """The options as data (``storage_options`` may hold credentials: store them with care).
+
+        Returns
+        -------
+        dict
+            The options, as :meth:`from_dict` reads them.
+        """
         return {"bucket": self.bucket, "prefix": self.prefix, "storage_options": dict(self.storage_options)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> S3StorageOptions:
-        """Options from a dict such as ``{"bucket": "b", "prefix": "runs", "storage_options": {...}}``."""
+        """Options from a dict such as ``{"bucket": "b", "prefix": "runs", "storage_options": {...}}``.
+
+        Parameters
+        ----------
+        data : Mapping[str, Any]
+            ``{"bucket": ..., "prefix": ..., "storage_options": ...}``.
+        """
         data = _only_keys(data, {"bucket", "prefix", "storage_options"}, "S3 storage options")
         if "bucket" not in data:
             raise InvalidOptionError('S3 storage options need "bucket"')
@@ -108,6 +138,11 @@ class FileStorage(ResultStorage):
 
     Symbolic links inside the folder are never followed: a result, pickle or array reached through one is
     an :class:`~zarrbridge.errors.UnsafeNameError`.
+
+    Parameters
+    ----------
+    options : FileStorageOptions
+        Where the results live.
 
     Examples
     --------
@@ -130,6 +165,7 @@ class FileStorage(ResultStorage):
 
     @property
     def protocols(self) -> Mapping[str, Any]:
+        """``{FILE_PROTOCOL: LocalFiles}`` for the storage's ``arrays/`` folder."""
         if os.path.islink(self._files.root):
             raise UnsafeNameError(
                 self._files.root, "array folder", "is a symbolic link, which zarrbridge does not follow"
@@ -138,6 +174,7 @@ class FileStorage(ResultStorage):
 
     @property
     def location(self) -> str:
+        """The storage's folder."""
         return self.options.path
 
     def _path(self, key: str) -> str:
@@ -200,6 +237,11 @@ class S3Storage(ResultStorage):
     """Results in an S3 bucket (through s3fs); array files are Zarr arrays by default.
 
     Needs the ``s3`` extra (``pip install "zarrbridge[s3]"``).
+
+    Parameters
+    ----------
+    options : S3StorageOptions
+        The bucket, prefix and s3fs storage options.
     """
 
     def __init__(self, options: S3StorageOptions) -> None:
@@ -212,10 +254,12 @@ class S3Storage(ResultStorage):
 
     @property
     def protocols(self) -> Mapping[str, Any]:
+        """``{S3_PROTOCOL: {"client": s3fs filesystem, "folder": "bucket/prefix/arrays"}}``."""
         return {S3_PROTOCOL: {"client": self.client, "folder": posixpath.join(self.options.root, "arrays")}}
 
     @property
     def location(self) -> str:
+        """``s3://bucket/prefix``."""
         return f"s3://{self.options.root}"
 
     def _path(self, key: str) -> str:
@@ -261,6 +305,16 @@ class S3Storage(ResultStorage):
 
 def storage_factory(options: Mapping[str, Any]) -> ResultStorage:
     """Create a result storage from ``{"kind": "file" | "s3", "options": {...}}``.
+
+    Parameters
+    ----------
+    options : Mapping[str, Any]
+        ``kind`` (``"file"`` or ``"s3"``) and that kind's ``options``.
+
+    Returns
+    -------
+    ResultStorage
+        A :class:`FileStorage` or an :class:`S3Storage`.
 
     Examples
     --------

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..core.arrays import check_storable_dtype
+from ..core.inline import INLINE_ATTRIBUTE
 from ..core.integrity import COMPLETE_ATTRIBUTE
 from ..core.jsonattrs import bytes_to_text
 from ..errors import UnsupportedDtypeError
@@ -40,8 +41,21 @@ ARRAY_DIMENSIONS = "_ARRAY_DIMENSIONS"
 # zarrbridge extension: every chunk of the array is stored (see zarrbridge.core.integrity)
 COMPLETE_CHUNKS = COMPLETE_ATTRIBUTE
 
+# zarrbridge extension: small chunks carried in the root document too (see zarrbridge.core.inline)
+INLINE_CHUNKS = INLINE_ATTRIBUTE
+
 RESERVED = frozenset(
-    {LINKS, DTYPE, REFERENCE_FIELDS, SPECLOC, MARKER, LEGACY_DTYPE, LEGACY_LINK, COMPLETE_CHUNKS}
+    {
+        LINKS,
+        DTYPE,
+        REFERENCE_FIELDS,
+        SPECLOC,
+        MARKER,
+        LEGACY_DTYPE,
+        LEGACY_LINK,
+        COMPLETE_CHUNKS,
+        INLINE_CHUNKS,
+    }
 )
 # the current convention's reader also strips the dimension names (legacy files keep them as hdmf-zarr 0.13
 # read them: an ordinary attribute)

@@ -9,7 +9,6 @@ written last (and removed on error), an HDF5 destination is written under a temp
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import shutil
@@ -24,14 +23,17 @@ from hdmf.backends.io import HDMFIO
 from hdmf.build import BuildManager, TypeMap
 
 from ..core.location import Location
+from ..core.replace import WriteLock
 from ..errors import (
     CodecNotMappedWarning,
     InvalidOptionError,
     NotAZarrStoreError,
     PathNotFoundError,
+    StorageFullError,
     StoreExistsError,
     WriteInterruptedError,
 )
+from ..hdf5files import GuardedFile, is_disk_full
 from ..progress import ByteProgress, ProgressOption, check_progress
 from .copying import CompressorChoice, CopySettings
 from .exporting import count_array_bytes
@@ -48,7 +50,26 @@ HDF5_SUFFIXES = (".nwb", ".h5", ".hdf5", ".hdf")
 
 @dataclass(frozen=True)
 class ConvertOptions:
-    """How :func:`convert` writes the destination (see :class:`~zarrbridge.zarrio.copying.CopySettings`)."""
+    """How :func:`convert` writes the destination (see :class:`~zarrbridge.zarrio.copying.CopySettings`).
+
+    Parameters
+    ----------
+    zarr_format : {2, 3}
+        The zarr format of a Zarr destination.
+    compressor : str
+        ``"keep"`` maps the source's codecs; a codec name (``"zstd"``, ``"gzip"``, ``"blosc"``)
+        recompresses, ``"none"`` stores uncompressed.
+    level : int, optional
+        The compression level of ``compressor``.
+    chunks : {"keep", "auto"}
+        Keep the source's chunk shapes, or pick them automatically.
+    shard_bytes : int, optional
+        Shard the arrays, about this many bytes per shard (zarr format 3).
+    number_of_jobs : int
+        Datasets and chunks copied in parallel.
+    overwrite : bool
+        Replace an existing destination.
+    """
 
     zarr_format: Literal[2, 3] = 3
     compressor: CompressorChoice = "keep"
@@ -66,6 +87,18 @@ class ConvertOptions:
         self.copy_settings()  # validates compressor, level, chunks, shard_bytes, number_of_jobs
 
     def copy_settings(self, progress: Callable[[int], None] | None = None) -> CopySettings:
+        """The :class:`~zarrbridge.zarrio.copying.CopySettings` these options stand for.
+
+        Parameters
+        ----------
+        progress : callable, optional
+            Called with the bytes of each block copied.
+
+        Returns
+        -------
+        CopySettings
+            The settings of the copies.
+        """
         return CopySettings(
             compressor=self.compressor,
             level=self.level,
@@ -78,7 +111,23 @@ class ConvertOptions:
 
 @dataclass(frozen=True)
 class ConvertReport:
-    """What :func:`convert` did."""
+    """What :func:`convert` did.
+
+    Parameters
+    ----------
+    source_format : str
+        ``"hdf5"`` or ``"zarr"``.
+    dest_format : str
+        ``"hdf5"`` or ``"zarr"``.
+    datasets : int
+        The number of datasets written.
+    bytes_copied : int
+        The bytes of array data copied.
+    seconds : float
+        Wall-clock time of the conversion.
+    unmapped : tuple of (str, str)
+        ``(dataset, filter)`` pairs whose filter had no counterpart.
+    """
 
     source_format: str
     dest_format: str
@@ -89,7 +138,20 @@ class ConvertReport:
 
 
 def file_format(path: str | os.PathLike[str], *, storage_options: dict[str, Any] | None = None) -> FileFormat:
-    """Whether an existing ``path`` is an HDF5 file or a zarr hierarchy."""
+    """Whether an existing ``path`` is an HDF5 file or a zarr hierarchy.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A local path or an fsspec URL.
+    storage_options : dict, optional
+        fsspec options for URLs.
+
+    Returns
+    -------
+    {"hdf5", "zarr"}
+        The format found.
+    """
     text = os.fspath(path)
     if "://" not in text and os.path.isfile(text):
         with open(text, "rb") as fh:
@@ -132,6 +194,11 @@ def convert(
         since its previous call (the calls add up to the file's array bytes,
         :attr:`ConvertReport.bytes_copied`); see :mod:`zarrbridge.progress`. Off by default.
 
+    Returns
+    -------
+    ConvertReport
+        What was converted, with the time it took.
+
     Examples
     --------
     >>> report = convert("session.nwb", "session.nwb.zarr",  # doctest: +SKIP
@@ -168,12 +235,7 @@ def convert(
         if dst_fmt == "zarr":
             unmapped = _to_zarr(src_io, container, dest, options, tick, dst_options)
         else:
-            unmapped = tuple(prepare_for_hdf5(container, progress=tick))
-            for codec in sorted({c for _, c in unmapped}):  # one warning per codec, naming its datasets
-                paths = [p for p, c in unmapped if c == codec]
-                where = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
-                warnings.warn(CodecNotMappedWarning(where, codec, "HDF5", "gzip"), stacklevel=2)
-            _to_hdf5(src_io, container, os.fspath(dest), options.overwrite)
+            unmapped = _to_hdf5(src_io, container, os.fspath(dest), options.overwrite, progress=tick)
         if tick.done < total:  # scalars and text are copied whole, without per-chunk ticks
             tick(total - tick.done)
     _log.info(
@@ -281,19 +343,57 @@ def _to_zarr(
         return unmapped
 
 
-def _to_hdf5(src_io: HDMFIO, container: Any, dest: str, overwrite: bool) -> None:
+def _warn_unmapped(unmapped: tuple[tuple[str, str], ...]) -> None:
+    """One :class:`CodecNotMappedWarning` per codec stored as gzip in HDF5, naming its datasets."""
+    for codec in sorted({c for _, c in unmapped}):
+        paths = [p for p, c in unmapped if c == codec]
+        where = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+        warnings.warn(CodecNotMappedWarning(where, codec, "HDF5", "gzip"), stacklevel=4)
+
+
+def _to_hdf5(
+    src_io: HDMFIO,
+    container: Any,
+    dest: str,
+    overwrite: bool,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[tuple[str, str], ...]:
+    """Write ``dest.partial`` through a :class:`~zarrbridge.hdf5files.GuardedFile` and rename it to ``dest``.
+
+    HDF5 never sees a failed write, so a full disk cannot leave a file open inside HDF5 (which crashes the
+    process later): the first failed write stops the export at the next block, and is reported once h5py has
+    closed the file. The partial file is removed; an existing ``dest`` is replaced only by a complete file.
+    Returns the ``(dataset, codec)`` pairs stored as gzip (see :func:`.h5export.prepare_for_hdf5`).
+    """
+    import h5py
+
     partial = dest + ".partial"
-    if os.path.exists(partial):
-        os.remove(partial)
-    try:
-        with HDF5IO(partial, mode="w", manager=BuildManager(src_io.manager.type_map)) as dst:
-            dst.export(src_io=src_io, container=container, write_args={"link_data": False})
-        if overwrite and os.path.isdir(dest):
-            shutil.rmtree(dest)
-        os.replace(partial, dest)
-    except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
+    with WriteLock(dest):  # one writer per destination (and per partial file)
+        if os.path.exists(partial):
             os.remove(partial)
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise WriteInterruptedError(dest, "no space left on the device; free some space") from exc
-        raise
+        guarded: GuardedFile | None = None
+        try:
+            with open(partial, "w+b") as raw:
+                guarded = GuardedFile(raw, name=partial)
+                unmapped = tuple(prepare_for_hdf5(container, stop=guarded.raise_failure, progress=progress))
+                _warn_unmapped(unmapped)
+                with h5py.File(guarded, "w") as h5:
+                    manager = BuildManager(src_io.manager.type_map)
+                    with HDF5IO(partial, mode="w", manager=manager, file=h5) as dst:
+                        dst.export(src_io=src_io, container=container, write_args={"link_data": False})
+                guarded.raise_failure()
+            if overwrite and os.path.isdir(dest):
+                shutil.rmtree(dest)
+            os.replace(partial, dest)
+            return unmapped
+        except BaseException as exc:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(partial)
+            failure = guarded.failure if guarded is not None else None
+            if failure is not None or (isinstance(exc, OSError) and is_disk_full(exc)):
+                cause = failure if failure is not None else exc
+                if is_disk_full(cause):
+                    raise StorageFullError(f"the HDF5 file {dest!r}", os.path.dirname(dest) or ".") from cause
+                raise WriteInterruptedError(dest, f"writing the HDF5 file failed: {cause}") from cause
+            raise

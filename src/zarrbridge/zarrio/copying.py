@@ -12,7 +12,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import zarr
@@ -23,6 +23,7 @@ from ..core.parallel import TaskClient, check_jobs
 from ..errors import InvalidOptionError
 from .h5copy import H5DatasetSource, copy_hdf5_dataset
 from .h5layout import RawMode, hdf5_layout, is_hdf5_dataset
+from .zarrcopy import copy_zarr_objects, same_encoding
 
 _log = logging.getLogger(__name__)
 
@@ -56,6 +57,9 @@ class CopySettings:
         its workers.
     progress
         Called with the uncompressed bytes of each block copied.
+    references
+        Instead of copying, record the stored chunks of HDF5 datasets as byte-range references where it can
+        (a virtual view, :mod:`zarrbridge.zarrio.virtual`).
     """
 
     compressor: CompressorChoice = "keep"
@@ -65,6 +69,7 @@ class CopySettings:
     number_of_jobs: int = 1
     client: TaskClient | None = field(default=None, compare=False)
     progress: Callable[[int], None] | None = field(default=None, compare=False)
+    references: ChunkReferences | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.compressor not in COMPRESSOR_CHOICES:
@@ -106,8 +111,22 @@ class CopyPlan:
     unmapped: tuple[str, ...]
 
 
+class ChunkReferences(Protocol):
+    """Records an HDF5 dataset's stored chunks as references instead of copying them (a virtual view)."""
+
+    def plan(self, data: Any, *, dtype: np.dtype[Any]) -> CopyPlan | None:
+        """A plan with ``raw == "reference"`` and codecs that decode the stored bytes, or ``None`` to copy."""
+
+    def record(self, data: Any, dest: zarr.Array[Any]) -> int:
+        """Reference (or store) every chunk of ``dest``; return the uncompressed bytes covered."""
+
+
 def plan_copy(data: Any, *, dtype: np.dtype[Any], settings: CopySettings, zarr_format: int) -> CopyPlan:
     """The destination layout for the on-disk source array ``data``."""
+    if settings.references is not None and is_hdf5_dataset(data):
+        referenced = settings.references.plan(data, dtype=dtype)
+        if referenced is not None:
+            return referenced
     shape = tuple(int(s) for s in data.shape)
     itemsize = 16 if dtype.kind in "OTUS" else max(1, dtype.itemsize)
     raw: RawMode | None = None
@@ -160,6 +179,8 @@ def shard_shape(
 
 def copy_source(data: Any, dest: zarr.Array[Any], *, raw: RawMode | None, settings: CopySettings) -> int:
     """Copy the on-disk array ``data`` into ``dest``; return the uncompressed bytes copied."""
+    if raw == "reference" and settings.references is not None:
+        return settings.references.record(data, dest)
     _log.info(
         "copying %s %s: chunks %s, shards %s, compressors %s, %s, %s",
         "/" + dest.path.strip("/"),
@@ -180,6 +201,10 @@ def copy_source(data: Any, dest: zarr.Array[Any], *, raw: RawMode | None, settin
             progress=settings.progress,
         )
     client = settings.client if isinstance(data, (zarr.Array, H5DatasetSource)) else None
+    if isinstance(data, zarr.Array) and same_encoding(data, dest):
+        return copy_zarr_objects(
+            data, dest, workers=settings.number_of_jobs, client=client, progress=settings.progress
+        )
     return copy_array(data, dest, workers=settings.number_of_jobs, client=client, progress=settings.progress)
 
 

@@ -90,7 +90,18 @@ class ZarrDataIO(DataIO):  # type: ignore[misc]
 
     @staticmethod
     def is_h5py_dataset(obj: Any) -> bool:
-        """Whether ``obj`` is an ``h5py.Dataset`` (hdmf-zarr's helper)."""
+        """Whether ``obj`` is an ``h5py.Dataset`` (hdmf-zarr's helper).
+
+        Parameters
+        ----------
+        obj : object
+            Any object.
+
+        Returns
+        -------
+        bool
+            Whether it is one.
+        """
         from .h5layout import is_hdf5_dataset
 
         return is_hdf5_dataset(obj)
@@ -102,6 +113,16 @@ class ZarrDataIO(DataIO):  # type: ignore[misc]
         HDF5 filters without a zarr counterpart (lzf, szip, scaleoffset...) are reported with a
         :class:`~zarrbridge.errors.CodecNotMappedWarning` and left out,
         as hdmf-zarr warns and leaves them out.
+
+        Parameters
+        ----------
+        h5dataset : h5py.Dataset
+            The source dataset.
+
+        Returns
+        -------
+        list
+            The zarr v3 codecs, filters first.
         """
         import warnings
 
@@ -120,6 +141,18 @@ class ZarrDataIO(DataIO):  # type: ignore[misc]
 
         ``chunks``, ``fillvalue``, ``compressors`` and ``filters`` in ``kwargs`` override the inferred ones;
         the other ``kwargs`` are ZarrDataIO's.
+
+        Parameters
+        ----------
+        h5dataset : h5py.Dataset
+            The source dataset.
+        **kwargs
+            ZarrDataIO's keyword arguments (see the class).
+
+        Returns
+        -------
+        ZarrDataIO
+            The wrapped dataset.
         """
         import warnings
 
@@ -143,7 +176,13 @@ class ZarrDataIO(DataIO):  # type: ignore[misc]
         )
 
     def get_io_params(self) -> dict[str, Any]:
-        """The I/O settings and ``link_data`` (hdmf-zarr's ``get_io_params``)."""
+        """The I/O settings and ``link_data`` (hdmf-zarr's ``get_io_params``).
+
+        Returns
+        -------
+        dict
+            The settings.
+        """
         return {**self.io_settings, "link_data": self.link_data}
 
     def __iter__(self) -> Iterator[Any]:

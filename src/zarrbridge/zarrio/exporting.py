@@ -24,6 +24,7 @@ __all__ = [
     "export_copy_settings",
     "export_write_args",
     "merge_namespaces",
+    "modified_since_read",
     "reporting_to",
 ]
 
@@ -122,3 +123,21 @@ def _nbytes(ds: DatasetBuilder) -> int:
     except TypeError:
         return 0
     return int(np.prod(shape, dtype=np.int64)) * (itemsize if np.dtype(dtype).kind not in "OT" else 0)
+
+
+def modified_since_read(src_io: HDMFIO) -> bool:
+    """Whether a container ``src_io`` has read was changed since: export must then build the containers.
+
+    hdmf's export of ``src_io`` without ``container`` exports what ``src_io.read()`` returns, which is the
+    container already read, with the user's changes; copying the builders as read would drop them. The
+    containers read are in the build manager's cache, which hdmf exposes under no public name: when that
+    cache cannot be inspected (another hdmf), the answer is "modified", so that export takes the path that
+    is right in every case.
+    """
+    manager = getattr(src_io, "manager", None)
+    if manager is None:
+        return False
+    containers = getattr(manager, "_BuildManager__containers", None)
+    if not isinstance(containers, dict):
+        return True
+    return any(getattr(container, "modified", True) for container in containers.values())

@@ -21,16 +21,19 @@ from typing import Any
 
 import numpy as np
 import zarr
-from zarr.core.buffer import default_buffer_prototype
-from zarr.core.sync import sync
+from zarr.core.buffer import Buffer, default_buffer_prototype
+from zarr.storage import LocalStore
 
 from ..core.arrays import copy_array
 from ..core.integrity import fill_missing_chunks
 from ..core.parallel import TaskClient, map_bounded
+from ..core.transfer import put_many
 from ..h5chunks import StoredChunk, read_stored_chunk, stored_chunks
 from .h5layout import RawMode
 
 TASK_BYTES = 16 * 1024 * 1024  # uncompressed bytes handled by one copy task
+# into an object store the chunks of one task are uploaded concurrently: larger tasks, more requests at once
+REMOTE_TASK_BYTES = 64 * 1024 * 1024
 _local = threading.local()
 
 
@@ -88,13 +91,29 @@ def local_hdf5_file(dataset: Any) -> str | None:
     return name if driver in ("sec2", "stdio") and os.path.isfile(name) else None
 
 
+_INFLATE_STEP = 1 << 16  # compressed bytes inflated at a time while computing the gzip checksum
+
+
 def zlib_to_gzip(stream: bytes) -> bytes | None:
-    """Re-frame a zlib (RFC 1950) stream as gzip (RFC 1952) without recompressing; ``None`` if impossible."""
+    """Re-frame a zlib (RFC 1950) stream as gzip (RFC 1952) without recompressing; ``None`` if impossible.
+
+    gzip's trailer holds the CRC-32 and length of the uncompressed data, which zlib's does not: the stream is
+    inflated once for them, piece by piece, so that each piece is checksummed while it is still in the CPU
+    cache and no chunk-sized buffer is allocated. Inflating also checks the stream (zlib's own Adler-32
+    included): a damaged chunk raises ``zlib.error`` instead of being copied.
+    """
     if len(stream) < 6 or stream[0] & 0x0F != 8 or stream[1] & 0x20 or (stream[0] << 8 | stream[1]) % 31:
         return None
-    raw = zlib.decompress(stream)
+    inflate, crc, size, view = zlib.decompressobj(), 0, 0, memoryview(stream)
+    for start in range(0, len(view), _INFLATE_STEP):
+        piece = inflate.decompress(view[start : start + _INFLATE_STEP])
+        crc, size = zlib.crc32(piece, crc), size + len(piece)
+    piece = inflate.flush()
+    crc, size = zlib.crc32(piece, crc), size + len(piece)
+    if not inflate.eof or inflate.unused_data:
+        return None  # truncated, or bytes after the stream: let the decoding copy say what is wrong
     header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
-    return header + stream[2:-4] + struct.pack("<II", zlib.crc32(raw) & 0xFFFFFFFF, len(raw) & 0xFFFFFFFF)
+    return header + stream[2:-4] + struct.pack("<II", crc & 0xFFFFFFFF, size & 0xFFFFFFFF)
 
 
 def _copy_raw_batch(source: Any, dest: zarr.Array[Any], mode: RawMode, batch: list[StoredChunk]) -> int:
@@ -106,6 +125,7 @@ def _copy_raw_batch(source: Any, dest: zarr.Array[Any], mode: RawMode, batch: li
     prototype = default_buffer_prototype()
     dataset = source.dataset() if isinstance(source, H5DatasetSource) else source
     copied = 0
+    out: dict[str, Buffer] = {}  # written together: concurrent requests on an object store
     for info in batch:
         sel = tuple(slice(o, min(o + c, s)) for o, c, s in zip(info.offset, chunks, dest.shape))
         nbytes = math.prod(s.stop - s.start for s in sel) * dest.dtype.itemsize
@@ -121,13 +141,14 @@ def _copy_raw_batch(source: Any, dest: zarr.Array[Any], mode: RawMode, batch: li
         else:
             coords = tuple(o // c for o, c in zip(info.offset, chunks))
             key = dest.metadata.encode_chunk_key(coords)
-            sync(store.set(f"{prefix}/{key}" if prefix else key, prototype.buffer.from_bytes(data)))
+            out[f"{prefix}/{key}" if prefix else key] = prototype.buffer.from_bytes(data)
         copied += nbytes
+    put_many(store, out)
     return copied
 
 
-def _batches(infos: list[StoredChunk], chunk_bytes: int) -> Iterator[list[StoredChunk]]:
-    per_task = max(1, TASK_BYTES // max(1, chunk_bytes))
+def _batches(infos: list[StoredChunk], chunk_bytes: int, task_bytes: int) -> Iterator[list[StoredChunk]]:
+    per_task = max(1, task_bytes // max(1, chunk_bytes))
     for start in range(0, len(infos), per_task):
         yield infos[start : start + per_task]
 
@@ -157,7 +178,9 @@ def copy_hdf5_dataset(
     chunk_bytes = math.prod(dest.chunks) * dest.dtype.itemsize
     task = functools.partial(_copy_raw_batch, source if client is not None else dataset, dest, raw)
     total = 0
-    for nbytes in map_bounded(task, _batches(infos, chunk_bytes), workers=workers, client=client):
+    local = isinstance(dest.store_path.store, LocalStore)
+    batches = _batches(infos, chunk_bytes, TASK_BYTES if local else REMOTE_TASK_BYTES)
+    for nbytes in map_bounded(task, batches, workers=workers, client=client):
         total += nbytes
         if progress is not None:
             progress(nbytes)

@@ -27,14 +27,23 @@ BUFFER_BYTES = 64 * 1024 * 1024
 
 
 class ZarrBlockIterator(GenericDataChunkIterator):  # type: ignore[misc]
-    """Iterates a chunked array (zarr, legacy zarr v2) in buffers aligned to its chunks,
-    for chunked writes."""
+    """Iterates a chunked array (zarr, legacy zarr v2) in buffers aligned to its chunks, for chunked writes.
+
+    ``stop``, called before each buffer is read, raises to end the write early (a destination whose disk
+    filled up: :meth:`zarrbridge.hdf5files.GuardedFile.raise_failure`); ``progress`` is called with the bytes
+    of each block read.
+    """
 
     def __init__(
-        self, data: Any, buffer_bytes: int = BUFFER_BYTES, progress: Callable[[int], None] | None = None
+        self,
+        data: Any,
+        buffer_bytes: int = BUFFER_BYTES,
+        progress: Callable[[int], None] | None = None,
+        stop: Callable[[], None] | None = None,
     ) -> None:
         self._array = data
         self._progress = progress
+        self._stop = stop
         chunks = tuple(int(c) for c in data.chunks)
         itemsize = max(1, data.dtype.itemsize)
         buffer = list(chunks)
@@ -48,6 +57,8 @@ class ZarrBlockIterator(GenericDataChunkIterator):  # type: ignore[misc]
         super().__init__(chunk_shape=chunk_shape, buffer_shape=buffer_shape, display_progress=False)
 
     def _get_data(self, selection: tuple[slice, ...]) -> np.ndarray[Any, Any]:
+        if self._stop is not None:
+            self._stop()
         block = np.asarray(self._array[selection])
         if self._progress is not None:
             self._progress(int(block.nbytes))
@@ -125,33 +136,40 @@ def _numeric_zarr(value: Any) -> bool:
 
 
 def prepare_for_hdf5(
-    root: AbstractContainer, *, progress: Callable[[int], None] | None = None
+    root: AbstractContainer,
+    *,
+    progress: Callable[[int], None] | None = None,
+    stop: Callable[[], None] | None = None,
 ) -> list[tuple[str, str]]:
     """Wrap the numeric zarr arrays held by ``root`` and its descendants for a chunk-wise HDF5 export.
 
     ``progress`` is called with the bytes of each block read for the export. Returns ``(object path, codec
-    name)`` for codecs stored differently (as gzip) in HDF5.
+    name)`` for codecs stored differently (as gzip) in HDF5. ``stop`` is given to every
+    :class:`ZarrBlockIterator`.
     """
     unmapped: list[tuple[str, str]] = []
     objects = [root, *root.all_children()] if hasattr(root, "all_children") else [root]
     for obj in objects:
         if isinstance(obj, Data):
             if _numeric_zarr(obj.data):
-                unmapped.extend(_wrap(obj, None, progress))
+                unmapped.extend(_wrap(obj, None, progress, stop))
         elif isinstance(obj, Container):
             for name, value in list(obj.fields.items()):
                 if _numeric_zarr(value):
-                    unmapped.extend(_wrap(obj, name, progress))
+                    unmapped.extend(_wrap(obj, name, progress, stop))
     return unmapped
 
 
 def _wrap(
-    obj: Container | Data, field_name: str | None, progress: Callable[[int], None] | None
+    obj: Container | Data,
+    field_name: str | None,
+    progress: Callable[[int], None] | None,
+    stop: Callable[[], None] | None,
 ) -> list[tuple[str, str]]:
     array = obj.data if field_name is None else obj.fields[field_name]
     options, codec = hdf5_options(array)
     options["chunks"] = tuple(min(int(c), int(s)) for c, s in zip(array.chunks, array.shape))
-    iterator = {"progress": progress}
+    iterator: dict[str, Any] = {"progress": progress, "stop": stop}
     if field_name is None:
         assert isinstance(obj, Data)
         obj.set_data_io(

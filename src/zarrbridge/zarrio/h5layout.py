@@ -10,6 +10,7 @@ h5py is not imported here: datasets are inspected through their property lists.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -26,7 +27,7 @@ from ..h5chunks import (
     ZSTD,
 )
 
-RawMode = Literal["copy", "zlib-to-gzip"]
+RawMode = Literal["copy", "zlib-to-gzip", "reference"]  # reference: a virtual view's chunks
 
 _BLOSC_CNAMES = {0: "blosclz", 1: "lz4", 2: "lz4hc", 3: "snappy", 4: "zlib", 5: "zstd"}
 _BLOSC_SHUFFLES: dict[int, Literal["noshuffle", "shuffle", "bitshuffle"]] = {
@@ -63,9 +64,12 @@ class SourceLayout:
     unmapped: tuple[str, ...]
 
 
-def hdf5_filters(dataset: Any) -> list[tuple[int, tuple[int, ...]]]:
+_H5D_CHUNKED = 2  # H5D_CHUNKED in H5Dpublic.h (h5py.h5d.CHUNKED)
+
+
+def hdf5_filters(dataset: Any, *, plist: Any = None) -> list[tuple[int, tuple[int, ...]]]:
     """The (filter id, client values) pipeline of an h5py dataset, in the order HDF5 applies it."""
-    plist = dataset.id.get_create_plist()
+    plist = dataset.id.get_create_plist() if plist is None else plist
     return [
         (int(f[0]), tuple(int(v) for v in f[2]))
         for f in (plist.get_filter(i) for i in range(plist.get_nfilters()))
@@ -73,14 +77,20 @@ def hdf5_filters(dataset: Any) -> list[tuple[int, tuple[int, ...]]]:
 
 
 def is_hdf5_dataset(data: Any) -> bool:
-    """Whether ``data`` looks like an ``h5py.Dataset`` (duck-typed, h5py is not imported)."""
-    return hasattr(data, "id") and hasattr(data.id, "get_create_plist") and hasattr(data, "file")
+    """Whether ``data`` looks like an ``h5py.Dataset`` (duck-typed, h5py is not imported).
+
+    Only the low-level id is inspected: h5py's ``Dataset.file`` builds a new ``File`` object on every
+    access, which costs more than copying a small dataset.
+    """
+    dsid = getattr(data, "id", None)
+    return dsid is not None and hasattr(dsid, "get_create_plist") and hasattr(dsid, "read_direct_chunk")
 
 
 def hdf5_layout(dataset: Any, *, zarr_format: int) -> SourceLayout:
     """Map an h5py dataset's chunking and filters to zarr codecs for ``zarr_format``."""
-    chunks = tuple(int(c) for c in dataset.chunks) if dataset.chunks else None
-    pipeline = hdf5_filters(dataset)
+    plist = dataset.id.get_create_plist()  # one property list for the layout and the filters
+    chunks = tuple(int(c) for c in plist.get_chunk()) if plist.get_layout() == _H5D_CHUNKED else None
+    pipeline = hdf5_filters(dataset, plist=plist)
     ids = [fid for fid, _ in pipeline]
     dtype = np.dtype(dataset.dtype)
     plain = dtype.kind in "biuf" and dtype.byteorder in ("<", "=", "|") and dtype.names is None
@@ -165,6 +175,7 @@ def _blosc(values: tuple[int, ...], itemsize: int, zarr_format: int) -> Any:
     )
 
 
+@functools.lru_cache(maxsize=64)
 def _fast_default(itemsize: int, zarr_format: int) -> Any:
     if zarr_format == 2:
         return numcodecs.Blosc(cname="lz4", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE)

@@ -14,6 +14,9 @@ from hdmf.container import Container
 from hdmf.spec import NamespaceCatalog
 from zarr.abc.store import Store
 
+from ..core.bounds import check_max_bytes
+from ..core.inline import with_inline_chunks
+from ..core.integrity import check_missing_chunks
 from ..core.location import AccessMode, Location, check_external_location, open_store
 from ..errors import (
     InvalidOptionError,
@@ -33,6 +36,7 @@ from .exporting import (
     export_copy_settings,
     export_write_args,
     merge_namespaces,
+    modified_since_read,
     reporting_to,
 )
 from .legacy import Convention, LegacyGroup, LegacyTreeReader, open_any_root
@@ -78,6 +82,25 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         Follow external links (and references) from a remote file to local paths, or from a local file to
         URLs. Off by default: a file must not choose which local files a reader opens
         (:func:`~zarrbridge.core.location.check_external_location`).
+    synchronizer : None or bool
+        hdmf-zarr 0.13's argument, accepted without effect (zarr 3 has no synchronizers;
+        zarrbridge writes each metadata document once); anything else is refused.
+    object_codec_class : None or numcodecs.JSON
+        hdmf-zarr 0.13's argument, accepted without effect (references are
+        stored as path strings); ``numcodecs.Pickle`` and others are refused.
+    force_overwrite : bool
+        In mode ``'w'``, remove whatever is at a local path first (an HDF5 file too).
+    max_bytes : int or None
+        The most memory one read of a dataset may take, in bytes: a selection, or a chunk to decode, larger
+        than this raises :class:`~zarrbridge.errors.ResourceLimitError` before it is read. Default ``None``:
+        the machine's memory for selections, 512 MiB for one chunk.
+    missing_chunks : {"error", "fill"}
+        ``"error"`` (default): a chunk missing from an array that says every chunk is stored (zarrbridge's
+        arrays, legacy hdmf-zarr files) is a :class:`~zarrbridge.errors.MissingChunkError`. ``"fill"``: it
+        reads as the fill value, as hdmf-zarr reads it (the same as
+        :func:`~zarrbridge.zarrio.legacy.missing_chunks_as_fill`), for files another tool wrote with regions
+        left unwritten; a chunk lost from a copy then reads as the fill value too. Arrays that do not say so
+        (written by other tools on zarr 3) follow zarr's rule either way: missing means the fill value.
 
     Examples
     --------
@@ -98,7 +121,12 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         *,
         zarr_format: Literal[2, 3] = 3,
         allow_external_links: bool = False,
+        max_bytes: int | None = None,
+        missing_chunks: Literal["error", "fill"] = "error",
     ) -> None:
+        owner = type(self).__name__
+        self._max_bytes = check_max_bytes(max_bytes, owner=owner)
+        self._missing_chunks = check_missing_chunks(missing_chunks, owner=owner)
         if zarr_format not in (2, 3) or isinstance(zarr_format, bool):
             raise InvalidOptionError(
                 f"{type(self).__name__}: zarr_format must be 2 or 3 (3 is the current convention), "
@@ -133,6 +161,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
     # ------------------------------------------------------------------------------ lifecycle
     @property
     def mode(self) -> str:
+        """The mode the file was opened with (``'r-'`` reads as ``'r'``)."""
         return self._mode
 
     @property
@@ -156,11 +185,18 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         return self.hdmf_zarr_options.object_codec_class
 
     def is_remote(self) -> bool:
-        """Whether the file is reached through an fsspec URL (hdmf-zarr's ``is_remote``)."""
+        """Whether the file is reached through an fsspec URL (hdmf-zarr's ``is_remote``).
+
+        Returns
+        -------
+        bool
+            Whether the file is remote.
+        """
         return self._location.kind == "fsspec"
 
     @property
     def location(self) -> Location:
+        """Where the file is, as a :class:`~zarrbridge.core.Location`."""
         return self._location
 
     _convention: Convention | None = None  # set when an existing file is opened
@@ -183,6 +219,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
 
     @property
     def store(self) -> Store:
+        """The open zarr store of the file; an error once the IO is closed."""
         if self._store is None:
             raise UnsupportedZarrOperation(f"{self._location} is closed")
         return self._store
@@ -206,11 +243,15 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         return self._location.kind == "zip"
 
     def open(self) -> None:
+        """Open the file's store (taking the write lock for writing modes); reading opens the root.
+
+        HDMF's constructor calls it, so a new IO is open; calling it again does nothing.
+        """
         if self._store is not None:
             return
         if self._mode == "w" and self.hdmf_zarr_options.force_overwrite:
             remove_for_overwrite(self._location)
-        destination = Destination(self._location, self._mode)
+        destination = Destination(self._location, self._mode, allow_external_links=self._allow_external_links)
         with as_hdmf_errors():
             store, direct = destination.open()
         self._store = store
@@ -230,6 +271,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         if self._mode in ("r", "r+") or (self._mode == "a" and self._location.holds_zarr()):
             self._convention, root = open_any_root(self._store, str(self._location))
             if isinstance(root, LegacyGroup):
+                root.v2.missing_chunks, root.v2.max_bytes = self._missing_chunks, self._max_bytes
                 if self._mode != "r":
                     raise ZarrReadOnlyError(
                         f"{self._location} (a legacy hdmf-zarr Zarr v2 file)",
@@ -242,10 +284,16 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
                     )
                 self._legacy_root = root
             else:
-                self._root = root
                 check_marker(root, str(self._location))
+                # small chunks the root carries are served from it (reads only: an append drops them)
+                self._root = with_inline_chunks(root, location=self._location) if self._mode == "r" else root
 
     def close(self) -> None:
+        """Close the store and the external files opened through links.
+
+        A hierarchy written in a staging directory (mode ``'w'`` over an existing file, a ``.zip``) replaces
+        the destination here, once its root was written.
+        """
         for ext in self._external.values():
             ext.close()
         self._external.clear()
@@ -258,11 +306,29 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             destination.finish()  # a staged or replacing hierarchy becomes the file once complete
 
     def is_open(self) -> bool:
+        """Whether the file's store is open.
+
+        Returns
+        -------
+        bool
+            Whether the store is open.
+        """
         return self._store is not None
 
     @staticmethod
     def can_read(path: Any) -> bool:
-        """Whether ``path`` holds a zarr hierarchy ZarrIO can open (current or legacy convention)."""
+        """Whether ``path`` holds a zarr hierarchy ZarrIO can open (current or legacy convention).
+
+        Parameters
+        ----------
+        path : str, os.PathLike or zarr store
+            The location to test.
+
+        Returns
+        -------
+        bool
+            Whether ZarrIO can open it.
+        """
         try:
             return Location.parse(path).holds_zarr()
         except (ZarrBridgeError, OSError, ValueError, TypeError):  # an unusable location cannot be read
@@ -279,7 +345,23 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         storage_options: dict[str, Any] | None = None,
         **_: Any,
     ) -> dict[str, Any]:
-        """Load the newest cached version of each namespace in the file into ``namespace_catalog``."""
+        """Load the newest cached version of each namespace in the file into ``namespace_catalog``.
+
+        Parameters
+        ----------
+        namespace_catalog : NamespaceCatalog or TypeMap
+            Where the namespaces go.
+        path : str, os.PathLike or zarr store, optional
+            The file (when ``io`` is not given).
+        namespaces : list of str, optional
+            Load only these namespaces.
+        io : ZarrIO, optional
+            An open IO to read them from instead of ``path``.
+        storage_options : dict, optional
+            fsspec options for URLs.
+        **_
+            Other hdmf-zarr arguments, ignored.
+        """
         if io is not None:
             return io.load_namespaces_io(namespace_catalog, namespaces)
         if path is None:
@@ -293,7 +375,13 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
 
     def cached_namespace_versions(self) -> dict[str, str]:
         """Each namespace the file caches with its newest version; empty for a legacy file
-        (never copied as read)."""
+        (never copied as read).
+
+        Returns
+        -------
+        dict of str to str
+            Namespace name to version.
+        """
         if self.convention.name == LEGACY:
             return {}
         return cached_namespace_versions(self.file)
@@ -305,12 +393,33 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
     def load_namespaces_io(
         self, namespace_catalog: NamespaceCatalog | TypeMap, namespaces: list[str] | None = None
     ) -> dict[str, Any]:
+        """Load the newest cached version of each namespace of this open file into ``namespace_catalog``.
+
+        Parameters
+        ----------
+        namespace_catalog : NamespaceCatalog or TypeMap
+            Where the namespaces go.
+        namespaces : list of str, optional
+            Load only these namespaces.
+
+        Returns
+        -------
+        dict
+            What HDMF's ``load_namespaces`` returns: the loaded namespaces and their
+            dependencies.
+        """
         return load_cached_namespaces(self._read_root(), namespace_catalog, namespaces, str(self._location))
 
     # ------------------------------------------------------------------------------ reading
     def read_builder(self) -> GroupBuilder:
         """The file's builder tree (read once), integer attributes given back the width their spec
-        declares."""
+        declares.
+
+        Returns
+        -------
+        GroupBuilder
+            The root builder.
+        """
         if self._builder is None:
             builder = self._tree_reader().read_root()
             restore_integer_attributes(builder, self.manager.namespace_catalog)
@@ -336,6 +445,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
                 to_container=self.manager.construct,
                 ignore=ignore,
             )
+            self._reader.missing_chunks, self._reader.max_bytes = self._missing_chunks, self._max_bytes
         return self._reader
 
     def _open_external(self, relative: str) -> TreeReader:
@@ -350,10 +460,24 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
                 manager=self.manager,
                 storage_options=target.storage_options or None,
                 allow_external_links=self._allow_external_links,
+                max_bytes=self._max_bytes,
+                missing_chunks=self._missing_chunks,
             )
         return self._external[key]._tree_reader()
 
     def read(self, **kwargs: Any) -> Container:
+        """Read the file's root container (lazily: array data stays on disk until sliced).
+
+        Parameters
+        ----------
+        **kwargs
+            HDMF's ``read`` arguments (e.g. ``skip_version_check`` for NWB).
+
+        Returns
+        -------
+        Container
+            The root container.
+        """
         if self._mode in ("w", "w-", "x"):
             raise UnsupportedZarrOperation(
                 f"cannot read {self._location} opened with mode {self._mode!r}; use mode 'r', 'r+' or 'a'"
@@ -361,7 +485,18 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         return super().read(**kwargs)
 
     def get_builder(self, path: str) -> Any:
-        """The builder of the object at absolute ``path`` in this file."""
+        """The builder of the object at absolute ``path`` in this file.
+
+        Parameters
+        ----------
+        path : str
+            An absolute path in the file (``/acquisition/ts/data``).
+
+        Returns
+        -------
+        Builder
+            The group or dataset builder.
+        """
         return self._tree_reader().read_path(path)
 
     # ------------------------------------------------------------------------------ writing
@@ -381,6 +516,25 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         ``number_of_jobs`` threads write the chunks of DataChunkIterators (and copy on-disk arrays);
         ``max_threads_per_process`` and ``multiprocessing_context`` are accepted without effect (no worker
         processes); ``consolidate_metadata=False`` writes the root without consolidated metadata.
+
+        Parameters
+        ----------
+        container : Container
+            The root container (an NWBFile, an hdmf DynamicTable...).
+        cache_spec : bool
+            Cache the namespaces in the file.
+        link_data : bool
+            Link zarr arrays of other files instead of copying them.
+        exhaust_dci : bool
+            Write each DataChunkIterator completely before the next one.
+        number_of_jobs : int
+            Threads writing the chunks of iterators (and copying on-disk arrays).
+        max_threads_per_process : int, optional
+            hdmf-zarr's argument, validated, without effect.
+        multiprocessing_context : str, optional
+            hdmf-zarr's argument (``'fork'``, ``'spawn'``), validated, without effect.
+        consolidate_metadata : bool
+            Write consolidated metadata in the root ``zarr.json``.
         """
         if not isinstance(container, Container):
             raise UnsupportedValueTypeError(
@@ -428,6 +582,33 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         consolidate_metadata: bool = True,
         **_: Any,
     ) -> None:
+        """Write a builder tree (HDMF calls this from :meth:`write` and :meth:`export`).
+
+        Each metadata document is written once; the root is written last.
+
+        Parameters
+        ----------
+        builder : GroupBuilder
+            The root builder.
+        cache_spec : bool
+            Cache the namespaces in the file.
+        link_data : bool
+            Link zarr arrays of other files instead of copying them.
+        exhaust_dci : bool
+            Write each DataChunkIterator completely before the next one.
+        export_source : str, optional
+            The source file of an export.
+        copy_settings : CopySettings, optional
+            Recompression, chunking and sharding of an export's copies.
+        export_store : zarr store, optional
+            The source's store of a Zarr-to-Zarr export.
+        number_of_jobs : int
+            Threads writing chunks.
+        consolidate_metadata : bool
+            Write consolidated metadata in the root ``zarr.json``.
+        **_
+            Other HDMF arguments, ignored.
+        """
         if self._mode == "r":
             raise ZarrReadOnlyError(f"{self._location} (opened with mode 'r')")
         check_builder_names(builder)  # before anything is written
@@ -513,6 +694,10 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             Compression, chunking and sharding of the copied arrays (by default the source's chunking is
             kept and its compression mapped to zarr codecs; filters that do not map are reported with a
             :class:`~zarrbridge.errors.CodecNotMappedWarning` and listed in :attr:`unmapped_codecs`).
+        cache_spec : bool
+            Cache the namespaces in the file.
+        clear_cache : bool
+            HDMF's argument, accepted for compatibility (no cache to clear in Zarr).
         progress
             ``True`` for a tqdm bar on stderr, a tqdm-compatible class, or a callable taking the bytes copied
             since its previous call (they add up to the source's array bytes; on a ``distributed`` cluster,
@@ -547,9 +732,14 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             if reporter.enabled:
                 reporter.add_total(count_array_bytes(src_io.read_builder())[1])
                 args["copy_settings"] = reporting_to(args["copy_settings"], reporter)
-            if container is None and same_cached_namespaces(src_io, self.manager):
-                # the file as it is on disk, written with the specs this file will cache: its builders are
-                # copied as read, without constructing every container and building it again
+            if (
+                container is None
+                and same_cached_namespaces(src_io, self.manager)
+                and not modified_since_read(src_io)
+            ):
+                # the file as it is on disk, written with the specs this file will cache and not changed
+                # since it was read: its builders are copied as read, without constructing every container
+                # and building it again
                 self.write_builder(src_io.read_builder(), **args)
             else:
                 HDMFIO.export(

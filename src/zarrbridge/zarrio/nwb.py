@@ -40,7 +40,20 @@ Extension: TypeAlias = "str | os.PathLike[str] | TypeMap"
 
 def parse_nwb_version(value: Any, where: str) -> tuple[str, tuple[int | str, ...]]:
     """Split an ``nwb_version`` attribute (``"2.9.0"``, ``"NWB-2.0.1_beta"``) into its parts,
-    as pynwb does."""
+    as pynwb does.
+
+    Parameters
+    ----------
+    value : object
+        The attribute's value.
+    where : str
+        The file, named in errors.
+
+    Returns
+    -------
+    tuple of (str, tuple)
+        The version string and its parts (numbers as ``int``).
+    """
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="replace")
     if not isinstance(value, str) or not value.strip():
@@ -107,6 +120,9 @@ class NWBZarrIO(ZarrIO):
     synchronizer, object_codec_class, storage_options, force_overwrite, zarr_format, allow_external_links
         As for :class:`~zarrbridge.ZarrIO` (the first four are hdmf-zarr's, in its positional order: see
         ``docs/hdmf-zarr-api.md``).
+    max_bytes, missing_chunks
+        As for :class:`~zarrbridge.ZarrIO`: the most one read of a dataset may allocate, and whether a
+        missing chunk is an error (``"error"``, the default) or reads as the fill value (``"fill"``).
 
     Examples
     --------
@@ -131,6 +147,8 @@ class NWBZarrIO(ZarrIO):
         extensions: Extension | Sequence[Extension] | None = None,
         zarr_format: Literal[2, 3] = 3,
         allow_external_links: bool = False,
+        max_bytes: int | None = None,
+        missing_chunks: Literal["error", "fill"] = "error",
     ) -> None:
         if not isinstance(mode, str) or mode not in _MODES:
             raise InvalidOptionError(f"NWBZarrIO: mode must be one of {_MODES}, not {mode!r}")
@@ -163,6 +181,8 @@ class NWBZarrIO(ZarrIO):
             force_overwrite,
             zarr_format=zarr_format,
             allow_external_links=allow_external_links,
+            max_bytes=max_bytes,
+            missing_chunks=missing_chunks,
         )
         # mode 'a' creates a missing file: there is nothing to load then. The namespaces are read from the
         # root this IO opened (the type map is the manager's own, so the manager sees them)
@@ -191,7 +211,20 @@ class NWBZarrIO(ZarrIO):
             raise UnsupportedFormatVersionError(f"{where} (NWB schema)", text, "2.x")
 
     def read(self, *, skip_version_check: bool = False, **kwargs: Any) -> pynwb.NWBFile:
-        """Read the NWB file; the version of the file is checked first unless ``skip_version_check``."""
+        """Read the NWB file; the version of the file is checked first unless ``skip_version_check``.
+
+        Parameters
+        ----------
+        skip_version_check : bool
+            Read even when ``nwb_version`` is missing or not 2.x.
+        **kwargs
+            Passed to :meth:`ZarrIO.read`.
+
+        Returns
+        -------
+        pynwb.NWBFile
+            The file's NWBFile (lazy).
+        """
         if self.mode not in _CREATING and not skip_version_check:
             self.check_nwb_version()
         return super().read(**kwargs)
@@ -219,6 +252,36 @@ class NWBZarrIO(ZarrIO):
         Pass ``write_args=dict(link_data=False)`` when ``src_io`` is not a Zarr IO. ``number_of_jobs``,
         ``client``, ``copy_settings`` and ``progress`` (``True`` for a tqdm bar, a tqdm-compatible class, or a
         callable taking bytes copied) are those of :meth:`ZarrIO.export`.
+
+        Parameters
+        ----------
+        src_io : HDMFIO
+            The open reader of the source (NWBHDF5IO, NWBZarrIO...).
+        container : Container, optional
+            What to export; by default what ``src_io`` reads.
+        write_args : dict, optional
+            Arguments of :meth:`ZarrIO.write` (``link_data=False`` across backends).
+        cache_spec : bool
+            Cache the namespaces in the file.
+        clear_cache : bool
+            Accepted for HDMF compatibility (HDF5IO's argument); no effect on Zarr.
+        nwbfile : NWBFile, optional
+            pynwb's name for ``container``.
+        number_of_jobs : int
+            Datasets and chunks copied in parallel.
+        client : distributed.Client, optional
+            Copy the chunks on this cluster's workers.
+        copy_settings : CopySettings, optional
+            Recompression, chunking and sharding of the copy.
+        max_threads_per_process : int, optional
+            Accepted for hdmf-zarr compatibility; no effect.
+        multiprocessing_context : str, optional
+            Accepted for hdmf-zarr compatibility; no effect.
+        consolidate_metadata : bool
+            Write consolidated metadata at the end.
+        progress : bool, type or callable, optional
+            ``True`` for a tqdm bar, a tqdm-compatible class, or a callable taking the bytes copied since its
+            last call.
         """
         if nwbfile is not None and container is not None:
             raise InvalidOptionError("NWBZarrIO.export: give either nwbfile or container, not both")
@@ -245,19 +308,71 @@ class NWBZarrIO(ZarrIO):
 
     @staticmethod
     def read_nwb(
-        path: Any, *, storage_options: dict[str, Any] | None = None, allow_external_links: bool = False
+        path: Any,
+        *,
+        storage_options: dict[str, Any] | None = None,
+        allow_external_links: bool = False,
+        max_bytes: int | None = None,
+        missing_chunks: Literal["error", "fill"] = "error",
     ) -> pynwb.NWBFile:
-        """Open ``path`` read-only and return its NWBFile; see :func:`read_nwb`."""
-        return read_nwb(path, storage_options=storage_options, allow_external_links=allow_external_links)
+        """Open ``path`` read-only and return its NWBFile; see :func:`read_nwb`.
+
+        Parameters
+        ----------
+        path : str, os.PathLike or zarr store
+            The file.
+        storage_options : dict, optional
+            fsspec options for URLs.
+        allow_external_links : bool
+            Follow links into other files.
+        max_bytes : int or None
+            The most memory one read of a dataset may take; see :class:`~zarrbridge.zarrio.ZarrIO`.
+        missing_chunks : {"error", "fill"}
+            What a chunk missing from a complete array reads as; see :class:`~zarrbridge.zarrio.ZarrIO`.
+
+        Returns
+        -------
+        pynwb.NWBFile
+            The file's NWBFile (lazy; the file stays open).
+        """
+        return read_nwb(
+            path,
+            storage_options=storage_options,
+            allow_external_links=allow_external_links,
+            max_bytes=max_bytes,
+            missing_chunks=missing_chunks,
+        )
 
 
 def read_nwb(
-    path: Any, *, storage_options: dict[str, Any] | None = None, allow_external_links: bool = False
+    path: Any,
+    *,
+    storage_options: dict[str, Any] | None = None,
+    allow_external_links: bool = False,
+    max_bytes: int | None = None,
+    missing_chunks: Literal["error", "fill"] = "error",
 ) -> pynwb.NWBFile:
     """Read an NWB Zarr file and return its :class:`pynwb.NWBFile`, like :func:`pynwb.read_nwb`.
 
     The file stays open while the NWBFile is in use (``nwbfile.read_io`` is its :class:`NWBZarrIO`; call
-    ``nwbfile.read_io.close()`` when done). Cached namespaces are loaded.
+    ``nwbfile.read_io.close()`` when done). Cached namespaces are loaded. ``storage_options``,
+    ``allow_external_links``, ``max_bytes`` (the most one read of a dataset may allocate) and
+    ``missing_chunks`` (``"error"``, or ``"fill"`` for files with unwritten regions) are
+    :class:`~zarrbridge.zarrio.io.ZarrIO`'s.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or zarr store
+        A directory, ``.zip``, store or fsspec URL.
+    storage_options : dict, optional
+        fsspec options for URLs (e.g. ``{"anon": True}``).
+    allow_external_links : bool
+        Follow links into other files (off: a link out of the file is an error).
+
+    Returns
+    -------
+    pynwb.NWBFile
+        The file's NWBFile (lazy; the file stays open).
 
     Examples
     --------
@@ -266,7 +381,14 @@ def read_nwb(
     """
     if storage_options is None and str(path).startswith("s3://"):
         storage_options = {"anon": True}  # as hdmf-zarr's read_nwb: public buckets (DANDI) need no keys
-    io = NWBZarrIO(path, mode="r", storage_options=storage_options, allow_external_links=allow_external_links)
+    io = NWBZarrIO(
+        path,
+        mode="r",
+        storage_options=storage_options,
+        allow_external_links=allow_external_links,
+        max_bytes=max_bytes,
+        missing_chunks=missing_chunks,
+    )
     try:
         return io.read()
     except BaseException:

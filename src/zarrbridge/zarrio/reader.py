@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import posixpath
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, cast
+from dataclasses import replace
+from typing import Any, Literal, Protocol, cast
 
 import numpy as np
 import zarr
 from hdmf.backends.utils import WriteStatusTracker
 from hdmf.build import Builder, DatasetBuilder, GroupBuilder, LinkBuilder, ReferenceBuilder
-from zarr.core.group import GroupMetadata
+from zarr.core.group import ConsolidatedMetadata, GroupMetadata
 from zarr.core.sync import sync
 
 from ..core.integrity import strict_array
@@ -31,6 +32,7 @@ from .convention import (
     TEXT_KINDS,
     parent_relative,
 )
+from .prefetch import current_keys, prefetch_keys
 from .references import (
     BuilderZarrReferenceDataset,
     BuilderZarrTableDataset,
@@ -55,6 +57,10 @@ class HierarchyRoot(Protocol):
 
 class TreeReader:
     """Builds :class:`GroupBuilder`/:class:`DatasetBuilder` objects from one zarr hierarchy."""
+
+    # how arrays are read (set by ZarrIO): see its ``missing_chunks`` and ``max_bytes``
+    missing_chunks: Literal["error", "fill"] = "error"
+    max_bytes: int | None = None
 
     def __init__(
         self,
@@ -97,7 +103,13 @@ class TreeReader:
         """Arrays read strictly: missing chunks of complete arrays and undecodable chunks are errors, and
         metadata from the consolidated listing is compared with the array's own document on first read."""
         if isinstance(node, zarr.Array):
-            strict_array(node, location=str(self.location), verify_metadata=True)
+            strict_array(
+                node,
+                location=str(self.location),
+                verify_metadata=True,
+                missing_chunks=self.missing_chunks,
+                max_bytes=self.max_bytes,
+            )
         return node
 
     def read_path(self, path: str, referrer: str = "a reference") -> Builder:
@@ -143,7 +155,14 @@ class TreeReader:
         value = self.scalars.pop(path, None)
         return array[()] if value is None else value
 
+    def read_ahead(self) -> None:
+        """Request together, now, the small objects the read will fetch one by one (see :mod:`.prefetch`)."""
+        consolidated = getattr(getattr(self.root, "metadata", None), "consolidated_metadata", None)
+        if consolidated is not None:
+            prefetch_keys(getattr(self.root, "store", None), current_keys(consolidated, self.ignore))
+
     def read_root(self) -> GroupBuilder:
+        self.read_ahead()
         self.prefetch_scalars()
         builder = self.group(self.root, "root", "/")
         assert isinstance(builder, GroupBuilder)
@@ -201,17 +220,12 @@ class TreeReader:
                 kwargs["data"] = BuilderZarrReferenceDataset(array, self._resolver(path), self.to_container)
         elif array.dtype.names is not None:
             ref_fields = [str(f) for f in cast(list[Any], attrs.get(REFERENCE_FIELDS, []))]
-            kwargs["dtype"] = [
-                {"name": n, "dtype": "object" if n in ref_fields else _field_dtype(array.dtype, n)}
-                for n in array.dtype.names
-            ]
             table = BuilderZarrTableDataset(array, ref_fields, self._resolver(path), self.to_container)
-            # a scalar compound of plain fields: a 0-d structured array
+            kwargs["dtype"] = table.builder_dtype()  # as HDF5IO reports it: references 'object', text 'utf'
             if array.ndim == 0 and not ref_fields:
-                kwargs["data"] = np.asarray(
-                    self._scalar_value(array, path)
-                )  # (as h5py returns it; keeps the field dtypes)
-            else:
+                # a scalar compound of plain fields: a 0-d structured array, as HDF5IO returns it
+                kwargs["data"] = np.asarray(self._scalar_value(array, path))
+            else:  # rows as np.void records (a 0-d one with its references resolved)
                 kwargs["data"] = table[()] if array.ndim == 0 else table
         elif _is_string(array):
             kwargs["dtype"] = _string_dtype(stored)
@@ -326,16 +340,12 @@ def _string_dtype(stored: Any) -> str:
     return {"str": "text", "ascii": "ascii", "isodatetime": "isodatetime"}[kind]
 
 
-def _field_dtype(dtype: np.dtype[Any], name: str) -> Any:
-    sub = dtype.fields[name][0]  # type: ignore[index]
-    return "text" if sub.kind in "UT" else sub
-
-
 def _members(group: Any) -> list[tuple[str, Any]]:
     """The children of ``group``; from its consolidated metadata when it has some (no store request).
 
     zarr's ``Group.members()`` costs an event-loop round trip per group even then, which added up to a
-    large part of reading files of many small groups.
+    large part of reading files of many small groups, and a listing request for a group without children
+    (zarr records no consolidated metadata for those).
     """
     consolidated = getattr(getattr(group, "metadata", None), "consolidated_metadata", None)
     if not isinstance(group, zarr.Group) or consolidated is None:
@@ -345,6 +355,8 @@ def _members(group: Any) -> list[tuple[str, Any]]:
         check_name(name, what=f"member of {'/' + group.path.strip('/')!r} in the consolidated metadata")
         where = group.store_path / name
         if isinstance(meta, GroupMetadata):
+            if meta.consolidated_metadata is None:  # zarr leaves it unset on a group with no children
+                meta = replace(meta, consolidated_metadata=ConsolidatedMetadata(metadata={}))
             out.append((name, zarr.Group(zarr.AsyncGroup(metadata=meta, store_path=where))))
         else:
             out.append((name, zarr.Array(zarr.AsyncArray(metadata=meta, store_path=where))))

@@ -174,18 +174,25 @@ class ContainerZarrReferenceDataset(_ReferenceDataset, ContainerResolver):  # ty
 
 
 class _TableDataset(_ResolvingDataset):
-    """A compound dataset whose reference fields resolve lazily."""
+    """A compound dataset whose reference fields resolve lazily.
+
+    Rows come back as HDF5IO's table datasets return them: one row is a ``np.void`` record, a slice a
+    structured array, both indexed like tuples; reference and text fields are ``object`` fields holding the
+    resolved builder (or container) and ``str``, numeric fields keep their stored type.
+    """
 
     def __init__(
         self, array: Any, ref_fields: list[str], resolve_builder: Resolve, to_container: Callable[[Any], Any]
     ) -> None:
         super().__init__(array, resolve_builder, to_container)
         self._ref_fields = ref_fields
+        fields = array.dtype.fields or {}
         names = list(array.dtype.names)
-        self._ref_idx = [names.index(f) for f in ref_fields if f in names]
-        self._str_idx = [
-            i for i, n in enumerate(names) if array.dtype.fields[n][0].kind in "UT" and i not in self._ref_idx
-        ]
+        self._ref_names = [f for f in ref_fields if f in names]
+        self._str_names = [n for n in names if fields[n][0].kind in "UTO" and n not in self._ref_names]
+        self._rows_dtype = np.dtype(
+            [(n, object if n in self._ref_names or n in self._str_names else fields[n][0]) for n in names]
+        )
 
     def _init_args(self) -> tuple[Any, ...]:
         return (self.dataset, self._ref_fields, self._resolve_builder, self._to_container)
@@ -198,31 +205,44 @@ class _TableDataset(_ResolvingDataset):
         """
         fields = self.dataset.dtype.fields or {}
         out = []
-        for i, name in enumerate(self.dataset.dtype.names or ()):
+        for name in self.dataset.dtype.names or ():
             sub = fields[name][0]
-            out.append("object" if i in self._ref_idx else "utf" if sub.kind in "UTO" else sub.type.__name__)
+            out.append(
+                "object" if name in self._ref_names else "utf" if sub.kind in "UTO" else sub.type.__name__
+            )
         return out
 
-    def _row(self, row: Any) -> list[Any]:
-        # np.void fields keep their numpy scalar types (int32 stays int32, as h5py returns them)
-        out = [row[n] for n in row.dtype.names or ()] if isinstance(row, np.void) else list(row)
-        for i in self._ref_idx:
-            out[i] = self._get_ref(str(out[i]))
-        for i in self._str_idx:
-            out[i] = str(out[i])
+    def builder_dtype(self) -> list[dict[str, str]]:
+        """The compound dtype of the dataset's builder, as HDF5IO gives it: ``[{"name", "dtype"}, ...]`` with
+        the field types of :attr:`dtype` (``'object'`` for references)."""
+        return [{"name": str(n), "dtype": d} for n, d in zip(self.dataset.dtype.names or (), self.dtype)]
+
+    def _records(self, rows: Any) -> np.ndarray[Any, Any]:
+        """Stored rows (a structured array or record) with references resolved and text as ``str``."""
+        out = np.asarray(rows).astype(self._rows_dtype)
+        for name in self._str_names:  # (str fields read from fixed-width text are str already)
+            column = out[name]
+            column[...] = _object_array([str(v) for v in column.reshape(-1)], column.shape)
+        for name in self._ref_names:
+            column = out[name]
+            column[...] = _object_array([self._get_ref(str(v)) for v in column.reshape(-1)], column.shape)
         return out
 
     def __getitem__(self, key: Any) -> Any:
-        rows = read(self.dataset, key)
-        if isinstance(rows, np.ndarray) and rows.ndim >= 1:
-            return [self._row(r) for r in rows]
-        return self._row(rows if not isinstance(rows, np.ndarray) else rows[()])
+        out = self._records(read(self.dataset, key))
+        return out if out.ndim else out[()]
 
     def __iter__(self) -> Iterator[Any]:
         if not self.dataset.shape:
             raise TypeError("iteration over a 0-d dataset")
         for block in _blocks(self.dataset):
             yield from self[block]
+
+
+def _object_array(values: list[Any], shape: tuple[int, ...]) -> np.ndarray[Any, Any]:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out.reshape(shape)
 
 
 class BuilderZarrTableDataset(_TableDataset, BuilderResolver):  # type: ignore[misc]

@@ -23,6 +23,7 @@ from zarr.core.sync import sync
 
 from ..core.arrays import ArrayPolicy, create_array
 from ..core.chunkio import consolidated_root, group_document, json_buffer, small_array
+from ..core.inline import INLINE_ATTRIBUTE
 from ..core.transfer import put_many
 from ..errors import CorruptMetadataError, UnsupportedFormatVersionError, WriteInterruptedError
 from .convention import MARKER, MARKER_VERSION, SPEC_GROUP, SPECLOC, SUPPORTED_MARKER_VERSIONS
@@ -70,12 +71,19 @@ def check_marker(root: zarr.Group, where: str) -> None:
         raise WriteInterruptedError(where, "the file is marked incomplete: its write was interrupted")
 
 
-def staged_complete(directory: str) -> bool:
-    """Whether a staged hierarchy has its final root (written last; not the placeholder marked incomplete)."""
+def staged_complete(staged: str | Store) -> bool:
+    """Whether a staged hierarchy (a directory or a store) has its final root (written last; not the
+    placeholder marked incomplete)."""
     for name in ("zarr.json", ".zattrs"):
         try:
-            with open(os.path.join(directory, name), "rb") as fh:
-                document = json.load(fh)
+            if isinstance(staged, str):
+                with open(os.path.join(staged, name), "rb") as fh:
+                    document = json.load(fh)
+            else:
+                raw = sync(staged.get(name, default_buffer_prototype()))
+                if raw is None:
+                    continue
+                document = json.loads(raw.to_bytes())
         except (FileNotFoundError, ValueError):
             continue
         attributes = document.get("attributes", {}) if name == "zarr.json" else document
@@ -160,13 +168,20 @@ def finish_root(
         if "_LINKS" in attrs and "_LINKS" in root.attrs:
             old = cast(list[Any], root.attrs["_LINKS"])
             merged["_LINKS"] = [*old, *[ln for ln in attrs["_LINKS"] if ln not in old]]
+        merged.pop(INLINE_ATTRIBUTE, None)  # the chunks carried in the root may be stale once appended to
         root.attrs.put(merged)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             zarr.consolidate_metadata(store, zarr_format=zarr_format)
         return open_root(store, where)
     if zarr_format == 3 and consolidate:
-        put_many(store, consolidated_root(attrs, writer.metadata))
+        inline = writer.inline.to_json()
+        put_many(
+            store,
+            consolidated_root(
+                attrs if inline is None else {**attrs, INLINE_ATTRIBUTE: inline}, writer.metadata
+            ),
+        )
     elif zarr_format == 3:
         put_many(store, {"zarr.json": json_buffer(group_document(attrs))})
     else:

@@ -15,7 +15,9 @@ from hdmf.spec import NamespaceCatalog, SpecReader, SpecWriter
 
 from ..errors import CorruptMetadataError
 from .convention import NAMESPACE_DOC, SPEC_GROUP, SPECLOC
+from .legacy.metadata import join_key
 from .legacy.nodes import LegacyGroup
+from .prefetch import prefetch_keys, reads_ahead
 
 __all__ = [
     "SpecCollector",
@@ -133,7 +135,40 @@ def load_cached_namespaces(
             continue
         group = spec_group[f"{ns}/{versions[ns]}"]
         readers[ns] = ZarrSpecReader(group, f"{source}:{group.path}")
+    known = set(
+        getattr(catalog, "namespace_catalog", catalog).namespaces
+    )  # (hdmf reads only their namespace)
+    _read_ahead([(reader._group, ns in known) for ns, reader in readers.items()])
     return dict(catalog.load_namespaces(NAMESPACE_DOC, reader=readers))
+
+
+def _read_ahead(groups: list[tuple[Any, bool]]) -> None:
+    """Request the cached documents hdmf will read from ``groups`` together (it reads them one by one).
+
+    Each group comes with whether its namespace is already in the catalog in that version: then hdmf reads
+    only its namespace document. Only for consolidated hierarchies (their arrays are listed without a
+    request); the store answers hdmf's reads from memory afterwards (see :mod:`.prefetch`).
+    """
+    legacy: list[str] = []
+    current: list[str] = []
+    for group, only_namespace in groups:
+        if isinstance(group, LegacyGroup):
+            if group.v2.consolidated and reads_ahead(group.v2.store):
+                legacy.extend(
+                    join_key(arr.path, arr.meta.chunk_key((0,) * len(arr.shape)))
+                    for name, arr in group.arrays()
+                    if name == NAMESPACE_DOC or not only_namespace
+                )
+        elif getattr(group.metadata, "consolidated_metadata", None) is not None:
+            current.extend(
+                f"{arr.path}/{arr.metadata.encode_chunk_key((0,) * arr.ndim)}"
+                for name, arr in group.arrays()
+                if name == NAMESPACE_DOC or not only_namespace
+            )
+    if legacy:
+        groups[0][0].v2.prefetch(legacy)
+    if current:
+        prefetch_keys(groups[0][0].store, current)
 
 
 _INT_KINDS = "iu"

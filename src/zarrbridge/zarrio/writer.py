@@ -24,6 +24,7 @@ from zarr.storage import MemoryStore
 
 from ..core.arrays import ArrayPolicy, copy_array, create_array
 from ..core.chunkio import group_document, json_buffer, small_array
+from ..core.inline import InlineTable, layout_of, unwrapped
 from ..core.integrity import fill_missing_chunks
 from ..core.location import Location
 from ..core.names import check_absolute_path
@@ -91,6 +92,8 @@ class TreeWriter:
     stage: Store | None = None  # in-memory store for small nodes during a fresh write
     pending: dict[str, Buffer] = field(default_factory=dict)  # encoded small nodes of a fresh write, by key
     pending_bytes: int = 0
+    # small chunks also carried in the root document (zarrbridge.core.inline): fresh writes only
+    inline: InlineTable = field(default_factory=InlineTable)
     dims: dict[int, tuple[str, ...]] = field(default_factory=dict)  # dimension names by id(DatasetBuilder)
     current_dims: tuple[str, ...] | None = None  # those of the dataset being written
 
@@ -174,8 +177,16 @@ class TreeWriter:
             if small is not None:
                 if names is not None:
                     small.document["dimension_names"] = names
-                self._put(name, small.encode(values))
+                encoded = small.encode(values)
+                self._put(name, encoded)
                 self.metadata[name] = small.document
+                layout = layout_of(
+                    shape=small.shape,
+                    chunks=small.chunks,
+                    dtype=small.template.dtype.to_native_dtype(),
+                    codecs=small.template.codecs,
+                )
+                self.inline.add(name, layout, encoded)
                 return
         arr = self._create(name, values.shape, dtype, policy, attrs, store=self.stage)
         if values.size:
@@ -210,10 +221,11 @@ class TreeWriter:
 
     def _in_export_source(self, data: zarr.Array[Any]) -> bool:
         """Whether ``data`` is an array of the file being exported."""
-        if self.options.export_store is not None and data.store is self.options.export_store:
+        store = unwrapped(data.store)  # (a file read with its small chunks in the root: the file's store)
+        if self.options.export_store is not None and store is self.options.export_store:
             return True
         source = self.options.export_source
-        return source is not None and store_location(data.store) == Location.parse(source)
+        return source is not None and store_location(store) == Location.parse(source)
 
     def _exported_in_place(self, data: zarr.Array[Any], path: str) -> bool:
         """Whether ``data`` is the export source's own array at ``path``: copied, not linked.
@@ -312,9 +324,14 @@ class TreeWriter:
         elif string_kind(dtype) or is_text(data):
             kind = string_kind(dtype) or "str"
             attrs[DTYPE] = kind
-            if hasattr(data, "shape") and hasattr(data, "dtype") and not isinstance(data, np.ndarray):
+            on_disk = hasattr(data, "shape") and hasattr(data, "dtype") and not isinstance(data, np.ndarray)
+            if on_disk and (self.stage is None or math.prod(data.shape) * 16 > SMALL_BYTES):
                 arr = self._create(name, tuple(data.shape), STRING_DTYPE, keep_chunks(policy, data), attrs)
                 copy_array(TextSource(data, what), arr)
+            elif on_disk:  # small: read whole and staged like text given in memory (same documents)
+                values = TextSource(data, what)[()]
+                self._write_values(name, values, STRING_DTYPE, keep_chunks(policy, data), attrs)
+                arr = None
             else:
                 values = text_array(data, what)
                 self._write_values(name, values, STRING_DTYPE, policy, attrs)
@@ -352,7 +369,8 @@ class TreeWriter:
             self.unmapped.append(("/" + name, filter_name))
             warnings.warn(CodecNotMappedWarning(f"/{name}", filter_name), stacklevel=2)
         nbytes = math.prod(data.shape) * max(1, np_dtype.itemsize)
-        if nbytes <= SMALL_BYTES and self.stage is not None:  # read whole, stage in memory
+        # read whole, stage in memory (except a virtual view's referenced datasets: zarrio/virtual.py)
+        if nbytes <= SMALL_BYTES and self.stage is not None and raw != "reference":
             _log.info(
                 "copying /%s %s: read whole and encoded in memory, chunks %s, compressors %s",
                 name,
@@ -371,9 +389,10 @@ class TreeWriter:
 
     def _zarr_link(self, name: str, data: zarr.Array[Any]) -> dict[str, str]:
         target = check_absolute_path("/" + data.path.strip("/"), what=f"target of link {name!r}")
-        if data.store is self.store or self.location.kind == "store" or self._in_export_source(data):
+        store = unwrapped(data.store)
+        if store is self.store or self.location.kind == "store" or self._in_export_source(data):
             return {"name": name, "source": ".", "path": target}
-        other = store_location(data.store)
+        other = store_location(store)
         if other is None:
             raise BrokenLinkError(
                 name,

@@ -85,42 +85,57 @@ class V2Array(HDMFDataset):  # type: ignore[misc]
     # ------------------------------------------------------------------------------ array protocol
     @property
     def dataset(self) -> V2Array:
+        """The array itself (HDMF's ``HDMFDataset.dataset``)."""
         return self
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The array's shape."""
         return self.meta.shape
 
     @property
     def chunks(self) -> tuple[int, ...]:
+        """The chunk shape."""
         return self.meta.chunks
 
     @property
     def dtype(self) -> np.dtype[Any]:
+        """The numpy dtype of the elements."""
         return self.meta.dtype
 
     @property
     def ndim(self) -> int:
+        """The number of dimensions."""
         return len(self.meta.shape)
 
     @property
     def size(self) -> int:
+        """The number of elements."""
         return int(np.prod(self.meta.shape, dtype=np.int64))
 
     @property
     def nbytes(self) -> int:
+        """The size of the decoded data, in bytes."""
         return self.size * self.meta.dtype.itemsize
 
     @property
     def name(self) -> str:
+        """The array's absolute path in the file."""
         return self.path
 
     @property
     def fill_value(self) -> Any:
+        """What a chunk that is not stored would read as (``None``: no fill value)."""
         return self.meta.fill_value
 
     def nbytes_stored(self) -> int:
-        """Bytes this array occupies in the store (chunks and metadata documents)."""
+        """Bytes this array occupies in the store (chunks and metadata documents).
+
+        Returns
+        -------
+        int
+            The stored bytes.
+        """
         return self._store.size_prefix(self.path.strip("/") + "/")
 
     def __len__(self) -> int:
@@ -146,6 +161,7 @@ class V2Array(HDMFDataset):  # type: ignore[misc]
     # ------------------------------------------------------------------------------ reading
     @property
     def codecs(self) -> ChunkCodecs:
+        """The compressor and filters of the chunks, resolved (an unknown codec is an error)."""
         if self._codecs is None:
             self._codecs = ChunkCodecs.resolve(self.meta, what=self.path, where=self._store.where)
         return self._codecs
@@ -156,6 +172,7 @@ class V2Array(HDMFDataset):  # type: ignore[misc]
             shape=selection_shape(key, self.shape),
             itemsize=self.dtype.itemsize,
             what=f"{self.path} in {codecs.where}",
+            max_bytes=self._store.max_bytes,
         )
         selection = plan_selection(key, self.shape, self.chunks)
         out = np.empty(selection.out_shape, dtype=self.dtype)

@@ -60,6 +60,18 @@ class LegacyReference(dict[str, Any]):
 def unpickle_legacy(data: bytes, *, what: str) -> Any:
     """Unpickle a legacy object-array payload with the restricted allow-list.
 
+    Parameters
+    ----------
+    data : bytes
+        The Pickle codec's payload.
+    what : str
+        The array it belongs to, named in errors.
+
+    Returns
+    -------
+    object
+        The unpickled object array of reference records.
+
     Raises
     ------
     UnsafePickleError

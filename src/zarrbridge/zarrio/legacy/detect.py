@@ -66,6 +66,13 @@ class Convention:
         return self.name == LEGACY
 
     def to_dict(self) -> dict[str, Any]:
+        """``{"name", "zarr_format", "version"}``, for reports (``zarrbridge info``).
+
+        Returns
+        -------
+        dict
+            The convention as JSON-compatible data.
+        """
         return {"name": self.name, "zarr_format": self.zarr_format, "version": self.version}
 
 
@@ -101,6 +108,18 @@ def _open_zarr(store: Store, where: str, zarr_format: Literal[2, 3]) -> zarr.Gro
 
 def open_any_root(store: Store, where: str) -> tuple[Convention, zarr.Group | LegacyGroup]:
     """Open the root group of the file in ``store`` and tell its convention.
+
+    Parameters
+    ----------
+    store : zarr store
+        The file's store.
+    where : str
+        The file's location, named in errors.
+
+    Returns
+    -------
+    tuple of (Convention, zarr.Group or LegacyGroup)
+        The convention and the root group.
 
     Raises
     ------

@@ -38,14 +38,17 @@ class LegacyGroup:
 
     @property
     def store(self) -> Store:
+        """The zarr store of the file."""
         return self.v2.store
 
     @property
     def name(self) -> str:
+        """The group's absolute path in the file (``"/"`` for the root)."""
         return "/" + self.path
 
     @property
     def basename(self) -> str:
+        """The last component of the group's path."""
         return posixpath.basename(self.path)
 
     def _child(self, path: str) -> LegacyGroup | V2Array | None:
@@ -62,6 +65,16 @@ class LegacyGroup:
 
     def get(self, path: str) -> LegacyGroup | V2Array | None:
         """The node at ``path`` relative to this group, or ``None``.
+
+        Parameters
+        ----------
+        path : str
+            A ``/``-separated path relative to this group.
+
+        Returns
+        -------
+        LegacyGroup, V2Array or None
+            The node, or ``None`` when there is none.
 
         Raises
         ------
@@ -93,11 +106,13 @@ class LegacyGroup:
                 yield name, child
 
     def groups(self) -> Iterator[tuple[str, LegacyGroup]]:
+        """``(name, group)`` for each child group."""
         for name, child in self.members():
             if isinstance(child, LegacyGroup):
                 yield name, child
 
     def arrays(self) -> Iterator[tuple[str, V2Array]]:
+        """``(name, array)`` for each child array."""
         for name, child in self.members():
             if isinstance(child, V2Array):
                 yield name, child
@@ -118,6 +133,24 @@ def open_legacy_root(
 
     ``missing_chunks="fill"`` reads chunks that are not stored as the fill value (hdmf-zarr's behaviour)
     instead of raising :class:`~zarrbridge.errors.MissingChunkError`.
+
+    Parameters
+    ----------
+    store : zarr store
+        The file's store.
+    where : str
+        The file's location, named in errors.
+    root_doc : dict, optional
+        The root ``.zgroup`` document when already read.
+    consolidated : bool
+        Use the consolidated ``.zmetadata`` when there is one.
+    missing_chunks : {"error", "fill"}
+        What a chunk that is not stored reads as.
+
+    Returns
+    -------
+    LegacyGroup
+        The root group.
 
     Raises
     ------

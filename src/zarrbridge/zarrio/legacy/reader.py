@@ -8,6 +8,7 @@ Differences from the current convention handled here: ``zarr_dtype`` on every da
 
 from __future__ import annotations
 
+import math
 import posixpath
 from collections.abc import Callable
 from functools import cached_property
@@ -20,8 +21,10 @@ from ...core.jsonattrs import from_json_value
 from ...core.names import check_name
 from ...errors import CorruptMetadataError
 from ..convention import LEGACY_DTYPE, LEGACY_LINK, RESERVED
+from ..prefetch import MAX_ELEMENTS, read_while_building, reads_ahead
 from ..reader import TreeReader, set_attributes
 from .chunks import V2Array
+from .metadata import ArrayMeta, join_key
 from .nodes import LegacyGroup
 from .views import (
     EXTERNAL,
@@ -49,7 +52,25 @@ _TEXT = {
 
 
 class LegacyTreeReader(TreeReader):
-    """Builds builders from a :class:`LegacyGroup` root; same interface as :class:`TreeReader`."""
+    """Builds builders from a :class:`LegacyGroup` root; same interface as :class:`TreeReader`.
+
+    Parameters
+    ----------
+    root : LegacyGroup
+        The file's root group.
+    location : Location
+        The file's location.
+    source : str, optional
+        The source string builders carry (the file's path).
+    written : WriteStatusTracker
+        HDMF's tracker, marked for every builder read.
+    open_external : callable
+        Opens the file an external link names.
+    to_container : callable
+        Turns a builder into its container (for references in attributes).
+    ignore : set of str
+        Attribute names not passed to the builders.
+    """
 
     @cached_property
     def _sources(self) -> dict[str, str | None]:
@@ -58,15 +79,67 @@ class LegacyTreeReader(TreeReader):
 
     # ------------------------------------------------------------------------------------------ nodes
     def node(self, path: str) -> Any:
+        """The group or array at ``path`` relative to the root, or ``None``.
+
+        Parameters
+        ----------
+        path : str
+            A path in the file.
+
+        Returns
+        -------
+        LegacyGroup, V2Array or None
+            The node, or ``None`` when there is none.
+        """
         return self.root.get(path)
 
     def read_path(self, path: str, referrer: str = "a reference") -> Builder:
+        """The builder for the object at absolute ``path``; a path into another file (an external link of the
+        legacy convention) is read from that file.
+
+        Parameters
+        ----------
+        path : str
+            An absolute path in the file.
+        referrer : str
+            What points there, named in errors.
+
+        Returns
+        -------
+        Builder
+            The builder.
+        """
         if EXTERNAL in path:
             source, _, target = path.partition(EXTERNAL)
             return self._external(source, target, referrer)
         return super().read_path(path, referrer)
 
+    def read_ahead(self) -> None:
+        """Request together the scalars and the arrays hdmf reads while building (see :mod:`..prefetch`)."""
+        assert isinstance(self.root, LegacyGroup)
+        v2 = self.root.v2
+        if not reads_ahead(v2.store):
+            return
+        keys = []
+        for path, doc, attrs in v2.consolidated_arrays():
+            meta = ArrayMeta.from_document(doc, join_key(path, ".zarray"), v2.where)
+            scalar = attrs.get(LEGACY_DTYPE) == "scalar"
+            if not (scalar or read_while_building(path, attrs, meta.shape)) or _ignored(path, self.ignore):
+                continue
+            if 0 in meta.shape or math.prod(meta.chunks) > MAX_ELEMENTS:
+                continue
+            keys.append(join_key(path, meta.chunk_key((0,) * len(meta.shape))))
+        v2.prefetch(keys)
+
     def read_root(self) -> GroupBuilder:
+        """The builder tree of the whole file.
+
+        Returns
+        -------
+        GroupBuilder
+            The root builder.
+        """
+        self.read_ahead()
         builder = self.group(self.root, "root", "/")
         assert isinstance(builder, GroupBuilder)
         return builder
@@ -78,6 +151,22 @@ class LegacyTreeReader(TreeReader):
         return _links(attrs.get(LEGACY_LINK, []), path, str(self.location))
 
     def dataset(self, array: Any, name: str, path: str) -> Builder:
+        """The builder of the dataset ``array`` (read once, then cached by ``path``).
+
+        Parameters
+        ----------
+        array : V2Array
+            The legacy array.
+        name : str
+            The dataset's name.
+        path : str
+            Its absolute path in the file.
+
+        Returns
+        -------
+        Builder
+            The dataset builder (or the builder of a link).
+        """
         if path in self.built:
             return self.built[path]
         assert isinstance(array, V2Array)
@@ -127,29 +216,32 @@ class LegacyTreeReader(TreeReader):
         return {"dtype": array.dtype, "data": value}
 
     def _compound(self, array: V2Array, fields: list[Any], path: str) -> dict[str, Any]:
-        spec: list[dict[str, Any]] = []
         np_fields: list[tuple[str, Any]] = []
         ref_fields: list[str] = []
+        ascii_fields: set[str] = set()
         for field in fields:
             if not isinstance(field, dict) or not isinstance(field.get("name"), str) or "dtype" not in field:
                 raise self._corrupt(path, f"malformed compound field {field!r} in zarr_dtype")
             name, dtype = field["name"], field["dtype"]
             if dtype == "object" or (isinstance(dtype, dict) and "reftype" in dtype):
                 ref_fields.append(name)
-                spec.append({"name": name, "dtype": "object"})
                 np_fields.append((name, object))
             elif isinstance(dtype, str) and dtype in _TEXT:
-                spec.append({"name": name, "dtype": _TEXT[dtype]})
+                if _TEXT[dtype] == "ascii":
+                    ascii_fields.add(name)
                 np_fields.append((name, object))
             else:
                 try:
-                    np_dtype = np.dtype(dtype)
+                    np_fields.append((name, np.dtype(dtype)))
                 except TypeError as exc:
                     raise self._corrupt(path, f"unknown compound field dtype {dtype!r}") from exc
-                spec.append({"name": name, "dtype": np_dtype})
-                np_fields.append((name, np_dtype))
         view = RecordView(array, np.dtype(np_fields), ref_fields)
         table = LegacyBuilderTableDataset(view, ref_fields, self._resolver(path), self.to_container)
+        # HDF5IO's form (references 'object', text 'utf', ascii 'ascii', numeric type names)
+        spec = [
+            {"name": f["name"], "dtype": "ascii" if f["name"] in ascii_fields else f["dtype"]}
+            for f in table.builder_dtype()
+        ]
         return {"dtype": spec, "data": table}
 
     def _corrupt(self, path: str, reason: str) -> CorruptMetadataError:
@@ -213,6 +305,11 @@ class LegacyTreeReader(TreeReader):
                 resolved = source
         self._sources[source] = resolved
         return resolved
+
+
+def _ignored(path: str, ignore: set[str]) -> bool:
+    key = path.strip("/")
+    return key in ignore or any(key.startswith(f"{ig}/") for ig in ignore)
 
 
 def _is_reference(value: Any) -> bool:

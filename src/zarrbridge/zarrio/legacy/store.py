@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import posixpath
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
 from zarr.abc.store import Store
@@ -59,10 +59,12 @@ class V2Store:
         if missing_chunks not in ("error", "fill"):
             raise InvalidOptionError(f"missing_chunks must be 'error' or 'fill', got {missing_chunks!r}")
         self.missing_chunks = missing_chunks
+        self.max_bytes: int | None = None  # the most one read may allocate (ZarrIO's max_bytes)
         self.store = store
         self.where = where
         self._docs: dict[str, dict[str, Any]] | None = None
         self._children: dict[str, dict[str, NodeKind]] = {}
+        self._fetched: dict[str, bytes | None] = {}  # keys read ahead by prefetch()
         self._local_root = os.path.realpath(store.root) if isinstance(store, LocalStore) else None
         if consolidated:
             raw = self.get(".zmetadata")
@@ -89,18 +91,32 @@ class V2Store:
         return key
 
     def get(self, key: str) -> bytes | None:
+        if key in self._fetched:
+            return self._fetched[key]
         buf = sync(self.store.get(self.check_key(key), prototype=default_buffer_prototype()))
         return None if buf is None else buf.to_bytes()
 
     def get_many(self, keys: Iterable[str]) -> list[bytes | None]:
         """Fetch several keys concurrently (one round trip's latency on remote stores)."""
-        checked = [self.check_key(k) for k in keys]
+        keys = list(keys)
+        checked = [self.check_key(k) for k in keys if k not in self._fetched]
 
         async def fetch() -> list[Any]:
             proto = default_buffer_prototype()
             return list(await asyncio.gather(*(self.store.get(k, prototype=proto) for k in checked)))
 
-        return [None if b is None else b.to_bytes() for b in sync(fetch())]
+        found = dict(zip(checked, [None if b is None else b.to_bytes() for b in sync(fetch())]))
+        return [self._fetched[k] if k in self._fetched else found[k] for k in keys]
+
+    def prefetch(self, keys: Iterable[str]) -> None:
+        """Read ``keys`` now, concurrently; later reads of them are answered from memory.
+
+        For the small values a reader is going to need one by one (scalars, cached specifications, table
+        ids): one round of concurrent requests instead of one request after another.
+        """
+        wanted = [k for k in dict.fromkeys(keys) if k not in self._fetched]
+        if wanted:
+            self._fetched.update(zip(wanted, self.get_many(wanted)))
 
     def size_prefix(self, prefix: str) -> int:
         return int(sync(self.store.getsize_prefix(prefix)))
@@ -112,6 +128,14 @@ class V2Store:
             return self._docs.get(key)  # consolidated: a node document not listed does not exist
         raw = self.get(key)
         return None if raw is None else parse_document(raw, key, self.where)
+
+    def consolidated_arrays(self) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+        """Each array listed in ``.zmetadata``: its path, ``.zarray`` document and attributes (none if not
+        consolidated)."""
+        for key, doc in (self._docs or {}).items():
+            path, _, name = key.rpartition("/")
+            if name == ".zarray" and isinstance(doc, dict):
+                yield path, doc, self.attributes(path)
 
     def attributes(self, path: str) -> dict[str, Any]:
         key = join_key(path, ".zattrs")
