@@ -2,11 +2,17 @@
 
 ``import zarrbridge`` needs only the core dependencies (zarr, numpy, numcodecs, fsspec). The integrations load
 on first use of their names and say which extra to install when their host package is missing.
+
+Logging goes through ``logging.getLogger("zarrbridge")``, one logger per subpackage under it
+(``zarrbridge.zarrio``, ``zarrbridge.serializers``, ``zarrbridge.djcodecs``, ``zarrbridge.core``...): what was
+chosen (codecs, chunk shapes, number of workers, raw chunk copy or recompression) at INFO. Nothing is
+printed; long operations report progress through their ``progress=`` argument (:mod:`zarrbridge.progress`).
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import Any
 
 from . import errors
@@ -14,6 +20,10 @@ from .core import ArrayPolicy, Location, open_store
 from .errors import ZarrBridgeError
 
 __version__ = "0.1.0"
+
+logging.getLogger(__name__).addHandler(
+    logging.NullHandler()
+)  # silent unless the application configures logging
 
 # public name -> (module, extra that provides its dependencies)
 _LAZY: dict[str, tuple[str, str]] = {

@@ -10,9 +10,12 @@ lock and without read-modify-write races.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, cast
 
 import zarr
@@ -21,6 +24,7 @@ from ._optional import import_optional
 from .errors import ShapeMismatchError
 
 __all__ = [
+    "CountingTarget",
     "active_client",
     "align_chunks",
     "compute_side_effects",
@@ -31,6 +35,20 @@ __all__ = [
 ]
 
 Chunks = tuple[tuple[int, ...], ...]
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CountingTarget:
+    """A ``da.store`` target that writes each block into ``target`` and reports its bytes to ``progress``."""
+
+    target: Any
+    progress: Callable[[int], Any]
+
+    def __setitem__(self, sel: Any, block: Any) -> None:
+        self.target[sel] = block
+        self.progress(int(getattr(block, "nbytes", 0)))
 
 
 def _dask_array_module() -> Any:
@@ -178,7 +196,45 @@ def align_chunks(chunks: Chunks, unit: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(out)
 
 
-def write_dask_array(darr: Any, dest: zarr.Array[Any], *, lock: Any = None, client: Any = None) -> None:
+def _write_block(dest: Any, sel: tuple[slice, ...], block: Any, lock: Any) -> int:
+    """Write one computed block (on whichever worker computed it); return its bytes."""
+    if lock is not None:
+        with lock:
+            dest[sel] = block
+    else:
+        dest[sel] = block
+    return int(block.nbytes)
+
+
+def _write_on_cluster(darr: Any, dest: Any, lock: Any, client: Any, progress: Callable[[int], Any]) -> None:
+    """One write task per block on the cluster; each block's bytes are reported when the cluster is done."""
+    from dask.array.core import slices_from_chunks
+    from dask.delayed import delayed
+    from distributed import as_completed
+
+    write = cast(Any, delayed)(_write_block, pure=False)
+    blocks = darr.to_delayed().ravel()
+    tasks = [
+        write(dest, sel, block, lock)
+        for sel, block in zip(cast(Any, slices_from_chunks)(darr.chunks), blocks)
+    ]
+    futures = client.compute(tasks)
+    try:
+        for future in cast(Any, as_completed)(futures, loop=client.loop):
+            progress(future.result())
+    except BaseException:
+        client.cancel(futures)
+        raise
+
+
+def write_dask_array(
+    darr: Any,
+    dest: zarr.Array[Any],
+    *,
+    lock: Any = None,
+    client: Any = None,
+    progress: Callable[[int], Any] | None = None,
+) -> None:
     """Compute ``darr`` block by block and write each block into ``dest``.
 
     Parameters
@@ -195,6 +251,10 @@ def write_dask_array(darr: Any, dest: zarr.Array[Any], *, lock: Any = None, clie
         in parallel, so ``dest``'s store must be reachable and picklable (local directory, S3...). ``None``
         uses the active client if dask has one, else a private thread pool (see
         :func:`compute_side_effects`: a failed block leaves no write running behind it).
+    progress
+        Called with the bytes of each block written (from the threads that write them: it must be
+        thread-safe, as :class:`zarrbridge.progress.ByteProgress` is). On a cluster, each block is reported
+        here when the cluster has completed its write.
 
     Raises
     ------
@@ -217,9 +277,25 @@ def write_dask_array(darr: Any, dest: zarr.Array[Any], *, lock: Any = None, clie
         return  # nothing to write; the destination already reads back as an empty array
     if darr.ndim == 0:
         dest[()] = darr.compute(scheduler=client) if client is not None else darr.compute()
+        if progress is not None:
+            progress(int(darr.nbytes))
         return
     unit = tuple(dest.shards or dest.chunks)
     if not is_aligned(darr.chunks, unit):
+        _log.info("rechunking dask blocks %s to %s to align them with the zarr chunks", darr.chunksize, unit)
         darr = darr.rechunk(align_chunks(darr.chunks, unit))
-    stored = da.store(darr, dest, lock=lock if lock is not None else False, compute=False)
+    cluster = client if client is not None else active_client()
+    _log.info(
+        "writing %d dask blocks into %s (chunks %s, shards %s) on %s",
+        darr.npartitions,
+        dest.path or "/",
+        dest.chunks,
+        dest.shards,
+        "a distributed cluster" if cluster is not None else f"{default_workers()} threads",
+    )
+    if progress is not None and cluster is not None:
+        _write_on_cluster(darr, dest, lock, cluster, progress)
+        return
+    target: Any = dest if progress is None else CountingTarget(dest, progress)
+    stored = da.store(darr, target, lock=lock if lock is not None else False, compute=False)
     compute_side_effects(stored, client=client)

@@ -39,6 +39,7 @@ __all__ = [
     "WriteInterruptedError",
     "ZarrBridgeError",
     "ZarrBridgeWarning",
+    "recast",
 ]
 
 
@@ -691,3 +692,18 @@ class ForeignRowError(ZarrBridgeError, ValueError):
 
 class CodecReplacedWarning(ZarrBridgeWarning):
     """zarrbridge took a DataJoint codec name that another installed package also provides."""
+
+
+def recast(exc: ZarrBridgeError, cls: type[ZarrBridgeError]) -> ZarrBridgeError:
+    """``exc`` as an instance of ``cls`` (a subclass of its class that a host adds, e.g. one that is also a
+    DataJoint or HDMF error): the same message, attributes, notes, cause and traceback.
+
+    For the host subpackages, which re-raise the errors of the shared code in their hosts' hierarchies.
+    """
+    new: ZarrBridgeError = cls.__new__(cls, *exc.args)
+    new.__dict__.update(exc.__dict__)  # the data it carries (path, key...) and any notes
+    new.args = exc.args
+    new.__cause__ = exc.__cause__
+    new.__suppress_context__ = True  # (the recast error is the same failure, not a second one)
+    new.__traceback__ = exc.__traceback__
+    return new

@@ -15,7 +15,7 @@ from cli_helpers import Run, assert_one_line_error
 from hdmf.backends.hdf5 import HDF5IO, H5DataIO
 from hdmf.common import DynamicTable, VectorData, get_manager
 
-from zarrbridge.cli.progress import ByteProgress, progress_wanted
+from zarrbridge.progress import ByteProgress, progress_wanted
 
 ES_DATA = "/acquisition/ElectricalSeries/data"
 RNG = np.random.default_rng(3)
@@ -107,13 +107,13 @@ def test_progress_bar_only_when_asked_or_on_a_terminal(cli: Run, table_h5: Path,
     assert not progress_wanted(forced=False, quiet=False, stream=io.StringIO())
     assert progress_wanted(forced=True, quiet=True, stream=io.StringIO())
     screen = Terminal()
-    with ByteProgress("copy", enabled=True, stream=screen) as progress:
-        progress(300, 1000)
-        progress(700, 1000)
+    with ByteProgress(True, total=1000, description="copy", stream=screen) as progress:
+        progress(300)
+        progress(700)
     assert progress.done == 1000 and "copy:" in screen.getvalue() and "B/s" in screen.getvalue()
-    with ByteProgress("copy", enabled=False, stream=screen) as silent:
-        silent(5, 10)
-    assert silent.done == 5
+    with ByteProgress(False, total=10, description="copy", stream=screen) as silent:
+        silent(5)
+    assert silent.done == 5 and not silent.enabled
 
 
 def test_example_to_zarr_and_back(cli: Run, example_h5: Path, tmp_path: Path) -> None:

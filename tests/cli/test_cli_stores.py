@@ -11,8 +11,8 @@ import pytest
 from cli_helpers import Run, assert_one_line_error
 
 from zarrbridge import ZarrIO
-from zarrbridge.cli.progress import ByteProgress
 from zarrbridge.examples import demo
+from zarrbridge.progress import ByteProgress
 
 ES_DATA = "/acquisition/ElectricalSeries/data"
 
@@ -74,7 +74,7 @@ def test_interrupted_convert_leaves_no_complete_destination(
     with HDF5IO(str(source), mode="w", manager=get_manager()) as h5io:
         h5io.write(DynamicTable(name="t", description="interrupt test", columns=[column]))
 
-    def interrupt(self: ByteProgress, increment: int, total: int) -> None:  # Ctrl-C during the copy
+    def interrupt(self: ByteProgress, increment: int) -> None:  # Ctrl-C during the copy
         raise KeyboardInterrupt
 
     monkeypatch.setattr(ByteProgress, "__call__", interrupt)

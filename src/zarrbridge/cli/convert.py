@@ -10,10 +10,10 @@ import warnings
 from typing import TextIO
 
 from ..errors import InvalidOptionError
+from ..progress import progress_wanted
 from .argtypes import Subparsers, at_least, subcommand
 from .info import human_bytes
 from .opening import HDF5_SUFFIXES, detect_kind, is_url
-from .progress import ByteProgress, progress_wanted
 
 __all__ = ["add_parser", "dest_kind", "run"]
 
@@ -160,17 +160,14 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         overwrite=args.overwrite,
     )
     show = progress_wanted(forced=args.progress, quiet=args.quiet)
-    with (
-        ByteProgress(f"{os.path.basename(args.dest.rstrip('/'))}", enabled=show) as progress,
-        warnings.catch_warnings(),
-    ):
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", CodecNotMappedWarning)  # reported below from the report, grouped
         report = convert(
             args.source,
             args.dest,
             options=options,
             storage_options=args.storage_options or None,
-            progress=progress,
+            progress=show,  # a tqdm bar on stderr, labelled with DST's name
         )
     if not args.quiet:
         for line in unmapped_lines(report.unmapped, report.dest_format):

@@ -14,9 +14,11 @@ For an HDF5 file every dataset is read block by block; a block h5py cannot read 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import zarr
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
@@ -26,6 +28,7 @@ from ..core.inline import inline_disagreements
 from ..core.integrity import check_document, is_complete, metadata_key, scan_array
 from ..core.location import Location, open_store
 from ..errors import CorruptMetadataError, ZarrBridgeError
+from ..progress import ByteProgress, ProgressOption, check_progress
 
 __all__ = ["DataReport", "check_data"]
 
@@ -40,11 +43,24 @@ class DataReport:
     notes: list[tuple[str, str]] = field(default_factory=list)
 
 
-def check_data(path: str, *, kind: str, storage_options: dict[str, Any] | None = None) -> DataReport:
-    """Read every chunk of the file at ``path`` (``kind`` ``"zarr"`` or ``"hdf5"``)."""
-    if kind == "hdf5":
-        return _check_hdf5(path)
-    return _check_zarr(path, storage_options or {})
+def check_data(
+    path: str,
+    *,
+    kind: str,
+    storage_options: dict[str, Any] | None = None,
+    progress: ProgressOption = None,
+) -> DataReport:
+    """Read every chunk of the file at ``path`` (``kind`` ``"zarr"`` or ``"hdf5"``).
+
+    ``progress``: ``True`` for a tqdm bar, a tqdm-compatible class, or a callable taking the bytes checked
+    since its previous call (they add up to the uncompressed bytes of the file's arrays); see
+    :mod:`zarrbridge.progress`.
+    """
+    check_progress(progress, where="check_data(progress=)")
+    with ByteProgress(progress, description=f"checking {path.rstrip('/').rsplit('/', 1)[-1]}") as tick:
+        if kind == "hdf5":
+            return _check_hdf5(path, tick)
+        return _check_zarr(path, storage_options or {}, tick)
 
 
 def _arrays(group: zarr.Group) -> dict[str, zarr.Array[Any]]:
@@ -55,7 +71,7 @@ def _arrays(group: zarr.Group) -> dict[str, zarr.Array[Any]]:
     }
 
 
-def _check_zarr(path: str, storage_options: dict[str, Any]) -> DataReport:
+def _check_zarr(path: str, storage_options: dict[str, Any], tick: ByteProgress) -> DataReport:
     report = DataReport()
     location = Location.parse(path, storage_options=storage_options or None)
     store = open_store(location, mode="r")
@@ -72,8 +88,9 @@ def _check_zarr(path: str, storage_options: dict[str, Any]) -> DataReport:
             _compare_listing(report, on_disk, listed, location)
             for name, problem in inline_disagreements(root, location=location):  # small chunks' root copies
                 report.problems.append((name, str(problem)))
+        tick.add_total(sum(math.prod(a.shape) * _itemsize(a) for a in on_disk.values()))
         for name, array in sorted(on_disk.items()):
-            _check_array(report, name, array, str(location))
+            _check_array(report, name, array, str(location), tick)
     finally:
         store.close()
     return report
@@ -100,10 +117,20 @@ def _compare_listing(
             report.problems.append((name, str(exc)))
 
 
-def _check_array(report: DataReport, name: str, array: zarr.Array[Any], location: str) -> None:
+def _itemsize(array: Any) -> int:
+    try:
+        dtype = np.dtype(array.dtype)
+    except TypeError:
+        return 0
+    return 0 if dtype.kind in "OT" else int(dtype.itemsize)
+
+
+def _check_array(
+    report: DataReport, name: str, array: zarr.Array[Any], location: str, tick: ByteProgress
+) -> None:
     report.arrays += 1
     try:
-        found = scan_array(array, location=location)
+        found = scan_array(array, location=location, progress=tick)
     except ZarrBridgeError as exc:
         report.problems.append((name, str(exc)))
         return
@@ -129,7 +156,7 @@ def _check_array(report: DataReport, name: str, array: zarr.Array[Any], location
         )
 
 
-def _check_hdf5(path: str) -> DataReport:
+def _check_hdf5(path: str, tick: ByteProgress) -> DataReport:
     import h5py
 
     report = DataReport()
@@ -138,15 +165,18 @@ def _check_hdf5(path: str) -> DataReport:
         f.visititems(
             lambda name, obj: datasets.append((name, obj)) if isinstance(obj, h5py.Dataset) else None
         )
+        tick.add_total(sum(_itemsize(d) * math.prod(d.shape) for _, d in datasets if d.shape is not None))
         for name, dset in datasets:
             report.arrays += 1
             if dset.shape is None:  # an empty (null dataspace) dataset
                 continue
             blocks = list(iter_blocks(dset.shape, dset.chunks or dset.shape))
             report.chunks += len(blocks)
+            itemsize = _itemsize(dset)
             for sel in blocks:
                 try:
                     dset[sel]
+                    tick(math.prod(s.stop - s.start for s in sel) * itemsize if sel else itemsize)
                 except (OSError, ValueError, TypeError) as exc:
                     report.problems.append((f"/{name}", f"block {sel!r} cannot be read: {exc}"))
                     break

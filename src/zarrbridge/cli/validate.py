@@ -151,9 +151,15 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     data_problems: list[Problem] = []
     summary = ""
     if getattr(args, "data", False):
+        from ..progress import progress_wanted
         from .datacheck import check_data
 
-        report = check_data(args.path, kind=detect_kind(args.path), storage_options=args.storage_options)
+        report = check_data(
+            args.path,
+            kind=detect_kind(args.path),
+            storage_options=args.storage_options,
+            progress=progress_wanted(forced=args.progress, quiet=args.quiet),
+        )
         data_problems = [Problem(path, message) for path, message in report.problems]
         if not args.quiet:
             for path, note in report.notes:

@@ -31,10 +31,11 @@ import asyncio
 import itertools
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 import zarr
 from zarr.abc.store import ByteRequest, Store
 from zarr.codecs import BloscCodec
@@ -208,9 +209,17 @@ class CheckedPipeline:
     """
 
     def __init__(
-        self, inner: Any, *, what: str, location: object, complete: bool, verify: zarr.AsyncArray[Any] | None
+        self,
+        inner: Any,
+        *,
+        what: str,
+        location: object,
+        complete: bool,
+        verify: zarr.AsyncArray[Any] | None,
+        translate: Callable[[ZarrBridgeError], BaseException] | None = None,
     ) -> None:
         self.inner = inner
+        self.translate = translate  # a host's hook: the error in its own hierarchy too
         self.what = what
         self.location = location
         self.complete = complete
@@ -242,6 +251,17 @@ class CheckedPipeline:
             self.metadata = None
 
     async def read(self, batch_info: Iterable[Any], out: Any, drop_axes: tuple[int, ...] = ()) -> None:
+        try:
+            await self._read(batch_info, out, drop_axes)
+        except ZarrBridgeError as exc:
+            if self.translate is None:
+                raise
+            translated = self.translate(exc)
+            if translated is exc:
+                raise
+            raise translated from exc.__cause__
+
+    async def _read(self, batch_info: Iterable[Any], out: Any, drop_axes: tuple[int, ...]) -> None:
         self._bound()  # before any chunk is fetched or decoded
         if self.max_bytes is not None:
             shape = tuple(getattr(out, "shape", ()))
@@ -345,6 +365,7 @@ def strict_array(
     verify_metadata: bool = False,
     missing_chunks: Literal["error", "fill"] = "error",
     max_bytes: int | None = None,
+    translate: Callable[[ZarrBridgeError], BaseException] | None = None,
 ) -> zarr.Array[Any]:
     """Make reads of ``array`` strict (in place) and return it.
 
@@ -365,6 +386,9 @@ def strict_array(
         The most one read may allocate: a selection, or a chunk to decode, larger than this raises
         :class:`~zarrbridge.errors.ResourceLimitError` before it is read (default: the machine's memory for
         selections, :data:`~zarrbridge.core.bounds.MAX_CHUNK_BYTES` for chunks).
+    translate
+        For a host subpackage: turns the zarrbridge errors raised by reads into the host's classes (which
+        must still be zarrbridge errors), e.g. the DataJoint codecs' ``DataJointError`` subclasses.
 
     Examples
     --------
@@ -383,6 +407,8 @@ def strict_array(
     complete = is_complete(inner)
     if isinstance(current, CheckedPipeline):
         current.complete = complete
+        if translate is not None:
+            current.translate = translate
         current.fill_missing, current.max_bytes = missing_chunks == "fill", max_bytes
         return array
     where = location if location is not None else str(inner.store_path.store)
@@ -392,6 +418,7 @@ def strict_array(
         location=where,
         complete=complete,
         verify=inner if verify_metadata and complete else None,
+        translate=translate,
     )
     checked.blosc = blosc_outer(inner.metadata)
     checked.metadata = inner.metadata
@@ -478,8 +505,14 @@ class ChunkReport:
     corrupt: tuple[tuple[str, str], ...]  # (key, reason) of chunks that cannot be decoded
 
 
-def scan_array(array: zarr.Array[Any], *, location: object = None) -> ChunkReport:
-    """Read and decode every chunk of ``array``; report the missing and the corrupt ones by key."""
+def scan_array(
+    array: zarr.Array[Any], *, location: object = None, progress: Callable[[int], Any] | None = None
+) -> ChunkReport:
+    """Read and decode every chunk of ``array``; report the missing and the corrupt ones by key.
+
+    ``progress`` is called with the (uncompressed) bytes of each chunk checked, present or not; the calls
+    add up to the array's ``nbytes``.
+    """
     what = "/" + array.store_path.path.strip("/")
     grid = list(chunk_keys(array))
     present = sync(_present(array.store_path.store, [key for _, key in grid]))
@@ -495,17 +528,30 @@ def scan_array(array: zarr.Array[Any], *, location: object = None) -> ChunkRepor
     missing: list[str] = []
     filled: list[str] = []
     corrupt: list[tuple[str, str]] = []
+    itemsize = _itemsize(array)
     for (coords, key), here in zip(grid, present):
+        region = _region(coords, outer, shape) if shape else ()
+        if progress is not None:
+            progress(math.prod(r.stop - r.start for r in region) * itemsize if shape else itemsize)
         if not here:
             (missing if complete else filled).append(key)
             continue
         try:
-            probe[_region(coords, outer, shape) if shape else ()]
+            probe[region]
         except CorruptChunkError as exc:
             corrupt.append((key, _reason(exc.__cause__ or exc)))
         except MissingChunkError:  # removed between the listing and the read
             missing.append(key)
     return ChunkReport(what, len(grid), tuple(missing), tuple(filled), tuple(corrupt))
+
+
+def _itemsize(array: zarr.Array[Any]) -> int:
+    """Bytes of one element as numpy holds it (variable-length strings count as 0: no fixed size)."""
+    try:
+        dtype = np.dtype(array.dtype)
+    except TypeError:
+        return 0
+    return 0 if dtype.kind in "OT" else int(dtype.itemsize)
 
 
 def pipeline_of(array: zarr.Array[Any]) -> CheckedPipeline | None:

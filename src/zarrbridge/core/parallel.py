@@ -7,7 +7,7 @@ At most a bounded number of tasks are in flight at a time, so memory stays bound
 
 from __future__ import annotations
 
-from collections import deque
+import queue
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
@@ -22,6 +22,8 @@ R = TypeVar("R")
 
 class _Future(Protocol):
     def result(self) -> Any: ...
+
+    def add_done_callback(self, fn: Callable[[Any], Any]) -> Any: ...
 
 
 class TaskClient(Protocol):
@@ -45,11 +47,12 @@ def map_bounded(
     client: TaskClient | None = None,
     in_flight: int | None = None,
 ) -> Iterator[R]:
-    """Yield ``func(item)`` for every item, in order, with at most ``in_flight`` tasks pending.
+    """Yield ``func(item)`` for every item as the tasks complete, with at most ``in_flight`` tasks pending.
 
     With ``client`` the tasks run on the cluster's workers (``func`` and items must pickle); otherwise on
-    ``workers`` threads (``workers=1`` runs inline). The first failing task's exception propagates and no
-    further task is started.
+    ``workers`` threads (``workers=1`` runs inline, in order). Results come in the order the tasks complete
+    (on a cluster: as the cluster completes them), so a progress count follows the work done. The first
+    failing task's exception propagates and no further task is started.
     """
     workers = check_jobs(workers)
     if client is None and workers == 1:
@@ -66,16 +69,25 @@ def map_bounded(
 
 
 def _drain(submit: Callable[[Any], _Future], items: Iterable[Any], limit: int) -> Iterator[Any]:
-    pending: deque[_Future] = deque()
+    finished: queue.SimpleQueue[_Future] = queue.SimpleQueue()
+    pending: dict[int, _Future] = {}
+
+    def next_result() -> Any:
+        fut = finished.get()
+        del pending[id(fut)]
+        return fut.result()
+
     try:
         for item in items:
-            pending.append(submit(item))
+            fut = submit(item)
+            pending[id(fut)] = fut
+            fut.add_done_callback(finished.put)  # (threads and distributed futures both call it when done)
             if len(pending) >= limit:
-                yield pending.popleft().result()
+                yield next_result()
         while pending:
-            yield pending.popleft().result()
+            yield next_result()
     finally:
-        for fut in pending:  # after a failure: stop what has not started, wait for nothing else
+        for fut in pending.values():  # after a failure: stop what has not started, wait for nothing else
             cancel = getattr(fut, "cancel", None)
             if cancel is not None:
                 cancel()

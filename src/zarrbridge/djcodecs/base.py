@@ -26,12 +26,13 @@ from ..core.localfiles import read_file
 from ..core.syncread import get_now
 from ..errors import (
     CorruptMetadataError,
-    InvalidOptionError,
     NodeNotFoundError,
     ReadOnlyError,
     StoreExistsError,
     UnsupportedFormatVersionError,
 )
+from . import errors as dj_errors
+from .errors import as_datajoint_errors, to_datajoint_error
 from .foreign import open_plain_array, refuse_row
 from .metadata import parse_metadata
 from .paths import check_object_path, check_primary_key
@@ -161,7 +162,7 @@ class ArrayCodecBase(SchemaCodec, register=False):  # type: ignore[misc,call-arg
     def get_dtype(self, is_store: bool) -> str:
         """The database column holds JSON metadata; the array itself needs a store (``<name@store>``)."""
         if not is_store:
-            raise InvalidOptionError(
+            raise dj_errors.InvalidOptionError(
                 f"<{self.name}> keeps arrays in an object store, so it needs one: declare the attribute as "
                 f"<{self.name}@> (the default store, dj.config['stores']['default']) or <{self.name}@name>"
             )
@@ -192,8 +193,20 @@ class ArrayCodecBase(SchemaCodec, register=False):  # type: ignore[misc,call-arg
         """Write ``value`` to its schema-addressed path and return the JSON kept in the table row.
 
         If writing fails the partial array is removed; if the insert that called this fails afterwards, the
-        insert guard (:mod:`zarrbridge.djcodecs.rollback`) removes it.
+        insert guard (:mod:`zarrbridge.djcodecs.rollback`) removes it. Errors are zarrbridge errors that are
+        also ``DataJointError`` (:mod:`zarrbridge.djcodecs.errors`).
         """
+        with as_datajoint_errors():
+            return self._encode(value, key=key, context=context, store_name=store_name)
+
+    def _encode(
+        self,
+        value: Any,
+        *,
+        key: dict[str, Any] | None,
+        context: dict[str, Any] | None,
+        store_name: str | None,
+    ) -> dict[str, Any]:
         self.validate(value)
         schema, table, field, primary_key = self._extract_context(key, context)
         config = self._codec_config(key, context)
@@ -285,8 +298,13 @@ class ArrayCodecBase(SchemaCodec, register=False):  # type: ignore[misc,call-arg
         """Open the stored array read-only with one metadata read and return :meth:`wrap_fetched` of it.
 
         Rows another package wrote under this codec's name (:meth:`foreign_origin`) open as plain zarr arrays,
-        v3 or v2, and go to :meth:`wrap_foreign`.
+        v3 or v2, and go to :meth:`wrap_foreign`. Errors, also those of later reads of the array, are
+        zarrbridge errors that are also ``DataJointError`` (:mod:`zarrbridge.djcodecs.errors`).
         """
+        with as_datajoint_errors():
+            return self._decode(stored, key=key, context=context)
+
+    def _decode(self, stored: Any, *, key: dict[str, Any] | None, context: dict[str, Any] | None) -> Any:
         meta = self.parse_row(stored)
         origin = None if meta.get("codec") == self.name else self.foreign_origin(meta)
         if origin is None:
@@ -304,7 +322,9 @@ class ArrayCodecBase(SchemaCodec, register=False):  # type: ignore[misc,call-arg
             )
             _check_row_matches(meta, array.metadata, where=meta["path"], store_label=target.label)
             # (no completeness marker: a chunk it lacks reads as the fill value, as its writer meant)
-            return self.wrap_foreign(strict_array(array, location=what), meta, origin)
+            return self.wrap_foreign(
+                strict_array(array, location=what, translate=to_datajoint_error), meta, origin
+            )
         try:
             raw = target.read_object(meta["path"], "zarr.json")
         except FileNotFoundError as exc:
@@ -327,7 +347,9 @@ class ArrayCodecBase(SchemaCodec, register=False):  # type: ignore[misc,call-arg
         # arrays zarrbridge wrote store every chunk: a missing one is MissingChunkError, a garbled one
         # CorruptChunkError, both naming the array and the key (rows from before the marker read as before)
         array = strict_array(
-            zarr.Array(zarr.AsyncArray(metadata=metadata, store_path=StorePath(store))), location=what
+            zarr.Array(zarr.AsyncArray(metadata=metadata, store_path=StorePath(store))),
+            location=what,
+            translate=to_datajoint_error,
         )
         attrs = array.attrs.get(ATTRIBUTE_KEY)
         if not isinstance(attrs, dict) or attrs.get("codec") != self.name:

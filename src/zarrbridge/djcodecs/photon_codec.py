@@ -21,6 +21,7 @@ from ..errors import CorruptMetadataError
 from .anscombe import AnscombeParams, estimate_sensitivity, inverse
 from .anscombe_v1 import BETA, CODEC_NAME, CodecSettings, choose_settings, codec_module, to_readings
 from .base import ATTRIBUTE_KEY, ArrayCodecBase
+from .errors import as_datajoint_errors
 from .movie import PhotonMovie
 from .options import PhotonValue
 from .registration import register
@@ -91,8 +92,9 @@ class PhotonCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
         value : object
             The value given for the column at insert.
         """
-        if not isinstance(value, PhotonValue):
-            PhotonValue(value)  # runs every check
+        with as_datajoint_errors():
+            if not isinstance(value, PhotonValue):
+                PhotonValue(value)  # runs every check
 
     def write_value(self, value: Any, store: Store) -> dict[str, Any]:
         """Estimate or take the detector parameters, set up ``anscombe-v1`` and write the movie in blocks.
@@ -179,9 +181,10 @@ class PhotonCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
         PhotonMovie
             The lazy, read-only movie.
         """
-        row = self.parse_row(stored)
-        if row.get("format_version") == 2:
-            codec_module()  # registers anscombe-v1 with zarr before zarr.json is parsed
+        with as_datajoint_errors():
+            row = self.parse_row(stored)
+            if row.get("format_version") == 2:
+                codec_module()  # registers anscombe-v1 with zarr before zarr.json is parsed
         return super().decode(row, key=key, context=context)
 
     def wrap_fetched(self, array: zarr.Array[Any], stored: dict[str, Any]) -> PhotonMovie:

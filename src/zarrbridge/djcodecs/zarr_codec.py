@@ -29,6 +29,7 @@ from ..core.arrays import DEFAULT_CHUNK_BYTES, ArrayPolicy, copy_array, create_a
 from ..core.chunkio import read_selection
 from ..daskwrite import write_dask_array
 from .base import ArrayCodecBase
+from .errors import as_datajoint_errors
 from .foreign import DJ_ZARR_CODECS, is_dj_zarr_codecs_row
 from .onechunk import encode_one_chunk
 from .options import ZarrValue, check_array_input
@@ -90,8 +91,9 @@ class ZarrCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
         value : object
             The value given for the column at insert.
         """
-        if not isinstance(value, ZarrValue):
-            check_array_input(value, what="<zarr>")
+        with as_datajoint_errors():
+            if not isinstance(value, ZarrValue):
+                check_array_input(value, what="<zarr>")
 
     def encode_in_memory(self, value: Any) -> tuple[dict[str, bytes], dict[str, Any]] | None:
         """A bare numpy array that fits one default chunk, encoded without zarr's I/O

@@ -151,16 +151,17 @@ def main(argv: Sequence[str | os.PathLike[str]] | None = None) -> int:
     args = parser.parse_args([os.fspath(a) for a in argv] if argv is not None else sys.argv[1:])
     outdir: Path = args.outdir
     if outdir.exists() and not outdir.is_dir():
-        print(f"error: {outdir} is a file; give a directory to write {FILE_NAME} into", file=sys.stderr)
+        sys.stderr.write(f"error: {outdir} is a file; give a directory to write {FILE_NAME} into\n")
         return 2
     outdir.mkdir(parents=True, exist_ok=True)
     target = outdir / FILE_NAME
     nwbfile = build_recording()
     identifier, n_objects = write_and_read(nwbfile, target)
-    print(f"wrote {target}")
+    out = sys.stdout  # (this is the example's command line: its report goes to stdout)
+    out.write(f"wrote {target}\n")
     for line in tree_lines(target):
-        print(line)
-    print(f"read back NWBFile {identifier!r} with {n_objects} objects from {target}")
+        out.write(f"{line}\n")
+    out.write(f"read back NWBFile {identifier!r} with {n_objects} objects from {target}\n")
     return 0
 
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 from abc import abstractmethod
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import dask.array
 import numpy as np
 
+from .. import progress as _progress
 from ..core.bounds import check_allocation
-from ..daskwrite import resolve_unknown_chunks
+from ..daskwrite import CountingTarget, resolve_unknown_chunks
 from ..errors import CorruptMetadataError, StorageFullError, UnsupportedFormatVersionError
 from .base import (
     ArrayId,
@@ -100,6 +101,9 @@ class DaskFormatSerializer(PersistentSerializer):
         darr = resolve_unknown_chunks(obj)
         dtype = check_array_dtype(darr.dtype, "dask array")
         name = new_name(cls.suffix)
+        reporter = _progress.current()
+        if reporter is not None:
+            reporter.add_total(int(darr.nbytes))  # (the blocks' bytes are reported by the writers)
         try:
             cls._write(darr, dtype, protocol, protocols, name)
         except BaseException as exc:
@@ -129,7 +133,13 @@ class DaskFormatSerializer(PersistentSerializer):
             what=f"array {pid!r}",
             max_bytes=read_limits().max_bytes,
         )
-        return np.asarray(lazy.compute(scheduler="threads"))
+        reporter = _progress.current()
+        if reporter is None:
+            return np.asarray(lazy.compute(scheduler="threads"))
+        reporter.add_total(int(lazy.nbytes))
+        out = np.empty(lazy.shape, dtype=lazy.dtype)
+        cast(Any, dask.array).store(lazy, CountingTarget(out, reporter), lock=False, scheduler="threads")
+        return out
 
     @classmethod
     def check_stored_format(cls, where: str, fmt: Any, version: Any) -> None:

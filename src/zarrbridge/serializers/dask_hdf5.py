@@ -20,6 +20,7 @@ and closes it. Blocks that are one chunk of an unfiltered numeric dataset are re
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from collections.abc import Iterator, Mapping
@@ -31,8 +32,9 @@ import dask.array
 import h5py
 import numpy as np
 
+from .. import progress as _progress
 from ..core.bounds import check_allocation
-from ..daskwrite import compute_side_effects
+from ..daskwrite import CountingTarget, compute_side_effects
 from ..errors import (
     BrokenLinkError,
     CorruptChunkError,
@@ -56,6 +58,7 @@ from .protocols import (
 )
 
 da: Any = dask.array  # dask's functions are untyped: call them through Any
+_log = logging.getLogger(__name__)
 
 __all__ = ["DaskHDF5Serializer", "HDF5Options"]
 
@@ -291,8 +294,9 @@ def _block_selections(darr: dask.array.Array) -> Iterator[tuple[tuple[slice, ...
     yield from zip(cast(Any, slices_from_chunks)(darr.chunks), blocks)
 
 
-def _store_from_cluster(client: Any, darr: dask.array.Array, target: _EncodingTarget | ChunkWriter) -> None:
-    """Compute blocks on the cluster, a bounded number at a time, and write them here one by one."""
+def _store_from_cluster(client: Any, darr: dask.array.Array, target: Any) -> None:
+    """Compute blocks on the cluster, a bounded number at a time, and write them here one by one (as the
+    cluster completes them, so a :class:`~zarrbridge.daskwrite.CountingTarget` follows the cluster's work)."""
     from distributed import as_completed as _as_completed
 
     as_completed: Any = _as_completed  # untyped
@@ -372,13 +376,23 @@ class DaskHDF5Serializer(DaskFormatSerializer):
                     "zarrbridge_encoding": encoding,
                 }
             )
-            target: _EncodingTarget | ChunkWriter = (
-                ChunkWriter(dset) if plain else _EncodingTarget(dset, encoding, dtype)
+            target: Any = ChunkWriter(dset) if plain else _EncodingTarget(dset, encoding, dtype)
+            reporter = _progress.current()
+            if reporter is not None:
+                target = CountingTarget(target, reporter)
+            _log.info(
+                "saving a dask array %s %s as HDF5 %s: chunks %s, %s, %s",
+                darr.shape,
+                dtype,
+                name,
+                chunks,
+                "write_direct_chunk for whole chunks" if plain else f"filters {cls._filters()}",
+                "blocks from a distributed cluster" if client is not None else "local threads",
             )
             if darr.size == 0:
                 pass
             elif darr.ndim == 0:
-                _EncodingTarget(dset, encoding, dtype)[()] = darr.compute()
+                target[()] = darr.compute()
             elif client is not None:
                 _store_from_cluster(client, darr, target)
             else:
@@ -463,12 +477,26 @@ class DaskHDF5Serializer(DaskFormatSerializer):
                 what=f"array {source.name!r}",
                 max_bytes=read_limits().max_bytes,
             )
+            reporter = _progress.current()
+            if reporter is not None:
+                reporter.add_total(math.prod(source.shape) * source.dtype.itemsize)
             if source.encoding == "none" and dset.size and dset.ndim and dset.dtype == source.dtype:
                 out = np.empty(source.shape, dtype=source.dtype)
-                dset.read_direct(out)
+                if reporter is None or not reporter.enabled:
+                    dset.read_direct(out)
+                else:
+                    for rows in _row_slabs(dset):  # reported slab by slab, each read straight into place
+                        dset.read_direct(out, source_sel=rows, dest_sel=rows)
+                        reporter(out[rows].nbytes)
+                    return out
+                if reporter is not None:
+                    reporter(out.nbytes)
                 return out
             raw = dset[()]
-        return _decode(raw, source.encoding, source.dtype)
+        result = _decode(raw, source.encoding, source.dtype)
+        if reporter is not None:
+            reporter(result.nbytes)
+        return result
 
     @classmethod
     def _source(cls, pid: Any, protocols: Mapping[str, Any]) -> tuple[HDF5Source, tuple[int, ...] | None]:
@@ -518,6 +546,15 @@ class DaskHDF5Serializer(DaskFormatSerializer):
         files = require_protocol(normalize_protocols(protocols), FILE_PROTOCOL, cls.__name__)
         remove_file(files, name)  # (a protocol without remove() keeps the file: nothing can delete it)
         remove_file(files, name + ".partial")
+
+
+def _row_slabs(dset: Any, target_bytes: int = 64 << 20) -> Iterator[tuple[slice, ...]]:
+    """Selections of whole chunk rows along the first axis, about ``target_bytes`` each."""
+    rows = int(dset.chunks[0]) if dset.chunks else 1
+    row_bytes = max(1, math.prod(dset.shape[1:]) * dset.dtype.itemsize)
+    step = max(rows, (target_bytes // (row_bytes * rows)) * rows)
+    for start in range(0, int(dset.shape[0]), step):
+        yield (slice(start, min(start + step, int(dset.shape[0]))),)
 
 
 def _json_attr(value: Any, name: str) -> Any:

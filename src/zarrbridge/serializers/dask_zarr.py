@@ -13,6 +13,7 @@ is an error too, instead of fill values or another array's values.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.core.common import ZarrFormat
 from zarr.core.sync import sync
 
+from .. import progress as _progress
 from ..core.arrays import ArrayPolicy, chunk_containing, create_array
 from ..core.integrity import strict_array
 from ..daskwrite import write_dask_array
@@ -49,6 +51,7 @@ from .protocols import (
 )
 
 da: Any = dask.array  # dask's functions are untyped: call them through Any
+_log = logging.getLogger(__name__)
 
 __all__ = ["MARKER_KEY", "DaskZarrSerializer"]
 
@@ -201,7 +204,16 @@ class DaskZarrSerializer(DaskFormatSerializer):
         dest = create_array(
             store, "", shape=darr.shape, dtype=dtype, policy=policy, zarr_format=cls.zarr_format
         )
-        write_dask_array(darr, dest)
+        _log.info(
+            "saving a dask array %s %s as zarr %s: chunks %s, shards %s, compressors %s",
+            darr.shape,
+            dtype,
+            name,
+            dest.chunks,
+            dest.shards,
+            dest.compressors,
+        )
+        write_dask_array(darr, dest, progress=_progress.current())
         _write_marker(
             store,
             {

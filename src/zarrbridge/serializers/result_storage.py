@@ -42,6 +42,7 @@ from ..errors import (
     UnsafeNameError,
     UnsupportedFormatVersionError,
 )
+from ..progress import ProgressOption, check_progress, reporting
 from .base import PersistentSerializer, ReadLimits, check_blocks, is_disk_full, new_name, reading_with
 from .restricted import DEFAULT_ALLOWED, restricted_load, unrestricted_load
 from .tasks import WorkflowMethods
@@ -322,7 +323,7 @@ class ResultStorage(WorkflowMethods, ABC):
                     out.append(name)
         return sorted(out)
 
-    def save(self, name: str, *args: Any) -> None:
+    def save(self, name: str, *args: Any, progress: ProgressOption = None) -> None:
         """Save ``obj`` as the result ``name``, replacing any previous one only once the new one is complete.
 
         Called ``save(name, obj)``, or ``save(workflow, task, obj)`` as Function Fuse's workflows do (the
@@ -338,6 +339,10 @@ class ResultStorage(WorkflowMethods, ABC):
             The result's name (or the workflow's, in the three-argument form).
         *args : object
             ``obj``, or ``task, obj`` in Function Fuse's form.
+        progress : bool, type or callable, optional
+            ``True`` for a tqdm bar, a tqdm-compatible class, or a callable taking the bytes written since its
+            previous call, for the arrays the serializers write (on a ``distributed`` cluster, as the cluster
+            completes their blocks); see :mod:`zarrbridge.progress`. Off by default.
         """
         if len(args) == 2:
             name, obj = f"{check_result_name(name)}/{check_result_name(args[0])}", args[1]
@@ -348,6 +353,7 @@ class ResultStorage(WorkflowMethods, ABC):
                 f"save() takes (name, obj) or (workflow, task, obj), got {1 + len(args)} arguments"
             )
         check_result_name(name)
+        check_progress(progress, where="save(progress=)")
         try:
             old: dict[str, Any] | None = self._read_manifest(name)
         except (ResultNotFoundError, CorruptMetadataError, UnsupportedFormatVersionError, UnsafeNameError):
@@ -356,7 +362,8 @@ class ResultStorage(WorkflowMethods, ABC):
         pickle_key = f"pickles/{new_name('.pkl')}"
         buffer = io.BytesIO()
         try:
-            _ResultPickler(buffer, self, written).dump(obj)
+            with reporting(progress, description=f"saving {name}"):
+                _ResultPickler(buffer, self, written).dump(obj)
             self._put(pickle_key, buffer.getvalue())
             manifest = {
                 "format": RESULT_FORMAT,
@@ -421,6 +428,7 @@ class ResultStorage(WorkflowMethods, ABC):
         allowed: frozenset[tuple[str, str]] = frozenset(),
         max_bytes: int | None = None,
         missing_chunks: Literal["error", "fill"] = "error",
+        progress: ProgressOption = None,
     ) -> Any:
         """Load the result ``name``; its arrays come back as the serializers read them (lazy dask arrays...).
 
@@ -443,6 +451,10 @@ class ResultStorage(WorkflowMethods, ABC):
             is a :class:`~zarrbridge.errors.MissingChunkError` when read; ``"fill"``: it reads as the fill
             value, for results another tool wrote with regions left unwritten. HDF5 arrays have no missing
             chunks.
+
+        progress
+            ``True``, a tqdm-compatible class, or a callable taking bytes read, for the arrays read into
+            memory during the load (``NumpyArraySerializer``'s); lazy dask arrays read nothing until computed.
 
         Returns
         -------
@@ -470,7 +482,8 @@ class ResultStorage(WorkflowMethods, ABC):
         except FileNotFoundError:
             raise BrokenLinkError(f"result {name!r}", manifest["pickle"], self.location) from None
         what = f"result {name!r} in {self.location}"
-        with reading_with(limits):
+        check_progress(progress, where="load(progress=)")
+        with reading_with(limits), reporting(progress, description=f"loading {name}"):
             if restricted:
                 return restricted_load(
                     data,

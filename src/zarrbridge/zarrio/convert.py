@@ -9,6 +9,7 @@ written last (and removed on error), an HDF5 destination is written under a temp
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import time
@@ -17,10 +18,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
 from hdmf.backends.hdf5 import HDF5IO
 from hdmf.backends.io import HDMFIO
-from hdmf.build import BuildManager, DatasetBuilder, GroupBuilder, TypeMap
+from hdmf.build import BuildManager, TypeMap
 
 from ..core.location import Location
 from ..core.replace import WriteLock
@@ -34,11 +34,15 @@ from ..errors import (
     WriteInterruptedError,
 )
 from ..hdf5files import GuardedFile, is_disk_full
+from ..progress import ByteProgress, ProgressOption, check_progress
 from .copying import CompressorChoice, CopySettings
+from .exporting import count_array_bytes
 from .h5export import prepare_for_hdf5
 from .io import ZarrIO
 
 __all__ = ["ConvertOptions", "ConvertReport", "convert", "file_format"]
+
+_log = logging.getLogger(__name__)
 
 FileFormat = Literal["hdf5", "zarr"]
 HDF5_SUFFIXES = (".nwb", ".h5", ".hdf5", ".hdf")
@@ -173,7 +177,7 @@ def convert(
     *,
     options: ConvertOptions = ConvertOptions(),
     storage_options: dict[str, Any] | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressOption = None,
 ) -> ConvertReport:
     """Convert the HDMF/NWB file ``source`` into ``dest`` (HDF5 -> Zarr, Zarr -> HDF5, Zarr -> Zarr).
 
@@ -186,7 +190,9 @@ def convert(
     storage_options
         fsspec options for ``s3://`` URLs (both sides).
     progress
-        Called as ``progress(bytes_done_increment, bytes_total)`` while chunks are copied.
+        ``True`` for a tqdm bar on stderr, a tqdm-compatible class, or a callable taking the bytes copied
+        since its previous call (the calls add up to the file's array bytes,
+        :attr:`ConvertReport.bytes_copied`); see :mod:`zarrbridge.progress`. Off by default.
 
     Returns
     -------
@@ -200,6 +206,7 @@ def convert(
     """
     if not isinstance(options, ConvertOptions):
         raise InvalidOptionError(f"options must be a ConvertOptions, got {type(options).__name__}")
+    check_progress(progress, where="convert(progress=)")
     started = time.perf_counter()
     src_options, dst_options = _url_options(source, storage_options), _url_options(dest, storage_options)
     src_fmt = file_format(source, storage_options=src_options)
@@ -216,24 +223,31 @@ def convert(
             f"source and destination are the same file ({os.fspath(dest)!r}); convert into a new path"
         )
     _check_dest(dest, options.overwrite, dst_options)
-    done = [0]
-    with _open_source(source, src_fmt, src_options) as src_io:
+    label = os.path.basename(os.fspath(dest).rstrip("/"))
+    with (
+        _open_source(source, src_fmt, src_options) as src_io,
+        ByteProgress(progress, description=label) as tick,
+    ):
         builder = src_io.read_builder()
-        datasets, total = _count(builder)
-
-        def tick(nbytes: int) -> None:
-            done[0] += nbytes
-            if progress is not None:
-                progress(nbytes, total)
-
+        datasets, total = count_array_bytes(builder)
+        tick.add_total(total)
         container = src_io.read()
         if dst_fmt == "zarr":
             unmapped = _to_zarr(src_io, container, dest, options, tick, dst_options)
         else:
-            unmapped = _to_hdf5(src_io, container, os.fspath(dest), options.overwrite)
-        if done[0] < total:  # scalars and text are copied whole, without per-chunk ticks
-            tick(total - done[0])
-    return ConvertReport(src_fmt, dst_fmt, datasets, done[0], time.perf_counter() - started, unmapped)
+            unmapped = _to_hdf5(src_io, container, os.fspath(dest), options.overwrite, progress=tick)
+        if tick.done < total:  # scalars and text are copied whole, without per-chunk ticks
+            tick(total - tick.done)
+    _log.info(
+        "converted %s (%s) -> %s (%s): %d datasets, %d bytes",
+        os.fspath(source),
+        src_fmt,
+        os.fspath(dest),
+        dst_fmt,
+        datasets,
+        tick.done,
+    )
+    return ConvertReport(src_fmt, dst_fmt, datasets, tick.done, time.perf_counter() - started, unmapped)
 
 
 def _url_options(
@@ -337,7 +351,14 @@ def _warn_unmapped(unmapped: tuple[tuple[str, str], ...]) -> None:
         warnings.warn(CodecNotMappedWarning(where, codec, "HDF5", "gzip"), stacklevel=4)
 
 
-def _to_hdf5(src_io: HDMFIO, container: Any, dest: str, overwrite: bool) -> tuple[tuple[str, str], ...]:
+def _to_hdf5(
+    src_io: HDMFIO,
+    container: Any,
+    dest: str,
+    overwrite: bool,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[tuple[str, str], ...]:
     """Write ``dest.partial`` through a :class:`~zarrbridge.hdf5files.GuardedFile` and rename it to ``dest``.
 
     HDF5 never sees a failed write, so a full disk cannot leave a file open inside HDF5 (which crashes the
@@ -355,7 +376,7 @@ def _to_hdf5(src_io: HDMFIO, container: Any, dest: str, overwrite: bool) -> tupl
         try:
             with open(partial, "w+b") as raw:
                 guarded = GuardedFile(raw, name=partial)
-                unmapped = tuple(prepare_for_hdf5(container, stop=guarded.raise_failure))
+                unmapped = tuple(prepare_for_hdf5(container, stop=guarded.raise_failure, progress=progress))
                 _warn_unmapped(unmapped)
                 with h5py.File(guarded, "w") as h5:
                     manager = BuildManager(src_io.manager.type_map)
@@ -376,28 +397,3 @@ def _to_hdf5(src_io: HDMFIO, container: Any, dest: str, overwrite: bool) -> tupl
                     raise StorageFullError(f"the HDF5 file {dest!r}", os.path.dirname(dest) or ".") from cause
                 raise WriteInterruptedError(dest, f"writing the HDF5 file failed: {cause}") from cause
             raise
-
-
-def _count(builder: GroupBuilder) -> tuple[int, int]:
-    """Number of datasets under ``builder`` and the uncompressed bytes of their array data."""
-    datasets, nbytes = 0, 0
-    stack: list[GroupBuilder] = [builder]
-    while stack:
-        group = stack.pop()
-        stack.extend(group.groups.values())
-        for ds in group.datasets.values():
-            datasets += 1
-            nbytes += _nbytes(ds)
-    return datasets, nbytes
-
-
-def _nbytes(ds: DatasetBuilder) -> int:
-    data = ds.data
-    shape, dtype = getattr(data, "shape", None), getattr(data, "dtype", None)
-    if shape is None or dtype is None:
-        return 0
-    try:
-        itemsize = np.dtype(dtype).itemsize
-    except TypeError:
-        return 0
-    return int(np.prod(shape, dtype=np.int64)) * (itemsize if np.dtype(dtype).kind not in "OT" else 0)

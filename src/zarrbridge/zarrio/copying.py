@@ -8,6 +8,7 @@ runs the copy.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from ..errors import InvalidOptionError
 from .h5copy import H5DatasetSource, copy_hdf5_dataset
 from .h5layout import RawMode, hdf5_layout, is_hdf5_dataset
 from .zarrcopy import copy_zarr_objects, same_encoding
+
+_log = logging.getLogger(__name__)
 
 CompressorChoice = Literal["keep", "zstd", "blosc", "gzip", "none"]
 COMPRESSOR_CHOICES: tuple[str, ...] = ("keep", "zstd", "blosc", "gzip", "none")
@@ -178,6 +181,16 @@ def copy_source(data: Any, dest: zarr.Array[Any], *, raw: RawMode | None, settin
     """Copy the on-disk array ``data`` into ``dest``; return the uncompressed bytes copied."""
     if raw == "reference" and settings.references is not None:
         return settings.references.record(data, dest)
+    _log.info(
+        "copying %s %s: chunks %s, shards %s, compressors %s, %s, %s",
+        "/" + dest.path.strip("/"),
+        tuple(dest.shape),
+        dest.chunks,
+        dest.shards,
+        tuple(dest.compressors),
+        f"raw chunk copy ({raw})" if raw is not None else "decode and recompress",
+        "on a distributed client" if settings.client is not None else f"{settings.number_of_jobs} worker(s)",
+    )
     if is_hdf5_dataset(data):
         return copy_hdf5_dataset(
             data,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import shutil
 
-from hdmf.backends.errors import UnsupportedOperation
 from zarr.abc.store import Store
 
 from ..core.location import AccessMode, Location, open_store
@@ -27,6 +26,7 @@ from ..core.replace import (
     staging_store,
     swap_in,
 )
+from .errors import UnsupportedZarrOperation
 from .rootfile import pack_zip, staged_complete
 
 __all__ = ["Destination"]
@@ -48,7 +48,7 @@ class Destination:
         """Open the store; returns it and whether it is the file itself (not a hierarchy staged beside it)."""
         location, mode = self.location, self.mode
         if location.kind == "zip" and mode in ("r+", "a") and location.holds_zarr():
-            raise UnsupportedOperation(
+            raise UnsupportedZarrOperation(
                 f"{location}: a .zip file cannot be modified in place (zip entries cannot be replaced); "
                 "write a new file with mode 'w', or use a directory store for appending"
             )

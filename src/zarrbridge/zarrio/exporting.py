@@ -5,18 +5,28 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hdmf.backends.errors import UnsupportedOperation
+import numpy as np
 from hdmf.backends.io import HDMFIO
-from hdmf.build import BuildManager
+from hdmf.build import BuildManager, DatasetBuilder, GroupBuilder
 from zarr.abc.store import Store
 
 from ..core.parallel import check_jobs
+from ..progress import ByteProgress
 from .copying import CopySettings
+from .errors import UnsupportedZarrOperation
 
-__all__ = ["export_copy_settings", "export_write_args", "merge_namespaces", "modified_since_read"]
+__all__ = [
+    "count_array_bytes",
+    "export_copy_settings",
+    "export_write_args",
+    "merge_namespaces",
+    "modified_since_read",
+    "reporting_to",
+]
 
 
 def export_copy_settings(settings: CopySettings | None, *, number_of_jobs: int, client: Any) -> CopySettings:
@@ -51,7 +61,7 @@ def export_write_args(
     if not from_zarr:
         args.setdefault("link_data", False)
         if args["link_data"]:
-            raise UnsupportedOperation(
+            raise UnsupportedZarrOperation(
                 f"cannot export from {type(src_io).__name__} to Zarr with link_data=True: links between "
                 "backends are not possible; pass write_args=dict(link_data=False)"
             )
@@ -73,6 +83,46 @@ def merge_namespaces(source: BuildManager, target: BuildManager) -> None:
             target.namespace_catalog.add_namespace(
                 name=ns, namespace=source.namespace_catalog.get_namespace(ns)
             )
+
+
+def reporting_to(settings: CopySettings, reporter: ByteProgress) -> CopySettings:
+    """``settings`` whose copies also report their bytes to ``reporter`` (after any ``progress`` they had)."""
+    inner = settings.progress
+    if inner is None:
+        return dataclasses.replace(settings, progress=reporter)
+
+    def both(nbytes: int) -> None:
+        inner(nbytes)
+        reporter(nbytes)
+
+    hook: Callable[[int], None] = both
+    return dataclasses.replace(settings, progress=hook)
+
+
+def count_array_bytes(builder: GroupBuilder) -> tuple[int, int]:
+    """Number of datasets under ``builder`` and the uncompressed bytes of their numeric and fixed-size data
+    (what a progress bar of a copy of it counts)."""
+    datasets, nbytes = 0, 0
+    stack: list[GroupBuilder] = [builder]
+    while stack:
+        group = stack.pop()
+        stack.extend(group.groups.values())
+        for ds in group.datasets.values():
+            datasets += 1
+            nbytes += _nbytes(ds)
+    return datasets, nbytes
+
+
+def _nbytes(ds: DatasetBuilder) -> int:
+    data = ds.data
+    shape, dtype = getattr(data, "shape", None), getattr(data, "dtype", None)
+    if shape is None or dtype is None:
+        return 0
+    try:
+        itemsize = np.dtype(dtype).itemsize
+    except TypeError:
+        return 0
+    return int(np.prod(shape, dtype=np.int64)) * (itemsize if np.dtype(dtype).kind not in "OT" else 0)
 
 
 def modified_since_read(src_io: HDMFIO) -> bool:

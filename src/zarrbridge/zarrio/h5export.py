@@ -8,6 +8,7 @@ other codecs (zstd, blosc) have no portable HDF5 filter and are reported, their 
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,8 @@ from hdmf.backends.hdf5 import H5DataIO
 from hdmf.container import AbstractContainer, Container, Data
 from hdmf.data_utils import GenericDataChunkIterator
 
+_log = logging.getLogger(__name__)
+
 DEFAULT_GZIP_LEVEL = 4
 BUFFER_BYTES = 64 * 1024 * 1024
 
@@ -27,13 +30,19 @@ class ZarrBlockIterator(GenericDataChunkIterator):  # type: ignore[misc]
     """Iterates a chunked array (zarr, legacy zarr v2) in buffers aligned to its chunks, for chunked writes.
 
     ``stop``, called before each buffer is read, raises to end the write early (a destination whose disk
-    filled up: :meth:`zarrbridge.hdf5files.GuardedFile.raise_failure`).
+    filled up: :meth:`zarrbridge.hdf5files.GuardedFile.raise_failure`); ``progress`` is called with the bytes
+    of each block read.
     """
 
     def __init__(
-        self, data: Any, buffer_bytes: int = BUFFER_BYTES, stop: Callable[[], None] | None = None
+        self,
+        data: Any,
+        buffer_bytes: int = BUFFER_BYTES,
+        progress: Callable[[int], None] | None = None,
+        stop: Callable[[], None] | None = None,
     ) -> None:
         self._array = data
+        self._progress = progress
         self._stop = stop
         chunks = tuple(int(c) for c in data.chunks)
         itemsize = max(1, data.dtype.itemsize)
@@ -50,7 +59,10 @@ class ZarrBlockIterator(GenericDataChunkIterator):  # type: ignore[misc]
     def _get_data(self, selection: tuple[slice, ...]) -> np.ndarray[Any, Any]:
         if self._stop is not None:
             self._stop()
-        return np.asarray(self._array[selection])
+        block = np.asarray(self._array[selection])
+        if self._progress is not None:
+            self._progress(int(block.nbytes))
+        return block
 
     def _get_maxshape(self) -> tuple[int, ...]:
         return tuple(int(s) for s in self._array.shape)
@@ -124,40 +136,64 @@ def _numeric_zarr(value: Any) -> bool:
 
 
 def prepare_for_hdf5(
-    root: AbstractContainer, *, stop: Callable[[], None] | None = None
+    root: AbstractContainer,
+    *,
+    progress: Callable[[int], None] | None = None,
+    stop: Callable[[], None] | None = None,
 ) -> list[tuple[str, str]]:
     """Wrap the numeric zarr arrays held by ``root`` and its descendants for a chunk-wise HDF5 export.
 
-    Returns ``(object path, codec name)`` for codecs stored differently (as gzip) in HDF5. ``stop`` is
-    given to every :class:`ZarrBlockIterator`.
+    ``progress`` is called with the bytes of each block read for the export. Returns ``(object path, codec
+    name)`` for codecs stored differently (as gzip) in HDF5. ``stop`` is given to every
+    :class:`ZarrBlockIterator`.
     """
     unmapped: list[tuple[str, str]] = []
     objects = [root, *root.all_children()] if hasattr(root, "all_children") else [root]
     for obj in objects:
         if isinstance(obj, Data):
             if _numeric_zarr(obj.data):
-                unmapped.extend(_wrap(obj, None, stop))
+                unmapped.extend(_wrap(obj, None, progress, stop))
         elif isinstance(obj, Container):
             for name, value in list(obj.fields.items()):
                 if _numeric_zarr(value):
-                    unmapped.extend(_wrap(obj, name, stop))
+                    unmapped.extend(_wrap(obj, name, progress, stop))
     return unmapped
 
 
 def _wrap(
-    obj: Container | Data, field_name: str | None, stop: Callable[[], None] | None
+    obj: Container | Data,
+    field_name: str | None,
+    progress: Callable[[int], None] | None,
+    stop: Callable[[], None] | None,
 ) -> list[tuple[str, str]]:
     array = obj.data if field_name is None else obj.fields[field_name]
     options, codec = hdf5_options(array)
     options["chunks"] = tuple(min(int(c), int(s)) for c, s in zip(array.chunks, array.shape))
-    iterator: dict[str, Any] = {"data_chunk_iterator_kwargs": {"stop": stop}} if stop is not None else {}
+    iterator: dict[str, Any] = {"progress": progress, "stop": stop}
     if field_name is None:
         assert isinstance(obj, Data)
-        obj.set_data_io(H5DataIO, options, data_chunk_iterator_class=ZarrBlockIterator, **iterator)
+        obj.set_data_io(
+            H5DataIO,
+            options,
+            data_chunk_iterator_class=ZarrBlockIterator,
+            data_chunk_iterator_kwargs=iterator,
+        )
     else:
         assert isinstance(obj, Container)
         obj.set_data_io(
-            field_name, H5DataIO, options, data_chunk_iterator_class=ZarrBlockIterator, **iterator
+            field_name,
+            H5DataIO,
+            options,
+            data_chunk_iterator_class=ZarrBlockIterator,
+            data_chunk_iterator_kwargs=iterator,
         )
     where = "/" + array.path.strip("/")
+    _log.info(
+        "HDF5 export of %s: chunks %s, %s",
+        where,
+        options["chunks"],
+        f"compression {options['compression']} level {options.get('compression_opts')}"
+        if "compression" in options
+        else "uncompressed",
+    )
     return [(where, codec)] if codec else []

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import zarr
-from hdmf.backends.errors import UnsupportedOperation
 from hdmf.backends.io import HDMFIO
 from hdmf.backends.utils import WriteStatusTracker
 from hdmf.build import BuildManager, GroupBuilder, TypeMap
@@ -24,13 +23,22 @@ from ..errors import (
     UnsupportedValueTypeError,
     ZarrBridgeError,
 )
+from ..progress import ByteProgress, ProgressOption, check_progress
 from .builderpaths import check_builder_names
 from .compat import check_parallel_args, constructor_options, remove_for_overwrite
 from .convention import MARKER_VERSION
 from .copying import CopySettings
 from .destination import Destination
 from .dims import dimension_names
-from .exporting import export_copy_settings, export_write_args, merge_namespaces, modified_since_read
+from .errors import UnsupportedZarrOperation, as_hdmf_errors
+from .exporting import (
+    count_array_bytes,
+    export_copy_settings,
+    export_write_args,
+    merge_namespaces,
+    modified_since_read,
+    reporting_to,
+)
 from .legacy import Convention, LegacyGroup, LegacyTreeReader, open_any_root
 from .legacy.detect import LEGACY
 from .legacy.export import load_legacy_text
@@ -213,7 +221,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
     def store(self) -> Store:
         """The open zarr store of the file; an error once the IO is closed."""
         if self._store is None:
-            raise UnsupportedOperation(f"{self._location} is closed")
+            raise UnsupportedZarrOperation(f"{self._location} is closed")
         return self._store
 
     @property
@@ -244,11 +252,13 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         if self._mode == "w" and self.hdmf_zarr_options.force_overwrite:
             remove_for_overwrite(self._location)
         destination = Destination(self._location, self._mode, allow_external_links=self._allow_external_links)
-        store, direct = destination.open()
+        with as_hdmf_errors():
+            store, direct = destination.open()
         self._store = store
         try:
             if direct:
-                self._open_existing()
+                with as_hdmf_errors():
+                    self._open_existing()
         except BaseException:  # an unreadable file: release the store and the lock before reporting it
             store.close()
             self._store = None
@@ -469,7 +479,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             The root container.
         """
         if self._mode in ("w", "w-", "x"):
-            raise UnsupportedOperation(
+            raise UnsupportedZarrOperation(
                 f"cannot read {self._location} opened with mode {self._mode!r}; use mode 'r', 'r+' or 'a'"
             )
         return super().read(**kwargs)
@@ -655,6 +665,7 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         max_threads_per_process: int | None = None,
         multiprocessing_context: str | None = None,
         consolidate_metadata: bool = True,
+        progress: ProgressOption = None,
     ) -> None:
         """Export everything ``src_io`` reads (HDF5 or Zarr) into this file (opened with mode ``'w'``).
 
@@ -687,9 +698,15 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             Cache the namespaces in the file.
         clear_cache : bool
             HDMF's argument, accepted for compatibility (no cache to clear in Zarr).
+        progress
+            ``True`` for a tqdm bar on stderr, a tqdm-compatible class, or a callable taking the bytes copied
+            since its previous call (they add up to the source's array bytes; on a ``distributed`` cluster,
+            chunk copies are reported as the cluster completes them); see :mod:`zarrbridge.progress`. Off by
+            default.
         """
+        check_progress(progress, where="export(progress=)")
         if self._mode != "w":
-            raise UnsupportedOperation(
+            raise UnsupportedZarrOperation(
                 f"cannot export to {self._location} in mode {self._mode!r}; use mode 'w'"
             )
         check_parallel_args(
@@ -711,20 +728,26 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             settings=export_copy_settings(copy_settings, number_of_jobs=number_of_jobs, client=client),
         )
         merge_namespaces(src_io.manager, self.manager)
-        if (
-            container is None
-            and same_cached_namespaces(src_io, self.manager)
-            and not modified_since_read(src_io)
-        ):
-            # the file as it is on disk, written with the specs this file will cache and not changed since
-            # it was read: its builders are copied as read, without constructing every container and
-            # building it again
-            self.write_builder(src_io.read_builder(), **args)
-            return
-        HDMFIO.export(
-            self,
-            src_io=src_io,
-            container=container,
-            write_args=args,
-            clear_cache=clear_cache or not args.get("link_data", True),
-        )
+        with ByteProgress(progress, description=self._location.name) as reporter:
+            if reporter.enabled:
+                reporter.add_total(count_array_bytes(src_io.read_builder())[1])
+                args["copy_settings"] = reporting_to(args["copy_settings"], reporter)
+            if (
+                container is None
+                and same_cached_namespaces(src_io, self.manager)
+                and not modified_since_read(src_io)
+            ):
+                # the file as it is on disk, written with the specs this file will cache and not changed
+                # since it was read: its builders are copied as read, without constructing every container
+                # and building it again
+                self.write_builder(src_io.read_builder(), **args)
+            else:
+                HDMFIO.export(
+                    self,
+                    src_io=src_io,
+                    container=container,
+                    write_args=args,
+                    clear_cache=clear_cache or not args.get("link_data", True),
+                )
+            if reporter.enabled and reporter.total is not None and reporter.done < reporter.total:
+                reporter(reporter.total - reporter.done)  # scalars and text are written whole, unreported

@@ -18,6 +18,7 @@ from ..errors import (
     UnsupportedFormatVersionError,
     UnsupportedValueTypeError,
 )
+from ..progress import ProgressOption
 from .io import ZarrIO
 
 import_optional("pynwb", extra="nwb", feature="zarrbridge.NWBZarrIO")
@@ -243,12 +244,14 @@ class NWBZarrIO(ZarrIO):
         max_threads_per_process: int | None = None,
         multiprocessing_context: str | None = None,
         consolidate_metadata: bool = True,
+        progress: ProgressOption = None,
     ) -> None:
         """Export what ``src_io`` reads (NWBHDF5IO, NWBZarrIO) into this file, opened with mode ``'w'``.
 
         ``nwbfile`` is pynwb's name for ``container``: the (possibly modified) file read through ``src_io``.
         Pass ``write_args=dict(link_data=False)`` when ``src_io`` is not a Zarr IO. ``number_of_jobs``,
-        ``client`` and ``copy_settings`` are those of :meth:`ZarrIO.export`.
+        ``client``, ``copy_settings`` and ``progress`` (``True`` for a tqdm bar, a tqdm-compatible class, or a
+        callable taking bytes copied) are those of :meth:`ZarrIO.export`.
 
         Parameters
         ----------
@@ -276,6 +279,9 @@ class NWBZarrIO(ZarrIO):
             Accepted for hdmf-zarr compatibility; no effect.
         consolidate_metadata : bool
             Write consolidated metadata at the end.
+        progress : bool, type or callable, optional
+            ``True`` for a tqdm bar, a tqdm-compatible class, or a callable taking the bytes copied since its
+            last call.
         """
         if nwbfile is not None and container is not None:
             raise InvalidOptionError("NWBZarrIO.export: give either nwbfile or container, not both")
@@ -286,6 +292,8 @@ class NWBZarrIO(ZarrIO):
             parallel["client"] = client
         if copy_settings is not None:
             parallel["copy_settings"] = copy_settings
+        if progress is not None:
+            parallel["progress"] = progress
         super().export(
             src_io,
             container=nwbfile if nwbfile is not None else container,

@@ -13,7 +13,6 @@ from typing import Any, Literal, cast
 
 import numpy as np
 import zarr
-from hdmf.backends.errors import UnsupportedOperation
 from hdmf.backends.utils import NamespaceToBuilderHelper
 from hdmf.build import GroupBuilder
 from hdmf.spec import NamespaceCatalog
@@ -26,8 +25,9 @@ from ..core.arrays import ArrayPolicy, create_array
 from ..core.chunkio import consolidated_root, group_document, json_buffer, small_array
 from ..core.inline import INLINE_ATTRIBUTE
 from ..core.transfer import put_many
-from ..errors import CorruptMetadataError, ReadOnlyError, UnsupportedFormatVersionError, WriteInterruptedError
+from ..errors import CorruptMetadataError, UnsupportedFormatVersionError, WriteInterruptedError
 from .convention import MARKER, MARKER_VERSION, SPEC_GROUP, SPECLOC, SUPPORTED_MARKER_VERSIONS
+from .errors import ZarrReadOnlyError
 from .legacy import LegacyGroup, open_any_root
 from .specs import SpecCollector
 from .writer import TreeWriter
@@ -42,10 +42,6 @@ __all__ = [
     "staged_complete",
     "write_tree",
 ]
-
-
-class ZarrReadOnlyError(ReadOnlyError, UnsupportedOperation):  # type: ignore[misc]
-    """A write through a ZarrIO opened with mode ``'r'`` (also an hdmf ``UnsupportedOperation``)."""
 
 
 def open_root(store: Store, where: str) -> zarr.Group:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import warnings
 from collections import deque
@@ -56,6 +57,8 @@ from .sources import (
     store_location,
 )
 from .values import STRING_DTYPE, attribute_json, compound_array, reference_paths, text_array
+
+_log = logging.getLogger(__name__)
 
 ROOT_DOCUMENTS = ("zarr.json", ".zgroup", ".zattrs", ".zmetadata")
 SMALL_BYTES = 1 << 20  # on-disk source arrays up to this size are read whole and staged in memory
@@ -368,6 +371,13 @@ class TreeWriter:
         nbytes = math.prod(data.shape) * max(1, np_dtype.itemsize)
         # read whole, stage in memory (except a virtual view's referenced datasets: zarrio/virtual.py)
         if nbytes <= SMALL_BYTES and self.stage is not None and raw != "reference":
+            _log.info(
+                "copying /%s %s: read whole and encoded in memory, chunks %s, compressors %s",
+                name,
+                tuple(data.shape),
+                plan_policy.chunks,
+                plan_policy.compressors,
+            )
             values = np.asarray(data[()]).astype(np_dtype, copy=False)
             self._write_values(name, values, np_dtype, plan_policy, attrs)
             if settings.progress is not None:
