@@ -23,11 +23,15 @@ interpreter with hdmf-zarr 0.13, e.g. ``.hdmf-zarr-venv/bin/python`` from
 ``benchmarks/make_baseline_venv.sh``, used when it exists) ``zarrbridge-legacy``: zarrbridge reading the
 same files written in the legacy convention by hdmf-zarr 0.13 itself.
 
+``--stores``: zarr's ``ObjectStore`` over obstore against zarrbridge's s3fs store, at the zarr level (open
+the many-object file's root, then the first chunk of every array of at most one dimension, concurrently).
+
 Usage::
 
     python benchmarks/bench_remote.py                       # small files, 0 and 20 ms
     python benchmarks/bench_remote.py --es-seconds 100 --timeseries 400 --latency-ms 0 20 --repeat 3
     python benchmarks/bench_remote.py --show-requests       # also the request breakdown of zarrbridge runs
+    python benchmarks/bench_remote.py --stores --repeat 5   # also obstore vs s3fs
 
 Timings never fail anything.
 """
@@ -387,6 +391,83 @@ def report(args: argparse.Namespace, results: dict[tuple[Any, ...], list[dict[st
                     )
 
 
+# ----------------------------------------------------------------------------------------------- stores
+def _store_child(spec: dict[str, Any]) -> dict[str, Any]:
+    """Open the Zarr file's root and fetch the first chunk of every array of <= 1 dimension, all at once."""
+    import asyncio
+
+    import zarr
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+
+    start = time.perf_counter()
+    if spec["tool"] == "obstore":
+        from obstore.store import S3Store
+        from zarr.storage import ObjectStore
+
+        bucket, prefix = spec["key"].split("/", 1)
+        s3 = S3Store(
+            bucket,
+            prefix=prefix,
+            endpoint=spec["endpoint"],
+            access_key_id=KEY,
+            secret_access_key=SECRET,
+            region=REGION,
+            virtual_hosted_style_request=False,
+            client_options={"allow_http": True},
+        )
+        store: Any = ObjectStore(s3, read_only=True)
+    else:
+        from zarrbridge.core.location import open_store
+
+        store = open_store(
+            f"s3://{spec['key']}", mode="r", storage_options=_storage_options(spec["endpoint"])
+        )
+    root = zarr.open_group(store, mode="r", zarr_format=3)
+    keys = [
+        f"{path}/{meta.encode_chunk_key((0,) * len(meta.shape))}"
+        for path, meta in root.metadata.consolidated_metadata.flattened_metadata.items()  # type: ignore[union-attr]
+        if len(getattr(meta, "shape", (0, 0))) <= 1 and not path.startswith("specifications")
+    ]
+
+    async def fetch() -> list[Any]:
+        return list(await asyncio.gather(*(store.get(k, default_buffer_prototype()) for k in keys)))
+
+    found = sum(value is not None for value in sync(fetch()))
+    return {"seconds": time.perf_counter() - start, "keys": len(keys), "found": found}
+
+
+def compare_stores(args: argparse.Namespace, keys: dict[str, str], proxy: CountingProxy) -> list[str]:
+    """zarr's ObjectStore (obstore) against zarrbridge's s3fs store: the same reads, fresh processes."""
+    try:
+        import obstore  # noqa: F401
+    except ImportError:
+        return ["\nobstore is not installed: no store comparison (pip install obstore)"]
+    results: dict[tuple[float, str], list[dict[str, Any]]] = {}
+    for latency in args.latency_ms:
+        proxy.latency_s = latency / 1000
+        for rep in range(args.repeat):
+            tools = ["s3fs", "obstore"] if rep % 2 == 0 else ["obstore", "s3fs"]
+            for tool in tools:
+                spec = {"tool": tool, "op": "stores", "endpoint": proxy.url, "key": keys["objects.zarr"]}
+                results.setdefault((latency, tool), []).append(run_child(proxy, spec))
+    lines = [
+        "\n## zarr stores: open the many-object file's root + first chunk of every array, concurrently\n"
+    ]
+    lines.append("| latency | s3fs (zarrbridge's store) | obstore (zarr ObjectStore) | obstore / s3fs |")
+    lines.append("| --- | --- | --- | --- |")
+    for latency in args.latency_ms:
+        cells = []
+        medians = []
+        for tool in ("s3fs", "obstore"):
+            runs = results[(latency, tool)]
+            seconds = statistics.median(r["seconds"] for r in runs)
+            medians.append(seconds)
+            cells.append(f"{seconds:.2f} s, {int(statistics.median(r['requests'] for r in runs))} req")
+        lines.append(f"| {latency:g} ms | {cells[0]} | {cells[1]} | {medians[1] / medians[0]:.2f}x |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -399,9 +480,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tools", nargs="+", default=None, choices=sorted(OPENERS))
     parser.add_argument("--legacy-python", help="a Python with hdmf-zarr 0.13 to write the legacy files")
     parser.add_argument("--show-requests", action="store_true")
+    parser.add_argument("--stores", action="store_true", help="also compare obstore with s3fs (zarr level)")
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(child(json.loads(args.child))))
+        spec = json.loads(args.child)
+        print(json.dumps(_store_child(spec) if spec["op"] == "stores" else child(spec)))
         return 0
     if args.legacy_python is None and Path(".hdmf-zarr-venv/.zarrbridge-pins").exists():
         args.legacy_python = ".hdmf-zarr-venv/bin/python"
@@ -414,11 +497,13 @@ def main(argv: list[str] | None = None) -> int:
         keys = upload(moto.url, files)
         with CountingProxy.running(moto.url) as proxy:
             results = measure(args, keys, proxy)
+            stores = compare_stores(args, keys, proxy) if args.stores else []
     print(
         f"\nfiles: ElectricalSeries {args.channels} ch x {args.es_seconds} s "
         f"({files['es'].stat().st_size / 1e6:.0f} MB HDF5); {args.timeseries} TimeSeries + units + trials"
     )
     report(args, results)
+    print("\n".join(stores))
     return 0
 
 
