@@ -42,14 +42,8 @@ from ..errors import (
     ReadOnlyError,
     UnsupportedFormatVersionError,
 )
-from .location import (
-    _MADE_ASYNC,
-    VIEW_DETECTORS,
-    VIEW_OPENERS,
-    Location,
-    check_external_location,
-    check_reachable,
-)
+from .location import VIEW_DETECTORS, VIEW_OPENERS, Location, check_external_location, check_reachable
+from .remotestore import _MADE_ASYNC
 
 __all__ = ["VIEW_KEY", "ReferenceViewStore", "load_view_document", "looks_like_view", "open_view"]
 
