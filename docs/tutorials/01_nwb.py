@@ -52,8 +52,9 @@ print(f"{hdf5_path.name}: {hdf5_path.stat().st_size:,} bytes")
 # Export to a Zarr directory
 # --------------------------
 # ``export`` works as in hdmf-zarr. ``link_data=False`` copies the data instead of linking to the HDF5 file
-# (links across backends are not possible). HDF5's gzip + shuffle filters map to zarr codecs, and the chunk
-# bytes are copied without being decompressed and compressed again.
+# (links across backends are not possible). HDF5's gzip + shuffle filters map to zarr codecs; the chunks of
+# datasets over 1 MiB are copied as stored, without being decompressed and compressed again, and smaller ones
+# (like this recording) are read whole and encoded in memory, which is faster for them.
 zarr_path = workdir / "session.nwb.zarr"
 with pynwb.NWBHDF5IO(hdf5_path, mode="r") as read_io, NWBZarrIO(zarr_path, mode="w") as export_io:
     export_io.export(src_io=read_io, write_args=dict(link_data=False), number_of_jobs=2)
@@ -85,6 +86,46 @@ with NWBZarrIO(zarr_path, mode="r") as read_io, pynwb.NWBHDF5IO(hdf5_again, mode
 with h5py.File(hdf5_again, "r") as f:
     assert np.array_equal(f["acquisition/voltage/data"][:], voltage)
     print("HDF5 again:", f["acquisition/voltage/data"].shape, f["acquisition/voltage/data"].dtype)
+
+# %%
+# Progress and what was chosen
+# ----------------------------
+# Long operations take ``progress=``: ``True`` draws a tqdm bar on stderr, a tqdm-compatible class draws that
+# bar, and a callable is called with the bytes done since its previous call. What zarrbridge decided (codecs,
+# chunk shapes, a raw chunk copy or a recompression, the number of workers) is logged at INFO under the
+# ``zarrbridge`` logger; nothing is printed.
+import logging
+
+logging.basicConfig(format="%(name)s: %(message)s")
+logging.getLogger("zarrbridge").setLevel(logging.INFO)
+
+copied: list[int] = []
+with (
+    pynwb.NWBHDF5IO(hdf5_path, mode="r") as read_io,
+    NWBZarrIO(workdir / "with-progress.nwb.zarr", mode="w") as export_io,
+):
+    export_io.export(src_io=read_io, write_args=dict(link_data=False), progress=copied.append)
+logging.getLogger("zarrbridge").setLevel(logging.WARNING)
+print(f"{len(copied)} progress calls, {sum(copied):,} bytes in all (the recording: {voltage.nbytes:,})")
+assert sum(copied) >= voltage.nbytes
+
+# %%
+# A virtual view of the HDF5 file
+# -------------------------------
+# :func:`zarrbridge.zarrio.virtual.write_virtual` (``zarrbridge convert --virtual`` in the shell) writes
+# a Zarr view of an HDF5 file without copying its array data: metadata and small datasets inline, and each
+# larger dataset's chunks as byte ranges of the HDF5 file (fsspec reference JSON, see ``docs/format.md``).
+# The view reads like any Zarr NWB file.
+from zarrbridge.zarrio.virtual import write_virtual
+
+view_path = workdir / "session-view.nwb.zarr.json"
+report = write_virtual(hdf5_path, view_path, inline_bytes=0)  # (by default, datasets up to 1 MiB are inline)
+print(f"{view_path.name}: {view_path.stat().st_size:,} bytes, {report.chunks} chunk references")
+
+viewed = read_nwb(view_path)
+assert report.chunks == 10  # one reference per HDF5 chunk of the recording
+assert np.array_equal(viewed.acquisition["voltage"].data[1000:1100], voltage[1000:1100])
+viewed.read_io.close()
 
 # %%
 # A ``.zip`` file

@@ -45,7 +45,11 @@ workdir = Path(tempfile.mkdtemp(prefix="zarrbridge-results-"))
 storage = storage_factory({"kind": "file", "options": {"path": str(workdir / "results")}})
 storage.register_persistent_serializers(DaskArraySerializer)
 
-storage.save("preprocess", result)  # or storage.save(workflow, task, result), as Function Fuse calls it
+# ``progress=`` reports the bytes written as the cluster completes the blocks: ``True`` for a tqdm bar, or a
+# callable taking the bytes done since its previous call (here: a list that collects them).
+written: list[int] = []
+storage.save("preprocess", result, progress=written.append)  # or save(workflow, task, result)
+print(f"{sum(written):,} bytes reported in {len(written)} calls")
 print(storage.names())
 print(sorted(p.name for p in (workdir / "results").iterdir()))
 

@@ -41,7 +41,15 @@ _log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CountingTarget:
-    """A ``da.store`` target that writes each block into ``target`` and reports its bytes to ``progress``."""
+    """A ``da.store`` target that writes each block into ``target`` and reports its bytes to ``progress``.
+
+    Parameters
+    ----------
+    target : array-like
+        What the blocks are written into (a numpy array, an h5py dataset...).
+    progress : callable
+        Called with the bytes of each block written.
+    """
 
     target: Any
     progress: Callable[[int], Any]

@@ -699,6 +699,18 @@ def recast(exc: ZarrBridgeError, cls: type[ZarrBridgeError]) -> ZarrBridgeError:
     DataJoint or HDMF error): the same message, attributes, notes, cause and traceback.
 
     For the host subpackages, which re-raise the errors of the shared code in their hosts' hierarchies.
+
+    Parameters
+    ----------
+    exc : ZarrBridgeError
+        The error raised by the shared code.
+    cls : type
+        A subclass of ``type(exc)``.
+
+    Returns
+    -------
+    ZarrBridgeError
+        The same error as an instance of ``cls``.
     """
     new: ZarrBridgeError = cls.__new__(cls, *exc.args)
     new.__dict__.update(exc.__dict__)  # the data it carries (path, key...) and any notes

@@ -44,7 +44,20 @@ _CURRENT: contextvars.ContextVar[ByteProgress | None] = contextvars.ContextVar(
 
 
 def check_progress(progress: Any, *, where: str = "progress") -> ProgressOption:
-    """Return ``progress`` if it is a valid ``progress=`` value, else raise :class:`InvalidOptionError`."""
+    """Return ``progress`` if it is a valid ``progress=`` value, else raise :class:`InvalidOptionError`.
+
+    Parameters
+    ----------
+    progress : object
+        The value given for ``progress=``.
+    where : str
+        How the error names the argument (``"export(progress=)"``).
+
+    Returns
+    -------
+    None, bool, type or callable
+        ``progress`` itself.
+    """
     if progress is None or isinstance(progress, bool):
         return progress
     if isinstance(progress, type):
@@ -63,7 +76,22 @@ def check_progress(progress: Any, *, where: str = "progress") -> ProgressOption:
 
 
 def progress_wanted(*, forced: bool, quiet: bool, stream: TextIO | None = None) -> bool:
-    """For the CLI: show a bar if ``--progress`` was given, or if stderr is a terminal and not ``--quiet``."""
+    """For the CLI: show a bar if ``--progress`` was given, or if stderr is a terminal and not ``--quiet``.
+
+    Parameters
+    ----------
+    forced : bool
+        ``--progress`` was given.
+    quiet : bool
+        ``--quiet`` was given.
+    stream : file object, optional
+        The stream the bar would go to (stderr by default).
+
+    Returns
+    -------
+    bool
+        Whether to show a bar.
+    """
     if forced:
         return True
     if quiet:
@@ -129,7 +157,13 @@ class ByteProgress:
         return self._bar_class is not None or self._callback is not None
 
     def add_total(self, nbytes: int) -> None:
-        """Grow the expected total by ``nbytes`` (for operations that discover their work as they go)."""
+        """Grow the expected total by ``nbytes`` (for operations that discover their work as they go).
+
+        Parameters
+        ----------
+        nbytes : int
+            Bytes of work found.
+        """
         with self._lock:
             self.total = (self.total or 0) + int(nbytes)
             if self._bar is not None:
@@ -180,7 +214,13 @@ class ByteProgress:
 
 
 def current() -> ByteProgress | None:
-    """The :class:`ByteProgress` made current by :func:`reporting` in this context, if any."""
+    """The :class:`ByteProgress` made current by :func:`reporting` in this context, if any.
+
+    Returns
+    -------
+    ByteProgress or None
+        The current reporter.
+    """
     return _CURRENT.get()
 
 
@@ -189,6 +229,20 @@ def reporting(
     progress: ProgressOption | ByteProgress, *, description: str = "", total: int | None = None
 ) -> Iterator[ByteProgress]:
     """Make a :class:`ByteProgress` current for the serializers (and close it at the end).
+
+    Parameters
+    ----------
+    progress : None, bool, type, callable or ByteProgress
+        What ``progress=`` asked for (a :class:`ByteProgress` is made current as it is).
+    description : str
+        The bar's label.
+    total : int, optional
+        The expected bytes, if known.
+
+    Yields
+    ------
+    ByteProgress
+        The current reporter.
 
     Examples
     --------
