@@ -6,6 +6,9 @@ catch either. Each carries the data that caused it and a message that says what 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+
 __all__ = [
     "BrokenLinkError",
     "CodecNameClashError",
@@ -40,11 +43,22 @@ __all__ = [
     "ZarrBridgeError",
     "ZarrBridgeWarning",
     "recast",
+    "translated",
 ]
 
 
 class ZarrBridgeError(Exception):
     """Base class of every error raised by zarrbridge."""
+
+
+def _detail(reason: str) -> str:
+    """How messages add a detail: `` (reason)``, or nothing."""
+    return f" ({reason})" if reason else ""
+
+
+def _first_arg(error: BaseException) -> str:
+    """The message alone, for classes whose built-in base would decorate it (``KeyError`` quotes it)."""
+    return str(error.args[0])
 
 
 class _LocatedError(ZarrBridgeError):
@@ -65,11 +79,9 @@ class _ChunkError(_LocatedError):
     advice = ""
 
     def __init__(self, key: str, what: str, location: object = None, reason: str = "") -> None:
-        self.key = key
-        self.what = what
-        detail = f" ({reason})" if reason else ""
+        self.key, self.what = key, what
         where = self._where(location)
-        super().__init__(f"chunk {key!r} of {what}{where} is {self.state}{detail}. {self.advice}")
+        super().__init__(f"chunk {key!r} of {what}{where} is {self.state}{_detail(reason)}. {self.advice}")
 
 
 class MissingDependencyError(ZarrBridgeError, ImportError):
@@ -86,9 +98,7 @@ class MissingDependencyError(ZarrBridgeError, ImportError):
     """
 
     def __init__(self, package: str, extra: str, feature: str) -> None:
-        self.package = package
-        self.extra = extra
-        self.feature = feature
+        self.package, self.extra, self.feature = package, extra, feature
         super().__init__(
             f"{feature} needs the package {package!r}, which is not installed. "
             f'Install it with: pip install "zarrbridge[{extra}]"'
@@ -128,10 +138,9 @@ class NotAZarrStoreError(ZarrBridgeError, FileNotFoundError):
 
     def __init__(self, location: object, reason: str = "") -> None:
         self.location = location
-        detail = f" ({reason})" if reason else ""
         super().__init__(
-            f"{location!r} is not a zarr store{detail}: it has no zarr.json (format 3) or .zgroup (format 2) "
-            "at its root. Check the path, or open it with mode='w' to create a new file."
+            f"{location!r} is not a zarr store{_detail(reason)}: it has no zarr.json (format 3) or .zgroup "
+            "(format 2) at its root. Check the path, or open it with mode='w' to create a new file."
         )
 
 
@@ -186,8 +195,7 @@ class NodeNotFoundError(_LocatedError, KeyError):
         where = self._where(location)
         super().__init__(f"no group or array at {path!r}{where}. {hint}".rstrip())
 
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0])
+    __str__ = _first_arg  # (KeyError would quote the message)
 
 
 class BrokenLinkError(_LocatedError, LookupError):
@@ -206,8 +214,7 @@ class BrokenLinkError(_LocatedError, LookupError):
     """
 
     def __init__(self, source: str, target: str, location: object = None, hint: str = "") -> None:
-        self.source = source
-        self.target = target
+        self.source, self.target = source, target
         where = self._where(location)
         default = "The file is incomplete or the target was removed; restore the target or remove the link."
         super().__init__(f"{source!r} points to {target!r}{where}, which does not exist. {hint or default}")
@@ -249,9 +256,7 @@ class UnsupportedFormatVersionError(ZarrBridgeError, ValueError):
     """
 
     def __init__(self, what: str, found: object, supported: object) -> None:
-        self.what = what
-        self.found = found
-        self.supported = supported
+        self.what, self.found, self.supported = what, found, supported
         super().__init__(
             f"{what} has format version {found!r}, but this zarrbridge reads only {supported!r}. "
             "Upgrade zarrbridge (pip install -U zarrbridge) to read it."
@@ -272,8 +277,7 @@ class UnsupportedDtypeError(ZarrBridgeError, TypeError):
     """
 
     def __init__(self, what: str, dtype: object, hint: str = "") -> None:
-        self.what = what
-        self.dtype = dtype
+        self.what, self.dtype = what, dtype
         super().__init__(
             f"cannot store {what}: dtype {dtype!r} is not supported. "
             f"{hint or 'Convert it to a numeric, bool or string array first.'}"
@@ -294,9 +298,7 @@ class ShapeMismatchError(ZarrBridgeError, ValueError):
     """
 
     def __init__(self, what: str, expected: object, found: object) -> None:
-        self.what = what
-        self.expected = expected
-        self.found = found
+        self.what, self.expected, self.found = what, expected, found
         super().__init__(f"{what}: expected shape {expected!r}, got {found!r}")
 
 
@@ -312,8 +314,7 @@ class UnsafePickleError(ZarrBridgeError, ValueError):
     """
 
     def __init__(self, what: str, global_name: str) -> None:
-        self.what = what
-        self.global_name = global_name
+        self.what, self.global_name = what, global_name
         super().__init__(
             f"refused to unpickle {what}: it asks for {global_name!r}, which is not on the allow-list. "
             "Unpickling runs code; only load this data if you trust its author, through the explicit "
@@ -354,9 +355,7 @@ class CodecNameClashError(ZarrBridgeError, RuntimeError):
     """
 
     def __init__(self, name: str, ours: str, theirs: str) -> None:
-        self.name = name
-        self.ours = ours
-        self.theirs = theirs
+        self.name, self.ours, self.theirs = name, ours, theirs
         super().__init__(
             f"the codec name {name!r} is registered twice: by {theirs} and by {ours}. Table definitions "
             f"such as <{name}@store> would silently depend on import order; uninstall one of the two "
@@ -378,9 +377,7 @@ class UnsupportedValueTypeError(ZarrBridgeError, TypeError):
     """
 
     def __init__(self, what: str, value_type: str, accepted: str) -> None:
-        self.what = what
-        self.value_type = value_type
-        self.accepted = accepted
+        self.what, self.value_type, self.accepted = what, value_type, accepted
         super().__init__(f"{what} cannot store a value of type {value_type}; it accepts {accepted}.")
 
 
@@ -398,8 +395,7 @@ class StoreUnreachableError(ZarrBridgeError, ConnectionError):
     """
 
     def __init__(self, store: str, endpoint: str, reason: str) -> None:
-        self.store = store
-        self.endpoint = endpoint
+        self.store, self.endpoint = store, endpoint
         super().__init__(
             f"store {store!r} at {endpoint!r} cannot be reached ({reason}). Check that the endpoint is up "
             "and that host, port, 'secure' and the credentials in its configuration are right; nothing was "
@@ -419,15 +415,13 @@ class ResultNotFoundError(ZarrBridgeError, KeyError, FileNotFoundError):
     """
 
     def __init__(self, name: str, location: object) -> None:
-        self.name = name
-        self.location = location
+        self.name, self.location = name, location
         super().__init__(
             f"no result {name!r} in {location!r}. Check the name (storage.names() lists them) or save it "
             "first."
         )
 
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0])
+    __str__ = _first_arg  # (KeyError would quote the message)
 
 
 class NotAnNWBFileError(ZarrBridgeError, TypeError):
@@ -465,8 +459,7 @@ class UnknownCodecError(_LocatedError, ValueError):
     """
 
     def __init__(self, codec_id: str, what: str, location: object = None, hint: str = "") -> None:
-        self.codec_id = codec_id
-        self.what = what
+        self.codec_id, self.what = codec_id, what
         where = self._where(location)
         super().__init__(
             f"{what}{where} is encoded with codec {codec_id!r}, which cannot be decoded here. "
@@ -521,8 +514,7 @@ class CodecNotMappedWarning(ZarrBridgeWarning):
         target: str = "zarr",
         instead: str = "the default zarr compressor",
     ) -> None:
-        self.dataset = dataset
-        self.filter_name = filter_name
+        self.dataset, self.filter_name = dataset, filter_name
         super().__init__(
             f"dataset {dataset!r}: source codec {filter_name!r} has no {target} counterpart; its data is "
             f"stored with {instead} instead (choose a compressor explicitly to silence this)"
@@ -561,8 +553,7 @@ class UnsafeNameError(LocationError):
     """
 
     def __init__(self, name: object, what: str, reason: str) -> None:
-        self.name = name
-        self.what = what
+        self.name, self.what = name, what
         LocationError.__init__(
             self,
             name,
@@ -605,8 +596,7 @@ class StoreInUseError(ZarrBridgeError, BlockingIOError):
     """
 
     def __init__(self, location: object, lock: str) -> None:
-        self.location = location
-        self.lock = lock
+        self.location, self.lock = location, lock
         super().__init__(
             f"{location!r} is being written by another process (lock {lock!r}). Wait for it to finish; if no "
             "writer is running (it was killed), remove the lock file and write again."
@@ -629,9 +619,7 @@ class ResourceLimitError(ZarrBridgeError, MemoryError):
     """
 
     def __init__(self, what: str, requested: int, limit: int, hint: str = "") -> None:
-        self.what = what
-        self.requested = requested
-        self.limit = limit
+        self.what, self.requested, self.limit = what, requested, limit
         super().__init__(
             f"{what} asks for {requested:,} bytes, more than the {limit:,} allowed. "
             f"{hint or 'The data is damaged or hostile; if it is genuine, read it with a larger limit.'}"
@@ -654,11 +642,10 @@ class StorageFullError(ZarrBridgeError, OSError):
     def __init__(self, what: str, location: object, reason: str = "") -> None:
         import errno
 
-        self.what = what
-        self.location = location
+        self.what, self.location = what, location
         super().__init__(
             errno.ENOSPC,
-            f"no space left for {what} in {location!r}{f' ({reason})' if reason else ''}: nothing of it was "
+            f"no space left for {what} in {location!r}{_detail(reason)}: nothing of it was "
             "kept and what was there before is unchanged. Free some space (or raise the quota) and write "
             "again.",
         )
@@ -681,8 +668,7 @@ class ForeignRowError(ZarrBridgeError, ValueError):
     """
 
     def __init__(self, column: str, reason: str, row: object = None) -> None:
-        self.column = column
-        self.row = row
+        self.column, self.row = column, row
         super().__init__(
             f"{column} holds a row zarrbridge did not write and cannot read: {reason}. It was written by "
             "another package registered under the same codec name; fetch it with that package installed "
@@ -719,3 +705,30 @@ def recast(exc: ZarrBridgeError, cls: type[ZarrBridgeError]) -> ZarrBridgeError:
     new.__suppress_context__ = True  # (the recast error is the same failure, not a second one)
     new.__traceback__ = exc.__traceback__
     return new
+
+
+@contextlib.contextmanager
+def translated(translate: Callable[[ZarrBridgeError], BaseException]) -> Iterator[None]:
+    """Re-raise each zarrbridge error of the block as ``translate(error)``, with the same cause.
+
+    For the host subpackages, whose entry points raise the errors of the shared code in their hosts'
+    hierarchies too (``translate`` usually :func:`recast` s them); an error ``translate`` returns unchanged is
+    re-raised as it is.
+
+    Parameters
+    ----------
+    translate : callable
+        Takes the zarrbridge error and returns the exception to raise instead (or the error itself).
+
+    Yields
+    ------
+    None
+        The block runs inside.
+    """
+    try:
+        yield
+    except ZarrBridgeError as exc:
+        replacement = translate(exc)
+        if replacement is exc:
+            raise
+        raise replacement from exc.__cause__

@@ -19,7 +19,7 @@ from zarr.core.common import ZarrFormat
 from zarr.core.metadata.v2 import ArrayV2Metadata
 from zarr.core.metadata.v3 import ArrayV3Metadata
 
-from ..errors import CorruptChunkError, MissingChunkError, ZarrBridgeError
+from ..errors import CorruptChunkError, MissingChunkError, ZarrBridgeError, translated
 from .bounds import MAX_CHUNK_BYTES, array_chunk_bounds, check_allocation, check_encoded_chunk
 from .completeness import array_what, check_document, is_complete, metadata_key
 
@@ -86,6 +86,10 @@ class _CheckedGetter:
         return getattr(self.__dict__["_inner"], name)
 
 
+def _unchanged(error: ZarrBridgeError) -> ZarrBridgeError:
+    return error
+
+
 class CheckedPipeline:
     """A zarr codec pipeline that reports missing and undecodable chunks by key (see the module docstring).
 
@@ -135,15 +139,8 @@ class CheckedPipeline:
             self.metadata = None
 
     async def read(self, batch_info: Iterable[Any], out: Any, drop_axes: tuple[int, ...] = ()) -> None:
-        try:
+        with translated(self.translate or _unchanged):
             await self._read(batch_info, out, drop_axes)
-        except ZarrBridgeError as exc:
-            if self.translate is None:
-                raise
-            translated = self.translate(exc)
-            if translated is exc:
-                raise
-            raise translated from exc.__cause__
 
     async def _read(self, batch_info: Iterable[Any], out: Any, drop_axes: tuple[int, ...]) -> None:
         self._bound()  # before any chunk is fetched or decoded

@@ -19,31 +19,6 @@ from datajoint.errors import BucketInaccessible, DataJointError, MissingExternal
 
 from .. import errors as zb
 
-__all__ = [
-    "BrokenLinkError",
-    "CorruptChunkError",
-    "CorruptMetadataError",
-    "ForeignRowError",
-    "InvalidOptionError",
-    "LocationError",
-    "MissingChunkError",
-    "NodeNotFoundError",
-    "ReadOnlyError",
-    "ResourceLimitError",
-    "ShapeMismatchError",
-    "StorageFullError",
-    "StoreExistsError",
-    "StoreUnreachableError",
-    "UnsafeNameError",
-    "UnsupportedDtypeError",
-    "UnsupportedFormatVersionError",
-    "UnsupportedValueTypeError",
-    "WriteInterruptedError",
-    "ZarrBridgeDataJointError",
-    "as_datajoint_errors",
-    "to_datajoint_error",
-]
-
 
 class ZarrBridgeDataJointError(zb.ZarrBridgeError, DataJointError):  # type: ignore[misc]
     """Any other zarrbridge error raised by the codecs (a ``ZarrBridgeError`` and a ``DataJointError``)."""
@@ -125,27 +100,38 @@ class ForeignRowError(zb.ForeignRowError, DataJointError):  # type: ignore[misc]
     """:class:`zarrbridge.errors.ForeignRowError` raised by a codec (a row another package wrote)."""
 
 
+# each class above stands for its first base, the zarrbridge class of the same name
 _CLASSES: dict[type[zb.ZarrBridgeError], type[zb.ZarrBridgeError]] = {
-    zb.InvalidOptionError: InvalidOptionError,
-    zb.LocationError: LocationError,
-    zb.UnsafeNameError: UnsafeNameError,
-    zb.StoreExistsError: StoreExistsError,
-    zb.ReadOnlyError: ReadOnlyError,
-    zb.NodeNotFoundError: NodeNotFoundError,
-    zb.BrokenLinkError: BrokenLinkError,
-    zb.MissingChunkError: MissingChunkError,
-    zb.CorruptChunkError: CorruptChunkError,
-    zb.CorruptMetadataError: CorruptMetadataError,
-    zb.UnsupportedFormatVersionError: UnsupportedFormatVersionError,
-    zb.UnsupportedDtypeError: UnsupportedDtypeError,
-    zb.UnsupportedValueTypeError: UnsupportedValueTypeError,
-    zb.ShapeMismatchError: ShapeMismatchError,
-    zb.WriteInterruptedError: WriteInterruptedError,
-    zb.StoreUnreachableError: StoreUnreachableError,
-    zb.ResourceLimitError: ResourceLimitError,
-    zb.StorageFullError: StorageFullError,
-    zb.ForeignRowError: ForeignRowError,
+    cls.__bases__[0]: cls
+    for cls in (
+        InvalidOptionError,
+        LocationError,
+        UnsafeNameError,
+        StoreExistsError,
+        ReadOnlyError,
+        NodeNotFoundError,
+        BrokenLinkError,
+        MissingChunkError,
+        CorruptChunkError,
+        CorruptMetadataError,
+        UnsupportedFormatVersionError,
+        UnsupportedDtypeError,
+        UnsupportedValueTypeError,
+        ShapeMismatchError,
+        WriteInterruptedError,
+        StoreUnreachableError,
+        ResourceLimitError,
+        StorageFullError,
+        ForeignRowError,
+    )
 }
+
+__all__ = [
+    "ZarrBridgeDataJointError",
+    "as_datajoint_errors",
+    "to_datajoint_error",
+    *sorted(cls.__name__ for cls in _CLASSES.values()),
+]
 
 
 def to_datajoint_error(exc: zb.ZarrBridgeError) -> zb.ZarrBridgeError:
@@ -175,10 +161,5 @@ def _combined(cls: type[zb.ZarrBridgeError]) -> type[zb.ZarrBridgeError]:
 @contextlib.contextmanager
 def as_datajoint_errors() -> Iterator[None]:
     """Re-raise zarrbridge errors from the block as the classes of this module (DataJoint's hierarchy too)."""
-    try:
+    with zb.translated(to_datajoint_error):
         yield
-    except zb.ZarrBridgeError as exc:
-        translated = to_datajoint_error(exc)
-        if translated is exc:
-            raise
-        raise translated from exc.__cause__

@@ -54,10 +54,10 @@ _CLASSES: dict[type[zb.ZarrBridgeError], type[zb.ZarrBridgeError]] = {
 @contextlib.contextmanager
 def as_hdmf_errors() -> Iterator[None]:
     """Re-raise the zarrbridge errors of the block that HDMF has a class for as the classes of this module."""
-    try:
+    with zb.translated(_to_hdmf):
         yield
-    except zb.ZarrBridgeError as exc:
-        target = _CLASSES.get(type(exc))
-        if target is None:
-            raise
-        raise zb.recast(exc, target) from exc.__cause__
+
+
+def _to_hdmf(exc: zb.ZarrBridgeError) -> zb.ZarrBridgeError:
+    target = _CLASSES.get(type(exc))
+    return exc if target is None else zb.recast(exc, target)
