@@ -118,14 +118,14 @@ class ArrayPolicy:
         Parameters
         ----------
         shape : Sequence[int]
-            The array's shape.
+            The shape of the array to be created; the policy's own chunks must have as many axes.
         itemsize : int
-            Bytes per element.
+            Bytes per element, from which automatic chunks (:func:`auto_chunks`) are sized.
 
         Returns
         -------
         tuple of int
-            The chunk shape.
+            The policy's chunks, else automatic ones within its shards or the whole shape.
         """
         if self.chunks is not None:
             if len(self.chunks) != len(shape):
@@ -337,31 +337,14 @@ def create_array(
     if filters != "auto":
         kwargs["filters"] = filters
     kwargs["config"] = {"write_empty_chunks": True}
+    kwargs.update(shape=shape, dtype=zdtype, chunks=chunks, attributes=mark_complete(attributes))
     if isinstance(store, zarr.Group):
-        array = store.create_array(
-            path,
-            shape=shape,
-            dtype=zdtype,
-            chunks=chunks,
-            attributes=mark_complete(attributes),
-            overwrite=overwrite,
-            **kwargs,
-        )
-        return strict_array(array)
+        return strict_array(store.create_array(path, overwrite=overwrite, **kwargs))
     if zarr_format == 2 and "compressor" in kwargs:
         kwargs["compressors"] = kwargs.pop("compressor")
-    array = zarr.create_array(
-        store,
-        name=path,
-        shape=shape,
-        dtype=zdtype,
-        chunks=chunks,
-        zarr_format=zarr_format,
-        attributes=mark_complete(attributes),
-        overwrite=overwrite,
-        **kwargs,
+    return strict_array(
+        zarr.create_array(store, name=path, zarr_format=zarr_format, overwrite=overwrite, **kwargs)
     )
-    return strict_array(array)
 
 
 def iter_blocks(shape: Sequence[int], block: Sequence[int]) -> Iterator[Selection]:

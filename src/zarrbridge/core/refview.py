@@ -332,6 +332,12 @@ class ReferenceViewStore(Store):
             raise self._gone(key, ref) from None
         return self._check_length(key, ref, bytes(data))
 
+    def _entry(self, key: str) -> tuple[bytes | None, _Ref | None]:
+        """``key``'s bytes if the view holds them inline, else its reference (both ``None``: no such key)."""
+        if key in self._inline:
+            return self._inline_bytes(key), None
+        return None, self._refs.get(key)
+
     def _slice(self, data: bytes, byte_range: ByteRequest | None, prototype: BufferPrototype) -> Buffer:
         if isinstance(byte_range, RangeByteRequest):
             data = data[byte_range.start : byte_range.end]
@@ -345,30 +351,24 @@ class ReferenceViewStore(Store):
         self, key: str, *, prototype: BufferPrototype | None = None, byte_range: ByteRequest | None = None
     ) -> Buffer | None:
         prototype = prototype or default_buffer_prototype()
-        if key in self._inline:
-            return self._slice(self._inline_bytes(key), byte_range, prototype)
-        ref = self._refs.get(key)
-        if ref is None:
-            return None
-        if self._targets[ref.target].kind == "local":
-            return self._slice(self._read_local(key, ref), byte_range, prototype)
-        result: Buffer | None = sync(self.get(key, prototype, byte_range))
-        return result
+        data, ref = self._entry(key)
+        if ref is not None and self._targets[ref.target].kind != "local":
+            result: Buffer | None = sync(self.get(key, prototype, byte_range))
+            return result
+        if ref is not None:
+            data = self._read_local(key, ref)
+        return None if data is None else self._slice(data, byte_range, prototype)
 
     async def get(
         self, key: str, prototype: BufferPrototype | None = None, byte_range: ByteRequest | None = None
     ) -> Buffer | None:
         prototype = prototype or default_buffer_prototype()
-        if key in self._inline:
-            return self._slice(self._inline_bytes(key), byte_range, prototype)
-        ref = self._refs.get(key)
-        if ref is None:
-            return None
-        if self._targets[ref.target].kind == "local":
+        data, ref = self._entry(key)
+        if ref is not None and self._targets[ref.target].kind == "local":
             data = await asyncio.to_thread(self._read_local, key, ref)
-        else:
+        elif ref is not None:
             data = await self._read_remote(key, ref)
-        return self._slice(data, byte_range, prototype)
+        return None if data is None else self._slice(data, byte_range, prototype)
 
     async def get_partial_values(
         self, prototype: BufferPrototype, key_ranges: Iterable[tuple[str, ByteRequest | None]]

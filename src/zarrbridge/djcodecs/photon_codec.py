@@ -102,14 +102,15 @@ class PhotonCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
         Parameters
         ----------
         value : array-like or PhotonValue
-            The validated movie.
+            The validated movie (frames, y, x) and, in a :class:`PhotonValue`, its detector parameters.
         store : zarr store
-            The store of the new array (the row's path in the DataJoint store).
+            The empty store the encoded movie is written to, as one array at its root.
 
         Returns
         -------
         dict
-            The row's metadata (what DataJoint stores in the column).
+            The row's metadata: shape, decoded dtype and chunks of the array, the movie's original dtype,
+            and the ``transform`` (Anscombe settings, sensitivity and zero level) it was encoded with.
         """
         opts = value if isinstance(value, PhotonValue) else PhotonValue(value)
         data = opts.data

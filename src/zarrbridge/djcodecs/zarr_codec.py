@@ -124,14 +124,14 @@ class ZarrCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
         Parameters
         ----------
         value : array-like or ZarrValue
-            The validated value.
+            The validated value (numpy, zarr or dask array), with its array policy in a :class:`ZarrValue`.
         store : zarr store
-            The store of the new array (the row's path in the DataJoint store).
+            The empty store the array is created in, at its root (the row's folder in the DataJoint store).
 
         Returns
         -------
         dict
-            The row's metadata (what DataJoint stores in the column).
+            The row's metadata: the array's shape, dtype and chunks.
         """
         data = value.data if isinstance(value, ZarrValue) else value
         dtype = np.dtype(data.dtype)
@@ -197,18 +197,18 @@ class ZarrCodec(ArrayCodecBase, register=False):  # type: ignore[call-arg]
         Parameters
         ----------
         array : zarr.Array
-            The stored array, opened read-only.
+            The array another package wrote (dj-zarr-codecs), opened read-only.
         row : dict
-            The JSON metadata DataJoint keeps in the row.
+            That package's JSON for the row.
         origin : str
             The package that wrote it, as :meth:`foreign_origin` returned.
 
         Returns
         -------
         zarr.Array
-            The read-only array.
+            What :meth:`wrap_fetched` returns for the array.
         """
-        return FetchedArray(array._async_array)
+        return self.wrap_fetched(array, row)
 
 
 class FetchedArray(zarr.Array):  # type: ignore[type-arg]
