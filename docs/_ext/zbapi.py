@@ -24,6 +24,9 @@ PACKAGE = "zarrbridge"
 # modules that are not subpackages but whose public names users call directly
 EXTRA_MODULES = ("zarrbridge.zarrio.nwb", "zarrbridge.zarrio.convert")
 OUT_DIR = "generated/api"
+# base classes that hold part of a documented class's methods (split out to keep modules small): their
+# members are documented on the page of each class that inherits them first (ZarrIO's write and export)
+MEMBERS_SHOWN_ON_SUBCLASS = ("zarrbridge.zarrio.writing.ZarrIOWriting",)
 
 
 def api_modules() -> list[str]:
@@ -56,6 +59,18 @@ def _first_line(value: Any) -> str:
     return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
+def _inherited_option(cls: type) -> list[str]:
+    """``:inherited-members:`` naming every base but those of :data:`MEMBERS_SHOWN_ON_SUBCLASS`, for a
+    class that inherits from one of them (autodoc then shows the members found before another base)."""
+    bases = cls.__mro__[1:]
+    if not any(f"{b.__module__}.{b.__qualname__}" in MEMBERS_SHOWN_ON_SUBCLASS for b in bases):
+        return []
+    hidden = [
+        b.__name__ for b in bases if f"{b.__module__}.{b.__qualname__}" not in MEMBERS_SHOWN_ON_SUBCLASS
+    ]
+    return [f"   :inherited-members: {', '.join(hidden)}"]
+
+
 def _module_page(module_name: str, module: ModuleType) -> str:
     title = f"``{module_name}``"
     lines = [title, "=" * len(title), "", f".. module:: {module_name}", ""]
@@ -73,7 +88,7 @@ def _module_page(module_name: str, module: ModuleType) -> str:
         )
         lines += [f".. {directive}:: {module_name}.{name}"]
         if kind in ("class", "exception"):
-            lines += ["   :members:", "   :show-inheritance:"]
+            lines += ["   :members:", "   :show-inheritance:", *_inherited_option(value)]
         lines += [""]
     return "\n".join(lines)
 

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import zarr
-from hdmf.backends.io import HDMFIO
 from hdmf.backends.utils import WriteStatusTracker
 from hdmf.build import BuildManager, GroupBuilder, TypeMap
 from hdmf.container import Container
@@ -15,53 +14,35 @@ from hdmf.spec import NamespaceCatalog
 from zarr.abc.store import Store
 
 from ..core.bounds import check_max_bytes
-from ..core.inline import with_inline_chunks
 from ..core.integrity import check_missing_chunks
-from ..core.location import AccessMode, Location, check_external_location, open_store
+from ..core.location import AccessMode, Location, check_external_location
 from ..errors import (
     InvalidOptionError,
-    UnsupportedValueTypeError,
     ZarrBridgeError,
 )
-from ..progress import ByteProgress, ProgressOption, check_progress
-from .builderpaths import check_builder_names
-from .compat import check_parallel_args, constructor_options, remove_for_overwrite
+from .compat import constructor_options
 from .convention import MARKER_VERSION
-from .copying import CopySettings
 from .destination import Destination
-from .dims import dimension_names
-from .errors import UnsupportedZarrOperation, as_hdmf_errors
-from .exporting import (
-    count_array_bytes,
-    export_copy_settings,
-    export_write_args,
-    merge_namespaces,
-    modified_since_read,
-    reporting_to,
-)
-from .legacy import Convention, LegacyGroup, LegacyTreeReader, open_any_root
+from .errors import UnsupportedZarrOperation
+from .legacy import Convention, LegacyGroup, LegacyTreeReader
 from .legacy.detect import LEGACY
-from .legacy.export import load_legacy_text
+from .opening import load_namespaces_at, open_file
 from .reader import TreeReader
 from .rootfile import (
-    ZarrReadOnlyError,
-    check_marker,
     open_root,
-    write_tree,
 )
 from .specs import (
     cached_namespace_versions,
     load_cached_namespaces,
     restore_integer_attributes,
-    same_cached_namespaces,
     spec_group_path,
 )
-from .writer import TreeWriter, WriteOptions
+from .writing import ZarrIOWriting
 
 __all__ = ["ZarrIO"]
 
 
-class ZarrIO(HDMFIO):  # type: ignore[misc]
+class ZarrIO(ZarrIOWriting):
     """Read and write HDMF containers as zarr hierarchies.
 
     Parameters
@@ -249,44 +230,20 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
         """
         if self._store is not None:
             return
-        if self._mode == "w" and self.hdmf_zarr_options.force_overwrite:
-            remove_for_overwrite(self._location)
-        destination = Destination(self._location, self._mode, allow_external_links=self._allow_external_links)
-        with as_hdmf_errors():
-            store, direct = destination.open()
-        self._store = store
-        try:
-            if direct:
-                with as_hdmf_errors():
-                    self._open_existing()
-        except BaseException:  # an unreadable file: release the store and the lock before reporting it
-            store.close()
-            self._store = None
-            destination.release()
-            raise
-        self._destination = destination
-
-    def _open_existing(self) -> None:
-        assert self._store is not None
-        if self._mode in ("r", "r+") or (self._mode == "a" and self._location.holds_zarr()):
-            self._convention, root = open_any_root(self._store, str(self._location))
-            if isinstance(root, LegacyGroup):
-                root.v2.missing_chunks, root.v2.max_bytes = self._missing_chunks, self._max_bytes
-                if self._mode != "r":
-                    raise ZarrReadOnlyError(
-                        f"{self._location} (a legacy hdmf-zarr Zarr v2 file)",
-                        hint=(
-                            "zarrbridge reads legacy files but never modifies them; open it with mode 'r' "
-                            "and convert it to the current convention with "
-                            "ZarrIO(dst, 'w').export(src_io=...) or `zarrbridge convert SRC DST`, then "
-                            "modify the copy"
-                        ),
-                    )
-                self._legacy_root = root
-            else:
-                check_marker(root, str(self._location))
-                # small chunks the root carries are served from it (reads only: an append drops them)
-                self._root = with_inline_chunks(root, location=self._location) if self._mode == "r" else root
+        opened = open_file(
+            self._location,
+            self._mode,
+            force_overwrite=self.hdmf_zarr_options.force_overwrite,
+            allow_external_links=self._allow_external_links,
+            missing_chunks=self._missing_chunks,
+            max_bytes=self._max_bytes,
+        )
+        self._store, self._destination = opened.store, opened.destination
+        if opened.convention is not None:
+            self._convention = opened.convention
+        self._legacy_root = opened.legacy_root
+        if opened.root is not None:
+            self._root = opened.root
 
     def close(self) -> None:
         """Close the store and the external files opened through links.
@@ -366,12 +323,9 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             return io.load_namespaces_io(namespace_catalog, namespaces)
         if path is None:
             raise ValueError("load_namespaces needs path or io")
-        store = open_store(path, mode="r", storage_options=storage_options)
-        try:
-            _convention, root = open_any_root(store, str(path))
-            return load_cached_namespaces(root, namespace_catalog, namespaces, str(path))
-        finally:
-            store.close()
+        return load_namespaces_at(
+            path, namespace_catalog, namespaces=namespaces, storage_options=storage_options
+        )
 
     def cached_namespace_versions(self) -> dict[str, str]:
         """Each namespace the file caches with its newest version; empty for a legacy file
@@ -498,256 +452,3 @@ class ZarrIO(HDMFIO):  # type: ignore[misc]
             The group or dataset builder.
         """
         return self._tree_reader().read_path(path)
-
-    # ------------------------------------------------------------------------------ writing
-    def write(
-        self,
-        container: Container | None = None,
-        cache_spec: bool = True,
-        link_data: bool = True,
-        exhaust_dci: bool = True,
-        number_of_jobs: int = 1,
-        max_threads_per_process: int | None = None,
-        multiprocessing_context: str | None = None,
-        consolidate_metadata: bool = True,
-    ) -> None:
-        """Write ``container``, with hdmf-zarr's ``write`` arguments in its order (see docs/hdmf-zarr-api.md).
-
-        ``number_of_jobs`` threads write the chunks of DataChunkIterators (and copy on-disk arrays);
-        ``max_threads_per_process`` and ``multiprocessing_context`` are accepted without effect (no worker
-        processes); ``consolidate_metadata=False`` writes the root without consolidated metadata.
-
-        Parameters
-        ----------
-        container : Container
-            The root container (an NWBFile, an hdmf DynamicTable...).
-        cache_spec : bool
-            Cache the namespaces in the file.
-        link_data : bool
-            Link zarr arrays of other files instead of copying them.
-        exhaust_dci : bool
-            Write each DataChunkIterator completely before the next one.
-        number_of_jobs : int
-            Threads writing the chunks of iterators (and copying on-disk arrays).
-        max_threads_per_process : int, optional
-            hdmf-zarr's argument, validated, without effect.
-        multiprocessing_context : str, optional
-            hdmf-zarr's argument (``'fork'``, ``'spawn'``), validated, without effect.
-        consolidate_metadata : bool
-            Write consolidated metadata in the root ``zarr.json``.
-        """
-        if not isinstance(container, Container):
-            raise UnsupportedValueTypeError(
-                f"{type(self).__name__}.write({self._location})",
-                type(container).__name__,
-                "an HDMF container (e.g. a pynwb.NWBFile or an hdmf DynamicTable)",
-            )
-        for name, value in (
-            ("cache_spec", cache_spec),
-            ("link_data", link_data),
-            ("exhaust_dci", exhaust_dci),
-            ("consolidate_metadata", consolidate_metadata),
-        ):
-            if not isinstance(value, bool):
-                raise InvalidOptionError(
-                    f"{type(self).__name__}.write: {name} must be True or False, not {value!r}"
-                )
-        if self._mode == "r":
-            raise ZarrReadOnlyError(f"{self._location} (opened with mode 'r')")
-        check_parallel_args(
-            number_of_jobs=number_of_jobs,
-            max_threads_per_process=max_threads_per_process,
-            multiprocessing_context=multiprocessing_context,
-        )
-        HDMFIO.write(
-            self,
-            container=container,
-            cache_spec=cache_spec,
-            link_data=link_data,
-            exhaust_dci=exhaust_dci,
-            number_of_jobs=number_of_jobs,
-            consolidate_metadata=consolidate_metadata,
-        )
-
-    def write_builder(
-        self,
-        builder: GroupBuilder,
-        cache_spec: bool = False,
-        link_data: bool = True,
-        exhaust_dci: bool = True,
-        export_source: str | None = None,
-        copy_settings: CopySettings | None = None,
-        export_store: Store | None = None,
-        number_of_jobs: int = 1,
-        consolidate_metadata: bool = True,
-        **_: Any,
-    ) -> None:
-        """Write a builder tree (HDMF calls this from :meth:`write` and :meth:`export`).
-
-        Each metadata document is written once; the root is written last.
-
-        Parameters
-        ----------
-        builder : GroupBuilder
-            The root builder.
-        cache_spec : bool
-            Cache the namespaces in the file.
-        link_data : bool
-            Link zarr arrays of other files instead of copying them.
-        exhaust_dci : bool
-            Write each DataChunkIterator completely before the next one.
-        export_source : str, optional
-            The source file of an export.
-        copy_settings : CopySettings, optional
-            Recompression, chunking and sharding of an export's copies.
-        export_store : zarr store, optional
-            The source's store of a Zarr-to-Zarr export.
-        number_of_jobs : int
-            Threads writing chunks.
-        consolidate_metadata : bool
-            Write consolidated metadata in the root ``zarr.json``.
-        **_
-            Other HDMF arguments, ignored.
-        """
-        if self._mode == "r":
-            raise ZarrReadOnlyError(f"{self._location} (opened with mode 'r')")
-        check_builder_names(builder)  # before anything is written
-        existing = self._zarr_root() if self._root_written else self._root
-        fresh = existing is None
-        writer = TreeWriter(
-            store=self.store,
-            location=self._location,
-            written=self._written,
-            options=WriteOptions(
-                link_data=link_data,
-                exhaust_dci=exhaust_dci,
-                export_source=export_source,
-                export_store=export_store,
-                number_of_jobs=number_of_jobs,
-                zarr_format=self._zarr_format,
-                copy=copy_settings or CopySettings(number_of_jobs=number_of_jobs),
-            ),
-            existing=existing,
-        )
-        writer.container_path = self.manager.get_builder
-        writer.dims = dimension_names(builder, self.manager.namespace_catalog)
-        root = write_tree(
-            self.store,
-            writer,
-            builder,
-            existing=existing,
-            catalog=self.manager.namespace_catalog if cache_spec else None,
-            placeholder=not self._is_zip(),
-            zarr_format=self._zarr_format,
-            where=str(self._location),
-            consolidate=consolidate_metadata,
-        )
-        if fresh:  # parsing the consolidated metadata is not free: reopened on first use only
-            self._root, self._root_written = None, True
-        else:
-            self._root = root
-        self.unmapped_codecs = tuple(writer.unmapped)
-        self._builder = builder if fresh else self._builder
-        self._reader = None
-
-    # ------------------------------------------------------------------------------ export
-    def export(
-        self,
-        src_io: HDMFIO,
-        container: Container | None = None,
-        write_args: dict[str, Any] | None = None,
-        cache_spec: bool = True,
-        clear_cache: bool = False,
-        *,
-        number_of_jobs: int = 1,
-        client: Any = None,
-        copy_settings: CopySettings | None = None,
-        max_threads_per_process: int | None = None,
-        multiprocessing_context: str | None = None,
-        consolidate_metadata: bool = True,
-        progress: ProgressOption = None,
-    ) -> None:
-        """Export everything ``src_io`` reads (HDF5 or Zarr) into this file (opened with mode ``'w'``).
-
-        Parameters
-        ----------
-        src_io
-            The open source IO (``HDF5IO``/``NWBHDF5IO``, ``ZarrIO``/``NWBZarrIO``).
-        container
-            The container to export (e.g. one modified after reading); by default ``src_io.read()``.
-        write_args
-            Arguments for the write. Every dataset of the source is copied, as ``HDF5IO.export`` does. With
-            ``link_data=True`` (hdmf's default for a Zarr source) a dataset the source itself links from
-            another file stays an external link, and one the source holds at another path becomes a soft
-            link; ``link_data=False`` copies those too. From HDF5 ``link_data=True`` is refused
-            (``UnsupportedOperation``: links cannot cross backends); by default everything is copied. To link
-            a dataset on purpose, wrap its array in ``ZarrDataIO(array, link_data=True)``.
-        number_of_jobs
-            Threads copying the chunks of large datasets in parallel.
-        client
-            A ``dask.distributed.Client`` whose workers copy the chunks (of HDF5 files on local disk and of
-            zarr arrays).
-        max_threads_per_process, multiprocessing_context, consolidate_metadata
-            hdmf-zarr's arguments: the first two are accepted without effect (threads, no worker processes),
-            ``consolidate_metadata=False`` leaves the root without consolidated metadata.
-        copy_settings
-            Compression, chunking and sharding of the copied arrays (by default the source's chunking is
-            kept and its compression mapped to zarr codecs; filters that do not map are reported with a
-            :class:`~zarrbridge.errors.CodecNotMappedWarning` and listed in :attr:`unmapped_codecs`).
-        cache_spec : bool
-            Cache the namespaces in the file.
-        clear_cache : bool
-            HDMF's argument, accepted for compatibility (no cache to clear in Zarr).
-        progress
-            ``True`` for a tqdm bar on stderr, a tqdm-compatible class, or a callable taking the bytes copied
-            since its previous call (they add up to the source's array bytes; on a ``distributed`` cluster,
-            chunk copies are reported as the cluster completes them); see :mod:`zarrbridge.progress`. Off by
-            default.
-        """
-        check_progress(progress, where="export(progress=)")
-        if self._mode != "w":
-            raise UnsupportedZarrOperation(
-                f"cannot export to {self._location} in mode {self._mode!r}; use mode 'w'"
-            )
-        check_parallel_args(
-            number_of_jobs=number_of_jobs,
-            max_threads_per_process=max_threads_per_process,
-            multiprocessing_context=multiprocessing_context,
-        )
-        zarr_source = src_io if isinstance(src_io, ZarrIO) else None
-        if zarr_source is not None and zarr_source.convention.name == LEGACY:
-            container = container if container is not None else zarr_source.read()
-            load_legacy_text(container)
-        args = export_write_args(
-            src_io,
-            write_args,
-            zarr_store=zarr_source.store if zarr_source is not None and zarr_source.is_open() else None,
-            from_zarr=zarr_source is not None,
-            cache_spec=cache_spec,
-            consolidate_metadata=consolidate_metadata,
-            settings=export_copy_settings(copy_settings, number_of_jobs=number_of_jobs, client=client),
-        )
-        merge_namespaces(src_io.manager, self.manager)
-        with ByteProgress(progress, description=self._location.name) as reporter:
-            if reporter.enabled:
-                reporter.add_total(count_array_bytes(src_io.read_builder())[1])
-                args["copy_settings"] = reporting_to(args["copy_settings"], reporter)
-            if (
-                container is None
-                and same_cached_namespaces(src_io, self.manager)
-                and not modified_since_read(src_io)
-            ):
-                # the file as it is on disk, written with the specs this file will cache and not changed
-                # since it was read: its builders are copied as read, without constructing every container
-                # and building it again
-                self.write_builder(src_io.read_builder(), **args)
-            else:
-                HDMFIO.export(
-                    self,
-                    src_io=src_io,
-                    container=container,
-                    write_args=args,
-                    clear_cache=clear_cache or not args.get("link_data", True),
-                )
-            if reporter.enabled and reporter.total is not None and reporter.done < reporter.total:
-                reporter(reporter.total - reporter.done)  # scalars and text are written whole, unreported

@@ -99,6 +99,62 @@ def _type_map(extensions: Extension | Sequence[Extension] | None) -> TypeMap:
     return type_map
 
 
+def read_nwb(
+    path: Any,
+    *,
+    storage_options: dict[str, Any] | None = None,
+    allow_external_links: bool = False,
+    max_bytes: int | None = None,
+    missing_chunks: Literal["error", "fill"] = "error",
+) -> pynwb.NWBFile:
+    """Read an NWB Zarr file and return its :class:`pynwb.NWBFile`, like :func:`pynwb.read_nwb`.
+
+    The file stays open while the NWBFile is in use (``nwbfile.read_io`` is its :class:`NWBZarrIO`; call
+    ``nwbfile.read_io.close()`` when done). Cached namespaces are loaded. ``storage_options``,
+    ``allow_external_links``, ``max_bytes`` (the most one read of a dataset may allocate) and
+    ``missing_chunks`` (``"error"``, or ``"fill"`` for files with unwritten regions) are
+    :class:`~zarrbridge.zarrio.io.ZarrIO`'s.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or zarr store
+        A directory, ``.zip``, store or fsspec URL.
+    storage_options : dict, optional
+        fsspec options for URLs (e.g. ``{"anon": True}``).
+    allow_external_links : bool
+        Follow links into other files (off: a link out of the file is an error).
+    max_bytes : int or None
+        The most memory one read of a dataset may take; see :class:`~zarrbridge.zarrio.ZarrIO`.
+    missing_chunks : {"error", "fill"}
+        What a chunk missing from a complete array reads as; see :class:`~zarrbridge.zarrio.ZarrIO`.
+
+    Returns
+    -------
+    pynwb.NWBFile
+        The file's NWBFile (lazy; the file stays open).
+
+    Examples
+    --------
+    >>> nwbfile = read_nwb("session.nwb.zarr")  # doctest: +SKIP
+    >>> nwbfile = read_nwb("s3://bucket/session.nwb.zarr", storage_options={"anon": True})  # doctest: +SKIP
+    """
+    if storage_options is None and str(path).startswith("s3://"):
+        storage_options = {"anon": True}  # as hdmf-zarr's read_nwb: public buckets (DANDI) need no keys
+    io = NWBZarrIO(
+        path,
+        mode="r",
+        storage_options=storage_options,
+        allow_external_links=allow_external_links,
+        max_bytes=max_bytes,
+        missing_chunks=missing_chunks,
+    )
+    try:
+        return io.read()
+    except BaseException:
+        io.close()
+        raise
+
+
 class NWBZarrIO(ZarrIO):
     """Read and write NWB files stored as zarr hierarchies (the counterpart of :class:`pynwb.NWBHDF5IO`).
 
@@ -306,95 +362,4 @@ class NWBZarrIO(ZarrIO):
             **parallel,
         )
 
-    @staticmethod
-    def read_nwb(
-        path: Any,
-        *,
-        storage_options: dict[str, Any] | None = None,
-        allow_external_links: bool = False,
-        max_bytes: int | None = None,
-        missing_chunks: Literal["error", "fill"] = "error",
-    ) -> pynwb.NWBFile:
-        """Open ``path`` read-only and return its NWBFile; see :func:`read_nwb`.
-
-        Parameters
-        ----------
-        path : str, os.PathLike or zarr store
-            The file.
-        storage_options : dict, optional
-            fsspec options for URLs.
-        allow_external_links : bool
-            Follow links into other files.
-        max_bytes : int or None
-            The most memory one read of a dataset may take; see :class:`~zarrbridge.zarrio.ZarrIO`.
-        missing_chunks : {"error", "fill"}
-            What a chunk missing from a complete array reads as; see :class:`~zarrbridge.zarrio.ZarrIO`.
-
-        Returns
-        -------
-        pynwb.NWBFile
-            The file's NWBFile (lazy; the file stays open).
-        """
-        return read_nwb(
-            path,
-            storage_options=storage_options,
-            allow_external_links=allow_external_links,
-            max_bytes=max_bytes,
-            missing_chunks=missing_chunks,
-        )
-
-
-def read_nwb(
-    path: Any,
-    *,
-    storage_options: dict[str, Any] | None = None,
-    allow_external_links: bool = False,
-    max_bytes: int | None = None,
-    missing_chunks: Literal["error", "fill"] = "error",
-) -> pynwb.NWBFile:
-    """Read an NWB Zarr file and return its :class:`pynwb.NWBFile`, like :func:`pynwb.read_nwb`.
-
-    The file stays open while the NWBFile is in use (``nwbfile.read_io`` is its :class:`NWBZarrIO`; call
-    ``nwbfile.read_io.close()`` when done). Cached namespaces are loaded. ``storage_options``,
-    ``allow_external_links``, ``max_bytes`` (the most one read of a dataset may allocate) and
-    ``missing_chunks`` (``"error"``, or ``"fill"`` for files with unwritten regions) are
-    :class:`~zarrbridge.zarrio.io.ZarrIO`'s.
-
-    Parameters
-    ----------
-    path : str, os.PathLike or zarr store
-        A directory, ``.zip``, store or fsspec URL.
-    storage_options : dict, optional
-        fsspec options for URLs (e.g. ``{"anon": True}``).
-    allow_external_links : bool
-        Follow links into other files (off: a link out of the file is an error).
-    max_bytes : int or None
-        The most memory one read of a dataset may take; see :class:`~zarrbridge.zarrio.ZarrIO`.
-    missing_chunks : {"error", "fill"}
-        What a chunk missing from a complete array reads as; see :class:`~zarrbridge.zarrio.ZarrIO`.
-
-    Returns
-    -------
-    pynwb.NWBFile
-        The file's NWBFile (lazy; the file stays open).
-
-    Examples
-    --------
-    >>> nwbfile = read_nwb("session.nwb.zarr")  # doctest: +SKIP
-    >>> nwbfile = read_nwb("s3://bucket/session.nwb.zarr", storage_options={"anon": True})  # doctest: +SKIP
-    """
-    if storage_options is None and str(path).startswith("s3://"):
-        storage_options = {"anon": True}  # as hdmf-zarr's read_nwb: public buckets (DANDI) need no keys
-    io = NWBZarrIO(
-        path,
-        mode="r",
-        storage_options=storage_options,
-        allow_external_links=allow_external_links,
-        max_bytes=max_bytes,
-        missing_chunks=missing_chunks,
-    )
-    try:
-        return io.read()
-    except BaseException:
-        io.close()
-        raise
+    read_nwb = staticmethod(read_nwb)  # hdmf-zarr's NWBZarrIO.read_nwb: the same function

@@ -105,6 +105,7 @@ class _ResolvingDataset(HDMFDataset):  # type: ignore[misc]
     """What reference-resolving datasets share; ``as_container`` says whether paths resolve to containers."""
 
     as_container: ClassVar[bool] = False
+    _inverse: ClassVar[type[_ResolvingDataset]]  # set by pair_resolvers
 
     def __init__(self, array: Any, resolve_builder: Resolve, to_container: Callable[[Any], Any]) -> None:
         super().__init__(dataset=array)
@@ -117,6 +118,11 @@ class _ResolvingDataset(HDMFDataset):  # type: ignore[misc]
 
     def _init_args(self) -> tuple[Any, ...]:
         return (self.dataset, self._resolve_builder, self._to_container)
+
+    @classmethod
+    def get_inverse_class(cls) -> type[_ResolvingDataset]:
+        """The class resolving the same paths to the other kind (containers for builders, and back)."""
+        return cls._inverse
 
     def invert(self) -> _ResolvingDataset:
         cls: type[_ResolvingDataset] = self.get_inverse_class()
@@ -155,22 +161,22 @@ class _ReferenceDataset(_ResolvingDataset):
             yield self._get_ref(str(value))
 
 
+def pair_resolvers(builder_class: type[_ResolvingDataset], container_class: type[_ResolvingDataset]) -> None:
+    """Make two resolving datasets each other's inverse (HDMF's ``get_inverse_class``); the second one
+    resolves paths to containers."""
+    builder_class._inverse, container_class._inverse = container_class, builder_class
+    container_class.as_container = True
+
+
 class BuilderZarrReferenceDataset(_ReferenceDataset, BuilderResolver):  # type: ignore[misc]
     """Resolves reference paths to builders."""
-
-    @classmethod
-    def get_inverse_class(cls) -> type:
-        return ContainerZarrReferenceDataset
 
 
 class ContainerZarrReferenceDataset(_ReferenceDataset, ContainerResolver):  # type: ignore[misc]
     """Resolves reference paths to containers."""
 
-    as_container = True
 
-    @classmethod
-    def get_inverse_class(cls) -> type:
-        return BuilderZarrReferenceDataset
+pair_resolvers(BuilderZarrReferenceDataset, ContainerZarrReferenceDataset)
 
 
 class _TableDataset(_ResolvingDataset):
@@ -246,14 +252,11 @@ def _object_array(values: list[Any], shape: tuple[int, ...]) -> np.ndarray[Any, 
 
 
 class BuilderZarrTableDataset(_TableDataset, BuilderResolver):  # type: ignore[misc]
-    @classmethod
-    def get_inverse_class(cls) -> type:
-        return ContainerZarrTableDataset
+    """Resolves the reference fields of a compound dataset to builders."""
 
 
 class ContainerZarrTableDataset(_TableDataset, ContainerResolver):  # type: ignore[misc]
-    as_container = True
+    """Resolves the reference fields of a compound dataset to containers."""
 
-    @classmethod
-    def get_inverse_class(cls) -> type:
-        return BuilderZarrTableDataset
+
+pair_resolvers(BuilderZarrTableDataset, ContainerZarrTableDataset)

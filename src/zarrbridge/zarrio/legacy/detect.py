@@ -112,7 +112,7 @@ def open_any_root(store: Store, where: str) -> tuple[Convention, zarr.Group | Le
     Parameters
     ----------
     store : zarr store
-        The file's store.
+        The store of a file of either convention, opened for reading.
     where : str
         The file's location, named in errors.
 

@@ -20,6 +20,7 @@ from ..references import (
     BuilderZarrTableDataset,
     ContainerZarrReferenceDataset,
     ContainerZarrTableDataset,
+    pair_resolvers,
 )
 from .chunks import V2Array
 
@@ -189,26 +190,18 @@ class _AnyDataset(HDMFDataset):  # type: ignore[misc]
 class LegacyBuilderReferenceDataset(BuilderZarrReferenceDataset, _AnyDataset):
     """:class:`BuilderZarrReferenceDataset` over a :class:`ReferencePathView`."""
 
-    @classmethod
-    def get_inverse_class(cls) -> type:
-        return LegacyContainerReferenceDataset
-
 
 class LegacyContainerReferenceDataset(ContainerZarrReferenceDataset, _AnyDataset):
-    @classmethod
-    def get_inverse_class(cls) -> type:
-        return LegacyBuilderReferenceDataset
+    """:class:`ContainerZarrReferenceDataset` over a :class:`ReferencePathView`."""
 
 
 class LegacyBuilderTableDataset(BuilderZarrTableDataset, _AnyDataset):
     """:class:`BuilderZarrTableDataset` over a :class:`RecordView`."""
 
-    @classmethod
-    def get_inverse_class(cls) -> type:
-        return LegacyContainerTableDataset
-
 
 class LegacyContainerTableDataset(ContainerZarrTableDataset, _AnyDataset):
-    @classmethod
-    def get_inverse_class(cls) -> type:
-        return LegacyBuilderTableDataset
+    """:class:`ContainerZarrTableDataset` over a :class:`RecordView`."""
+
+
+pair_resolvers(LegacyBuilderReferenceDataset, LegacyContainerReferenceDataset)
+pair_resolvers(LegacyBuilderTableDataset, LegacyContainerTableDataset)
