@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -34,14 +33,11 @@ from zarr.abc.store import Store
 from ..core.cache import BoundedCache
 from ..core.localfiles import read_file, write_file
 from ..core.location import ConfinedLocalStore, filesystem_store, open_store
+from ..core.remotestore import CONNECT_TIMEOUT_S, MAX_ATTEMPTS, is_connection_error
 from ..errors import LocationError, StoreExistsError, StoreUnreachableError
 
 __all__ = ["CONNECT_TIMEOUT_S", "MAX_ATTEMPTS", "StoreTarget", "is_connection_error", "resolve_store"]
 
-#: Seconds the S3 client waits for a connection to the endpoint (botocore's default is 60).
-CONNECT_TIMEOUT_S = 3
-#: Attempts per S3 request, the first included (one retry for a transient failure).
-MAX_ATTEMPTS = 2
 # DataJoint builds (and validates) a new StorageBackend per call, once a row; a store whose resolved
 # specification is unchanged reuses its target. Any change to the store's settings gives a new key.
 _targets: BoundedCache[tuple[str | None, str], StoreTarget] = BoundedCache(64)
@@ -231,14 +227,3 @@ def resolve_store(store_name: str | None, config: Any) -> StoreTarget:
     target = StoreTarget(name=name, spec=spec, backend=backend)
     _targets.put(key, target)
     return target
-
-
-def is_connection_error(exc: BaseException) -> bool:
-    """Whether ``exc`` says a network store could not be reached (refused, DNS, timeout)."""
-    if isinstance(exc, (ConnectionError, TimeoutError, socket.gaierror)):
-        return True
-    try:
-        from botocore.exceptions import ConnectionError as BotoConnectionError  # type: ignore[import-untyped]
-    except ImportError:  # botocore comes with s3fs; without it no s3 store can exist either
-        return False
-    return isinstance(exc, BotoConnectionError)
